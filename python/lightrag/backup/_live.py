@@ -1,0 +1,198 @@
+"""Working with a live ``LightRAG`` instance from inside its process.
+
+LightRAG's file storages keep data in memory and write whole files by atomic rename at the end
+of each insert batch, so the files agree with each other only while the pipeline is idle and
+flushed. To capture or replace a consistent state we reserve the workspace's pipeline the way
+LightRAG's own destructive document routes do (``busy`` + ``destructive_busy``), flush every
+storage, do the file work, and release, handing the slot to a processing run when documents
+were queued meanwhile (as LightRAG's own exits do), so no enqueued document is stranded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+from .errors import GraphBusyError, InvalidInputError
+
+logger = logging.getLogger("lightrag.backup")
+
+_RESERVE_POLL_SECONDS = 0.05
+
+
+def graph_dir_of(rag: Any) -> Path:
+    """The folder holding this instance's graph files (``working_dir/workspace``)."""
+    working_dir = getattr(rag, "working_dir", None)
+    if not working_dir:
+        raise InvalidInputError("this LightRAG instance has no working_dir")
+    workspace = getattr(rag, "workspace", "") or ""
+    return Path(working_dir, workspace) if workspace else Path(working_dir)
+
+
+def _storages(rag: Any) -> list[Any]:
+    index_storages = getattr(rag, "_index_storages", None)
+    if callable(index_storages):
+        return list(index_storages())
+    names = (
+        "full_docs doc_status text_chunks full_entities full_relations entity_chunks "
+        "relation_chunks llm_response_cache entities_vdb relationships_vdb chunks_vdb "
+        "chunk_entity_relation_graph"
+    ).split()
+    return [s for s in (getattr(rag, n, None) for n in names) if s is not None]
+
+
+async def flush_storages(rag: Any) -> None:
+    """Write every storage's in-memory state to its files."""
+    for storage in _storages(rag):
+        await storage.index_done_callback()
+
+
+@contextlib.asynccontextmanager
+async def pipeline_reservation(rag: Any, *, kind: str, timeout: float) -> AsyncIterator[None]:
+    """Hold the workspace's pipeline (``busy`` + ``destructive_busy``) for the block.
+
+    Waits up to ``timeout`` seconds while an insert, scan or enqueue is running, then raises
+    :class:`GraphBusyError`. When the instance has no pipeline status (storages used without
+    ``initialize_pipeline_status``), there is nothing to coordinate with and the block runs
+    directly.
+    """
+    from lightrag.exceptions import PipelineNotInitializedError
+    from lightrag.kg.shared_storage import (
+        acquire_reservation,
+        get_namespace_data,
+        get_namespace_lock,
+    )
+
+    workspace = getattr(rag, "workspace", None)
+    try:
+        status = await get_namespace_data("pipeline_status", workspace=workspace)
+    except PipelineNotInitializedError:
+        yield
+        return
+    lock = get_namespace_lock("pipeline_status", workspace=workspace)
+    token = f"lightrag-backup-{kind}-{uuid.uuid4().hex}"
+    deadline = time.monotonic() + max(timeout, 0.0)
+    acquired = False
+    try:
+        while True:
+            result = await acquire_reservation(
+                status,
+                lock,
+                owner_key="busy_owner",
+                owner=token,
+                owner_kind=f"backup_{kind}",
+                flags={
+                    "busy": True,
+                    "destructive_busy": True,
+                    "operation_record": {"kind": f"backup_{kind}"},
+                },
+                reject_when=(
+                    ("busy", "an insert or another operation is running"),
+                    ("scanning", "a document scan is running"),
+                    ("pending_enqueues", "an upload/insert is being enqueued"),
+                ),
+            )
+            if result.acquired:
+                acquired = True
+                break
+            if time.monotonic() >= deadline:
+                raise GraphBusyError(
+                    f"LightRAG workspace {workspace or '(default)'!r} stayed busy for "
+                    f"{timeout:g} s ({result.message}); retry when the insert has finished "
+                    "or raise busy_timeout"
+                )
+            await asyncio.sleep(_RESERVE_POLL_SECONDS)
+        yield
+    finally:
+        if acquired:
+            await _release(rag, workspace, status, lock, token)
+
+
+async def _release(rag: Any, workspace: Any, status: Any, lock: Any, token: str) -> None:
+    from lightrag.kg.shared_storage import with_reservation_lock
+
+    try:
+        from lightrag.kg.shared_storage import get_pipeline_ingress
+
+        ingress = await get_pipeline_ingress(workspace)
+    except Exception:  # noqa: BLE001 - fail toward handing off, as LightRAG does
+        ingress = None
+
+    def release_or_handoff(current: Any) -> str:
+        has_work = True
+        if ingress is not None:
+            try:
+                has_work = bool(ingress.has_work())
+            except Exception:  # noqa: BLE001
+                has_work = True
+        current.update({"destructive_busy": False, "operation_record": None})
+        if has_work:
+            return "handoff"  # keep busy; the processing run releases it
+        current.update({"busy": False, "busy_owner": None})
+        return "released"
+
+    def terminal_release(current: Any) -> None:
+        current.update(
+            {"busy": False, "destructive_busy": False, "busy_owner": None, "operation_record": None}
+        )
+
+    decision = await with_reservation_lock(
+        status, lock, owner_key="busy_owner", token=token, action=release_or_handoff
+    )
+    if decision != "handoff":
+        return
+
+    async def drain() -> None:
+        try:
+            await rag.apipeline_process_enqueue_documents(_holding_busy=True, token=token)
+        except Exception as error:  # noqa: BLE001
+            logger.warning("processing documents queued during a backup failed: %s", error)
+        finally:
+            await with_reservation_lock(
+                status, lock, owner_key="busy_owner", token=token, action=terminal_release
+            )
+
+    # Queued documents are processed in the background: the backup call returns now.
+    task = asyncio.get_running_loop().create_task(drain())
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+
+
+_background: set[asyncio.Task[None]] = set()
+
+
+async def reload_storages(rag: Any) -> None:
+    """Make a live instance see the files that were just restored under it.
+
+    NanoVectorDB, NetworkX and Faiss storages reload from disk when their update flag is set;
+    JSON KV and doc-status storages have no reload path, so their shared in-memory dict is
+    replaced under the storage lock.
+    """
+    from lightrag.kg.shared_storage import set_all_update_flags
+    from lightrag.utils import load_json
+
+    for storage in _storages(rag):
+        data = getattr(storage, "_data", None)
+        file_name = getattr(storage, "_file_name", None)
+        lock = getattr(storage, "_storage_lock", None)
+        if data is not None and file_name and lock is not None:
+            restored = load_json(file_name) if os.path.exists(file_name) else {}
+            async with lock:
+                data.clear()
+                data.update(restored or {})
+                flag = getattr(storage, "storage_updated", None)
+                if flag is not None:
+                    flag.value = False  # in memory == on disk now
+        elif getattr(storage, "storage_updated", None) is not None:
+            await set_all_update_flags(storage.namespace, workspace=storage.workspace)
+        else:
+            raise InvalidInputError(
+                f"storage {type(storage).__name__} ({getattr(storage, 'namespace', '?')}) is not "
+                "file-based; restoring a live instance needs LightRAG's file storages"
+            )

@@ -1,0 +1,105 @@
+//! PyO3 bindings: the private `lightrag.backup._native` module.
+//!
+//! Every operation exists twice, as the LightRAG way names them: `create_snapshot` blocks
+//! with the GIL released, `acreate_snapshot` returns an awaitable. Both run the same closure
+//! from `operations()`; results cross the boundary as JSON text that the Python layer turns
+//! into its dataclasses.
+
+mod error;
+mod progress;
+mod repository;
+
+use pyo3::prelude::*;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// Async calls whose completion has not been handed back to Python yet.
+static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
+
+struct InFlight;
+
+impl InFlight {
+    fn enter() -> Self {
+        IN_FLIGHT.fetch_add(1, Ordering::SeqCst);
+        InFlight
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Run `work` on a blocking thread and return an awaitable for its result.
+pub(crate) fn spawn_async<T, F>(py: Python<'_>, work: F) -> PyResult<Bound<'_, PyAny>>
+where
+    F: FnOnce() -> crate::Result<T> + Send + 'static,
+    T: for<'py> IntoPyObject<'py> + Send + 'static,
+{
+    let guard = InFlight::enter();
+    pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        let _guard = guard;
+        match tokio::task::spawn_blocking(work).await {
+            Ok(result) => result.map_err(error::to_py_err),
+            Err(join_error) => Err(pyo3::exceptions::PyRuntimeError::new_err(format!(
+                "lightrag-backup worker failed: {join_error}"
+            ))),
+        }
+    })
+}
+
+/// Run `work` with the GIL released.
+pub(crate) fn run_blocking<T, F>(py: Python<'_>, work: F) -> PyResult<T>
+where
+    F: FnOnce() -> crate::Result<T> + Send,
+    T: Send,
+{
+    py.detach(work).map_err(error::to_py_err)
+}
+
+/// Wait (up to `timeout` seconds) until no async call is in flight. Registered with `atexit`
+/// by the Python package, so no tokio worker touches the interpreter while it shuts down.
+#[pyfunction]
+fn _drain(py: Python<'_>, timeout: f64) -> bool {
+    let deadline = Instant::now() + Duration::from_secs_f64(timeout.max(0.0));
+    py.detach(|| {
+        while IN_FLIGHT.load(Ordering::SeqCst) > 0 {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        // The last completion was handed to the event loop just before its guard dropped; give
+        // the worker the moment it needs to return from `call_soon_threadsafe`.
+        std::thread::sleep(Duration::from_millis(5));
+        true
+    })
+}
+
+/// Hard-link the graph files of `source` into `staging`; returns how many were linked.
+#[pyfunction]
+fn stage_links(
+    py: Python<'_>,
+    source: std::path::PathBuf,
+    staging: std::path::PathBuf,
+) -> PyResult<usize> {
+    run_blocking(py, || crate::source::stage_links(&source, &staging))
+}
+
+/// Whether a file name belongs to a LightRAG graph's file storage.
+#[pyfunction]
+fn is_graph_file(name: &str) -> bool {
+    crate::source::is_graph_file(name)
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<repository::PyRepository>()?;
+    m.add_function(wrap_pyfunction!(_drain, m)?)?;
+    m.add_function(wrap_pyfunction!(stage_links, m)?)?;
+    m.add_function(wrap_pyfunction!(is_graph_file, m)?)?;
+    m.add("FORMAT_VERSION", crate::format::FORMAT_VERSION)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

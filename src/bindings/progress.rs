@@ -1,0 +1,75 @@
+//! Progress reported to a Python callable `callback(phase, done, total)`, at most every 100 ms
+//! and once at the end of each phase.
+
+use crate::progress::Progress;
+use pyo3::prelude::*;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+const INTERVAL: Duration = Duration::from_millis(100);
+
+pub(crate) struct PyProgress {
+    callback: Option<Py<PyAny>>,
+    phase: Mutex<(String, Instant)>,
+    total: AtomicU64,
+    done: AtomicU64,
+}
+
+impl PyProgress {
+    pub(crate) fn new(callback: Option<Py<PyAny>>) -> Self {
+        PyProgress {
+            callback,
+            phase: Mutex::new((String::new(), Instant::now())),
+            total: AtomicU64::new(0),
+            done: AtomicU64::new(0),
+        }
+    }
+
+    fn emit(&self) {
+        let Some(callback) = &self.callback else {
+            return;
+        };
+        let phase = self.phase.lock().unwrap().0.clone();
+        let (done, total) = (
+            self.done.load(Ordering::Relaxed),
+            self.total.load(Ordering::Relaxed),
+        );
+        Python::attach(|py| {
+            if let Err(error) = callback.call1(py, (phase, done, total)) {
+                // A broken progress callback must not break the backup; show it once per call.
+                error.print(py);
+            }
+        });
+    }
+}
+
+impl Progress for PyProgress {
+    fn start(&self, phase: &str, total: u64) {
+        *self.phase.lock().unwrap() = (phase.to_string(), Instant::now());
+        self.total.store(total, Ordering::Relaxed);
+        self.done.store(0, Ordering::Relaxed);
+        self.emit();
+    }
+
+    fn advance(&self, done: u64) {
+        self.done.fetch_add(done, Ordering::Relaxed);
+        let due = {
+            let mut phase = self.phase.lock().unwrap();
+            let due = phase.1.elapsed() >= INTERVAL;
+            if due {
+                phase.1 = Instant::now();
+            }
+            due
+        };
+        if due {
+            self.emit();
+        }
+    }
+
+    fn finish(&self) {
+        self.done
+            .store(self.total.load(Ordering::Relaxed), Ordering::Relaxed);
+        self.emit();
+    }
+}

@@ -1,0 +1,142 @@
+//! The one public error type of the core.
+//!
+//! Every operation returns [`Result<T>`]; the Python bindings map each variant to one class of
+//! the `lightrag.backup.errors` tree (see `bindings/error.rs`).
+
+use std::path::PathBuf;
+
+/// Result alias used across the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What went wrong, with the names and paths an operator needs to act on it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The caller passed something unusable (an invalid graph id, an empty tag, ...).
+    #[error("invalid input: {message}")]
+    InvalidInput { message: String },
+
+    /// No snapshot with this id (or id prefix) exists for the graph.
+    #[error("snapshot {snapshot_id:?} not found for graph {graph_id:?}{hint}")]
+    SnapshotNotFound {
+        graph_id: String,
+        snapshot_id: String,
+        /// Extra context, e.g. that the id belongs to another graph.
+        hint: String,
+    },
+
+    /// An id prefix matches more than one snapshot.
+    #[error("snapshot id prefix {prefix:?} is ambiguous: it matches {count} snapshots of graph {graph_id:?}")]
+    AmbiguousSnapshotId {
+        graph_id: String,
+        prefix: String,
+        count: usize,
+    },
+
+    /// The graph's folder does not exist or holds no LightRAG files.
+    #[error("graph folder {path:?} {reason}")]
+    GraphDirNotFound { path: PathBuf, reason: String },
+
+    /// The graph kept changing while it was read; a consistent copy could not be taken.
+    #[error("graph is busy: {message}")]
+    GraphBusy { message: String },
+
+    /// Stored data does not match its hash, cannot be decoded, or is missing.
+    #[error("integrity check failed: {message}")]
+    Integrity { message: String },
+
+    /// The location holds no repository (no `config` object).
+    #[error("no lightrag-backup repository at {location} (create one with create=True / `lightrag-backup init`)")]
+    RepositoryNotFound { location: String },
+
+    /// The repository was written by a newer, incompatible version.
+    #[error("repository format version {found} is not supported (this build reads versions up to {supported}); upgrade lightrag-backup")]
+    UnsupportedFormat { found: u32, supported: u32 },
+
+    /// The object store failed.
+    #[error("storage backend failed to {operation} {path:?}: {source}")]
+    Backend {
+        operation: &'static str,
+        path: String,
+        #[source]
+        source: object_store::Error,
+    },
+
+    /// A local file operation failed.
+    #[error("cannot {operation} {path:?}: {source}")]
+    Io {
+        operation: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The operation was cancelled by the caller (for example through a progress callback).
+    #[error("operation cancelled: {message}")]
+    Cancelled { message: String },
+}
+
+impl Error {
+    /// Whether retrying the same call later may succeed: transient backend failures and a busy
+    /// graph are; bad input, missing objects and corruption are not.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::GraphBusy { .. } => true,
+            Error::Backend { source, .. } => !matches!(
+                source,
+                object_store::Error::NotFound { .. }
+                    | object_store::Error::InvalidPath { .. }
+                    | object_store::Error::NotSupported { .. }
+                    | object_store::Error::AlreadyExists { .. }
+                    | object_store::Error::Unauthenticated { .. }
+                    | object_store::Error::PermissionDenied { .. }
+            ),
+            Error::Io { source, .. } => matches!(
+                source.kind(),
+                std::io::ErrorKind::Interrupted | std::io::ErrorKind::TimedOut
+            ),
+            _ => false,
+        }
+    }
+
+    /// The short machine-readable kind used by the bindings and `--json` output.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::InvalidInput { .. } => "invalid_input",
+            Error::SnapshotNotFound { .. } => "snapshot_not_found",
+            Error::AmbiguousSnapshotId { .. } => "invalid_input",
+            Error::GraphDirNotFound { .. } => "graph_dir_not_found",
+            Error::GraphBusy { .. } => "graph_busy",
+            Error::Integrity { .. } => "integrity",
+            Error::RepositoryNotFound { .. } => "repository_not_found",
+            Error::UnsupportedFormat { .. } => "unsupported_format",
+            Error::Backend { .. } => "backend",
+            Error::Io { .. } => "io",
+            Error::Cancelled { .. } => "cancelled",
+        }
+    }
+
+    pub(crate) fn io(
+        operation: &'static str,
+        path: impl Into<PathBuf>,
+        source: std::io::Error,
+    ) -> Self {
+        Error::Io {
+            operation,
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn integrity(message: impl Into<String>) -> Self {
+        Error::Integrity {
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn invalid(message: impl Into<String>) -> Self {
+        Error::InvalidInput {
+            message: message.into(),
+        }
+    }
+}

@@ -1,0 +1,33 @@
+//! The repository's `config` object: what a reader must know before reading anything else.
+
+use serde::{Deserialize, Serialize};
+
+/// Content-defined chunking parameters (FastCDC 2020), fixed for the life of a repository so
+/// that the same bytes always cut the same way and deduplicate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkerParams {
+    pub min_size: u32,
+    pub avg_size: u32,
+    pub max_size: u32,
+}
+
+impl Default for ChunkerParams {
+    fn default() -> Self {
+        ChunkerParams {
+            min_size: 256 * 1024,
+            avg_size: 1024 * 1024,
+            max_size: 4 * 1024 * 1024,
+        }
+    }
+}
+
+/// Stored as JSON so an operator can read it with `cat`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepoConfig {
+    pub format_version: u32,
+    pub repository_id: String,
+    pub chunker: ChunkerParams,
+    pub compression: String,
+    pub compression_level: i32,
+    pub created_at: String,
+}

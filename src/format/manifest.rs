@@ -1,0 +1,68 @@
+//! Snapshot manifests: the files of one snapshot and the chunks they are made of.
+
+use super::ObjectId;
+use serde::{Deserialize, Serialize};
+
+/// One chunk of a file, in file order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkRef {
+    pub id: ObjectId,
+    pub length: u32,
+}
+
+/// One file of the graph folder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileEntry {
+    /// Path relative to the graph folder, `/`-separated.
+    pub path: String,
+    pub size: u64,
+    /// Modification time in nanoseconds since the Unix epoch, restored with the file.
+    pub mtime_ns: i64,
+    /// Unix permission bits.
+    pub mode: u32,
+    /// SHA-256 over the file's chunk ids in order: as strong as a hash of the bytes, since every
+    /// chunk id is the SHA-256 of its bytes, and free to compute.
+    pub digest: ObjectId,
+    pub chunks: Vec<ChunkRef>,
+}
+
+/// `snapshots/<graph id>/<snapshot id>`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SnapshotManifest {
+    /// A UUIDv7: unique, and sorts by creation time.
+    pub snapshot_id: String,
+    pub graph_id: String,
+    /// RFC 3339, UTC.
+    pub time: String,
+    pub hostname: String,
+    pub description: Option<String>,
+    pub tags: Vec<String>,
+    /// Free-form JSON object (LightRAG version, workspace, entity counts, ...).
+    pub metadata_json: String,
+    pub files: Vec<FileEntry>,
+    /// SHA-256 over (path, size, digest) of every file: equal content gives an equal hash.
+    pub data_hash: ObjectId,
+    /// Sum of the file sizes.
+    pub logical_size: u64,
+    /// Compressed bytes this snapshot added to the repository (new chunks only).
+    pub added_size: u64,
+    /// Plaintext bytes of the chunks this snapshot added.
+    pub added_raw_size: u64,
+}
+
+pub(crate) const MAGIC: &[u8; 4] = b"LRBS";
+
+impl SnapshotManifest {
+    /// The content hash of a list of files, as stored in `data_hash`.
+    pub fn compute_data_hash(files: &[FileEntry]) -> ObjectId {
+        use sha2::{Digest, Sha256};
+        let mut hasher = Sha256::new();
+        for file in files {
+            hasher.update((file.path.len() as u64).to_le_bytes());
+            hasher.update(file.path.as_bytes());
+            hasher.update(file.size.to_le_bytes());
+            hasher.update(file.digest.0);
+        }
+        ObjectId(hasher.finalize().into())
+    }
+}

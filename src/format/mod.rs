@@ -1,0 +1,90 @@
+//! The on-disk format of a repository, version by version.
+//!
+//! Layout (every object immutable, written create-only, in the order packs -> index ->
+//! manifest, so a crash at any point leaves a valid repository):
+//!
+//! ```text
+//! config                               RepoConfig, JSON (format version, chunker, compression)
+//! data/<2 hex>/<64 hex pack id>        packs: zstd blobs + a trailer listing them (see pack.rs)
+//! index/<64 hex>                       IndexFile: which chunk lives where
+//! snapshots/<graph id>/<snapshot id>   SnapshotManifest: the files of one snapshot
+//! ```
+//!
+//! Binary objects other than packs are framed as `MAGIC(4) | version(u8) | zstd(msgpack)`.
+//! Readers accept every version up to [`FORMAT_VERSION`]; a golden fixture in
+//! `tests/fixtures` keeps version 1 readable.
+
+pub mod config;
+pub mod id;
+pub mod index;
+pub mod manifest;
+pub mod pack;
+
+pub use config::{ChunkerParams, RepoConfig};
+pub use id::ObjectId;
+pub use index::{BlobEntry, IndexFile, IndexPack};
+pub use manifest::{ChunkRef, FileEntry, SnapshotManifest};
+
+use crate::error::{Error, Result};
+use serde::{de::DeserializeOwned, Serialize};
+
+/// The newest repository format this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+const ZSTD_LEVEL_METADATA: i32 = 3;
+
+/// Encode a metadata object (index, manifest) with its magic and version.
+pub(crate) fn encode_object<T: Serialize>(magic: &[u8; 4], value: &T) -> Result<Vec<u8>> {
+    let packed = rmp_serde::to_vec_named(value)
+        .map_err(|e| Error::integrity(format!("cannot encode {}: {e}", magic_name(magic))))?;
+    let compressed = zstd::bulk::compress(&packed, ZSTD_LEVEL_METADATA)
+        .map_err(|e| Error::integrity(format!("cannot compress {}: {e}", magic_name(magic))))?;
+    let mut out = Vec::with_capacity(5 + compressed.len());
+    out.extend_from_slice(magic);
+    out.push(FORMAT_VERSION as u8);
+    out.extend_from_slice(&compressed);
+    Ok(out)
+}
+
+/// Decode an object written by [`encode_object`]; `what` names it in errors.
+pub(crate) fn decode_object<T: DeserializeOwned>(
+    magic: &[u8; 4],
+    bytes: &[u8],
+    what: &str,
+) -> Result<T> {
+    if bytes.len() < 5 || &bytes[..4] != magic {
+        return Err(Error::integrity(format!(
+            "{what} is not a {} object (bad magic)",
+            magic_name(magic)
+        )));
+    }
+    let version = bytes[4] as u32;
+    if version == 0 || version > FORMAT_VERSION {
+        return Err(Error::UnsupportedFormat {
+            found: version,
+            supported: FORMAT_VERSION,
+        });
+    }
+    let packed = decompress_bounded(&bytes[5..], 1 << 30)
+        .map_err(|e| Error::integrity(format!("{what} cannot be decompressed: {e}")))?;
+    rmp_serde::from_slice(&packed)
+        .map_err(|e| Error::integrity(format!("{what} cannot be decoded: {e}")))
+}
+
+/// zstd-decompress a whole frame, refusing output larger than `limit`.
+pub(crate) fn decompress_bounded(data: &[u8], limit: usize) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut decoder = zstd::stream::read::Decoder::new(data)?;
+    let mut out = Vec::new();
+    (&mut decoder)
+        .take(limit as u64 + 1)
+        .read_to_end(&mut out)?;
+    if out.len() > limit {
+        return Err(std::io::Error::other("decompressed size exceeds limit"));
+    }
+    Ok(out)
+}
+
+fn magic_name(magic: &[u8; 4]) -> String {
+    String::from_utf8_lossy(magic).into_owned()
+}

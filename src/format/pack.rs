@@ -1,0 +1,124 @@
+//! Packs: many compressed chunks in one object, self-describing so the index can be rebuilt
+//! from packs alone.
+//!
+//! ```text
+//! "LRBPACK" version(u8)                8-byte header
+//! blob 0 | blob 1 | ...                zstd frames, one per chunk
+//! trailer                              zstd(msgpack(Vec<BlobEntry>))
+//! trailer length (u32 LE) | "LRBT"     8-byte footer
+//! ```
+//! A pack's id is the SHA-256 of all its bytes.
+
+use super::{decompress_bounded, BlobEntry, ObjectId, FORMAT_VERSION};
+use crate::error::{Error, Result};
+
+const HEADER: &[u8; 7] = b"LRBPACK";
+const FOOTER_MAGIC: &[u8; 4] = b"LRBT";
+pub(crate) const HEADER_LEN: usize = 8;
+
+/// Builds one pack in memory.
+pub struct PackWriter {
+    buffer: Vec<u8>,
+    blobs: Vec<BlobEntry>,
+    raw_bytes: u64,
+}
+
+impl Default for PackWriter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PackWriter {
+    pub fn new() -> Self {
+        let mut buffer = Vec::with_capacity(1 << 20);
+        buffer.extend_from_slice(HEADER);
+        buffer.push(FORMAT_VERSION as u8);
+        PackWriter {
+            buffer,
+            blobs: Vec::new(),
+            raw_bytes: 0,
+        }
+    }
+
+    /// Append a compressed chunk.
+    pub fn add(&mut self, id: ObjectId, compressed: &[u8], raw_length: u32) {
+        self.blobs.push(BlobEntry {
+            id,
+            offset: self.buffer.len() as u32,
+            length: compressed.len() as u32,
+            raw_length,
+        });
+        self.buffer.extend_from_slice(compressed);
+        self.raw_bytes += raw_length as u64;
+    }
+
+    pub fn len(&self) -> usize {
+        self.buffer.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.blobs.is_empty()
+    }
+
+    /// Finish the pack: returns its id, bytes and blob entries.
+    pub fn finish(mut self) -> Result<(ObjectId, Vec<u8>, Vec<BlobEntry>)> {
+        let trailer = rmp_serde::to_vec(&self.blobs)
+            .map_err(|e| Error::integrity(format!("cannot encode pack trailer: {e}")))?;
+        let trailer = zstd::bulk::compress(&trailer, 3)
+            .map_err(|e| Error::integrity(format!("cannot compress pack trailer: {e}")))?;
+        self.buffer.extend_from_slice(&trailer);
+        self.buffer
+            .extend_from_slice(&(trailer.len() as u32).to_le_bytes());
+        self.buffer.extend_from_slice(FOOTER_MAGIC);
+        let id = ObjectId::of(&self.buffer);
+        Ok((id, self.buffer, self.blobs))
+    }
+}
+
+/// Read the blob list from a whole pack's bytes, checking its framing.
+pub fn read_trailer(pack: &[u8]) -> Result<Vec<BlobEntry>> {
+    let bad = |why: &str| Error::integrity(format!("pack is malformed: {why}"));
+    if pack.len() < HEADER_LEN + 8 || &pack[..7] != HEADER {
+        return Err(bad("bad header"));
+    }
+    if pack[7] as u32 > FORMAT_VERSION || pack[7] == 0 {
+        return Err(Error::UnsupportedFormat {
+            found: pack[7] as u32,
+            supported: FORMAT_VERSION,
+        });
+    }
+    let footer = &pack[pack.len() - 8..];
+    if &footer[4..] != FOOTER_MAGIC {
+        return Err(bad("bad footer"));
+    }
+    let trailer_len = u32::from_le_bytes(footer[..4].try_into().unwrap()) as usize;
+    if trailer_len > pack.len() - HEADER_LEN - 8 {
+        return Err(bad("trailer length out of range"));
+    }
+    let trailer_start = pack.len() - 8 - trailer_len;
+    let trailer = decompress_bounded(&pack[trailer_start..pack.len() - 8], 64 << 20)
+        .map_err(|e| bad(&format!("trailer cannot be decompressed: {e}")))?;
+    let blobs: Vec<BlobEntry> = rmp_serde::from_slice(&trailer)
+        .map_err(|e| bad(&format!("trailer cannot be decoded: {e}")))?;
+    for blob in &blobs {
+        let end = blob.offset as usize + blob.length as usize;
+        if (blob.offset as usize) < HEADER_LEN || end > trailer_start {
+            return Err(bad("blob outside the data area"));
+        }
+    }
+    Ok(blobs)
+}
+
+/// Decompress one blob and check it against its id.
+pub fn open_blob(entry: &BlobEntry, compressed: &[u8]) -> Result<Vec<u8>> {
+    let plain = decompress_bounded(compressed, entry.raw_length as usize)
+        .map_err(|e| Error::integrity(format!("chunk {} cannot be decompressed: {e}", entry.id)))?;
+    if plain.len() != entry.raw_length as usize || ObjectId::of(&plain) != entry.id {
+        return Err(Error::integrity(format!(
+            "chunk {} does not match its hash",
+            entry.id
+        )));
+    }
+    Ok(plain)
+}

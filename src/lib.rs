@@ -1,0 +1,39 @@
+//! lightrag-backup: content-addressed, deduplicated, verifiable backups of LightRAG graphs.
+//!
+//! ```no_run
+//! use lightrag_backup::{snapshot, restore, Backend, NoProgress, Repository};
+//! use std::path::Path;
+//!
+//! let repo = Repository::open(Backend::open("/data/backups")?, true)?;
+//! let manifest = snapshot::create_snapshot(
+//!     &repo, "my-graph", Path::new("./rag_storage"), &Default::default(), &NoProgress)?;
+//! let plan = restore::plan_restore(&repo, &manifest, Path::new("/tmp/restored"))?;
+//! restore::execute_restore(&repo, &plan, &NoProgress)?;
+//! # Ok::<(), lightrag_backup::Error>(())
+//! ```
+//!
+//! The core knows nothing of Python; the PyO3 bindings live in `bindings/` behind the
+//! `python` feature.
+
+pub mod backend;
+pub mod chunker;
+pub mod error;
+pub mod format;
+pub mod graph_stats;
+pub mod operations;
+pub mod progress;
+pub mod repository;
+pub mod restore;
+pub mod runtime;
+pub mod snapshot;
+pub mod source;
+pub mod stats;
+pub mod verify;
+
+#[cfg(feature = "python")]
+mod bindings;
+
+pub use backend::Backend;
+pub use error::{Error, Result};
+pub use progress::{NoProgress, Progress};
+pub use repository::Repository;

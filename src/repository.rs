@@ -1,0 +1,437 @@
+//! A repository: config, the chunk index kept in memory, and snapshot manifests.
+//!
+//! ```no_run
+//! use lightrag_backup::{Backend, Repository};
+//! let repo = Repository::open(Backend::open("/data/backups")?, true)?;
+//! for manifest in repo.list_snapshots("my-graph")? {
+//!     println!("{} {}", manifest.snapshot_id, manifest.time);
+//! }
+//! # Ok::<(), lightrag_backup::Error>(())
+//! ```
+
+use crate::backend::{Backend, Created};
+use crate::error::{Error, Result};
+use crate::format::{
+    self, decode_object, encode_object, BlobEntry, ChunkerParams, IndexFile, ObjectId, RepoConfig,
+    SnapshotManifest, FORMAT_VERSION,
+};
+use crate::runtime::block_on;
+use bytes::Bytes;
+use object_store::path::Path;
+use std::collections::{HashMap, HashSet};
+use std::sync::RwLock;
+
+const CONFIG_PATH: &str = "config";
+const ZSTD_LEVEL: i32 = 3;
+
+/// Where one chunk is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlobLocation {
+    pub pack: ObjectId,
+    pub entry: BlobEntry,
+}
+
+#[derive(Default)]
+struct IndexState {
+    loaded: HashSet<String>,
+    blobs: HashMap<ObjectId, BlobLocation>,
+    packs: HashMap<ObjectId, u64>,
+}
+
+/// An open repository. Cheap to share behind an `Arc`; every method takes `&self`.
+pub struct Repository {
+    backend: Backend,
+    config: RepoConfig,
+    index: RwLock<IndexState>,
+}
+
+/// Path of a pack object.
+pub fn pack_path(id: &ObjectId) -> Path {
+    let hex = id.to_hex();
+    Path::from(format!("data/{}/{}", &hex[..2], hex))
+}
+
+fn snapshot_path(graph_id: &str, snapshot_id: &str) -> Path {
+    Path::from(format!("snapshots/{graph_id}/{snapshot_id}"))
+}
+
+/// Check a graph id: it names a folder in the repository, so it must be a plain name.
+///
+/// # Errors
+/// `InvalidInput` unless it is 1-128 characters of `A-Z a-z 0-9 _ - .`, not starting with `.`.
+pub fn validate_graph_id(graph_id: &str) -> Result<()> {
+    let ok = !graph_id.is_empty()
+        && graph_id.len() <= 128
+        && !graph_id.starts_with('.')
+        && graph_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!(
+            "graph id {graph_id:?} is not valid: use 1-128 characters of letters, digits, '_', '-' and '.', not starting with '.'"
+        )))
+    }
+}
+
+fn validate_snapshot_ref(graph_id: &str, snapshot_id: &str) -> Result<()> {
+    let ok = !snapshot_id.is_empty()
+        && snapshot_id.len() <= 64
+        && snapshot_id
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::SnapshotNotFound {
+            graph_id: graph_id.to_string(),
+            snapshot_id: snapshot_id.to_string(),
+            hint: " (a snapshot id is a UUID or a unique prefix of one)".to_string(),
+        })
+    }
+}
+
+impl Repository {
+    /// Open the repository at `backend`; with `create`, initialise it when it has no `config`.
+    ///
+    /// # Errors
+    /// `RepositoryNotFound` when there is no config and `create` is false;
+    /// `UnsupportedFormat` for a newer format; `Backend` when the store fails.
+    pub fn open(backend: Backend, create: bool) -> Result<Self> {
+        match block_on(backend.get_opt(&Path::from(CONFIG_PATH)))? {
+            Some(bytes) => Self::from_config_bytes(backend, &bytes),
+            None if create => Self::init(backend, ChunkerParams::default()),
+            None => Err(Error::RepositoryNotFound {
+                location: backend.location().to_string(),
+            }),
+        }
+    }
+
+    /// Create a new repository (or open the one a concurrent caller just created).
+    pub fn init(backend: Backend, chunker: ChunkerParams) -> Result<Self> {
+        let config = RepoConfig {
+            format_version: FORMAT_VERSION,
+            repository_id: uuid::Uuid::new_v4().to_string(),
+            chunker,
+            compression: "zstd".to_string(),
+            compression_level: ZSTD_LEVEL,
+            created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        };
+        let bytes = serde_json::to_vec_pretty(&config).expect("config serialises");
+        let path = Path::from(CONFIG_PATH);
+        match block_on(backend.put_create(&path, Bytes::from(bytes)))? {
+            Created::New => Ok(Repository {
+                backend,
+                config,
+                index: RwLock::new(IndexState::default()),
+            }),
+            // Another process initialised it first: use theirs.
+            Created::AlreadyExisted => {
+                let bytes = block_on(backend.get(&path))?;
+                Self::from_config_bytes(backend, &bytes)
+            }
+        }
+    }
+
+    fn from_config_bytes(backend: Backend, bytes: &[u8]) -> Result<Self> {
+        let config: RepoConfig = serde_json::from_slice(bytes)
+            .map_err(|e| Error::integrity(format!("repository config is unreadable: {e}")))?;
+        if config.format_version == 0 || config.format_version > FORMAT_VERSION {
+            return Err(Error::UnsupportedFormat {
+                found: config.format_version,
+                supported: FORMAT_VERSION,
+            });
+        }
+        let repo = Repository {
+            backend,
+            config,
+            index: RwLock::new(IndexState::default()),
+        };
+        repo.refresh_index()?;
+        Ok(repo)
+    }
+
+    pub fn config(&self) -> &RepoConfig {
+        &self.config
+    }
+
+    pub fn backend(&self) -> &Backend {
+        &self.backend
+    }
+
+    /// Load index files written since the last refresh (by this or another process).
+    pub fn refresh_index(&self) -> Result<()> {
+        let listed = self.backend.list_blocking("index")?;
+        let fresh: Vec<Path> = {
+            let state = self.index.read().unwrap();
+            listed
+                .into_iter()
+                .map(|(path, _)| path)
+                .filter(|path| !state.loaded.contains(path.as_ref()))
+                .collect()
+        };
+        if fresh.is_empty() {
+            return Ok(());
+        }
+        let files: Vec<(Path, IndexFile)> = block_on(async {
+            let mut out = Vec::with_capacity(fresh.len());
+            for path in fresh {
+                let bytes = self.backend.get(&path).await?;
+                if ObjectId::of(&bytes).to_hex() != path.filename().unwrap_or_default() {
+                    return Err(Error::integrity(format!(
+                        "index file {path} does not match its name"
+                    )));
+                }
+                let file: IndexFile = decode_object(format::index::MAGIC, &bytes, path.as_ref())?;
+                out.push((path, file));
+            }
+            Ok(out)
+        })?;
+        let mut state = self.index.write().unwrap();
+        for (path, file) in files {
+            Self::add_to_state(&mut state, &file);
+            state.loaded.insert(path.to_string());
+        }
+        Ok(())
+    }
+
+    fn add_to_state(state: &mut IndexState, file: &IndexFile) {
+        for pack in &file.packs {
+            state.packs.insert(pack.id, pack.size);
+            for blob in &pack.blobs {
+                state.blobs.entry(blob.id).or_insert(BlobLocation {
+                    pack: pack.id,
+                    entry: *blob,
+                });
+            }
+        }
+    }
+
+    /// Whether a chunk is stored (per the index loaded so far).
+    pub fn contains(&self, id: &ObjectId) -> bool {
+        self.index.read().unwrap().blobs.contains_key(id)
+    }
+
+    /// Where a chunk is stored, if it is.
+    pub fn locate(&self, id: &ObjectId) -> Option<BlobLocation> {
+        self.index.read().unwrap().blobs.get(id).copied()
+    }
+
+    /// Every pack the index knows, with its size.
+    pub fn indexed_packs(&self) -> HashMap<ObjectId, u64> {
+        self.index.read().unwrap().packs.clone()
+    }
+
+    /// Compress a chunk the way this repository stores it.
+    pub fn compress(&self, data: &[u8]) -> Result<Vec<u8>> {
+        zstd::bulk::compress(data, self.config.compression_level)
+            .map_err(|e| Error::integrity(format!("zstd compression failed: {e}")))
+    }
+
+    /// Store a finished pack (step 1 of packs -> index -> manifest).
+    pub async fn write_pack(&self, id: ObjectId, bytes: Vec<u8>) -> Result<()> {
+        // Content-addressed: an existing object with this name holds these very bytes.
+        self.backend
+            .put_create(&pack_path(&id), Bytes::from(bytes))
+            .await?;
+        Ok(())
+    }
+
+    /// Store an index file (step 2) and make its chunks visible to this process.
+    pub fn write_index(&self, file: &IndexFile) -> Result<()> {
+        if file.packs.is_empty() {
+            return Ok(());
+        }
+        let bytes = encode_object(format::index::MAGIC, file)?;
+        let path = Path::from(format!("index/{}", ObjectId::of(&bytes).to_hex()));
+        block_on(self.backend.put_create(&path, Bytes::from(bytes)))?;
+        let mut state = self.index.write().unwrap();
+        Self::add_to_state(&mut state, file);
+        state.loaded.insert(path.to_string());
+        Ok(())
+    }
+
+    /// Store a snapshot manifest (step 3): from now on the snapshot exists.
+    pub fn write_snapshot(&self, manifest: &SnapshotManifest) -> Result<()> {
+        validate_graph_id(&manifest.graph_id)?;
+        let bytes = encode_object(format::manifest::MAGIC, manifest)?;
+        let path = snapshot_path(&manifest.graph_id, &manifest.snapshot_id);
+        match block_on(self.backend.put_create(&path, Bytes::from(bytes)))? {
+            Created::New => Ok(()),
+            Created::AlreadyExisted => Err(Error::invalid(format!(
+                "snapshot {} already exists",
+                manifest.snapshot_id
+            ))),
+        }
+    }
+
+    /// Read one chunk by id, checking its hash.
+    ///
+    /// # Errors
+    /// `Integrity` when the chunk is not indexed, its pack is missing, or the bytes do not
+    /// match the id.
+    pub async fn read_chunk(&self, id: &ObjectId) -> Result<Vec<u8>> {
+        let location = self.locate(id).ok_or_else(|| {
+            Error::integrity(format!("chunk {id} is not in the repository index"))
+        })?;
+        self.read_blob(&location).await
+    }
+
+    /// Read and open one blob at a known location.
+    pub async fn read_blob(&self, location: &BlobLocation) -> Result<Vec<u8>> {
+        let entry = location.entry;
+        let range = entry.offset as u64..entry.offset as u64 + entry.length as u64;
+        let compressed = self
+            .backend
+            .get_range(&pack_path(&location.pack), range)
+            .await?;
+        format::pack::open_blob(&entry, &compressed)
+            .map_err(|e| Error::integrity(format!("{e} (in pack {})", location.pack)))
+    }
+
+    /// Ids of the graphs that have at least one snapshot.
+    pub fn list_graphs(&self) -> Result<Vec<String>> {
+        let mut graphs: Vec<String> = self
+            .list_snapshot_names(None)?
+            .into_iter()
+            .map(|(graph, _)| graph)
+            .collect();
+        graphs.dedup();
+        Ok(graphs)
+    }
+
+    /// (graph id, snapshot id) of every manifest, optionally of one graph, sorted.
+    pub fn list_snapshot_names(&self, graph_id: Option<&str>) -> Result<Vec<(String, String)>> {
+        let prefix = match graph_id {
+            Some(graph) => {
+                validate_graph_id(graph)?;
+                format!("snapshots/{graph}")
+            }
+            None => "snapshots".to_string(),
+        };
+        let mut names: Vec<(String, String)> = self
+            .backend
+            .list_blocking(&prefix)?
+            .into_iter()
+            .filter_map(|(path, _)| {
+                let parts: Vec<&str> = path.as_ref().split('/').collect();
+                (parts.len() == 3).then(|| (parts[1].to_string(), parts[2].to_string()))
+            })
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// Every snapshot of a graph, oldest first.
+    pub fn list_snapshots(&self, graph_id: &str) -> Result<Vec<SnapshotManifest>> {
+        let names = self.list_snapshot_names(Some(graph_id))?;
+        block_on(async {
+            let mut out = Vec::with_capacity(names.len());
+            for (graph, id) in names {
+                out.push(self.read_manifest(&graph, &id).await?);
+            }
+            out.sort_by(|a, b| (&a.time, &a.snapshot_id).cmp(&(&b.time, &b.snapshot_id)));
+            Ok(out)
+        })
+    }
+
+    async fn read_manifest(&self, graph_id: &str, snapshot_id: &str) -> Result<SnapshotManifest> {
+        let path = snapshot_path(graph_id, snapshot_id);
+        let bytes = self
+            .backend
+            .get_opt(&path)
+            .await?
+            .ok_or_else(|| Error::SnapshotNotFound {
+                graph_id: graph_id.to_string(),
+                snapshot_id: snapshot_id.to_string(),
+                hint: String::new(),
+            })?;
+        let manifest: SnapshotManifest =
+            decode_object(format::manifest::MAGIC, &bytes, path.as_ref())?;
+        if manifest.graph_id != graph_id || manifest.snapshot_id != snapshot_id {
+            return Err(Error::integrity(format!(
+                "manifest {path} names another snapshot ({}/{})",
+                manifest.graph_id, manifest.snapshot_id
+            )));
+        }
+        Ok(manifest)
+    }
+
+    /// Resolve a snapshot id (or a unique prefix of one) of a graph to its full id.
+    ///
+    /// # Errors
+    /// `SnapshotNotFound` (saying so when the id belongs to another graph);
+    /// `AmbiguousSnapshotId` when a prefix matches several.
+    pub fn resolve_snapshot_id(&self, graph_id: &str, snapshot_ref: &str) -> Result<String> {
+        validate_graph_id(graph_id)?;
+        validate_snapshot_ref(graph_id, snapshot_ref)?;
+        let snapshot_ref = snapshot_ref.to_ascii_lowercase();
+        let names = self.list_snapshot_names(None)?;
+        let exact: Vec<&(String, String)> =
+            names.iter().filter(|(_, id)| *id == snapshot_ref).collect();
+        let matches: Vec<&(String, String)> = if exact.is_empty() {
+            names
+                .iter()
+                .filter(|(_, id)| id.starts_with(&snapshot_ref))
+                .collect()
+        } else {
+            exact
+        };
+        let own: Vec<&&(String, String)> = matches
+            .iter()
+            .filter(|(graph, _)| graph == graph_id)
+            .collect();
+        match own.len() {
+            1 => Ok(own[0].1.clone()),
+            0 => {
+                let hint = match matches.first() {
+                    Some((other, _)) => format!(" (it belongs to graph {other:?})"),
+                    None => String::new(),
+                };
+                Err(Error::SnapshotNotFound {
+                    graph_id: graph_id.to_string(),
+                    snapshot_id: snapshot_ref,
+                    hint,
+                })
+            }
+            count => Err(Error::AmbiguousSnapshotId {
+                graph_id: graph_id.to_string(),
+                prefix: snapshot_ref,
+                count,
+            }),
+        }
+    }
+
+    /// Load the manifest of a graph's snapshot, by id or unique prefix.
+    pub fn load_snapshot(&self, graph_id: &str, snapshot_ref: &str) -> Result<SnapshotManifest> {
+        let snapshot_id = self.resolve_snapshot_id(graph_id, snapshot_ref)?;
+        block_on(self.read_manifest(graph_id, &snapshot_id))
+    }
+
+    /// Find which graph a snapshot id belongs to.
+    pub fn find_snapshot_graph(&self, snapshot_id: &str) -> Result<Option<String>> {
+        Ok(self
+            .list_snapshot_names(None)?
+            .into_iter()
+            .find(|(_, id)| id == snapshot_id)
+            .map(|(graph, _)| graph))
+    }
+
+    /// Forget a snapshot: drop its manifest. Its chunks stay until a prune finds them unused.
+    ///
+    /// # Errors
+    /// `SnapshotNotFound` as [`Repository::resolve_snapshot_id`] reports it.
+    pub fn delete_snapshot(&self, graph_id: &str, snapshot_ref: &str) -> Result<String> {
+        let snapshot_id = self.resolve_snapshot_id(graph_id, snapshot_ref)?;
+        block_on(self.backend.delete(&snapshot_path(graph_id, &snapshot_id)))?;
+        Ok(snapshot_id)
+    }
+}
+
+/// This machine's host name, for snapshot manifests.
+pub(crate) fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_string())
+        .unwrap_or_else(|_| "unknown".to_string())
+}

@@ -1,0 +1,205 @@
+//! Restoring a snapshot: plan, then execute.
+//!
+//! The plan names every file and where each of its chunks lives, and fails before anything is
+//! touched when a chunk is missing. Execution writes every file into a staging folder inside
+//! the target, checks every chunk's hash, and only then renames the files into place, one
+//! atomic rename each. Graph files that the snapshot does not have are removed in the same
+//! step. Until the renames start, the target is untouched, whatever fails.
+
+use crate::error::{Error, Result};
+use crate::format::{FileEntry, SnapshotManifest};
+use crate::progress::Progress;
+use crate::repository::{BlobLocation, Repository};
+use crate::runtime::block_on;
+use crate::source::list_graph_files;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Chunks fetched and decompressed in parallel per file.
+const CHUNK_WINDOW: usize = 8;
+
+/// One file to write.
+#[derive(Debug, Clone)]
+pub struct PlannedFile {
+    pub entry: FileEntry,
+    pub locations: Vec<BlobLocation>,
+}
+
+/// Everything a restore will do, computed without writing anything.
+#[derive(Debug, Clone)]
+pub struct RestorePlan {
+    pub snapshot_id: String,
+    pub graph_id: String,
+    pub target: PathBuf,
+    pub files: Vec<PlannedFile>,
+    /// Graph files in the target that the snapshot does not have; removed by the restore.
+    pub remove: Vec<String>,
+    pub total_bytes: u64,
+}
+
+/// What a restore did.
+#[derive(Debug, Clone, Default)]
+pub struct RestoreReport {
+    pub files_written: usize,
+    pub files_removed: usize,
+    pub bytes_written: u64,
+}
+
+/// Plan the restore of `manifest` into `target`.
+///
+/// # Errors
+/// `Integrity` when a chunk the snapshot needs is not in the repository.
+pub fn plan_restore(
+    repo: &Repository,
+    manifest: &SnapshotManifest,
+    target: &Path,
+) -> Result<RestorePlan> {
+    repo.refresh_index()?;
+    let mut files = Vec::with_capacity(manifest.files.len());
+    for entry in &manifest.files {
+        if entry.path.contains('/')
+            || entry.path.starts_with('.')
+            || !crate::source::is_graph_file(&entry.path)
+        {
+            return Err(Error::integrity(format!(
+                "snapshot lists an unexpected file name {:?}",
+                entry.path
+            )));
+        }
+        let locations = entry
+            .chunks
+            .iter()
+            .map(|chunk| {
+                repo.locate(&chunk.id).ok_or_else(|| {
+                    Error::integrity(format!(
+                        "chunk {} of {} is missing from the repository; snapshot {} cannot be restored",
+                        chunk.id, entry.path, manifest.snapshot_id
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        files.push(PlannedFile {
+            entry: entry.clone(),
+            locations,
+        });
+    }
+    let remove = match list_graph_files(target) {
+        Ok(existing) => existing
+            .into_iter()
+            .map(|f| f.name)
+            .filter(|name| !manifest.files.iter().any(|f| &f.path == name))
+            .collect(),
+        Err(Error::GraphDirNotFound { .. }) => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    Ok(RestorePlan {
+        snapshot_id: manifest.snapshot_id.clone(),
+        graph_id: manifest.graph_id.clone(),
+        target: target.to_path_buf(),
+        total_bytes: files.iter().map(|f| f.entry.size).sum(),
+        files,
+        remove,
+    })
+}
+
+/// Carry out a plan.
+///
+/// # Errors
+/// `Integrity` when a chunk is corrupt (the target is then untouched); `Io`/`Backend` on I/O
+/// failures.
+pub fn execute_restore(
+    repo: &Repository,
+    plan: &RestorePlan,
+    progress: &dyn Progress,
+) -> Result<RestoreReport> {
+    std::fs::create_dir_all(&plan.target)
+        .map_err(|e| Error::io("create folder", &plan.target, e))?;
+    let staging = plan.target.join(format!(
+        ".lightrag-backup-restore-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::create_dir(&staging).map_err(|e| Error::io("create folder", &staging, e))?;
+    let result = stage_and_swap(repo, plan, &staging, progress);
+    let _ = std::fs::remove_dir_all(&staging);
+    result
+}
+
+fn stage_and_swap(
+    repo: &Repository,
+    plan: &RestorePlan,
+    staging: &Path,
+    progress: &dyn Progress,
+) -> Result<RestoreReport> {
+    progress.start("restore", plan.total_bytes);
+    for file in &plan.files {
+        write_file(repo, file, &staging.join(&file.entry.path), progress)?;
+    }
+    progress.finish();
+    // Everything is staged and checked: swap.
+    let mut report = RestoreReport::default();
+    let trash = staging.join(".replaced");
+    std::fs::create_dir(&trash).map_err(|e| Error::io("create folder", &trash, e))?;
+    for name in &plan.remove {
+        let from = plan.target.join(name);
+        match std::fs::rename(&from, trash.join(name)) {
+            Ok(()) => report.files_removed += 1,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io("remove", &from, e)),
+        }
+    }
+    for file in &plan.files {
+        let to = plan.target.join(&file.entry.path);
+        std::fs::rename(staging.join(&file.entry.path), &to)
+            .map_err(|e| Error::io("replace", &to, e))?;
+        report.files_written += 1;
+        report.bytes_written += file.entry.size;
+    }
+    if let Ok(dir) = std::fs::File::open(&plan.target) {
+        let _ = dir.sync_all();
+    }
+    Ok(report)
+}
+
+fn write_file(
+    repo: &Repository,
+    file: &PlannedFile,
+    dest: &Path,
+    progress: &dyn Progress,
+) -> Result<()> {
+    let mut out = std::fs::File::create(dest).map_err(|e| Error::io("create", dest, e))?;
+    let mut written = 0u64;
+    for window in file.locations.chunks(CHUNK_WINDOW) {
+        let pieces = block_on(futures::future::join_all(
+            window.iter().map(|loc| repo.read_blob(loc)),
+        ));
+        for piece in pieces {
+            let piece = piece.map_err(|e| {
+                Error::integrity(format!(
+                    "{e}; restoring {} refused, target left untouched",
+                    file.entry.path
+                ))
+            })?;
+            out.write_all(&piece)
+                .map_err(|e| Error::io("write", dest, e))?;
+            written += piece.len() as u64;
+            progress.advance(piece.len() as u64);
+        }
+    }
+    if written != file.entry.size {
+        return Err(Error::integrity(format!(
+            "{} restored to {written} bytes, the snapshot says {}",
+            file.entry.path, file.entry.size
+        )));
+    }
+    let mtime =
+        std::time::UNIX_EPOCH + std::time::Duration::from_nanos(file.entry.mtime_ns.max(0) as u64);
+    out.set_modified(mtime)
+        .map_err(|e| Error::io("set time of", dest, e))?;
+    out.sync_all().map_err(|e| Error::io("sync", dest, e))?;
+    use std::os::unix::fs::PermissionsExt;
+    if file.entry.mode != 0 {
+        std::fs::set_permissions(dest, std::fs::Permissions::from_mode(file.entry.mode))
+            .map_err(|e| Error::io("set permissions of", dest, e))?;
+    }
+    Ok(())
+}

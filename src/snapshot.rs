@@ -1,0 +1,408 @@
+//! Taking a snapshot of a graph folder.
+//!
+//! The pipeline keeps both cores busy and its memory bounded whatever the graph's size:
+//!
+//! ```text
+//! reader (this thread) --chunks--> hash+compress workers --blobs--> packer --> uploads (async)
+//! ```
+//! The reader cuts files into content-defined chunks; workers hash each chunk and compress it
+//! only when the repository does not have it yet; the packer groups new blobs into packs and
+//! uploads them while the next pack fills. Channels are bounded, so at most a few chunks and
+//! two packs are in memory at once. Then the index is written, then the manifest.
+
+use crate::backend::Backend;
+use crate::chunker;
+use crate::error::{Error, Result};
+use crate::format::{
+    pack::PackWriter, ChunkRef, FileEntry, IndexFile, IndexPack, ObjectId, SnapshotManifest,
+};
+use crate::graph_stats::FileCounter;
+use crate::progress::Progress;
+use crate::repository::{hostname, pack_path, validate_graph_id, Repository};
+use crate::runtime;
+use crate::source::{list_graph_files, FileStat, SourceFile};
+use bytes::Bytes;
+use crossbeam_channel::{bounded, Receiver, Sender};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use std::collections::{HashSet, VecDeque};
+use std::path::Path;
+use std::sync::Mutex;
+
+/// Packs are closed once they reach this size.
+const PACK_TARGET_SIZE: usize = 16 * 1024 * 1024;
+/// Pack uploads in flight while the next pack fills.
+const UPLOADS_IN_FLIGHT: usize = 2;
+
+/// What to record with a snapshot, and how hard to try for a consistent copy.
+#[derive(Debug, Clone)]
+pub struct SnapshotOptions {
+    pub description: Option<String>,
+    pub tags: Vec<String>,
+    /// Merged into the manifest's metadata (LightRAG version, workspace, ...).
+    pub metadata: Map<String, Value>,
+    /// Passes over the folder before giving up on a graph that keeps changing.
+    pub max_attempts: u32,
+}
+
+impl Default for SnapshotOptions {
+    fn default() -> Self {
+        SnapshotOptions {
+            description: None,
+            tags: Vec::new(),
+            metadata: Map::new(),
+            max_attempts: 5,
+        }
+    }
+}
+
+/// Snapshot the graph files of `dir` as a new snapshot of `graph_id`.
+///
+/// Reads every file and checks that none changed while it was read (size, mtime, ctime,
+/// inode); when one did, the pass is repeated (chunks already stored are not stored again).
+///
+/// # Errors
+/// `InvalidInput` for a bad graph id or tag; `GraphDirNotFound` when `dir` is missing;
+/// `GraphBusy` when the folder kept changing for `max_attempts` passes; `Io`/`Backend` on I/O
+/// failures. On error no manifest is written and the repository stays valid.
+pub fn create_snapshot(
+    repo: &Repository,
+    graph_id: &str,
+    dir: &Path,
+    options: &SnapshotOptions,
+    progress: &dyn Progress,
+) -> Result<SnapshotManifest> {
+    validate_graph_id(graph_id)?;
+    validate_tags(&options.tags)?;
+    if options.description.as_ref().is_some_and(|d| d.len() > 4096) {
+        return Err(Error::invalid("description is longer than 4096 bytes"));
+    }
+    repo.refresh_index()?;
+    let mut added = (0u64, 0u64);
+    for _attempt in 0..options.max_attempts.max(1) {
+        let files = list_graph_files(dir)?;
+        progress.start("snapshot", files.iter().map(|f| f.stat.size).sum());
+        let pass = capture(repo, &files, progress)?;
+        repo.write_index(&pass.index)?;
+        added.0 += pass.added_size;
+        added.1 += pass.added_raw_size;
+        progress.finish();
+        let listed_again = list_graph_files(dir)?;
+        let unchanged = !pass.changed
+            && listed_again.len() == files.len()
+            && listed_again
+                .iter()
+                .zip(&files)
+                .all(|(now, then)| now.name == then.name && now.stat == then.stat);
+        if !unchanged {
+            continue;
+        }
+        let mut metadata = options.metadata.clone();
+        for (key, value) in pass.counts {
+            metadata.insert(key, value);
+        }
+        let logical_size = pass.entries.iter().map(|f| f.size).sum();
+        let manifest = SnapshotManifest {
+            snapshot_id: uuid::Uuid::now_v7().to_string(),
+            graph_id: graph_id.to_string(),
+            time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            hostname: hostname(),
+            description: options.description.clone(),
+            tags: options.tags.clone(),
+            metadata_json: Value::Object(metadata).to_string(),
+            data_hash: SnapshotManifest::compute_data_hash(&pass.entries),
+            files: pass.entries,
+            logical_size,
+            added_size: added.0,
+            added_raw_size: added.1,
+        };
+        repo.write_snapshot(&manifest)?;
+        return Ok(manifest);
+    }
+    Err(Error::GraphBusy {
+        message: format!(
+            "the files in {} kept changing during {} passes; is LightRAG writing? Snapshot a live instance from inside its process (GraphBackup.from_rag) or retry when it is idle",
+            dir.display(),
+            options.max_attempts
+        ),
+    })
+}
+
+fn validate_tags(tags: &[String]) -> Result<()> {
+    for tag in tags {
+        if tag.is_empty() || tag.len() > 128 || tag.chars().any(|c| c.is_control() || c == ',') {
+            return Err(Error::invalid(format!(
+                "tag {tag:?} is not valid: 1-128 printable characters without ','"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// One pass over the files.
+struct Pass {
+    entries: Vec<FileEntry>,
+    index: IndexFile,
+    counts: Map<String, Value>,
+    added_size: u64,
+    added_raw_size: u64,
+    /// A file changed or vanished while it was read.
+    changed: bool,
+}
+
+struct Job {
+    file: usize,
+    seq: usize,
+    data: Vec<u8>,
+}
+
+struct Blob {
+    file: usize,
+    seq: usize,
+    id: ObjectId,
+    raw_length: u32,
+    /// Present only for chunks the repository does not have yet.
+    compressed: Option<Vec<u8>>,
+}
+
+struct Packed {
+    chunk_lists: Vec<Vec<Option<ChunkRef>>>,
+    index: IndexFile,
+    added_size: u64,
+    added_raw_size: u64,
+}
+
+struct FileRead {
+    stat: FileStat,
+    chunks: usize,
+}
+
+fn capture(repo: &Repository, files: &[SourceFile], progress: &dyn Progress) -> Result<Pass> {
+    let workers = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(1, 8);
+    let (job_tx, job_rx) = bounded::<Job>(workers * 2);
+    let (blob_tx, blob_rx) = bounded::<Result<Blob>>(workers * 2);
+    // Chunks claimed by this pass, so a chunk seen twice is compressed and stored once.
+    let claimed = Mutex::new(HashSet::new());
+
+    let (read, packed) = std::thread::scope(|scope| {
+        for _ in 0..workers {
+            let job_rx = job_rx.clone();
+            let blob_tx = blob_tx.clone();
+            let claimed = &claimed;
+            scope.spawn(move || hash_and_compress(repo, claimed, job_rx, blob_tx));
+        }
+        drop(blob_tx);
+        let packer = scope.spawn(|| pack_blobs(repo, blob_rx, files.len()));
+        let read = read_files(repo, files, &job_tx, progress);
+        drop(job_tx);
+        let packed = packer
+            .join()
+            .unwrap_or_else(|_| Err(Error::integrity("packer thread panicked")));
+        (read, packed)
+    });
+    // A packer failure makes the reader fail too; the packer's error is the real one.
+    let packed = packed?;
+    let (reads, counts, mut changed) = read?;
+
+    let mut entries = Vec::with_capacity(files.len());
+    for ((file, read), chunk_list) in files.iter().zip(reads).zip(packed.chunk_lists) {
+        if chunk_list.len() != read.chunks || chunk_list.iter().any(Option::is_none) {
+            return Err(Error::integrity(format!(
+                "internal: chunks of {} went missing in the pipeline",
+                file.name
+            )));
+        }
+        let chunks: Vec<ChunkRef> = chunk_list.into_iter().flatten().collect();
+        let size: u64 = chunks.iter().map(|c| c.length as u64).sum();
+        changed |= size != read.stat.size;
+        let mut digest = Sha256::new();
+        for chunk in &chunks {
+            digest.update(chunk.id.0);
+        }
+        entries.push(FileEntry {
+            path: file.name.clone(),
+            size,
+            mtime_ns: read.stat.mtime_ns,
+            mode: read.stat.mode,
+            digest: ObjectId(digest.finalize().into()),
+            chunks,
+        });
+    }
+    Ok(Pass {
+        entries,
+        index: packed.index,
+        counts,
+        added_size: packed.added_size,
+        added_raw_size: packed.added_raw_size,
+        changed,
+    })
+}
+
+type ReadOutcome = (Vec<FileRead>, Map<String, Value>, bool);
+
+fn read_files(
+    repo: &Repository,
+    files: &[SourceFile],
+    jobs: &Sender<Job>,
+    progress: &dyn Progress,
+) -> Result<ReadOutcome> {
+    let stopped = || Error::integrity("snapshot pipeline stopped");
+    let mut reads = Vec::with_capacity(files.len());
+    let mut counts = Map::new();
+    let mut changed = false;
+    for (index, file) in files.iter().enumerate() {
+        let handle = match std::fs::File::open(&file.path) {
+            Ok(handle) => handle,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                // Removed since it was listed: record nothing and let the caller retry.
+                changed = true;
+                reads.push(FileRead {
+                    stat: file.stat,
+                    chunks: 0,
+                });
+                continue;
+            }
+            Err(e) => return Err(Error::io("open", &file.path, e)),
+        };
+        let stat_of = |h: &std::fs::File| {
+            h.metadata()
+                .map(|m| FileStat::of(&m))
+                .map_err(|e| Error::io("stat", &file.path, e))
+        };
+        let before = stat_of(&handle)?;
+        changed |= before != file.stat;
+        let mut counter = FileCounter::for_file(&file.name);
+        let mut seq = 0;
+        for chunk in chunker::chunks(&handle, repo.config().chunker, &file.path) {
+            let data = chunk?;
+            if counter.is_active() {
+                counter.feed(&data);
+            }
+            progress.advance(data.len() as u64);
+            jobs.send(Job {
+                file: index,
+                seq,
+                data,
+            })
+            .map_err(|_| stopped())?;
+            seq += 1;
+        }
+        changed |= stat_of(&handle)? != before;
+        counter.record(&mut counts);
+        reads.push(FileRead {
+            stat: before,
+            chunks: seq,
+        });
+    }
+    Ok((reads, counts, changed))
+}
+
+fn hash_and_compress(
+    repo: &Repository,
+    claimed: &Mutex<HashSet<ObjectId>>,
+    jobs: Receiver<Job>,
+    blobs: Sender<Result<Blob>>,
+) {
+    for job in jobs {
+        let id = ObjectId::of(&job.data);
+        let is_new = !repo.contains(&id) && claimed.lock().unwrap().insert(id);
+        let compressed = if is_new {
+            match repo.compress(&job.data) {
+                Ok(bytes) => Some(bytes),
+                Err(e) => {
+                    let _ = blobs.send(Err(e));
+                    return;
+                }
+            }
+        } else {
+            None
+        };
+        let blob = Blob {
+            file: job.file,
+            seq: job.seq,
+            id,
+            raw_length: job.data.len() as u32,
+            compressed,
+        };
+        if blobs.send(Ok(blob)).is_err() {
+            return;
+        }
+    }
+}
+
+type Upload = tokio::task::JoinHandle<Result<()>>;
+
+fn pack_blobs(
+    repo: &Repository,
+    blobs: Receiver<Result<Blob>>,
+    file_count: usize,
+) -> Result<Packed> {
+    let runtime = runtime::handle();
+    let backend = repo.backend().clone();
+    let mut packed = Packed {
+        chunk_lists: vec![Vec::new(); file_count],
+        index: IndexFile::default(),
+        added_size: 0,
+        added_raw_size: 0,
+    };
+    let mut pack = PackWriter::new();
+    let mut uploads: VecDeque<Upload> = VecDeque::new();
+    let wait = |upload: Upload| -> Result<()> {
+        runtime
+            .block_on(upload)
+            .unwrap_or_else(|e| Err(Error::integrity(format!("pack upload task failed: {e}"))))
+    };
+    for blob in blobs {
+        let blob = blob?;
+        let list = &mut packed.chunk_lists[blob.file];
+        if list.len() <= blob.seq {
+            list.resize(blob.seq + 1, None);
+        }
+        list[blob.seq] = Some(ChunkRef {
+            id: blob.id,
+            length: blob.raw_length,
+        });
+        if let Some(compressed) = blob.compressed {
+            packed.added_size += compressed.len() as u64;
+            packed.added_raw_size += blob.raw_length as u64;
+            pack.add(blob.id, &compressed, blob.raw_length);
+            if pack.len() >= PACK_TARGET_SIZE {
+                let full = std::mem::take(&mut pack);
+                uploads.push_back(start_upload(&runtime, &backend, full, &mut packed.index)?);
+                while uploads.len() > UPLOADS_IN_FLIGHT {
+                    wait(uploads.pop_front().unwrap())?;
+                }
+            }
+        }
+    }
+    if !pack.is_empty() {
+        uploads.push_back(start_upload(&runtime, &backend, pack, &mut packed.index)?);
+    }
+    for upload in uploads {
+        wait(upload)?;
+    }
+    Ok(packed)
+}
+
+fn start_upload(
+    runtime: &tokio::runtime::Handle,
+    backend: &Backend,
+    pack: PackWriter,
+    index: &mut IndexFile,
+) -> Result<Upload> {
+    let (id, bytes, blobs) = pack.finish()?;
+    index.packs.push(IndexPack {
+        id,
+        size: bytes.len() as u64,
+        blobs,
+    });
+    let backend = backend.clone();
+    Ok(runtime.spawn(async move {
+        backend
+            .put_create(&pack_path(&id), Bytes::from(bytes))
+            .await
+            .map(|_| ())
+    }))
+}

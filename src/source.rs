@@ -1,0 +1,118 @@
+//! Which files make up a LightRAG graph folder, and how to tell that one changed.
+
+use crate::error::{Error, Result};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+/// The identity of a file version: if any field moves, the file changed (or was replaced by
+/// LightRAG's atomic rename).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStat {
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub ctime_ns: i64,
+    pub inode: u64,
+    pub device: u64,
+    pub mode: u32,
+}
+
+impl FileStat {
+    pub fn of(meta: &std::fs::Metadata) -> Self {
+        FileStat {
+            size: meta.len(),
+            mtime_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
+            ctime_ns: meta.ctime() * 1_000_000_000 + meta.ctime_nsec(),
+            inode: meta.ino(),
+            device: meta.dev(),
+            mode: meta.mode() & 0o7777,
+        }
+    }
+}
+
+/// One file of a graph folder.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    /// Name relative to the graph folder.
+    pub name: String,
+    pub path: PathBuf,
+    pub stat: FileStat,
+}
+
+/// Whether a file name is part of a LightRAG graph's file storage: the JSON KV stores, the
+/// NanoVectorDB files, the NetworkX GraphML, and Faiss indexes with their metadata. LightRAG's
+/// in-flight temp files (`*.tmp.<pid>.<tid>.<ns>`) are not.
+pub fn is_graph_file(name: &str) -> bool {
+    if name.starts_with('.') || name.contains(".tmp.") {
+        return false;
+    }
+    (name.starts_with("kv_store_") && name.ends_with(".json"))
+        || (name.starts_with("vdb_") && name.ends_with(".json"))
+        || name.ends_with(".graphml")
+        || name.starts_with("faiss_index_")
+}
+
+/// The graph files directly inside `dir`, sorted by name. Sub-folders are other workspaces and
+/// are never included.
+///
+/// # Errors
+/// `GraphDirNotFound` when `dir` is missing or not a folder (an empty folder is a valid, empty
+/// graph); `Io` when it cannot be read.
+pub fn list_graph_files(dir: &Path) -> Result<Vec<SourceFile>> {
+    let meta = std::fs::metadata(dir).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::GraphDirNotFound {
+            path: dir.to_path_buf(),
+            reason: "does not exist".to_string(),
+        },
+        _ => Error::io("read", dir, e),
+    })?;
+    if !meta.is_dir() {
+        return Err(Error::GraphDirNotFound {
+            path: dir.to_path_buf(),
+            reason: "is not a folder".to_string(),
+        });
+    }
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io("list", dir, e))? {
+        let entry = entry.map_err(|e| Error::io("list", dir, e))?;
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        if !is_graph_file(&name) {
+            continue;
+        }
+        let path = entry.path();
+        let meta = match std::fs::metadata(&path) {
+            Ok(meta) => meta,
+            // Replaced or removed between listing and stat: the caller's consistency check
+            // notices the changed listing.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(Error::io("stat", &path, e)),
+        };
+        if meta.is_file() {
+            files.push(SourceFile {
+                name,
+                path,
+                stat: FileStat::of(&meta),
+            });
+        }
+    }
+    files.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(files)
+}
+
+/// Hard-link the graph files of `dir` into `staging` (same file system), freezing this
+/// version of each: LightRAG replaces files by rename, never in place.
+///
+/// Returns the number of files linked. Falls back to copying when linking is not possible.
+pub fn stage_links(dir: &Path, staging: &Path) -> Result<usize> {
+    let files = list_graph_files(dir)?;
+    std::fs::create_dir_all(staging).map_err(|e| Error::io("create folder", staging, e))?;
+    for file in &files {
+        let dest = staging.join(&file.name);
+        if let Err(link_error) = std::fs::hard_link(&file.path, &dest) {
+            std::fs::copy(&file.path, &dest)
+                .map_err(|_| Error::io("link", &file.path, link_error))?;
+        }
+    }
+    Ok(files.len())
+}

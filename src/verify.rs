@@ -1,0 +1,173 @@
+//! Checking that snapshots are whole.
+//!
+//! Structural: every chunk a snapshot references is indexed and its pack exists with the
+//! indexed size. Read-data: every referenced pack is downloaded, its SHA-256 checked against
+//! its name, its trailer against the index, and every chunk decompressed and hashed.
+
+use crate::error::Result;
+use crate::format::{pack, ObjectId, SnapshotManifest};
+use crate::progress::Progress;
+use crate::repository::{pack_path, Repository};
+use crate::runtime::block_on;
+use rand::seq::SliceRandom;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// How much to check.
+#[derive(Debug, Clone, Copy)]
+pub struct VerifyOptions {
+    pub read_data: bool,
+    /// With `read_data`, read only this fraction (0, 1] of the packs, picked at random.
+    pub read_data_subset: Option<f64>,
+}
+
+/// What verify found. `ok` is true only when `errors` is empty.
+#[derive(Debug, Clone, Default)]
+pub struct VerifyReport {
+    pub ok: bool,
+    pub snapshots_checked: usize,
+    pub files_checked: usize,
+    pub chunks_checked: usize,
+    pub packs_checked: usize,
+    pub packs_read: usize,
+    pub bytes_read: u64,
+    pub errors: Vec<String>,
+}
+
+/// Verify the given snapshots.
+///
+/// # Errors
+/// Only when the repository cannot be listed; problems found are reported in the report.
+pub fn verify_snapshots(
+    repo: &Repository,
+    manifests: &[SnapshotManifest],
+    options: VerifyOptions,
+    progress: &dyn Progress,
+) -> Result<VerifyReport> {
+    repo.refresh_index()?;
+    let mut report = VerifyReport {
+        snapshots_checked: manifests.len(),
+        ..Default::default()
+    };
+    let stored: HashMap<String, u64> = repo
+        .backend()
+        .list_blocking("data")?
+        .into_iter()
+        .map(|(path, size)| (path.filename().unwrap_or_default().to_string(), size))
+        .collect();
+    let indexed_packs = repo.indexed_packs();
+    // pack -> chunks of it that the snapshots need
+    let mut needed: BTreeMap<ObjectId, BTreeSet<ObjectId>> = BTreeMap::new();
+    for manifest in manifests {
+        for file in &manifest.files {
+            report.files_checked += 1;
+            let size: u64 = file.chunks.iter().map(|c| c.length as u64).sum();
+            if size != file.size {
+                report.errors.push(format!(
+                    "snapshot {}: {} has chunks of {size} bytes but a size of {}",
+                    manifest.snapshot_id, file.path, file.size
+                ));
+            }
+            for chunk in &file.chunks {
+                report.chunks_checked += 1;
+                match repo.locate(&chunk.id) {
+                    Some(location) => {
+                        needed.entry(location.pack).or_default().insert(chunk.id);
+                    }
+                    None => report.errors.push(format!(
+                        "snapshot {}: chunk {} of {} is not in the index",
+                        manifest.snapshot_id, chunk.id, file.path
+                    )),
+                }
+            }
+        }
+        if SnapshotManifest::compute_data_hash(&manifest.files) != manifest.data_hash {
+            report.errors.push(format!(
+                "snapshot {}: data hash does not match its files",
+                manifest.snapshot_id
+            ));
+        }
+    }
+    for pack_id in needed.keys() {
+        report.packs_checked += 1;
+        let expected = indexed_packs.get(pack_id).copied();
+        match stored.get(&pack_id.to_hex()) {
+            None => report.errors.push(format!("pack {pack_id} is missing")),
+            Some(size) if Some(*size) != expected => report.errors.push(format!(
+                "pack {pack_id} has {size} bytes, the index says {}",
+                expected.unwrap_or(0)
+            )),
+            Some(_) => {}
+        }
+    }
+    if options.read_data {
+        let mut to_read: Vec<ObjectId> = needed
+            .keys()
+            .copied()
+            .filter(|id| stored.contains_key(&id.to_hex()))
+            .collect();
+        if let Some(fraction) = options.read_data_subset {
+            let keep = ((to_read.len() as f64) * fraction.clamp(0.0, 1.0)).ceil() as usize;
+            to_read.shuffle(&mut rand::rng());
+            to_read.truncate(keep.max(usize::from(!to_read.is_empty())));
+        }
+        progress.start(
+            "verify",
+            to_read
+                .iter()
+                .map(|id| indexed_packs.get(id).copied().unwrap_or(0))
+                .sum(),
+        );
+        for pack_id in to_read {
+            let errors = read_pack(repo, &pack_id, &needed[&pack_id], &mut report);
+            report.errors.extend(errors);
+            progress.advance(indexed_packs.get(&pack_id).copied().unwrap_or(0));
+        }
+        progress.finish();
+    }
+    report.ok = report.errors.is_empty();
+    Ok(report)
+}
+
+fn read_pack(
+    repo: &Repository,
+    pack_id: &ObjectId,
+    chunks: &BTreeSet<ObjectId>,
+    report: &mut VerifyReport,
+) -> Vec<String> {
+    let bytes = match block_on(repo.backend().get(&pack_path(pack_id))) {
+        Ok(bytes) => bytes,
+        Err(e) => return vec![format!("pack {pack_id}: {e}")],
+    };
+    report.packs_read += 1;
+    report.bytes_read += bytes.len() as u64;
+    let mut errors = Vec::new();
+    if ObjectId::of(&bytes) != *pack_id {
+        errors.push(format!(
+            "pack {pack_id} does not match its hash (corrupted)"
+        ));
+    }
+    let entries = match pack::read_trailer(&bytes) {
+        Ok(entries) => entries,
+        Err(e) => {
+            errors.push(format!("pack {pack_id}: {e}"));
+            return errors;
+        }
+    };
+    for chunk in chunks {
+        let Some(location) = repo.locate(chunk) else {
+            continue;
+        };
+        if !entries.contains(&location.entry) {
+            errors.push(format!(
+                "pack {pack_id}: trailer does not list chunk {chunk} as the index does"
+            ));
+            continue;
+        }
+        let entry = location.entry;
+        let blob = &bytes[entry.offset as usize..entry.offset as usize + entry.length as usize];
+        if let Err(e) = pack::open_blob(&entry, blob) {
+            errors.push(format!("pack {pack_id}: {e}"));
+        }
+    }
+    errors
+}

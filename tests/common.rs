@@ -1,0 +1,58 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::Path;
+
+/// Deterministic pseudo-random bytes (xorshift), so tests need no RNG seed handling.
+pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect()
+}
+
+/// A small folder that looks like a LightRAG graph: JSON KV files, a vdb file and GraphML.
+pub fn write_graph(dir: &Path, seed: u64) {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut docs = String::from("{\n");
+    for i in 0..50 {
+        docs.push_str(&format!("  \"doc-{i:04}-{seed}\": {{\n    \"content\": \"document {i} of seed {seed}\"\n  }},\n"));
+    }
+    docs.push_str("  \"last\": {}\n}");
+    std::fs::write(dir.join("kv_store_full_docs.json"), docs).unwrap();
+    std::fs::write(
+        dir.join("kv_store_text_chunks.json"),
+        "{\n  \"chunk-1\": {},\n  \"chunk-2\": {}\n}",
+    )
+    .unwrap();
+    let matrix = pseudo_random(3 * 1024 * 1024, seed);
+    std::fs::write(dir.join("vdb_entities.json"), &matrix).unwrap();
+    std::fs::write(
+        dir.join("graph_chunk_entity_relation.graphml"),
+        "<graphml><graph><node id=\"A\"/><node id=\"B\"/><edge source=\"A\" target=\"B\"/></graph></graphml>",
+    )
+    .unwrap();
+    // Not graph files: never captured.
+    std::fs::write(dir.join("vdb_entities.json.tmp.1.2.x"), b"partial").unwrap();
+    std::fs::create_dir_all(dir.join("other_workspace")).unwrap();
+    std::fs::write(dir.join("other_workspace/kv_store_full_docs.json"), b"{}").unwrap();
+}
+
+/// Graph files of a folder, by name.
+pub fn graph_files(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_file())
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            lightrag_backup::source::is_graph_file(&name)
+                .then(|| (name, std::fs::read(e.path()).unwrap()))
+        })
+        .collect()
+}

@@ -1,0 +1,322 @@
+//! Snapshot, restore, verify and crash safety on real local and in-memory repositories.
+
+mod common;
+
+use lightrag_backup::operations::{restore_snapshot, RestoreOptions};
+use lightrag_backup::snapshot::{create_snapshot, SnapshotOptions};
+use lightrag_backup::verify::{verify_snapshots, VerifyOptions};
+use lightrag_backup::{Backend, Error, NoProgress, Repository};
+use std::path::Path;
+
+const READ_ALL: VerifyOptions = VerifyOptions {
+    read_data: true,
+    read_data_subset: None,
+};
+
+fn open_local(dir: &Path) -> Repository {
+    Repository::open(Backend::open(dir.to_str().unwrap()).unwrap(), true).unwrap()
+}
+
+fn snapshot(
+    repo: &Repository,
+    graph: &str,
+    dir: &Path,
+) -> lightrag_backup::format::SnapshotManifest {
+    create_snapshot(repo, graph, dir, &SnapshotOptions::default(), &NoProgress).unwrap()
+}
+
+#[test]
+fn snapshot_restore_round_trip_is_byte_identical() {
+    let tmp = tempfile::tempdir().unwrap();
+    let graph = tmp.path().join("graph");
+    common::write_graph(&graph, 1);
+    let repo = open_local(&tmp.path().join("repo"));
+    let manifest = snapshot(&repo, "g1", &graph);
+    assert_eq!(
+        manifest.files.len(),
+        4,
+        "temp files and sub-folders are not graph files"
+    );
+    let metadata: serde_json::Value = serde_json::from_str(&manifest.metadata_json).unwrap();
+    assert_eq!(metadata["entities"], 2);
+    assert_eq!(metadata["relations"], 1);
+    assert_eq!(metadata["documents"], 51);
+    assert_eq!(metadata["chunks"], 2);
+
+    let target = tmp.path().join("restored");
+    restore_snapshot(
+        &repo,
+        "g1",
+        &manifest.snapshot_id[..8],
+        &target,
+        RestoreOptions::default(),
+        &NoProgress,
+    )
+    .unwrap();
+    assert_eq!(common::graph_files(&target), common::graph_files(&graph));
+    let mtime = |p: &Path| std::fs::metadata(p).unwrap().modified().unwrap();
+    assert_eq!(
+        mtime(&target.join("vdb_entities.json")),
+        mtime(&graph.join("vdb_entities.json"))
+    );
+
+    // A reopened repository (a new process) sees the same snapshot.
+    let reopened = open_local(&tmp.path().join("repo"));
+    assert_eq!(reopened.list_snapshots("g1").unwrap(), vec![manifest]);
+}
+
+#[test]
+fn identical_data_is_stored_once_across_snapshots_and_graphs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let graph = tmp.path().join("graph");
+    common::write_graph(&graph, 2);
+    let repo = Repository::open(Backend::open("memory://").unwrap(), true).unwrap();
+    let first = snapshot(&repo, "g1", &graph);
+    assert!(first.added_size > 0);
+    let again = snapshot(&repo, "g1", &graph);
+    assert_eq!(again.added_size, 0);
+    assert_eq!(again.data_hash, first.data_hash);
+    let other_graph = snapshot(&repo, "g2", &graph);
+    assert_eq!(
+        other_graph.added_size, 0,
+        "a second graph with the same files stores nothing new"
+    );
+
+    // Append to the big file: only the tail is new.
+    let mut vdb = std::fs::read(graph.join("vdb_entities.json")).unwrap();
+    vdb.extend_from_slice(&common::pseudo_random(100_000, 99));
+    std::fs::write(graph.join("vdb_entities.json"), vdb).unwrap();
+    let changed = snapshot(&repo, "g1", &graph);
+    assert_ne!(changed.data_hash, first.data_hash);
+    assert!(
+        changed.added_raw_size < 2 * 1024 * 1024,
+        "added {} bytes",
+        changed.added_raw_size
+    );
+}
+
+#[test]
+fn a_flipped_byte_is_reported_by_verify_and_refused_by_restore() {
+    let tmp = tempfile::tempdir().unwrap();
+    let graph = tmp.path().join("graph");
+    common::write_graph(&graph, 3);
+    let repo_dir = tmp.path().join("repo");
+    let repo = open_local(&repo_dir);
+    let manifest = snapshot(&repo, "g1", &graph);
+    assert!(
+        verify_snapshots(&repo, &[manifest.clone()], READ_ALL, &NoProgress)
+            .unwrap()
+            .ok
+    );
+
+    // Flip one byte in the middle of the biggest pack.
+    let pack = walk(&repo_dir.join("data"))
+        .into_iter()
+        .max_by_key(|p| std::fs::metadata(p).unwrap().len())
+        .unwrap();
+    let mut bytes = std::fs::read(&pack).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&pack, bytes).unwrap();
+
+    let structural = verify_snapshots(
+        &repo,
+        &[manifest.clone()],
+        VerifyOptions {
+            read_data: false,
+            read_data_subset: None,
+        },
+        &NoProgress,
+    )
+    .unwrap();
+    assert!(
+        structural.ok,
+        "structure is intact: {:?}",
+        structural.errors
+    );
+    let report = verify_snapshots(&repo, &[manifest.clone()], READ_ALL, &NoProgress).unwrap();
+    assert!(!report.ok);
+    assert!(
+        report
+            .errors
+            .iter()
+            .any(|e| e.contains("does not match its hash")),
+        "{:?}",
+        report.errors
+    );
+
+    // Restore into a folder holding other data: refused, folder untouched.
+    let target = tmp.path().join("target");
+    common::write_graph(&target, 4);
+    let before = common::graph_files(&target);
+    let error = restore_snapshot(
+        &repo,
+        "g1",
+        &manifest.snapshot_id,
+        &target,
+        RestoreOptions::default(),
+        &NoProgress,
+    )
+    .unwrap_err();
+    assert!(matches!(error, Error::Integrity { .. }), "{error}");
+    assert_eq!(common::graph_files(&target), before);
+    assert!(std::fs::read_dir(&target).unwrap().all(|e| !e
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .starts_with(".lightrag-backup")));
+}
+
+#[test]
+fn missing_and_foreign_snapshot_ids_are_clear_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let graph = tmp.path().join("graph");
+    common::write_graph(&graph, 5);
+    let repo = Repository::open(Backend::open("memory://").unwrap(), true).unwrap();
+    let manifest = snapshot(&repo, "g1", &graph);
+    let error = repo.load_snapshot("g2", &manifest.snapshot_id).unwrap_err();
+    assert!(
+        error.to_string().contains("belongs to graph \"g1\""),
+        "{error}"
+    );
+    assert!(matches!(
+        repo.load_snapshot("g1", "0123abcd"),
+        Err(Error::SnapshotNotFound { .. })
+    ));
+    assert!(matches!(
+        repo.load_snapshot("g1", "../../etc"),
+        Err(Error::SnapshotNotFound { .. })
+    ));
+    assert!(matches!(
+        repo.load_snapshot("../g1", "0123"),
+        Err(Error::InvalidInput { .. })
+    ));
+    assert!(matches!(
+        create_snapshot(
+            &repo,
+            "g1",
+            &tmp.path().join("missing"),
+            &SnapshotOptions::default(),
+            &NoProgress
+        ),
+        Err(Error::GraphDirNotFound { .. })
+    ));
+    assert!(matches!(
+        Repository::open(Backend::open("memory://").unwrap(), false),
+        Err(Error::RepositoryNotFound { .. })
+    ));
+}
+
+#[test]
+fn an_interrupted_snapshot_leaves_a_valid_repository() {
+    let tmp = tempfile::tempdir().unwrap();
+    let graph = tmp.path().join("graph");
+    common::write_graph(&graph, 6);
+    let repo_dir = tmp.path().join("repo");
+    let repo = open_local(&repo_dir);
+    let first = snapshot(&repo, "g1", &graph);
+
+    // A run that died after writing packs, before its index and manifest: simulate by
+    // writing the packs of a changed graph, then dropping the index and manifest it wrote.
+    let mut vdb = std::fs::read(graph.join("vdb_entities.json")).unwrap();
+    vdb.splice(0..0, common::pseudo_random(2 << 20, 77));
+    std::fs::write(graph.join("vdb_entities.json"), vdb).unwrap();
+    let index_before: Vec<_> = walk(&repo_dir.join("index"));
+    let second = snapshot(&repo, "g1", &graph);
+    for path in walk(&repo_dir.join("index")) {
+        if !index_before.contains(&path) {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+    std::fs::remove_file(repo_dir.join("snapshots/g1").join(&second.snapshot_id)).unwrap();
+    // And a half-written temp file, as a crash in the middle of a put leaves.
+    std::fs::write(repo_dir.join("data/partial#1"), b"garbage").unwrap();
+
+    let repo = open_local(&repo_dir);
+    assert_eq!(repo.list_snapshots("g1").unwrap(), vec![first.clone()]);
+    assert!(
+        verify_snapshots(&repo, &[first.clone()], READ_ALL, &NoProgress)
+            .unwrap()
+            .ok
+    );
+    let again = snapshot(&repo, "g1", &graph);
+    assert!(
+        verify_snapshots(&repo, &[first, again.clone()], READ_ALL, &NoProgress)
+            .unwrap()
+            .ok
+    );
+    let target = tmp.path().join("restored");
+    restore_snapshot(
+        &repo,
+        "g1",
+        &again.snapshot_id,
+        &target,
+        RestoreOptions::default(),
+        &NoProgress,
+    )
+    .unwrap();
+    assert_eq!(common::graph_files(&target), common::graph_files(&graph));
+}
+
+#[test]
+fn restore_keeps_the_replaced_state_and_removes_files_the_snapshot_lacks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let graph = tmp.path().join("graph");
+    common::write_graph(&graph, 8);
+    let repo = Repository::open(Backend::open("memory://").unwrap(), true).unwrap();
+    let first = snapshot(&repo, "g1", &graph);
+    let original = common::graph_files(&graph);
+    std::fs::write(graph.join("kv_store_extra.json"), b"{}").unwrap();
+    std::fs::write(
+        graph.join("kv_store_full_docs.json"),
+        b"{\n  \"changed\": {}\n}",
+    )
+    .unwrap();
+    let changed = common::graph_files(&graph);
+
+    let outcome = restore_snapshot(
+        &repo,
+        "g1",
+        &first.snapshot_id,
+        &graph,
+        RestoreOptions::default(),
+        &NoProgress,
+    )
+    .unwrap();
+    assert_eq!(common::graph_files(&graph), original);
+    assert!(
+        graph
+            .join("other_workspace/kv_store_full_docs.json")
+            .exists(),
+        "other workspaces are left alone"
+    );
+    let safety = outcome.safety_snapshot.expect("the replaced state is kept");
+    assert_eq!(safety.tags, vec!["pre-restore".to_string()]);
+    // Undo the restore from the safety snapshot.
+    restore_snapshot(
+        &repo,
+        "g1",
+        &safety.snapshot_id,
+        &graph,
+        RestoreOptions::default(),
+        &NoProgress,
+    )
+    .unwrap();
+    assert_eq!(common::graph_files(&graph), changed);
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                out.extend(walk(&path));
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
