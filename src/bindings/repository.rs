@@ -169,7 +169,7 @@ impl PyRepository {
         Ok(PyOperation::new(move || {
             let manifests = repo.list_snapshots(&graph_id)?;
             Ok(
-                Value::Array(manifests.iter().map(|m| manifest_json(m, false)).collect())
+                Value::Array(manifests.iter().map(|m| manifest_json(m, true)).collect())
                     .to_string(),
             )
         }))

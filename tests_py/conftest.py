@@ -1,0 +1,27 @@
+"""Fixtures: real LightRAG graphs built offline, and local repositories in temp folders."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from lightrag.backup.storage import LocalBackupStorage
+
+logging.getLogger("lightrag").setLevel(logging.WARNING)
+
+
+@pytest.fixture
+def storage(tmp_path: Path) -> LocalBackupStorage:
+    return LocalBackupStorage(tmp_path / "repo")
+
+
+@pytest.fixture
+async def rag(tmp_path: Path):
+    """A live LightRAG instance with a small graph (4 documents), finalised after the test."""
+    from lightrag.backup.offline_graph import build_graph
+
+    instance = await build_graph(tmp_path / "rag_storage", 4)
+    yield instance
+    await instance.finalize_storages()

@@ -1,0 +1,123 @@
+"""Processes that die, and many short processes: the repository and the interpreter survive."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+from lightrag.backup import GraphBackup
+from lightrag.backup.offline_graph import build_graph, graph_files
+from lightrag.backup.storage import LocalBackupStorage
+
+SNAPSHOT_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    from lightrag.backup import GraphBackup
+    from lightrag.backup.storage import LocalBackupStorage
+
+    def progress(phase, done, total):
+        print(f"{phase} {done} {total}", flush=True)
+
+    backup = GraphBackup("g", LocalBackupStorage(sys.argv[1]), working_dir=sys.argv[2])
+    backup.create_snapshot("killed", progress=progress)
+    print("finished", flush=True)
+    """
+)
+
+
+def _build(graph_dir: Path) -> None:
+    async def build() -> None:
+        rag = await build_graph(graph_dir, 2)
+        await rag.finalize_storages()
+
+    asyncio.run(build())
+
+
+def test_sigkill_during_a_snapshot_leaves_every_earlier_snapshot_restorable(tmp_path: Path):
+    graph_dir, repo_dir = tmp_path / "wd", tmp_path / "repo"
+    _build(graph_dir)
+    storage = LocalBackupStorage(repo_dir)
+    backup = GraphBackup("g", storage, working_dir=graph_dir)
+    earlier = backup.create_snapshot("before the crash")
+    earlier_files = graph_files(graph_dir)
+
+    # Make the next snapshot long: a large, incompressible vector file.
+    with open(graph_dir / "vdb_entities.json", "ab") as out:
+        for _ in range(24):
+            out.write(os.urandom(16 << 20))
+    process = subprocess.Popen(
+        [sys.executable, "-c", SNAPSHOT_SCRIPT, str(repo_dir), str(graph_dir)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    killed_at = None
+    for line in process.stdout:  # kill once a quarter of the data has gone through
+        phase, done, total = line.split()[0], *map(int, line.split()[1:3] or (0, 0))
+        if phase == "snapshot" and int(total) and done >= total // 4:
+            process.send_signal(signal.SIGKILL)
+            killed_at = done
+            break
+    process.wait(timeout=60)
+    assert killed_at is not None and process.returncode == -signal.SIGKILL, "the snapshot was killed mid-way"
+
+    storage = LocalBackupStorage(repo_dir, create=False)
+    backup = GraphBackup("g", storage, working_dir=graph_dir)
+    assert [s.snapshot_id for s in backup.list_snapshots()] == [earlier.snapshot_id]
+    assert backup.verify_snapshot(earlier.snapshot_id).ok
+    backup.restore_snapshot(earlier.snapshot_id, target_dir=tmp_path / "restored")
+    assert graph_files(tmp_path / "restored") == earlier_files
+
+    # The next run simply completes, reusing what the killed run stored.
+    started = time.monotonic()
+    after = backup.create_snapshot("after the crash")
+    assert backup.verify_snapshot(after.snapshot_id).ok
+    backup.restore_snapshot(after.snapshot_id, target_dir=tmp_path / "restored-after")
+    assert graph_files(tmp_path / "restored-after") == graph_files(graph_dir)
+    assert time.monotonic() - started < 600
+
+
+ASYNC_SCRIPT = textwrap.dedent(
+    """
+    import asyncio, sys
+    from lightrag.backup import GraphBackup
+    from lightrag.backup.storage import LocalBackupStorage
+
+    async def main():
+        backup = GraphBackup("g" + sys.argv[3], LocalBackupStorage(sys.argv[1]), working_dir=sys.argv[2])
+        snapshot = await backup.acreate_snapshot()
+        listed, stats = await asyncio.gather(backup.alist_snapshots(), backup.aget_backup_stats())
+        assert snapshot in listed and stats["snapshot_count"] >= 1
+
+    asyncio.run(main())
+    """
+)
+
+
+def test_many_short_processes_using_the_async_api_exit_cleanly(tmp_path: Path):
+    graph_dir, repo_dir = tmp_path / "wd", tmp_path / "repo"
+    graph_dir.mkdir()
+    (graph_dir / "kv_store_full_docs.json").write_text('{\n  "doc-1": {}\n}')
+    (graph_dir / "graph_chunk_entity_relation.graphml").write_text("<graphml/>")
+    LocalBackupStorage(repo_dir)
+    failures = []
+    runs = 60
+    for batch in range(0, runs, 4):
+        processes = [
+            subprocess.Popen(
+                [sys.executable, "-c", ASYNC_SCRIPT, str(repo_dir), str(graph_dir), str(n % 3)],
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for n in range(batch, min(batch + 4, runs))
+        ]
+        for process in processes:
+            _, stderr = process.communicate(timeout=120)
+            if process.returncode != 0:
+                failures.append((process.returncode, stderr[-2000:]))
+    assert failures == []
