@@ -104,9 +104,14 @@ fn a_flipped_byte_is_reported_by_verify_and_refused_by_restore() {
     let repo = open_local(&repo_dir);
     let manifest = snapshot(&repo, "g1", &graph);
     assert!(
-        verify_snapshots(&repo, &[manifest.clone()], READ_ALL, &NoProgress)
-            .unwrap()
-            .ok
+        verify_snapshots(
+            &repo,
+            std::slice::from_ref(&manifest),
+            READ_ALL,
+            &NoProgress
+        )
+        .unwrap()
+        .ok
     );
 
     // Flip one byte in the middle of the biggest pack.
@@ -121,7 +126,7 @@ fn a_flipped_byte_is_reported_by_verify_and_refused_by_restore() {
 
     let structural = verify_snapshots(
         &repo,
-        &[manifest.clone()],
+        std::slice::from_ref(&manifest),
         VerifyOptions {
             read_data: false,
             read_data_subset: None,
@@ -134,7 +139,13 @@ fn a_flipped_byte_is_reported_by_verify_and_refused_by_restore() {
         "structure is intact: {:?}",
         structural.errors
     );
-    let report = verify_snapshots(&repo, &[manifest.clone()], READ_ALL, &NoProgress).unwrap();
+    let report = verify_snapshots(
+        &repo,
+        std::slice::from_ref(&manifest),
+        READ_ALL,
+        &NoProgress,
+    )
+    .unwrap();
     assert!(!report.ok);
     assert!(
         report
@@ -235,7 +246,7 @@ fn an_interrupted_snapshot_leaves_a_valid_repository() {
     let repo = open_local(&repo_dir);
     assert_eq!(repo.list_snapshots("g1").unwrap(), vec![first.clone()]);
     assert!(
-        verify_snapshots(&repo, &[first.clone()], READ_ALL, &NoProgress)
+        verify_snapshots(&repo, std::slice::from_ref(&first), READ_ALL, &NoProgress)
             .unwrap()
             .ok
     );

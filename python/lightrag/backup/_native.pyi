@@ -1,0 +1,68 @@
+"""The Rust core (private). Use :mod:`lightrag.backup` instead."""
+
+from typing import Any, Awaitable, Callable, Optional
+
+FORMAT_VERSION: int
+__version__: str
+
+ProgressCallback = Callable[[str, int, int], None]
+
+class Operation:
+    """A prepared operation; run it once, blocking or awaited."""
+
+    def run(self) -> str:
+        """Run to completion with the GIL released; returns the result as JSON text."""
+    def start(self) -> Awaitable[str]:
+        """Run on a worker thread; returns an awaitable of the JSON text."""
+
+class Repository:
+    """An open repository (created when missing, with ``create``)."""
+
+    def __init__(self, url: str, create: bool = True) -> None: ...
+    @property
+    def location(self) -> str: ...
+    @property
+    def config_json(self) -> str: ...
+    def list_graphs(self) -> list[str]: ...
+    def find_snapshot_graph(self, snapshot_id: str) -> Optional[str]: ...
+    def snapshot_op(
+        self,
+        graph_id: str,
+        source_dir: str,
+        description: Optional[str] = None,
+        tags: Optional[list[str]] = None,
+        metadata_json: Optional[str] = None,
+        max_attempts: int = 5,
+        progress: Optional[ProgressCallback] = None,
+    ) -> Operation: ...
+    def list_op(self, graph_id: str) -> Operation: ...
+    def get_op(self, graph_id: str, snapshot_id: str) -> Operation: ...
+    def delete_op(self, graph_id: str, snapshot_id: str) -> Operation: ...
+    def restore_op(
+        self,
+        graph_id: str,
+        snapshot_id: str,
+        target: str,
+        safety_snapshot: bool = True,
+        dry_run: bool = False,
+        progress: Optional[ProgressCallback] = None,
+    ) -> Operation: ...
+    def verify_op(
+        self,
+        graph_id: Optional[str] = None,
+        snapshot_ids: Optional[list[str]] = None,
+        read_data: bool = True,
+        subset: Optional[float] = None,
+        progress: Optional[ProgressCallback] = None,
+    ) -> Operation: ...
+    def stats_op(self, graph_id: Optional[str] = None) -> Operation: ...
+
+def stage_links(source: str, staging: str) -> int:
+    """Hard-link the graph files of ``source`` into ``staging``; returns how many."""
+
+def is_graph_file(name: str) -> bool:
+    """Whether a file name belongs to a LightRAG graph's file storage."""
+
+def _drain(timeout: float) -> bool:
+    """Wait until no async call is in flight (registered with ``atexit``)."""
+

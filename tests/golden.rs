@@ -1,0 +1,115 @@
+//! A repository written by format version 1 is checked in; every later version must read it.
+//!
+//! Regenerate only for a new format version, into a new folder:
+//! `LRB_WRITE_GOLDEN=1 cargo test --test golden -- --ignored`.
+
+mod common;
+
+use lightrag_backup::operations::{restore_snapshot, RestoreOptions};
+use lightrag_backup::snapshot::{create_snapshot, SnapshotOptions};
+use lightrag_backup::verify::{verify_snapshots, VerifyOptions};
+use lightrag_backup::{Backend, NoProgress, Repository};
+use std::path::{Path, PathBuf};
+
+fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/golden-v1")
+}
+
+#[test]
+fn the_version_1_repository_stays_readable() {
+    let root = fixture();
+    // Work on a copy: opening a local repository must not need write access to the fixture.
+    let tmp = tempfile::tempdir().unwrap();
+    let repo_dir = tmp.path().join("repo");
+    copy_dir(&root.join("repo"), &repo_dir);
+    let repo = Repository::open(Backend::open(repo_dir.to_str().unwrap()).unwrap(), false).unwrap();
+    assert_eq!(repo.config().format_version, 1);
+    assert_eq!(repo.list_graphs().unwrap(), vec!["golden".to_string()]);
+    let snapshots = repo.list_snapshots("golden").unwrap();
+    assert_eq!(snapshots.len(), 2);
+    assert_eq!(snapshots[0].description.as_deref(), Some("version 1"));
+    let report = verify_snapshots(
+        &repo,
+        &snapshots,
+        VerifyOptions {
+            read_data: true,
+            read_data_subset: None,
+        },
+        &NoProgress,
+    )
+    .unwrap();
+    assert!(report.ok, "{:?}", report.errors);
+    for (snapshot, source) in snapshots.iter().zip(["source-1", "source-2"]) {
+        let target = tmp.path().join(source);
+        let options = RestoreOptions {
+            safety_snapshot: false,
+            dry_run: false,
+        };
+        restore_snapshot(
+            &repo,
+            "golden",
+            &snapshot.snapshot_id,
+            &target,
+            options,
+            &NoProgress,
+        )
+        .unwrap();
+        assert_eq!(
+            common::graph_files(&target),
+            common::graph_files(&root.join(source)),
+            "{source}"
+        );
+    }
+}
+
+#[test]
+#[ignore]
+fn write_golden_fixture() {
+    if std::env::var("LRB_WRITE_GOLDEN").is_err() {
+        return;
+    }
+    let root = fixture();
+    assert!(!root.exists(), "never overwrite a golden fixture");
+    let first = root.join("source-1");
+    let second = root.join("source-2");
+    for (dir, seed) in [(&first, 1u64), (&second, 2u64)] {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(
+            dir.join("kv_store_full_docs.json"),
+            format!("{{\n  \"doc-{seed}\": {{\n    \"content\": \"golden {seed}\"\n  }}\n}}"),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("graph_chunk_entity_relation.graphml"),
+            "<graphml><graph><node id=\"A\"/></graph></graphml>",
+        )
+        .unwrap();
+        let mut vdb = common::pseudo_random(600 * 1024, 42);
+        vdb.extend_from_slice(&common::pseudo_random(64 * 1024, seed));
+        std::fs::write(dir.join("vdb_entities.json"), vdb).unwrap();
+    }
+    let repo = Repository::open(
+        Backend::open(root.join("repo").to_str().unwrap()).unwrap(),
+        true,
+    )
+    .unwrap();
+    for (dir, description) in [(&first, "version 1"), (&second, "version 2")] {
+        let options = SnapshotOptions {
+            description: Some(description.to_string()),
+            ..Default::default()
+        };
+        create_snapshot(&repo, "golden", dir, &options, &NoProgress).unwrap();
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            copy_dir(&path, &to.join(entry.file_name()));
+        } else {
+            std::fs::copy(&path, to.join(entry.file_name())).unwrap();
+        }
+    }
+}
