@@ -91,8 +91,8 @@ ASYNC_SCRIPT = textwrap.dedent(
     async def main():
         backup = GraphBackup("g" + sys.argv[3], LocalBackupStorage(sys.argv[1]), working_dir=sys.argv[2])
         snapshot = await backup.acreate_snapshot()
-        listed, stats = await asyncio.gather(backup.alist_snapshots(), backup.aget_backup_stats())
-        assert snapshot in listed and stats["snapshot_count"] >= 1
+        *lists, stats = await asyncio.gather(*(backup.alist_snapshots() for _ in range(6)), backup.aget_backup_stats())
+        assert all(snapshot in listed for listed in lists) and stats["snapshot_count"] >= 1
 
     asyncio.run(main())
     """
@@ -121,3 +121,38 @@ def test_many_short_processes_using_the_async_api_exit_cleanly(tmp_path: Path):
             if process.returncode != 0:
                 failures.append((process.returncode, stderr[-2000:]))
     assert failures == []
+
+
+FORK_SCRIPT = textwrap.dedent(
+    """
+    import asyncio, os, sys
+    from lightrag.backup import GraphBackup
+    from lightrag.backup.storage import LocalBackupStorage
+
+    backup = GraphBackup("g", LocalBackupStorage(sys.argv[1]), working_dir=sys.argv[2])
+    backup.create_snapshot("parent")
+    asyncio.run(backup.alist_snapshots())  # the runtime now runs in the parent
+    pid = os.fork()
+    if pid == 0:  # a gunicorn-style worker
+        try:
+            backup.create_snapshot("child, sync")
+            asyncio.run(backup.acreate_snapshot("child, async"))
+            os._exit(0 if len(backup.list_snapshots()) == 3 else 1)
+        except BaseException as error:
+            print(error, file=sys.stderr)
+            os._exit(2)
+    _, status = os.waitpid(pid, 0)
+    sys.exit(os.waitstatus_to_exitcode(status))
+    """
+)
+
+
+def test_a_forked_worker_can_use_the_sync_and_async_api(tmp_path: Path):
+    graph_dir = tmp_path / "wd"
+    graph_dir.mkdir()
+    (graph_dir / "kv_store_full_docs.json").write_text('{\n  "doc-1": {}\n}')
+    result = subprocess.run(
+        [sys.executable, "-c", FORK_SCRIPT, str(tmp_path / "repo"), str(graph_dir)],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr

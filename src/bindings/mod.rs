@@ -8,28 +8,11 @@
 mod error;
 mod progress;
 mod repository;
+mod runtime;
 
 use pyo3::prelude::*;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-
-/// Async calls whose completion has not been handed back to Python yet.
-static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
-
-struct InFlight;
-
-impl InFlight {
-    fn enter() -> Self {
-        IN_FLIGHT.fetch_add(1, Ordering::SeqCst);
-        InFlight
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
-    }
-}
 
 /// Run `work` on a blocking thread and return an awaitable for its result.
 pub(crate) fn spawn_async<T, F>(py: Python<'_>, work: F) -> PyResult<Bound<'_, PyAny>>
@@ -37,10 +20,8 @@ where
     F: FnOnce() -> crate::Result<T> + Send + 'static,
     T: for<'py> IntoPyObject<'py> + Send + 'static,
 {
-    let guard = InFlight::enter();
-    pyo3_async_runtimes::tokio::future_into_py(py, async move {
-        let _guard = guard;
-        match tokio::task::spawn_blocking(work).await {
+    pyo3_async_runtimes::generic::future_into_py::<runtime::ForkSafeRuntime, _, T>(py, async move {
+        match crate::runtime::handle().spawn_blocking(work).await {
             Ok(result) => result.map_err(error::to_py_err),
             Err(join_error) => Err(pyo3::exceptions::PyRuntimeError::new_err(format!(
                 "lightrag-backup worker failed: {join_error}"
@@ -64,15 +45,12 @@ where
 fn _drain(py: Python<'_>, timeout: f64) -> bool {
     let deadline = Instant::now() + Duration::from_secs_f64(timeout.max(0.0));
     py.detach(|| {
-        while IN_FLIGHT.load(Ordering::SeqCst) > 0 {
+        while runtime::IN_FLIGHT.load(Ordering::SeqCst) > 0 {
             if Instant::now() >= deadline {
                 return false;
             }
-            std::thread::sleep(Duration::from_millis(2));
+            std::thread::sleep(Duration::from_millis(1));
         }
-        // The last completion was handed to the event loop just before its guard dropped; give
-        // the worker the moment it needs to return from `call_soon_threadsafe`.
-        std::thread::sleep(Duration::from_millis(5));
         true
     })
 }

@@ -47,10 +47,32 @@ def _storages(rag: Any) -> list[Any]:
     return [s for s in (getattr(rag, n, None) for n in names) if s is not None]
 
 
+def _needs_flush(storage: Any) -> bool:
+    """Whether a storage holds changes its files do not have yet.
+
+    Flushing a clean storage would rewrite its whole file (NetworkX and NanoVectorDB write
+    unconditionally), which makes the pause grow with the graph; so only dirty ones are flushed.
+    """
+    if hasattr(storage, "_pending_upserts"):  # NanoVectorDB: buffered upserts/deletes, unsaved rows
+        return bool(
+            storage._pending_upserts
+            or getattr(storage, "_pending_deletes", None)
+            or getattr(storage, "_client_dirty", False)
+        )
+    if hasattr(storage, "_graphml_xml_file"):
+        # NetworkX has no dirty bit; LightRAG writes the GraphML at the end of every insert,
+        # delete and edit, so an idle pipeline means the file is current.
+        return False
+    # JSON KV / doc status check their own dirty flag and return at once when clean; any other
+    # storage is flushed to be safe.
+    return True
+
+
 async def flush_storages(rag: Any) -> None:
-    """Write every storage's in-memory state to its files."""
+    """Write every storage's unsaved in-memory state to its files."""
     for storage in _storages(rag):
-        await storage.index_done_callback()
+        if _needs_flush(storage):
+            await storage.index_done_callback()
 
 
 @contextlib.asynccontextmanager

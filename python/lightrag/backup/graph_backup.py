@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shutil
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -298,9 +299,13 @@ class GraphBackup:
         staging = self.graph_dir / f"{_STAGING_PREFIX}{uuid.uuid4().hex}"
         try:
             async with _live.pipeline_reservation(self.rag, kind="snapshot", timeout=self.busy_timeout):
+                paused_at = time.perf_counter()
                 await _live.flush_storages(self.rag)
                 _native_stage_links(self.graph_dir, staging)
-            op = self._snapshot_op(staging, description, tags, metadata, progress, "live")
+                pause_ms = (time.perf_counter() - paused_at) * 1000
+            recorded = dict(metadata or {})
+            recorded["live_pause_ms"] = round(pause_ms, 3)
+            op = self._snapshot_op(staging, description, tags, recorded, progress, "live")
             return self._snapshot(await op.start())
         finally:
             shutil.rmtree(staging, ignore_errors=True)
