@@ -15,8 +15,8 @@ use crate::source::list_graph_files;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// Chunks fetched and decompressed in parallel per file.
-const CHUNK_WINDOW: usize = 8;
+/// Chunks each worker fetches and decompresses per window.
+const CHUNK_WINDOW: usize = 4;
 
 /// One file to write.
 #[derive(Debug, Clone)]
@@ -160,27 +160,17 @@ fn stage_and_swap(
     Ok(report)
 }
 
-fn write_file(
-    repo: &Repository,
-    file: &PlannedFile,
-    dest: &Path,
-    progress: &dyn Progress,
-) -> Result<()> {
+fn write_file(repo: &Repository, file: &PlannedFile, dest: &Path, progress: &dyn Progress) -> Result<()> {
     let mut out = std::fs::File::create(dest).map_err(|e| Error::io("create", dest, e))?;
     let mut written = 0u64;
-    for window in file.locations.chunks(CHUNK_WINDOW) {
-        let pieces = block_on(futures::future::join_all(
-            window.iter().map(|loc| repo.read_blob(loc)),
-        ));
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 8);
+    // Fetch and decompress a window of chunks on all cores, then write them in order: memory
+    // stays within one window whatever the file's size.
+    for window in file.locations.chunks(CHUNK_WINDOW * workers) {
+        let pieces = fetch_window(repo, window, workers);
         for piece in pieces {
-            let piece = piece.map_err(|e| {
-                Error::integrity(format!(
-                    "{e}; restoring {} refused, target left untouched",
-                    file.entry.path
-                ))
-            })?;
-            out.write_all(&piece)
-                .map_err(|e| Error::io("write", dest, e))?;
+            let piece = piece.map_err(|e| Error::integrity(format!("{e}; restoring {} refused, target left untouched", file.entry.path)))?;
+            out.write_all(&piece).map_err(|e| Error::io("write", dest, e))?;
             written += piece.len() as u64;
             progress.advance(piece.len() as u64);
         }
@@ -202,4 +192,29 @@ fn write_file(
             .map_err(|e| Error::io("set permissions of", dest, e))?;
     }
     Ok(())
+}
+
+/// Read and check the blobs of `window`, in order, spreading them over `workers` threads.
+fn fetch_window(repo: &Repository, window: &[BlobLocation], workers: usize) -> Vec<Result<Vec<u8>>> {
+    let per_worker = window.len().div_ceil(workers).max(1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = window
+            .chunks(per_worker)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|location| block_on(repo.read_blob(location)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|handle| {
+                handle
+                    .join()
+                    .unwrap_or_else(|_| vec![Err(Error::integrity("restore worker panicked"))])
+            })
+            .collect()
+    })
 }

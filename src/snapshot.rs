@@ -103,7 +103,7 @@ pub fn create_snapshot(
         }
         let logical_size = pass.entries.iter().map(|f| f.size).sum();
         let manifest = SnapshotManifest {
-            snapshot_id: uuid::Uuid::now_v7().to_string(),
+            snapshot_id: uuid::Uuid::new_v4().to_string(),
             graph_id: graph_id.to_string(),
             time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
             hostname: hostname(),

@@ -117,10 +117,31 @@ pub fn verify_snapshots(
                 .map(|id| indexed_packs.get(id).copied().unwrap_or(0))
                 .sum(),
         );
-        for pack_id in to_read {
-            let errors = read_pack(repo, &pack_id, &needed[&pack_id], &mut report);
-            report.errors.extend(errors);
-            progress.advance(indexed_packs.get(&pack_id).copied().unwrap_or(0));
+        // Packs are independent: read and check them on all cores.
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 8);
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let results: Vec<PackCheck> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..workers)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut checks = Vec::new();
+                        loop {
+                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let Some(pack_id) = to_read.get(i) else { break };
+                            let check = read_pack(repo, pack_id, &needed[pack_id]);
+                            progress.advance(indexed_packs.get(pack_id).copied().unwrap_or(0));
+                            checks.push(check);
+                        }
+                        checks
+                    })
+                })
+                .collect();
+            handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+        });
+        for check in results {
+            report.packs_read += usize::from(check.bytes_read > 0);
+            report.bytes_read += check.bytes_read;
+            report.errors.extend(check.errors);
         }
         progress.finish();
     }
@@ -128,46 +149,44 @@ pub fn verify_snapshots(
     Ok(report)
 }
 
-fn read_pack(
-    repo: &Repository,
-    pack_id: &ObjectId,
-    chunks: &BTreeSet<ObjectId>,
-    report: &mut VerifyReport,
-) -> Vec<String> {
+/// What reading one pack found.
+#[derive(Default)]
+struct PackCheck {
+    bytes_read: u64,
+    errors: Vec<String>,
+}
+
+fn read_pack(repo: &Repository, pack_id: &ObjectId, chunks: &BTreeSet<ObjectId>) -> PackCheck {
+    let mut check = PackCheck::default();
     let bytes = match block_on(repo.backend().get(&pack_path(pack_id))) {
         Ok(bytes) => bytes,
-        Err(e) => return vec![format!("pack {pack_id}: {e}")],
+        Err(e) => {
+            check.errors.push(format!("pack {pack_id}: {e}"));
+            return check;
+        }
     };
-    report.packs_read += 1;
-    report.bytes_read += bytes.len() as u64;
-    let mut errors = Vec::new();
+    check.bytes_read = bytes.len() as u64;
     if ObjectId::of(&bytes) != *pack_id {
-        errors.push(format!(
-            "pack {pack_id} does not match its hash (corrupted)"
-        ));
+        check.errors.push(format!("pack {pack_id} does not match its hash (corrupted)"));
     }
     let entries = match pack::read_trailer(&bytes) {
         Ok(entries) => entries,
         Err(e) => {
-            errors.push(format!("pack {pack_id}: {e}"));
-            return errors;
+            check.errors.push(format!("pack {pack_id}: {e}"));
+            return check;
         }
     };
     for chunk in chunks {
-        let Some(location) = repo.locate(chunk) else {
-            continue;
-        };
+        let Some(location) = repo.locate(chunk) else { continue };
         if !entries.contains(&location.entry) {
-            errors.push(format!(
-                "pack {pack_id}: trailer does not list chunk {chunk} as the index does"
-            ));
+            check.errors.push(format!("pack {pack_id}: trailer does not list chunk {chunk} as the index does"));
             continue;
         }
         let entry = location.entry;
         let blob = &bytes[entry.offset as usize..entry.offset as usize + entry.length as usize];
         if let Err(e) = pack::open_blob(&entry, blob) {
-            errors.push(format!("pack {pack_id}: {e}"));
+            check.errors.push(format!("pack {pack_id}: {e}"));
         }
     }
-    errors
+    check
 }

@@ -50,7 +50,9 @@ def test_snapshot_list_show_verify_restore_delete_stats(tmp_path: Path):
     shown = json.loads(cli("--json", "show", snapshot_id[:10], env=env).stdout)
     assert len(shown["files"]) == 12
     verified = cli("--json", "verify", env=env)
-    assert verified.returncode == 0 and json.loads(verified.stdout)[0]["ok"] is True
+    assert verified.returncode == 0 and json.loads(verified.stdout)["ok"] is True
+    one = cli("--json", "verify", snapshot_id[:8], "--read-data-subset", "0.5", env=env)
+    assert one.returncode == 0 and json.loads(one.stdout)["snapshots_checked"] == 1
 
     plan = json.loads(cli("--json", "restore", snapshot_id, "--target", str(tmp_path / "out"), "--dry-run", env=env).stdout)
     assert plan["dry_run"] is True and not (tmp_path / "out").exists()
@@ -60,6 +62,14 @@ def test_snapshot_list_show_verify_restore_delete_stats(tmp_path: Path):
 
     stats = json.loads(cli("--json", "stats", env=env).stdout)
     assert stats["snapshot_count"] == 1 and stats["graphs"] == 1
+    # Damage the repository: verify says so with its own exit code.
+    pack = max((p for p in (tmp_path / "repo" / "data").rglob("*") if p.is_file()), key=lambda p: p.stat().st_size)
+    data = bytearray(pack.read_bytes())
+    data[len(data) // 2] ^= 1
+    pack.write_bytes(bytes(data))
+    damaged = cli("verify", "--all-graphs", env=env)
+    assert damaged.returncode == 3 and "DAMAGED" in damaged.stdout
+
     deleted = cli("delete", snapshot_id, env=env)
     assert deleted.returncode == 0 and "deleted" in deleted.stdout
     assert json.loads(cli("--json", "list", env=env).stdout) == []

@@ -29,7 +29,7 @@ pub struct FileEntry {
 /// `snapshots/<graph id>/<snapshot id>`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SnapshotManifest {
-    /// A UUIDv7: unique, and sorts by creation time.
+    /// A random UUID (v4), so that a short prefix identifies it, as restic ids do.
     pub snapshot_id: String,
     pub graph_id: String,
     /// RFC 3339, UTC.

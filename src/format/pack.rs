@@ -112,7 +112,8 @@ pub fn read_trailer(pack: &[u8]) -> Result<Vec<BlobEntry>> {
 
 /// Decompress one blob and check it against its id.
 pub fn open_blob(entry: &BlobEntry, compressed: &[u8]) -> Result<Vec<u8>> {
-    let plain = decompress_bounded(compressed, entry.raw_length as usize)
+    // The plaintext length is known: decompress into one exact allocation.
+    let plain = zstd::bulk::decompress(compressed, entry.raw_length as usize)
         .map_err(|e| Error::integrity(format!("chunk {} cannot be decompressed: {e}", entry.id)))?;
     if plain.len() != entry.raw_length as usize || ObjectId::of(&plain) != entry.id {
         return Err(Error::integrity(format!(

@@ -218,25 +218,16 @@ def run(args: argparse.Namespace, bar: ProgressBar) -> int:
 
 
 def _verify(args: argparse.Namespace, storage: Any, bar: ProgressBar) -> int:
-    from .graph_backup import GraphBackup
-
-    if args.all_graphs:
-        targets = [(g, s.snapshot_id) for g in storage.list_graphs()
-                   for s in GraphBackup(g, storage, os.devnull).list_snapshots()]
-    elif args.snapshot_id:
-        targets = [(_graph_id(args), args.snapshot_id)]
+    if args.snapshot_id:
+        report = _backup(args, storage).verify_snapshot(
+            args.snapshot_id, not args.no_read_data, read_data_subset=args.read_data_subset, progress=bar)
     else:
-        graph_id = _graph_id(args)
-        targets = [(graph_id, s.snapshot_id) for s in GraphBackup(graph_id, storage, os.devnull).list_snapshots()]
-    reports = []
-    for graph_id, snapshot_id in targets:
-        reports.append(GraphBackup(graph_id, storage, os.devnull).verify_snapshot(
-            snapshot_id, not args.no_read_data, read_data_subset=args.read_data_subset, progress=bar))
-        bar.close()
-    damaged = [r for r in reports if not r.ok]
-    text = "\n".join(str(r) for r in reports) or "no snapshots to verify"
-    _print(args, [r.to_dict() for r in reports], text)
-    return EXIT_DAMAGED if damaged else 0
+        graph_id = None if args.all_graphs else _graph_id(args)
+        report = storage.verify(graph_id, not args.no_read_data,
+                                read_data_subset=args.read_data_subset, progress=bar)
+    bar.close()
+    _print(args, report.to_dict(), str(report))
+    return 0 if report.ok else EXIT_DAMAGED
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -137,12 +137,15 @@ class VerifyReport:
     snapshot_id: str
     ok: bool
     read_data: bool
+    snapshots_checked: int
     files_checked: int
     chunks_checked: int
     packs_checked: int
     packs_read: int
     bytes_read: int
     errors: tuple[str, ...]
+    scope: str = ""
+    """Set when several snapshots were verified together: what they were."""
 
     @property
     def status(self) -> BackupStatus:
@@ -155,16 +158,22 @@ class VerifyReport:
         how = "read every chunk" if self.read_data else "structure only"
         if self.ok:
             return (
-                f"snapshot {self.snapshot_id} is whole ({how}: {self.files_checked} files, "
+                f"{self._subject} {'are' if self.scope else 'is'} whole ({how}: {self.files_checked} files, "
                 f"{self.chunks_checked} chunks, {self.packs_read} packs read)"
             )
-        return f"snapshot {self.snapshot_id} is DAMAGED: " + "; ".join(self.errors)
+        return f"{self._subject} {'are' if self.scope else 'is'} DAMAGED: " + "; ".join(self.errors)
+
+    @property
+    def _subject(self) -> str:
+        return self.scope or f"snapshot {self.snapshot_id}"
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "snapshot_id": self.snapshot_id,
             "ok": self.ok,
             "read_data": self.read_data,
+            "scope": self.scope,
+            "snapshots_checked": self.snapshots_checked,
             "files_checked": self.files_checked,
             "chunks_checked": self.chunks_checked,
             "packs_checked": self.packs_checked,
@@ -455,7 +464,7 @@ class GraphBackup:
         """
         snapshot_id = self.get_snapshot(snapshot_id).snapshot_id
         op = self._repo.verify_op(self.graph_id, [snapshot_id], bool(read_data), read_data_subset, progress)
-        return _verify_report(snapshot_id, bool(read_data), op.run())
+        return verify_report(snapshot_id, bool(read_data), op.run())
 
     async def averify_snapshot(
         self,
@@ -468,7 +477,7 @@ class GraphBackup:
         """Async twin of :meth:`verify_snapshot`."""
         snapshot_id = (await self.aget_snapshot(snapshot_id)).snapshot_id
         op = self._repo.verify_op(self.graph_id, [snapshot_id], bool(read_data), read_data_subset, progress)
-        return _verify_report(snapshot_id, bool(read_data), await op.start())
+        return verify_report(snapshot_id, bool(read_data), await op.start())
 
     def get_backup_stats(self) -> dict[str, Any]:
         """Snapshot count, logical/unique/stored bytes, dedup and compression ratios, oldest
@@ -490,12 +499,14 @@ def _check_id(snapshot_id: Any) -> str:
     return snapshot_id
 
 
-def _verify_report(snapshot_id: str, read_data: bool, result: str) -> VerifyReport:
+def verify_report(snapshot_id: str, read_data: bool, result: str, scope: str = "") -> VerifyReport:
     data = json.loads(result)
     return VerifyReport(
+        scope=scope,
         snapshot_id=snapshot_id,
         ok=data["ok"],
         read_data=read_data,
+        snapshots_checked=data["snapshots_checked"],
         files_checked=data["files_checked"],
         chunks_checked=data["chunks_checked"],
         packs_checked=data["packs_checked"],

@@ -14,7 +14,7 @@ from typing import Any
 
 from . import _native
 from .errors import InvalidInputError, SnapshotNotFoundError
-from .graph_backup import BackupSnapshot
+from .graph_backup import BackupSnapshot, ProgressCallback, VerifyReport, verify_report
 
 
 class BackupStorageBackend:
@@ -75,6 +75,20 @@ class BackupStorageBackend:
         stats["url"] = self.url
         stats["graphs"] = len(self.list_graphs())
         return stats
+
+    def verify(
+        self,
+        graph_id: str | None = None,
+        read_data: bool = True,
+        *,
+        read_data_subset: float | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> VerifyReport:
+        """Verify every snapshot of one graph, or of the whole repository, in one pass (each
+        pack is read once however many snapshots share it)."""
+        scope = f"the snapshots of graph {graph_id}" if graph_id else "the snapshots of every graph"
+        op = self._repo.verify_op(graph_id, None, bool(read_data), read_data_subset, progress)
+        return verify_report("", bool(read_data), op.run(), scope)
 
     def _graph_of(self, snapshot_id: str) -> str:
         if not isinstance(snapshot_id, str) or not snapshot_id:
