@@ -161,20 +161,34 @@ fn stage_and_swap(
 }
 
 fn write_file(repo: &Repository, file: &PlannedFile, dest: &Path, progress: &dyn Progress) -> Result<()> {
-    let mut out = std::fs::File::create(dest).map_err(|e| Error::io("create", dest, e))?;
-    let mut written = 0u64;
+    let out = std::fs::File::create(dest).map_err(|e| Error::io("create", dest, e))?;
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 8);
-    // Fetch and decompress a window of chunks on all cores, then write them in order: memory
-    // stays within one window whatever the file's size.
-    for window in file.locations.chunks(CHUNK_WINDOW * workers) {
-        let pieces = fetch_window(repo, window, workers);
-        for piece in pieces {
-            let piece = piece.map_err(|e| Error::integrity(format!("{e}; restoring {} refused, target left untouched", file.entry.path)))?;
-            out.write_all(&piece).map_err(|e| Error::io("write", dest, e))?;
-            written += piece.len() as u64;
-            progress.advance(piece.len() as u64);
+    let refused = |e: Error| Error::integrity(format!("{e}; restoring {} refused, target left untouched", file.entry.path));
+    // Fetch and decompress a window of chunks on all cores while the previous window is
+    // written: memory stays within two windows whatever the file's size.
+    let (windows_tx, windows_rx) = crossbeam_channel::bounded::<Vec<Result<Vec<u8>>>>(1);
+    let (written, mut out) = std::thread::scope(|scope| {
+        let writer = scope.spawn(move || -> Result<(u64, std::fs::File)> {
+            let mut out = out;
+            let mut written = 0u64;
+            for window in windows_rx {
+                for piece in window {
+                    let piece = piece.map_err(refused)?;
+                    out.write_all(&piece).map_err(|e| Error::io("write", dest, e))?;
+                    written += piece.len() as u64;
+                    progress.advance(piece.len() as u64);
+                }
+            }
+            Ok((written, out))
+        });
+        for window in file.locations.chunks(CHUNK_WINDOW * workers) {
+            if windows_tx.send(fetch_window(repo, window, workers)).is_err() {
+                break; // the writer stopped on an error; it reports it
+            }
         }
-    }
+        drop(windows_tx);
+        writer.join().unwrap_or_else(|_| Err(Error::integrity("restore writer panicked")))
+    })?;
     if written != file.entry.size {
         return Err(Error::integrity(format!(
             "{} restored to {written} bytes, the snapshot says {}",
@@ -183,6 +197,7 @@ fn write_file(repo: &Repository, file: &PlannedFile, dest: &Path, progress: &dyn
     }
     let mtime =
         std::time::UNIX_EPOCH + std::time::Duration::from_nanos(file.entry.mtime_ns.max(0) as u64);
+    out.flush().map_err(|e| Error::io("write", dest, e))?;
     out.set_modified(mtime)
         .map_err(|e| Error::io("set time of", dest, e))?;
     out.sync_all().map_err(|e| Error::io("sync", dest, e))?;

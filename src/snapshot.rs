@@ -81,6 +81,12 @@ pub fn create_snapshot(
     let mut added = (0u64, 0u64);
     for _attempt in 0..options.max_attempts.max(1) {
         let files = list_graph_files(dir)?;
+        if files.is_empty() {
+            return Err(Error::GraphDirNotFound {
+                path: dir.to_path_buf(),
+                reason: "holds no LightRAG graph files (kv_store_*.json, vdb_*.json, *.graphml); is this the working_dir, and the right workspace?".to_string(),
+            });
+        }
         progress.start("snapshot", files.iter().map(|f| f.stat.size).sum());
         let pass = capture(repo, &files, progress)?;
         repo.write_index(&pass.index)?;

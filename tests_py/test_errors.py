@@ -50,6 +50,9 @@ def test_unknown_ids_and_folders(graph_dir: Path, storage, tmp_path: Path):
         backup.get_snapshot("ffffffff")
     with pytest.raises(GraphDirNotFoundError, match="does not exist"):
         GraphBackup("g1", storage, working_dir=tmp_path / "nope").create_snapshot()
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(GraphDirNotFoundError, match="holds no LightRAG graph files"):
+        GraphBackup("g1", storage, working_dir=tmp_path / "empty").create_snapshot()
     with pytest.raises(InvalidInputError):
         GraphBackup("../etc", storage, working_dir=graph_dir)
     with pytest.raises(InvalidInputError):

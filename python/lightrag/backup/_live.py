@@ -35,6 +35,20 @@ def graph_dir_of(rag: Any) -> Path:
     return Path(working_dir, workspace) if workspace else Path(working_dir)
 
 
+def check_file_storages(rag: Any) -> None:
+    """Refuse instances whose storages are not LightRAG's file storages (databases come later)."""
+    for storage in _storages(rag):
+        if not any(
+            hasattr(storage, attribute)
+            for attribute in ("_file_name", "_client_file_name", "_graphml_xml_file", "_faiss_index_file")
+        ):
+            raise InvalidInputError(
+                f"{type(storage).__name__} ({getattr(storage, 'namespace', '?')}) keeps its data outside "
+                "the working_dir; lightrag-backup backs up LightRAG's file storages (JsonKVStorage, "
+                "NanoVectorDBStorage, NetworkXStorage, FaissVectorDBStorage)"
+            )
+
+
 def _storages(rag: Any) -> list[Any]:
     index_storages = getattr(rag, "_index_storages", None)
     if callable(index_storages):

@@ -242,6 +242,7 @@ class GraphBackup:
         self.rag = rag
         self.busy_timeout = float(busy_timeout)
         if rag is not None:
+            _live.check_file_storages(rag)
             self.graph_dir = _live.graph_dir_of(rag)
             self.working_dir = Path(rag.working_dir)
             self.workspace = getattr(rag, "workspace", "") or ""
