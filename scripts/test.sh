@@ -17,6 +17,9 @@ cargo clippy --all-targets --features python -- -D warnings
 echo "== cargo test"
 cargo test --quiet
 
+echo "== stubs match the built module"
+(cd /tmp && "$PYTHON" -m mypy.stubtest lightrag.backup._native && "$PYTHON" -m mypy -p lightrag.backup --ignore-missing-imports)
+
 echo "== pytest"
 # Run from a folder outside the source tree so `lightrag.backup` is the installed wheel.
 cd tests_py

@@ -74,6 +74,7 @@ fn is_graph_file(name: &str) -> bool {
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<repository::PyRepository>()?;
+    m.add_class::<repository::PyOperation>()?;
     m.add_function(wrap_pyfunction!(_drain, m)?)?;
     m.add_function(wrap_pyfunction!(stage_links, m)?)?;
     m.add_function(wrap_pyfunction!(is_graph_file, m)?)?;

@@ -1,12 +1,15 @@
 """The Rust core (private). Use :mod:`lightrag.backup` instead."""
 
-from typing import Any, Awaitable, Callable, Optional
+from typing import Awaitable, Callable, Optional, final
+
+__all__ = ["FORMAT_VERSION", "Operation", "Repository", "__version__", "_drain", "is_graph_file", "stage_links"]
 
 FORMAT_VERSION: int
 __version__: str
 
-ProgressCallback = Callable[[str, int, int], None]
+_Progress = Callable[[str, int, int], None]
 
+@final
 class Operation:
     """A prepared operation; run it once, blocking or awaited."""
 
@@ -15,10 +18,11 @@ class Operation:
     def start(self) -> Awaitable[str]:
         """Run on a worker thread; returns an awaitable of the JSON text."""
 
+@final
 class Repository:
     """An open repository (created when missing, with ``create``)."""
 
-    def __init__(self, url: str, create: bool = True) -> None: ...
+    def __new__(cls, url: str, create: bool = True) -> "Repository": ...
     @property
     def location(self) -> str: ...
     @property
@@ -33,7 +37,7 @@ class Repository:
         tags: Optional[list[str]] = None,
         metadata_json: Optional[str] = None,
         max_attempts: int = 5,
-        progress: Optional[ProgressCallback] = None,
+        progress: Optional[_Progress] = None,
     ) -> Operation: ...
     def list_op(self, graph_id: str) -> Operation: ...
     def get_op(self, graph_id: str, snapshot_id: str) -> Operation: ...
@@ -45,7 +49,7 @@ class Repository:
         target: str,
         safety_snapshot: bool = True,
         dry_run: bool = False,
-        progress: Optional[ProgressCallback] = None,
+        progress: Optional[_Progress] = None,
     ) -> Operation: ...
     def verify_op(
         self,
@@ -53,7 +57,7 @@ class Repository:
         snapshot_ids: Optional[list[str]] = None,
         read_data: bool = True,
         subset: Optional[float] = None,
-        progress: Optional[ProgressCallback] = None,
+        progress: Optional[_Progress] = None,
     ) -> Operation: ...
     def stats_op(self, graph_id: Optional[str] = None) -> Operation: ...
 

@@ -94,7 +94,7 @@ def make_embedding_func(dim: int = 16) -> Any:
 
 async def new_rag(working_dir: str | Path, *, workspace: str = "", embedding_dim: int = 16) -> Any:
     """An initialised LightRAG instance with file storages and the stub models."""
-    from lightrag import LightRAG
+    from lightrag.lightrag import LightRAG
     from lightrag.utils import Tokenizer
 
     Path(working_dir).mkdir(parents=True, exist_ok=True)
