@@ -9,6 +9,23 @@ pub trait Progress: Send + Sync {
     fn advance(&self, _done: u64) {}
     /// The phase is complete.
     fn finish(&self) {}
+    /// Whether the caller asked to stop (Ctrl-C). Operations check it between chunks and
+    /// stop with [`Error::Cancelled`](crate::Error::Cancelled), leaving the repository valid
+    /// and the restore target untouched. Called from the thread that started the operation.
+    fn cancelled(&self) -> bool {
+        false
+    }
+}
+
+/// Fail with `Cancelled` when the caller asked to stop.
+pub(crate) fn check_cancelled(progress: &dyn Progress, what: &str) -> crate::Result<()> {
+    if progress.cancelled() {
+        Err(crate::Error::Cancelled {
+            message: format!("{what} interrupted; nothing was committed"),
+        })
+    } else {
+        Ok(())
+    }
 }
 
 /// Reports nothing.

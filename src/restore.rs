@@ -8,7 +8,7 @@
 
 use crate::error::{Error, Result};
 use crate::format::{FileEntry, SnapshotManifest};
-use crate::progress::Progress;
+use crate::progress::{check_cancelled, Progress};
 use crate::repository::{BlobLocation, Repository};
 use crate::runtime::block_on;
 use crate::source::list_graph_files;
@@ -160,10 +160,22 @@ fn stage_and_swap(
     Ok(report)
 }
 
-fn write_file(repo: &Repository, file: &PlannedFile, dest: &Path, progress: &dyn Progress) -> Result<()> {
+fn write_file(
+    repo: &Repository,
+    file: &PlannedFile,
+    dest: &Path,
+    progress: &dyn Progress,
+) -> Result<()> {
     let out = std::fs::File::create(dest).map_err(|e| Error::io("create", dest, e))?;
-    let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 8);
-    let refused = |e: Error| Error::integrity(format!("{e}; restoring {} refused, target left untouched", file.entry.path));
+    let workers = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(1, 8);
+    let refused = |e: Error| {
+        Error::integrity(format!(
+            "{e}; restoring {} refused, target left untouched",
+            file.entry.path
+        ))
+    };
     // Fetch and decompress a window of chunks on all cores while the previous window is
     // written: memory stays within two windows whatever the file's size.
     let (windows_tx, windows_rx) = crossbeam_channel::bounded::<Vec<Result<Vec<u8>>>>(1);
@@ -174,7 +186,8 @@ fn write_file(repo: &Repository, file: &PlannedFile, dest: &Path, progress: &dyn
             for window in windows_rx {
                 for piece in window {
                     let piece = piece.map_err(refused)?;
-                    out.write_all(&piece).map_err(|e| Error::io("write", dest, e))?;
+                    out.write_all(&piece)
+                        .map_err(|e| Error::io("write", dest, e))?;
                     written += piece.len() as u64;
                     progress.advance(piece.len() as u64);
                 }
@@ -182,12 +195,22 @@ fn write_file(repo: &Repository, file: &PlannedFile, dest: &Path, progress: &dyn
             Ok((written, out))
         });
         for window in file.locations.chunks(CHUNK_WINDOW * workers) {
-            if windows_tx.send(fetch_window(repo, window, workers)).is_err() {
+            if let Err(cancelled) = check_cancelled(progress, "restore") {
+                drop(windows_tx);
+                let _ = writer.join();
+                return Err(cancelled);
+            }
+            if windows_tx
+                .send(fetch_window(repo, window, workers))
+                .is_err()
+            {
                 break; // the writer stopped on an error; it reports it
             }
         }
         drop(windows_tx);
-        writer.join().unwrap_or_else(|_| Err(Error::integrity("restore writer panicked")))
+        writer
+            .join()
+            .unwrap_or_else(|_| Err(Error::integrity("restore writer panicked")))
     })?;
     if written != file.entry.size {
         return Err(Error::integrity(format!(
@@ -210,7 +233,11 @@ fn write_file(repo: &Repository, file: &PlannedFile, dest: &Path, progress: &dyn
 }
 
 /// Read and check the blobs of `window`, in order, spreading them over `workers` threads.
-fn fetch_window(repo: &Repository, window: &[BlobLocation], workers: usize) -> Vec<Result<Vec<u8>>> {
+fn fetch_window(
+    repo: &Repository,
+    window: &[BlobLocation],
+    workers: usize,
+) -> Vec<Result<Vec<u8>>> {
     let per_worker = window.len().div_ceil(workers).max(1);
     std::thread::scope(|scope| {
         let handles: Vec<_> = window

@@ -17,7 +17,7 @@ use crate::format::{
     pack::PackWriter, ChunkRef, FileEntry, IndexFile, IndexPack, ObjectId, SnapshotManifest,
 };
 use crate::graph_stats::FileCounter;
-use crate::progress::Progress;
+use crate::progress::{check_cancelled, Progress};
 use crate::repository::{hostname, pack_path, validate_graph_id, Repository};
 use crate::runtime;
 use crate::source::{list_graph_files, FileStat, SourceFile};
@@ -287,6 +287,7 @@ fn read_files(
                 counter.feed(&data);
             }
             progress.advance(data.len() as u64);
+            check_cancelled(progress, "snapshot")?;
             jobs.send(Job {
                 file: index,
                 seq,

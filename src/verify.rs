@@ -118,7 +118,9 @@ pub fn verify_snapshots(
                 .sum(),
         );
         // Packs are independent: read and check them on all cores.
-        let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 8);
+        let workers = std::thread::available_parallelism()
+            .map_or(2, |n| n.get())
+            .clamp(1, 8);
         let next = std::sync::atomic::AtomicUsize::new(0);
         let results: Vec<PackCheck> = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..workers)
@@ -136,7 +138,10 @@ pub fn verify_snapshots(
                     })
                 })
                 .collect();
-            handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_default())
+                .collect()
         });
         for check in results {
             report.packs_read += usize::from(check.bytes_read > 0);
@@ -167,7 +172,9 @@ fn read_pack(repo: &Repository, pack_id: &ObjectId, chunks: &BTreeSet<ObjectId>)
     };
     check.bytes_read = bytes.len() as u64;
     if ObjectId::of(&bytes) != *pack_id {
-        check.errors.push(format!("pack {pack_id} does not match its hash (corrupted)"));
+        check.errors.push(format!(
+            "pack {pack_id} does not match its hash (corrupted)"
+        ));
     }
     let entries = match pack::read_trailer(&bytes) {
         Ok(entries) => entries,
@@ -177,9 +184,13 @@ fn read_pack(repo: &Repository, pack_id: &ObjectId, chunks: &BTreeSet<ObjectId>)
         }
     };
     for chunk in chunks {
-        let Some(location) = repo.locate(chunk) else { continue };
+        let Some(location) = repo.locate(chunk) else {
+            continue;
+        };
         if !entries.contains(&location.entry) {
-            check.errors.push(format!("pack {pack_id}: trailer does not list chunk {chunk} as the index does"));
+            check.errors.push(format!(
+                "pack {pack_id}: trailer does not list chunk {chunk} as the index does"
+            ));
             continue;
         }
         let entry = location.entry;

@@ -156,3 +156,28 @@ def test_a_forked_worker_can_use_the_sync_and_async_api(tmp_path: Path):
         capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_ctrl_c_stops_a_long_snapshot_cleanly(tmp_path: Path):
+    graph_dir, repo_dir = tmp_path / "wd", tmp_path / "repo"
+    _build(graph_dir)
+    with open(graph_dir / "vdb_entities.json", "ab") as out:
+        for _ in range(48):
+            out.write(os.urandom(16 << 20))
+    process = subprocess.Popen(
+        ["lightrag-backup", "--repo", str(repo_dir), "snapshot", "-w", str(graph_dir), "-g", "g"],
+        stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not any(p.is_file() for p in (repo_dir / "data").rglob("*")) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    storage = LocalBackupStorage(repo_dir, create=False)
+    assert storage.list_snapshots("g") == []
+    # The interrupted run's data is reused by the next one.
+    backup = GraphBackup("g", storage, working_dir=graph_dir)
+    snapshot = backup.create_snapshot()
+    assert backup.verify_snapshot(snapshot.snapshot_id, read_data=False).ok

@@ -11,6 +11,8 @@ const INTERVAL: Duration = Duration::from_millis(100);
 
 pub(crate) struct PyProgress {
     callback: Option<Py<PyAny>>,
+    /// When signals were last checked, and whether one asked to stop.
+    signals: Mutex<(Instant, bool)>,
     phase: Mutex<(String, Instant)>,
     total: AtomicU64,
     done: AtomicU64,
@@ -20,6 +22,7 @@ impl PyProgress {
     pub(crate) fn new(callback: Option<Py<PyAny>>) -> Self {
         PyProgress {
             callback,
+            signals: Mutex::new((Instant::now(), false)),
             phase: Mutex::new((String::new(), Instant::now())),
             total: AtomicU64::new(0),
             done: AtomicU64::new(0),
@@ -37,8 +40,13 @@ impl PyProgress {
         );
         Python::attach(|py| {
             if let Err(error) = callback.call1(py, (phase, done, total)) {
-                // A broken progress callback must not break the backup; show it once per call.
-                error.print(py);
+                if error.is_instance_of::<pyo3::exceptions::PyKeyboardInterrupt>(py) {
+                    // Ctrl-C arrived while the callback ran: stop the operation cleanly.
+                    self.signals.lock().unwrap().1 = true;
+                } else {
+                    // A broken progress callback must not break the backup; show the error.
+                    error.print(py);
+                }
             }
         });
     }
@@ -65,6 +73,26 @@ impl Progress for PyProgress {
         if due {
             self.emit();
         }
+    }
+
+    fn cancelled(&self) -> bool {
+        let due = {
+            let mut signals = self.signals.lock().unwrap();
+            if signals.1 {
+                return true;
+            }
+            let due = signals.0.elapsed() >= INTERVAL;
+            if due {
+                signals.0 = Instant::now();
+            }
+            due
+        };
+        // Runs Python's signal handlers (main thread only): Ctrl-C raises KeyboardInterrupt
+        // there, which we turn into a clean stop. No lock is held while the GIL is taken.
+        if due && Python::attach(|py| py.check_signals().is_err()) {
+            self.signals.lock().unwrap().1 = true;
+        }
+        self.signals.lock().unwrap().1
     }
 
     fn finish(&self) {

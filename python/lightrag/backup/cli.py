@@ -237,20 +237,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     bar = ProgressBar(enabled=not args.no_progress and not args.json)
-    from .errors import BackupError
+    from .errors import BackupError, OperationCancelledError
 
     try:
         return run(args, bar)
+    except (KeyboardInterrupt, OperationCancelledError):
+        bar.close()
+        print("lightrag-backup: interrupted; nothing was committed and the repository is valid", file=sys.stderr)
+        return 130
     except BackupError as error:
         bar.close()
         if args.json:
             print(json.dumps({"error": {"kind": error.kind, "message": str(error)}}))
         print(f"lightrag-backup: error: {error}", file=sys.stderr)
         return EXIT_ERROR
-    except KeyboardInterrupt:
-        bar.close()
-        print("lightrag-backup: interrupted; the repository is still valid", file=sys.stderr)
-        return 130
 
 
 if __name__ == "__main__":

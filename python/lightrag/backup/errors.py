@@ -89,8 +89,8 @@ class BackupIOError(BackupError, OSError):
     kind = "io"
 
 
-class OperationCancelledError(BackupError):
-    """The operation was cancelled."""
+class OperationCancelledError(BackupError, KeyboardInterrupt):
+    """The operation was interrupted (Ctrl-C); nothing was committed, the repository is valid."""
 
     kind = "cancelled"
 
