@@ -230,7 +230,7 @@ class GraphBackup:
     def __init__(
         self,
         graph_id: str,
-        storage: "BackupStorageBackend",
+        storage: "BackupStorageBackend | str | os.PathLike[str]",
         working_dir: str | os.PathLike[str] | None = None,
         workspace: str = "",
         *,
@@ -238,7 +238,7 @@ class GraphBackup:
         busy_timeout: float = 30.0,
     ) -> None:
         self.graph_id = validate_graph_id(graph_id)
-        self.storage = storage
+        self.storage = _as_storage(storage)
         self.rag = rag
         self.busy_timeout = float(busy_timeout)
         if rag is not None:
@@ -494,6 +494,19 @@ class GraphBackup:
         return stats
 
 
+def _as_storage(storage: Any) -> "BackupStorageBackend":
+    """A storage backend, or a path/URL to open one at."""
+    from .storage import BackupStorageBackend, storage_from_location
+
+    if isinstance(storage, BackupStorageBackend):
+        return storage
+    if isinstance(storage, (str, os.PathLike)):
+        return storage_from_location(os.fspath(storage))
+    raise InvalidInputError(
+        f"storage must be a BackupStorageBackend (e.g. LocalBackupStorage(path)) or a path, not {type(storage).__name__}"
+    )
+
+
 def _check_id(snapshot_id: Any) -> str:
     if not isinstance(snapshot_id, str) or not snapshot_id:
         raise InvalidInputError("snapshot_id must be a non-empty string")
@@ -529,12 +542,12 @@ class BackupManager:
     ``storage`` defaults to a :class:`LocalBackupStorage` at ``LIGHTRAG_BACKUP_STORAGE_PATH``.
     """
 
-    def __init__(self, storage: Optional["BackupStorageBackend"] = None) -> None:
+    def __init__(self, storage: "BackupStorageBackend | str | os.PathLike[str] | None" = None) -> None:
         if storage is None:
             from .storage import LocalBackupStorage
 
             storage = LocalBackupStorage()
-        self.storage = storage
+        self.storage = _as_storage(storage)
         self._graphs: dict[str, GraphBackup] = {}
 
     def register_graph(
