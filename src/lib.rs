@@ -28,6 +28,7 @@ pub mod runtime;
 pub mod snapshot;
 pub mod source;
 pub mod stats;
+pub mod vdb;
 pub mod verify;
 
 #[cfg(feature = "python")]

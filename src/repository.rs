@@ -223,12 +223,6 @@ impl Repository {
         self.index.read().unwrap().packs.clone()
     }
 
-    /// Compress a chunk the way this repository stores it.
-    pub fn compress(&self, data: &[u8]) -> Result<Vec<u8>> {
-        zstd::bulk::compress(data, self.config.compression_level)
-            .map_err(|e| Error::integrity(format!("zstd compression failed: {e}")))
-    }
-
     /// Store a finished pack (step 1 of packs -> index -> manifest).
     pub async fn write_pack(&self, id: ObjectId, bytes: Vec<u8>) -> Result<()> {
         // Content-addressed: an existing object with this name holds these very bytes.

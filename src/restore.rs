@@ -7,11 +7,12 @@
 //! step. Until the renames start, the target is untouched, whatever fails.
 
 use crate::error::{Error, Result};
-use crate::format::{FileEntry, SnapshotManifest};
+use crate::format::{FileEncoding, FileEntry, SnapshotManifest};
 use crate::progress::{check_cancelled, Progress};
 use crate::repository::{BlobLocation, Repository};
 use crate::runtime::block_on;
 use crate::source::list_graph_files;
+use crate::vdb::MatrixEncoder;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -183,9 +184,10 @@ fn write_file(
         let writer = scope.spawn(move || -> Result<(u64, std::fs::File)> {
             let mut out = out;
             let mut written = 0u64;
+            let mut rebuild = Rebuild::new(file.entry.encoding);
             for window in windows_rx {
                 for piece in window {
-                    let piece = piece.map_err(refused)?;
+                    let piece = rebuild.piece(piece.map_err(refused)?);
                     out.write_all(&piece)
                         .map_err(|e| Error::io("write", dest, e))?;
                     written += piece.len() as u64;
@@ -259,4 +261,46 @@ fn fetch_window(
             })
             .collect()
     })
+}
+
+/// Turns stored chunks back into file bytes, in order (see [`FileEncoding`]).
+struct Rebuild {
+    encoding: FileEncoding,
+    index: u32,
+    matrix: Option<MatrixEncoder>,
+}
+
+impl Rebuild {
+    fn new(encoding: FileEncoding) -> Self {
+        Rebuild {
+            encoding,
+            index: 0,
+            matrix: None,
+        }
+    }
+
+    /// The file bytes of the next chunk.
+    fn piece(&mut self, data: Vec<u8>) -> Vec<u8> {
+        let index = self.index;
+        self.index += 1;
+        match self.encoding {
+            FileEncoding::NanoVdbMatrix {
+                head_chunks,
+                matrix_chunks,
+            } if index >= head_chunks && index < head_chunks + matrix_chunks => {
+                let encoder = self.matrix.get_or_insert_with(MatrixEncoder::default);
+                let mut text = encoder.push(&data);
+                if index + 1 == head_chunks + matrix_chunks {
+                    text.extend(
+                        self.matrix
+                            .take()
+                            .map(MatrixEncoder::finish)
+                            .unwrap_or_default(),
+                    );
+                }
+                text
+            }
+            _ => data,
+        }
+    }
 }

@@ -14,18 +14,21 @@ use crate::backend::Backend;
 use crate::chunker;
 use crate::error::{Error, Result};
 use crate::format::{
-    pack::PackWriter, ChunkRef, FileEntry, IndexFile, IndexPack, ObjectId, SnapshotManifest,
+    pack::PackWriter, ChunkRef, ChunkerParams, FileEncoding, FileEntry, IndexFile, IndexPack,
+    ObjectId, SnapshotManifest,
 };
 use crate::graph_stats::FileCounter;
 use crate::progress::{check_cancelled, Progress};
 use crate::repository::{hostname, pack_path, validate_graph_id, Repository};
 use crate::runtime;
 use crate::source::{list_graph_files, FileStat, SourceFile};
+use crate::vdb;
 use bytes::Bytes;
 use crossbeam_channel::{bounded, Receiver, Sender};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use std::collections::{HashSet, VecDeque};
+use std::io::Read;
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -181,6 +184,7 @@ struct Packed {
 struct FileRead {
     stat: FileStat,
     chunks: usize,
+    encoding: FileEncoding,
 }
 
 fn capture(repo: &Repository, files: &[SourceFile], progress: &dyn Progress) -> Result<Pass> {
@@ -221,20 +225,22 @@ fn capture(repo: &Repository, files: &[SourceFile], progress: &dyn Progress) -> 
             )));
         }
         let chunks: Vec<ChunkRef> = chunk_list.into_iter().flatten().collect();
-        let size: u64 = chunks.iter().map(|c| c.length as u64).sum();
-        changed |= size != read.stat.size;
         let mut digest = Sha256::new();
         for chunk in &chunks {
             digest.update(chunk.id.0);
         }
-        entries.push(FileEntry {
+        let mut entry = FileEntry {
             path: file.name.clone(),
-            size,
+            size: 0,
             mtime_ns: read.stat.mtime_ns,
             mode: read.stat.mode,
             digest: ObjectId(digest.finalize().into()),
             chunks,
-        });
+            encoding: read.encoding,
+        };
+        entry.size = entry.rebuilt_size();
+        changed |= entry.size != read.stat.size;
+        entries.push(entry);
     }
     Ok(Pass {
         entries,
@@ -254,10 +260,10 @@ fn read_files(
     jobs: &Sender<Job>,
     progress: &dyn Progress,
 ) -> Result<ReadOutcome> {
-    let stopped = || Error::integrity("snapshot pipeline stopped");
     let mut reads = Vec::with_capacity(files.len());
     let mut counts = Map::new();
     let mut changed = false;
+    let params = repo.config().chunker;
     for (index, file) in files.iter().enumerate() {
         let handle = match std::fs::File::open(&file.path) {
             Ok(handle) => handle,
@@ -267,6 +273,7 @@ fn read_files(
                 reads.push(FileRead {
                     stat: file.stat,
                     chunks: 0,
+                    encoding: FileEncoding::Raw,
                 });
                 continue;
             }
@@ -281,8 +288,7 @@ fn read_files(
         changed |= before != file.stat;
         let mut counter = FileCounter::for_file(&file.name);
         let mut seq = 0;
-        for chunk in chunker::chunks(&handle, repo.config().chunker, &file.path) {
-            let data = chunk?;
+        let mut emit = |data: Vec<u8>| -> Result<()> {
             if counter.is_active() {
                 counter.feed(&data);
             }
@@ -293,17 +299,64 @@ fn read_files(
                 seq,
                 data,
             })
-            .map_err(|_| stopped())?;
+            .map_err(|_| Error::integrity("snapshot pipeline stopped"))?;
             seq += 1;
-        }
+            Ok(())
+        };
+        let encoding = if vdb::is_vector_file(&file.name) {
+            read_vector_file(&handle, params, &file.path, &mut emit)?
+        } else {
+            for chunk in chunker::chunks(&handle, params, &file.path) {
+                emit(chunk?)?;
+            }
+            FileEncoding::Raw
+        };
         changed |= stat_of(&handle)? != before;
         counter.record(&mut counts);
         reads.push(FileRead {
             stat: before,
             chunks: seq,
+            encoding,
         });
     }
     Ok((reads, counts, changed))
+}
+
+/// Chunk a NanoVectorDB file as head, decoded matrix and tail (see `vdb.rs`).
+fn read_vector_file(
+    handle: &std::fs::File,
+    params: ChunkerParams,
+    path: &Path,
+    emit: &mut dyn FnMut(Vec<u8>) -> Result<()>,
+) -> Result<FileEncoding> {
+    let mut reader = std::io::BufReader::with_capacity(1 << 20, handle);
+    let mut head = vdb::HeadReader::new(&mut reader);
+    let mut head_chunks = 0u32;
+    for chunk in chunker::chunks(&mut head, params, path) {
+        emit(chunk?)?;
+        head_chunks += 1;
+    }
+    if !head.found() {
+        return Ok(FileEncoding::Raw);
+    }
+    let mut matrix = vdb::MatrixReader::new(&mut reader);
+    let mut matrix_chunks = 0u32;
+    for chunk in chunker::chunks(&mut matrix, params, path) {
+        emit(chunk?)?;
+        matrix_chunks += 1;
+    }
+    let tail = std::io::Cursor::new(matrix.leftover()).chain(&mut reader);
+    for chunk in chunker::chunks(tail, params, path) {
+        emit(chunk?)?;
+    }
+    Ok(if matrix_chunks == 0 {
+        FileEncoding::Raw // head and tail are the file's bytes in order
+    } else {
+        FileEncoding::NanoVdbMatrix {
+            head_chunks,
+            matrix_chunks,
+        }
+    })
 }
 
 fn hash_and_compress(
@@ -312,14 +365,24 @@ fn hash_and_compress(
     jobs: Receiver<Job>,
     blobs: Sender<Result<Blob>>,
 ) {
+    // One compression context per worker, reused for every chunk.
+    let mut compressor = match zstd::bulk::Compressor::new(repo.config().compression_level) {
+        Ok(compressor) => compressor,
+        Err(e) => {
+            let _ = blobs.send(Err(Error::integrity(format!("cannot start zstd: {e}"))));
+            return;
+        }
+    };
     for job in jobs {
         let id = ObjectId::of(&job.data);
         let is_new = !repo.contains(&id) && claimed.lock().unwrap().insert(id);
         let compressed = if is_new {
-            match repo.compress(&job.data) {
+            match compressor.compress(&job.data) {
                 Ok(bytes) => Some(bytes),
                 Err(e) => {
-                    let _ = blobs.send(Err(e));
+                    let _ = blobs.send(Err(Error::integrity(format!(
+                        "zstd compression failed: {e}"
+                    ))));
                     return;
                 }
             }

@@ -60,10 +60,10 @@ pub fn verify_snapshots(
     for manifest in manifests {
         for file in &manifest.files {
             report.files_checked += 1;
-            let size: u64 = file.chunks.iter().map(|c| c.length as u64).sum();
+            let size = file.rebuilt_size();
             if size != file.size {
                 report.errors.push(format!(
-                    "snapshot {}: {} has chunks of {size} bytes but a size of {}",
+                    "snapshot {}: {} rebuilds to {size} bytes but has a size of {}",
                     manifest.snapshot_id, file.path, file.size
                 ));
             }

@@ -56,3 +56,24 @@ pub fn graph_files(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
         })
         .collect()
 }
+
+/// A NanoVectorDB file as nano-vectordb writes it: rows in `data`, the matrix as one base64
+/// string of little-endian float32.
+pub fn nano_vdb(rows: &[u32], dim: usize) -> Vec<u8> {
+    use base64::Engine;
+    let mut data = Vec::new();
+    let mut matrix = Vec::new();
+    for &row in rows {
+        data.push(format!(
+            "{{\"__id__\": \"ent-{row:08}\", \"content\": \"entity {row}\"}}"
+        ));
+        let values = pseudo_random(dim * 4, row as u64 + 1);
+        matrix.extend_from_slice(&values);
+    }
+    let text = base64::engine::general_purpose::STANDARD.encode(&matrix);
+    format!(
+        "{{\"embedding_dim\": {dim}, \"data\": [{}], \"matrix\": \"{text}\"}}",
+        data.join(", ")
+    )
+    .into_bytes()
+}

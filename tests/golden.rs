@@ -1,6 +1,7 @@
-//! A repository written by format version 1 is checked in; every later version must read it.
+//! A repository written by each format version is checked in (`tests/fixtures/golden-v<N>`);
+//! every later version must read them all.
 //!
-//! Regenerate only for a new format version, into a new folder:
+//! Add one for a new format version (never rewrite an old one):
 //! `LRB_WRITE_GOLDEN=1 cargo test --test golden -- --ignored`.
 
 mod common;
@@ -11,23 +12,46 @@ use lightrag_backup::verify::{verify_snapshots, VerifyOptions};
 use lightrag_backup::{Backend, NoProgress, Repository};
 use std::path::{Path, PathBuf};
 
-fn fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/golden-v1")
+fn fixture(version: u32) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/golden-v{version}"))
 }
 
 #[test]
-fn the_version_1_repository_stays_readable() {
-    let root = fixture();
+fn every_golden_repository_stays_readable() {
+    for version in 1..=lightrag_backup::format::FORMAT_VERSION {
+        check_golden(version);
+    }
+}
+
+fn check_golden(version: u32) {
+    let root = fixture(version);
+    assert!(
+        root.exists(),
+        "no golden fixture for format version {version}: write one"
+    );
     // Work on a copy: opening a local repository must not need write access to the fixture.
     let tmp = tempfile::tempdir().unwrap();
     let repo_dir = tmp.path().join("repo");
     copy_dir(&root.join("repo"), &repo_dir);
     let repo = Repository::open(Backend::open(repo_dir.to_str().unwrap()).unwrap(), false).unwrap();
-    assert_eq!(repo.config().format_version, 1);
+    assert_eq!(repo.config().format_version, version);
     assert_eq!(repo.list_graphs().unwrap(), vec!["golden".to_string()]);
     let snapshots = repo.list_snapshots("golden").unwrap();
     assert_eq!(snapshots.len(), 2);
     assert_eq!(snapshots[0].description.as_deref(), Some("version 1"));
+    if version >= 2 {
+        let decoded = snapshots[0].files.iter().filter(|f| {
+            matches!(
+                f.encoding,
+                lightrag_backup::format::FileEncoding::NanoVdbMatrix { .. }
+            )
+        });
+        assert_eq!(
+            decoded.count(),
+            1,
+            "the v2 fixture holds a vector file stored with its matrix decoded"
+        );
+    }
     let report = verify_snapshots(
         &repo,
         &snapshots,
@@ -68,7 +92,7 @@ fn write_golden_fixture() {
     if std::env::var("LRB_WRITE_GOLDEN").is_err() {
         return;
     }
-    let root = fixture();
+    let root = fixture(lightrag_backup::format::FORMAT_VERSION);
     assert!(!root.exists(), "never overwrite a golden fixture");
     let first = root.join("source-1");
     let second = root.join("source-2");
@@ -87,6 +111,12 @@ fn write_golden_fixture() {
         let mut vdb = common::pseudo_random(600 * 1024, 42);
         vdb.extend_from_slice(&common::pseudo_random(64 * 1024, seed));
         std::fs::write(dir.join("vdb_entities.json"), vdb).unwrap();
+        let rows: Vec<u32> = (0..200).filter(|&r| seed == 1 || r != 77).collect();
+        std::fs::write(
+            dir.join("vdb_relationships.json"),
+            common::nano_vdb(&rows, 256),
+        )
+        .unwrap();
     }
     let repo = Repository::open(
         Backend::open(root.join("repo").to_str().unwrap()).unwrap(),

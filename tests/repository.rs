@@ -2,6 +2,7 @@
 
 mod common;
 
+use lightrag_backup::format::FileEncoding;
 use lightrag_backup::operations::{restore_snapshot, RestoreOptions};
 use lightrag_backup::snapshot::{create_snapshot, SnapshotOptions};
 use lightrag_backup::verify::{verify_snapshots, VerifyOptions};
@@ -330,4 +331,77 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     out.sort();
     out
+}
+
+#[test]
+fn a_deleted_vector_row_costs_a_chunk_not_the_rest_of_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let graph = tmp.path().join("graph");
+    std::fs::create_dir_all(&graph).unwrap();
+    let rows: Vec<u32> = (0..3000).collect();
+    std::fs::write(
+        graph.join("vdb_entities.json"),
+        common::nano_vdb(&rows, 1024),
+    )
+    .unwrap();
+    let repo = Repository::open(Backend::open("memory://").unwrap(), true).unwrap();
+    let first = snapshot(&repo, "g", &graph);
+    assert!(
+        matches!(first.files[0].encoding, FileEncoding::NanoVdbMatrix { .. }),
+        "{:?}",
+        first.files[0].encoding
+    );
+    let first_bytes = std::fs::read(graph.join("vdb_entities.json")).unwrap();
+
+    // Delete three rows spread over the matrix: the base64 framing shifts after each.
+    let fewer: Vec<u32> = rows
+        .iter()
+        .copied()
+        .filter(|r| ![700, 1500, 2400].contains(r))
+        .collect();
+    std::fs::write(
+        graph.join("vdb_entities.json"),
+        common::nano_vdb(&fewer, 1024),
+    )
+    .unwrap();
+    let second = snapshot(&repo, "g", &graph);
+    let file_size = second.logical_size;
+    assert!(
+        second.added_raw_size * 20 < file_size,
+        "a 3-row delete added {} bytes of a {} byte file",
+        second.added_raw_size,
+        file_size
+    );
+
+    for (manifest, bytes) in [
+        (&first, first_bytes),
+        (
+            &second,
+            std::fs::read(graph.join("vdb_entities.json")).unwrap(),
+        ),
+    ] {
+        let target = tmp.path().join(&manifest.snapshot_id);
+        let options = RestoreOptions {
+            safety_snapshot: false,
+            dry_run: false,
+        };
+        restore_snapshot(
+            &repo,
+            "g",
+            &manifest.snapshot_id,
+            &target,
+            options,
+            &NoProgress,
+        )
+        .unwrap();
+        assert_eq!(
+            std::fs::read(target.join("vdb_entities.json")).unwrap(),
+            bytes
+        );
+    }
+    assert!(
+        verify_snapshots(&repo, &[first, second], READ_ALL, &NoProgress)
+            .unwrap()
+            .ok
+    );
 }

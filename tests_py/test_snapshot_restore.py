@@ -63,6 +63,10 @@ def test_snapshot_metadata_describes_the_graph(tmp_path: Path, storage):
     assert meta["entities"] == len(entity_names(tmp_path / "wd" / "tenant_a")) > 0
     assert meta["relations"] > 0 and meta["chunks"] >= 3
     assert meta["file_count"] == 12 and "vdb_entities.json" in meta["files"]
+    encodings = {f.path: f.encoding for f in snapshot.files}
+    assert {name for name, encoding in encodings.items() if encoding == "nanovdb-matrix"} == {
+        "vdb_entities.json", "vdb_relationships.json", "vdb_chunks.json"
+    }, "vector files are stored with their matrix decoded"
     assert snapshot.size_bytes == sum(len(b) for b in graph_files(tmp_path / "wd" / "tenant_a").values())
     assert snapshot.checkpoint_path.exists()
     assert backup.get_snapshot(snapshot.snapshot_id[:8]) == snapshot

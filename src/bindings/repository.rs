@@ -4,7 +4,7 @@ use super::progress::PyProgress;
 use super::{run_blocking, spawn_async};
 use crate::backend::Backend;
 use crate::error::{Error, Result};
-use crate::format::SnapshotManifest;
+use crate::format::{FileEncoding, SnapshotManifest};
 use crate::operations::{restore_snapshot, RestoreOptions, RestoreOutcome};
 use crate::repository::Repository;
 use crate::snapshot::{create_snapshot, SnapshotOptions};
@@ -43,10 +43,17 @@ fn manifest_json(manifest: &SnapshotManifest, with_files: bool) -> Value {
         value["files"] = manifest
             .files
             .iter()
-            .map(|f| json!({"path": f.path, "size": f.size, "mtime_ns": f.mtime_ns, "mode": f.mode, "digest": f.digest.to_hex(), "chunks": f.chunks.len()}))
+            .map(|f| json!({"path": f.path, "size": f.size, "mtime_ns": f.mtime_ns, "mode": f.mode, "digest": f.digest.to_hex(), "chunks": f.chunks.len(), "encoding": encoding_name(f.encoding)}))
             .collect();
     }
     value
+}
+
+fn encoding_name(encoding: FileEncoding) -> &'static str {
+    match encoding {
+        FileEncoding::Raw => "raw",
+        FileEncoding::NanoVdbMatrix { .. } => "nanovdb-matrix",
+    }
 }
 
 fn stats_json(stats: &Stats) -> Value {

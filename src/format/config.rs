@@ -12,11 +12,14 @@ pub struct ChunkerParams {
 }
 
 impl Default for ChunkerParams {
+    /// 64 KiB on average: LightRAG's changes are scattered rows (a deleted entity removes one
+    /// row from each vector matrix and one record from each JSON store), and each costs about
+    /// one chunk. Format version 1 repositories used 1 MiB and keep it.
     fn default() -> Self {
         ChunkerParams {
-            min_size: 256 * 1024,
-            avg_size: 1024 * 1024,
-            max_size: 4 * 1024 * 1024,
+            min_size: 16 * 1024,
+            avg_size: 64 * 1024,
+            max_size: 256 * 1024,
         }
     }
 }

@@ -10,6 +10,21 @@ pub struct ChunkRef {
     pub length: u32,
 }
 
+/// How a file's bytes map to its chunks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FileEncoding {
+    /// The chunks, in order, are the file's bytes.
+    #[default]
+    Raw,
+    /// A NanoVectorDB file (see `vdb.rs`): the first `head_chunks` chunks are the bytes up to
+    /// and including `"matrix": "`, the next `matrix_chunks` are the decoded matrix, stored in
+    /// the file as padded standard base64, and the remaining chunks are the rest of the file.
+    NanoVdbMatrix {
+        head_chunks: u32,
+        matrix_chunks: u32,
+    },
+}
+
 /// One file of the graph folder.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileEntry {
@@ -24,6 +39,29 @@ pub struct FileEntry {
     /// chunk id is the SHA-256 of its bytes, and free to compute.
     pub digest: ObjectId,
     pub chunks: Vec<ChunkRef>,
+    /// Absent in format version 1, where every file is raw.
+    #[serde(default)]
+    pub encoding: FileEncoding,
+}
+
+impl FileEntry {
+    /// The size of the file the chunks rebuild, given how they are encoded.
+    pub fn rebuilt_size(&self) -> u64 {
+        match self.encoding {
+            FileEncoding::Raw => self.chunks.iter().map(|c| c.length as u64).sum(),
+            FileEncoding::NanoVdbMatrix {
+                head_chunks,
+                matrix_chunks,
+            } => {
+                let (head, rest) = self
+                    .chunks
+                    .split_at((head_chunks as usize).min(self.chunks.len()));
+                let (matrix, tail) = rest.split_at((matrix_chunks as usize).min(rest.len()));
+                let sum = |chunks: &[ChunkRef]| chunks.iter().map(|c| c.length as u64).sum::<u64>();
+                sum(head) + crate::vdb::encoded_len(sum(matrix)) + sum(tail)
+            }
+        }
+    }
 }
 
 /// `snapshots/<graph id>/<snapshot id>`.

@@ -23,13 +23,17 @@ pub mod pack;
 pub use config::{ChunkerParams, RepoConfig};
 pub use id::ObjectId;
 pub use index::{BlobEntry, IndexFile, IndexPack};
-pub use manifest::{ChunkRef, FileEntry, SnapshotManifest};
+pub use manifest::{ChunkRef, FileEncoding, FileEntry, SnapshotManifest};
 
 use crate::error::{Error, Result};
 use serde::{de::DeserializeOwned, Serialize};
 
 /// The newest repository format this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+///
+/// - 1: raw files only.
+/// - 2: manifests may store NanoVectorDB files with their matrix decoded
+///   ([`FileEncoding::NanoVdbMatrix`]); a version-1 reader must refuse them.
+pub const FORMAT_VERSION: u32 = 2;
 
 const ZSTD_LEVEL_METADATA: i32 = 3;
 

@@ -55,6 +55,8 @@ class SnapshotFile:
     mtime_ns: int
     digest: str
     chunks: int
+    encoding: str = "raw"
+    """``raw``, or ``nanovdb-matrix`` for a vector file stored with its matrix decoded."""
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,7 @@ class BackupSnapshot:
             }
         )
         files = tuple(
-            SnapshotFile(f["path"], f["size"], f["mtime_ns"], f["digest"], f["chunks"])
+            SnapshotFile(f["path"], f["size"], f["mtime_ns"], f["digest"], f["chunks"], f.get("encoding", "raw"))
             for f in data.get("files", ())
         )
         if files:
