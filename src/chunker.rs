@@ -3,24 +3,107 @@
 
 use crate::error::{Error, Result};
 use crate::format::ChunkerParams;
+use std::collections::VecDeque;
 use std::io::Read;
 use std::path::Path;
 
-/// Iterate over the chunks of a reader, in order. Memory stays within `max_size` plus the
-/// chunk being returned.
-pub fn chunks<'a, R: Read + 'a>(
+/// Bytes read from the source at a time (at least a few maximum-size chunks).
+const READ_BUFFER: usize = 4 * 1024 * 1024;
+
+/// The chunks of a reader, in order, cut exactly as [`cut_points`] cuts the whole input.
+///
+/// Memory stays within one read buffer plus the chunks not yet taken. The buffer is compacted
+/// once per refill, not once per chunk.
+pub struct Chunks<'a, R: Read> {
     reader: R,
     params: ChunkerParams,
     path: &'a Path,
-) -> impl Iterator<Item = Result<Vec<u8>>> + 'a {
-    fastcdc::v2020::StreamCDC::new(reader, params.min_size, params.avg_size, params.max_size).map(
-        move |chunk| {
-            chunk.map(|c| c.data).map_err(|e| match e {
-                fastcdc::v2020::Error::IoError(io) => Error::io("read", path, io),
-                other => Error::io("read", path, std::io::Error::other(other.to_string())),
-            })
-        },
-    )
+    buffer: Vec<u8>,
+    start: usize,
+    end: usize,
+    eof: bool,
+    ready: VecDeque<Vec<u8>>,
+}
+
+/// Iterate over the chunks of a reader.
+pub fn chunks<'a, R: Read + 'a>(reader: R, params: ChunkerParams, path: &'a Path) -> Chunks<'a, R> {
+    let capacity = READ_BUFFER.max(4 * params.max_size as usize);
+    Chunks {
+        reader,
+        params,
+        path,
+        buffer: vec![0; capacity],
+        start: 0,
+        end: 0,
+        eof: false,
+        ready: VecDeque::new(),
+    }
+}
+
+impl<R: Read> Chunks<'_, R> {
+    /// Cut every chunk of the buffered bytes whose cut point cannot depend on unread bytes.
+    fn cut_buffered(&mut self) {
+        let window = &self.buffer[self.start..self.end];
+        let max = self.params.max_size as usize;
+        let mut taken = 0;
+        for chunk in fastcdc::v2020::FastCDC::new(
+            window,
+            self.params.min_size,
+            self.params.avg_size,
+            self.params.max_size,
+        ) {
+            if !self.eof && chunk.offset + max > window.len() {
+                break; // more input could move this cut
+            }
+            self.ready
+                .push_back(window[chunk.offset..chunk.offset + chunk.length].to_vec());
+            taken = chunk.offset + chunk.length;
+        }
+        self.start += taken;
+    }
+
+    fn fill(&mut self) -> std::io::Result<()> {
+        if self.start > 0 {
+            self.buffer.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        while self.end < self.buffer.len() {
+            match self.reader.read(&mut self.buffer[self.end..]) {
+                Ok(0) => {
+                    self.eof = true;
+                    break;
+                }
+                Ok(n) => self.end += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<R: Read> Iterator for Chunks<'_, R> {
+    type Item = Result<Vec<u8>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(chunk) = self.ready.pop_front() {
+                return Some(Ok(chunk));
+            }
+            if self.eof && self.start == self.end {
+                return None;
+            }
+            if !self.eof {
+                if let Err(e) = self.fill() {
+                    self.eof = true;
+                    self.start = self.end;
+                    return Some(Err(Error::io("read", self.path, e)));
+                }
+            }
+            self.cut_buffered();
+        }
+    }
 }
 
 /// Cut points of an in-memory buffer (offsets where chunks end), for tests and tools.
@@ -28,4 +111,49 @@ pub fn cut_points(data: &[u8], params: ChunkerParams) -> Vec<usize> {
     fastcdc::v2020::FastCDC::new(data, params.min_size, params.avg_size, params.max_size)
         .map(|chunk| chunk.offset + chunk.length)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reader that returns at most `step` bytes per call.
+    struct Trickle<'a> {
+        data: &'a [u8],
+        step: usize,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.data.len().min(self.step).min(out.len());
+            out[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn streaming_cuts_match_whole_buffer_cuts() {
+        let data: Vec<u8> = (0..9_000_000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        let params = ChunkerParams::default();
+        let expected = cut_points(&data, params);
+        for step in [1 << 20, 65_537, 4096] {
+            let reader = Trickle { data: &data, step };
+            let lengths: Vec<usize> = chunks(reader, params, Path::new("x"))
+                .map(|c| c.unwrap().len())
+                .collect();
+            let mut end = 0;
+            let cuts: Vec<usize> = lengths
+                .iter()
+                .map(|l| {
+                    end += l;
+                    end
+                })
+                .collect();
+            assert_eq!(cuts, expected, "step {step}");
+        }
+        assert_eq!(chunks(&b""[..], params, Path::new("x")).count(), 0);
+    }
 }

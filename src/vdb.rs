@@ -129,27 +129,57 @@ impl<'a, R: BufRead> MatrixReader<'a, R> {
                 self.done = true; // end of input inside the matrix: the carry goes to the tail
                 break;
             }
-            let room = DECODE_STEP.saturating_sub(self.carry.len()).max(4);
-            let run = buf
+            if !self.carry.is_empty() {
+                // Complete the group split by the previous buffer, then go back to whole blocks.
+                let wanted = (4 - self.carry.len()).min(buf.len());
+                let run = buf[..wanted]
+                    .iter()
+                    .take_while(|&&b| is_alphabet(b))
+                    .count();
+                self.carry.extend_from_slice(&buf[..run]);
+                self.inner.consume(run);
+                if self.carry.len() == 4 {
+                    let group = std::mem::take(&mut self.carry);
+                    self.decode_checked(&group)?;
+                } else if run < wanted {
+                    self.finish_with_padding()?;
+                }
+                continue;
+            }
+            // Fast path: a whole block of valid groups decodes in one call. Padding can only
+            // end the matrix, so a block ending in '=' is its last.
+            let block = buf.len().min(DECODE_STEP) / 4 * 4;
+            if block > 0 && ENGINE.decode_vec(&buf[..block], &mut self.decoded).is_ok() {
+                self.done = buf[block - 1] == b'=';
+                self.inner.consume(block);
+                self.text_len += block as u64;
+                continue;
+            }
+            self.decoded.clear();
+            // Slow path: the matrix ends (or the text is odd) somewhere in this buffer.
+            let scanned = buf.len().min(DECODE_STEP);
+            let run = buf[..scanned]
                 .iter()
-                .take(room)
                 .take_while(|&&b| is_alphabet(b))
                 .count();
-            let stopped = run < buf.len().min(room);
-            self.carry.extend_from_slice(&buf[..run]);
+            let whole = run / 4 * 4;
+            let text = buf[..whole].to_vec();
+            self.carry.extend_from_slice(&buf[whole..run]);
             self.inner.consume(run);
-            let whole = self.carry.len() / 4 * 4;
-            if whole > 0 {
-                let text: Vec<u8> = self.carry.drain(..whole).collect();
-                ENGINE.decode_vec(&text, &mut self.decoded).map_err(|e| {
-                    std::io::Error::other(format!("base64 decode of checked groups failed: {e}"))
-                })?;
-                self.text_len += whole as u64;
-            }
-            if stopped {
+            self.decode_checked(&text)?;
+            if run < scanned {
                 self.finish_with_padding()?;
             }
         }
+        Ok(())
+    }
+
+    /// Decode complete groups of alphabet characters (which cannot fail).
+    fn decode_checked(&mut self, text: &[u8]) -> std::io::Result<()> {
+        ENGINE.decode_vec(text, &mut self.decoded).map_err(|e| {
+            std::io::Error::other(format!("base64 decode of checked groups failed: {e}"))
+        })?;
+        self.text_len += text.len() as u64;
         Ok(())
     }
 
