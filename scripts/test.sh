@@ -6,6 +6,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3}
+
+# The benchmark harness test compares against restic and borg, timed by /usr/bin/time.
+if ! command -v restic >/dev/null || ! command -v borg >/dev/null || [ ! -x /usr/bin/time ]; then
+    echo "== installing restic, borg and time (Debian)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq restic borgbackup time >/dev/null
+fi
 echo "== installing the wheel and the test dependencies"
 "$PYTHON" -m pip install --quiet --disable-pip-version-check --root-user-action=ignore ".[test]"
 

@@ -1,0 +1,311 @@
+"""Side-by-side benchmark: lightrag-backup, restic and borg on the same LightRAG graphs.
+
+    python bench/run.py --entities 20000 --rounds 3 --change-rounds 10 --out BENCHMARKS.md
+
+Builds a real LightRAG graph (``lightrag_graph.py``) and ``--change-rounds`` changed versions of
+it, once. Then, for each round, each tool (in a rotated order, so none always runs first or
+last) backs up the first version into a fresh repository, backs up the first changed version,
+restores it, verifies it reading all data, and backs up the remaining versions. Wall time and
+peak RSS come from ``/usr/bin/time``; medians over the rounds go to the report, with ratios
+against restic. With ``--live`` it also measures, on the built graph, the pause LightRAG
+writers see during an online snapshot and the time from ``restore_snapshot`` on a live
+instance until a query answers from the restored graph. Nothing here asserts a timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+sys.path.insert(0, str(Path(__file__).parent))
+import lightrag_graph  # noqa: E402
+
+OPERATIONS = ["first backup", "backup after change", "restore", "verify (read all data)"]
+
+
+@dataclass
+class Measure:
+    seconds: float
+    rss_mb: float
+
+
+@dataclass
+class ToolResult:
+    times: dict[str, list[Measure]] = field(default_factory=dict)
+    repo_first: list[int] = field(default_factory=list)
+    repo_added_by_change: list[int] = field(default_factory=list)
+    repo_after_rounds: list[int] = field(default_factory=list)
+
+
+def timed(command: list[str], env: dict[str, str], cwd: Path | None = None) -> Measure:
+    """Run a command under /usr/bin/time; fail loudly if it fails."""
+    with tempfile.NamedTemporaryFile("r", suffix=".time") as report:
+        result = subprocess.run(
+            ["/usr/bin/time", "-f", "%e %M", "-o", report.name, *command],
+            env=env, cwd=cwd, capture_output=True, text=True,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"{' '.join(command)} failed ({result.returncode}): {result.stderr[-2000:]}")
+        seconds, rss_kb = report.read().split()[-2:]
+    return Measure(float(seconds), int(rss_kb) / 1024)
+
+
+def folder_size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+class Tool:
+    name = ""
+
+    def __init__(self, work: Path) -> None:
+        self.work = work
+        self.repo = work / f"repo-{self.name}"
+        self.env = dict(os.environ)
+
+    def reset(self) -> None:
+        shutil.rmtree(self.repo, ignore_errors=True)
+
+    def init(self) -> None: ...
+    def backup(self, graph: Path) -> Measure: raise NotImplementedError
+    def restore(self, target: Path) -> Measure: raise NotImplementedError
+    def verify(self) -> Measure: raise NotImplementedError
+
+
+class LightragBackup(Tool):
+    name = "lightrag-backup"
+
+    def _cli(self, *args: str) -> list[str]:
+        return ["lightrag-backup", "--repo", str(self.repo), "--no-progress", *args]
+
+    def backup(self, graph: Path) -> Measure:
+        return timed(self._cli("snapshot", "-w", str(graph), "-g", "bench"), self.env)
+
+    def restore(self, target: Path) -> Measure:
+        listed = subprocess.run(self._cli("--json", "list", "-g", "bench"), capture_output=True, text=True, check=True)
+        newest = json.loads(listed.stdout)[-1]["snapshot_id"]
+        return timed(self._cli("restore", newest, "-g", "bench", "--target", str(target), "--no-safety-snapshot"), self.env)
+
+    def verify(self) -> Measure:
+        return timed(self._cli("verify", "-g", "bench"), self.env)
+
+
+class Restic(Tool):
+    name = "restic"
+
+    def init(self) -> None:
+        self.env.update({"RESTIC_PASSWORD": "bench", "RESTIC_CACHE_DIR": str(self.work / "restic-cache")})
+        subprocess.run(["restic", "-r", str(self.repo), "init", "-q"], env=self.env, check=True, capture_output=True)
+
+    def backup(self, graph: Path) -> Measure:
+        return timed(["restic", "-r", str(self.repo), "backup", "-q", str(graph)], self.env)
+
+    def restore(self, target: Path) -> Measure:
+        return timed(["restic", "-r", str(self.repo), "restore", "latest", "-q", "--target", str(target)], self.env)
+
+    def verify(self) -> Measure:
+        return timed(["restic", "-r", str(self.repo), "check", "-q", "--read-data"], self.env)
+
+
+class Borg(Tool):
+    name = "borg"
+
+    def init(self) -> None:
+        self.count = 0
+        self.env.update({"BORG_BASE_DIR": str(self.work / "borg-base"), "BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK": "yes"})
+        subprocess.run(["borg", "init", "--encryption", "none", str(self.repo)], env=self.env, check=True, capture_output=True)
+
+    def backup(self, graph: Path) -> Measure:
+        self.count += 1
+        # Same path every time, as an operator's nightly job would run it.
+        return timed(["borg", "create", "--compression", "zstd,3", f"{self.repo}::s{self.count}", graph.name], self.env, cwd=graph.parent)
+
+    def restore(self, target: Path) -> Measure:
+        target.mkdir(parents=True, exist_ok=True)
+        return timed(["borg", "extract", f"{self.repo}::s{self.count}"], self.env, cwd=target)
+
+    def verify(self) -> Measure:
+        return timed(["borg", "check", "--verify-data", str(self.repo)], self.env)
+
+
+TOOLS: dict[str, Callable[[Path], Tool]] = {"lightrag-backup": LightragBackup, "restic": Restic, "borg": Borg}
+
+
+def prepare_versions(work: Path, entities: int, change_rounds: int, dim: int) -> list[Path]:
+    """The graph and its changed versions, built once (reused when present)."""
+    versions = [work / f"version-{n:02d}" for n in range(change_rounds + 1)]
+    marker = work / f"versions-{entities}-{change_rounds}-{dim}.done"
+    if marker.exists():
+        return versions
+    for path in versions:
+        shutil.rmtree(path, ignore_errors=True)
+    started = time.monotonic()
+    asyncio.run(lightrag_graph.build(versions[0], entities, dim=dim))
+    for n in range(1, change_rounds + 1):
+        shutil.copytree(versions[n - 1], versions[n])
+        asyncio.run(lightrag_graph.change(versions[n], entities, round_number=n, dim=dim))
+    print(f"built the graph and {change_rounds} changed versions in {time.monotonic() - started:.0f} s", flush=True)
+    marker.touch()
+    return versions
+
+
+def load(source: Path, graph: Path) -> None:
+    """Put a version of the graph at the backed-up path."""
+    shutil.rmtree(graph, ignore_errors=True)
+    shutil.copytree(source, graph)
+
+
+def run_round(tool: Tool, versions: list[Path], work: Path, result: ToolResult) -> None:
+    graph = work / "graph" / "rag_storage"
+    tool.reset()
+    tool.init()
+    load(versions[0], graph)
+    result.times.setdefault("first backup", []).append(tool.backup(graph))
+    result.repo_first.append(folder_size(tool.repo))
+    load(versions[1], graph)
+    result.times.setdefault("backup after change", []).append(tool.backup(graph))
+    result.repo_added_by_change.append(folder_size(tool.repo) - result.repo_first[-1])
+    target = work / "restored"
+    shutil.rmtree(target, ignore_errors=True)
+    result.times.setdefault("restore", []).append(tool.restore(target))
+    probe = next(versions[1].iterdir()).name
+    restored = next(p for p in [target, *target.rglob("rag_storage")] if (p / probe).exists())
+    for f in versions[1].iterdir():
+        if (restored / f.name).read_bytes() != f.read_bytes():
+            raise RuntimeError(f"{tool.name} restored {f.name} wrong")
+    shutil.rmtree(target)
+    result.times.setdefault("verify (read all data)", []).append(tool.verify())
+    for version in versions[2:]:
+        load(version, graph)
+        tool.backup(graph)
+    result.repo_after_rounds.append(folder_size(tool.repo))
+
+
+async def live_measures(graph_source: Path, work: Path, dim: int) -> dict[str, float]:
+    """Pause of an online snapshot, and restore-to-answer time, on a live instance."""
+    from lightrag.backup import GraphBackup
+    from lightrag.backup.offline_graph import new_rag
+    from lightrag.base import QueryParam
+
+    live = work / "live" / "rag_storage"
+    load(graph_source, live)
+    rag = await new_rag(live, embedding_dim=dim)
+    try:
+        backup = GraphBackup.from_rag("live", rag, work / "live-repo")
+        pauses = []
+        for _ in range(3):
+            snapshot = await backup.acreate_snapshot()
+            pauses.append(snapshot.metadata["live_pause_ms"])
+        await rag.ainsert_custom_kg(lightrag_graph.custom_kg(10_000_000, 50, 99))
+        started = time.monotonic()
+        await backup.arestore_snapshot(snapshot.snapshot_id, safety_snapshot=False)
+        await rag.aquery("Entity 0000001", param=QueryParam(mode="local", enable_rerank=False))
+        restore_to_answer = time.monotonic() - started
+    finally:
+        await rag.finalize_storages()
+        shutil.rmtree(work / "live-repo", ignore_errors=True)
+        shutil.rmtree(work / "live", ignore_errors=True)
+    return {"pause_ms": statistics.median(pauses), "restore_to_answer_s": restore_to_answer}
+
+
+def version_of(command: list[str]) -> str:
+    try:
+        return subprocess.run(command, capture_output=True, text=True).stdout.strip().splitlines()[0]
+    except (OSError, IndexError):
+        return "not installed"
+
+
+def report(results: dict[str, ToolResult], args: argparse.Namespace, graph_mb: float, live: dict[str, float] | None) -> str:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), "?")
+    mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    from importlib.metadata import version
+
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Graph: a real LightRAG graph of {args.entities} entities (dim {args.dim}, {graph_mb:.0f} MB), "
+        f"{args.change_rounds} change steps (1% added, 0.2% deleted from the middle, a few edits); "
+        f"median of {args.rounds} rounds, tools alternating. Command: `python bench/run.py --entities "
+        f"{args.entities} --rounds {args.rounds} --change-rounds {args.change_rounds}`.",
+        "",
+        f"Machine: {os.cpu_count()} cores ({cpu}), {mem_gb:.0f} GiB RAM, {platform.platform()}. "
+        f"Versions: lightrag-backup {version('lightrag-backup')}, lightrag-hku {version('lightrag-hku')}, "
+        f"{version_of(['restic', 'version'])}, {version_of(['borg', '--version'])} "
+        "(`--encryption none --compression zstd,3`). Page cache warm for every tool.",
+        "",
+        "| operation | " + " | ".join(results) + " | lightrag-backup vs restic |",
+        "|---|" + "---|" * len(results) + "---|",
+    ]
+    def median(tool: str, op: str, attr: str) -> float:
+        return statistics.median(getattr(m, attr) for m in results[tool].times[op])
+    for op in OPERATIONS:
+        cells = [f"{median(t, op, 'seconds'):.2f} s, {median(t, op, 'rss_mb'):.0f} MB" for t in results]
+        ratio = ""
+        if "restic" in results and "lightrag-backup" in results:
+            ratio = f"{median('restic', op, 'seconds') / max(median('lightrag-backup', op, 'seconds'), 1e-9):.1f}x faster"
+        lines.append(f"| {op} (time, peak RSS) | " + " | ".join(cells) + f" | {ratio} |")
+    for label, attr in [
+        ("repository after the first backup", "repo_first"),
+        ("bytes added by one change step", "repo_added_by_change"),
+        (f"repository after {args.change_rounds} change steps", "repo_after_rounds"),
+    ]:
+        values = {t: statistics.median(getattr(r, attr)) for t, r in results.items()}
+        ratio = ""
+        if "restic" in values and "lightrag-backup" in values:
+            ratio = f"{values['restic'] / max(values['lightrag-backup'], 1):.1f}x smaller"
+        lines.append(f"| {label} | " + " | ".join(f"{v / 1e6:.1f} MB" for v in values.values()) + f" | {ratio} |")
+    if live:
+        lines += [
+            "",
+            f"Online snapshot of the live instance: LightRAG writers paused {live['pause_ms']:.1f} ms (median of 3). "
+            f"`restore_snapshot` on the live instance until a query answered from the restored graph: "
+            f"{live['restore_to_answer_s']:.2f} s.",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--entities", type=int, default=20000)
+    parser.add_argument("--dim", type=int, default=1024)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--change-rounds", type=int, default=10)
+    parser.add_argument("--tools", default="lightrag-backup,restic,borg")
+    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "lightrag-backup-bench")
+    parser.add_argument("--live", action="store_true", help="also measure the online pause and live restore")
+    parser.add_argument("--out", type=Path, default=Path("BENCHMARKS.md"))
+    args = parser.parse_args(argv)
+
+    args.work.mkdir(parents=True, exist_ok=True)
+    versions = prepare_versions(args.work, args.entities, args.change_rounds, args.dim)
+    graph_mb = folder_size(versions[0]) / 1e6
+    names = args.tools.split(",")
+    tools = [TOOLS[name](args.work) for name in names]
+    results = {name: ToolResult() for name in names}
+    for round_number in range(args.rounds):
+        order = tools[round_number % len(tools):] + tools[:round_number % len(tools)]
+        for tool in order:
+            run_round(tool, versions, args.work, results[tool.name])
+            print(f"round {round_number + 1}: {tool.name} done", flush=True)
+    for tool in tools:
+        tool.reset()
+    live = asyncio.run(live_measures(versions[0], args.work, args.dim)) if args.live else None
+    text = report(results, args, graph_mb, live)
+    args.out.write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
