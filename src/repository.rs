@@ -114,6 +114,7 @@ impl Repository {
             format_version: FORMAT_VERSION,
             repository_id: uuid::Uuid::new_v4().to_string(),
             chunker,
+            matrix_chunker: ChunkerParams::matrix(),
             compression: "zstd".to_string(),
             compression_level: ZSTD_LEVEL,
             created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),

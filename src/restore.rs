@@ -35,6 +35,9 @@ pub struct RestorePlan {
     pub files: Vec<PlannedFile>,
     /// Graph files in the target that the snapshot does not have; removed by the restore.
     pub remove: Vec<String>,
+    /// The target holds graph files that the restore replaces: then every file is synced to
+    /// disk before the swap, so a power loss cannot leave the graph with neither version.
+    pub replaces_existing: bool,
     pub total_bytes: u64,
 }
 
@@ -84,15 +87,16 @@ pub fn plan_restore(
             locations,
         });
     }
-    let remove = match list_graph_files(target) {
-        Ok(existing) => existing
-            .into_iter()
-            .map(|f| f.name)
-            .filter(|name| !manifest.files.iter().any(|f| &f.path == name))
-            .collect(),
+    let existing = match list_graph_files(target) {
+        Ok(existing) => existing.into_iter().map(|f| f.name).collect(),
         Err(Error::GraphDirNotFound { .. }) => Vec::new(),
         Err(e) => return Err(e),
     };
+    let replaces_existing = !existing.is_empty();
+    let remove = existing
+        .into_iter()
+        .filter(|name| !manifest.files.iter().any(|f| &f.path == name))
+        .collect();
     Ok(RestorePlan {
         snapshot_id: manifest.snapshot_id.clone(),
         graph_id: manifest.graph_id.clone(),
@@ -100,6 +104,7 @@ pub fn plan_restore(
         total_bytes: files.iter().map(|f| f.entry.size).sum(),
         files,
         remove,
+        replaces_existing,
     })
 }
 
@@ -133,7 +138,13 @@ fn stage_and_swap(
 ) -> Result<RestoreReport> {
     progress.start("restore", plan.total_bytes);
     for file in &plan.files {
-        write_file(repo, file, &staging.join(&file.entry.path), progress)?;
+        write_file(
+            repo,
+            file,
+            &staging.join(&file.entry.path),
+            plan.replaces_existing,
+            progress,
+        )?;
     }
     progress.finish();
     // Everything is staged and checked: swap.
@@ -165,6 +176,7 @@ fn write_file(
     repo: &Repository,
     file: &PlannedFile,
     dest: &Path,
+    durable: bool,
     progress: &dyn Progress,
 ) -> Result<()> {
     let out = std::fs::File::create(dest).map_err(|e| Error::io("create", dest, e))?;
@@ -225,7 +237,9 @@ fn write_file(
     out.flush().map_err(|e| Error::io("write", dest, e))?;
     out.set_modified(mtime)
         .map_err(|e| Error::io("set time of", dest, e))?;
-    out.sync_all().map_err(|e| Error::io("sync", dest, e))?;
+    if durable {
+        out.sync_all().map_err(|e| Error::io("sync", dest, e))?;
+    }
     use std::os::unix::fs::PermissionsExt;
     if file.entry.mode != 0 {
         std::fs::set_permissions(dest, std::fs::Permissions::from_mode(file.entry.mode))

@@ -181,6 +181,7 @@ struct Packed {
     added_raw_size: u64,
 }
 
+#[derive(Clone)]
 struct FileRead {
     stat: FileStat,
     chunks: usize,
@@ -254,78 +255,129 @@ fn capture(repo: &Repository, files: &[SourceFile], progress: &dyn Progress) -> 
 
 type ReadOutcome = (Vec<FileRead>, Map<String, Value>, bool);
 
+/// Read every file, the largest first, on up to two threads (this one included): chunking a
+/// stream is sequential, so large files in parallel keep both cores busy.
 fn read_files(
     repo: &Repository,
     files: &[SourceFile],
     jobs: &Sender<Job>,
     progress: &dyn Progress,
 ) -> Result<ReadOutcome> {
-    let mut reads = Vec::with_capacity(files.len());
-    let mut counts = Map::new();
-    let mut changed = false;
-    let params = repo.config().chunker;
-    for (index, file) in files.iter().enumerate() {
-        let handle = match std::fs::File::open(&file.path) {
-            Ok(handle) => handle,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                // Removed since it was listed: record nothing and let the caller retry.
-                changed = true;
-                reads.push(FileRead {
-                    stat: file.stat,
-                    chunks: 0,
-                    encoding: FileEncoding::Raw,
-                });
-                continue;
-            }
-            Err(e) => return Err(Error::io("open", &file.path, e)),
-        };
-        let stat_of = |h: &std::fs::File| {
-            h.metadata()
-                .map(|m| FileStat::of(&m))
-                .map_err(|e| Error::io("stat", &file.path, e))
-        };
-        let before = stat_of(&handle)?;
-        changed |= before != file.stat;
-        let mut counter = FileCounter::for_file(&file.name);
-        let mut seq = 0;
-        let mut emit = |data: Vec<u8>| -> Result<()> {
-            if counter.is_active() {
-                counter.feed(&data);
-            }
-            progress.advance(data.len() as u64);
-            check_cancelled(progress, "snapshot")?;
-            jobs.send(Job {
-                file: index,
-                seq,
-                data,
+    let mut order: Vec<usize> = (0..files.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(files[i].stat.size));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let counts = Mutex::new(Map::new());
+    let reads: Mutex<Vec<Option<(FileRead, bool)>>> = Mutex::new(vec![None; files.len()]);
+    let read_some = || -> Result<()> {
+        loop {
+            let position = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some(&index) = order.get(position) else {
+                return Ok(());
+            };
+            let read = read_one(repo, index, &files[index], jobs, &counts, progress)?;
+            reads.lock().unwrap()[index] = Some(read);
+        }
+    };
+    let helpers = if files.len() > 1 { 1 } else { 0 };
+    std::thread::scope(|scope| {
+        let spawned: Vec<_> = (0..helpers).map(|_| scope.spawn(read_some)).collect();
+        let mine = read_some();
+        // On an error, stop the helper by letting it run out of files.
+        if mine.is_err() {
+            next.store(usize::MAX / 2, std::sync::atomic::Ordering::Relaxed);
+        }
+        spawned
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(Error::integrity("reader thread panicked")))
             })
-            .map_err(|_| Error::integrity("snapshot pipeline stopped"))?;
-            seq += 1;
-            Ok(())
-        };
-        let encoding = if vdb::is_vector_file(&file.name) {
-            read_vector_file(&handle, params, &file.path, &mut emit)?
-        } else {
-            for chunk in chunker::chunks(&handle, params, &file.path) {
-                emit(chunk?)?;
-            }
-            FileEncoding::Raw
-        };
-        changed |= stat_of(&handle)? != before;
-        counter.record(&mut counts);
-        reads.push(FileRead {
-            stat: before,
-            chunks: seq,
-            encoding,
-        });
-    }
-    Ok((reads, counts, changed))
+            .fold(mine, |acc, r| acc.and(r))
+    })?;
+    let mut changed = false;
+    let reads = reads
+        .into_inner()
+        .unwrap()
+        .into_iter()
+        .map(|read| {
+            let (read, file_changed) = read.expect("every file was read");
+            changed |= file_changed;
+            read
+        })
+        .collect();
+    Ok((reads, counts.into_inner().unwrap(), changed))
+}
+
+fn read_one(
+    repo: &Repository,
+    index: usize,
+    file: &SourceFile,
+    jobs: &Sender<Job>,
+    counts: &Mutex<Map<String, Value>>,
+    progress: &dyn Progress,
+) -> Result<(FileRead, bool)> {
+    let params = repo.config().chunker;
+    let matrix_params = repo.config().matrix_chunker;
+    let handle = match std::fs::File::open(&file.path) {
+        Ok(handle) => handle,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // Removed since it was listed: record nothing and let the caller retry.
+            let read = FileRead {
+                stat: file.stat,
+                chunks: 0,
+                encoding: FileEncoding::Raw,
+            };
+            return Ok((read, true));
+        }
+        Err(e) => return Err(Error::io("open", &file.path, e)),
+    };
+    let stat_of = |h: &std::fs::File| {
+        h.metadata()
+            .map(|m| FileStat::of(&m))
+            .map_err(|e| Error::io("stat", &file.path, e))
+    };
+    let before = stat_of(&handle)?;
+    let mut changed = before != file.stat;
+    let mut counter = FileCounter::for_file(&file.name);
+    let mut seq = 0;
+    let mut emit = |data: Vec<u8>| -> Result<()> {
+        if counter.is_active() {
+            counter.feed(&data);
+        }
+        progress.advance(data.len() as u64);
+        check_cancelled(progress, "snapshot")?;
+        jobs.send(Job {
+            file: index,
+            seq,
+            data,
+        })
+        .map_err(|_| Error::integrity("snapshot pipeline stopped"))?;
+        seq += 1;
+        Ok(())
+    };
+    let encoding = if vdb::is_vector_file(&file.name) {
+        read_vector_file(&handle, params, matrix_params, &file.path, &mut emit)?
+    } else {
+        for chunk in chunker::chunks(&handle, params, &file.path) {
+            emit(chunk?)?;
+        }
+        FileEncoding::Raw
+    };
+    changed |= stat_of(&handle)? != before;
+    counter.record(&mut counts.lock().unwrap());
+    let read = FileRead {
+        stat: before,
+        chunks: seq,
+        encoding,
+    };
+    Ok((read, changed))
 }
 
 /// Chunk a NanoVectorDB file as head, decoded matrix and tail (see `vdb.rs`).
 fn read_vector_file(
     handle: &std::fs::File,
     params: ChunkerParams,
+    matrix_params: ChunkerParams,
     path: &Path,
     emit: &mut dyn FnMut(Vec<u8>) -> Result<()>,
 ) -> Result<FileEncoding> {
@@ -341,7 +393,7 @@ fn read_vector_file(
     }
     let mut matrix = vdb::MatrixReader::new(&mut reader);
     let mut matrix_chunks = 0u32;
-    for chunk in chunker::chunks(&mut matrix, params, path) {
+    for chunk in chunker::chunks(&mut matrix, matrix_params, path) {
         emit(chunk?)?;
         matrix_chunks += 1;
     }

@@ -58,24 +58,47 @@ impl<R: BufRead> Read for HeadReader<'_, R> {
             return Ok(0);
         }
         let available = buf.len().min(out.len());
-        let mut take = available;
-        for (i, &byte) in buf[..available].iter().enumerate() {
-            // The pattern's only border is its quote, so a mismatch restarts at 0 or 1.
-            self.matched = if byte == PATTERN[self.matched] {
-                self.matched + 1
-            } else {
-                usize::from(byte == b'"')
-            };
-            if self.matched == PATTERN.len() {
-                take = i + 1;
+        let window = &buf[..available];
+        let take = match find_end(&mut self.matched, window) {
+            Some(end) => {
                 self.done = true;
                 self.found = true;
-                break;
+                end
             }
-        }
-        out[..take].copy_from_slice(&buf[..take]);
+            None => available,
+        };
+        out[..take].copy_from_slice(&window[..take]);
         self.inner.consume(take);
         Ok(take)
+    }
+}
+
+/// Where the pattern ends in `window` (exclusive), continuing a match of `matched` bytes begun
+/// in earlier windows; otherwise set `matched` to how much of the pattern the window ends with.
+fn find_end(matched: &mut usize, window: &[u8]) -> Option<usize> {
+    {
+        // Finish a match that straddles the previous window.
+        if *matched > 0 {
+            let rest = &PATTERN[*matched..];
+            let n = rest.len().min(window.len());
+            if window[..n] == rest[..n] {
+                if n == rest.len() {
+                    return Some(n);
+                }
+                *matched += n;
+                return None;
+            }
+            *matched = 0;
+        }
+        if let Some(at) = memchr::memmem::find(window, PATTERN) {
+            return Some(at + PATTERN.len());
+        }
+        // The window may end with the start of the pattern.
+        *matched = (1..PATTERN.len())
+            .rev()
+            .find(|&k| k <= window.len() && window[window.len() - k..] == PATTERN[..k])
+            .unwrap_or(0);
+        None
     }
 }
 

@@ -24,12 +24,29 @@ impl Default for ChunkerParams {
     }
 }
 
+impl ChunkerParams {
+    /// For decoded embedding matrices: 16 KiB on average (4 rows at dimension 1024). LightRAG
+    /// rewrites a few percent of the rows with last-bit float differences whenever a process
+    /// reloads and saves a vector store, scattered over the whole matrix; small chunks keep
+    /// each such row from costing more than a few rows.
+    pub fn matrix() -> Self {
+        ChunkerParams {
+            min_size: 4 * 1024,
+            avg_size: 16 * 1024,
+            max_size: 64 * 1024,
+        }
+    }
+}
+
 /// Stored as JSON so an operator can read it with `cat`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RepoConfig {
     pub format_version: u32,
     pub repository_id: String,
     pub chunker: ChunkerParams,
+    /// Chunking of decoded vector matrices (format 2).
+    #[serde(default = "ChunkerParams::matrix")]
+    pub matrix_chunker: ChunkerParams,
     pub compression: String,
     pub compression_level: i32,
     pub created_at: String,
