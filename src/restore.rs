@@ -7,17 +7,18 @@
 //! step. Until the renames start, the target is untouched, whatever fails.
 
 use crate::error::{Error, Result};
-use crate::format::{FileEncoding, FileEntry, SnapshotManifest};
+use crate::format::{pack, FileEncoding, FileEntry, ObjectId, SnapshotManifest};
 use crate::progress::{check_cancelled, Progress};
-use crate::repository::{BlobLocation, Repository};
+use crate::repository::{pack_path, BlobLocation, Repository};
 use crate::runtime::block_on;
 use crate::source::list_graph_files;
 use crate::vdb::MatrixEncoder;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// Chunks each worker fetches and decompresses per window.
-const CHUNK_WINDOW: usize = 4;
+/// Compressed bytes fetched per window (split over the workers); contiguous blobs of a pack are
+/// read with one request.
+const WINDOW_BYTES: u64 = 8 * 1024 * 1024;
 
 /// One file to write.
 #[derive(Debug, Clone)]
@@ -208,7 +209,7 @@ fn write_file(
             }
             Ok((written, out))
         });
-        for window in file.locations.chunks(CHUNK_WINDOW * workers) {
+        for window in windows(&runs(&file.locations)) {
             if let Err(cancelled) = check_cancelled(progress, "restore") {
                 drop(windows_tx);
                 let _ = writer.join();
@@ -249,19 +250,105 @@ fn write_file(
 }
 
 /// Read and check the blobs of `window`, in order, spreading them over `workers` threads.
-fn fetch_window(
-    repo: &Repository,
-    window: &[BlobLocation],
-    workers: usize,
-) -> Vec<Result<Vec<u8>>> {
-    let per_worker = window.len().div_ceil(workers).max(1);
+/// Blobs stored back to back in one pack: fetched with one ranged read.
+struct Run<'a> {
+    pack: ObjectId,
+    start: u64,
+    end: u64,
+    blobs: &'a [BlobLocation],
+}
+
+/// Group a file's chunk locations into runs of contiguous blobs, in file order.
+fn runs(locations: &[BlobLocation]) -> Vec<Run<'_>> {
+    let mut runs: Vec<Run<'_>> = Vec::new();
+    let mut first = 0;
+    for i in 0..locations.len() {
+        let here = &locations[i];
+        let extends = i > first && {
+            let previous = &locations[i - 1];
+            previous.pack == here.pack
+                && previous.entry.offset as u64 + previous.entry.length as u64
+                    == here.entry.offset as u64
+                && here.entry.offset as u64 + here.entry.length as u64
+                    - locations[first].entry.offset as u64
+                    <= WINDOW_BYTES
+        };
+        if i > first && !extends {
+            runs.push(make_run(&locations[first..i]));
+            first = i;
+        }
+    }
+    if first < locations.len() {
+        runs.push(make_run(&locations[first..]));
+    }
+    runs
+}
+
+fn make_run(blobs: &[BlobLocation]) -> Run<'_> {
+    let start = blobs[0].entry.offset as u64;
+    let last = blobs[blobs.len() - 1].entry;
+    Run {
+        pack: blobs[0].pack,
+        start,
+        end: last.offset as u64 + last.length as u64,
+        blobs,
+    }
+}
+
+/// Consecutive runs of about `WINDOW_BYTES` together.
+fn windows<'r, 'a>(runs: &'r [Run<'a>]) -> Vec<&'r [Run<'a>]> {
+    let mut out = Vec::new();
+    let (mut first, mut bytes) = (0, 0);
+    for (i, run) in runs.iter().enumerate() {
+        bytes += run.end - run.start;
+        if bytes >= WINDOW_BYTES {
+            out.push(&runs[first..=i]);
+            first = i + 1;
+            bytes = 0;
+        }
+    }
+    if first < runs.len() {
+        out.push(&runs[first..]);
+    }
+    out
+}
+
+/// Read and check the blobs of a window of runs, in order, spreading the runs over `workers`
+/// threads (a single long run is split between them).
+fn fetch_window(repo: &Repository, window: &[Run<'_>], workers: usize) -> Vec<Result<Vec<u8>>> {
+    let total: u64 = window.iter().map(|r| r.end - r.start).sum();
+    let share = total.div_ceil(workers as u64).max(1);
+    // Cut the window into `workers` parts of about equal bytes, at blob boundaries.
+    let mut parts: Vec<Vec<Run<'_>>> = vec![Vec::new()];
+    let mut filled = 0u64;
+    for run in window {
+        let mut first = 0;
+        for (i, blob) in run.blobs.iter().enumerate() {
+            filled += blob.entry.length as u64;
+            if filled >= share && parts.len() < workers {
+                parts
+                    .last_mut()
+                    .unwrap()
+                    .push(make_run(&run.blobs[first..=i]));
+                parts.push(Vec::new());
+                first = i + 1;
+                filled = 0;
+            }
+        }
+        if first < run.blobs.len() {
+            parts
+                .last_mut()
+                .unwrap()
+                .push(make_run(&run.blobs[first..]));
+        }
+    }
     std::thread::scope(|scope| {
-        let handles: Vec<_> = window
-            .chunks(per_worker)
+        let handles: Vec<_> = parts
+            .iter()
             .map(|part| {
                 scope.spawn(move || {
                     part.iter()
-                        .map(|location| block_on(repo.read_blob(location)))
+                        .flat_map(|run| fetch_run(repo, run))
                         .collect::<Vec<_>>()
                 })
             })
@@ -275,6 +362,29 @@ fn fetch_window(
             })
             .collect()
     })
+}
+
+fn fetch_run(repo: &Repository, run: &Run<'_>) -> Vec<Result<Vec<u8>>> {
+    let bytes = match block_on(
+        repo.backend()
+            .get_range(&pack_path(&run.pack), run.start..run.end),
+    ) {
+        Ok(bytes) => bytes,
+        Err(e) => return vec![Err(e)],
+    };
+    run.blobs
+        .iter()
+        .map(|blob| {
+            let offset = (blob.entry.offset as u64 - run.start) as usize;
+            let compressed = bytes
+                .get(offset..offset + blob.entry.length as usize)
+                .ok_or_else(|| {
+                    Error::integrity(format!("pack {} is shorter than the index says", run.pack))
+                })?;
+            pack::open_blob(&blob.entry, compressed)
+                .map_err(|e| Error::integrity(format!("{e} (in pack {})", run.pack)))
+        })
+        .collect()
 }
 
 /// Turns stored chunks back into file bytes, in order (see [`FileEncoding`]).

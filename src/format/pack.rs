@@ -112,8 +112,22 @@ pub fn read_trailer(pack: &[u8]) -> Result<Vec<BlobEntry>> {
 
 /// Decompress one blob and check it against its id.
 pub fn open_blob(entry: &BlobEntry, compressed: &[u8]) -> Result<Vec<u8>> {
-    // The plaintext length is known: decompress into one exact allocation.
-    let plain = zstd::bulk::decompress(compressed, entry.raw_length as usize)
+    // The plaintext length is known: decompress into one exact allocation, with this thread's
+    // reusable context.
+    thread_local! {
+        static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    let plain = DECOMPRESSOR
+        .with(|cell| {
+            let mut slot = cell.borrow_mut();
+            if slot.is_none() {
+                *slot = Some(zstd::bulk::Decompressor::new()?);
+            }
+            slot.as_mut()
+                .expect("set above")
+                .decompress(compressed, entry.raw_length as usize)
+        })
         .map_err(|e| Error::integrity(format!("chunk {} cannot be decompressed: {e}", entry.id)))?;
     if plain.len() != entry.raw_length as usize || ObjectId::of(&plain) != entry.id {
         return Err(Error::integrity(format!(
