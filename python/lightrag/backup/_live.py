@@ -10,14 +10,16 @@ were queued meanwhile (as LightRAG's own exits do), so no enqueued document is s
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
 import time
 import uuid
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import TYPE_CHECKING, Any, AsyncIterator
+
+if TYPE_CHECKING:
+    import asyncio
 
 from .errors import GraphBusyError, InvalidInputError
 
@@ -143,6 +145,8 @@ async def pipeline_reservation(rag: Any, *, kind: str, timeout: float) -> AsyncI
                     f"{timeout:g} s ({result.message}); retry when the insert has finished "
                     "or raise busy_timeout"
                 )
+            import asyncio
+
             await asyncio.sleep(_RESERVE_POLL_SECONDS)
         yield
     finally:
@@ -195,12 +199,14 @@ async def _release(rag: Any, workspace: Any, status: Any, lock: Any, token: str)
             )
 
     # Queued documents are processed in the background: the backup call returns now.
+    import asyncio
+
     task = asyncio.get_running_loop().create_task(drain())
     _background.add(task)
     task.add_done_callback(_background.discard)
 
 
-_background: set[asyncio.Task[None]] = set()
+_background: "set[asyncio.Task[None]]" = set()
 
 
 async def reload_storages(rag: Any) -> None:
