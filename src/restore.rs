@@ -148,6 +148,7 @@ fn stage_and_swap(
         )?;
     }
     progress.finish();
+    check_cancelled(progress, "restore")?;
     // Everything is staged and checked: swap.
     let mut report = RestoreReport::default();
     let trash = staging.join(".replaced");

@@ -125,6 +125,8 @@ pub fn create_snapshot(
             added_size: added.0,
             added_raw_size: added.1,
         };
+        // A Ctrl-C seen by a progress callback after the last chunk still stops the commit.
+        check_cancelled(progress, "snapshot")?;
         repo.write_snapshot(&manifest)?;
         return Ok(manifest);
     }
@@ -282,6 +284,14 @@ fn read_files(
     std::thread::scope(|scope| {
         let spawned: Vec<_> = (0..helpers).map(|_| scope.spawn(read_some)).collect();
         let mine = read_some();
+        // Keep watching for Ctrl-C while the helper finishes: signals reach only this thread,
+        // and the helper stops at its next chunk once the flag is up.
+        while spawned.iter().any(|helper| !helper.is_finished()) {
+            if progress.cancelled() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
         // On an error, stop the helper by letting it run out of files.
         if mine.is_err() {
             next.store(usize::MAX / 2, std::sync::atomic::Ordering::Relaxed);

@@ -25,15 +25,15 @@ impl Default for ChunkerParams {
 }
 
 impl ChunkerParams {
-    /// For decoded embedding matrices: 16 KiB on average (4 rows at dimension 1024). LightRAG
+    /// For decoded embedding matrices: 8 KiB on average (2 rows at dimension 1024). LightRAG
     /// rewrites a few percent of the rows with last-bit float differences whenever a process
     /// reloads and saves a vector store, scattered over the whole matrix; small chunks keep
-    /// each such row from costing more than a few rows.
+    /// each such row from costing more than a couple of rows.
     pub fn matrix() -> Self {
         ChunkerParams {
-            min_size: 4 * 1024,
-            avg_size: 16 * 1024,
-            max_size: 64 * 1024,
+            min_size: 2 * 1024,
+            avg_size: 8 * 1024,
+            max_size: 32 * 1024,
         }
     }
 }
