@@ -210,7 +210,7 @@ fn write_file(
             }
             Ok((written, out))
         });
-        for window in windows(&runs(&file.locations)) {
+        for window in windows(&file.locations) {
             if let Err(cancelled) = check_cancelled(progress, "restore") {
                 drop(windows_tx);
                 let _ = writer.join();
@@ -251,139 +251,163 @@ fn write_file(
 }
 
 /// Read and check the blobs of `window`, in order, spreading them over `workers` threads.
-/// Blobs stored back to back in one pack: fetched with one ranged read.
-struct Run<'a> {
-    pack: ObjectId,
-    start: u64,
-    end: u64,
-    blobs: &'a [BlobLocation],
-}
+/// Largest gap between two needed blobs of a pack that one ranged read spans: reading a few
+/// unneeded bytes is cheaper than another request.
+const MAX_GAP: u64 = 256 * 1024;
 
-/// Group a file's chunk locations into runs of contiguous blobs, in file order.
-fn runs(locations: &[BlobLocation]) -> Vec<Run<'_>> {
-    let mut runs: Vec<Run<'_>> = Vec::new();
-    let mut first = 0;
-    for i in 0..locations.len() {
-        let here = &locations[i];
-        let extends = i > first && {
-            let previous = &locations[i - 1];
-            previous.pack == here.pack
-                && previous.entry.offset as u64 + previous.entry.length as u64
-                    == here.entry.offset as u64
-                && here.entry.offset as u64 + here.entry.length as u64
-                    - locations[first].entry.offset as u64
-                    <= WINDOW_BYTES
-        };
-        if i > first && !extends {
-            runs.push(make_run(&locations[first..i]));
-            first = i;
-        }
-    }
-    if first < locations.len() {
-        runs.push(make_run(&locations[first..]));
-    }
-    runs
-}
-
-fn make_run(blobs: &[BlobLocation]) -> Run<'_> {
-    let start = blobs[0].entry.offset as u64;
-    let last = blobs[blobs.len() - 1].entry;
-    Run {
-        pack: blobs[0].pack,
-        start,
-        end: last.offset as u64 + last.length as u64,
-        blobs,
-    }
-}
-
-/// Consecutive runs of about `WINDOW_BYTES` together.
-fn windows<'r, 'a>(runs: &'r [Run<'a>]) -> Vec<&'r [Run<'a>]> {
+/// The chunks of a file in windows of about `WINDOW_BYTES` stored bytes, in file order.
+fn windows(locations: &[BlobLocation]) -> Vec<&[BlobLocation]> {
     let mut out = Vec::new();
-    let (mut first, mut bytes) = (0, 0);
-    for (i, run) in runs.iter().enumerate() {
-        bytes += run.end - run.start;
+    let (mut first, mut bytes) = (0, 0u64);
+    for (i, location) in locations.iter().enumerate() {
+        bytes += location.entry.length as u64;
         if bytes >= WINDOW_BYTES {
-            out.push(&runs[first..=i]);
+            out.push(&locations[first..=i]);
             first = i + 1;
             bytes = 0;
         }
     }
-    if first < runs.len() {
-        out.push(&runs[first..]);
+    if first < locations.len() {
+        out.push(&locations[first..]);
     }
     out
 }
 
-/// Read and check the blobs of a window of runs, in order, spreading the runs over `workers`
-/// threads (a single long run is split between them).
-fn fetch_window(repo: &Repository, window: &[Run<'_>], workers: usize) -> Vec<Result<Vec<u8>>> {
-    let total: u64 = window.iter().map(|r| r.end - r.start).sum();
-    let share = total.div_ceil(workers as u64).max(1);
-    // Cut the window into `workers` parts of about equal bytes, at blob boundaries.
-    let mut parts: Vec<Vec<Run<'_>>> = vec![Vec::new()];
-    let mut filled = 0u64;
-    for run in window {
-        let mut first = 0;
-        for (i, blob) in run.blobs.iter().enumerate() {
-            filled += blob.entry.length as u64;
-            if filled >= share && parts.len() < workers {
-                parts
-                    .last_mut()
-                    .unwrap()
-                    .push(make_run(&run.blobs[first..=i]));
-                parts.push(Vec::new());
-                first = i + 1;
-                filled = 0;
+/// One ranged read of a pack, and which of the window's blobs it holds.
+struct Span {
+    pack: ObjectId,
+    start: u64,
+    end: u64,
+    members: Vec<usize>,
+}
+
+/// Cover the window's blobs with as few ranged reads as possible: per pack, in offset order,
+/// merging neighbours closer than `MAX_GAP` (a file restored after a change interleaves old
+/// and new packs, so file order alone would cut many short reads).
+fn spans(window: &[BlobLocation]) -> Vec<Span> {
+    let mut order: Vec<usize> = (0..window.len()).collect();
+    order.sort_by_key(|&i| (window[i].pack, window[i].entry.offset));
+    let mut spans: Vec<Span> = Vec::new();
+    for i in order {
+        let location = &window[i];
+        let (start, end) = (
+            location.entry.offset as u64,
+            location.entry.offset as u64 + location.entry.length as u64,
+        );
+        match spans.last_mut() {
+            Some(span)
+                if span.pack == location.pack
+                    && start <= span.end + MAX_GAP
+                    && end - span.start <= WINDOW_BYTES =>
+            {
+                span.end = span.end.max(end);
+                span.members.push(i);
             }
-        }
-        if first < run.blobs.len() {
-            parts
-                .last_mut()
-                .unwrap()
-                .push(make_run(&run.blobs[first..]));
+            _ => spans.push(Span {
+                pack: location.pack,
+                start,
+                end,
+                members: vec![i],
+            }),
         }
     }
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = parts
+    spans
+}
+
+/// Read and check the blobs of a window, returned in window order, spreading the ranged reads
+/// over `workers` threads.
+fn fetch_window(
+    repo: &Repository,
+    window: &[BlobLocation],
+    workers: usize,
+) -> Vec<Result<Vec<u8>>> {
+    let spans = spans(window);
+    // Deal the spans out to the workers, largest first, each to the least loaded.
+    let mut order: Vec<usize> = (0..spans.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(spans[i].end - spans[i].start));
+    let mut shares: Vec<(u64, Vec<&Span>)> = (0..workers).map(|_| (0, Vec::new())).collect();
+    for i in order {
+        let least = shares
+            .iter_mut()
+            .min_by_key(|(bytes, _)| *bytes)
+            .expect("at least one worker");
+        least.0 += spans[i].end - spans[i].start;
+        least.1.push(&spans[i]);
+    }
+    let fetched: Vec<Vec<(usize, Result<Vec<u8>>)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = shares
             .iter()
-            .map(|part| {
+            .filter(|(_, share)| !share.is_empty())
+            .map(|(_, share)| {
                 scope.spawn(move || {
-                    part.iter()
-                        .flat_map(|run| fetch_run(repo, run))
-                        .collect::<Vec<_>>()
+                    share
+                        .iter()
+                        .flat_map(|span| fetch_span(repo, window, span))
+                        .collect()
                 })
             })
             .collect();
         handles
             .into_iter()
-            .flat_map(|handle| {
+            .map(|handle| {
                 handle
                     .join()
-                    .unwrap_or_else(|_| vec![Err(Error::integrity("restore worker panicked"))])
+                    .unwrap_or_else(|_| vec![(0, Err(Error::integrity("restore worker panicked")))])
             })
             .collect()
-    })
+    });
+    let mut results: Vec<Option<Result<Vec<u8>>>> = (0..window.len()).map(|_| None).collect();
+    for (index, result) in fetched.into_iter().flatten() {
+        results[index] = Some(result);
+    }
+    results
+        .into_iter()
+        .map(|result| {
+            result.unwrap_or_else(|| Err(Error::integrity("restore worker lost a chunk")))
+        })
+        .collect()
 }
 
-fn fetch_run(repo: &Repository, run: &Run<'_>) -> Vec<Result<Vec<u8>>> {
+fn fetch_span(
+    repo: &Repository,
+    window: &[BlobLocation],
+    span: &Span,
+) -> Vec<(usize, Result<Vec<u8>>)> {
     let bytes = match block_on(
         repo.backend()
-            .get_range(&pack_path(&run.pack), run.start..run.end),
+            .get_range(&pack_path(&span.pack), span.start..span.end),
     ) {
         Ok(bytes) => bytes,
-        Err(e) => return vec![Err(e)],
+        Err(e) => {
+            // The writer stops at the first failed chunk in file order: give it the real error.
+            let first = span.members.iter().copied().min().unwrap_or(0);
+            let message = e.to_string();
+            let mut original = Some(e);
+            return span
+                .members
+                .iter()
+                .map(|&i| match (i == first).then(|| original.take()).flatten() {
+                    Some(error) => (i, Err(error)),
+                    None => (i, Err(Error::integrity(message.clone()))),
+                })
+                .collect();
+        }
     };
-    run.blobs
+    span.members
         .iter()
-        .map(|blob| {
-            let offset = (blob.entry.offset as u64 - run.start) as usize;
-            let compressed = bytes
-                .get(offset..offset + blob.entry.length as usize)
+        .map(|&i| {
+            let entry = window[i].entry;
+            let offset = (entry.offset as u64 - span.start) as usize;
+            let result = bytes
+                .get(offset..offset + entry.length as usize)
                 .ok_or_else(|| {
-                    Error::integrity(format!("pack {} is shorter than the index says", run.pack))
-                })?;
-            pack::open_blob(&blob.entry, compressed)
-                .map_err(|e| Error::integrity(format!("{e} (in pack {})", run.pack)))
+                    Error::integrity(format!("pack {} is shorter than the index says", span.pack))
+                })
+                .and_then(|compressed| {
+                    pack::open_blob(&entry, compressed)
+                        .map_err(|e| Error::integrity(format!("{e} (in pack {})", span.pack)))
+                });
+            (i, result)
         })
         .collect()
 }
