@@ -224,7 +224,10 @@ async def reload_storages(rag: Any) -> None:
         file_name = getattr(storage, "_file_name", None)
         lock = getattr(storage, "_storage_lock", None)
         if data is not None and file_name and lock is not None:
-            restored = load_json(file_name) if os.path.exists(file_name) else {}
+            # Parse off the event loop: a restored KV file can be hundreds of MB.
+            import asyncio
+
+            restored = await asyncio.to_thread(load_json, file_name) if os.path.exists(file_name) else {}
             async with lock:
                 data.clear()
                 data.update(restored or {})
