@@ -53,13 +53,14 @@ pub enum Error {
     #[error("repository format version {found} is not supported (this build reads versions up to {supported}); upgrade lightrag-backup")]
     UnsupportedFormat { found: u32, supported: u32 },
 
-    /// The object store failed.
-    #[error("storage backend failed to {operation} {path:?}: {source}")]
+    /// The object store failed. `message` never holds a secret (keys and tokens are redacted
+    /// where the store is opened).
+    #[error("storage backend failed to {operation} {path:?}: {message}")]
     Backend {
         operation: &'static str,
         path: String,
-        #[source]
-        source: object_store::Error,
+        message: String,
+        failure: BackendFailure,
     },
 
     /// A local file operation failed.
@@ -76,21 +77,30 @@ pub enum Error {
     Cancelled { message: String },
 }
 
+/// What kind of object-store failure an [`Error::Backend`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BackendFailure {
+    /// Timeouts, connection failures, 5xx and throttling that outlasted the retries: the same
+    /// call may succeed later.
+    Transient,
+    /// The credentials were refused (401/403).
+    Auth,
+    /// The bucket or container does not exist.
+    LocationNotFound,
+    /// An object is missing.
+    NotFound,
+    /// Anything else the store refused; retrying will not help.
+    Other,
+}
+
 impl Error {
     /// Whether retrying the same call later may succeed: transient backend failures and a busy
     /// graph are; bad input, missing objects and corruption are not.
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::GraphBusy { .. } => true,
-            Error::Backend { source, .. } => !matches!(
-                source,
-                object_store::Error::NotFound { .. }
-                    | object_store::Error::InvalidPath { .. }
-                    | object_store::Error::NotSupported { .. }
-                    | object_store::Error::AlreadyExists { .. }
-                    | object_store::Error::Unauthenticated { .. }
-                    | object_store::Error::PermissionDenied { .. }
-            ),
+            Error::Backend { failure, .. } => *failure == BackendFailure::Transient,
             Error::Io { source, .. } => matches!(
                 source.kind(),
                 std::io::ErrorKind::Interrupted | std::io::ErrorKind::TimedOut
@@ -110,7 +120,11 @@ impl Error {
             Error::Integrity { .. } => "integrity",
             Error::RepositoryNotFound { .. } => "repository_not_found",
             Error::UnsupportedFormat { .. } => "unsupported_format",
-            Error::Backend { .. } => "backend",
+            Error::Backend { failure, .. } => match failure {
+                BackendFailure::Auth => "backend_auth",
+                BackendFailure::LocationNotFound => "backend_location_not_found",
+                _ => "backend",
+            },
             Error::Io { .. } => "io",
             Error::Cancelled { .. } => "cancelled",
         }

@@ -103,10 +103,17 @@ impl Repository {
     pub fn open(backend: Backend, create: bool) -> Result<Self> {
         match block_on(backend.get_opt(&Path::from(CONFIG_PATH)))? {
             Some(bytes) => Self::from_config_bytes(backend, &bytes),
-            None if create => Self::init(backend, ChunkerParams::default()),
-            None => Err(Error::RepositoryNotFound {
-                location: backend.location().to_string(),
-            }),
+            None => {
+                // A missing bucket or container also reads as "no config": say which it is.
+                backend.check_location_blocking()?;
+                if create {
+                    Self::init(backend, ChunkerParams::default())
+                } else {
+                    Err(Error::RepositoryNotFound {
+                        location: backend.location().to_string(),
+                    })
+                }
+            }
         }
     }
 
@@ -230,7 +237,7 @@ impl Repository {
     pub async fn write_pack(&self, id: ObjectId, bytes: Vec<u8>) -> Result<()> {
         // Content-addressed: an existing object with this name holds these very bytes.
         self.backend
-            .put_create(&pack_path(&id), Bytes::from(bytes))
+            .put_immutable(&pack_path(&id), Bytes::from(bytes))
             .await?;
         Ok(())
     }

@@ -533,7 +533,7 @@ fn start_upload(
     let backend = backend.clone();
     Ok(runtime.spawn(async move {
         backend
-            .put_create(&pack_path(&id), Bytes::from(bytes))
+            .put_immutable(&pack_path(&id), Bytes::from(bytes))
             .await
             .map(|_| ())
     }))

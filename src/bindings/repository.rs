@@ -12,6 +12,7 @@ use crate::stats::{compute, Stats};
 use crate::verify::{verify_snapshots, VerifyOptions, VerifyReport};
 use pyo3::prelude::*;
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -104,11 +105,26 @@ fn restore_json(outcome: &RestoreOutcome) -> Value {
 
 #[pymethods]
 impl PyRepository {
-    /// Open (with `create`, initialise when empty) the repository at `url`.
+    /// Open (with `create`, initialise when empty) the repository at `url`; `options` are the
+    /// backend settings (endpoint, region, credentials, retries), and `create_location` first
+    /// creates a missing bucket or container.
     #[new]
-    #[pyo3(signature = (url, create = true))]
-    fn new(py: Python<'_>, url: String, create: bool) -> PyResult<Self> {
-        let repo = run_blocking(py, || Repository::open(Backend::open(&url)?, create))?;
+    #[pyo3(signature = (url, create = true, options = None, create_location = false))]
+    fn new(
+        py: Python<'_>,
+        url: String,
+        create: bool,
+        options: Option<BTreeMap<String, String>>,
+        create_location: bool,
+    ) -> PyResult<Self> {
+        let options = options.unwrap_or_default();
+        let repo = run_blocking(py, || {
+            let backend = Backend::open_with(&url, &options)?;
+            if create_location {
+                backend.create_location_blocking()?;
+            }
+            Repository::open(backend, create)
+        })?;
         Ok(PyRepository {
             repo: Arc::new(repo),
         })

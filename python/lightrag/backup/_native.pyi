@@ -22,7 +22,13 @@ class Operation:
 class Repository:
     """An open repository (created when missing, with ``create``)."""
 
-    def __new__(cls, url: str, create: bool = True) -> "Repository": ...
+    def __new__(
+        cls,
+        url: str,
+        create: bool = True,
+        options: Optional[dict[str, str]] = None,
+        create_location: bool = False,
+    ) -> "Repository": ...
     @property
     def location(self) -> str: ...
     @property

@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# The object-store servers the test suite runs every backend against, on loopback only:
+#   Azurite 3.35.0   Azure Blob                        127.0.0.1:${LRB_AZURITE_PORT:-10000}
+#   moto 5.2.5       S3 (atomic conditional writes)     127.0.0.1:${LRB_MOTO_PORT:-5000}
+#   s3s-fs 0.14.1    S3 that checks signatures, on disk 127.0.0.1:${LRB_S3S_PORT:-5002}
+#
+#   bash scripts/test-servers.sh install   # idempotent; npm, a venv and cargo install
+#   bash scripts/test-servers.sh start     # starts all three, creates the test bucket/container
+#   bash scripts/test-servers.sh env       # prints the exports the tests read
+#   bash scripts/test-servers.sh stop
+#
+# Everything lives under $LRB_SERVERS_DIR (default ~/.cache/lightrag-backup-test-servers).
+# Each server is started by its own binary so the saved PID is the server's.
+set -euo pipefail
+
+DIR=${LRB_SERVERS_DIR:-$HOME/.cache/lightrag-backup-test-servers}
+AZURITE_PORT=${LRB_AZURITE_PORT:-10000}
+MOTO_PORT=${LRB_MOTO_PORT:-5000}
+S3S_PORT=${LRB_S3S_PORT:-5002}
+BUCKET=lrb-test
+CONTAINER=lrb-test
+# s3s-fs checks signatures against these (test-only credentials).
+S3S_KEY=lrb-test-access-key
+S3S_SECRET=lrb-test-secret-key
+PYTHON=${PYTHON:-python3}
+HERE=$(cd "$(dirname "$0")" && pwd)
+
+install() {
+    mkdir -p "$DIR"
+    if [ ! -x "$DIR/node_modules/.bin/azurite-blob" ]; then
+        echo "== installing Azurite 3.35.0 (npm)"
+        (cd "$DIR" && npm install --no-audit --no-fund --silent azurite@3.35.0 >/dev/null)
+    fi
+    if [ ! -x "$DIR/moto/bin/moto_server" ]; then
+        echo "== installing moto 5.2.5 in its own venv"
+        "$PYTHON" -m venv "$DIR/moto"
+        "$DIR/moto/bin/pip" install --quiet --disable-pip-version-check 'moto[server]==5.2.5'
+    fi
+    if [ ! -x "$DIR/bin/s3s-fs" ]; then
+        echo "== installing s3s-fs 0.14.1 (cargo)"
+        cargo install --quiet --locked --root "$DIR" s3s-fs@0.14.1 --features binary
+    fi
+}
+
+wait_port() { # name port pid
+    for _ in $(seq 1 150); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$2") 2>/dev/null; then return 0; fi
+        if ! kill -0 "$3" 2>/dev/null; then
+            echo "$1 exited; its log:" >&2
+            cat "$DIR/$1.log" >&2
+            return 1
+        fi
+        sleep 0.1
+    done
+    echo "$1 did not listen on 127.0.0.1:$2 within 15 s" >&2
+    return 1
+}
+
+start_one() { # name port command...
+    local name=$1 port=$2
+    shift 2
+    if [ -f "$DIR/$name.pid" ] && kill -0 "$(cat "$DIR/$name.pid")" 2>/dev/null; then
+        return 0
+    fi
+    "$@" >"$DIR/$name.log" 2>&1 &
+    echo $! >"$DIR/$name.pid"
+    wait_port "$name" "$port" "$!"
+}
+
+start() {
+    install
+    mkdir -p "$DIR/azurite-data" "$DIR/s3s-data/$BUCKET"
+    start_one azurite "$AZURITE_PORT" "$DIR/node_modules/.bin/azurite-blob" \
+        --blobHost 127.0.0.1 --blobPort "$AZURITE_PORT" --location "$DIR/azurite-data" \
+        --skipApiVersionCheck --loose --disableTelemetry --silent
+    start_one moto "$MOTO_PORT" "$DIR/moto/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT"
+    start_one s3s "$S3S_PORT" "$DIR/bin/s3s-fs" --host 127.0.0.1 --port "$S3S_PORT" \
+        --access-key "$S3S_KEY" --secret-key "$S3S_SECRET" --domain-name "127.0.0.1:$S3S_PORT" \
+        "$DIR/s3s-data"
+    # The test bucket and container (creating an existing one is fine).
+    curl -sS -o /dev/null -X PUT "http://127.0.0.1:$MOTO_PORT/$BUCKET"
+    "$PYTHON" "$HERE/azurite_container.py" "http://127.0.0.1:$AZURITE_PORT" "$CONTAINER"
+    echo "== test servers up: Azurite :$AZURITE_PORT, moto :$MOTO_PORT, s3s-fs :$S3S_PORT"
+}
+
+stop() {
+    for name in azurite moto s3s; do
+        if [ -f "$DIR/$name.pid" ]; then
+            kill "$(cat "$DIR/$name.pid")" 2>/dev/null || true
+            rm -f "$DIR/$name.pid"
+        fi
+    done
+}
+
+env_exports() {
+    cat <<EOF
+export LRB_TEST_S3_ENDPOINT=http://127.0.0.1:$MOTO_PORT
+export LRB_TEST_S3_BUCKET=$BUCKET
+export LRB_TEST_S3S_ENDPOINT=http://127.0.0.1:$S3S_PORT
+export LRB_TEST_S3S_BUCKET=$BUCKET
+export LRB_TEST_S3S_KEY=$S3S_KEY
+export LRB_TEST_S3S_SECRET=$S3S_SECRET
+export LRB_TEST_S3S_BIN=$DIR/bin/s3s-fs
+export LRB_TEST_S3S_DATA=$DIR/s3s-data
+export LRB_TEST_AZURITE_ENDPOINT=http://127.0.0.1:$AZURITE_PORT
+export LRB_TEST_AZURITE_CONTAINER=$CONTAINER
+export LRB_TEST_AZURITE_BIN=$DIR/node_modules/.bin/azurite-blob
+export LRB_TEST_MOTO_BIN=$DIR/moto/bin/moto_server
+EOF
+}
+
+case "${1:-}" in
+install) install ;;
+start) start ;;
+stop) stop ;;
+env) env_exports ;;
+*)
+    echo "usage: $0 install|start|stop|env" >&2
+    exit 2
+    ;;
+esac

@@ -1,0 +1,378 @@
+//! Opening object stores by URL, and the few object operations the repository needs, with
+//! errors mapped into [`Error`].
+//!
+//! Backends compose by wrapping `Arc<dyn ObjectStore>`; nothing else in the crate knows which
+//! kind of store it talks to.
+
+use crate::error::{BackendFailure, Error, Result};
+use crate::runtime::block_on;
+use bytes::Bytes;
+use futures::TryStreamExt;
+use object_store::{
+    path::Path, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, WriteMultipart,
+};
+use std::sync::Arc;
+
+mod create;
+mod open;
+pub use open::Options;
+
+/// Whether a failed listing says the bucket or container itself is missing (S3 reports it as a
+/// 404 with `NoSuchBucket`, which object_store passes on as a generic error for listings).
+fn is_missing_location(error: &object_store::Error) -> bool {
+    let text = error.to_string();
+    ["NoSuchBucket", "ContainerNotFound", "status code: 404"]
+        .iter()
+        .any(|marker| text.contains(marker))
+}
+
+/// Parts of a multipart upload in flight at once.
+const PARTS_IN_FLIGHT: usize = 4;
+
+/// Which kind of store, with what an operator should check when it refuses access.
+#[derive(Clone, Debug, Default)]
+pub(crate) enum Kind {
+    #[default]
+    Memory,
+    Local,
+    S3 {
+        bucket: String,
+        hint: String,
+        creator: create::Creator,
+    },
+    Azure {
+        container: String,
+        hint: String,
+        creator: create::Creator,
+    },
+    Gcs {
+        bucket: String,
+        hint: String,
+    },
+}
+
+/// Secret values (keys, tokens, connection strings) that must never appear in a message.
+#[derive(Debug, Default)]
+pub(crate) struct Redactor {
+    secrets: Vec<String>,
+}
+
+impl Redactor {
+    pub(crate) fn add(&mut self, secret: &str) {
+        // Short values ("true", a region) are not secrets and would garble messages.
+        if secret.len() >= 6 && !self.secrets.iter().any(|s| s == secret) {
+            self.secrets.push(secret.to_string());
+            // Longest first, so a secret containing another is replaced whole.
+            self.secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        }
+    }
+
+    pub(crate) fn redact(&self, text: &str) -> String {
+        let mut text = text.to_string();
+        for secret in &self.secrets {
+            if text.contains(secret.as_str()) {
+                text = text.replace(secret.as_str(), "***");
+            }
+        }
+        text
+    }
+}
+
+/// An object store plus a human-readable location for messages.
+#[derive(Clone, Debug)]
+pub struct Backend {
+    pub(crate) store: Arc<dyn ObjectStore>,
+    location: String,
+    kind: Kind,
+    /// (threshold, part size) for multipart uploads of content-addressed objects.
+    multipart: Option<(usize, usize)>,
+    redactor: Arc<Redactor>,
+}
+
+/// What a create-only put found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Created {
+    New,
+    AlreadyExisted,
+}
+
+impl Backend {
+    /// Wrap an existing store (for tests and embedding).
+    pub fn new(store: Arc<dyn ObjectStore>, location: impl Into<String>) -> Self {
+        Backend {
+            store,
+            location: location.into(),
+            kind: Kind::Memory,
+            multipart: None,
+            redactor: Arc::default(),
+        }
+    }
+
+    /// Open a store from a URL with default settings; see [`Backend::open_with`].
+    ///
+    /// # Errors
+    /// As [`Backend::open_with`].
+    pub fn open(url: &str) -> Result<Self> {
+        Self::open_with(url, &Options::new())
+    }
+
+    /// Open a store from a URL: `s3://bucket/prefix`, `az://container/prefix`,
+    /// `gs://bucket/prefix`, `file:///abs/path`, a bare local path, or `memory://`.
+    ///
+    /// Cloud stores read their SDK's usual environment (`AWS_*` and AWS profiles, `AZURE_*`
+    /// and `AZURE_STORAGE_CONNECTION_STRING`, `GOOGLE_*`); `options` override it with
+    /// object_store's configuration keys (`endpoint`, `region`, `access_key_id`,
+    /// `account_name`, ...) plus `max_retries`, `retry_timeout`, `backoff_initial`,
+    /// `backoff_max`, `multipart_threshold`, `multipart_part_size`, `profile` and
+    /// `connection_string`. Opening does not contact the store.
+    ///
+    /// # Errors
+    /// `InvalidInput` for an unsupported scheme, a malformed URL, an unknown option or an
+    /// incomplete cloud configuration; `Io` when a local folder cannot be created.
+    pub fn open_with(url: &str, options: &Options) -> Result<Self> {
+        if url.trim().is_empty() {
+            return Err(Error::invalid("repository location is empty"));
+        }
+        if let Some(result) = open::open_cloud(url, options) {
+            return result;
+        }
+        open::refuse_options(url, options)?;
+        if url.starts_with("memory://") {
+            return Ok(Backend::new(
+                Arc::new(object_store::memory::InMemory::new()),
+                url,
+            ));
+        }
+        let local_path = if let Some(rest) = url.strip_prefix("file://") {
+            let parsed = url::Url::parse(url)
+                .map_err(|e| Error::invalid(format!("bad file URL {url:?}: {e}")))?;
+            parsed.to_file_path().map_err(|_| {
+                Error::invalid(format!(
+                    "bad file URL {url:?} (path {rest:?} must be absolute)"
+                ))
+            })?
+        } else if url.contains("://") {
+            let scheme = url.split("://").next().unwrap_or_default();
+            return Err(Error::invalid(format!(
+                "unsupported repository URL scheme {scheme:?} in {url:?} (supported: s3://, az://, gs://, file://, a local path, memory://)"
+            )));
+        } else {
+            std::path::PathBuf::from(url)
+        };
+        let local_path =
+            std::path::absolute(&local_path).map_err(|e| Error::io("resolve", &local_path, e))?;
+        std::fs::create_dir_all(&local_path)
+            .map_err(|e| Error::io("create folder", &local_path, e))?;
+        let store = object_store::local::LocalFileSystem::new_with_prefix(&local_path)
+            .map_err(|e| Error::Backend {
+                operation: "open",
+                path: local_path.display().to_string(),
+                message: e.to_string(),
+                failure: BackendFailure::Other,
+            })?
+            .with_automatic_cleanup(true);
+        let mut backend = Backend::new(Arc::new(store), local_path.display().to_string());
+        backend.kind = Kind::Local;
+        Ok(backend)
+    }
+
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    /// Write an object only if none exists at `path`.
+    ///
+    /// # Errors
+    /// `Backend` when the store fails; an existing object is reported as
+    /// [`Created::AlreadyExisted`], not as an error.
+    pub async fn put_create(&self, path: &Path, data: Bytes) -> Result<Created> {
+        let options = PutOptions {
+            mode: PutMode::Create,
+            ..Default::default()
+        };
+        match self
+            .store
+            .put_opts(path, PutPayload::from_bytes(data), options)
+            .await
+        {
+            Ok(_) => Ok(Created::New),
+            Err(object_store::Error::AlreadyExists { .. }) => Ok(Created::AlreadyExisted),
+            Err(source) => Err(self.error("write", path, source)),
+        }
+    }
+
+    /// Write a content-addressed object (its name is the hash of `data`): create-only, and on
+    /// cloud stores a large one uploads as a multipart upload with parts in parallel, each
+    /// retried on its own. A multipart upload has no create-only mode, so the object is looked
+    /// up first; a writer racing past that check writes the very same bytes.
+    ///
+    /// # Errors
+    /// `Backend` when the store fails; an incomplete upload is aborted and leaves no object.
+    pub async fn put_immutable(&self, path: &Path, data: Bytes) -> Result<Created> {
+        let Some((threshold, part_size)) = self.multipart else {
+            return self.put_create(path, data).await;
+        };
+        if data.len() < threshold {
+            return self.put_create(path, data).await;
+        }
+        match self.store.head(path).await {
+            Ok(_) => return Ok(Created::AlreadyExisted),
+            Err(object_store::Error::NotFound { .. }) => {}
+            Err(source) => return Err(self.error("check", path, source)),
+        }
+        let upload = self
+            .store
+            .put_multipart(path)
+            .await
+            .map_err(|source| self.error("start upload of", path, source))?;
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, part_size);
+        let mut rest = data;
+        while !rest.is_empty() {
+            if let Err(source) = writer.wait_for_capacity(PARTS_IN_FLIGHT).await {
+                let _ = writer.abort().await;
+                return Err(self.error("upload", path, source));
+            }
+            let take = rest.len().min(part_size);
+            writer.put(rest.split_to(take));
+        }
+        writer
+            .finish()
+            .await
+            .map_err(|source| self.error("upload", path, source))?;
+        Ok(Created::New)
+    }
+
+    /// Read a whole object. `Ok(None)` when it does not exist.
+    pub async fn get_opt(&self, path: &Path) -> Result<Option<Bytes>> {
+        match self.store.get(path).await {
+            Ok(result) => result
+                .bytes()
+                .await
+                .map(Some)
+                .map_err(|source| self.error("read", path, source)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(source) => Err(self.error("read", path, source)),
+        }
+    }
+
+    /// Read a whole object that must exist.
+    pub async fn get(&self, path: &Path) -> Result<Bytes> {
+        self.get_opt(path).await?.ok_or_else(|| {
+            Error::integrity(format!("object {path} is missing from the repository"))
+        })
+    }
+
+    /// Read a byte range of an object that must exist.
+    pub async fn get_range(&self, path: &Path, range: std::ops::Range<u64>) -> Result<Bytes> {
+        match self.store.get_range(path, range).await {
+            Ok(bytes) => Ok(bytes),
+            Err(object_store::Error::NotFound { .. }) => Err(Error::integrity(format!(
+                "object {path} is missing from the repository"
+            ))),
+            Err(source) => Err(self.error("read", path, source)),
+        }
+    }
+
+    /// List every object under `prefix` as (path, size).
+    pub async fn list(&self, prefix: &str) -> Result<Vec<(Path, u64)>> {
+        let prefix_path = Path::from(prefix);
+        self.store
+            .list(Some(&prefix_path))
+            .map_ok(|meta| (meta.location, meta.size))
+            .try_collect()
+            .await
+            .map_err(|source| self.error("list", &prefix_path, source))
+    }
+
+    /// Delete an object; deleting a missing object is not an error.
+    pub async fn delete(&self, path: &Path) -> Result<()> {
+        match self.store.delete(path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(source) => Err(self.error("delete", path, source)),
+        }
+    }
+
+    /// Blocking form of [`Backend::list`].
+    pub fn list_blocking(&self, prefix: &str) -> Result<Vec<(Path, u64)>> {
+        block_on(self.list(prefix))
+    }
+
+    /// Check that the bucket or container exists and the credentials are accepted.
+    ///
+    /// # Errors
+    /// `Backend` with [`BackendFailure::LocationNotFound`] or [`BackendFailure::Auth`], each
+    /// naming what to check.
+    pub async fn check_location(&self) -> Result<()> {
+        if matches!(self.kind, Kind::Memory | Kind::Local) {
+            return Ok(());
+        }
+        match self.store.list_with_delimiter(None).await {
+            Ok(_) => Ok(()),
+            Err(source) => Err(self.error("list", &Path::from(""), source)),
+        }
+    }
+
+    /// Blocking form of [`Backend::check_location`].
+    pub fn check_location_blocking(&self) -> Result<()> {
+        block_on(self.check_location())
+    }
+
+    fn error(&self, operation: &'static str, path: &Path, source: object_store::Error) -> Error {
+        let failure = match &source {
+            object_store::Error::NotFound { .. } => match self.kind {
+                // Only a missing bucket/container makes a listing 404.
+                Kind::S3 { .. } | Kind::Azure { .. } | Kind::Gcs { .. } if operation == "list" => {
+                    BackendFailure::LocationNotFound
+                }
+                _ => BackendFailure::NotFound,
+            },
+            object_store::Error::PermissionDenied { .. }
+            | object_store::Error::Unauthenticated { .. } => BackendFailure::Auth,
+            object_store::Error::Generic { .. }
+                if operation == "list" && is_missing_location(&source) =>
+            {
+                BackendFailure::LocationNotFound
+            }
+            // A 4xx other than those above is an answer, not an outage: retrying will not help.
+            object_store::Error::Generic { .. }
+                if source.to_string().contains("non-2xx status code: 4") =>
+            {
+                BackendFailure::Other
+            }
+            object_store::Error::InvalidPath { .. }
+            | object_store::Error::NotSupported { .. }
+            | object_store::Error::NotImplemented { .. }
+            | object_store::Error::AlreadyExists { .. }
+            | object_store::Error::Precondition { .. } => BackendFailure::Other,
+            _ => BackendFailure::Transient,
+        };
+        let (what, hint) = match &self.kind {
+            Kind::S3 { bucket, hint, .. } | Kind::Gcs { bucket, hint } => {
+                (format!("bucket {bucket:?}"), hint.as_str())
+            }
+            Kind::Azure {
+                container, hint, ..
+            } => (format!("container {container:?}"), hint.as_str()),
+            Kind::Memory | Kind::Local => (String::new(), ""),
+        };
+        let mut message = source.to_string();
+        match failure {
+            BackendFailure::LocationNotFound => {
+                message = format!("the {what} does not exist ({message}); create it, or open the repository with create_bucket=True / --create-bucket");
+            }
+            BackendFailure::Auth => {
+                message = format!("access denied ({message}); {hint}");
+            }
+            _ if !hint.is_empty() && failure == BackendFailure::Transient => {
+                message = format!("{message} (retried; {hint})");
+            }
+            _ => {}
+        }
+        Error::Backend {
+            operation,
+            path: format!("{}/{}", self.location, path),
+            message: self.redactor.redact(&message),
+            failure,
+        }
+    }
+}
