@@ -24,6 +24,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import uuid
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,6 +79,8 @@ class Tool:
         shutil.rmtree(self.repo, ignore_errors=True)
 
     def init(self) -> None: ...
+    def size(self) -> int:
+        return folder_size(self.repo)
     def backup(self, graph: Path) -> Measure: raise NotImplementedError
     def restore(self, target: Path) -> Measure: raise NotImplementedError
     def verify(self) -> Measure: raise NotImplementedError
@@ -87,13 +90,16 @@ class LightragBackup(Tool):
     name = "lightrag-backup"
 
     def _cli(self, *args: str) -> list[str]:
-        return ["lightrag-backup", "--repo", str(self.repo), "--no-progress", *args]
+        return ["lightrag-backup", "--repo", self.location(), "--no-progress", *args]
+
+    def location(self) -> str:
+        return str(self.repo)
 
     def backup(self, graph: Path) -> Measure:
         return timed(self._cli("snapshot", "-w", str(graph), "-g", "bench"), self.env)
 
     def restore(self, target: Path) -> Measure:
-        listed = subprocess.run(self._cli("--json", "list", "-g", "bench"), capture_output=True, text=True, check=True)
+        listed = subprocess.run(self._cli("--json", "list", "-g", "bench"), capture_output=True, text=True, check=True, env=self.env)
         newest = json.loads(listed.stdout)[-1]["snapshot_id"]
         return timed(self._cli("restore", newest, "-g", "bench", "--target", str(target), "--no-safety-snapshot"), self.env)
 
@@ -101,21 +107,77 @@ class LightragBackup(Tool):
         return timed(self._cli("verify", "-g", "bench"), self.env)
 
 
+def _server(name: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        raise SystemExit(f"{name} is not set: start the servers with `bash scripts/test-servers.sh start` and "
+                         'eval "$(bash scripts/test-servers.sh env)"')
+    return value
+
+
+class CloudLightragBackup(LightragBackup):
+    """lightrag-backup with its repository on a loopback object-store server."""
+
+    scheme = ""
+
+    def __init__(self, work: Path) -> None:
+        super().__init__(work)
+        self.prefix = ""
+
+    def reset(self) -> None:
+        self.prefix = f"bench/{uuid.uuid4().hex}"
+
+    def size(self) -> int:
+        stats = subprocess.run(self._cli("--json", "stats"), capture_output=True, text=True, check=True, env=self.env)
+        return int(json.loads(stats.stdout)["repository_bytes"])
+
+
+class S3LightragBackup(CloudLightragBackup):
+    name = "lightrag-backup (S3)"
+
+    def __init__(self, work: Path) -> None:
+        super().__init__(work)
+        self.env.update(AWS_ENDPOINT_URL=_server("LRB_TEST_S3_ENDPOINT"), AWS_ACCESS_KEY_ID="bench",
+                        AWS_SECRET_ACCESS_KEY="bench-secret")
+        self.bucket = _server("LRB_TEST_S3_BUCKET")
+
+    def location(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}"
+
+
+class AzureLightragBackup(CloudLightragBackup):
+    name = "lightrag-backup (Azure)"
+
+    def __init__(self, work: Path) -> None:
+        super().__init__(work)
+        endpoint = _server("LRB_TEST_AZURITE_ENDPOINT")
+        self.env["AZURE_STORAGE_CONNECTION_STRING"] = (
+            "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey="
+            "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;"
+            f"BlobEndpoint={endpoint}/devstoreaccount1;"
+        )
+        self.container = _server("LRB_TEST_AZURITE_CONTAINER")
+
+    def location(self) -> str:
+        return f"az://{self.container}/{self.prefix}"
+
+
 class Restic(Tool):
     name = "restic"
 
     def init(self) -> None:
         self.env.update({"RESTIC_PASSWORD": "bench", "RESTIC_CACHE_DIR": str(self.work / "restic-cache")})
-        subprocess.run(["restic", "-r", str(self.repo), "init", "-q"], env=self.env, check=True, capture_output=True)
+        self.repo_arg = str(self.repo)
+        subprocess.run(["restic", "-r", self.repo_arg, "init", "-q"], env=self.env, check=True, capture_output=True)
 
     def backup(self, graph: Path) -> Measure:
-        return timed(["restic", "-r", str(self.repo), "backup", "-q", str(graph)], self.env)
+        return timed(["restic", "-r", self.repo_arg, "backup", "-q", str(graph)], self.env)
 
     def restore(self, target: Path) -> Measure:
-        return timed(["restic", "-r", str(self.repo), "restore", "latest", "-q", "--target", str(target)], self.env)
+        return timed(["restic", "-r", self.repo_arg, "restore", "latest", "-q", "--target", str(target)], self.env)
 
     def verify(self) -> Measure:
-        return timed(["restic", "-r", str(self.repo), "check", "-q", "--read-data"], self.env)
+        return timed(["restic", "-r", self.repo_arg, "check", "-q", "--read-data"], self.env)
 
 
 class Borg(Tool):
@@ -139,7 +201,37 @@ class Borg(Tool):
         return timed(["borg", "check", "--verify-data", str(self.repo)], self.env)
 
 
-TOOLS: dict[str, Callable[[Path], Tool]] = {"lightrag-backup": LightragBackup, "restic": Restic, "borg": Borg}
+class ResticS3(Restic):
+    """restic with its repository in the same loopback S3 server."""
+
+    name = "restic (S3)"
+
+    def reset(self) -> None:
+        self.location = f"s3:{_server('LRB_TEST_S3_ENDPOINT')}/{_server('LRB_TEST_S3_BUCKET')}/bench/{uuid.uuid4().hex}"
+
+    def init(self) -> None:
+        self.env.update({"RESTIC_PASSWORD": "bench", "RESTIC_CACHE_DIR": str(self.work / "restic-cache"),
+                         "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench-secret"})
+        self.repo_arg = self.location
+        subprocess.run(["restic", "-r", self.repo_arg, "init", "-q"], env=self.env, check=True, capture_output=True)
+
+    def size(self) -> int:
+        stats = subprocess.run(["restic", "-r", self.repo_arg, "stats", "--mode", "raw-data", "--json"],
+                               env=self.env, capture_output=True, text=True, check=True)
+        return int(json.loads(stats.stdout)["total_size"])
+
+
+# (peer, ours, label): the ratio columns of the report.
+PAIRS = [("restic", "lightrag-backup", ""), ("restic (S3)", "lightrag-backup (S3)", " (S3)")]
+
+TOOLS: dict[str, Callable[[Path], Tool]] = {
+    "lightrag-backup": LightragBackup,
+    "restic": Restic,
+    "borg": Borg,
+    "lightrag-backup-s3": S3LightragBackup,
+    "lightrag-backup-azure": AzureLightragBackup,
+    "restic-s3": ResticS3,
+}
 
 
 def prepare_versions(work: Path, entities: int, change_rounds: int, dim: int) -> list[Path]:
@@ -172,10 +264,10 @@ def run_round(tool: Tool, versions: list[Path], work: Path, result: ToolResult) 
     tool.init()
     load(versions[0], graph)
     result.times.setdefault("first backup", []).append(tool.backup(graph))
-    result.repo_first.append(folder_size(tool.repo))
+    result.repo_first.append(tool.size())
     load(versions[1], graph)
     result.times.setdefault("backup after change", []).append(tool.backup(graph))
-    result.repo_added_by_change.append(folder_size(tool.repo) - result.repo_first[-1])
+    result.repo_added_by_change.append(tool.size() - result.repo_first[-1])
     target = work / "restored"
     shutil.rmtree(target, ignore_errors=True)
     result.times.setdefault("restore", []).append(tool.restore(target))
@@ -189,7 +281,7 @@ def run_round(tool: Tool, versions: list[Path], work: Path, result: ToolResult) 
     for version in versions[2:]:
         load(version, graph)
         tool.backup(graph)
-    result.repo_after_rounds.append(folder_size(tool.repo))
+    result.repo_after_rounds.append(tool.size())
 
 
 async def live_measures(graph_source: Path, work: Path, dim: int) -> dict[str, float]:
@@ -251,9 +343,10 @@ def report(results: dict[str, ToolResult], args: argparse.Namespace, graph_mb: f
         return statistics.median(getattr(m, attr) for m in results[tool].times[op])
     for op in OPERATIONS:
         cells = [f"{median(t, op, 'seconds'):.2f} s, {median(t, op, 'rss_mb'):.0f} MB" for t in results]
-        ratio = ""
-        if "restic" in results and "lightrag-backup" in results:
-            ratio = f"{median('restic', op, 'seconds') / max(median('lightrag-backup', op, 'seconds'), 1e-9):.1f}x faster"
+        ratio = "; ".join(
+            f"{median(peer, op, 'seconds') / max(median(ours, op, 'seconds'), 1e-9):.1f}x faster{where}"
+            for peer, ours, where in PAIRS if peer in results and ours in results
+        )
         lines.append(f"| {op} (time, peak RSS) | " + " | ".join(cells) + f" | {ratio} |")
     for label, attr in [
         ("repository after the first backup", "repo_first"),
@@ -261,9 +354,10 @@ def report(results: dict[str, ToolResult], args: argparse.Namespace, graph_mb: f
         (f"repository after {args.change_rounds} change steps", "repo_after_rounds"),
     ]:
         values = {t: statistics.median(getattr(r, attr)) for t, r in results.items()}
-        ratio = ""
-        if "restic" in values and "lightrag-backup" in values:
-            ratio = f"{values['restic'] / max(values['lightrag-backup'], 1):.1f}x smaller"
+        ratio = "; ".join(
+            f"{values[peer] / max(values[ours], 1):.1f}x smaller{where}"
+            for peer, ours, where in PAIRS if peer in values and ours in values
+        )
         lines.append(f"| {label} | " + " | ".join(f"{v / 1e6:.1f} MB" for v in values.values()) + f" | {ratio} |")
     if live:
         lines += [
@@ -292,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     graph_mb = folder_size(versions[0]) / 1e6
     names = args.tools.split(",")
     tools = [TOOLS[name](args.work) for name in names]
-    results = {name: ToolResult() for name in names}
+    results = {tool.name: ToolResult() for tool in tools}
     for round_number in range(args.rounds):
         order = tools[round_number % len(tools):] + tools[:round_number % len(tools)]
         for tool in order:

@@ -75,8 +75,7 @@ start() {
         --skipApiVersionCheck --loose --disableTelemetry --silent
     start_one moto "$MOTO_PORT" "$DIR/moto/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT"
     start_one s3s "$S3S_PORT" "$DIR/bin/s3s-fs" --host 127.0.0.1 --port "$S3S_PORT" \
-        --access-key "$S3S_KEY" --secret-key "$S3S_SECRET" --domain-name "127.0.0.1:$S3S_PORT" \
-        "$DIR/s3s-data"
+        --access-key "$S3S_KEY" --secret-key "$S3S_SECRET" "$DIR/s3s-data"
     # The test bucket and container (creating an existing one is fine).
     curl -sS -o /dev/null -X PUT "http://127.0.0.1:$MOTO_PORT/$BUCKET"
     "$PYTHON" "$HERE/azurite_container.py" "http://127.0.0.1:$AZURITE_PORT" "$CONTAINER"

@@ -13,6 +13,17 @@ if ! command -v restic >/dev/null || ! command -v borg >/dev/null || [ ! -x /usr
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq restic borgbackup time >/dev/null
 fi
+# Every backend runs for real: Azurite (Azure Blob), moto and s3s-fs (S3) on loopback.
+if ! command -v npm >/dev/null; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+fi
+echo "== object-store test servers"
+bash scripts/test-servers.sh start
+trap 'bash scripts/test-servers.sh stop' EXIT
+eval "$(bash scripts/test-servers.sh env)"
+export LRB_REQUIRE_CLOUD_BACKENDS=1
+
 echo "== installing the wheel and the test dependencies"
 "$PYTHON" -m pip install --quiet --disable-pip-version-check --root-user-action=ignore ".[test]"
 

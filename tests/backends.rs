@@ -573,7 +573,8 @@ fn server_stops_mid_upload(kind: &str) {
         vec![first.clone()],
         "nothing half-written is listed"
     );
-    let report = verify_snapshots(&repo, std::slice::from_ref(&first), READ_ALL, &NoProgress).unwrap();
+    let report =
+        verify_snapshots(&repo, std::slice::from_ref(&first), READ_ALL, &NoProgress).unwrap();
     assert!(report.ok, "{report:?}");
 
     let second =

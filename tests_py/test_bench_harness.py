@@ -25,3 +25,22 @@ def test_the_benchmark_runs_every_tool_and_writes_the_report(tmp_path: Path):
                 "bytes added by one change step", "repository after 2 change steps"):
         assert f"| {row}" in report
     assert "paused" in report and "until a query answered" in report
+
+
+def test_the_benchmark_runs_on_the_cloud_backends(tmp_path: Path):
+    from test_backends import server_env
+
+    server_env("LRB_TEST_S3_ENDPOINT")
+    server_env("LRB_TEST_AZURITE_ENDPOINT")
+    out = tmp_path / "BENCHMARKS.md"
+    result = subprocess.run(
+        [sys.executable, str(BENCH), "--entities", "200", "--dim", "32", "--rounds", "1",
+         "--change-rounds", "1", "--work", str(tmp_path / "work"), "--out", str(out),
+         "--tools", "lightrag-backup-s3,lightrag-backup-azure,restic-s3"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = out.read_text()
+    for tool in ("lightrag-backup (S3)", "lightrag-backup (Azure)", "restic (S3)"):
+        assert tool in report
+    assert "faster (S3)" in report

@@ -1,7 +1,7 @@
 //! The one place where core errors become Python exceptions: each kind maps to a class of
 //! `lightrag.backup.errors`.
 
-use crate::error::Error;
+use crate::error::{BackendFailure, Error};
 use pyo3::prelude::*;
 
 fn class_name(error: &Error) -> &'static str {
@@ -13,7 +13,11 @@ fn class_name(error: &Error) -> &'static str {
         Error::Integrity { .. } => "IntegrityError",
         Error::RepositoryNotFound { .. } => "RepositoryNotFoundError",
         Error::UnsupportedFormat { .. } => "UnsupportedFormatError",
-        Error::Backend { .. } => "StorageBackendError",
+        Error::Backend { failure, .. } => match failure {
+            BackendFailure::Auth => "StorageAuthError",
+            BackendFailure::LocationNotFound => "StorageLocationNotFoundError",
+            _ => "StorageBackendError",
+        },
         Error::Io { .. } => "BackupIOError",
         Error::Cancelled { .. } => "OperationCancelledError",
     }

@@ -63,8 +63,13 @@ def _parser() -> argparse.ArgumentParser:
         prog="lightrag-backup",
         description="Backups of LightRAG knowledge graphs: deduplicated, compressed, verifiable.",
     )
-    parser.add_argument("--repo", default=os.environ.get("LIGHTRAG_BACKUP_STORAGE_PATH"),
-                        help="repository path or URL (default: $LIGHTRAG_BACKUP_STORAGE_PATH)")
+    parser.add_argument("--repo", default=None,
+                        help="repository path or URL: /path, file:///path, s3://bucket/prefix, az://container/prefix, "
+                             "gs://bucket/prefix (default: $LIGHTRAG_BACKUP_STORAGE_PATH, else s3://$LIGHTRAG_BACKUP_S3_BUCKET)")
+    parser.add_argument("--repo-option", "-o", action="append", default=[], metavar="KEY=VALUE",
+                        help="a storage setting, e.g. endpoint=http://127.0.0.1:9000 or region=eu-west-1 (repeatable)")
+    parser.add_argument("--create-bucket", action="store_true",
+                        help="create the bucket or container when it does not exist (with snapshot)")
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
     parser.add_argument("--no-progress", action="store_true", help="do not draw progress bars")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -123,12 +128,22 @@ def _graph_id(args: argparse.Namespace) -> str:
 
 def _storage(args: argparse.Namespace) -> Any:
     from .errors import InvalidInputError
-    from .storage import storage_from_location
+    from .storage import default_location, storage_from_url
 
-    if not args.repo:
-        raise InvalidInputError("no repository: pass --repo PATH or set LIGHTRAG_BACKUP_STORAGE_PATH")
-    # Reading commands must not create a repository where there is none.
-    return storage_from_location(args.repo, create=args.command == "snapshot")
+    location = args.repo or default_location()
+    if not location:
+        raise InvalidInputError(
+            "no repository: pass --repo PATH|URL or set LIGHTRAG_BACKUP_STORAGE_PATH (or LIGHTRAG_BACKUP_S3_BUCKET)"
+        )
+    options: dict[str, str] = {}
+    for item in args.repo_option:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InvalidInputError(f"--repo-option takes KEY=VALUE, got {item!r}")
+        options[key.strip()] = value
+    # Reading commands must not create a repository (or a bucket) where there is none.
+    creating = args.command == "snapshot"
+    return storage_from_url(location, create=creating, create_location=creating and args.create_bucket, **options)
 
 
 def _backup(args: argparse.Namespace, storage: Any) -> Any:

@@ -83,6 +83,19 @@ class StorageBackendError(RepositoryError):
     kind = "backend"
 
 
+class StorageAuthError(StorageBackendError, PermissionError):
+    """The object store refused the credentials (401/403): check keys, tokens and roles."""
+
+    kind = "backend_auth"
+
+
+class StorageLocationNotFoundError(StorageBackendError, FileNotFoundError):
+    """The bucket or container does not exist (create it, or pass ``create_bucket=True`` /
+    ``create_container=True`` / ``--create-bucket``)."""
+
+    kind = "backend_location_not_found"
+
+
 class BackupIOError(BackupError, OSError):
     """A local file could not be read or written."""
 
@@ -107,6 +120,8 @@ __all__ = [
     "RepositoryError",
     "RepositoryNotFoundError",
     "SnapshotNotFoundError",
+    "StorageAuthError",
     "StorageBackendError",
+    "StorageLocationNotFoundError",
     "UnsupportedFormatError",
 ]

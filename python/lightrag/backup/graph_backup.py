@@ -499,14 +499,14 @@ class GraphBackup:
 
 def _as_storage(storage: Any) -> "BackupStorageBackend":
     """A storage backend, or a path/URL to open one at."""
-    from .storage import BackupStorageBackend, storage_from_location
+    from .storage import BackupStorageBackend, storage_from_url
 
     if isinstance(storage, BackupStorageBackend):
         return storage
     if isinstance(storage, (str, os.PathLike)):
-        return storage_from_location(os.fspath(storage))
+        return storage_from_url(os.fspath(storage))
     raise InvalidInputError(
-        f"storage must be a BackupStorageBackend (e.g. LocalBackupStorage(path)) or a path, not {type(storage).__name__}"
+        f"storage must be a BackupStorageBackend (e.g. LocalBackupStorage(path)) or a path or URL, not {type(storage).__name__}"
     )
 
 
@@ -542,14 +542,19 @@ def _native_stage_links(source: Path, staging: Path) -> int:
 class BackupManager:
     """Backups of every graph of a deployment, in one shared repository.
 
-    ``storage`` defaults to a :class:`LocalBackupStorage` at ``LIGHTRAG_BACKUP_STORAGE_PATH``.
+    ``storage`` is a backend, or a path or URL (``s3://...``, ``az://...``); it defaults to
+    ``LIGHTRAG_BACKUP_STORAGE_PATH``, else the bucket in ``LIGHTRAG_BACKUP_S3_BUCKET``.
     """
 
     def __init__(self, storage: "BackupStorageBackend | str | os.PathLike[str] | None" = None) -> None:
         if storage is None:
-            from .storage import LocalBackupStorage
+            from .storage import default_location
 
-            storage = LocalBackupStorage()
+            storage = default_location()
+            if storage is None:
+                raise InvalidInputError(
+                    "no repository: pass storage= or set LIGHTRAG_BACKUP_STORAGE_PATH (or LIGHTRAG_BACKUP_S3_BUCKET)"
+                )
         self.storage = _as_storage(storage)
         self._graphs: dict[str, GraphBackup] = {}
 

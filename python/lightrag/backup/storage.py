@@ -1,8 +1,15 @@
 """Backup storage: repositories of deduplicated, compressed, verifiable snapshots.
 
-A repository lives on an object store: a local folder here (:class:`LocalBackupStorage`);
-S3 and Azure Blob come next, with the same guarantees. Many graphs share one repository, and
-identical data is stored once across all their snapshots.
+A repository lives on an object store: a local folder (:class:`LocalBackupStorage`), S3 or an
+S3-compatible service (:class:`S3BackupStorage`), Azure Blob (:class:`AzureBlobBackupStorage`)
+or Google Cloud Storage (``gs://``, through :func:`storage_from_url`). The format and every
+guarantee are the same on all of them: objects are written create-only, a snapshot exists
+once its manifest is written, and an interrupted upload leaves the repository valid. Many
+graphs share one repository, and identical data is stored once across all their snapshots.
+
+Credentials come from the environment each cloud SDK already reads (``AWS_*`` and AWS
+profiles, ``AZURE_STORAGE_*``, ``GOOGLE_*``) or from keyword options; they never appear in
+``repr()``, error messages or snapshot metadata.
 """
 
 from __future__ import annotations
@@ -10,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from . import _native
 from .errors import InvalidInputError, SnapshotNotFoundError
@@ -25,9 +32,16 @@ class BackupStorageBackend:
     (then a missing repository raises :class:`~lightrag.backup.errors.RepositoryNotFoundError`).
     """
 
-    def __init__(self, url: str, *, create: bool = True) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        create: bool = True,
+        options: Mapping[str, Any] | None = None,
+        create_location: bool = False,
+    ) -> None:
         self._url = url
-        self._repo = _native.Repository(url, create)
+        self._repo = _native.Repository(url, create, _options(options), create_location)
 
     @property
     def url(self) -> str:
@@ -122,12 +136,209 @@ class LocalBackupStorage(BackupStorageBackend):
         return f"LocalBackupStorage({str(self.path)!r})"
 
 
-def storage_from_location(location: str, *, create: bool = True) -> BackupStorageBackend:
-    """Open a repository from a path or URL (``file:///...`` or a plain path)."""
-    if "://" not in location or location.startswith("file://"):
-        path = location[len("file://"):] if location.startswith("file://") else location
+def _options(options: Mapping[str, Any] | None) -> dict[str, str]:
+    """Backend options as the strings object_store reads (booleans as true/false)."""
+    result: dict[str, str] = {}
+    for key, value in (options or {}).items():
+        if value is None:
+            continue
+        if not isinstance(key, str) or not key:
+            raise InvalidInputError(f"option names must be non-empty strings, got {key!r}")
+        if isinstance(value, bool):
+            result[key] = "true" if value else "false"
+        elif isinstance(value, (str, int, float)):
+            result[key] = str(value)
+        else:
+            raise InvalidInputError(f"option {key!r} must be a string, number or bool")
+    return result
+
+
+def _join_prefix(prefix: str | None) -> str:
+    prefix = (prefix or "").strip("/")
+    return f"/{prefix}" if prefix else ""
+
+
+class S3BackupStorage(BackupStorageBackend):
+    """A repository in an S3 bucket, or any S3-compatible service (MinIO, Cloudflare R2, Ceph
+    RGW, ...) through ``endpoint_url``.
+
+    ``bucket``, ``region`` and ``prefix`` default to ``LIGHTRAG_BACKUP_S3_BUCKET``,
+    ``LIGHTRAG_BACKUP_S3_REGION`` and ``LIGHTRAG_BACKUP_S3_KEY_PREFIX``. Credentials and the
+    endpoint default to what the AWS SDKs read: ``AWS_ACCESS_KEY_ID`` /
+    ``AWS_SECRET_ACCESS_KEY`` / ``AWS_SESSION_TOKEN``, ``AWS_PROFILE`` (``~/.aws/credentials``
+    and ``~/.aws/config``), ``AWS_REGION`` / ``AWS_DEFAULT_REGION``, ``AWS_ENDPOINT_URL`` and
+    ``AWS_ALLOW_HTTP``, then web identity, ECS and EC2 instance credentials. More settings go
+    through ``**options`` with object_store's names (``virtual_hosted_style_request``,
+    ``unsigned_payload``, ``conditional_put``, ``timeout``, ...) plus ``max_retries``,
+    ``retry_timeout``, ``multipart_threshold`` and ``multipart_part_size``.
+
+    ``create_bucket=True`` creates a missing bucket first; otherwise a missing bucket raises
+    :class:`~lightrag.backup.errors.StorageLocationNotFoundError`.
+    """
+
+    def __init__(
+        self,
+        bucket: str | None = None,
+        prefix: str | None = None,
+        region: str | None = None,
+        *,
+        endpoint_url: str | None = None,
+        access_key_id: str | None = None,
+        secret_access_key: str | None = None,
+        session_token: str | None = None,
+        profile: str | None = None,
+        allow_http: bool | None = None,
+        create: bool = True,
+        create_bucket: bool = False,
+        **options: Any,
+    ) -> None:
+        bucket = bucket or os.environ.get("LIGHTRAG_BACKUP_S3_BUCKET")
+        if not bucket:
+            raise InvalidInputError("no S3 bucket: pass bucket= or set LIGHTRAG_BACKUP_S3_BUCKET")
+        if prefix is None:
+            prefix = os.environ.get("LIGHTRAG_BACKUP_S3_KEY_PREFIX", "")
+        region = region or os.environ.get("LIGHTRAG_BACKUP_S3_REGION")
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.endpoint_url = endpoint_url
+        merged = dict(options)
+        merged.update(
+            region=region,
+            endpoint=endpoint_url,
+            access_key_id=access_key_id,
+            secret_access_key=secret_access_key,
+            session_token=session_token,
+            profile=profile,
+            allow_http=allow_http,
+        )
+        super().__init__(
+            f"s3://{bucket}{_join_prefix(prefix)}",
+            create=create,
+            options=merged,
+            create_location=create_bucket,
+        )
+
+    def __repr__(self) -> str:
+        endpoint = f", endpoint_url={self.endpoint_url!r}" if self.endpoint_url else ""
+        return f"S3BackupStorage({self.url!r}{endpoint})"
+
+
+class AzureBlobBackupStorage(BackupStorageBackend):
+    """A repository in an Azure Blob Storage container.
+
+    ``container`` and ``prefix`` default to ``LIGHTRAG_BACKUP_AZURE_CONTAINER`` and
+    ``LIGHTRAG_BACKUP_AZURE_PREFIX``. Credentials default to what the Azure SDKs read:
+    ``AZURE_STORAGE_CONNECTION_STRING``, or ``AZURE_STORAGE_ACCOUNT_NAME`` with
+    ``AZURE_STORAGE_ACCOUNT_KEY`` / ``AZURE_STORAGE_SAS_TOKEN``, a service principal
+    (``AZURE_CLIENT_ID`` / ``AZURE_CLIENT_SECRET`` / ``AZURE_TENANT_ID``), workload or managed
+    identity; ``AZURE_STORAGE_USE_EMULATOR=true`` targets Azurite. More settings go through
+    ``**options`` with object_store's names plus ``max_retries``, ``retry_timeout``,
+    ``multipart_threshold`` and ``multipart_part_size``.
+
+    ``create_container=True`` creates a missing container first (this needs the account key);
+    otherwise a missing container raises
+    :class:`~lightrag.backup.errors.StorageLocationNotFoundError`.
+    """
+
+    def __init__(
+        self,
+        container: str | None = None,
+        prefix: str | None = None,
+        *,
+        account_name: str | None = None,
+        account_key: str | None = None,
+        sas_token: str | None = None,
+        connection_string: str | None = None,
+        endpoint: str | None = None,
+        use_emulator: bool | None = None,
+        create: bool = True,
+        create_container: bool = False,
+        **options: Any,
+    ) -> None:
+        container = container or os.environ.get("LIGHTRAG_BACKUP_AZURE_CONTAINER")
+        if not container:
+            raise InvalidInputError(
+                "no Azure container: pass container= or set LIGHTRAG_BACKUP_AZURE_CONTAINER"
+            )
+        if prefix is None:
+            prefix = os.environ.get("LIGHTRAG_BACKUP_AZURE_PREFIX", "")
+        self.container = container
+        self.prefix = prefix.strip("/")
+        self.endpoint = endpoint
+        merged = dict(options)
+        merged.update(
+            account_name=account_name,
+            account_key=account_key,
+            sas_token=sas_token,
+            connection_string=connection_string,
+            endpoint=endpoint,
+            use_emulator=use_emulator,
+        )
+        super().__init__(
+            f"az://{container}{_join_prefix(prefix)}",
+            create=create,
+            options=merged,
+            create_location=create_container,
+        )
+
+    def __repr__(self) -> str:
+        endpoint = f", endpoint={self.endpoint!r}" if self.endpoint else ""
+        return f"AzureBlobBackupStorage({self.url!r}{endpoint})"
+
+
+def storage_from_url(
+    url: str, *, create: bool = True, create_location: bool = False, **options: Any
+) -> BackupStorageBackend:
+    """Open a repository by URL: ``file:///path`` or a plain path, ``s3://bucket/prefix``,
+    ``az://container/prefix`` (also ``azure://``), ``gs://bucket/prefix``, or ``memory://``
+    (tests). ``options`` are the backend's settings (see :class:`S3BackupStorage` and
+    :class:`AzureBlobBackupStorage`); ``create_location=True`` creates a missing bucket or
+    container.
+    """
+    if not isinstance(url, str) or not url.strip():
+        raise InvalidInputError("repository URL must be a non-empty string")
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme in ("", "file"):
+        if options:
+            raise InvalidInputError(
+                f"options {sorted(options)} do not apply to a local repository ({url!r})"
+            )
+        path = url[len("file://"):] if scheme == "file" else url
         return LocalBackupStorage(path, create=create)
-    return BackupStorageBackend(location, create=create)
+    if scheme in ("s3", "s3a"):
+        bucket, _, prefix = url.split("://", 1)[1].partition("/")
+        return S3BackupStorage(bucket, prefix, create=create, create_bucket=create_location, **options)
+    if scheme in ("az", "azure"):
+        container, _, prefix = url.split("://", 1)[1].partition("/")
+        return AzureBlobBackupStorage(
+            container, prefix, create=create, create_container=create_location, **options
+        )
+    return BackupStorageBackend(url, create=create, options=options, create_location=create_location)
 
 
-__all__ = ["BackupStorageBackend", "LocalBackupStorage", "storage_from_location"]
+def default_location() -> str | None:
+    """The repository operators configured: ``LIGHTRAG_BACKUP_STORAGE_PATH`` (a path or URL),
+    else ``s3://$LIGHTRAG_BACKUP_S3_BUCKET/$LIGHTRAG_BACKUP_S3_KEY_PREFIX``."""
+    location = os.environ.get("LIGHTRAG_BACKUP_STORAGE_PATH")
+    if location:
+        return location
+    bucket = os.environ.get("LIGHTRAG_BACKUP_S3_BUCKET")
+    if bucket:
+        return f"s3://{bucket}{_join_prefix(os.environ.get('LIGHTRAG_BACKUP_S3_KEY_PREFIX'))}"
+    return None
+
+
+def storage_from_location(location: str, *, create: bool = True) -> BackupStorageBackend:
+    """Open a repository from a path or URL (same as :func:`storage_from_url` without options)."""
+    return storage_from_url(location, create=create)
+
+
+__all__ = [
+    "AzureBlobBackupStorage",
+    "BackupStorageBackend",
+    "LocalBackupStorage",
+    "S3BackupStorage",
+    "default_location",
+    "storage_from_location",
+    "storage_from_url",
+]

@@ -1,0 +1,309 @@
+"""The end-to-end scenario on every backend (local folder, S3 on moto, Azure Blob on Azurite),
+plus what operators hit first on the cloud ones: refused credentials, a missing bucket, a server
+that goes away in the middle of an upload.
+
+The servers come from ``scripts/test-servers.sh start`` (``scripts/test.sh`` starts them).
+Without them these tests skip, unless ``LRB_REQUIRE_CLOUD_BACKENDS=1`` (CI), where they fail.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from lightrag.backup import GraphBackup
+from lightrag.backup.errors import (
+    InvalidInputError,
+    StorageAuthError,
+    StorageBackendError,
+    StorageLocationNotFoundError,
+)
+from lightrag.backup.offline_graph import documents, graph_files
+from lightrag.backup.storage import (
+    AzureBlobBackupStorage,
+    BackupStorageBackend,
+    LocalBackupStorage,
+    S3BackupStorage,
+    storage_from_url,
+)
+
+AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+
+
+def server_env(name: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        if os.environ.get("LRB_REQUIRE_CLOUD_BACKENDS") == "1":
+            pytest.fail(f"{name} is not set but LRB_REQUIRE_CLOUD_BACKENDS=1 (run scripts/test-servers.sh start)")
+        pytest.skip(f"{name} not set: run scripts/test-servers.sh start")
+    return value
+
+
+def azurite_connection(endpoint: str, key: str = AZURITE_KEY) -> str:
+    return (
+        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+        f"AccountKey={key};BlobEndpoint={endpoint}/devstoreaccount1;"
+    )
+
+
+def s3_storage(prefix: str, **kwargs: Any) -> S3BackupStorage:
+    return S3BackupStorage(
+        server_env("LRB_TEST_S3_BUCKET"),
+        prefix,
+        endpoint_url=server_env("LRB_TEST_S3_ENDPOINT"),
+        access_key_id="test-key",
+        secret_access_key="test-secret-value",
+        **kwargs,
+    )
+
+
+def azure_storage(prefix: str, endpoint: str | None = None, **kwargs: Any) -> AzureBlobBackupStorage:
+    endpoint = endpoint or server_env("LRB_TEST_AZURITE_ENDPOINT")
+    return AzureBlobBackupStorage(
+        server_env("LRB_TEST_AZURITE_CONTAINER"),
+        prefix,
+        connection_string=azurite_connection(endpoint),
+        **kwargs,
+    )
+
+
+@pytest.fixture(params=["local", "s3", "azure"])
+def make_storage(request, tmp_path: Path) -> Callable[[], BackupStorageBackend]:
+    """A factory of storages for one fresh repository on the backend under test."""
+    prefix = f"pytest/{uuid.uuid4().hex}"
+    if request.param == "local":
+        return lambda: LocalBackupStorage(tmp_path / "repo")
+    if request.param == "s3":
+        s3_storage(prefix)  # skip or fail now, not inside the test
+        return lambda: s3_storage(prefix)
+    azure_storage(prefix)
+    return lambda: azure_storage(prefix)
+
+
+async def test_snapshot_change_snapshot_restore_on_every_backend(make_storage, tmp_path: Path):
+    from lightrag.backup.offline_graph import build_graph
+
+    # One workspace per backend: LightRAG shares a workspace's data between instances in a process.
+    workspace = f"backends_{uuid.uuid4().hex[:8]}"
+    rag = await build_graph(tmp_path / "graph", 4, workspace=workspace)
+    try:
+        backup = GraphBackup.from_rag("docs", rag, make_storage())
+        graph_dir = Path(rag.working_dir) / workspace
+        first = await backup.acreate_snapshot("first")
+        first_files = graph_files(graph_dir)
+        await rag.ainsert(documents(2, seed=9, start=70))
+        second = await backup.acreate_snapshot("second")
+        second_files = graph_files(graph_dir)
+        assert first_files != second_files
+    finally:
+        await rag.finalize_storages()
+
+    # A new process's view: a freshly opened storage.
+    storage = make_storage()
+    again = GraphBackup("docs", storage, working_dir=tmp_path / "unused")
+    assert [s.snapshot_id for s in again.list_snapshots()] == [first.snapshot_id, second.snapshot_id]
+    assert storage.verify("docs").ok
+    for snapshot, files in ((first, first_files), (second, second_files)):
+        target = tmp_path / f"restored-{snapshot.snapshot_id[:8]}"
+        assert again.restore_snapshot(snapshot.snapshot_id, target_dir=target)
+        assert graph_files(target) == files
+    stats = storage.get_storage_stats()
+    assert stats["snapshot_count"] == 2 and stats["dedup_ratio"] > 1.0, stats
+
+
+def test_storage_from_url_and_repr_hide_secrets():
+    endpoint = server_env("LRB_TEST_S3_ENDPOINT")
+    bucket = server_env("LRB_TEST_S3_BUCKET")
+    prefix = f"pytest/{uuid.uuid4().hex}"
+    storage = storage_from_url(
+        f"s3://{bucket}/{prefix}",
+        endpoint_url=endpoint,
+        access_key_id="test-key",
+        secret_access_key="very-secret-value",
+    )
+    assert isinstance(storage, S3BackupStorage)
+    assert storage.url == f"s3://{bucket}/{prefix}"
+    assert "very-secret-value" not in repr(storage)
+    assert storage.config["format_version"] >= 2
+
+    azure = storage_from_url(
+        f"az://{server_env('LRB_TEST_AZURITE_CONTAINER')}/{prefix}",
+        connection_string=azurite_connection(server_env("LRB_TEST_AZURITE_ENDPOINT")),
+    )
+    assert isinstance(azure, AzureBlobBackupStorage)
+    assert AZURITE_KEY not in repr(azure) and "AccountKey" not in repr(azure)
+
+    with pytest.raises(InvalidInputError):
+        storage_from_url("s3://bucket/x", no_such_setting="1")
+    with pytest.raises(InvalidInputError):
+        storage_from_url("/tmp/x", endpoint_url="http://nowhere")
+    with pytest.raises(InvalidInputError):
+        storage_from_url("ftp://host/x")
+
+
+def test_refused_credentials_raise_storage_auth_error_without_the_key():
+    endpoint = server_env("LRB_TEST_AZURITE_ENDPOINT")
+    wrong = "d3Jvbmcta2V5LXRoYXQtaXMtbG9uZy1lbm91Z2gtdG8tYmUtYS1rZXk="
+    with pytest.raises(StorageAuthError) as raised:
+        AzureBlobBackupStorage(
+            server_env("LRB_TEST_AZURITE_CONTAINER"), "denied", connection_string=azurite_connection(endpoint, wrong)
+        )
+    assert wrong not in str(raised.value)
+    assert "AZURE_STORAGE_ACCOUNT_KEY" in str(raised.value)
+    assert isinstance(raised.value, PermissionError) and not raised.value.retryable
+
+    s3s = server_env("LRB_TEST_S3S_ENDPOINT")
+    with pytest.raises(StorageAuthError) as raised:
+        S3BackupStorage(
+            server_env("LRB_TEST_S3S_BUCKET"),
+            "denied",
+            endpoint_url=s3s,
+            access_key_id=server_env("LRB_TEST_S3S_KEY"),
+            secret_access_key="not-the-secret",
+        )
+    assert "not-the-secret" not in str(raised.value)
+
+
+def test_missing_bucket_is_an_error_unless_creation_is_asked_for(tmp_path: Path):
+    endpoint = server_env("LRB_TEST_S3_ENDPOINT")
+    bucket = f"lrb-py-{uuid.uuid4().hex[:16]}"
+    options = dict(endpoint_url=endpoint, access_key_id="k", secret_access_key="test-secret-value")
+    with pytest.raises(StorageLocationNotFoundError) as raised:
+        S3BackupStorage(bucket, "repo", **options)
+    assert bucket in str(raised.value) and "create_bucket=True" in str(raised.value)
+    storage = S3BackupStorage(bucket, "repo", create_bucket=True, **options)
+    assert storage.list_graphs() == []
+
+    container = f"lrb-py-{uuid.uuid4().hex[:16]}"
+    azure_endpoint = server_env("LRB_TEST_AZURITE_ENDPOINT")
+    with pytest.raises(StorageLocationNotFoundError):
+        AzureBlobBackupStorage(container, connection_string=azurite_connection(azure_endpoint))
+    assert AzureBlobBackupStorage(
+        container, connection_string=azurite_connection(azure_endpoint), create_container=True
+    ).list_graphs() == []
+
+
+def test_cli_works_with_an_s3_url(tmp_path: Path):
+    import asyncio
+
+    from lightrag.backup.offline_graph import build_graph
+
+    async def build() -> None:
+        rag = await build_graph(tmp_path / "graph", 2)
+        await rag.finalize_storages()
+
+    asyncio.run(build())
+    endpoint = server_env("LRB_TEST_S3_ENDPOINT")
+    url = f"s3://{server_env('LRB_TEST_S3_BUCKET')}/pytest/{uuid.uuid4().hex}"
+    # Credentials and endpoint the way the AWS CLI takes them: from the environment.
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "cli-secret-value",
+           "AWS_ENDPOINT_URL": endpoint}
+
+    def cli(*args: str, repo: str = url) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "lightrag.backup.cli", "--repo", repo, "--no-progress", *args]
+        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+
+    done = cli("snapshot", "-g", "g1", "-w", str(tmp_path / "graph"))
+    assert done.returncode == 0, done.stderr
+    listed = cli("--json", "list")
+    assert listed.returncode == 0, listed.stderr
+    snapshots = json.loads(listed.stdout)
+    assert len(snapshots) == 1
+    done = cli("restore", "-g", "g1", snapshots[0]["snapshot_id"], "--target", str(tmp_path / "restored"))
+    assert done.returncode == 0, done.stderr
+    assert graph_files(tmp_path / "restored") == graph_files(tmp_path / "graph")
+
+    missing_bucket = f"s3://lrb-nope-{uuid.uuid4().hex[:12]}/x"
+    bad = cli("list", repo=missing_bucket)
+    assert bad.returncode == 1 and "does not exist" in bad.stderr, bad.stderr
+    assert "cli-secret-value" not in bad.stderr
+    created = cli("--create-bucket", "snapshot", "-g", "g1", "-w", str(tmp_path / "graph"), repo=missing_bucket)
+    assert created.returncode == 0, created.stderr
+    bad_option = cli("-o", "endpoint", "list")
+    assert bad_option.returncode == 2 or bad_option.returncode == 1
+    assert "KEY=VALUE" in bad_option.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_azurite(port: int, location: Path) -> subprocess.Popen:
+    binary = server_env("LRB_TEST_AZURITE_BIN")
+    process = subprocess.Popen(
+        [binary, "--blobHost", "127.0.0.1", "--blobPort", str(port), "--location", str(location),
+         "--skipApiVersionCheck", "--loose", "--disableTelemetry", "--silent"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return process
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("azurite did not start")
+
+
+def test_azurite_stopping_mid_upload_leaves_a_valid_repository(tmp_path: Path):
+    """A real server stop (Azurite shut down) while a snapshot uploads: a clear retryable
+    error, earlier snapshots still verify, and the same call completes once it is back."""
+    server_env("LRB_TEST_AZURITE_BIN")
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    location = tmp_path / "azurite"
+    location.mkdir()
+    server = start_azurite(port, location)
+    try:
+        subprocess.run([sys.executable, str(Path(__file__).parents[1] / "scripts" / "azurite_container.py"),
+                        endpoint, "outage"], check=True)
+        options = dict(max_retries="1", retry_timeout="1s", backoff_initial="50ms")
+        storage = AzureBlobBackupStorage("outage", connection_string=azurite_connection(endpoint), **options)
+        graph = tmp_path / "graph"
+        graph.mkdir()
+        (graph / "kv_store_full_docs.json").write_text(json.dumps({"doc": {"content": "x"}}))
+        backup = GraphBackup("g", storage, working_dir=graph)
+        first = backup.create_snapshot("small")
+        (graph / "vdb_chunks.json").write_bytes(os.urandom(48 * 1024 * 1024))
+
+        killed = []
+
+        def progress(phase: str, done: int, total: int) -> None:
+            if not killed and done > 20 * 1024 * 1024:
+                server.send_signal(signal.SIGTERM)
+                server.wait()
+                killed.append(True)
+
+        with pytest.raises(StorageBackendError) as raised:
+            backup.create_snapshot("big", progress=progress)
+        assert killed, "the server was stopped mid-upload"
+        assert raised.value.retryable
+
+        server = start_azurite(port, location)
+        again = AzureBlobBackupStorage("outage", connection_string=azurite_connection(endpoint), **options)
+        backup = GraphBackup("g", again, working_dir=graph)
+        assert [s.snapshot_id for s in backup.list_snapshots()] == [first.snapshot_id]
+        assert again.verify("g").ok
+        second = backup.create_snapshot("big")
+        assert again.verify("g").ok
+        target = tmp_path / "restored"
+        backup.restore_snapshot(second.snapshot_id, target_dir=target)
+        assert graph_files(target) == graph_files(graph)
+    finally:
+        server.kill()
+        server.wait()
+        shutil.rmtree(location, ignore_errors=True)
