@@ -72,6 +72,11 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// Another process changed the repository in a way that conflicts with this operation (a
+    /// prune removing data a long snapshot reuses, another prune running). Retrying is safe.
+    #[error("conflict: {message}")]
+    Conflict { message: String },
+
     /// The operation was cancelled by the caller (for example through a progress callback).
     #[error("operation cancelled: {message}")]
     Cancelled { message: String },
@@ -99,7 +104,7 @@ impl Error {
     /// graph are; bad input, missing objects and corruption are not.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Error::GraphBusy { .. } => true,
+            Error::GraphBusy { .. } | Error::Conflict { .. } => true,
             Error::Backend { failure, .. } => *failure == BackendFailure::Transient,
             Error::Io { source, .. } => matches!(
                 source.kind(),
@@ -127,6 +132,7 @@ impl Error {
             },
             Error::Io { .. } => "io",
             Error::Cancelled { .. } => "cancelled",
+            Error::Conflict { .. } => "conflict",
         }
     }
 

@@ -12,8 +12,8 @@
 use crate::backend::{Backend, Created};
 use crate::error::{Error, Result};
 use crate::format::{
-    self, decode_object, encode_object, BlobEntry, ChunkerParams, IndexFile, ObjectId, RepoConfig,
-    SnapshotManifest, FORMAT_VERSION,
+    self, decode_object, encode_object, BlobEntry, ChunkerParams, IndexFile, ObjectId, PruneMarker,
+    RepoConfig, SnapshotManifest, FORMAT_VERSION,
 };
 use crate::runtime::block_on;
 use bytes::Bytes;
@@ -38,6 +38,9 @@ struct IndexState {
     loaded: HashSet<String>,
     blobs: HashMap<ObjectId, BlobLocation>,
     packs: HashMap<ObjectId, u64>,
+    /// Prune markers by path, and the packs they hold: new snapshots never reuse those.
+    markers: HashMap<String, PruneMarker>,
+    excluded: HashSet<ObjectId>,
 }
 
 /// An open repository. Cheap to share behind an `Arc`; every method takes `&self`.
@@ -170,57 +173,128 @@ impl Repository {
         &self.backend
     }
 
-    /// Load index files written since the last refresh (by this or another process).
+    /// Bring the in-memory index up to date with the repository: load index files written
+    /// since the last refresh (by this or another process), start over when a prune removed
+    /// some, and read the prune markers whose packs new snapshots must not reuse.
     pub fn refresh_index(&self) -> Result<()> {
-        let listed = self.backend.list_blocking("index")?;
-        let fresh: Vec<Path> = {
+        let listed: HashSet<String> = self
+            .backend
+            .list_blocking("index")?
+            .into_iter()
+            .map(|(path, _)| path.to_string())
+            .collect();
+        let marker_paths: HashSet<String> = self
+            .backend
+            .list_blocking("prune")?
+            .into_iter()
+            .map(|(path, _)| path.to_string())
+            .collect();
+        let (rebuild, fresh, fresh_markers) = {
             let state = self.index.read().unwrap();
-            listed
-                .into_iter()
-                .map(|(path, _)| path)
-                .filter(|path| !state.loaded.contains(path.as_ref()))
-                .collect()
+            let removed = state.loaded.iter().any(|p| !listed.contains(p))
+                || state.markers.keys().any(|p| !marker_paths.contains(p));
+            let fresh_markers: Vec<String> = marker_paths
+                .iter()
+                .filter(|p| !state.markers.contains_key(*p))
+                .cloned()
+                .collect();
+            let rebuild = removed || !fresh_markers.is_empty();
+            let fresh: Vec<String> = listed
+                .iter()
+                .filter(|p| rebuild || !state.loaded.contains(*p))
+                .cloned()
+                .collect();
+            (rebuild, fresh, fresh_markers)
         };
-        if fresh.is_empty() {
+        if !rebuild && fresh.is_empty() {
             return Ok(());
         }
-        let files: Vec<(Path, IndexFile)> = block_on(async {
-            let mut out = Vec::with_capacity(fresh.len());
+        let (files, markers) = block_on(async {
+            let mut files = Vec::with_capacity(fresh.len());
             for path in fresh {
-                let bytes = self.backend.get(&path).await?;
-                if ObjectId::of(&bytes).to_hex() != path.filename().unwrap_or_default() {
-                    return Err(Error::integrity(format!(
-                        "index file {path} does not match its name"
-                    )));
-                }
-                let file: IndexFile = decode_object(format::index::MAGIC, &bytes, path.as_ref())?;
-                out.push((path, file));
+                let file = self.read_index_file(&Path::from(path.as_str())).await?;
+                files.push((path, file));
             }
-            Ok(out)
+            let mut markers = Vec::with_capacity(fresh_markers.len());
+            for path in fresh_markers {
+                // A marker deleted in between was swept: nothing to exclude any more.
+                if let Some(bytes) = self.backend.get_opt(&Path::from(path.as_str())).await? {
+                    let marker: PruneMarker = decode_object(format::prune::MAGIC, &bytes, &path)?;
+                    markers.push((path, marker));
+                }
+            }
+            Ok::<_, Error>((files, markers))
         })?;
         let mut state = self.index.write().unwrap();
+        if rebuild {
+            let kept_markers: HashMap<String, PruneMarker> = std::mem::take(&mut state.markers)
+                .into_iter()
+                .filter(|(path, _)| marker_paths.contains(path))
+                .chain(markers)
+                .collect();
+            *state = IndexState {
+                excluded: kept_markers
+                    .values()
+                    .flat_map(|m| m.packs.iter().copied())
+                    .collect(),
+                markers: kept_markers,
+                ..Default::default()
+            };
+        }
         for (path, file) in files {
             Self::add_to_state(&mut state, &file);
-            state.loaded.insert(path.to_string());
+            state.loaded.insert(path);
         }
         Ok(())
+    }
+
+    /// Read and check one index file.
+    pub(crate) async fn read_index_file(&self, path: &Path) -> Result<IndexFile> {
+        let bytes = self.backend.get(path).await?;
+        if ObjectId::of(&bytes).to_hex() != path.filename().unwrap_or_default() {
+            return Err(Error::integrity(format!(
+                "index file {path} does not match its name"
+            )));
+        }
+        decode_object(format::index::MAGIC, &bytes, path.as_ref())
     }
 
     fn add_to_state(state: &mut IndexState, file: &IndexFile) {
         for pack in &file.packs {
             state.packs.insert(pack.id, pack.size);
+            let excluded = state.excluded.contains(&pack.id);
             for blob in &pack.blobs {
-                state.blobs.entry(blob.id).or_insert(BlobLocation {
+                let location = BlobLocation {
                     pack: pack.id,
                     entry: *blob,
-                });
+                };
+                match state.blobs.get(&blob.id) {
+                    None => {
+                        state.blobs.insert(blob.id, location);
+                    }
+                    // Prefer a copy that no prune is about to delete.
+                    Some(current) if !excluded && state.excluded.contains(&current.pack) => {
+                        state.blobs.insert(blob.id, location);
+                    }
+                    Some(_) => {}
+                }
             }
         }
     }
 
-    /// Whether a chunk is stored (per the index loaded so far).
+    /// The prune markers read by the last refresh, by path.
+    pub fn prune_markers(&self) -> HashMap<String, PruneMarker> {
+        self.index.read().unwrap().markers.clone()
+    }
+
+    /// Whether a chunk is stored (per the index loaded so far) in a pack that no prune marker
+    /// holds: a new snapshot may reuse it.
     pub fn contains(&self, id: &ObjectId) -> bool {
-        self.index.read().unwrap().blobs.contains_key(id)
+        let state = self.index.read().unwrap();
+        state
+            .blobs
+            .get(id)
+            .is_some_and(|location| !state.excluded.contains(&location.pack))
     }
 
     /// Where a chunk is stored, if it is.
@@ -253,6 +327,69 @@ impl Repository {
         let mut state = self.index.write().unwrap();
         Self::add_to_state(&mut state, file);
         state.loaded.insert(path.to_string());
+        Ok(())
+    }
+
+    /// Check, right before a manifest is written, that everything it references will still be
+    /// there: each chunk's pack exists, and none sits in a pack that a prune marked after the
+    /// snapshot started and may sweep before this commit lands (a marker past half its grace
+    /// period). `markers_at_start` are the markers the snapshot already avoided.
+    ///
+    /// # Errors
+    /// `Conflict` (retryable) when a concurrent prune took or is about to take such data.
+    pub fn check_commit(
+        &self,
+        manifest: &SnapshotManifest,
+        markers_at_start: &HashSet<String>,
+    ) -> Result<()> {
+        self.refresh_index()?;
+        let now = chrono::Utc::now();
+        let state = self.index.read().unwrap();
+        let mut risky: HashSet<ObjectId> = HashSet::new();
+        for (path, marker) in &state.markers {
+            if markers_at_start.contains(path) {
+                continue;
+            }
+            let created = chrono::DateTime::parse_from_rfc3339(&marker.created_at)
+                .map(|t| t.with_timezone(&chrono::Utc))
+                .unwrap_or(now);
+            let half_grace = chrono::Duration::seconds((marker.grace_seconds / 2) as i64);
+            if now >= created + half_grace {
+                risky.extend(marker.packs.iter().copied());
+            }
+        }
+        let mut needed: HashSet<ObjectId> = HashSet::new();
+        for chunk in manifest.files.iter().flat_map(|f| &f.chunks) {
+            let location = state.blobs.get(&chunk.id).ok_or_else(|| Error::Conflict {
+                message: format!(
+                    "chunk {} of this snapshot left the repository index while it was taken (a concurrent prune); nothing was committed, run the snapshot again",
+                    chunk.id
+                ),
+            })?;
+            if risky.contains(&location.pack) {
+                return Err(Error::Conflict {
+                    message: format!(
+                        "a prune running since this snapshot started is about to delete pack {} that it reuses; nothing was committed, run the snapshot again",
+                        location.pack
+                    ),
+                });
+            }
+            needed.insert(location.pack);
+        }
+        drop(state);
+        let stored: HashSet<String> = self
+            .backend
+            .list_blocking("data")?
+            .into_iter()
+            .filter_map(|(path, _)| path.filename().map(str::to_string))
+            .collect();
+        if let Some(missing) = needed.iter().find(|p| !stored.contains(&p.to_hex())) {
+            return Err(Error::Conflict {
+                message: format!(
+                    "pack {missing} that this snapshot reuses was deleted while it was taken (a concurrent prune); nothing was committed, run the snapshot again"
+                ),
+            });
+        }
         Ok(())
     }
 
@@ -336,6 +473,22 @@ impl Repository {
                 out.push(self.read_manifest(&graph, &id).await?);
             }
             out.sort_by(|a, b| (&a.time, &a.snapshot_id).cmp(&(&b.time, &b.snapshot_id)));
+            Ok(out)
+        })
+    }
+
+    /// Every snapshot of every graph. A manifest deleted while listing is skipped.
+    pub fn all_snapshots(&self) -> Result<Vec<SnapshotManifest>> {
+        let names = self.list_snapshot_names(None)?;
+        block_on(async {
+            let mut out = Vec::with_capacity(names.len());
+            for (graph, id) in names {
+                match self.read_manifest(&graph, &id).await {
+                    Ok(manifest) => out.push(manifest),
+                    Err(Error::SnapshotNotFound { .. }) => {}
+                    Err(other) => return Err(other),
+                }
+            }
             Ok(out)
         })
     }

@@ -81,6 +81,7 @@ pub fn create_snapshot(
         return Err(Error::invalid("description is longer than 4096 bytes"));
     }
     repo.refresh_index()?;
+    let markers_at_start: HashSet<String> = repo.prune_markers().into_keys().collect();
     let mut added = (0u64, 0u64);
     for _attempt in 0..options.max_attempts.max(1) {
         let files = list_graph_files(dir)?;
@@ -127,6 +128,7 @@ pub fn create_snapshot(
         };
         // A Ctrl-C seen by a progress callback after the last chunk still stops the commit.
         check_cancelled(progress, "snapshot")?;
+        repo.check_commit(&manifest, &markers_at_start)?;
         repo.write_snapshot(&manifest)?;
         return Ok(manifest);
     }

@@ -284,6 +284,20 @@ impl Backend {
             .map_err(|source| self.error("list", &prefix_path, source))
     }
 
+    /// List every object under `prefix` as (path, size, last modified).
+    pub async fn list_with_times(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<(Path, u64, chrono::DateTime<chrono::Utc>)>> {
+        let prefix_path = Path::from(prefix);
+        self.store
+            .list(Some(&prefix_path))
+            .map_ok(|meta| (meta.location, meta.size, meta.last_modified))
+            .try_collect()
+            .await
+            .map_err(|source| self.error("list", &prefix_path, source))
+    }
+
     /// Delete an object; deleting a missing object is not an error.
     pub async fn delete(&self, path: &Path) -> Result<()> {
         match self.store.delete(path).await {

@@ -20,6 +20,7 @@ fn class_name(error: &Error) -> &'static str {
         },
         Error::Io { .. } => "BackupIOError",
         Error::Cancelled { .. } => "OperationCancelledError",
+        Error::Conflict { .. } => "RepositoryConflictError",
     }
 }
 

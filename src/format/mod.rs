@@ -19,11 +19,13 @@ pub mod id;
 pub mod index;
 pub mod manifest;
 pub mod pack;
+pub mod prune;
 
 pub use config::{ChunkerParams, RepoConfig};
 pub use id::ObjectId;
 pub use index::{BlobEntry, IndexFile, IndexPack};
 pub use manifest::{ChunkRef, FileEncoding, FileEntry, SnapshotManifest};
+pub use prune::PruneMarker;
 
 use crate::error::{Error, Result};
 use serde::{de::DeserializeOwned, Serialize};

@@ -77,6 +77,14 @@ class UnsupportedFormatError(RepositoryError):
     kind = "unsupported_format"
 
 
+class RepositoryConflictError(RepositoryError):
+    """A concurrent operation conflicted (another prune is running, or a prune is removing
+    data a long-running snapshot wanted to reuse). Nothing was committed; retry."""
+
+    kind = "conflict"
+    retryable = True
+
+
 class StorageBackendError(RepositoryError):
     """The object store (local folder, S3, Azure) failed."""
 
@@ -117,6 +125,7 @@ __all__ = [
     "IntegrityError",
     "InvalidInputError",
     "OperationCancelledError",
+    "RepositoryConflictError",
     "RepositoryError",
     "RepositoryNotFoundError",
     "SnapshotNotFoundError",

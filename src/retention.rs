@@ -1,0 +1,288 @@
+//! Retention policies: which snapshots of a graph to keep, restic-style.
+//!
+//! Rules are evaluated on one graph's snapshots, newest first. `keep_last` keeps the n newest;
+//! each calendar rule (`hourly`, `daily`, `weekly` (ISO weeks), `monthly`, `yearly`) keeps the
+//! newest snapshot of each of its n most recent periods that have one; `keep_within` keeps
+//! every snapshot younger than the duration; `keep_tags` keeps every snapshot carrying one of
+//! the tags. A snapshot is kept when any rule keeps it, and a graph's newest snapshot is always
+//! kept, so age alone can never empty a graph. Periods are UTC.
+
+use crate::error::{Error, Result};
+use crate::format::SnapshotManifest;
+use chrono::{DateTime, Datelike, Duration, Timelike, Utc};
+use serde::{Deserialize, Serialize};
+
+/// What to keep. All rules are optional; at least one must be set.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetentionPolicy {
+    pub keep_last: Option<usize>,
+    pub keep_hourly: Option<usize>,
+    pub keep_daily: Option<usize>,
+    pub keep_weekly: Option<usize>,
+    pub keep_monthly: Option<usize>,
+    pub keep_yearly: Option<usize>,
+    /// Keep every snapshot younger than this many seconds.
+    pub keep_within_seconds: Option<i64>,
+    pub keep_tags: Vec<String>,
+}
+
+/// The verdict on one snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Decision {
+    pub snapshot_id: String,
+    pub time: String,
+    pub keep: bool,
+    /// Why it is kept ("last 3", "daily 2026-11-25", "within 30d", "tag release", "newest").
+    pub reasons: Vec<String>,
+}
+
+impl RetentionPolicy {
+    /// Whether no rule is set (such a policy would delete everything but the newest).
+    pub fn is_empty(&self) -> bool {
+        self.keep_last.is_none()
+            && self.keep_hourly.is_none()
+            && self.keep_daily.is_none()
+            && self.keep_weekly.is_none()
+            && self.keep_monthly.is_none()
+            && self.keep_yearly.is_none()
+            && self.keep_within_seconds.is_none()
+            && self.keep_tags.is_empty()
+    }
+
+    /// Decide, for one graph's snapshots (any order), which to keep; newest first.
+    ///
+    /// # Errors
+    /// `InvalidInput` for an empty policy, a negative duration, or an unparsable time.
+    pub fn apply(
+        &self,
+        manifests: &[SnapshotManifest],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Decision>> {
+        if self.is_empty() {
+            return Err(Error::invalid(
+                "the retention policy has no rule: set keep_last, keep_daily, ..., keep_within or keep_tags",
+            ));
+        }
+        if self.keep_within_seconds.is_some_and(|s| s < 0) {
+            return Err(Error::invalid("keep_within must not be negative"));
+        }
+        let mut dated: Vec<(DateTime<Utc>, &SnapshotManifest)> = manifests
+            .iter()
+            .map(|m| {
+                DateTime::parse_from_rfc3339(&m.time)
+                    .map(|t| (t.with_timezone(&Utc), m))
+                    .map_err(|e| {
+                        Error::invalid(format!("snapshot {} has a bad time: {e}", m.snapshot_id))
+                    })
+            })
+            .collect::<Result<_>>()?;
+        // Newest first; ties broken by id so the outcome is deterministic.
+        dated.sort_by(|a, b| {
+            b.0.cmp(&a.0)
+                .then_with(|| b.1.snapshot_id.cmp(&a.1.snapshot_id))
+        });
+
+        type Period = fn(&DateTime<Utc>) -> String;
+        let calendar: [(&str, Option<usize>, Period); 5] = [
+            ("hourly", self.keep_hourly, |t| {
+                format!(
+                    "{}-{:02}-{:02} {:02}h",
+                    t.year(),
+                    t.month(),
+                    t.day(),
+                    t.hour()
+                )
+            }),
+            ("daily", self.keep_daily, |t| {
+                format!("{}-{:02}-{:02}", t.year(), t.month(), t.day())
+            }),
+            ("weekly", self.keep_weekly, |t| {
+                let week = t.iso_week();
+                format!("{}-W{:02}", week.year(), week.week())
+            }),
+            ("monthly", self.keep_monthly, |t| {
+                format!("{}-{:02}", t.year(), t.month())
+            }),
+            ("yearly", self.keep_yearly, |t| t.year().to_string()),
+        ];
+        let mut remaining: Vec<Option<usize>> = calendar.iter().map(|c| c.1).collect();
+        let mut last_period: Vec<Option<String>> = vec![None; calendar.len()];
+        let within = self.keep_within_seconds.map(Duration::seconds);
+
+        let mut decisions = Vec::with_capacity(dated.len());
+        for (index, (time, manifest)) in dated.iter().enumerate() {
+            let mut reasons = Vec::new();
+            if index == 0 {
+                reasons.push("newest".to_string());
+            }
+            if let Some(n) = self.keep_last {
+                if index < n {
+                    reasons.push(format!("last {n}"));
+                }
+            }
+            for (rule, (name, _, period)) in calendar.iter().enumerate() {
+                let Some(left) = remaining[rule] else {
+                    continue;
+                };
+                let key = period(time);
+                if last_period[rule].as_ref() != Some(&key) {
+                    last_period[rule] = Some(key.clone());
+                    if left > 0 {
+                        remaining[rule] = Some(left - 1);
+                        reasons.push(format!("{name} {key}"));
+                    }
+                }
+            }
+            if let Some(within) = within {
+                if now.signed_duration_since(*time) <= within {
+                    reasons.push(format!("within {}", describe(within)));
+                }
+            }
+            for tag in &self.keep_tags {
+                if manifest.tags.contains(tag) {
+                    reasons.push(format!("tag {tag}"));
+                }
+            }
+            decisions.push(Decision {
+                snapshot_id: manifest.snapshot_id.clone(),
+                time: manifest.time.clone(),
+                keep: !reasons.is_empty(),
+                reasons,
+            });
+        }
+        Ok(decisions)
+    }
+}
+
+fn describe(duration: Duration) -> String {
+    let seconds = duration.num_seconds();
+    if seconds % 86_400 == 0 {
+        format!("{}d", seconds / 86_400)
+    } else if seconds % 3600 == 0 {
+        format!("{}h", seconds / 3600)
+    } else {
+        format!("{seconds}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::ObjectId;
+
+    fn manifest(id: &str, time: &str, tags: &[&str]) -> SnapshotManifest {
+        SnapshotManifest {
+            snapshot_id: id.into(),
+            graph_id: "g".into(),
+            time: time.into(),
+            hostname: "h".into(),
+            description: None,
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+            metadata_json: "{}".into(),
+            files: vec![],
+            data_hash: ObjectId::of(id.as_bytes()),
+            logical_size: 0,
+            added_size: 0,
+            added_raw_size: 0,
+        }
+    }
+
+    fn kept(policy: &RetentionPolicy, manifests: &[SnapshotManifest], now: &str) -> Vec<String> {
+        let now = DateTime::parse_from_rfc3339(now)
+            .unwrap()
+            .with_timezone(&Utc);
+        let mut ids: Vec<String> = policy
+            .apply(manifests, now)
+            .unwrap()
+            .into_iter()
+            .filter(|d| d.keep)
+            .map(|d| d.snapshot_id)
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    /// Two snapshots a day, 06:00 and 18:00, from 2026-01-01 for `days` days.
+    fn twice_daily(days: i64) -> Vec<SnapshotManifest> {
+        let start = DateTime::parse_from_rfc3339("2026-01-01T06:00:00Z").unwrap();
+        (0..days * 2)
+            .map(|i| {
+                let t = start + Duration::hours(12 * i);
+                manifest(&format!("s{i:04}"), &t.to_rfc3339(), &[])
+            })
+            .collect()
+    }
+
+    #[test]
+    fn daily_keeps_the_newest_of_each_day() {
+        let all = twice_daily(10);
+        let policy = RetentionPolicy {
+            keep_daily: Some(3),
+            ..Default::default()
+        };
+        // Days 10, 9 and 8: their 18:00 snapshots (odd indexes 19, 17, 15).
+        assert_eq!(
+            kept(&policy, &all, "2026-01-20T00:00:00Z"),
+            vec!["s0015", "s0017", "s0019"]
+        );
+    }
+
+    #[test]
+    fn rules_combine_and_the_newest_always_survives() {
+        let all = twice_daily(60);
+        let policy = RetentionPolicy {
+            keep_last: Some(2),
+            keep_weekly: Some(2),
+            keep_monthly: Some(2),
+            ..Default::default()
+        };
+        // The newest is 1 Mar 18:00 (s0119, a Sunday). last 2: s0119, s0118; weekly: ISO
+        // week 9 (s0119) and week 8, whose newest is Sun 22 Feb 18:00 (s0105); monthly:
+        // March (s0119) and February, whose newest is 28 Feb 18:00 (s0117).
+        assert_eq!(
+            kept(&policy, &all, "2026-03-10T00:00:00Z"),
+            vec!["s0105", "s0117", "s0118", "s0119"]
+        );
+
+        let age_only = RetentionPolicy {
+            keep_within_seconds: Some(86_400),
+            ..Default::default()
+        };
+        assert_eq!(kept(&age_only, &all, "2027-01-01T00:00:00Z"), vec!["s0119"]);
+    }
+
+    #[test]
+    fn within_and_tags() {
+        let mut all = twice_daily(5);
+        all[0].tags.push("release".into());
+        let policy = RetentionPolicy {
+            keep_within_seconds: Some(36 * 3600),
+            keep_tags: vec!["release".into()],
+            ..Default::default()
+        };
+        // Now = 6 Jan 00:00; within 36h: 4 Jan 18:00 (7), 5 Jan 06:00 (8), 5 Jan 18:00 (9).
+        assert_eq!(
+            kept(&policy, &all, "2026-01-06T00:00:00Z"),
+            vec!["s0000", "s0007", "s0008", "s0009"]
+        );
+    }
+
+    #[test]
+    fn empty_and_bad_policies_are_refused() {
+        let all = twice_daily(2);
+        let now = Utc::now();
+        assert!(RetentionPolicy::default().apply(&all, now).is_err());
+        let negative = RetentionPolicy {
+            keep_within_seconds: Some(-1),
+            ..Default::default()
+        };
+        assert!(negative.apply(&all, now).is_err());
+        assert!(RetentionPolicy {
+            keep_last: Some(1),
+            ..Default::default()
+        }
+        .apply(&[], now)
+        .unwrap()
+        .is_empty());
+    }
+}
