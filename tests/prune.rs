@@ -56,7 +56,10 @@ fn options(grace_seconds: u64) -> PruneOptions {
     }
 }
 
-fn assert_all_restore(repo: &Repository, expected: &BTreeMap<String, BTreeMap<String, Vec<u8>>>) {
+/// Snapshot id -> the graph files it must restore.
+type Expected = BTreeMap<String, BTreeMap<String, Vec<u8>>>;
+
+fn assert_all_restore(repo: &Repository, expected: &Expected) {
     let manifests = repo.list_snapshots("g").unwrap();
     let report = verify_snapshots(repo, &manifests, READ_ALL, &NoProgress).unwrap();
     assert!(report.ok, "{report:?}");
@@ -297,7 +300,7 @@ fn backups_and_prunes_running_together_never_lose_a_chunk() {
     let tmp = tempfile::tempdir().unwrap();
     let repo_dir = tmp.path().join("repo");
     let repo = Arc::new(open(&repo_dir));
-    let expected: Arc<Mutex<BTreeMap<String, BTreeMap<String, Vec<u8>>>>> = Arc::default();
+    let expected: Arc<Mutex<Expected>> = Arc::default();
     let done = Arc::new(AtomicBool::new(false));
     let graph = tmp.path().join("graph");
 
