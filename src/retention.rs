@@ -154,6 +154,60 @@ impl RetentionPolicy {
     }
 }
 
+/// What [`forget`] decided for each graph, and which snapshots it removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ForgetReport {
+    pub dry_run: bool,
+    /// Graph id -> one decision per snapshot, newest first.
+    pub graphs: std::collections::BTreeMap<String, Vec<Decision>>,
+    /// Snapshots removed (or, in a dry run, that would be), as (graph id, snapshot id).
+    pub removed: Vec<(String, String)>,
+}
+
+/// Apply `policy` to every graph (or one) of the repository and remove the snapshots it does
+/// not keep. Only manifests go: the data they alone used is freed by a later prune.
+///
+/// # Errors
+/// `InvalidInput` for an empty policy or a bad graph id; `Backend` when the store fails.
+pub fn forget(
+    repo: &crate::Repository,
+    graph_id: Option<&str>,
+    policy: &RetentionPolicy,
+    dry_run: bool,
+) -> Result<ForgetReport> {
+    if policy.is_empty() {
+        return Err(Error::invalid(
+            "the retention policy has no rule: set keep_last, keep_daily, ..., keep_within or keep_tags",
+        ));
+    }
+    let graphs = match graph_id {
+        Some(graph) => vec![graph.to_string()],
+        None => repo.list_graphs()?,
+    };
+    let now = Utc::now();
+    let mut report = ForgetReport {
+        dry_run,
+        ..Default::default()
+    };
+    for graph in graphs {
+        let manifests = repo.list_snapshots(&graph)?;
+        let decisions = policy.apply(&manifests, now)?;
+        for decision in decisions.iter().filter(|d| !d.keep) {
+            if !dry_run {
+                match repo.delete_snapshot(&graph, &decision.snapshot_id) {
+                    Ok(_) | Err(Error::SnapshotNotFound { .. }) => {}
+                    Err(other) => return Err(other),
+                }
+            }
+            report
+                .removed
+                .push((graph.clone(), decision.snapshot_id.clone()));
+        }
+        report.graphs.insert(graph, decisions);
+    }
+    Ok(report)
+}
+
 fn describe(duration: Duration) -> String {
     let seconds = duration.num_seconds();
     if seconds % 86_400 == 0 {

@@ -46,6 +46,25 @@ pub struct SnapshotOptions {
     pub metadata: Map<String, Value>,
     /// Passes over the folder before giving up on a graph that keeps changing.
     pub max_attempts: u32,
+    /// When the graph's newest snapshot already holds exactly this data, write nothing and
+    /// return that snapshot as [`SnapshotOutcome::Unchanged`] (scheduled backups).
+    pub skip_if_unchanged: bool,
+}
+
+/// What [`snapshot_or_skip`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SnapshotOutcome {
+    Created(SnapshotManifest),
+    /// Nothing changed since this snapshot, so no new one was written.
+    Unchanged(SnapshotManifest),
+}
+
+impl SnapshotOutcome {
+    pub fn manifest(&self) -> &SnapshotManifest {
+        match self {
+            SnapshotOutcome::Created(m) | SnapshotOutcome::Unchanged(m) => m,
+        }
+    }
 }
 
 impl Default for SnapshotOptions {
@@ -55,6 +74,7 @@ impl Default for SnapshotOptions {
             tags: Vec::new(),
             metadata: Map::new(),
             max_attempts: 5,
+            skip_if_unchanged: false,
         }
     }
 }
@@ -75,6 +95,23 @@ pub fn create_snapshot(
     options: &SnapshotOptions,
     progress: &dyn Progress,
 ) -> Result<SnapshotManifest> {
+    snapshot_or_skip(repo, graph_id, dir, options, progress).map(|outcome| match outcome {
+        SnapshotOutcome::Created(manifest) | SnapshotOutcome::Unchanged(manifest) => manifest,
+    })
+}
+
+/// [`create_snapshot`], telling whether a snapshot was written or skipped because nothing
+/// changed (only with `options.skip_if_unchanged`).
+///
+/// # Errors
+/// As [`create_snapshot`].
+pub fn snapshot_or_skip(
+    repo: &Repository,
+    graph_id: &str,
+    dir: &Path,
+    options: &SnapshotOptions,
+    progress: &dyn Progress,
+) -> Result<SnapshotOutcome> {
     validate_graph_id(graph_id)?;
     validate_tags(&options.tags)?;
     if options.description.as_ref().is_some_and(|d| d.len() > 4096) {
@@ -128,9 +165,16 @@ pub fn create_snapshot(
         };
         // A Ctrl-C seen by a progress callback after the last chunk still stops the commit.
         check_cancelled(progress, "snapshot")?;
+        if options.skip_if_unchanged {
+            if let Some(newest) = repo.list_snapshots(graph_id)?.pop() {
+                if newest.data_hash == manifest.data_hash {
+                    return Ok(SnapshotOutcome::Unchanged(newest));
+                }
+            }
+        }
         repo.check_commit(&manifest, &markers_at_start)?;
         repo.write_snapshot(&manifest)?;
-        return Ok(manifest);
+        return Ok(SnapshotOutcome::Created(manifest));
     }
     Err(Error::GraphBusy {
         message: format!(

@@ -10,7 +10,6 @@ mod common;
 use bytes::Bytes;
 use lightrag_backup::backend::{Created, Options};
 use lightrag_backup::error::BackendFailure;
-use lightrag_backup::operations::{restore_snapshot, RestoreOptions};
 use lightrag_backup::runtime::block_on;
 use lightrag_backup::snapshot::{create_snapshot, SnapshotOptions};
 use lightrag_backup::verify::{verify_snapshots, VerifyOptions};
@@ -290,20 +289,7 @@ fn repository_round_trip(kind: &str) {
     };
     let listed = repo.list_snapshots("g").unwrap();
     assert_eq!(listed, vec![first.clone(), second.clone()]);
-    let report = verify_snapshots(&repo, &listed, READ_ALL, &NoProgress).unwrap();
-    assert!(report.ok, "{report:?}");
-
-    let target = tmp.path().join("restored");
-    restore_snapshot(
-        &repo,
-        "g",
-        &second.snapshot_id,
-        &target,
-        RestoreOptions::default(),
-        &NoProgress,
-    )
-    .unwrap();
-    assert_eq!(common::graph_files(&target), common::graph_files(&graph));
+    common::assert_verifies_and_restores(&repo, &listed, &second.snapshot_id, &graph);
 }
 
 macro_rules! conformance {
@@ -581,19 +567,7 @@ fn server_stops_mid_upload(kind: &str) {
         create_snapshot(&repo, "g", &graph, &SnapshotOptions::default(), &NoProgress).unwrap();
     let all = repo.list_snapshots("g").unwrap();
     assert_eq!(all, vec![first, second.clone()]);
-    let report = verify_snapshots(&repo, &all, READ_ALL, &NoProgress).unwrap();
-    assert!(report.ok, "{report:?}");
-    let target = tmp.path().join("restored");
-    restore_snapshot(
-        &repo,
-        "g",
-        &second.snapshot_id,
-        &target,
-        RestoreOptions::default(),
-        &NoProgress,
-    )
-    .unwrap();
-    assert_eq!(common::graph_files(&target), common::graph_files(&graph));
+    common::assert_verifies_and_restores(&repo, &all, &second.snapshot_id, &graph);
 }
 
 #[test]

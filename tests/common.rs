@@ -77,3 +77,33 @@ pub fn nano_vdb(rows: &[u32], dim: usize) -> Vec<u8> {
     )
     .into_bytes()
 }
+
+/// The snapshots verify with read-data, and `snapshot_id` of graph `g` restores exactly the
+/// graph files now in `expected_dir`.
+pub fn assert_verifies_and_restores(
+    repo: &lightrag_backup::Repository,
+    manifests: &[lightrag_backup::format::SnapshotManifest],
+    snapshot_id: &str,
+    expected_dir: &Path,
+) {
+    use lightrag_backup::operations::{restore_snapshot, RestoreOptions};
+    use lightrag_backup::verify::{verify_snapshots, VerifyOptions};
+    use lightrag_backup::NoProgress;
+    let read_all = VerifyOptions {
+        read_data: true,
+        read_data_subset: None,
+    };
+    let report = verify_snapshots(repo, manifests, read_all, &NoProgress).unwrap();
+    assert!(report.ok, "{report:?}");
+    let target = tempfile::tempdir().unwrap();
+    restore_snapshot(
+        repo,
+        "g",
+        snapshot_id,
+        target.path(),
+        RestoreOptions::default(),
+        &NoProgress,
+    )
+    .unwrap();
+    assert_eq!(graph_files(target.path()), graph_files(expected_dir));
+}

@@ -405,3 +405,31 @@ fn a_deleted_vector_row_costs_a_chunk_not_the_rest_of_the_file() {
             .ok
     );
 }
+
+#[test]
+fn an_unchanged_graph_can_be_skipped() {
+    use lightrag_backup::snapshot::{snapshot_or_skip, SnapshotOutcome};
+    let tmp = tempfile::tempdir().unwrap();
+    let graph = tmp.path().join("graph");
+    common::write_graph(&graph, 40);
+    let repo = Repository::open(Backend::open("memory://").unwrap(), true).unwrap();
+    let options = SnapshotOptions {
+        skip_if_unchanged: true,
+        ..Default::default()
+    };
+    let first = match snapshot_or_skip(&repo, "g", &graph, &options, &NoProgress).unwrap() {
+        SnapshotOutcome::Created(manifest) => manifest,
+        other => panic!("the first snapshot is created: {other:?}"),
+    };
+    let again = snapshot_or_skip(&repo, "g", &graph, &options, &NoProgress).unwrap();
+    assert_eq!(again, SnapshotOutcome::Unchanged(first.clone()));
+    assert_eq!(repo.list_snapshots("g").unwrap().len(), 1);
+    // Without the option the same data gives a new snapshot (with the same data hash).
+    let forced = snapshot(&repo, "g", &graph);
+    assert_eq!(forced.data_hash, first.data_hash);
+    std::fs::write(graph.join("kv_store_text_chunks.json"), "{}").unwrap();
+    assert!(matches!(
+        snapshot_or_skip(&repo, "g", &graph, &options, &NoProgress).unwrap(),
+        SnapshotOutcome::Created(_)
+    ));
+}

@@ -252,15 +252,44 @@ fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
+/// The options meant for object_store's builder, as its configuration keys; secret values
+/// join the redactor.
+fn builder_options<K: std::str::FromStr>(
+    options: &Options,
+    service: &str,
+    redactor: &mut Redactor,
+) -> Result<Vec<(K, String)>> {
+    let mut keys = Vec::new();
+    for (key, value) in options {
+        if OWN_KEYS.contains(&key.as_str()) {
+            continue;
+        }
+        let config_key: K = key
+            .to_ascii_lowercase()
+            .parse()
+            .map_err(|_| Error::invalid(format!("unknown {service} option {key:?}")))?;
+        if is_secret_key(key) {
+            redactor.add(value);
+        }
+        keys.push((config_key, value.clone()));
+    }
+    Ok(keys)
+}
+
+/// Secret values of the SDK's environment variables (`AWS_`, `AZURE_`, `GOOGLE_`).
+fn redact_environment(prefix: &str, redactor: &mut Redactor) {
+    for (key, value) in std::env::vars() {
+        if key.starts_with(prefix) && is_secret_key(&key) {
+            redactor.add(&value);
+        }
+    }
+}
+
 fn s3(url: &str, options: &Options, redactor: &mut Redactor) -> Result<Backend> {
     let (bucket, prefix) = bucket_and_prefix(url, "bucket")?;
     let common = common(options)?;
     let mut builder = AmazonS3Builder::from_env();
-    for (key, value) in std::env::vars() {
-        if key.starts_with("AWS_") && is_secret_key(&key) {
-            redactor.add(&value);
-        }
-    }
+    redact_environment("AWS_", redactor);
     let explicit_profile = options
         .get("profile")
         .cloned()
@@ -285,18 +314,8 @@ fn s3(url: &str, options: &Options, redactor: &mut Redactor) -> Result<Backend> 
         }
     }
     builder = builder.with_bucket_name(&bucket);
-    for (key, value) in options {
-        if OWN_KEYS.contains(&key.as_str()) {
-            continue;
-        }
-        let config_key: AmazonS3ConfigKey = key
-            .to_ascii_lowercase()
-            .parse()
-            .map_err(|_| Error::invalid(format!("unknown S3 option {key:?}")))?;
-        if is_secret_key(key) {
-            redactor.add(value);
-        }
-        builder = builder.with_config(config_key, value);
+    for (key, value) in builder_options::<AmazonS3ConfigKey>(options, "S3", redactor)? {
+        builder = builder.with_config(key, value);
     }
     // An http:// endpoint (MinIO, a local test server) is clearly meant: allow it.
     let endpoint = builder.get_config_value(&AmazonS3ConfigKey::Endpoint);
@@ -441,11 +460,7 @@ fn azure(url: &str, options: &Options, redactor: &mut Redactor) -> Result<Backen
     let (container, prefix) = bucket_and_prefix(url, "container")?;
     let common = common(options)?;
     let mut builder = MicrosoftAzureBuilder::from_env();
-    for (key, value) in std::env::vars() {
-        if key.starts_with("AZURE_") && is_secret_key(&key) {
-            redactor.add(&value);
-        }
-    }
+    redact_environment("AZURE_", redactor);
     let connection_string = options
         .get("connection_string")
         .cloned()
@@ -456,18 +471,8 @@ fn azure(url: &str, options: &Options, redactor: &mut Redactor) -> Result<Backen
         }
     }
     builder = builder.with_container_name(&container);
-    for (key, value) in options {
-        if OWN_KEYS.contains(&key.as_str()) {
-            continue;
-        }
-        let config_key: AzureConfigKey = key
-            .to_ascii_lowercase()
-            .parse()
-            .map_err(|_| Error::invalid(format!("unknown Azure option {key:?}")))?;
-        if is_secret_key(key) {
-            redactor.add(value);
-        }
-        builder = builder.with_config(config_key, value);
+    for (key, value) in builder_options::<AzureConfigKey>(options, "Azure", redactor)? {
+        builder = builder.with_config(key, value);
     }
     let endpoint = builder.get_config_value(&AzureConfigKey::Endpoint);
     let creator = Creator::Azure(azure_shared_key(&builder, endpoint.as_deref()).map(Arc::new));
@@ -497,23 +502,11 @@ fn gcs(url: &str, options: &Options, redactor: &mut Redactor) -> Result<Backend>
     let (bucket, prefix) = bucket_and_prefix(url, "bucket")?;
     let common = common(options)?;
     let mut builder = GoogleCloudStorageBuilder::from_env().with_bucket_name(&bucket);
-    for (key, value) in std::env::vars() {
-        if key.starts_with("GOOGLE_") && is_secret_key(&key) {
-            redactor.add(&value);
-        }
-    }
-    for (key, value) in options {
-        if OWN_KEYS.contains(&key.as_str()) {
-            continue;
-        }
-        let config_key: GoogleConfigKey = key
-            .to_ascii_lowercase()
-            .parse()
-            .map_err(|_| Error::invalid(format!("unknown Google Cloud Storage option {key:?}")))?;
-        if is_secret_key(key) {
-            redactor.add(value);
-        }
-        builder = builder.with_config(config_key, value);
+    redact_environment("GOOGLE_", redactor);
+    for (key, value) in
+        builder_options::<GoogleConfigKey>(options, "Google Cloud Storage", redactor)?
+    {
+        builder = builder.with_config(key, value);
     }
     let store = builder
         .with_retry(common.retry.clone())

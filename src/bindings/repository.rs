@@ -6,8 +6,10 @@ use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::format::{FileEncoding, SnapshotManifest};
 use crate::operations::{restore_snapshot, RestoreOptions, RestoreOutcome};
+use crate::prune::{prune, PruneOptions};
 use crate::repository::Repository;
-use crate::snapshot::{create_snapshot, SnapshotOptions};
+use crate::retention::{forget, RetentionPolicy};
+use crate::snapshot::{snapshot_or_skip, SnapshotOptions, SnapshotOutcome};
 use crate::stats::{compute, Stats};
 use crate::verify::{verify_snapshots, VerifyOptions, VerifyReport};
 use pyo3::prelude::*;
@@ -149,7 +151,7 @@ impl PyRepository {
     }
 
     /// Snapshot the graph files of `source_dir` as a new snapshot of `graph_id`.
-    #[pyo3(signature = (graph_id, source_dir, description=None, tags=None, metadata_json=None, max_attempts=5, progress=None))]
+    #[pyo3(signature = (graph_id, source_dir, description=None, tags=None, metadata_json=None, max_attempts=5, progress=None, skip_if_unchanged=false))]
     #[allow(clippy::too_many_arguments)]
     fn snapshot_op(
         &self,
@@ -160,6 +162,7 @@ impl PyRepository {
         metadata_json: Option<String>,
         max_attempts: u32,
         progress: Option<Py<PyAny>>,
+        skip_if_unchanged: bool,
     ) -> PyResult<PyOperation> {
         let repo = self.repo.clone();
         let metadata = match metadata_json {
@@ -178,11 +181,55 @@ impl PyRepository {
             tags: tags.unwrap_or_default(),
             metadata,
             max_attempts,
+            skip_if_unchanged,
         };
         Ok(PyOperation::new(move || {
             let progress = PyProgress::new(progress);
-            let manifest = create_snapshot(&repo, &graph_id, &source_dir, &options, &progress)?;
-            Ok(manifest_json(&manifest, true).to_string())
+            let outcome = snapshot_or_skip(&repo, &graph_id, &source_dir, &options, &progress)?;
+            let mut value = manifest_json(outcome.manifest(), true);
+            value["skipped"] = Value::Bool(matches!(outcome, SnapshotOutcome::Unchanged(_)));
+            Ok(value.to_string())
+        }))
+    }
+
+    /// Apply a retention policy (JSON of `RetentionPolicy`) to one graph or all.
+    #[pyo3(signature = (graph_id, policy_json, dry_run))]
+    fn forget_op(
+        &self,
+        graph_id: Option<String>,
+        policy_json: String,
+        dry_run: bool,
+    ) -> PyResult<PyOperation> {
+        let repo = self.repo.clone();
+        let policy: RetentionPolicy = serde_json::from_str(&policy_json).map_err(|e| {
+            super::error::to_py_err(Error::invalid(format!("bad retention policy: {e}")))
+        })?;
+        Ok(PyOperation::new(move || {
+            let report = forget(&repo, graph_id.as_deref(), &policy, dry_run)?;
+            Ok(serde_json::to_string(&report).expect("report serialises"))
+        }))
+    }
+
+    /// Remove unused data (two-phase, with a grace period).
+    #[pyo3(signature = (grace_seconds, repack_threshold, dry_run, progress=None))]
+    fn prune_op(
+        &self,
+        grace_seconds: u64,
+        repack_threshold: f64,
+        dry_run: bool,
+        progress: Option<Py<PyAny>>,
+    ) -> PyResult<PyOperation> {
+        let repo = self.repo.clone();
+        let options = PruneOptions {
+            grace_seconds,
+            repack_threshold,
+            dry_run,
+            ..Default::default()
+        };
+        Ok(PyOperation::new(move || {
+            let progress = PyProgress::new(progress);
+            let report = prune(&repo, &options, &progress)?;
+            Ok(serde_json::to_string(&report).expect("report serialises"))
         }))
     }
 

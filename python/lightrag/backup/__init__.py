@@ -17,13 +17,14 @@ import atexit
 from . import _native
 from .errors import BackupError
 from .graph_backup import (
-    BackupManager,
     BackupSnapshot,
     BackupStatus,
     GraphBackup,
     SnapshotFile,
     VerifyReport,
 )
+from .manager import BackupManager
+from .retention import RetentionPolicy
 
 __version__: str = _native.__version__
 
@@ -36,6 +37,7 @@ __all__ = [
     "BackupSnapshot",
     "BackupStatus",
     "GraphBackup",
+    "RetentionPolicy",
     "SnapshotFile",
     "VerifyReport",
     "__version__",

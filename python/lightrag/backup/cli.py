@@ -1,4 +1,5 @@
-"""``lightrag-backup``: snapshot, list, show, verify, restore and delete LightRAG graph backups.
+"""``lightrag-backup``: snapshot, list, show, verify, restore, delete, forget and prune LightRAG
+graph backups, schedule them, and keep the catalog.
 
 The repository comes from ``--repo`` or ``LIGHTRAG_BACKUP_STORAGE_PATH``; the graph from
 ``--working-dir``/``--workspace`` or LightRAG's own ``WORKING_DIR``/``WORKSPACE``. Errors print
@@ -70,6 +71,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="a storage setting, e.g. endpoint=http://127.0.0.1:9000 or region=eu-west-1 (repeatable)")
     parser.add_argument("--create-bucket", action="store_true",
                         help="create the bucket or container when it does not exist (with snapshot)")
+    parser.add_argument("--catalog", default=None, metavar="PATH",
+                        help="the SQLite catalog (default: $LIGHTRAG_BACKUP_CATALOG_PATH, else catalog.sqlite3 in a local "
+                             "repository folder, else ~/.local/state/lightrag-backup)")
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
     parser.add_argument("--no-progress", action="store_true", help="do not draw progress bars")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -114,8 +118,55 @@ def _parser() -> argparse.ArgumentParser:
     graph_options(sub, need_dir=False)
     sub.add_argument("snapshot_id")
 
-    sub = commands.add_parser("stats", help="storage statistics")
+    sub = commands.add_parser("stats", help="storage statistics (per graph with --per-graph)")
     sub.add_argument("--graph-id", "-g", help="only this graph")
+    sub.add_argument("--per-graph", action="store_true",
+                     help="every graph's numbers, last verify and schedule, and the overall ones")
+
+    def retention_options(sub: argparse.ArgumentParser) -> None:
+        periods = {"last": "the N newest snapshots", "hourly": "the newest of each of the last N hours",
+                   "daily": "the newest of each of the last N days", "weekly": "the newest of each of the last N weeks",
+                   "monthly": "the newest of each of the last N months", "yearly": "the newest of each of the last N years"}
+        for period, meaning in periods.items():
+            sub.add_argument(f"--keep-{period}", type=int, metavar="N", help=f"keep {meaning}")
+        sub.add_argument("--keep-within", metavar="DURATION", help="keep everything younger than this (30d, 12h, 2w, 1y)")
+        sub.add_argument("--keep-tag", action="append", default=[], metavar="TAG", help="keep snapshots with this tag (repeatable)")
+
+    for name in ("forget", "retention"):
+        sub = commands.add_parser(name, help="remove the snapshots a retention policy does not keep"
+                                  + (" (same as forget)" if name == "retention" else ""))
+        sub.add_argument("--graph-id", "-g", help="only this graph (default: every graph)")
+        retention_options(sub)
+        sub.add_argument("--dry-run", action="store_true", help="print the plan, remove nothing")
+        sub.add_argument("--prune", action="store_true", help="prune afterwards (with the default grace period)")
+
+    sub = commands.add_parser("prune", help="free data no snapshot references (two phases, with a grace period)")
+    sub.add_argument("--grace", default="1h", metavar="DURATION",
+                     help="how long marked data waits before deletion (default 1h; 0 only when no backup runs)")
+    sub.add_argument("--repack-threshold", type=float, default=0.25, metavar="SHARE",
+                     help="repack packs with at least this share unused (default 0.25)")
+    sub.add_argument("--dry-run", action="store_true", help="print what would happen, change nothing")
+
+    sub = commands.add_parser("catalog", help="the SQLite catalog")
+    catalog = sub.add_subparsers(dest="catalog_command", metavar="ACTION")
+    catalog.add_parser("rebuild", help="recreate the catalog's snapshot list from the repository alone")
+    catalog.add_parser("show", help="the catalog's path, schema version, graphs and schedules")
+
+    sub = commands.add_parser("schedule", help="scheduled backups")
+    schedule = sub.add_subparsers(dest="schedule_command", metavar="ACTION")
+    set_ = schedule.add_parser("set", help="back a graph up on a schedule")
+    graph_options(set_)
+    when = set_.add_mutually_exclusive_group(required=True)
+    when.add_argument("--every", metavar="INTERVAL", help="an interval: 6h, 30m, 1d, or hours")
+    when.add_argument("--cron", metavar="EXPRESSION", help="a cron expression, e.g. '0 3 * * *' (UTC)")
+    retention_options(set_)
+    show = schedule.add_parser("show", help="a graph's schedule, or every schedule")
+    show.add_argument("--graph-id", "-g", help="only this graph")
+    remove = schedule.add_parser("remove", help="remove a graph's schedule")
+    remove.add_argument("--graph-id", "-g", required=True)
+    run_ = schedule.add_parser("run", help="run the scheduler in the foreground (Ctrl-C stops it)")
+    run_.add_argument("--once", action="store_true", help="run the schedules that are due now, then exit")
+    run_.add_argument("--poll", type=float, default=30.0, metavar="SECONDS", help="how often to look at the schedules")
 
     sub = commands.add_parser("demo", help="build a small real LightRAG graph offline and walk through backup and restore")
     sub.add_argument("--dir", help="where to put the demo graph and repository (default: a new temp folder)")
@@ -146,11 +197,34 @@ def _storage(args: argparse.Namespace) -> Any:
     return storage_from_url(location, create=creating, create_location=creating and args.create_bucket, **options)
 
 
-def _backup(args: argparse.Namespace, storage: Any) -> Any:
+def _manager(args: argparse.Namespace, storage: Any) -> Any:
+    from .manager import BackupManager
+
+    return BackupManager(storage, args.catalog)
+
+
+def _backup(args: argparse.Namespace, storage: Any, manager: Any = None) -> Any:
     from .graph_backup import GraphBackup
 
     working_dir = getattr(args, "working_dir", None) or os.devnull
-    return GraphBackup(_graph_id(args), storage, working_dir, getattr(args, "workspace", "") or "")
+    backup = GraphBackup(_graph_id(args), storage, working_dir, getattr(args, "workspace", "") or "")
+    if manager is not None:
+        backup.catalog = manager.catalog
+    return backup
+
+
+def _policy(args: argparse.Namespace) -> Any:
+    from .retention import RetentionPolicy
+
+    return RetentionPolicy(
+        keep_last=args.keep_last, keep_hourly=args.keep_hourly, keep_daily=args.keep_daily,
+        keep_weekly=args.keep_weekly, keep_monthly=args.keep_monthly, keep_yearly=args.keep_yearly,
+        keep_within=args.keep_within, keep_tags=tuple(args.keep_tag),
+    )
+
+
+def _has_policy(args: argparse.Namespace) -> bool:
+    return any(getattr(args, f"keep_{p}") is not None for p in ("last", "hourly", "daily", "weekly", "monthly", "yearly", "within")) or bool(args.keep_tag)
 
 
 def _print(args: argparse.Namespace, data: Any, text: str) -> None:
@@ -172,8 +246,10 @@ def run(args: argparse.Namespace, bar: ProgressBar) -> int:
 
         return run_demo(args.dir, as_json=args.json, progress=bar)
     storage = _storage(args)
+    if args.command in ("forget", "retention", "prune", "catalog", "schedule"):
+        return _maintenance(args, storage, bar)
     if args.command == "snapshot":
-        snapshot = _backup(args, storage).create_snapshot(args.description, args.tag, progress=bar)
+        snapshot = _backup(args, storage, _manager(args, storage)).create_snapshot(args.description, args.tag, progress=bar)
         bar.close()
         _print(args, snapshot.to_dict(), "snapshot " + _snapshot_line(snapshot))
     elif args.command == "list":
@@ -210,10 +286,22 @@ def run(args: argparse.Namespace, bar: ProgressBar) -> int:
             text += f"\nthe replaced state was kept as snapshot {safety['snapshot_id']}"
         _print(args, result, text)
     elif args.command == "delete":
-        backup = _backup(args, storage)
+        backup = _backup(args, storage, _manager(args, storage))
         snapshot_id = backup.get_snapshot(args.snapshot_id).snapshot_id
         backup.delete_snapshot(snapshot_id)
         _print(args, {"deleted": snapshot_id}, f"deleted snapshot {snapshot_id} (its data is freed by a prune)")
+    elif args.command == "stats" and args.per_graph:
+        stats = _manager(args, storage).get_backup_stats()
+        lines = [f"{'graph':<24} {'snapshots':>9} {'logical':>10} {'stored':>10} {'dedup':>6}  newest                      last verify"]
+        for graph_id, g in stats["graphs"].items():
+            verify = g["last_verify"]
+            verified = ("ok " if verify["ok"] else "DAMAGED ") + verify["verified_at"][:19] if verify else "never"
+            lines.append(f"{graph_id:<24} {g['snapshot_count']:>9} {_human(g['logical_bytes']):>10} "
+                         f"{_human(g['stored_bytes']):>10} {g['dedup_ratio']:>5.1f}x  {g['newest'] or '-':<27} {verified}")
+        o = stats["overall"]
+        lines.append(f"overall: {o['snapshot_count']} snapshots, {_human(o['logical_bytes'])} logical, "
+                     f"{_human(o['repository_bytes'] or 0)} in the repository, storage efficiency {o['storage_efficiency']:.1%}")
+        _print(args, stats, "\n".join(lines))
     elif args.command == "stats":
         stats = _backup(args, storage).get_backup_stats() if args.graph_id else storage.get_storage_stats()
         text = "\n".join(
@@ -232,9 +320,124 @@ def run(args: argparse.Namespace, bar: ProgressBar) -> int:
     return 0
 
 
+def _maintenance(args: argparse.Namespace, storage: Any, bar: ProgressBar) -> int:
+    from .errors import InvalidInputError
+    from .retention import parse_duration
+
+    manager = _manager(args, storage)
+    if args.command in ("forget", "retention"):
+        if not _has_policy(args):
+            raise InvalidInputError("say what to keep: --keep-last, --keep-daily, ..., --keep-within or --keep-tag")
+        report = manager.apply_retention(_policy(args), graph_id=args.graph_id, dry_run=args.dry_run)
+        lines = []
+        for graph_id, decisions in report["graphs"].items():
+            lines.append(f"graph {graph_id}:")
+            for d in decisions:
+                verdict = "keep  " if d["keep"] else ("would remove" if args.dry_run else "remove")
+                lines.append(f"  {verdict} {d['snapshot_id']}  {d['time'][:19]}  {', '.join(d['reasons'])}")
+        verb = "would remove" if args.dry_run else "removed"
+        lines.append(f"{verb} {len(report['removed'])} snapshot(s)")
+        if args.prune and not args.dry_run:
+            report["prune"] = manager.prune(progress=bar)
+            bar.close()
+            lines.append(_prune_text(report["prune"]))
+        _print(args, report, "\n".join(lines))
+    elif args.command == "prune":
+        grace = parse_duration(args.grace, default_unit="s").total_seconds()
+        report = manager.prune(grace, dry_run=args.dry_run, repack_threshold=args.repack_threshold, progress=bar)
+        bar.close()
+        _print(args, report, _prune_text(report))
+    elif args.command == "catalog":
+        if args.catalog_command == "rebuild":
+            count = manager.rebuild_catalog()
+            _print(args, {"catalog": str(manager.catalog.path), "snapshots": count},
+                   f"rebuilt {manager.catalog.path} from {storage.url}: {count} snapshots")
+        elif args.catalog_command == "show":
+            data = {"catalog": str(manager.catalog.path), "schema_version": manager.catalog.schema_version,
+                    "graphs": manager.catalog.graphs(), "schedules": manager.list_schedules(),
+                    "snapshots": len(manager.catalog.snapshots())}
+            _print(args, data, json.dumps(data, indent=2, default=str))
+        else:
+            raise InvalidInputError("catalog takes an action: rebuild or show")
+    elif args.command == "schedule":
+        return _schedule(args, manager)
+    return 0
+
+
+def _prune_text(report: dict[str, Any]) -> str:
+    verb = "would" if report["dry_run"] else "did"
+    return (f"prune ({verb}): {report['snapshots']} snapshots, {report['packs_total']} packs; "
+            f"marked {report['packs_marked']} ({_human(report['bytes_marked'])}), repacked {report['packs_repacked']} "
+            f"({_human(report['bytes_repacked'])} copied), deleted {report['packs_deleted']} "
+            f"({_human(report['bytes_deleted'])}), {report['packs_waiting']} waiting out their grace period, "
+            f"{report['packs_spared']} spared")
+
+
+def _schedule(args: argparse.Namespace, manager: Any) -> int:
+    import asyncio
+
+    from .errors import InvalidInputError
+
+    action = args.schedule_command
+    if action == "set":
+        manager.register_graph(_graph_id(args), args.working_dir, args.workspace or "")
+        retention = _policy(args) if _has_policy(args) else None
+        manager.schedule_backup(_graph_id(args), args.every if args.every else args.cron, retention=retention)
+        view = manager.get_schedule(_graph_id(args))
+        _print(args, view, f"scheduled {view['graph_id']}: next run {view['next_run']}")
+    elif action == "show":
+        views = [manager.get_schedule(args.graph_id)] if args.graph_id else manager.list_schedules()
+        views = [v for v in views if v]
+        lines = [
+            f"{v['graph_id']:<24} {v['cron'] or _every(v['interval_seconds']):<14} next {v['next_run'][:19]}  "
+            f"last {v['last_result'] or '-'} {(v['last_run'] or '')[:19]} {v['last_error'] or ''}".rstrip()
+            for v in views
+        ]
+        _print(args, views, "\n".join(lines) or "no schedules")
+    elif action == "remove":
+        removed = manager.unschedule_backup(args.graph_id)
+        _print(args, {"removed": removed}, "removed" if removed else f"{args.graph_id} had no schedule")
+        return 0 if removed else EXIT_ERROR
+    elif action == "run":
+        if args.once:
+            results = asyncio.run(_run_due(manager))
+            _print(args, [vars(r) for r in results],
+                   "\n".join(f"{r.graph_id}: {r.result} {r.snapshot_id or ''} {r.error or ''}".rstrip() for r in results)
+                   or "nothing due")
+            return EXIT_ERROR if any(r.result == "failed" for r in results) else 0
+        manager.scheduler.poll_seconds = args.poll
+
+        async def forever() -> None:
+            async with manager:
+                await asyncio.Event().wait()
+
+        print(f"lightrag-backup: running {len(manager.list_schedules())} schedule(s); Ctrl-C stops", file=sys.stderr)
+        asyncio.run(forever())
+    else:
+        raise InvalidInputError("schedule takes an action: set, show, remove or run")
+    return 0
+
+
+async def _run_due(manager: Any) -> list[Any]:
+    from datetime import datetime, timezone
+
+    now = datetime.now(timezone.utc)
+    due = [v["graph_id"] for v in manager.list_schedules() if v["enabled"] and datetime.fromisoformat(v["next_run"]) <= now]
+    return [await manager.run_scheduled_backup(graph_id) for graph_id in due]
+
+
+def _every(seconds: Optional[float]) -> str:
+    if not seconds:
+        return "-"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"every {int(seconds // size)}{unit}"
+    return f"every {seconds:g}s"
+
+
 def _verify(args: argparse.Namespace, storage: Any, bar: ProgressBar) -> int:
     if args.snapshot_id:
-        report = _backup(args, storage).verify_snapshot(
+        report = _backup(args, storage, _manager(args, storage)).verify_snapshot(
             args.snapshot_id, not args.no_read_data, read_data_subset=args.read_data_subset, progress=bar)
     else:
         graph_id = None if args.all_graphs else _graph_id(args)

@@ -104,6 +104,13 @@ class StorageLocationNotFoundError(StorageBackendError, FileNotFoundError):
     kind = "backend_location_not_found"
 
 
+class CatalogError(BackupError):
+    """The catalog database cannot be opened, or was written by a newer lightrag-backup
+    (``lightrag-backup catalog rebuild`` recreates it from the repository)."""
+
+    kind = "catalog"
+
+
 class BackupIOError(BackupError, OSError):
     """A local file could not be read or written."""
 
@@ -119,6 +126,7 @@ class OperationCancelledError(BackupError, KeyboardInterrupt):
 __all__ = [
     "BackupError",
     "BackupIOError",
+    "CatalogError",
     "GraphBusyError",
     "GraphDirNotFoundError",
     "GraphNotFoundError",

@@ -23,6 +23,7 @@ from . import _live
 from .errors import GraphNotFoundError, InvalidInputError
 
 if TYPE_CHECKING:
+    from .catalog import Catalog
     from .storage import BackupStorageBackend
 
 ProgressCallback = Callable[[str, int, int], None]
@@ -80,6 +81,9 @@ class BackupSnapshot:
     size_bytes: int = 0
     stored_bytes: int = 0
     files: tuple[SnapshotFile, ...] = field(default=(), repr=False)
+    #: True when ``create_snapshot(skip_if_unchanged=True)`` found nothing changed and
+    #: returned the existing newest snapshot instead of writing a new one.
+    skipped: bool = False
 
     @classmethod
     def _from_native(cls, data: dict[str, Any], storage: "BackupStorageBackend") -> "BackupSnapshot":
@@ -112,6 +116,7 @@ class BackupSnapshot:
             size_bytes=data["logical_size"],
             stored_bytes=data["added_size"],
             files=files,
+            skipped=bool(data.get("skipped", False)),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -244,6 +249,8 @@ class GraphBackup:
         self.storage = _as_storage(storage)
         self.rag = rag
         self.busy_timeout = float(busy_timeout)
+        #: The manager's catalog, kept up to date by this object's operations when set.
+        self.catalog: Optional["Catalog"] = None
         if rag is not None:
             _live.check_file_storages(rag)
             self.graph_dir = _live.graph_dir_of(rag)
@@ -286,15 +293,23 @@ class GraphBackup:
         *,
         metadata: Optional[dict[str, Any]] = None,
         progress: Optional[ProgressCallback] = None,
+        skip_if_unchanged: bool = False,
     ) -> BackupSnapshot:
         """Take a snapshot of the graph now and return it once it is committed.
+
+        With ``skip_if_unchanged``, when the graph's newest snapshot already holds exactly
+        this data nothing is written and that snapshot is returned with ``skipped=True``.
 
         Raises :class:`GraphDirNotFoundError` when the folder is missing,
         :class:`GraphBusyError` when the graph stays busy past ``busy_timeout``.
         """
         if self.rag is not None:
-            return _run_sync(self.acreate_snapshot(description, tags, metadata=metadata, progress=progress))
-        op = self._snapshot_op(self.graph_dir, description, tags, metadata, progress, "offline")
+            return _run_sync(
+                self.acreate_snapshot(
+                    description, tags, metadata=metadata, progress=progress, skip_if_unchanged=skip_if_unchanged
+                )
+            )
+        op = self._snapshot_op(self.graph_dir, description, tags, metadata, progress, "offline", skip_if_unchanged)
         return self._snapshot(op.run())
 
     async def acreate_snapshot(
@@ -304,10 +319,11 @@ class GraphBackup:
         *,
         metadata: Optional[dict[str, Any]] = None,
         progress: Optional[ProgressCallback] = None,
+        skip_if_unchanged: bool = False,
     ) -> BackupSnapshot:
         """Async twin of :meth:`create_snapshot`."""
         if self.rag is None:
-            op = self._snapshot_op(self.graph_dir, description, tags, metadata, progress, "offline")
+            op = self._snapshot_op(self.graph_dir, description, tags, metadata, progress, "offline", skip_if_unchanged)
             return self._snapshot(await op.start())
         staging = self.graph_dir / f"{_STAGING_PREFIX}{uuid.uuid4().hex}"
         try:
@@ -318,7 +334,7 @@ class GraphBackup:
                 pause_ms = (time.perf_counter() - paused_at) * 1000
             recorded = dict(metadata or {})
             recorded["live_pause_ms"] = round(pause_ms, 3)
-            op = self._snapshot_op(staging, description, tags, recorded, progress, "live")
+            op = self._snapshot_op(staging, description, tags, recorded, progress, "live", skip_if_unchanged)
             return self._snapshot(await op.start())
         finally:
             shutil.rmtree(staging, ignore_errors=True)
@@ -331,6 +347,7 @@ class GraphBackup:
         metadata: Optional[dict[str, Any]],
         progress: Optional[ProgressCallback],
         mode: str,
+        skip_if_unchanged: bool = False,
     ) -> Any:
         if tags is not None and (isinstance(tags, str) or not all(isinstance(t, str) for t in tags)):
             raise InvalidInputError("tags must be a list of strings")
@@ -350,11 +367,14 @@ class GraphBackup:
         except (TypeError, ValueError) as error:
             raise InvalidInputError(f"metadata must be JSON-serialisable: {error}") from None
         return self._repo.snapshot_op(
-            self.graph_id, str(source), description, list(tags or []), metadata_json, 5, progress
+            self.graph_id, str(source), description, list(tags or []), metadata_json, 5, progress, bool(skip_if_unchanged)
         )
 
     def _snapshot(self, result: str) -> BackupSnapshot:
-        return BackupSnapshot._from_native(json.loads(result), self.storage)
+        snapshot = BackupSnapshot._from_native(json.loads(result), self.storage)
+        if self.catalog is not None and not snapshot.skipped:
+            self.catalog.record_snapshot(snapshot)
+        return snapshot
 
     # -- list / get / delete --------------------------------------------------------------
 
@@ -382,13 +402,17 @@ class GraphBackup:
 
     def delete_snapshot(self, snapshot_id: str) -> bool:
         """Forget a snapshot. Returns ``True``; its data is freed by a later prune."""
-        self._repo.delete_op(self.graph_id, _check_id(snapshot_id)).run()
+        self._deleted(self._repo.delete_op(self.graph_id, _check_id(snapshot_id)).run())
         return True
 
     async def adelete_snapshot(self, snapshot_id: str) -> bool:
         """Async twin of :meth:`delete_snapshot`."""
-        await self._repo.delete_op(self.graph_id, _check_id(snapshot_id)).start()
+        self._deleted(await self._repo.delete_op(self.graph_id, _check_id(snapshot_id)).start())
         return True
+
+    def _deleted(self, result: str) -> None:
+        if self.catalog is not None:
+            self.catalog.forget_snapshots([json.loads(result)])
 
     # -- restore --------------------------------------------------------------------------
 
@@ -468,7 +492,7 @@ class GraphBackup:
         """
         snapshot_id = self.get_snapshot(snapshot_id).snapshot_id
         op = self._repo.verify_op(self.graph_id, [snapshot_id], bool(read_data), read_data_subset, progress)
-        return verify_report(snapshot_id, bool(read_data), op.run())
+        return self._verified(verify_report(snapshot_id, bool(read_data), op.run()))
 
     async def averify_snapshot(
         self,
@@ -481,7 +505,12 @@ class GraphBackup:
         """Async twin of :meth:`verify_snapshot`."""
         snapshot_id = (await self.aget_snapshot(snapshot_id)).snapshot_id
         op = self._repo.verify_op(self.graph_id, [snapshot_id], bool(read_data), read_data_subset, progress)
-        return verify_report(snapshot_id, bool(read_data), await op.start())
+        return self._verified(verify_report(snapshot_id, bool(read_data), await op.start()))
+
+    def _verified(self, report: VerifyReport) -> VerifyReport:
+        if self.catalog is not None:
+            self.catalog.record_verify(self.graph_id, report.snapshot_id or None, report.ok, report.read_data, list(report.errors))
+        return report
 
     def get_backup_stats(self) -> dict[str, Any]:
         """Snapshot count, logical/unique/stored bytes, dedup and compression ratios, oldest
@@ -539,111 +568,7 @@ def _native_stage_links(source: Path, staging: Path) -> int:
     return _native.stage_links(str(source), str(staging))
 
 
-class BackupManager:
-    """Backups of every graph of a deployment, in one shared repository.
-
-    ``storage`` is a backend, or a path or URL (``s3://...``, ``az://...``); it defaults to
-    ``LIGHTRAG_BACKUP_STORAGE_PATH``, else the bucket in ``LIGHTRAG_BACKUP_S3_BUCKET``.
-    """
-
-    def __init__(self, storage: "BackupStorageBackend | str | os.PathLike[str] | None" = None) -> None:
-        if storage is None:
-            from .storage import default_location
-
-            storage = default_location()
-            if storage is None:
-                raise InvalidInputError(
-                    "no repository: pass storage= or set LIGHTRAG_BACKUP_STORAGE_PATH (or LIGHTRAG_BACKUP_S3_BUCKET)"
-                )
-        self.storage = _as_storage(storage)
-        self._graphs: dict[str, GraphBackup] = {}
-
-    def register_graph(
-        self,
-        graph_id: str,
-        working_dir: str | os.PathLike[str] | None = None,
-        workspace: str = "",
-        *,
-        rag: Any = None,
-    ) -> bool:
-        """Register a graph by its working dir (and workspace) or its live ``LightRAG``
-        instance. Returns ``True`` when newly registered, ``False`` when it already was, with
-        the same location. Registering an id again for another location replaces it."""
-        backup = GraphBackup(graph_id, self.storage, working_dir, workspace, rag=rag)
-        existing = self._graphs.get(graph_id)
-        if existing is not None and existing.graph_dir == backup.graph_dir and existing.rag is rag:
-            return False
-        self._graphs[graph_id] = backup
-        return True
-
-    def get_graph(self, graph_id: str) -> GraphBackup:
-        """The :class:`GraphBackup` of a registered graph; :class:`GraphNotFoundError` if none."""
-        try:
-            return self._graphs[graph_id]
-        except KeyError:
-            raise GraphNotFoundError(
-                f"graph {graph_id!r} is not registered (registered: {sorted(self._graphs) or 'none'})"
-            ) from None
-
-    @property
-    def graph_ids(self) -> list[str]:
-        return sorted(self._graphs)
-
-    def get_all_snapshots(self) -> dict[str, list[BackupSnapshot]]:
-        """Snapshots of every graph in the repository and every registered graph."""
-        graph_ids = sorted(set(self.storage.list_graphs()) | set(self._graphs))
-        return {graph_id: self._backup_of(graph_id).list_snapshots() for graph_id in graph_ids}
-
-    async def aget_all_snapshots(self) -> dict[str, list[BackupSnapshot]]:
-        """Async twin of :meth:`get_all_snapshots`."""
-        graph_ids = sorted(set(self.storage.list_graphs()) | set(self._graphs))
-        import asyncio
-
-        lists = await asyncio.gather(*(self._backup_of(g).alist_snapshots() for g in graph_ids))
-        return dict(zip(graph_ids, lists))
-
-    def cleanup_old_backups(self, retention_days: float) -> int:
-        """Delete snapshots older than ``retention_days``, across every graph, but never a
-        graph's newest snapshot. Returns how many were deleted."""
-        cutoff = self._cutoff(retention_days)
-        deleted = 0
-        for graph_id, snapshots in self.get_all_snapshots().items():
-            backup = self._backup_of(graph_id)
-            for snapshot in _expired(snapshots, cutoff):
-                deleted += backup.delete_snapshot(snapshot.snapshot_id)
-        return deleted
-
-    async def acleanup_old_backups(self, retention_days: float) -> int:
-        """Async twin of :meth:`cleanup_old_backups`."""
-        cutoff = self._cutoff(retention_days)
-        deleted = 0
-        for graph_id, snapshots in (await self.aget_all_snapshots()).items():
-            backup = self._backup_of(graph_id)
-            for snapshot in _expired(snapshots, cutoff):
-                deleted += await backup.adelete_snapshot(snapshot.snapshot_id)
-        return deleted
-
-    @staticmethod
-    def _cutoff(retention_days: float) -> datetime:
-        if isinstance(retention_days, bool) or not isinstance(retention_days, (int, float)) or retention_days < 0:
-            raise InvalidInputError(f"retention_days must be a number >= 0, not {retention_days!r}")
-        return datetime.now(timezone.utc) - timedelta(days=retention_days)
-
-    def _backup_of(self, graph_id: str) -> GraphBackup:
-        """A registered graph, or a repository-only view of one (for listing and deleting)."""
-        backup = self._graphs.get(graph_id)
-        if backup is None:
-            backup = GraphBackup(graph_id, self.storage, working_dir=os.devnull)
-        return backup
-
-
-def _expired(snapshots: list[BackupSnapshot], cutoff: datetime) -> list[BackupSnapshot]:
-    # snapshots are oldest first; the newest is always kept
-    return [s for s in snapshots[:-1] if s.timestamp < cutoff]
-
-
 __all__ = [
-    "BackupManager",
     "BackupSnapshot",
     "BackupStatus",
     "GraphBackup",

@@ -1,0 +1,322 @@
+"""The catalog: an embedded SQLite cache of the repository, plus schedules and logs.
+
+The repository is the source of truth; the catalog makes listing and stats fast and keeps what
+only the running deployment knows (registered graphs, schedules, verify results, replication
+logs, recovery points). :meth:`Catalog.rebuild` recreates the snapshot rows from the
+repository alone, so losing the catalog never loses a backup.
+
+Tables follow the seed's design (``graph_backups``, ``replication_logs``, ``recovery_points``),
+with SQLite types: UUIDs and timestamps as ISO 8601 text, JSON as text. The schema version is
+SQLite's ``user_version``; :data:`MIGRATIONS` upgrade it one step at a time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator, Optional
+
+from .errors import CatalogError, InvalidInputError
+
+if TYPE_CHECKING:
+    from .graph_backup import BackupSnapshot
+
+MIGRATIONS: list[str] = [
+    # 1: the seed's tables, schedules, registered graphs, verify results. Idempotent, so two
+    # processes migrating one file at the same moment cannot collide.
+    """
+    CREATE TABLE IF NOT EXISTS graphs (
+        graph_id TEXT PRIMARY KEY,
+        working_dir TEXT,
+        workspace TEXT NOT NULL DEFAULT '',
+        registered_at TEXT NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS graph_backups (
+        backup_id TEXT PRIMARY KEY,
+        graph_id TEXT NOT NULL,
+        timestamp TEXT NOT NULL,
+        snapshot_path TEXT NOT NULL,
+        data_hash TEXT NOT NULL,
+        size_bytes INTEGER,
+        status TEXT,
+        retention_until TEXT,
+        metadata TEXT,
+        created_at TEXT DEFAULT CURRENT_TIMESTAMP
+    );
+    CREATE INDEX IF NOT EXISTS graph_backups_graph_time ON graph_backups (graph_id, timestamp);
+    CREATE TABLE IF NOT EXISTS replication_logs (
+        log_id TEXT PRIMARY KEY,
+        backup_id TEXT NOT NULL REFERENCES graph_backups (backup_id) ON DELETE CASCADE,
+        target_id TEXT NOT NULL,
+        graph_id TEXT NOT NULL,
+        status TEXT,
+        error_message TEXT,
+        attempted_at TEXT,
+        completed_at TEXT,
+        data_hash TEXT
+    );
+    CREATE INDEX IF NOT EXISTS replication_logs_graph_target ON replication_logs (graph_id, target_id, status);
+    CREATE TABLE IF NOT EXISTS recovery_points (
+        checkpoint_id TEXT PRIMARY KEY,
+        timestamp TEXT NOT NULL,
+        graphs TEXT,
+        validated INTEGER DEFAULT 0,
+        description TEXT,
+        created_by TEXT,
+        created_at TEXT DEFAULT CURRENT_TIMESTAMP
+    );
+    CREATE INDEX IF NOT EXISTS recovery_points_time ON recovery_points (timestamp DESC);
+    CREATE TABLE IF NOT EXISTS backup_schedules (
+        graph_id TEXT PRIMARY KEY,
+        interval_seconds REAL,
+        cron TEXT,
+        enabled INTEGER NOT NULL DEFAULT 1,
+        retention TEXT,
+        next_run TEXT,
+        last_run TEXT,
+        last_result TEXT,
+        last_error TEXT,
+        last_snapshot_id TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS verify_results (
+        graph_id TEXT NOT NULL,
+        snapshot_id TEXT,
+        verified_at TEXT NOT NULL,
+        ok INTEGER NOT NULL,
+        read_data INTEGER NOT NULL,
+        errors TEXT
+    );
+    CREATE INDEX IF NOT EXISTS verify_results_graph ON verify_results (graph_id, verified_at);
+    """,
+]
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+def default_catalog_path(storage_url: str) -> Path:
+    """``LIGHTRAG_BACKUP_CATALOG_PATH``; else ``catalog.sqlite3`` beside the repository
+    folder for a local repository (``<repo>/catalog.sqlite3``); else one file per repository URL
+    under ``~/.local/state/lightrag-backup``."""
+    explicit = os.environ.get("LIGHTRAG_BACKUP_CATALOG_PATH")
+    if explicit:
+        return Path(explicit).expanduser()
+    if "://" not in storage_url or storage_url.startswith("file://"):
+        local = storage_url[len("file://"):] if storage_url.startswith("file://") else storage_url
+        return Path(local).expanduser().absolute() / "catalog.sqlite3"
+    digest = hashlib.sha256(storage_url.encode()).hexdigest()[:16]
+    state = Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state"))
+    return state / "lightrag-backup" / f"catalog-{digest}.sqlite3"
+
+
+class Catalog:
+    """One SQLite catalog file. Safe to share between threads; several processes may open the
+    same file (WAL mode, busy timeout)."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, timeout=30.0, check_same_thread=False, isolation_level=None)
+        except (OSError, sqlite3.Error) as error:
+            raise CatalogError(f"cannot open the catalog {self.path}: {error}") from None
+        self._lock = threading.RLock()
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.execute("PRAGMA busy_timeout=30000")
+            self._migrate()
+
+    def _migrate(self) -> None:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(MIGRATIONS):
+            raise CatalogError(
+                f"the catalog {self.path} has schema version {version}, newer than this lightrag-backup "
+                f"({len(MIGRATIONS)}); upgrade, or rebuild it with `lightrag-backup catalog rebuild`"
+            )
+        for number in range(version, len(MIGRATIONS)):
+            with self._transaction() as db:
+                db.executescript(f"BEGIN IMMEDIATE;\n{MIGRATIONS[number]}\nPRAGMA user_version = {number + 1};\nCOMMIT;")
+
+    @property
+    def schema_version(self) -> int:
+        with self._lock:
+            return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            yield self._db
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _rows(self, sql: str, args: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        with self._lock:
+            cursor = self._db.execute(sql, args)
+            names = [c[0] for c in cursor.description]
+            return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- graphs ---------------------------------------------------------------------------
+
+    def register_graph(self, graph_id: str, working_dir: Optional[str], workspace: str) -> None:
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO graphs (graph_id, working_dir, workspace, registered_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (graph_id) DO UPDATE SET working_dir = excluded.working_dir, workspace = excluded.workspace",
+                (graph_id, working_dir, workspace, now_iso()),
+            )
+
+    def graphs(self) -> list[dict[str, Any]]:
+        return self._rows("SELECT graph_id, working_dir, workspace, registered_at FROM graphs ORDER BY graph_id")
+
+    # -- snapshots ------------------------------------------------------------------------
+
+    @staticmethod
+    def _backup_row(snapshot: "BackupSnapshot") -> tuple[Any, ...]:
+        metadata = {
+            key: value for key, value in snapshot.metadata.items() if key != "files"
+        }
+        metadata.update(description=snapshot.description, tags=list(snapshot.tags), stored_bytes=snapshot.stored_bytes)
+        return (
+            snapshot.snapshot_id,
+            snapshot.graph_id,
+            snapshot.timestamp.isoformat(),
+            f"snapshots/{snapshot.graph_id}/{snapshot.snapshot_id}",
+            snapshot.data_hash,
+            snapshot.size_bytes,
+            snapshot.status.value,
+            json.dumps(metadata, default=str),
+        )
+
+    _INSERT_BACKUP = (
+        "INSERT OR REPLACE INTO graph_backups (backup_id, graph_id, timestamp, snapshot_path, data_hash, "
+        "size_bytes, status, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    )
+
+    def record_snapshot(self, snapshot: "BackupSnapshot") -> None:
+        """Add (or refresh) one snapshot, as the repository describes it."""
+        with self._write() as db:
+            db.execute(self._INSERT_BACKUP, self._backup_row(snapshot))
+
+    def forget_snapshots(self, snapshot_ids: list[str]) -> None:
+        with self._write() as db:
+            db.executemany("DELETE FROM graph_backups WHERE backup_id = ?", [(s,) for s in snapshot_ids])
+
+    def replace_graph_snapshots(self, graph_id: Optional[str], snapshots: "list[BackupSnapshot]") -> None:
+        """Make the rows of one graph (or of all graphs) exactly ``snapshots``."""
+        with self._write() as db:
+            if graph_id is None:
+                db.execute("DELETE FROM graph_backups")
+            else:
+                db.execute("DELETE FROM graph_backups WHERE graph_id = ?", (graph_id,))
+            db.executemany(self._INSERT_BACKUP, [self._backup_row(s) for s in snapshots])
+
+    def snapshots(self, graph_id: Optional[str] = None) -> list[dict[str, Any]]:
+        sql = "SELECT * FROM graph_backups"
+        args: tuple[Any, ...] = ()
+        if graph_id is not None:
+            sql += " WHERE graph_id = ?"
+            args = (graph_id,)
+        rows = self._rows(sql + " ORDER BY graph_id, timestamp, backup_id", args)
+        for row in rows:
+            row["metadata"] = json.loads(row["metadata"] or "{}")
+        return rows
+
+    # -- verify results -------------------------------------------------------------------
+
+    def record_verify(self, graph_id: str, snapshot_id: Optional[str], ok: bool, read_data: bool, errors: list[str]) -> None:
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO verify_results (graph_id, snapshot_id, verified_at, ok, read_data, errors) VALUES (?, ?, ?, ?, ?, ?)",
+                (graph_id, snapshot_id, now_iso(), int(ok), int(read_data), json.dumps(errors[:100])),
+            )
+
+    def last_verify(self, graph_id: str) -> Optional[dict[str, Any]]:
+        rows = self._rows(
+            "SELECT snapshot_id, verified_at, ok, read_data, errors FROM verify_results WHERE graph_id = ? "
+            "ORDER BY verified_at DESC LIMIT 1",
+            (graph_id,),
+        )
+        if not rows:
+            return None
+        row = rows[0]
+        return {**row, "ok": bool(row["ok"]), "read_data": bool(row["read_data"]), "errors": json.loads(row["errors"])}
+
+    # -- schedules ------------------------------------------------------------------------
+
+    def upsert_schedule(
+        self, graph_id: str, interval_seconds: Optional[float], cron: Optional[str], retention: Optional[dict[str, Any]], next_run: str
+    ) -> None:
+        if (interval_seconds is None) == (cron is None):
+            raise InvalidInputError("a schedule has either an interval or a cron expression")
+        stamp = now_iso()
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO backup_schedules (graph_id, interval_seconds, cron, enabled, retention, next_run, created_at, updated_at) "
+                "VALUES (?, ?, ?, 1, ?, ?, ?, ?) ON CONFLICT (graph_id) DO UPDATE SET interval_seconds = excluded.interval_seconds, "
+                "cron = excluded.cron, enabled = 1, retention = excluded.retention, next_run = excluded.next_run, updated_at = excluded.updated_at",
+                (graph_id, interval_seconds, cron, json.dumps(retention) if retention else None, next_run, stamp, stamp),
+            )
+
+    def schedule(self, graph_id: str) -> Optional[dict[str, Any]]:
+        rows = self._rows("SELECT * FROM backup_schedules WHERE graph_id = ?", (graph_id,))
+        return _schedule_row(rows[0]) if rows else None
+
+    def schedules(self) -> list[dict[str, Any]]:
+        return [_schedule_row(r) for r in self._rows("SELECT * FROM backup_schedules ORDER BY graph_id")]
+
+    def remove_schedule(self, graph_id: str) -> bool:
+        with self._write() as db:
+            return db.execute("DELETE FROM backup_schedules WHERE graph_id = ?", (graph_id,)).rowcount > 0
+
+    def record_run(
+        self, graph_id: str, *, result: str, next_run: str, error: Optional[str] = None, snapshot_id: Optional[str] = None
+    ) -> None:
+        with self._write() as db:
+            db.execute(
+                "UPDATE backup_schedules SET last_run = ?, last_result = ?, last_error = ?, "
+                "last_snapshot_id = COALESCE(?, last_snapshot_id), next_run = ?, updated_at = ? WHERE graph_id = ?",
+                (now_iso(), result, error, snapshot_id, next_run, now_iso(), graph_id),
+            )
+
+    # -- replication and recovery (written by those features) -----------------------------
+
+    def replication_logs(self, graph_id: Optional[str] = None) -> list[dict[str, Any]]:
+        if graph_id is None:
+            return self._rows("SELECT * FROM replication_logs ORDER BY attempted_at")
+        return self._rows("SELECT * FROM replication_logs WHERE graph_id = ? ORDER BY attempted_at", (graph_id,))
+
+    def recovery_points(self) -> list[dict[str, Any]]:
+        return self._rows("SELECT * FROM recovery_points ORDER BY timestamp DESC")
+
+
+def _schedule_row(row: dict[str, Any]) -> dict[str, Any]:
+    row = dict(row)
+    row["enabled"] = bool(row["enabled"])
+    row["retention"] = json.loads(row["retention"]) if row["retention"] else None
+    return row
+
+
+__all__ = ["Catalog", "CatalogError", "MIGRATIONS", "default_catalog_path"]

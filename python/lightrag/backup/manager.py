@@ -1,0 +1,362 @@
+"""BackupManager: every graph of a deployment, one repository, one catalog, one scheduler."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Mapping, Optional, Union
+
+from .catalog import Catalog, default_catalog_path
+from .errors import BackupError, GraphNotFoundError, InvalidInputError
+from .graph_backup import BackupSnapshot, GraphBackup, ProgressCallback, _as_storage, validate_graph_id
+from .retention import RetentionPolicy, as_policy, parse_duration
+from .schedule import BackupScheduler, CronExpression, Interval, RunResult, next_run, parse_interval
+
+if TYPE_CHECKING:
+    from .storage import BackupStorageBackend
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _env_number(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise InvalidInputError(f"{name}={raw!r} is not a number") from None
+    if value <= 0:
+        raise InvalidInputError(f"{name} must be positive, not {raw!r}")
+    return value
+
+
+class BackupManager:
+    """Backups of every graph of a deployment, in one shared repository.
+
+    ``storage`` is a backend, or a path or URL (``s3://...``, ``az://...``); it defaults to
+    ``LIGHTRAG_BACKUP_STORAGE_PATH``, else the bucket in ``LIGHTRAG_BACKUP_S3_BUCKET``.
+    ``catalog_path`` is the SQLite catalog (see :func:`~lightrag.backup.catalog.default_catalog_path`).
+
+    With ``LIGHTRAG_BACKUP_ENABLED=true`` every registered graph is scheduled every
+    ``LIGHTRAG_BACKUP_INTERVAL_HOURS`` (default 24) with retention
+    ``LIGHTRAG_BACKUP_RETENTION_DAYS`` (default 30), unless it already has a schedule. The
+    scheduler runs once started: ``await manager.start_scheduler()`` or ``async with manager:``.
+    """
+
+    def __init__(
+        self,
+        storage: "BackupStorageBackend | str | os.PathLike[str] | None" = None,
+        catalog_path: "str | os.PathLike[str] | None" = None,
+        *,
+        scheduler_poll_seconds: float = 60.0,
+    ) -> None:
+        if storage is None:
+            from .storage import default_location
+
+            storage = default_location()
+            if storage is None:
+                raise InvalidInputError(
+                    "no repository: pass storage= or set LIGHTRAG_BACKUP_STORAGE_PATH (or LIGHTRAG_BACKUP_S3_BUCKET)"
+                )
+        self.storage = _as_storage(storage)
+        self.catalog = Catalog(catalog_path if catalog_path is not None else default_catalog_path(self.storage.url))
+        self._graphs: dict[str, GraphBackup] = {}
+        self.scheduler = BackupScheduler(self, poll_seconds=scheduler_poll_seconds)
+        self._locks: dict[str, Any] = {}
+
+    def __repr__(self) -> str:
+        return f"BackupManager({self.storage!r}, catalog={str(self.catalog.path)!r}, graphs={self.graph_ids})"
+
+    # -- graphs ---------------------------------------------------------------------------
+
+    def register_graph(
+        self,
+        graph_id: str,
+        working_dir: str | os.PathLike[str] | None = None,
+        workspace: str = "",
+        rag: Any = None,
+    ) -> bool:
+        """Register a graph by its working dir (and workspace) or its live ``LightRAG``
+        instance. Returns ``True`` when newly registered, ``False`` when it already was, with
+        the same location. Registering an id again for another location replaces it."""
+        backup = GraphBackup(graph_id, self.storage, working_dir, workspace, rag=rag)
+        backup.catalog = self.catalog
+        existing = self._graphs.get(graph_id)
+        if existing is not None and existing.graph_dir == backup.graph_dir and existing.rag is rag:
+            return False
+        self._graphs[graph_id] = backup
+        self.catalog.register_graph(graph_id, str(backup.working_dir), backup.workspace)
+        if _env_flag("LIGHTRAG_BACKUP_ENABLED") and self.catalog.schedule(graph_id) is None:
+            hours = _env_number("LIGHTRAG_BACKUP_INTERVAL_HOURS", 24.0)
+            days = _env_number("LIGHTRAG_BACKUP_RETENTION_DAYS", 30.0)
+            self.schedule_backup(graph_id, hours, retention={"retention_days": days})
+        return True
+
+    def get_graph(self, graph_id: str) -> GraphBackup:
+        """The :class:`GraphBackup` of a registered graph; :class:`GraphNotFoundError` if none.
+
+        A graph registered by working dir in an earlier run (it is in the catalog) is
+        registered again from there."""
+        backup = self._graphs.get(graph_id)
+        if backup is not None:
+            return backup
+        for row in self.catalog.graphs():
+            if row["graph_id"] == graph_id and row["working_dir"]:
+                backup = GraphBackup(graph_id, self.storage, row["working_dir"], row["workspace"] or "")
+                backup.catalog = self.catalog
+                self._graphs[graph_id] = backup
+                return backup
+        raise GraphNotFoundError(
+            f"graph {graph_id!r} is not registered (registered: {self.graph_ids or 'none'})"
+        )
+
+    @property
+    def graph_ids(self) -> list[str]:
+        return sorted(set(self._graphs) | {row["graph_id"] for row in self.catalog.graphs()})
+
+    def _backup_of(self, graph_id: str) -> GraphBackup:
+        """A registered graph, or a repository-only view of one (for listing and deleting)."""
+        try:
+            return self.get_graph(graph_id)
+        except GraphNotFoundError:
+            backup = GraphBackup(graph_id, self.storage, working_dir=os.devnull)
+            backup.catalog = self.catalog
+            return backup
+
+    # -- snapshots ------------------------------------------------------------------------
+
+    def get_all_snapshots(self) -> dict[str, list[BackupSnapshot]]:
+        """Snapshots of every graph in the repository and every registered graph."""
+        graph_ids = sorted(set(self.storage.list_graphs()) | set(self._graphs))
+        return {graph_id: self._backup_of(graph_id).list_snapshots() for graph_id in graph_ids}
+
+    async def aget_all_snapshots(self) -> dict[str, list[BackupSnapshot]]:
+        """Async twin of :meth:`get_all_snapshots`."""
+        import asyncio
+
+        graph_ids = sorted(set(self.storage.list_graphs()) | set(self._graphs))
+        lists = await asyncio.gather(*(self._backup_of(g).alist_snapshots() for g in graph_ids))
+        return dict(zip(graph_ids, lists))
+
+    def rebuild_catalog(self) -> int:
+        """Recreate the catalog's snapshot rows from the repository alone. Returns how many
+        snapshots it lists."""
+        snapshots = [s for group in self.get_all_snapshots().values() for s in group]
+        self.catalog.replace_graph_snapshots(None, snapshots)
+        return len(snapshots)
+
+    # -- retention and prune --------------------------------------------------------------
+
+    def apply_retention(
+        self,
+        policy: Union[RetentionPolicy, Mapping[str, Any], None] = None,
+        *,
+        graph_id: Optional[str] = None,
+        dry_run: bool = False,
+        **rules: Any,
+    ) -> dict[str, Any]:
+        """Forget the snapshots ``policy`` (or keyword rules such as ``keep_daily=7``) does not
+        keep, in one graph or all. Returns the plan: per graph, each snapshot with ``keep`` and
+        the reasons, and ``removed``. With ``dry_run`` nothing is removed."""
+        op = self._forget_op(policy, graph_id, dry_run, rules)
+        return self._forgotten(json.loads(op.run()))
+
+    async def aapply_retention(
+        self,
+        policy: Union[RetentionPolicy, Mapping[str, Any], None] = None,
+        *,
+        graph_id: Optional[str] = None,
+        dry_run: bool = False,
+        **rules: Any,
+    ) -> dict[str, Any]:
+        """Async twin of :meth:`apply_retention`."""
+        op = self._forget_op(policy, graph_id, dry_run, rules)
+        return self._forgotten(json.loads(await op.start()))
+
+    def _forget_op(self, policy: Any, graph_id: Optional[str], dry_run: bool, rules: dict[str, Any]) -> Any:
+        resolved = as_policy(policy, **rules)
+        if graph_id is not None:
+            validate_graph_id(graph_id)
+        return self.storage._repo.forget_op(graph_id, resolved._native_json(), bool(dry_run))
+
+    def _forgotten(self, report: dict[str, Any]) -> dict[str, Any]:
+        if not report["dry_run"] and report["removed"]:
+            self.catalog.forget_snapshots([snapshot_id for _, snapshot_id in report["removed"]])
+        report["removed"] = [{"graph_id": g, "snapshot_id": s} for g, s in report["removed"]]
+        return report
+
+    def cleanup_old_backups(self, retention_days: float) -> int:
+        """Delete snapshots older than ``retention_days``, across every graph, but never a
+        graph's newest snapshot. Returns how many were deleted."""
+        return len(self.apply_retention(keep_within=self._days(retention_days))["removed"])
+
+    async def acleanup_old_backups(self, retention_days: float) -> int:
+        """Async twin of :meth:`cleanup_old_backups`."""
+        return len((await self.aapply_retention(keep_within=self._days(retention_days)))["removed"])
+
+    @staticmethod
+    def _days(retention_days: Any) -> Any:
+        if isinstance(retention_days, bool) or not isinstance(retention_days, (int, float)) or retention_days < 0:
+            raise InvalidInputError(f"retention_days must be a number >= 0, not {retention_days!r}")
+        return parse_duration(retention_days)
+
+    def prune(
+        self,
+        grace_seconds: float = 3600,
+        *,
+        dry_run: bool = False,
+        repack_threshold: float = 0.25,
+        progress: Optional[ProgressCallback] = None,
+    ) -> dict[str, Any]:
+        """Free repository data no snapshot references, in two phases: this run marks unused
+        packs and deletes those marked at least ``grace_seconds`` ago (a backup running at the
+        same time never loses a chunk). ``grace_seconds=0`` deletes at once: only when no
+        backup runs. Returns the report (packs marked, repacked, deleted, bytes)."""
+        return json.loads(self._prune_op(grace_seconds, dry_run, repack_threshold, progress).run())
+
+    async def aprune(
+        self,
+        grace_seconds: float = 3600,
+        *,
+        dry_run: bool = False,
+        repack_threshold: float = 0.25,
+        progress: Optional[ProgressCallback] = None,
+    ) -> dict[str, Any]:
+        """Async twin of :meth:`prune`."""
+        return json.loads(await self._prune_op(grace_seconds, dry_run, repack_threshold, progress).start())
+
+    def _prune_op(self, grace_seconds: Any, dry_run: bool, repack_threshold: Any, progress: Any) -> Any:
+        if isinstance(grace_seconds, bool) or not isinstance(grace_seconds, (int, float)) or not 0 <= grace_seconds < 10**9:
+            raise InvalidInputError(f"grace_seconds must be a number >= 0, not {grace_seconds!r}")
+        if isinstance(repack_threshold, bool) or not isinstance(repack_threshold, (int, float)) or not repack_threshold >= 0:
+            raise InvalidInputError(f"repack_threshold must be a number >= 0, not {repack_threshold!r}")
+        return self.storage._repo.prune_op(int(grace_seconds + 0.999), float(repack_threshold), bool(dry_run), progress)
+
+    # -- stats ----------------------------------------------------------------------------
+
+    def get_backup_stats(self) -> dict[str, Any]:
+        """Per graph and overall: snapshot count, logical bytes, stored bytes, deduplication
+        and compression ratios, oldest and newest snapshot, last verify result; ``overall``
+        adds the repository's size and ``storage_efficiency`` (the share of logical bytes not
+        stored)."""
+        overall = self.storage.get_storage_stats()
+        graphs = {}
+        for graph_id in sorted(set(self.storage.list_graphs()) | set(self._graphs)):
+            stats = self._backup_of(graph_id).get_backup_stats()
+            stats["last_verify"] = self.catalog.last_verify(graph_id)
+            schedule = self.catalog.schedule(graph_id)
+            stats["schedule"] = _schedule_view(schedule) if schedule else None
+            graphs[graph_id] = stats
+        overall["storage_efficiency"] = overall.get("space_saving", 0.0)
+        return {"overall": overall, "graphs": graphs}
+
+    # -- schedules ------------------------------------------------------------------------
+
+    def schedule_backup(
+        self,
+        graph_id: str,
+        interval: Interval,
+        *,
+        retention: Union[RetentionPolicy, Mapping[str, Any], None] = None,
+    ) -> bool:
+        """Back ``graph_id`` up every ``interval`` (a timedelta, hours, text like ``"6h"``, or
+        a cron expression such as ``"0 3 * * *"``), applying ``retention`` after each
+        successful run (default: ``LIGHTRAG_BACKUP_RETENTION_DAYS`` days when set). Replaces
+        an existing schedule. Returns ``True``."""
+        validate_graph_id(graph_id)
+        self.get_graph(graph_id)  # must be registered
+        spec = parse_interval(interval)
+        if retention is None and os.environ.get("LIGHTRAG_BACKUP_RETENTION_DAYS"):
+            retention = {"retention_days": _env_number("LIGHTRAG_BACKUP_RETENTION_DAYS", 30.0)}
+        policy = as_policy(retention) if retention is not None else None
+        first = next_run(spec, datetime.now(timezone.utc))
+        if isinstance(spec, CronExpression):
+            self.catalog.upsert_schedule(graph_id, None, spec.text, policy.to_dict() if policy else None, first.isoformat())
+        else:
+            self.catalog.upsert_schedule(graph_id, spec, None, policy.to_dict() if policy else None, first.isoformat())
+        self.scheduler.wake()
+        return True
+
+    def get_schedule(self, graph_id: str) -> Optional[dict[str, Any]]:
+        """The schedule of a graph: interval or cron, retention, ``next_run``, ``last_run``,
+        ``last_result`` (``created``, ``skipped``, ``failed``), ``last_error``,
+        ``last_snapshot_id``; ``None`` when it has none."""
+        validate_graph_id(graph_id)
+        row = self.catalog.schedule(graph_id)
+        return _schedule_view(row) if row else None
+
+    def list_schedules(self) -> list[dict[str, Any]]:
+        return [_schedule_view(row) for row in self.catalog.schedules()]
+
+    def unschedule_backup(self, graph_id: str) -> bool:
+        """Remove a graph's schedule. Returns whether it had one."""
+        validate_graph_id(graph_id)
+        removed = self.catalog.remove_schedule(graph_id)
+        self.scheduler.wake()
+        return removed
+
+    async def start_scheduler(self) -> None:
+        """Start running the schedules in this process's event loop."""
+        await self.scheduler.start()
+
+    async def stop_scheduler(self) -> None:
+        """Stop the scheduler; a backup already running finishes first."""
+        await self.scheduler.stop()
+
+    async def __aenter__(self) -> "BackupManager":
+        await self.start_scheduler()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.stop_scheduler()
+
+    async def run_scheduled_backup(self, graph_id: str) -> RunResult:
+        """Run a graph's scheduled backup now, as the scheduler would (and record it)."""
+        return await self.scheduler.run_now(graph_id)
+
+    async def _scheduled_run(self, graph_id: str, schedule: Optional[dict[str, Any]]) -> RunResult:
+        import asyncio
+
+        lock = self._locks.setdefault(graph_id, asyncio.Lock())
+        if lock.locked():
+            return RunResult(graph_id, "skipped", error="a backup of this graph is already running")
+        async with lock:
+            try:
+                backup = self.get_graph(graph_id)
+                snapshot = await backup.acreate_snapshot(
+                    "scheduled backup", ["scheduled"], skip_if_unchanged=True
+                )
+            except BackupError as error:
+                return RunResult(graph_id, "failed", error=f"{type(error).__name__}: {error}")
+            result = RunResult(graph_id, "skipped" if snapshot.skipped else "created", snapshot.snapshot_id)
+            retention = (schedule or {}).get("retention")
+            if retention:
+                try:
+                    report = await self.aapply_retention(retention, graph_id=graph_id)
+                    result.forgotten = len(report["removed"])
+                except BackupError as error:
+                    result.error = f"retention failed: {error}"
+            return result
+
+
+def _schedule_view(row: dict[str, Any]) -> dict[str, Any]:
+    view = {
+        "graph_id": row["graph_id"],
+        "interval_seconds": row["interval_seconds"],
+        "cron": row["cron"],
+        "enabled": row["enabled"],
+        "retention": row["retention"],
+        "next_run": row["next_run"],
+        "last_run": row["last_run"],
+        "last_result": row["last_result"],
+        "last_error": row["last_error"],
+        "last_snapshot_id": row["last_snapshot_id"],
+    }
+    return view
+
+
+__all__ = ["BackupManager"]
