@@ -20,7 +20,8 @@ if ! command -v npm >/dev/null; then
 fi
 echo "== object-store test servers"
 bash scripts/test-servers.sh start
-trap 'bash scripts/test-servers.sh stop' EXIT
+ROOT=$(pwd)
+trap 'bash "$ROOT/scripts/test-servers.sh" stop' EXIT
 eval "$(bash scripts/test-servers.sh env)"
 export LRB_REQUIRE_CLOUD_BACKENDS=1
 

@@ -46,7 +46,7 @@ pub enum Error {
     Integrity { message: String },
 
     /// The location holds no repository (no `config` object).
-    #[error("no lightrag-backup repository at {location} (create one with create=True / `lightrag-backup init`)")]
+    #[error("no lightrag-backup repository at {location} (create one with create=True / `lightrag-backup --repo ... init`)")]
     RepositoryNotFound { location: String },
 
     /// The repository was written by a newer, incompatible version.

@@ -7,7 +7,8 @@
 //! becomes a candidate. Candidates are recorded in a `prune/<uuid>` marker. From then on new
 //! snapshots never reuse a marked pack (see `Repository::contains`).
 //!
-//! **Sweep.** A marker older than its grace period is swept: manifests are read again, a
+//! **Sweep.** A marker older than its grace period (any marker, when this prune runs with grace
+//! 0: the operator says no backup runs) is swept: manifests are read again, a
 //! candidate some snapshot now needs (and that has no copy elsewhere) is spared, the index files
 //! listing the others are rewritten without them (new index first, then the old one deleted),
 //! the packs are deleted, and the marker last. Each step leaves a valid repository, so a prune
@@ -37,7 +38,8 @@ const PACK_TARGET_SIZE: usize = 16 * 1024 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct PruneOptions {
-    /// Seconds a marked pack waits before it is deleted. 0 is only safe when no backup runs.
+    /// Seconds a pack marked by this run waits before it is deleted. 0 deletes at once, and
+    /// sweeps every older marker too: only safe when no backup runs.
     pub grace_seconds: u64,
     /// Repack a pack when at least this share of its bytes is unused (0-1; above 1 never).
     pub repack_threshold: f64,
@@ -261,15 +263,16 @@ fn copies_elsewhere(
 
 fn sweep(repo: &Repository, options: &PruneOptions, report: &mut PruneReport) -> Result<()> {
     let census = census(repo)?;
-    let ripe: Vec<(&String, &PruneMarker)> = census
-        .markers
-        .iter()
-        .filter(|(_, m)| marker_age(m) >= m.grace_seconds as i64)
-        .collect();
+    // A marker is ripe after its own grace period (the one snapshots in flight rely on), or
+    // at once when this prune is told no backup runs (grace 0).
+    let is_ripe =
+        |m: &PruneMarker| options.grace_seconds == 0 || marker_age(m) >= m.grace_seconds as i64;
+    let ripe: Vec<(&String, &PruneMarker)> =
+        census.markers.iter().filter(|(_, m)| is_ripe(m)).collect();
     report.packs_waiting = census
         .markers
         .values()
-        .filter(|m| marker_age(m) < m.grace_seconds as i64)
+        .filter(|m| !is_ripe(m))
         .map(|m| m.packs.len())
         .sum();
     if ripe.is_empty() {

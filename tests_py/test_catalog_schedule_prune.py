@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import random
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -283,9 +284,10 @@ async def test_a_prune_killed_halfway_is_finished_by_the_next(tmp_path: Path):
 
 
 async def test_stats_per_graph_and_overall(manager, tmp_path: Path):
+    await make_graph(tmp_path / "a", seed=3)
+    shutil.copytree(tmp_path / "a", tmp_path / "b")  # a second deployment of the same data
     for name in ("a", "b"):
-        graph = await make_graph(tmp_path / name, seed=3)
-        manager.register_graph(name, graph)
+        manager.register_graph(name, tmp_path / name)
         manager.get_graph(name).create_snapshot()
     snapshot = manager.get_graph("a").list_snapshots()[0]
     assert manager.get_graph("a").verify_snapshot(snapshot.snapshot_id).ok
@@ -296,8 +298,8 @@ async def test_stats_per_graph_and_overall(manager, tmp_path: Path):
     assert a["last_verify"]["ok"] and a["last_verify"]["snapshot_id"] == snapshot.snapshot_id
     assert stats["graphs"]["b"]["last_verify"] is None
     overall = stats["overall"]
-    # Two graphs built from the same seed share most of their data.
-    assert overall["snapshot_count"] == 2 and overall["dedup_ratio"] > 1.2
+    # The two graphs hold the same data: it is stored once.
+    assert overall["snapshot_count"] == 2 and overall["dedup_ratio"] > 1.9
     assert 0 < overall["storage_efficiency"] < 1
 
 

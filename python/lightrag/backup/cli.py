@@ -87,6 +87,8 @@ def _parser() -> argparse.ArgumentParser:
             sub.add_argument("--workspace", default=os.environ.get("WORKSPACE", ""),
                              help="LightRAG workspace (default: $WORKSPACE)")
 
+    commands.add_parser("init", help="create the repository (with --create-bucket, its bucket or container too)")
+
     sub = commands.add_parser("snapshot", help="take a snapshot of a graph")
     graph_options(sub)
     sub.add_argument("--description", "-m", help="a note stored with the snapshot")
@@ -193,7 +195,7 @@ def _storage(args: argparse.Namespace) -> Any:
             raise InvalidInputError(f"--repo-option takes KEY=VALUE, got {item!r}")
         options[key.strip()] = value
     # Reading commands must not create a repository (or a bucket) where there is none.
-    creating = args.command == "snapshot"
+    creating = args.command in ("init", "snapshot") or (args.command == "schedule" and args.schedule_command == "set")
     return storage_from_url(location, create=creating, create_location=creating and args.create_bucket, **options)
 
 
@@ -248,7 +250,11 @@ def run(args: argparse.Namespace, bar: ProgressBar) -> int:
     storage = _storage(args)
     if args.command in ("forget", "retention", "prune", "catalog", "schedule"):
         return _maintenance(args, storage, bar)
-    if args.command == "snapshot":
+    if args.command == "init":
+        config = storage.config
+        _print(args, {"url": storage.url, "location": storage.location, "config": config},
+               f"repository {storage.url} (format {config['format_version']}, id {config['repository_id']}) is ready")
+    elif args.command == "snapshot":
         snapshot = _backup(args, storage, _manager(args, storage)).create_snapshot(args.description, args.tag, progress=bar)
         bar.close()
         _print(args, snapshot.to_dict(), "snapshot " + _snapshot_line(snapshot))
