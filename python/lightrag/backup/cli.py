@@ -170,6 +170,13 @@ def _parser() -> argparse.ArgumentParser:
     run_.add_argument("--once", action="store_true", help="run the schedules that are due now, then exit")
     run_.add_argument("--poll", type=float, default=30.0, metavar="SECONDS", help="how often to look at the schedules")
 
+    sub = commands.add_parser("serve", help="a REST server over a folder of graphs (needs the [server] extra)")
+    sub.add_argument("--graphs-dir", required=True, help="each subfolder is a graph; its name is the graph id")
+    sub.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    sub.add_argument("--port", type=int, default=9721, help="port (default 9721)")
+    sub.add_argument("--api-key", default=None, help="required X-API-Key (default: $LIGHTRAG_API_KEY; none: open)")
+    sub.add_argument("--no-scheduler", action="store_true", help="do not run the schedules in this server")
+
     sub = commands.add_parser("demo", help="build a small real LightRAG graph offline and walk through backup and restore")
     sub.add_argument("--dir", help="where to put the demo graph and repository (default: a new temp folder)")
     return parser
@@ -195,7 +202,7 @@ def _storage(args: argparse.Namespace) -> Any:
             raise InvalidInputError(f"--repo-option takes KEY=VALUE, got {item!r}")
         options[key.strip()] = value
     # Reading commands must not create a repository (or a bucket) where there is none.
-    creating = args.command in ("init", "snapshot") or (args.command == "schedule" and args.schedule_command == "set")
+    creating = args.command in ("init", "snapshot", "serve") or (args.command == "schedule" and args.schedule_command == "set")
     return storage_from_url(location, create=creating, create_location=creating and args.create_bucket, **options)
 
 
@@ -250,6 +257,8 @@ def run(args: argparse.Namespace, bar: ProgressBar) -> int:
     storage = _storage(args)
     if args.command in ("forget", "retention", "prune", "catalog", "schedule"):
         return _maintenance(args, storage, bar)
+    if args.command == "serve":
+        return _serve(args, storage)
     if args.command == "init":
         config = storage.config
         _print(args, {"url": storage.url, "location": storage.location, "config": config},
@@ -367,6 +376,26 @@ def _maintenance(args: argparse.Namespace, storage: Any, bar: ProgressBar) -> in
             raise InvalidInputError("catalog takes an action: rebuild or show")
     elif args.command == "schedule":
         return _schedule(args, manager)
+    return 0
+
+
+def _serve(args: argparse.Namespace, storage: Any) -> int:
+    from pathlib import Path
+
+    from .errors import InvalidInputError
+
+    graphs_dir = Path(args.graphs_dir).expanduser().absolute()
+    if not graphs_dir.is_dir():
+        raise InvalidInputError(f"--graphs-dir {graphs_dir} is not a folder")
+    try:
+        import uvicorn
+
+        from .api import create_app
+    except ImportError as error:
+        raise InvalidInputError(f"serve needs FastAPI and uvicorn: pip install 'lightrag-backup[server]' ({error})") from None
+    app = create_app(_manager(args, storage), api_key=args.api_key, graphs_dir=graphs_dir,
+                     run_scheduler=not args.no_scheduler)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
 
 

@@ -1,0 +1,201 @@
+"""The REST API over real HTTP: `lightrag-backup serve` started with uvicorn on loopback, over a
+folder of real LightRAG graphs."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from typing import Any, Iterator
+
+import httpx
+import pytest
+
+from lightrag.backup.offline_graph import build_graph, graph_files
+
+API_KEY = "test-api-key-123"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> Iterator[dict[str, Any]]:
+    import asyncio
+
+    root = tmp_path_factory.mktemp("api")
+    graphs = root / "graphs"
+
+    async def build() -> None:
+        for name, docs in (("g1", 3), ("g2", 2)):
+            rag = await build_graph(graphs / name, docs, seed=len(name) + docs)
+            await rag.finalize_storages()
+
+    asyncio.run(build())
+    # A big file makes g2's operations last long enough to overlap.
+    (graphs / "g2" / "vdb_chunks.json").write_bytes(os.urandom(48 * 1024 * 1024))
+    (graphs / ".hidden").mkdir()
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lightrag.backup.cli", "--repo", str(root / "repo"), "--catalog",
+         str(root / "catalog.sqlite3"), "serve", "--graphs-dir", str(graphs), "--port", str(port),
+         "--api-key", API_KEY],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            output = process.stdout.read() if process.stdout else ""
+            raise RuntimeError(f"server did not start: {output}")
+        time.sleep(0.2)
+    client = httpx.Client(base_url=base, headers={"X-API-Key": API_KEY}, timeout=120)
+    yield {"client": client, "base": base, "graphs": graphs, "root": root}
+    client.close()
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def wait_job(client: httpx.Client, job: dict[str, Any]) -> dict[str, Any]:
+    deadline = time.monotonic() + 120
+    while job["state"] in ("queued", "running"):
+        assert time.monotonic() < deadline, job
+        time.sleep(0.05)
+        response = client.get(job["status_url"])
+        assert response.status_code == 200, response.text
+        job = response.json()
+    return job
+
+
+def test_auth_the_lightrag_way(server):
+    base = server["base"]
+    missing = httpx.get(f"{base}/backup/graphs/g1/snapshots")
+    assert missing.status_code == 401 and missing.json()["error"]["kind"] == "unauthorized"
+    wrong = httpx.get(f"{base}/backup/graphs/g1/snapshots", headers={"X-API-Key": "nope"})
+    assert wrong.status_code == 403
+    assert httpx.get(f"{base}/health").json() == {"status": "ok"}
+    health = server["client"].get("/backup/health").json()
+    assert health["graphs"] == ["g1", "g2"], "every subfolder with a valid name is a graph"
+
+
+def test_snapshot_job_list_get_verify_restore_delete(server):
+    client, graphs = server["client"], server["graphs"]
+    started = client.post("/backup/graphs/g1/snapshots", json={"description": "via REST", "tags": ["api"]})
+    assert started.status_code == 202, started.text
+    job = started.json()
+    assert job["state"] in ("queued", "running", "succeeded") and started.headers["location"] == job["status_url"]
+    job = wait_job(client, job)
+    assert job["state"] == "succeeded", job
+    first = job["result"]
+    assert first["description"] == "via REST" and first["tags"] == ["api"]
+    original = graph_files(graphs / "g1")
+
+    (graphs / "g1" / "kv_store_text_chunks.json").write_text("{}")
+    second = client.post("/backup/graphs/g1/snapshots?wait=true", json={}).json()
+    assert second["state"] == "succeeded" and second["result"]["data_hash"] != first["data_hash"]
+
+    listed = client.get("/backup/graphs/g1/snapshots").json()
+    assert [s["snapshot_id"] for s in listed] == [first["snapshot_id"], second["result"]["snapshot_id"]]
+    detail = client.get(f"/backup/graphs/g1/snapshots/{first['snapshot_id'][:8]}").json()
+    assert detail["snapshot_id"] == first["snapshot_id"] and {f["path"] for f in detail["files"]} == set(original)
+
+    verified = client.post(f"/backup/graphs/g1/snapshots/{first['snapshot_id']}/verify?wait=true", json={"read_data": True})
+    assert verified.status_code == 200 and verified.json()["result"]["ok"] is True
+
+    restored = client.post(f"/backup/graphs/g1/snapshots/{first['snapshot_id']}/restore?wait=true")
+    assert restored.status_code == 200, restored.text
+    assert graph_files(graphs / "g1") == original
+    assert restored.json()["result"]["safety_snapshot"]["tags"] == ["pre-restore"]
+
+    deleted = client.delete(f"/backup/graphs/g1/snapshots/{second['result']['snapshot_id']}")
+    assert deleted.status_code == 200
+    gone = client.get(f"/backup/graphs/g1/snapshots/{second['result']['snapshot_id']}")
+    assert gone.status_code == 404 and gone.json()["error"]["kind"] == "snapshot_not_found"
+
+
+def test_one_operation_per_graph_at_a_time(server):
+    client = server["client"]
+    first = client.post("/backup/graphs/g2/snapshots").json()
+    second = client.post("/backup/graphs/g2/snapshots")
+    assert second.status_code == 409, second.text
+    assert second.json()["error"]["job_id"] == first["job_id"]
+    assert wait_job(client, first)["state"] == "succeeded"
+    # Another graph is not blocked, and the graph is free again afterwards.
+    assert client.post("/backup/graphs/g2/snapshots?wait=true").status_code == 200
+
+
+def test_schedule_and_stats(server):
+    client = server["client"]
+    made = client.post("/backup/schedule", json={"graph_id": "g1", "interval": "6h", "retention": {"keep_last": 5}})
+    assert made.status_code == 200, made.text
+    assert made.json()["interval_seconds"] == 6 * 3600 and made.json()["retention"] == {"keep_last": 5}
+    assert client.get("/backup/schedule/g1").json()["next_run"]
+    assert client.get("/backup/schedule/g2").status_code == 404
+    cron = client.post("/backup/schedule", json={"graph_id": "g2", "interval": "0 3 * * *"})
+    assert cron.json()["cron"] == "0 3 * * *"
+    bad = client.post("/backup/schedule", json={"graph_id": "g1", "interval": "whenever"})
+    assert bad.status_code == 422 and bad.json()["error"]["kind"] == "invalid_input"
+    stats = client.get("/backup/stats").json()
+    assert set(stats["graphs"]) >= {"g1"} and stats["overall"]["snapshot_count"] >= 1
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/backup/graphs/../snapshots",
+        "/backup/graphs/%2e%2e/snapshots",
+        "/backup/graphs/..%2F..%2Fetc/snapshots",
+        "/backup/graphs/a%00b/snapshots",
+        "/backup/graphs/" + "a" * 200 + "/snapshots",
+        "/backup/graphs/bad$id/snapshots",
+        "/backup/graphs/g1/snapshots/not-hex",
+        "/backup/graphs/g1/snapshots/" + "a" * 100,
+        "/backup/graphs/nope/snapshots",
+        "/backup/jobs/123",
+        "/backup/jobs/" + "0" * 32,
+        "/backup/schedule/..",
+    ],
+)
+def test_bad_ids_are_refused_with_4xx_json(server, path):
+    response = server["client"].get(path)
+    assert 400 <= response.status_code < 500, (path, response.status_code, response.text)
+    assert response.headers["content-type"].startswith("application/json")
+
+
+def test_bad_bodies_are_refused_with_422(server):
+    client = server["client"]
+    for method, path, body in [
+        ("post", "/backup/graphs/g1/snapshots", {"unknown": 1}),
+        ("post", "/backup/graphs/g1/snapshots", {"tags": "not-a-list"}),
+        ("post", "/backup/graphs/g1/snapshots", {"description": "x" * 5000}),
+        ("post", "/backup/schedule", {"graph_id": "../x", "interval": 1}),
+        ("post", "/backup/schedule", {"graph_id": "g1"}),
+        ("post", "/backup/schedule", {"graph_id": "g1", "interval": 1, "retention": {"keep_last": -1}}),
+    ]:
+        response = getattr(client, method)(path, json=body)
+        assert response.status_code == 422, (path, body, response.text)
+    raw = client.post("/backup/schedule", content=b"{not json", headers={"content-type": "application/json"})
+    assert raw.status_code == 422
+    unknown = client.post("/backup/graphs/nope/snapshots")
+    assert unknown.status_code == 404 and unknown.json()["error"]["kind"] == "graph_not_found"
+
+
+def test_openapi_schema_is_served(server):
+    schema = server["client"].get("/openapi.json").json()
+    paths = schema["paths"]
+    for path in ("/backup/graphs/{graph_id}/snapshots", "/backup/graphs/{graph_id}/snapshots/{snapshot_id}",
+                 "/backup/graphs/{graph_id}/snapshots/{snapshot_id}/restore",
+                 "/backup/graphs/{graph_id}/snapshots/{snapshot_id}/verify",
+                 "/backup/schedule", "/backup/schedule/{graph_id}", "/backup/stats", "/backup/jobs/{job_id}"):
+        assert path in paths, path
+    assert set(paths["/backup/graphs/{graph_id}/snapshots"]) == {"get", "post"}
