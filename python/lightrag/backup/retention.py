@@ -21,6 +21,7 @@ from .errors import InvalidInputError
 Duration = Union[timedelta, int, float, str]
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 365 * 86400}
+MAX_DURATION = timedelta(days=365 * 1000)
 
 
 def parse_duration(value: Duration, *, default_unit: str = "d") -> timedelta:
@@ -28,17 +29,22 @@ def parse_duration(value: Duration, *, default_unit: str = "d") -> timedelta:
     ``"12h"``, ``"2w"``, ``"1y"``."""
     if isinstance(value, bool):
         raise InvalidInputError(f"{value!r} is not a duration")
-    if isinstance(value, timedelta):
-        result = value
-    elif isinstance(value, (int, float)):
-        result = timedelta(seconds=float(value) * _UNITS[default_unit])
-    elif isinstance(value, str):
-        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdwy]?)\s*", value.lower())
-        if not match:
-            raise InvalidInputError(f"{value!r} is not a duration (use e.g. 30d, 12h, 2w, 1y)")
-        result = timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2) or default_unit])
-    else:
-        raise InvalidInputError(f"{value!r} is not a duration")
+    try:
+        if isinstance(value, timedelta):
+            result = value
+        elif isinstance(value, (int, float)):
+            result = timedelta(seconds=float(value) * _UNITS[default_unit])
+        elif isinstance(value, str):
+            match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdwy]?)\s*", value.lower())
+            if not match:
+                raise InvalidInputError(f"{value!r} is not a duration (use e.g. 30d, 12h, 2w, 1y)")
+            result = timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2) or default_unit])
+        else:
+            raise InvalidInputError(f"{value!r} is not a duration")
+    except (OverflowError, ValueError):
+        raise InvalidInputError(f"{value!r} is not a usable duration (too large)") from None
+    if result > MAX_DURATION:
+        raise InvalidInputError(f"{value!r} is longer than 1000 years")
     if result.total_seconds() < 0:
         raise InvalidInputError("a duration must not be negative")
     return result

@@ -45,6 +45,8 @@ _MONTHS = {name: i for i, name in enumerate(["jan", "feb", "mar", "apr", "may", 
 _DAYS = {name: i for i, name in enumerate(["sun", "mon", "tue", "wed", "thu", "fri", "sat"])}
 # The shortest interval accepted: backups more often than this are a configuration mistake.
 MIN_INTERVAL_SECONDS = 1.0
+# The longest: ten years (longer ones are typos, and overflow date arithmetic).
+MAX_INTERVAL_SECONDS = 10 * 366 * 86400.0
 
 
 class CronExpression:
@@ -160,8 +162,10 @@ def parse_interval(interval: Interval) -> Union[float, CronExpression]:
             return CronExpression(interval)
     else:
         raise InvalidInputError("the interval must be a timedelta, hours, text like '6h', or a cron expression")
-    if not seconds >= MIN_INTERVAL_SECONDS or seconds != seconds or seconds == float("inf"):
-        raise InvalidInputError(f"the interval must be at least {MIN_INTERVAL_SECONDS:g} s, got {interval!r}")
+    if not MIN_INTERVAL_SECONDS <= seconds <= MAX_INTERVAL_SECONDS:
+        raise InvalidInputError(
+            f"the interval must be between {MIN_INTERVAL_SECONDS:g} s and {MAX_INTERVAL_SECONDS // 86400:.0f} days, got {interval!r}"
+        )
     return seconds
 
 
