@@ -295,7 +295,7 @@ def create_backup_router(
         wait: bool = Query(False, description="answer when the snapshot is committed"),
     ) -> JSONResponse:
         backup = graph(graph_id)
-        body = body or SnapshotRequest()
+        body = body or SnapshotRequest.model_validate({})
 
         async def work(job: Job) -> Any:
             snapshot = await backup.acreate_snapshot(body.description, body.tags, progress=job.progress)
@@ -332,7 +332,7 @@ def create_backup_router(
     ) -> JSONResponse:
         backup = graph(graph_id)
         full_id = (await backup.aget_snapshot(snapshot_id)).snapshot_id
-        body = body or RestoreRequest()
+        body = body or RestoreRequest.model_validate({})
 
         async def work(job: Job) -> Any:
             # Always in place: into the graph's own folder, or its live LightRAG instance.
@@ -352,7 +352,7 @@ def create_backup_router(
     ) -> JSONResponse:
         backup = known(graph_id)
         full_id = (await backup.aget_snapshot(snapshot_id)).snapshot_id
-        body = body or VerifyRequest()
+        body = body or VerifyRequest.model_validate({})
 
         async def work(job: Job) -> Any:
             report = await backup.averify_snapshot(

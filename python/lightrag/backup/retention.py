@@ -85,7 +85,7 @@ class RetentionPolicy:
         return all(getattr(self, n) is None for n in self._COUNTS) and self.keep_within is None and not self.keep_tags
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "RetentionPolicy":
+    def from_dict(cls, data: "Mapping[str, Any] | RetentionPolicy") -> "RetentionPolicy":
         """From a dict with the field names; ``retention_days`` / ``keep_within_days`` are
         accepted as a number of days for ``keep_within``."""
         if isinstance(data, RetentionPolicy):

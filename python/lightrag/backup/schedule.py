@@ -255,13 +255,18 @@ class BackupScheduler:
                     if graph_id not in self._running:
                         task = asyncio.create_task(self.run_now(graph_id))
                         self._running[graph_id] = task
-                        task.add_done_callback(lambda _t, g=graph_id: self._running.pop(g, None))
+                        task.add_done_callback(self._forget_run)
                 else:
                     wait = min(wait, (due - now).total_seconds())
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=max(wait, 0.05))
             except asyncio.TimeoutError:
                 pass
+
+    def _forget_run(self, task: "asyncio.Task[RunResult]") -> None:
+        for graph_id, running in list(self._running.items()):
+            if running is task:
+                del self._running[graph_id]
 
     async def run_now(self, graph_id: str) -> RunResult:
         """Run the scheduled backup of one graph now (and its retention), record the outcome,
