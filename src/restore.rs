@@ -18,7 +18,41 @@ use std::path::{Path, PathBuf};
 
 /// Compressed bytes fetched per window (split over the workers); contiguous blobs of a pack are
 /// read with one request.
-const WINDOW_BYTES: u64 = 8 * 1024 * 1024;
+/// How restore reads a store: local disks are CPU-bound (one reader per core, small windows);
+/// object stores over HTTP are latency-bound (many requests in flight, bigger windows, and
+/// ranged reads that bridge bigger gaps so fewer requests are made).
+#[derive(Clone, Copy)]
+struct Reads {
+    window_bytes: u64,
+    /// Largest gap between two needed blobs of a pack that one ranged read bridges.
+    max_gap: u64,
+    /// Largest ranged read.
+    max_span: u64,
+    workers: usize,
+}
+
+impl Reads {
+    fn for_backend(backend: &crate::backend::Backend) -> Reads {
+        let cores = std::thread::available_parallelism()
+            .map_or(2, |n| n.get())
+            .clamp(1, 8);
+        if backend.is_remote() {
+            Reads {
+                window_bytes: 32 * 1024 * 1024,
+                max_gap: 1024 * 1024,
+                max_span: 8 * 1024 * 1024,
+                workers: 16,
+            }
+        } else {
+            Reads {
+                window_bytes: 8 * 1024 * 1024,
+                max_gap: 256 * 1024,
+                max_span: 8 * 1024 * 1024,
+                workers: cores,
+            }
+        }
+    }
+}
 
 /// One file to write.
 #[derive(Debug, Clone)]
@@ -182,9 +216,7 @@ fn write_file(
     progress: &dyn Progress,
 ) -> Result<()> {
     let out = std::fs::File::create(dest).map_err(|e| Error::io("create", dest, e))?;
-    let workers = std::thread::available_parallelism()
-        .map_or(2, |n| n.get())
-        .clamp(1, 8);
+    let reads = Reads::for_backend(repo.backend());
     let refused = |e: Error| {
         Error::integrity(format!(
             "{e}; restoring {} refused, target left untouched",
@@ -210,16 +242,13 @@ fn write_file(
             }
             Ok((written, out))
         });
-        for window in windows(&file.locations) {
+        for window in windows(&file.locations, reads.window_bytes) {
             if let Err(cancelled) = check_cancelled(progress, "restore") {
                 drop(windows_tx);
                 let _ = writer.join();
                 return Err(cancelled);
             }
-            if windows_tx
-                .send(fetch_window(repo, window, workers))
-                .is_err()
-            {
+            if windows_tx.send(fetch_window(repo, window, reads)).is_err() {
                 break; // the writer stopped on an error; it reports it
             }
         }
@@ -250,18 +279,13 @@ fn write_file(
     Ok(())
 }
 
-/// Read and check the blobs of `window`, in order, spreading them over `workers` threads.
-/// Largest gap between two needed blobs of a pack that one ranged read spans: reading a few
-/// unneeded bytes is cheaper than another request.
-const MAX_GAP: u64 = 256 * 1024;
-
-/// The chunks of a file in windows of about `WINDOW_BYTES` stored bytes, in file order.
-fn windows(locations: &[BlobLocation]) -> Vec<&[BlobLocation]> {
+/// The chunks of a file in windows of about `window_bytes` stored bytes, in file order.
+fn windows(locations: &[BlobLocation], window_bytes: u64) -> Vec<&[BlobLocation]> {
     let mut out = Vec::new();
     let (mut first, mut bytes) = (0, 0u64);
     for (i, location) in locations.iter().enumerate() {
         bytes += location.entry.length as u64;
-        if bytes >= WINDOW_BYTES {
+        if bytes >= window_bytes {
             out.push(&locations[first..=i]);
             first = i + 1;
             bytes = 0;
@@ -282,9 +306,10 @@ struct Span {
 }
 
 /// Cover the window's blobs with as few ranged reads as possible: per pack, in offset order,
-/// merging neighbours closer than `MAX_GAP` (a file restored after a change interleaves old
-/// and new packs, so file order alone would cut many short reads).
-fn spans(window: &[BlobLocation]) -> Vec<Span> {
+/// merging neighbours closer than `reads.max_gap` (a file restored after a change interleaves
+/// old and new packs, so file order alone would cut many short reads; reading a few unneeded
+/// bytes is cheaper than another request).
+fn spans(window: &[BlobLocation], reads: Reads) -> Vec<Span> {
     let mut order: Vec<usize> = (0..window.len()).collect();
     order.sort_by_key(|&i| (window[i].pack, window[i].entry.offset));
     let mut spans: Vec<Span> = Vec::new();
@@ -297,8 +322,8 @@ fn spans(window: &[BlobLocation]) -> Vec<Span> {
         match spans.last_mut() {
             Some(span)
                 if span.pack == location.pack
-                    && start <= span.end + MAX_GAP
-                    && end - span.start <= WINDOW_BYTES =>
+                    && start <= span.end + reads.max_gap
+                    && end - span.start <= reads.max_span =>
             {
                 span.end = span.end.max(end);
                 span.members.push(i);
@@ -316,12 +341,9 @@ fn spans(window: &[BlobLocation]) -> Vec<Span> {
 
 /// Read and check the blobs of a window, returned in window order, spreading the ranged reads
 /// over `workers` threads.
-fn fetch_window(
-    repo: &Repository,
-    window: &[BlobLocation],
-    workers: usize,
-) -> Vec<Result<Vec<u8>>> {
-    let spans = spans(window);
+fn fetch_window(repo: &Repository, window: &[BlobLocation], reads: Reads) -> Vec<Result<Vec<u8>>> {
+    let workers = reads.workers;
+    let spans = spans(window, reads);
     // Deal the spans out to the workers, largest first, each to the least loaded.
     let mut order: Vec<usize> = (0..spans.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(spans[i].end - spans[i].start));

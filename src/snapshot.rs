@@ -36,6 +36,8 @@ use std::sync::Mutex;
 const PACK_TARGET_SIZE: usize = 16 * 1024 * 1024;
 /// Pack uploads in flight while the next pack fills.
 const UPLOADS_IN_FLIGHT: usize = 2;
+/// Over the network more uploads overlap, to hide request latency.
+const REMOTE_UPLOADS_IN_FLIGHT: usize = 4;
 
 /// What to record with a snapshot, and how hard to try for a consistent copy.
 #[derive(Debug, Clone)]
@@ -549,7 +551,12 @@ fn pack_blobs(
             if pack.len() >= PACK_TARGET_SIZE {
                 let full = std::mem::take(&mut pack);
                 uploads.push_back(start_upload(&runtime, &backend, full, &mut packed.index)?);
-                while uploads.len() > UPLOADS_IN_FLIGHT {
+                let in_flight = if backend.is_remote() {
+                    REMOTE_UPLOADS_IN_FLIGHT
+                } else {
+                    UPLOADS_IN_FLIGHT
+                };
+                while uploads.len() > in_flight {
                     wait(uploads.pop_front().unwrap())?;
                 }
             }

@@ -176,6 +176,14 @@ impl Backend {
         Ok(backend)
     }
 
+    /// Whether the store is reached over the network (requests have latency worth hiding).
+    pub fn is_remote(&self) -> bool {
+        matches!(
+            self.kind,
+            Kind::S3 { .. } | Kind::Azure { .. } | Kind::Gcs { .. }
+        )
+    }
+
     pub fn location(&self) -> &str {
         &self.location
     }
