@@ -44,7 +44,7 @@ install() {
 
 wait_port() { # name port pid
     for _ in $(seq 1 150); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$2") 2>/dev/null; then return 0; fi
+        if (exec 3<>"/dev/tcp/127.0.0.1/$2") 2>/dev/null && kill -0 "$3" 2>/dev/null; then return 0; fi
         if ! kill -0 "$3" 2>/dev/null; then
             echo "$1 exited; its log:" >&2
             cat "$DIR/$1.log" >&2
@@ -61,6 +61,11 @@ start_one() { # name port command...
     shift 2
     if [ -f "$DIR/$name.pid" ] && kill -0 "$(cat "$DIR/$name.pid")" 2>/dev/null; then
         return 0
+    fi
+    # Another process on the port would answer in our server's place: refuse.
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+        echo "127.0.0.1:$port is already in use (not by this script's $name); stop that process or pick another port (LRB_*_PORT)" >&2
+        return 1
     fi
     "$@" >"$DIR/$name.log" 2>&1 &
     echo $! >"$DIR/$name.pid"
