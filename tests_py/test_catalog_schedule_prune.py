@@ -13,6 +13,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -27,13 +28,16 @@ from lightrag.backup.storage import LocalBackupStorage
 
 
 async def make_graph(path: Path, docs: int = 3, seed: int = 0) -> Path:
-    rag = await build_graph(path, docs, seed=seed)
+    """A real graph in its own workspace (LightRAG shares a workspace's in-memory state between
+    instances in one process); returns the graph's folder, ``path/<workspace>``."""
+    workspace = f"w{uuid.uuid4().hex[:8]}"
+    rag = await build_graph(path, docs, seed=seed, workspace=workspace)
     await rag.finalize_storages()
-    return path
+    return path / workspace
 
 
-async def add_documents(path: Path, seed: int) -> None:
-    rag = await new_rag(path)
+async def add_documents(graph: Path, seed: int) -> None:
+    rag = await new_rag(graph.parent, workspace=graph.name)
     try:
         await rag.ainsert(documents(1, seed=seed, start=100 + seed))
     finally:
@@ -284,10 +288,10 @@ async def test_a_prune_killed_halfway_is_finished_by_the_next(tmp_path: Path):
 
 
 async def test_stats_per_graph_and_overall(manager, tmp_path: Path):
-    await make_graph(tmp_path / "a", seed=3)
-    shutil.copytree(tmp_path / "a", tmp_path / "b")  # a second deployment of the same data
-    for name in ("a", "b"):
-        manager.register_graph(name, tmp_path / name)
+    graph_a = await make_graph(tmp_path / "a", seed=3)
+    shutil.copytree(graph_a, tmp_path / "b")  # a second deployment of the same data
+    for name, folder in (("a", graph_a), ("b", tmp_path / "b")):
+        manager.register_graph(name, folder)
         manager.get_graph(name).create_snapshot()
     snapshot = manager.get_graph("a").list_snapshots()[0]
     assert manager.get_graph("a").verify_snapshot(snapshot.snapshot_id).ok
