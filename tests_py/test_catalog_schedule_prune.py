@@ -122,11 +122,13 @@ async def test_scheduler_backs_up_skips_unchanged_runs_and_applies_retention(man
         while len(manager.scheduler.history) < count:
             await asyncio.sleep(0.05)
 
-    # A first run stores a snapshot, the next finds nothing changed. (The background loop itself
-    # is exercised by test_a_missed_run_is_taken_once_after_a_restart.)
-    first = await asyncio.wait_for(manager.run_scheduled_backup("g1"), timeout=120)
-    second = await asyncio.wait_for(manager.run_scheduled_backup("g1"), timeout=120)
-    assert (first.result, second.result) == ("created", "skipped"), (first, second)
+    # The background scheduler: a first run stores a snapshot, the next finds nothing changed.
+    async with manager:
+        await asyncio.wait_for(wait_for_runs(2), timeout=120)
+    assert not manager.scheduler.running
+    results = [r.result for r in manager.scheduler.history]
+    assert results[:2] == ["created", "skipped"], results
+    first, second = manager.scheduler.history[:2]
     assert second.snapshot_id == first.snapshot_id
 
     # Runs after changes store snapshots, and keep_last=2 is applied after each.
@@ -140,6 +142,29 @@ async def test_scheduler_backs_up_skips_unchanged_runs_and_applies_retention(man
     view = manager.get_schedule("g1")
     assert view["last_result"] == "created" and view["last_run"]
     assert datetime.fromisoformat(view["next_run"]) > datetime.now(timezone.utc) - timedelta(seconds=5)
+
+
+async def test_stopping_the_scheduler_while_a_run_is_in_flight_returns(manager, tmp_path: Path):
+    """Regression: stop() used to cancel the loop task, and on Python < 3.12 asyncio.wait_for
+    swallows a cancel that lands as its inner wait completes (a run finishing wakes the loop),
+    so stop() waited forever (CPython gh-86296). Each round stops just as a run is going."""
+    graph = await make_graph(tmp_path / "g1")
+    manager.register_graph("g1", graph)
+    manager.schedule_backup("g1", timedelta(seconds=1))
+    manager.scheduler.poll_seconds = 0.01
+    for round_ in range(30):
+        due = (datetime.now(timezone.utc) - timedelta(seconds=1)).isoformat()
+        manager.catalog.record_run("g1", result="created", next_run=due)
+        await manager.start_scheduler()
+        while not manager.scheduler._running:
+            await asyncio.sleep(0.001)
+        await asyncio.sleep((round_ % 10) * 0.002)
+        stopping = asyncio.ensure_future(manager.stop_scheduler())
+        done, _ = await asyncio.wait({stopping}, timeout=60)
+        assert stopping in done, f"stop_scheduler() hung in round {round_}"
+        assert not manager.scheduler.running and not manager.scheduler._running
+    assert len(manager.scheduler.history) == 30
+    assert all(run.result in ("created", "skipped") for run in manager.scheduler.history)
 
 
 async def test_a_missed_run_is_taken_once_after_a_restart(tmp_path: Path):

@@ -195,6 +195,12 @@ class JobRunner:
         job.task = asyncio.get_running_loop().create_task(run())
         return job
 
+    async def drain(self) -> None:
+        """Wait for every running job (at shutdown: a snapshot or restore is never cut off)."""
+        tasks = [job.task for job in self.active.values() if job.task is not None]
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
 
 def api_key_dependency(api_key: Optional[str]) -> Callable[..., Awaitable[None]]:
     """``X-API-Key`` checked in constant time; no key configured means no check."""
@@ -423,6 +429,8 @@ def create_app(
                 except InvalidInputError:
                     continue  # not a valid graph id: not served
 
+    router = create_backup_router(manager, dependencies=[Depends(api_key_dependency(key))], resolve_graph=resolve)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> Any:
         if run_scheduler:
@@ -431,6 +439,7 @@ def create_app(
             yield
         finally:
             await manager.stop_scheduler()
+            await router.jobs.drain()  # type: ignore[attr-defined]
 
     app = FastAPI(title="lightrag-backup", version=_version(), lifespan=lifespan)
     install_error_handlers(app)
@@ -439,7 +448,7 @@ def create_app(
     async def liveness() -> dict[str, str]:
         return {"status": "ok"}
 
-    app.include_router(create_backup_router(manager, dependencies=[Depends(api_key_dependency(key))], resolve_graph=resolve))
+    app.include_router(router)
     return app
 
 

@@ -188,19 +188,14 @@ def _graph_id(args: argparse.Namespace) -> str:
 
 def _storage(args: argparse.Namespace) -> Any:
     from .errors import InvalidInputError
-    from .storage import default_location, storage_from_url
+    from .storage import default_location, parse_repo_options, storage_from_url
 
     location = args.repo or default_location()
     if not location:
         raise InvalidInputError(
             "no repository: pass --repo PATH|URL or set LIGHTRAG_BACKUP_STORAGE_PATH (or LIGHTRAG_BACKUP_S3_BUCKET)"
         )
-    options: dict[str, str] = {}
-    for item in args.repo_option:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise InvalidInputError(f"--repo-option takes KEY=VALUE, got {item!r}")
-        options[key.strip()] = value
+    options = parse_repo_options(args.repo_option)
     # Reading commands must not create a repository (or a bucket) where there is none.
     creating = args.command in ("init", "snapshot", "serve") or (args.command == "schedule" and args.schedule_command == "set")
     return storage_from_url(location, create=creating, create_location=creating and args.create_bucket, **options)

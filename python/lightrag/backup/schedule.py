@@ -196,6 +196,7 @@ class BackupScheduler:
         self._task: Optional["asyncio.Task[None]"] = None
         self._wake: Optional["asyncio.Event"] = None
         self._running: dict[str, "asyncio.Task[RunResult]"] = {}
+        self._stopping = False
         self.history: list[RunResult] = []
 
     @property
@@ -207,21 +208,29 @@ class BackupScheduler:
 
         if self.running:
             return
+        self._stopping = False
         self._wake = asyncio.Event()
         self._task = asyncio.create_task(self._loop(), name="lightrag-backup-scheduler")
 
     async def stop(self) -> None:
         """Stop scheduling; a backup already running is allowed to finish (it is never cut
-        off half-way)."""
+        off half-way).
+
+        The loop is asked to stop and wakes up, rather than being cancelled: on Python < 3.12
+        ``asyncio.wait_for`` swallows a cancellation that arrives as its inner wait completes
+        (CPython gh-86296), and a swallowed cancel left ``stop`` awaiting a loop that went on
+        forever."""
         import asyncio
 
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
+            self._stopping = True
+            self.wake()
             try:
-                await task
+                await asyncio.shield(task)
             except asyncio.CancelledError:
-                pass
+                task.cancel()  # stop() itself was cancelled: do not leave the loop behind
+                raise
         running = list(self._running.values())
         if running:
             await asyncio.gather(*running, return_exceptions=True)
@@ -241,9 +250,11 @@ class BackupScheduler:
     async def _loop(self) -> None:
         import asyncio
 
-        assert self._wake is not None
-        while True:
-            self._wake.clear()
+        wake = self._wake
+        assert wake is not None
+        loop = asyncio.get_running_loop()
+        while not self._stopping:
+            wake.clear()
             now = datetime.now(timezone.utc)
             wait = self.poll_seconds
             for schedule in self.manager.catalog.schedules():
@@ -258,10 +269,13 @@ class BackupScheduler:
                         task.add_done_callback(self._forget_run)
                 else:
                     wait = min(wait, (due - now).total_seconds())
+            if self._stopping:
+                break
+            timer = loop.call_later(max(wait, 0.05), wake.set)
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout=max(wait, 0.05))
-            except asyncio.TimeoutError:
-                pass
+                await wake.wait()
+            finally:
+                timer.cancel()
 
     def _forget_run(self, task: "asyncio.Task[RunResult]") -> None:
         for graph_id, running in list(self._running.items()):

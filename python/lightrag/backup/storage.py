@@ -328,6 +328,17 @@ def default_location() -> str | None:
     return None
 
 
+def parse_repo_options(items: list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` object-store options from a command line."""
+    options: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InvalidInputError(f"a repository option takes KEY=VALUE, got {item!r}")
+        options[key.strip()] = value
+    return options
+
+
 def storage_from_location(location: str, *, create: bool = True) -> BackupStorageBackend:
     """Open a repository from a path or URL (same as :func:`storage_from_url` without options)."""
     return storage_from_url(location, create=create)
@@ -339,6 +350,7 @@ __all__ = [
     "LocalBackupStorage",
     "S3BackupStorage",
     "default_location",
+    "parse_repo_options",
     "storage_from_location",
     "storage_from_url",
 ]

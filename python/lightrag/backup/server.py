@@ -1,0 +1,183 @@
+"""``lightrag-backup-server``: LightRAG's own API server with the backup endpoints mounted.
+
+It takes the same arguments and environment as ``lightrag-server`` and serves everything that
+one serves, plus ``/backup/...``, guarded by LightRAG's own auth (``X-API-Key`` against
+``LIGHTRAG_API_KEY``/``--key``, or a JWT from ``/login``). The server's live ``LightRAG``
+instance is registered as a graph, so snapshots taken here are the consistent online kind
+and a restore reloads the running instance.
+
+LightRAG has no hook for extra routers, so :func:`main` wraps
+``lightrag.api.lightrag_server.create_app`` (the function both its uvicorn and gunicorn entry
+points call), finds the instance in the app's route closures, and mounts the router behind
+the auth dependency LightRAG's own routers use. Programs that build LightRAG's app
+themselves call :func:`mount_backup` on it.
+
+Backup settings (environment, or the ``--backup-*`` options, which are taken out of the
+command line before LightRAG parses it):
+
+* ``LIGHTRAG_BACKUP_STORAGE_PATH`` / ``--backup-repo``: the repository, a path or URL
+  (``s3://``, ``az://``, ...; ``LIGHTRAG_BACKUP_S3_BUCKET`` works too). Default:
+  ``lightrag_backups`` next to the working dir.
+* ``--backup-repo-option KEY=VALUE``: object-store options, as ``lightrag-backup -o``.
+* ``LIGHTRAG_BACKUP_GRAPH_ID`` / ``--backup-graph-id``: the graph's id. Default: the
+  workspace, or ``default``.
+* ``LIGHTRAG_BACKUP_CATALOG_PATH`` / ``--backup-catalog``: the SQLite catalog.
+* ``--backup-no-scheduler``: do not run the schedules in this server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, AsyncIterator, Optional
+
+from .errors import BackupError, InvalidInputError
+from .manager import BackupManager
+from .storage import default_location, parse_repo_options, storage_from_url
+
+_BACKUP_ARGS = argparse.ArgumentParser(prog="lightrag-backup-server", add_help=False)
+_BACKUP_ARGS.add_argument("--backup-repo", metavar="PATH|URL", help="the backup repository (default: "
+                          "$LIGHTRAG_BACKUP_STORAGE_PATH, else lightrag_backups next to the working dir)")
+_BACKUP_ARGS.add_argument("--backup-repo-option", action="append", default=[], metavar="KEY=VALUE",
+                          help="an object-store option (repeatable)")
+_BACKUP_ARGS.add_argument("--backup-graph-id", metavar="ID",
+                          help="this server's graph id (default: $LIGHTRAG_BACKUP_GRAPH_ID, else the workspace or 'default')")
+_BACKUP_ARGS.add_argument("--backup-catalog", metavar="PATH", help="the SQLite catalog (default: $LIGHTRAG_BACKUP_CATALOG_PATH)")
+_BACKUP_ARGS.add_argument("--backup-no-scheduler", action="store_true", help="do not run backup schedules in this server")
+
+
+def find_lightrag(app: Any) -> Any:
+    """The ``LightRAG`` instance LightRAG's ``create_app`` built (it is a local variable there,
+    reachable from the closures of the route endpoints)."""
+    from lightrag.lightrag import LightRAG
+
+    for route in getattr(app, "routes", []):
+        endpoint = getattr(route, "endpoint", None)
+        for cell in getattr(endpoint, "__closure__", None) or ():
+            try:
+                value = cell.cell_contents
+            except ValueError:  # an empty cell
+                continue
+            if isinstance(value, LightRAG):
+                return value
+    raise InvalidInputError("no LightRAG instance found in this app's routes; pass rag= explicitly")
+
+
+def default_graph_id(rag: Any) -> str:
+    graph_id = os.environ.get("LIGHTRAG_BACKUP_GRAPH_ID") or getattr(rag, "workspace", "") or "default"
+    return graph_id
+
+
+def default_repository(rag: Any) -> str:
+    location = default_location()
+    if location:
+        return location
+    return str(Path(rag.working_dir).resolve().parent / "lightrag_backups")
+
+
+def mount_backup(
+    app: Any,
+    rag: Any = None,
+    *,
+    manager: Optional[BackupManager] = None,
+    graph_id: Optional[str] = None,
+    api_key: Optional[str] = None,
+    run_scheduler: bool = True,
+) -> BackupManager:
+    """Mount the backup endpoints into LightRAG's FastAPI ``app`` and register its live
+    instance (found in the app when ``rag`` is not given) as ``graph_id``.
+
+    The routes are guarded by LightRAG's auth dependency for ``api_key`` (default
+    ``LIGHTRAG_API_KEY``). The scheduler starts after LightRAG's startup and stops, with any
+    running backup job finished, before LightRAG finalises its storages."""
+    from fastapi import Depends
+    from lightrag.api.utils_api import get_combined_auth_dependency
+
+    from .api import create_backup_router, install_error_handlers
+
+    rag = rag if rag is not None else find_lightrag(app)
+    if manager is None:
+        manager = BackupManager(storage_from_url(default_repository(rag), create=True))
+    graph_id = graph_id or default_graph_id(rag)
+    manager.register_graph(graph_id, rag=rag)
+    key = api_key if api_key is not None else os.environ.get("LIGHTRAG_API_KEY")
+    router = create_backup_router(manager, dependencies=[Depends(get_combined_auth_dependency(key))])
+    app.include_router(router)
+    install_error_handlers(app)
+
+    lightrag_lifespan = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(inner_app: Any) -> AsyncIterator[Any]:
+        async with lightrag_lifespan(inner_app) as state:
+            if run_scheduler:
+                await manager.start_scheduler()
+            try:
+                yield state
+            finally:
+                await manager.stop_scheduler()
+                await router.jobs.drain()  # type: ignore[attr-defined]
+
+    app.router.lifespan_context = lifespan
+    app.state.backup_manager = manager
+    return manager
+
+
+def split_arguments(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
+    """Our ``--backup-*`` options, and the rest for LightRAG's parser."""
+    ours, rest = _BACKUP_ARGS.parse_known_args(argv)
+    stray = [arg for arg in rest if re.match(r"^--backup[-_]", arg)]
+    if stray:
+        raise InvalidInputError(f"unknown option {stray[0]} (see lightrag-backup-server --help)")
+    return ours, rest
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    """Run LightRAG's server (``lightrag-server``) with the backup endpoints mounted."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "-h" in argv or "--help" in argv:
+        _BACKUP_ARGS.print_help()
+        print("\nEverything else is lightrag-server's:\n")
+    try:
+        options, rest = split_arguments(argv)
+        repo_options = parse_repo_options(options.backup_repo_option)
+    except InvalidInputError as error:
+        print(f"lightrag-backup-server: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    # LightRAG parses sys.argv when its server module is imported: only its own arguments stay.
+    sys.argv = [sys.argv[0], *rest]
+    try:
+        from lightrag.api import lightrag_server
+    except ImportError as error:
+        print(f"lightrag-backup-server needs LightRAG's API server: pip install 'lightrag-hku[api]' ({error})",
+              file=sys.stderr)
+        raise SystemExit(2) from None
+    lightrag_create_app = lightrag_server.create_app
+
+    def create_app(args: Any) -> Any:
+        app = lightrag_create_app(args)
+        rag = find_lightrag(app)
+        try:
+            storage = storage_from_url(options.backup_repo or default_repository(rag), create=True, **repo_options)
+            mount_backup(app, rag, manager=BackupManager(storage, options.backup_catalog),
+                         graph_id=options.backup_graph_id,
+                         api_key=os.environ.get("LIGHTRAG_API_KEY") or getattr(args, "key", None),
+                         run_scheduler=not options.backup_no_scheduler)
+        except BackupError as error:
+            print(f"lightrag-backup-server: {type(error).__name__}: {error}", file=sys.stderr)
+            raise SystemExit(2) from None
+        return app
+
+    lightrag_server.create_app = create_app
+    lightrag_server.main()
+
+
+__all__ = ["find_lightrag", "main", "mount_backup"]
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,224 @@
+"""`lightrag-backup-server`: LightRAG's own API server with the backup routes mounted, over real
+HTTP, with its live instance (stub LLM and embeddings behind an OpenAI-compatible loopback
+server, see mounted_server.py)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import httpx
+import pytest
+
+from test_api import free_port, wait_job
+
+API_KEY = "mounted-key-456"
+LAUNCHER = Path(__file__).parent / "mounted_server.py"
+
+
+def start(root: Path, *extra: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    environment = {
+        **os.environ,
+        "WORKING_DIR": str(root / "rag_storage"),
+        "INPUT_DIR": str(root / "inputs"),
+        "PORT": str(port),
+        "LIGHTRAG_API_KEY": API_KEY,
+        "LOG_DIR": str(root),
+        **(env or {}),
+    }
+    log = open(root / f"server-{port}.log", "w")
+    process = subprocess.Popen([sys.executable, str(LAUNCHER), *extra], cwd=root, env=environment,
+                               stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                return process, base
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"server did not start: {(root / f'server-{port}.log').read_text()[-4000:]}")
+        time.sleep(0.2)
+
+
+def stop(process: subprocess.Popen) -> int:
+    process.send_signal(signal.SIGINT)
+    try:
+        return process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise
+
+
+@pytest.fixture(scope="module")
+def mounted(tmp_path_factory) -> Iterator[dict[str, Any]]:
+    root = tmp_path_factory.mktemp("mounted")
+    process, base = start(root, "--backup-repo", str(root / "repo"), "--backup-graph-id", "live",
+                          "--backup-catalog", str(root / "catalog.sqlite3"))
+    client = httpx.Client(base_url=base, headers={"X-API-Key": API_KEY}, timeout=120)
+    yield {"client": client, "base": base, "root": root, "process": process}
+    client.close()
+    if process.poll() is None:
+        stop(process)
+
+
+def insert(client: httpx.Client, text: str, name: str) -> None:
+    """Insert a document through LightRAG's API and wait until its pipeline has processed it."""
+    response = client.post("/documents/text", json={"text": text, "file_source": name})
+    assert response.status_code == 200, response.text
+    track_id = response.json()["track_id"]
+    deadline = time.monotonic() + 120
+    while True:
+        status = client.get("/documents/pipeline_status").json()
+        tracked = client.get(f"/documents/track_status/{track_id}").json()
+        states = [d["status"] for d in tracked.get("documents", [])]
+        if not status["busy"] and states and all(s == "processed" for s in states):
+            return
+        assert "failed" not in states and time.monotonic() < deadline, (status, tracked)
+        time.sleep(0.2)
+
+
+def labels(client: httpx.Client) -> list[str]:
+    response = client.get("/graph/label/list")
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def exists(client: httpx.Client, name: str) -> bool:
+    response = client.get("/graph/entity/exists", params={"name": name})
+    assert response.status_code == 200, response.text
+    return response.json()["exists"]
+
+
+def answers(client: httpx.Client, question: str) -> str:
+    response = client.post("/query", json={"query": question, "mode": "hybrid"})
+    assert response.status_code == 200, response.text
+    return response.json()["response"]
+
+
+def test_routes_sit_behind_lightrags_auth(mounted):
+    base = mounted["base"]
+    for path in ("/backup/stats", "/backup/graphs/live/snapshots", "/backup/health"):
+        response = httpx.get(f"{base}{path}")
+        assert response.status_code in (401, 403), (path, response.status_code, response.text)
+        assert response.headers["content-type"].startswith("application/json")
+        wrong = httpx.get(f"{base}{path}", headers={"X-API-Key": "wrong"})
+        assert wrong.status_code in (401, 403), (path, wrong.status_code)
+    health = mounted["client"].get("/backup/health").json()
+    assert health["graphs"] == ["live"] and health["scheduler_running"] is True
+    assert health["repository"] == str(mounted["root"] / "repo")
+    # LightRAG's own routes are still there, behind the same key.
+    assert httpx.get(f"{base}/graph/label/list").status_code in (401, 403)
+    assert mounted["client"].get("/graph/label/list").status_code == 200
+
+
+def test_live_snapshot_and_restore_through_the_running_server(mounted):
+    client = mounted["client"]
+    insert(client, "[[Alice Smith]] works at [[Orion Lab]] in [[Lisbon]]. [[Orion Lab]] funds [[Project Zeta]].", "a.txt")
+    before = labels(client)
+    assert "Alice Smith" in before
+
+    created = client.post("/backup/graphs/live/snapshots?wait=true", json={"description": "after a.txt", "tags": ["api"]})
+    assert created.status_code == 200, created.text
+    snapshot = created.json()["result"]
+    assert snapshot["metadata"]["capture"] == "live", "the live instance is captured online"
+    assert snapshot["metadata"]["entities"] == len(before)
+
+    insert(client, "[[Bruno Costa]] leads [[Helix Institute]] in [[Osaka]].", "b.txt")
+    assert "Bruno Costa" in labels(client)
+    assert exists(client, "Helix Institute") and answers(client, "Who leads [[Helix Institute]]?")
+
+    # An asynchronous restore: 202, then the job is polled to the end.
+    started = client.post(f"/backup/graphs/live/snapshots/{snapshot['snapshot_id']}/restore", json={})
+    assert started.status_code == 202, started.text
+    job = wait_job(client, started.json())
+    assert job["state"] == "succeeded", job
+    # The running instance answers from the restored graph, without a restart.
+    assert labels(client) == before
+    assert not exists(client, "Helix Institute") and exists(client, "Orion Lab")
+    assert answers(client, "Where does [[Alice Smith]] work?")
+    documents = client.post("/documents/paginated", json={"page": 1, "page_size": 50}).json()["documents"]
+    assert sorted(d["file_path"] for d in documents) == ["a.txt"], documents
+
+    listed = client.get("/backup/graphs/live/snapshots").json()
+    tags = [s["tags"] for s in listed]
+    assert ["api"] in tags and any("pre-restore" in t for t in tags), "a safety snapshot precedes the restore"
+    verified = client.post(f"/backup/graphs/live/snapshots/{snapshot['snapshot_id']}/verify?wait=true", json={"read_data": True})
+    assert verified.status_code == 200 and verified.json()["result"]["ok"], verified.text
+
+    # The server goes on working after the restore: a new document is processed and backed up.
+    insert(client, "[[Chen Wu]] visits [[Riga]].", "c.txt")
+    assert "Chen Wu" in labels(client)
+    again = client.post("/backup/graphs/live/snapshots?wait=true", json={})
+    assert again.status_code == 200 and again.json()["result"]["metadata"]["entities"] == len(before) + 2
+
+
+def test_unknown_graph_bad_ids_and_busy_graph(mounted):
+    client = mounted["client"]
+    assert client.get("/backup/graphs/nope/snapshots").status_code == 404
+    for bad in ("..%2F..%2Fetc", "a%00b", "x" * 300):
+        response = client.get(f"/backup/graphs/{bad}/snapshots")
+        assert 400 <= response.status_code < 500, (bad, response.status_code)
+    missing = client.post("/backup/graphs/live/snapshots/0123abcd/restore?wait=true", json={})
+    assert missing.status_code == 404 and missing.json()["error"]["kind"] == "snapshot_not_found", missing.text
+
+
+def test_schedules_run_in_the_server_and_stop_with_it(tmp_path: Path):
+    """A schedule set over HTTP runs in the server's process; SIGINT stops the scheduler, then
+    LightRAG, and the process exits 0."""
+    process, base = start(tmp_path, env={"LIGHTRAG_BACKUP_STORAGE_PATH": str(tmp_path / "repo"),
+                                          "LIGHTRAG_BACKUP_CATALOG_PATH": str(tmp_path / "catalog.sqlite3"),
+                                          "LIGHTRAG_BACKUP_GRAPH_ID": "sched"})
+    try:
+        with httpx.Client(base_url=base, headers={"X-API-Key": API_KEY}, timeout=120) as client:
+            insert(client, "[[Dana Reyes]] joins [[Nova Archive]].", "d.txt")
+            response = client.post("/backup/schedule", json={"graph_id": "sched", "interval": "1s"})
+            assert response.status_code == 200, response.text
+            deadline = time.monotonic() + 60
+            while True:
+                view = client.get("/backup/schedule/sched").json()
+                if view.get("last_result") == "created":
+                    break
+                assert time.monotonic() < deadline, view
+                time.sleep(0.2)
+            snapshots = client.get("/backup/graphs/sched/snapshots").json()
+            assert snapshots and snapshots[0]["tags"] == ["scheduled"]
+            assert snapshots[0]["metadata"]["capture"] == "live"
+    finally:
+        code = stop(process)
+    assert code == 0, "\n".join(log.read_text()[-3000:] for log in tmp_path.glob("server-*.log"))
+
+
+def test_bad_backup_settings_stop_the_server_with_a_clear_message(tmp_path: Path):
+    done = subprocess.run([sys.executable, str(LAUNCHER), "--backup-repo", "s3://bucket/x", "--backup-repo-option", "nokey"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "KEY=VALUE" in done.stderr, done.stderr
+    done = subprocess.run([sys.executable, str(LAUNCHER), "--backup-bogus", "1"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "--backup-bogus" in done.stderr, done.stderr
+
+
+def test_the_console_script_has_lightrag_servers_options_and_ours():
+    script = Path(sys.executable).with_name("lightrag-backup-server")
+    done = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "--backup-repo" in done.stdout and "--working-dir" in done.stdout and "--llm-binding" in done.stdout
+
+
+def test_property_based_pass_over_the_mounted_backup_routes_finds_no_5xx(mounted):
+    done = subprocess.run(
+        [sys.executable, "-m", "schemathesis.cli", "run", f"{mounted['base']}/openapi.json",
+         "--include-path-regex", "^/backup", "--checks", "not_a_server_error",
+         "--header", f"X-API-Key: {API_KEY}", "--max-examples", "20", "--seed", "20261126",
+         "--generation-database", "none", "--request-timeout", "120", "--generation-allow-x00", "true"],
+        capture_output=True, text=True, timeout=900, cwd=mounted["root"],
+    )
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
