@@ -18,6 +18,7 @@ import pytest
 from test_api import free_port, wait_job
 
 API_KEY = "mounted-key-456"
+PASSWORD = "admin-pass-789"
 LAUNCHER = Path(__file__).parent / "mounted_server.py"
 
 
@@ -62,7 +63,8 @@ def stop(process: subprocess.Popen) -> int:
 def mounted(tmp_path_factory) -> Iterator[dict[str, Any]]:
     root = tmp_path_factory.mktemp("mounted")
     process, base = start(root, "--backup-repo", str(root / "repo"), "--backup-graph-id", "live",
-                          "--backup-catalog", str(root / "catalog.sqlite3"))
+                          "--backup-catalog", str(root / "catalog.sqlite3"),
+                          env={"AUTH_ACCOUNTS": f"admin:{PASSWORD}", "TOKEN_SECRET": "mounted-token-secret-0123456789"})
     client = httpx.Client(base_url=base, headers={"X-API-Key": API_KEY}, timeout=120)
     yield {"client": client, "base": base, "root": root, "process": process}
     client.close()
@@ -118,6 +120,20 @@ def test_routes_sit_behind_lightrags_auth(mounted):
     # LightRAG's own routes are still there, behind the same key.
     assert httpx.get(f"{base}/graph/label/list").status_code in (401, 403)
     assert mounted["client"].get("/graph/label/list").status_code == 200
+
+
+def test_a_jwt_from_lightrags_login_opens_the_backup_routes(mounted):
+    base = mounted["base"]
+    refused = httpx.post(f"{base}/login", data={"username": "admin", "password": "wrong"})
+    assert refused.status_code == 401, refused.text
+    login = httpx.post(f"{base}/login", data={"username": "admin", "password": PASSWORD})
+    assert login.status_code == 200, login.text
+    token = login.json()["access_token"]
+    stats = httpx.get(f"{base}/backup/stats", headers={"Authorization": f"Bearer {token}"})
+    assert stats.status_code == 200, stats.text
+    assert "live" in stats.json()["graphs"]
+    forged = httpx.get(f"{base}/backup/stats", headers={"Authorization": f"Bearer {token[:-4]}AAAA"})
+    assert forged.status_code in (401, 403), forged.text
 
 
 def test_live_snapshot_and_restore_through_the_running_server(mounted):

@@ -13,6 +13,10 @@ pub(crate) struct PyProgress {
     callback: Option<Py<PyAny>>,
     /// When signals were last checked, and whether one asked to stop.
     signals: Mutex<(Instant, bool)>,
+    /// The thread that made this object: Python's signal handlers run only on the main
+    /// thread, so only checks from there can see a Ctrl-C. Worker threads must not use up the
+    /// check interval (they did, and a Ctrl-C could go unnoticed until the commit).
+    owner: std::thread::ThreadId,
     phase: Mutex<(String, Instant)>,
     total: AtomicU64,
     done: AtomicU64,
@@ -23,6 +27,7 @@ impl PyProgress {
         PyProgress {
             callback,
             signals: Mutex::new((Instant::now(), false)),
+            owner: std::thread::current().id(),
             phase: Mutex::new((String::new(), Instant::now())),
             total: AtomicU64::new(0),
             done: AtomicU64::new(0),
@@ -80,6 +85,9 @@ impl Progress for PyProgress {
             let mut signals = self.signals.lock().unwrap();
             if signals.1 {
                 return true;
+            }
+            if std::thread::current().id() != self.owner {
+                return false;
             }
             let due = signals.0.elapsed() >= INTERVAL;
             if due {
