@@ -86,11 +86,17 @@ class Tool:
     def verify(self) -> Measure: raise NotImplementedError
 
 
+# The console script of the running interpreter's environment, as an operator's venv runs it;
+# a version-manager shim on PATH (pyenv's costs 0.13 s per call here) would be timed as ours.
+_BESIDE = Path(sys.executable).with_name("lightrag-backup")
+LIGHTRAG_BACKUP_CLI = str(_BESIDE) if _BESIDE.exists() else "lightrag-backup"
+
+
 class LightragBackup(Tool):
     name = "lightrag-backup"
 
     def _cli(self, *args: str) -> list[str]:
-        return ["lightrag-backup", "--repo", self.location(), "--no-progress", *args]
+        return [LIGHTRAG_BACKUP_CLI, "--repo", self.location(), "--no-progress", *args]
 
     def location(self) -> str:
         return str(self.repo)

@@ -34,14 +34,10 @@ impl PatternCounter {
     }
 }
 
+/// Occurrences of `needle` (none of our patterns can overlap itself). A SIMD substring search:
+/// comparing at every byte position cost 7% of a first backup's CPU on a 22 MB GraphML file.
 fn count(haystack: &[u8], needle: &[u8]) -> u64 {
-    if haystack.len() < needle.len() {
-        return 0;
-    }
-    haystack
-        .windows(needle.len())
-        .filter(|w| *w == needle)
-        .count() as u64
+    memchr::memmem::find_iter(haystack, needle).count() as u64
 }
 
 /// What a file contributes to the counts, chosen by its name.

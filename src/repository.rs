@@ -177,6 +177,20 @@ impl Repository {
     /// since the last refresh (by this or another process), start over when a prune removed
     /// some, and read the prune markers whose packs new snapshots must not reuse.
     pub fn refresh_index(&self) -> Result<()> {
+        // A prune writes an index file's replacement before it deletes the file, so a file
+        // listed here and gone when read means a newer listing has the replacement: list again.
+        for _ in 0..5 {
+            if self.try_refresh_index()? {
+                return Ok(());
+            }
+        }
+        Err(Error::Conflict {
+            message: "index files kept being replaced by a running prune; retry".to_string(),
+        })
+    }
+
+    /// `false` when an index file vanished between listing and reading.
+    fn try_refresh_index(&self) -> Result<bool> {
         let listed: HashSet<String> = self
             .backend
             .list_blocking("index")?
@@ -207,12 +221,16 @@ impl Repository {
             (rebuild, fresh, fresh_markers)
         };
         if !rebuild && fresh.is_empty() {
-            return Ok(());
+            return Ok(true);
         }
-        let (files, markers) = block_on(async {
+        let loaded = block_on(async {
             let mut files = Vec::with_capacity(fresh.len());
             for path in fresh {
-                let file = self.read_index_file(&Path::from(path.as_str())).await?;
+                let location = Path::from(path.as_str());
+                let Some(bytes) = self.backend.get_opt(&location).await? else {
+                    return Ok(None);
+                };
+                let file = Self::decode_index_file(&location, &bytes)?;
                 files.push((path, file));
             }
             let mut markers = Vec::with_capacity(fresh_markers.len());
@@ -223,8 +241,11 @@ impl Repository {
                     markers.push((path, marker));
                 }
             }
-            Ok::<_, Error>((files, markers))
+            Ok::<_, Error>(Some((files, markers)))
         })?;
+        let Some((files, markers)) = loaded else {
+            return Ok(false);
+        };
         let mut state = self.index.write().unwrap();
         if rebuild {
             let kept_markers: HashMap<String, PruneMarker> = std::mem::take(&mut state.markers)
@@ -245,18 +266,22 @@ impl Repository {
             Self::add_to_state(&mut state, &file);
             state.loaded.insert(path);
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Read and check one index file.
     pub(crate) async fn read_index_file(&self, path: &Path) -> Result<IndexFile> {
         let bytes = self.backend.get(path).await?;
-        if ObjectId::of(&bytes).to_hex() != path.filename().unwrap_or_default() {
+        Self::decode_index_file(path, &bytes)
+    }
+
+    fn decode_index_file(path: &Path, bytes: &[u8]) -> Result<IndexFile> {
+        if ObjectId::of(bytes).to_hex() != path.filename().unwrap_or_default() {
             return Err(Error::integrity(format!(
                 "index file {path} does not match its name"
             )));
         }
-        decode_object(format::index::MAGIC, &bytes, path.as_ref())
+        decode_object(format::index::MAGIC, bytes, path.as_ref())
     }
 
     fn add_to_state(state: &mut IndexState, file: &IndexFile) {

@@ -77,6 +77,32 @@ pub(crate) fn decode_object<T: DeserializeOwned>(
         .map_err(|e| Error::integrity(format!("{what} cannot be decoded: {e}")))
 }
 
+/// `data` as a zstd frame of raw (stored) blocks: what a compressor would emit for bytes it
+/// cannot shrink, written without trying. Any zstd decoder reads it back at copy speed, so
+/// the pack format does not change. Used for embedding matrices, whose float bytes compress
+/// by 7% at 370 MB/s (zstd level 1-4 alike).
+pub(crate) fn stored_frame(data: &[u8]) -> Vec<u8> {
+    const MAX_BLOCK: usize = 128 * 1024;
+    let blocks = data.len().div_ceil(MAX_BLOCK).max(1);
+    let mut frame = Vec::with_capacity(9 + 3 * blocks + data.len());
+    frame.extend_from_slice(&0xFD2F_B528u32.to_le_bytes());
+    // Frame header descriptor: 4-byte content size (flag 2), single segment (no window
+    // descriptor), no checksum, no dictionary.
+    frame.push(0b1010_0000);
+    frame.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    let mut pieces = data.chunks(MAX_BLOCK).peekable();
+    if pieces.peek().is_none() {
+        frame.extend_from_slice(&[1, 0, 0]); // one empty raw block, the last
+    }
+    while let Some(piece) = pieces.next() {
+        let last = u32::from(pieces.peek().is_none());
+        let header = last | ((piece.len() as u32) << 3); // block type 0: raw
+        frame.extend_from_slice(&header.to_le_bytes()[..3]);
+        frame.extend_from_slice(piece);
+    }
+    frame
+}
+
 /// zstd-decompress a whole frame, refusing output larger than `limit`.
 pub(crate) fn decompress_bounded(data: &[u8], limit: usize) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
@@ -93,4 +119,31 @@ pub(crate) fn decompress_bounded(data: &[u8], limit: usize) -> std::io::Result<V
 
 fn magic_name(magic: &[u8; 4]) -> String {
     String::from_utf8_lossy(magic).into_owned()
+}
+
+#[cfg(test)]
+mod stored_frame_tests {
+    use super::*;
+
+    #[test]
+    fn stored_frames_decode_with_zstd() {
+        for size in [0usize, 1, 255, 256, 65_791, 131_072, 131_073, 300_000] {
+            let data: Vec<u8> = (0..size).map(|i| (i * 7 + i / 251) as u8).collect();
+            let frame = stored_frame(&data);
+            assert_eq!(
+                decompress_bounded(&frame, size).unwrap(),
+                data,
+                "size {size}"
+            );
+            let exact = zstd::bulk::Decompressor::new()
+                .unwrap()
+                .decompress(&frame, size)
+                .unwrap();
+            assert_eq!(exact, data, "size {size}");
+            assert_eq!(
+                zstd::zstd_safe::get_frame_content_size(&frame).unwrap(),
+                Some(size as u64)
+            );
+        }
+    }
 }
