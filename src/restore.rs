@@ -228,23 +228,19 @@ fn write_file(
     let (windows_tx, windows_rx) = crossbeam_channel::bounded::<Vec<Result<Vec<u8>>>>(1);
     let (written, mut out) = std::thread::scope(|scope| {
         let writer = scope.spawn(move || -> Result<(u64, std::fs::File)> {
-            // Pieces are single chunks (8 KiB in a matrix): one write call each cost 35,000
-            // system calls for a 370 MB graph.
-            let mut out = std::io::BufWriter::with_capacity(4 << 20, out);
+            let mut out = out;
             let mut written = 0u64;
             let mut rebuild = Rebuild::new(file.entry.encoding);
             for window in windows_rx {
+                let mut pieces = Vec::with_capacity(window.len());
                 for piece in window {
-                    let piece = rebuild.piece(piece.map_err(refused)?);
-                    out.write_all(&piece)
-                        .map_err(|e| Error::io("write", dest, e))?;
-                    written += piece.len() as u64;
-                    progress.advance(piece.len() as u64);
+                    pieces.push(rebuild.piece(piece.map_err(refused)?));
                 }
+                write_pieces(&mut out, &pieces).map_err(|e| Error::io("write", dest, e))?;
+                let bytes: u64 = pieces.iter().map(|p| p.len() as u64).sum();
+                written += bytes;
+                progress.advance(bytes);
             }
-            let out = out
-                .into_inner()
-                .map_err(|e| Error::io("write", dest, e.into_error()))?;
             Ok((written, out))
         });
         for window in windows(&file.locations, reads.window_bytes) {
@@ -280,6 +276,29 @@ fn write_file(
     if file.entry.mode != 0 {
         std::fs::set_permissions(dest, std::fs::Permissions::from_mode(file.entry.mode))
             .map_err(|e| Error::io("set permissions of", dest, e))?;
+    }
+    Ok(())
+}
+
+/// Write a window's pieces with gathered writes: pieces are single chunks (8 KiB in a
+/// matrix), and one `write` each cost 35,000 system calls for a 370 MB graph, while copying
+/// them into a buffer first cost 4% of a restore's CPU.
+fn write_pieces(out: &mut std::fs::File, pieces: &[Vec<u8>]) -> std::io::Result<()> {
+    use std::io::IoSlice;
+    for group in pieces.chunks(512) {
+        let mut slices: Vec<IoSlice<'_>> = group
+            .iter()
+            .filter(|p| !p.is_empty())
+            .map(|p| IoSlice::new(p))
+            .collect();
+        let mut rest = &mut slices[..];
+        while !rest.is_empty() {
+            let n = out.write_vectored(rest)?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::WriteZero.into());
+            }
+            IoSlice::advance_slices(&mut rest, n);
+        }
     }
     Ok(())
 }
