@@ -172,15 +172,7 @@ fn stage_and_swap(
     progress: &dyn Progress,
 ) -> Result<RestoreReport> {
     progress.start("restore", plan.total_bytes);
-    for file in &plan.files {
-        write_file(
-            repo,
-            file,
-            &staging.join(&file.entry.path),
-            plan.replaces_existing,
-            progress,
-        )?;
-    }
+    write_files(repo, plan, staging, progress)?;
     progress.finish();
     check_cancelled(progress, "restore")?;
     // Everything is staged and checked: swap.
@@ -206,6 +198,52 @@ fn stage_and_swap(
         let _ = dir.sync_all();
     }
     Ok(report)
+}
+
+/// Stage every file, two at a time, the largest first. One file keeps the cores busy only
+/// while its chunks are fetched; its writer (base64 re-encoding of a matrix, page-cache
+/// writes) runs alone in between, so a second file fills those gaps.
+fn write_files(
+    repo: &Repository,
+    plan: &RestorePlan,
+    staging: &Path,
+    progress: &dyn Progress,
+) -> Result<()> {
+    let mut order: Vec<&PlannedFile> = plan.files.iter().collect();
+    order.sort_by_key(|file| std::cmp::Reverse(file.entry.size));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    let work = || -> Result<()> {
+        loop {
+            let position = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some(file) = order.get(position) else {
+                return Ok(());
+            };
+            if failed.load(std::sync::atomic::Ordering::Relaxed) {
+                return Ok(()); // the other worker's error is reported
+            }
+            let dest = staging.join(&file.entry.path);
+            if let Err(error) = write_file(repo, file, &dest, plan.replaces_existing, progress) {
+                failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                return Err(error);
+            }
+        }
+    };
+    std::thread::scope(|scope| {
+        let helper = (order.len() > 1).then(|| scope.spawn(work));
+        let mine = work();
+        // Keep watching for Ctrl-C while the helper finishes (only this thread sees signals;
+        // the helper stops at its next window once the flag is up).
+        while helper.as_ref().is_some_and(|h| !h.is_finished()) && !progress.cancelled() {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let theirs = helper.map_or(Ok(()), |helper| {
+            helper
+                .join()
+                .unwrap_or_else(|_| Err(Error::integrity("restore worker panicked")))
+        });
+        mine.and(theirs)
+    })
 }
 
 fn write_file(
