@@ -164,9 +164,13 @@ def test_ctrl_c_stops_a_long_snapshot_cleanly(tmp_path: Path):
     with open(graph_dir / "vdb_entities.json", "ab") as out:
         for _ in range(48):
             out.write(os.urandom(16 << 20))
+    # Ctrl-C in a terminal: SIGINT at its default disposition. A test run started in the
+    # background (`cmd &`, as CI runners may do) inherits SIGINT ignored, and an ignored
+    # SIGINT stays ignored in the child (nohup semantics), which is not what this tests.
     process = subprocess.Popen(
         ["lightrag-backup", "--repo", str(repo_dir), "snapshot", "-w", str(graph_dir), "-g", "g"],
         stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 60
     while not any(p.is_file() for p in (repo_dir / "data").rglob("*")) and time.monotonic() < deadline:
