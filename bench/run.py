@@ -51,7 +51,12 @@ class ToolResult:
 
 
 def timed(command: list[str], env: dict[str, str], cwd: Path | None = None) -> Measure:
-    """Run a command under /usr/bin/time; fail loudly if it fails."""
+    """Run a command under /usr/bin/time; fail loudly if it fails.
+
+    Dirty pages are written back first (the page cache stays warm): otherwise the harness's own
+    copy of the next graph version, or the previous tool's restore, is still being flushed and
+    throttles whichever tool happens to write next."""
+    os.sync()
     with tempfile.NamedTemporaryFile("r", suffix=".time") as report:
         result = subprocess.run(
             ["/usr/bin/time", "-f", "%e %M", "-o", report.name, *command],
@@ -340,7 +345,7 @@ def report(results: dict[str, ToolResult], args: argparse.Namespace, graph_mb: f
         f"Machine: {os.cpu_count()} cores ({cpu}), {mem_gb:.0f} GiB RAM, {platform.platform()}. "
         f"Versions: lightrag-backup {version('lightrag-backup')}, lightrag-hku {version('lightrag-hku')}, "
         f"{version_of(['restic', 'version'])}, {version_of(['borg', '--version'])} "
-        "(`--encryption none --compression zstd,3`). Page cache warm for every tool.",
+        "(`--encryption none --compression zstd,3`). Page cache warm and dirty pages written back (`sync`) before every timed command, for every tool.",
         "",
         "| operation | " + " | ".join(results) + " | lightrag-backup vs restic |",
         "|---|" + "---|" * len(results) + "---|",
