@@ -209,41 +209,15 @@ fn write_files(
     staging: &Path,
     progress: &dyn Progress,
 ) -> Result<()> {
-    let mut order: Vec<&PlannedFile> = plan.files.iter().collect();
-    order.sort_by_key(|file| std::cmp::Reverse(file.entry.size));
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let failed = std::sync::atomic::AtomicBool::new(false);
-    let work = || -> Result<()> {
-        loop {
-            let position = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let Some(file) = order.get(position) else {
-                return Ok(());
-            };
-            if failed.load(std::sync::atomic::Ordering::Relaxed) {
-                return Ok(()); // the other worker's error is reported
-            }
+    crate::parallel::largest_first(
+        &plan.files,
+        |file| file.entry.size,
+        progress,
+        |_, file| {
             let dest = staging.join(&file.entry.path);
-            if let Err(error) = write_file(repo, file, &dest, plan.replaces_existing, progress) {
-                failed.store(true, std::sync::atomic::Ordering::Relaxed);
-                return Err(error);
-            }
-        }
-    };
-    std::thread::scope(|scope| {
-        let helper = (order.len() > 1).then(|| scope.spawn(work));
-        let mine = work();
-        // Keep watching for Ctrl-C while the helper finishes (only this thread sees signals;
-        // the helper stops at its next window once the flag is up).
-        while helper.as_ref().is_some_and(|h| !h.is_finished()) && !progress.cancelled() {
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        let theirs = helper.map_or(Ok(()), |helper| {
-            helper
-                .join()
-                .unwrap_or_else(|_| Err(Error::integrity("restore worker panicked")))
-        });
-        mine.and(theirs)
-    })
+            write_file(repo, file, &dest, plan.replaces_existing, progress)
+        },
+    )
 }
 
 fn write_file(

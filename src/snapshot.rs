@@ -348,53 +348,26 @@ fn capture(repo: &Repository, files: &[SourceFile], progress: &dyn Progress) -> 
 
 type ReadOutcome = (Vec<FileRead>, Map<String, Value>, bool);
 
-/// Read every file, the largest first, on up to two threads (this one included): chunking a
-/// stream is sequential, so large files in parallel keep both cores busy.
+/// Read every file, the largest first, on two threads: chunking a stream is sequential, so
+/// large files in parallel keep both cores busy.
 fn read_files(
     repo: &Repository,
     files: &[SourceFile],
     jobs: &Sender<Vec<Job>>,
     progress: &dyn Progress,
 ) -> Result<ReadOutcome> {
-    let mut order: Vec<usize> = (0..files.len()).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(files[i].stat.size));
-    let next = std::sync::atomic::AtomicUsize::new(0);
     let counts = Mutex::new(Map::new());
     let reads: Mutex<Vec<Option<(FileRead, bool)>>> = Mutex::new(vec![None; files.len()]);
-    let read_some = || -> Result<()> {
-        loop {
-            let position = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let Some(&index) = order.get(position) else {
-                return Ok(());
-            };
-            let read = read_one(repo, index, &files[index], jobs, &counts, progress)?;
+    crate::parallel::largest_first(
+        files,
+        |file| file.stat.size,
+        progress,
+        |index, file| {
+            let read = read_one(repo, index, file, jobs, &counts, progress)?;
             reads.lock().unwrap()[index] = Some(read);
-        }
-    };
-    let helpers = if files.len() > 1 { 1 } else { 0 };
-    std::thread::scope(|scope| {
-        let spawned: Vec<_> = (0..helpers).map(|_| scope.spawn(read_some)).collect();
-        let mine = read_some();
-        // Keep watching for Ctrl-C while the helper finishes: signals reach only this thread,
-        // and the helper stops at its next chunk once the flag is up.
-        while spawned.iter().any(|helper| !helper.is_finished()) {
-            if progress.cancelled() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        // On an error, stop the helper by letting it run out of files.
-        if mine.is_err() {
-            next.store(usize::MAX / 2, std::sync::atomic::Ordering::Relaxed);
-        }
-        spawned
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(Error::integrity("reader thread panicked")))
-            })
-            .fold(mine, |acc, r| acc.and(r))
-    })?;
+            Ok(())
+        },
+    )?;
     let mut changed = false;
     let reads = reads
         .into_inner()

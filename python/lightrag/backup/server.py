@@ -68,15 +68,11 @@ def find_lightrag(app: Any) -> Any:
 
 
 def default_graph_id(rag: Any) -> str:
-    graph_id = os.environ.get("LIGHTRAG_BACKUP_GRAPH_ID") or getattr(rag, "workspace", "") or "default"
-    return graph_id
+    return os.environ.get("LIGHTRAG_BACKUP_GRAPH_ID") or getattr(rag, "workspace", "") or "default"
 
 
 def default_repository(rag: Any) -> str:
-    location = default_location()
-    if location:
-        return location
-    return str(Path(rag.working_dir).resolve().parent / "lightrag_backups")
+    return default_location() or str(Path(rag.working_dir).resolve().parent / "lightrag_backups")
 
 
 def mount_backup(
