@@ -16,26 +16,25 @@ use crate::vdb::MatrixEncoder;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// Compressed bytes fetched per window (split over the workers); contiguous blobs of a pack are
-/// read with one request.
-/// How restore reads a store: local disks are CPU-bound (one reader per core, small windows);
-/// object stores over HTTP are latency-bound (many requests in flight, bigger windows, and
-/// ranged reads that bridge bigger gaps so fewer requests are made).
+/// How restore reads a store. Local disks are CPU-bound: each file's chunks are fetched on the
+/// thread that stages it (two files are staged at a time, so both cores work), into one reused
+/// buffer. Object stores over HTTP are latency-bound: many requests in flight, bigger windows,
+/// and ranged reads that bridge bigger gaps so fewer requests are made.
 #[derive(Clone, Copy)]
 struct Reads {
+    /// Stored bytes fetched per window (split over the workers); the writer writes one window
+    /// while the next is fetched.
     window_bytes: u64,
     /// Largest gap between two needed blobs of a pack that one ranged read bridges.
     max_gap: u64,
     /// Largest ranged read.
     max_span: u64,
+    /// Threads fetching a window; 1 fetches on the calling thread.
     workers: usize,
 }
 
 impl Reads {
     fn for_backend(backend: &crate::backend::Backend) -> Reads {
-        let cores = std::thread::available_parallelism()
-            .map_or(2, |n| n.get())
-            .clamp(1, 8);
         if backend.is_remote() {
             Reads {
                 window_bytes: 32 * 1024 * 1024,
@@ -45,10 +44,10 @@ impl Reads {
             }
         } else {
             Reads {
-                window_bytes: 8 * 1024 * 1024,
+                window_bytes: 4 * 1024 * 1024,
                 max_gap: 256 * 1024,
-                max_span: 8 * 1024 * 1024,
-                workers: cores,
+                max_span: 4 * 1024 * 1024,
+                workers: 1,
             }
         }
     }
@@ -209,15 +208,45 @@ fn write_files(
     staging: &Path,
     progress: &dyn Progress,
 ) -> Result<()> {
+    // Buffers, one set per staging thread, kept from file to file.
+    let scratches = std::sync::Mutex::new(Vec::<Scratch>::new());
     crate::parallel::largest_first(
         &plan.files,
         |file| file.entry.size,
         progress,
         |_, file| {
             let dest = staging.join(&file.entry.path);
-            write_file(repo, file, &dest, plan.replaces_existing, progress)
+            let mut scratch = scratches.lock().unwrap().pop().unwrap_or_default();
+            let result = write_file(
+                repo,
+                file,
+                &dest,
+                plan.replaces_existing,
+                &mut scratch,
+                progress,
+            );
+            scratches.lock().unwrap().push(scratch);
+            result
         },
     )
+}
+
+/// Buffers reused for every window of every file a staging thread restores: after the first
+/// windows, a restore allocates (and the kernel zero-fills) no more memory.
+#[derive(Default)]
+struct Scratch {
+    /// Ranged reads of a local pack.
+    read: Vec<u8>,
+    /// Windows of plaintext: one being filled, one queued, one being written.
+    windows: Vec<Vec<u8>>,
+    /// Re-encoded matrix text of the window being written.
+    text: Vec<u8>,
+}
+
+/// A window's chunks, checked: plaintext of chunk `i` is `data[ranges[i]]`.
+struct Window {
+    data: Vec<u8>,
+    ranges: Vec<std::ops::Range<usize>>,
 }
 
 fn write_file(
@@ -225,6 +254,7 @@ fn write_file(
     file: &PlannedFile,
     dest: &Path,
     durable: bool,
+    scratch: &mut Scratch,
     progress: &dyn Progress,
 ) -> Result<()> {
     let out = std::fs::File::create(dest).map_err(|e| Error::io("create", dest, e))?;
@@ -235,23 +265,34 @@ fn write_file(
             file.entry.path
         ))
     };
-    // Fetch and decompress a window of chunks on all cores while the previous window is
-    // written: memory stays within two windows whatever the file's size.
-    let (windows_tx, windows_rx) = crossbeam_channel::bounded::<Vec<Result<Vec<u8>>>>(1);
+    // Fetch and check a window of chunks while the previous one is written: memory stays
+    // within three windows whatever the file's size. Written windows come back for reuse.
+    let (windows_tx, windows_rx) = crossbeam_channel::bounded::<Result<Window>>(1);
+    let (spent_tx, spent_rx) = crossbeam_channel::unbounded::<Vec<u8>>();
+    let Scratch {
+        read,
+        windows: spare,
+        text,
+    } = scratch;
     let (written, mut out) = std::thread::scope(|scope| {
-        let writer = scope.spawn(move || -> Result<(u64, std::fs::File)> {
+        let writer = scope.spawn(|| -> Result<(u64, std::fs::File)> {
             let mut out = out;
             let mut written = 0u64;
             let mut rebuild = Rebuild::new(file.entry.encoding);
             for window in windows_rx {
-                let mut pieces = Vec::with_capacity(window.len());
-                for piece in window {
-                    pieces.push(rebuild.piece(piece.map_err(refused)?));
-                }
-                write_pieces(&mut out, &pieces).map_err(|e| Error::io("write", dest, e))?;
-                let bytes: u64 = pieces.iter().map(|p| p.len() as u64).sum();
+                let window = window.map_err(refused)?;
+                text.clear();
+                let pieces: Vec<Piece> = window
+                    .ranges
+                    .iter()
+                    .map(|range| rebuild.piece(&window.data[range.clone()], text))
+                    .collect();
+                let slices = slices(&pieces, &window, text);
+                write_slices(&mut out, &slices).map_err(|e| Error::io("write", dest, e))?;
+                let bytes: u64 = slices.iter().map(|s| s.len() as u64).sum();
                 written += bytes;
                 progress.advance(bytes);
+                let _ = spent_tx.send(window.data);
             }
             Ok((written, out))
         });
@@ -261,7 +302,12 @@ fn write_file(
                 let _ = writer.join();
                 return Err(cancelled);
             }
-            if windows_tx.send(fetch_window(repo, window, reads)).is_err() {
+            spare.extend(spent_rx.try_iter());
+            let data = spare.pop().unwrap_or_default();
+            if windows_tx
+                .send(fetch_window(repo, window, reads, read, data))
+                .is_err()
+            {
                 break; // the writer stopped on an error; it reports it
             }
         }
@@ -270,6 +316,7 @@ fn write_file(
             .join()
             .unwrap_or_else(|_| Err(Error::integrity("restore writer panicked")))
     })?;
+    spare.extend(spent_rx.try_iter());
     if written != file.entry.size {
         return Err(Error::integrity(format!(
             "{} restored to {written} bytes, the snapshot says {}",
@@ -292,18 +339,44 @@ fn write_file(
     Ok(())
 }
 
-/// Write a window's pieces with gathered writes: pieces are single chunks (8 KiB in a
-/// matrix), and one `write` each cost 35,000 system calls for a 370 MB graph, while copying
-/// them into a buffer first cost 4% of a restore's CPU.
-fn write_pieces(out: &mut std::fs::File, pieces: &[Vec<u8>]) -> std::io::Result<()> {
+/// The file bytes of a window in order: stored chunks as they are, and runs of re-encoded
+/// matrix text (adjacent pieces of `text` joined into one slice).
+fn slices<'a>(pieces: &[Piece], window: &'a Window, text: &'a [u8]) -> Vec<&'a [u8]> {
+    let mut out: Vec<&[u8]> = Vec::with_capacity(pieces.len());
+    let mut run: Option<std::ops::Range<usize>> = None;
+    for (piece, range) in pieces.iter().zip(&window.ranges) {
+        match piece {
+            Piece::Text(range) => match &mut run {
+                Some(current) if current.end == range.start => current.end = range.end,
+                _ => {
+                    if let Some(done) = run.replace(range.clone()) {
+                        out.push(&text[done]);
+                    }
+                }
+            },
+            Piece::Stored => {
+                if let Some(done) = run.take() {
+                    out.push(&text[done]);
+                }
+                out.push(&window.data[range.clone()]);
+            }
+        }
+    }
+    if let Some(done) = run {
+        out.push(&text[done]);
+    }
+    out.retain(|slice| !slice.is_empty());
+    out
+}
+
+/// Write slices with gathered writes: stored chunks are small (one `write` each cost 35,000
+/// system calls for a 370 MB graph) and copying them together first would cost a pass over
+/// the data.
+fn write_slices(out: &mut std::fs::File, slices: &[&[u8]]) -> std::io::Result<()> {
     use std::io::IoSlice;
-    for group in pieces.chunks(512) {
-        let mut slices: Vec<IoSlice<'_>> = group
-            .iter()
-            .filter(|p| !p.is_empty())
-            .map(|p| IoSlice::new(p))
-            .collect();
-        let mut rest = &mut slices[..];
+    for group in slices.chunks(512) {
+        let mut io: Vec<IoSlice<'_>> = group.iter().map(|s| IoSlice::new(s)).collect();
+        let mut rest = &mut io[..];
         while !rest.is_empty() {
             let n = out.write_vectored(rest)?;
             if n == 0 {
@@ -375,99 +448,162 @@ fn spans(window: &[BlobLocation], reads: Reads) -> Vec<Span> {
     spans
 }
 
-/// Read and check the blobs of a window, returned in window order, spreading the ranged reads
-/// over `workers` threads.
-fn fetch_window(repo: &Repository, window: &[BlobLocation], reads: Reads) -> Vec<Result<Vec<u8>>> {
-    let workers = reads.workers;
-    let spans = spans(window, reads);
-    // Deal the spans out to the workers, largest first, each to the least loaded.
-    let mut order: Vec<usize> = (0..spans.len()).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(spans[i].end - spans[i].start));
-    let mut shares: Vec<(u64, Vec<&Span>)> = (0..workers).map(|_| (0, Vec::new())).collect();
-    for i in order {
+/// Read, decompress and check the chunks of a window into `data`, in window order: on this
+/// thread through `read`, or spread over `reads.workers` threads. The error of the first bad
+/// chunk in file order wins.
+fn fetch_window(
+    repo: &Repository,
+    window: &[BlobLocation],
+    reads: Reads,
+    read: &mut Vec<u8>,
+    mut data: Vec<u8>,
+) -> Result<Window> {
+    let mut ranges = Vec::with_capacity(window.len());
+    let mut total = 0usize;
+    for location in window {
+        let length = location.entry.raw_length as usize;
+        ranges.push(total..total + length);
+        total += length;
+    }
+    if data.len() < total {
+        data.resize(total, 0);
+    }
+    // Each chunk's own slice of the window, handed to whoever reads its span.
+    let mut slots: Vec<Option<&mut [u8]>> = Vec::with_capacity(window.len());
+    let mut rest = &mut data[..total];
+    for range in &ranges {
+        let (slot, after) = rest.split_at_mut(range.len());
+        slots.push(Some(slot));
+        rest = after;
+    }
+    let jobs: Vec<SpanJob<'_>> = spans(window, reads)
+        .into_iter()
+        .map(|span| {
+            let outputs = span
+                .members
+                .iter()
+                .map(|&i| (i, slots[i].take().expect("a chunk is in one span")))
+                .collect();
+            SpanJob { span, outputs }
+        })
+        .collect();
+    let failures: Vec<(usize, Error)> = if reads.workers <= 1 {
+        jobs.into_iter()
+            .filter_map(|job| {
+                let path = pack_path(&job.span.pack);
+                let bytes =
+                    repo.backend()
+                        .read_range_into(&path, job.span.start..job.span.end, read);
+                job.open(window, bytes).err()
+            })
+            .collect()
+    } else {
+        fetch_spread(repo, window, jobs, reads.workers)
+    };
+    match failures.into_iter().min_by_key(|(index, _)| *index) {
+        Some((_, error)) => Err(error),
+        None => Ok(Window { data, ranges }),
+    }
+}
+
+/// One ranged read and where each of its chunks goes.
+struct SpanJob<'d> {
+    span: Span,
+    outputs: Vec<(usize, &'d mut [u8])>,
+}
+
+impl SpanJob<'_> {
+    /// Decompress and check the span's chunks from its bytes; the first failure (in window
+    /// order) with its chunk's index.
+    fn open(
+        self,
+        window: &[BlobLocation],
+        bytes: Result<&[u8]>,
+    ) -> std::result::Result<(), (usize, Error)> {
+        let first = self.span.members.iter().copied().min().unwrap_or(0);
+        let bytes = bytes.map_err(|e| (first, e))?;
+        let mut failure: Option<(usize, Error)> = None;
+        for (i, out) in self.outputs {
+            let entry = window[i].entry;
+            let offset = (entry.offset as u64 - self.span.start) as usize;
+            let result = bytes
+                .get(offset..offset + entry.length as usize)
+                .ok_or_else(|| {
+                    Error::integrity(format!(
+                        "pack {} is shorter than the index says",
+                        self.span.pack
+                    ))
+                })
+                .and_then(|compressed| {
+                    pack::open_blob_into(&entry, compressed, out)
+                        .map_err(|e| Error::integrity(format!("{e} (in pack {})", self.span.pack)))
+                });
+            if let Err(error) = result {
+                if failure.as_ref().is_none_or(|(at, _)| i < *at) {
+                    failure = Some((i, error));
+                }
+            }
+        }
+        failure.map_or(Ok(()), Err)
+    }
+}
+
+/// Fetch the spans on `workers` threads: dealt out largest first, each to the least loaded.
+fn fetch_spread(
+    repo: &Repository,
+    window: &[BlobLocation],
+    mut jobs: Vec<SpanJob<'_>>,
+    workers: usize,
+) -> Vec<(usize, Error)> {
+    jobs.sort_by_key(|job| std::cmp::Reverse(job.span.end - job.span.start));
+    let mut shares: Vec<(u64, Vec<SpanJob<'_>>)> = (0..workers).map(|_| (0, Vec::new())).collect();
+    for job in jobs {
         let least = shares
             .iter_mut()
             .min_by_key(|(bytes, _)| *bytes)
             .expect("at least one worker");
-        least.0 += spans[i].end - spans[i].start;
-        least.1.push(&spans[i]);
+        least.0 += job.span.end - job.span.start;
+        least.1.push(job);
     }
-    let fetched: Vec<Vec<(usize, Result<Vec<u8>>)>> = std::thread::scope(|scope| {
+    std::thread::scope(|scope| {
         let handles: Vec<_> = shares
-            .iter()
+            .into_iter()
             .filter(|(_, share)| !share.is_empty())
             .map(|(_, share)| {
                 scope.spawn(move || {
                     share
-                        .iter()
-                        .flat_map(|span| fetch_span(repo, window, span))
-                        .collect()
+                        .into_iter()
+                        .filter_map(|job| {
+                            let path = pack_path(&job.span.pack);
+                            let bytes = block_on(
+                                repo.backend()
+                                    .get_range(&path, job.span.start..job.span.end),
+                            );
+                            match bytes {
+                                Ok(bytes) => job.open(window, Ok(&bytes)),
+                                Err(e) => job.open(window, Err(e)),
+                            }
+                            .err()
+                        })
+                        .collect::<Vec<_>>()
                 })
             })
             .collect();
         handles
             .into_iter()
-            .map(|handle| {
+            .flat_map(|handle| {
                 handle
                     .join()
-                    .unwrap_or_else(|_| vec![(0, Err(Error::integrity("restore worker panicked")))])
+                    .unwrap_or_else(|_| vec![(0, Error::integrity("restore worker panicked"))])
             })
             .collect()
-    });
-    let mut results: Vec<Option<Result<Vec<u8>>>> = (0..window.len()).map(|_| None).collect();
-    for (index, result) in fetched.into_iter().flatten() {
-        results[index] = Some(result);
-    }
-    results
-        .into_iter()
-        .map(|result| {
-            result.unwrap_or_else(|| Err(Error::integrity("restore worker lost a chunk")))
-        })
-        .collect()
+    })
 }
 
-fn fetch_span(
-    repo: &Repository,
-    window: &[BlobLocation],
-    span: &Span,
-) -> Vec<(usize, Result<Vec<u8>>)> {
-    let bytes = match block_on(
-        repo.backend()
-            .get_range(&pack_path(&span.pack), span.start..span.end),
-    ) {
-        Ok(bytes) => bytes,
-        Err(e) => {
-            // The writer stops at the first failed chunk in file order: give it the real error.
-            let first = span.members.iter().copied().min().unwrap_or(0);
-            let message = e.to_string();
-            let mut original = Some(e);
-            return span
-                .members
-                .iter()
-                .map(|&i| match (i == first).then(|| original.take()).flatten() {
-                    Some(error) => (i, Err(error)),
-                    None => (i, Err(Error::integrity(message.clone()))),
-                })
-                .collect();
-        }
-    };
-    span.members
-        .iter()
-        .map(|&i| {
-            let entry = window[i].entry;
-            let offset = (entry.offset as u64 - span.start) as usize;
-            let result = bytes
-                .get(offset..offset + entry.length as usize)
-                .ok_or_else(|| {
-                    Error::integrity(format!("pack {} is shorter than the index says", span.pack))
-                })
-                .and_then(|compressed| {
-                    pack::open_blob(&entry, compressed)
-                        .map_err(|e| Error::integrity(format!("{e} (in pack {})", span.pack)))
-                });
-            (i, result)
-        })
-        .collect()
+/// Where a chunk's file bytes are: the chunk itself, or a range of the window's text.
+enum Piece {
+    Stored,
+    Text(std::ops::Range<usize>),
 }
 
 /// Turns stored chunks back into file bytes, in order (see [`FileEncoding`]).
@@ -486,8 +622,8 @@ impl Rebuild {
         }
     }
 
-    /// The file bytes of the next chunk.
-    fn piece(&mut self, data: Vec<u8>) -> Vec<u8> {
+    /// The file bytes of the next chunk: the chunk as stored, or text appended to `text`.
+    fn piece(&mut self, data: &[u8], text: &mut Vec<u8>) -> Piece {
         let index = self.index;
         self.index += 1;
         match self.encoding {
@@ -495,19 +631,17 @@ impl Rebuild {
                 head_chunks,
                 matrix_chunks,
             } if index >= head_chunks && index < head_chunks + matrix_chunks => {
+                let start = text.len();
                 let encoder = self.matrix.get_or_insert_with(MatrixEncoder::default);
-                let mut text = encoder.push(&data);
+                encoder.push(data, text);
                 if index + 1 == head_chunks + matrix_chunks {
-                    text.extend(
-                        self.matrix
-                            .take()
-                            .map(MatrixEncoder::finish)
-                            .unwrap_or_default(),
-                    );
+                    if let Some(encoder) = self.matrix.take() {
+                        encoder.finish(text);
+                    }
                 }
-                text
+                Piece::Text(start..text.len())
             }
-            _ => data,
+            _ => Piece::Stored,
         }
     }
 }

@@ -270,30 +270,28 @@ pub struct MatrixEncoder {
 }
 
 impl MatrixEncoder {
-    /// Encode `data`, returning the text ready so far.
-    pub fn push(&mut self, data: &[u8]) -> Vec<u8> {
-        let mut text = Vec::with_capacity((self.carry.len() + data.len()) / 3 * 4);
+    /// Encode `data`, appending the text ready so far to `text`.
+    pub fn push(&mut self, data: &[u8], text: &mut Vec<u8>) {
         let mut data = data;
         if !self.carry.is_empty() {
             let take = (3 - self.carry.len()).min(data.len());
             self.carry.extend_from_slice(&data[..take]);
             data = &data[take..];
             if self.carry.len() < 3 {
-                return text;
+                return;
             }
             text.extend_from_slice(ENGINE.encode(&self.carry).as_bytes());
             self.carry.clear();
         }
         // Whole groups need no padding: the SIMD encoder writes exactly the same text.
         let whole = data.len() / 3 * 3;
-        base64_simd::STANDARD.encode_append(&data[..whole], &mut text);
+        base64_simd::STANDARD.encode_append(&data[..whole], text);
         self.carry.extend_from_slice(&data[whole..]);
-        text
     }
 
-    /// The last group, padded.
-    pub fn finish(self) -> Vec<u8> {
-        ENGINE.encode(&self.carry).into_bytes()
+    /// Append the last group, padded.
+    pub fn finish(self, text: &mut Vec<u8>) {
+        text.extend_from_slice(ENGINE.encode(&self.carry).as_bytes());
     }
 }
 
@@ -328,9 +326,9 @@ mod tests {
         let mut out = head.to_vec();
         let mut encoder = MatrixEncoder::default();
         for piece in matrix.chunks(1000) {
-            out.extend(encoder.push(piece));
+            encoder.push(piece, &mut out);
         }
-        out.extend(encoder.finish());
+        encoder.finish(&mut out);
         out.extend_from_slice(tail);
         out
     }

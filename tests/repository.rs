@@ -180,6 +180,71 @@ fn a_flipped_byte_is_reported_by_verify_and_refused_by_restore() {
 }
 
 #[test]
+fn a_truncated_or_missing_pack_is_refused_by_restore() {
+    let tmp = tempfile::tempdir().unwrap();
+    let graph = tmp.path().join("graph");
+    common::write_graph(&graph, 3);
+    let repo_dir = tmp.path().join("repo");
+    let repo = open_local(&repo_dir);
+    let manifest = snapshot(&repo, "g1", &graph);
+    let pack = walk(&repo_dir.join("data"))
+        .into_iter()
+        .max_by_key(|p| std::fs::metadata(p).unwrap().len())
+        .unwrap();
+    let whole = std::fs::read(&pack).unwrap();
+    let target = tmp.path().join("target");
+    common::write_graph(&target, 4);
+    let before = common::graph_files(&target);
+    // No safety snapshot: it would stop at the missing pack first (rightly), before the read.
+    let options = RestoreOptions {
+        safety_snapshot: false,
+        ..RestoreOptions::default()
+    };
+    let restore = || {
+        restore_snapshot(
+            &repo,
+            "g1",
+            &manifest.snapshot_id,
+            &target,
+            options,
+            &NoProgress,
+        )
+        .unwrap_err()
+    };
+
+    std::fs::write(&pack, &whole[..whole.len() / 2]).unwrap();
+    let error = restore();
+    assert!(matches!(error, Error::Integrity { .. }), "{error}");
+    assert!(
+        error.to_string().contains("shorter than the index says"),
+        "{error}"
+    );
+    assert_eq!(common::graph_files(&target), before);
+
+    std::fs::remove_file(&pack).unwrap();
+    let error = restore();
+    assert!(matches!(error, Error::Integrity { .. }), "{error}");
+    assert!(
+        error.to_string().contains("missing from the repository"),
+        "{error}"
+    );
+    assert_eq!(common::graph_files(&target), before);
+
+    // Put back, the same snapshot restores byte for byte.
+    std::fs::write(&pack, &whole).unwrap();
+    restore_snapshot(
+        &repo,
+        "g1",
+        &manifest.snapshot_id,
+        &target,
+        options,
+        &NoProgress,
+    )
+    .unwrap();
+    assert_eq!(common::graph_files(&target), common::graph_files(&graph));
+}
+
+#[test]
 fn missing_and_foreign_snapshot_ids_are_clear_errors() {
     let tmp = tempfile::tempdir().unwrap();
     let graph = tmp.path().join("graph");

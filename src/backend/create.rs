@@ -71,7 +71,7 @@ impl Backend {
     /// Cloud Storage buckets are created with `gcloud`); `Backend` when the service refuses.
     pub async fn create_location(&self) -> Result<bool> {
         let (creator, name) = match &self.kind {
-            Kind::Memory | Kind::Local => return Ok(false),
+            Kind::Memory | Kind::Local { .. } => return Ok(false),
             Kind::S3 {
                 creator, bucket, ..
             } => (creator, bucket),
@@ -187,7 +187,7 @@ impl Backend {
             Kind::S3 { hint, .. } | Kind::Azure { hint, .. } | Kind::Gcs { hint, .. } => {
                 hint.as_str()
             }
-            Kind::Memory | Kind::Local => "",
+            Kind::Memory | Kind::Local { .. } => "",
         };
         Error::Backend {
             operation,

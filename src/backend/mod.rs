@@ -34,7 +34,10 @@ const PARTS_IN_FLIGHT: usize = 4;
 pub(crate) enum Kind {
     #[default]
     Memory,
-    Local,
+    /// A folder on a local (or mounted) file system: objects are files under `root`.
+    Local {
+        root: std::path::PathBuf,
+    },
     S3 {
         bucket: String,
         hint: String,
@@ -172,7 +175,7 @@ impl Backend {
             })?
             .with_automatic_cleanup(true);
         let mut backend = Backend::new(Arc::new(store), local_path.display().to_string());
-        backend.kind = Kind::Local;
+        backend.kind = Kind::Local { root: local_path };
         Ok(backend)
     }
 
@@ -281,6 +284,47 @@ impl Backend {
         }
     }
 
+    /// Read `range` of the object at `path` into `buf`, which is reused from call to call (no
+    /// zero-fill, no fresh pages once it has grown). A local repository reads the file with
+    /// `pread`, without the async runtime; other stores go through [`Backend::get_range`].
+    ///
+    /// # Errors
+    /// `Integrity` when the object is missing or shorter than `range`; `Io`/`Backend` on other
+    /// failures.
+    pub fn read_range_into<'a>(
+        &self,
+        path: &Path,
+        range: std::ops::Range<u64>,
+        buf: &'a mut Vec<u8>,
+    ) -> Result<&'a [u8]> {
+        let Kind::Local { root } = &self.kind else {
+            let bytes = block_on(self.get_range(path, range))?;
+            buf.clear();
+            buf.extend_from_slice(&bytes);
+            return Ok(buf);
+        };
+        use std::os::unix::fs::FileExt;
+        let file_path = root.join(path.as_ref());
+        let missing = || Error::integrity(format!("object {path} is missing from the repository"));
+        let file = std::fs::File::open(&file_path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => missing(),
+            _ => Error::io("read", &file_path, e),
+        })?;
+        let len = usize::try_from(range.end.saturating_sub(range.start))
+            .map_err(|_| Error::integrity(format!("range {range:?} of {path} is too large")))?;
+        if buf.len() < len {
+            buf.resize(len, 0);
+        }
+        file.read_exact_at(&mut buf[..len], range.start)
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::UnexpectedEof => Error::integrity(format!(
+                    "object {path} is shorter than the index says (wanted bytes {range:?})"
+                )),
+                _ => Error::io("read", &file_path, e),
+            })?;
+        Ok(&buf[..len])
+    }
+
     /// List every object under `prefix` as (path, size).
     pub async fn list(&self, prefix: &str) -> Result<Vec<(Path, u64)>> {
         let prefix_path = Path::from(prefix);
@@ -325,7 +369,7 @@ impl Backend {
     /// `Backend` with [`BackendFailure::LocationNotFound`] or [`BackendFailure::Auth`], each
     /// naming what to check.
     pub async fn check_location(&self) -> Result<()> {
-        if matches!(self.kind, Kind::Memory | Kind::Local) {
+        if matches!(self.kind, Kind::Memory | Kind::Local { .. }) {
             return Ok(());
         }
         match self.store.list_with_delimiter(None).await {
@@ -375,7 +419,7 @@ impl Backend {
             Kind::Azure {
                 container, hint, ..
             } => (format!("container {container:?}"), hint.as_str()),
-            Kind::Memory | Kind::Local => (String::new(), ""),
+            Kind::Memory | Kind::Local { .. } => (String::new(), ""),
         };
         let mut message = source.to_string();
         match failure {

@@ -110,30 +110,50 @@ pub fn read_trailer(pack: &[u8]) -> Result<Vec<BlobEntry>> {
     Ok(blobs)
 }
 
-/// Decompress one blob and check it against its id.
-pub fn open_blob(entry: &BlobEntry, compressed: &[u8]) -> Result<Vec<u8>> {
-    // The plaintext length is known: decompress into one exact allocation, with this thread's
-    // reusable context.
-    thread_local! {
-        static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
-            const { std::cell::RefCell::new(None) };
-    }
-    let plain = DECOMPRESSOR
+thread_local! {
+    /// This thread's reusable decompression context.
+    static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+fn with_decompressor<T>(
+    entry: &BlobEntry,
+    work: impl FnOnce(&mut zstd::bulk::Decompressor<'static>) -> std::io::Result<T>,
+) -> Result<T> {
+    DECOMPRESSOR
         .with(|cell| {
             let mut slot = cell.borrow_mut();
             if slot.is_none() {
                 *slot = Some(zstd::bulk::Decompressor::new()?);
             }
-            slot.as_mut()
-                .expect("set above")
-                .decompress(compressed, entry.raw_length as usize)
+            work(slot.as_mut().expect("set above"))
         })
-        .map_err(|e| Error::integrity(format!("chunk {} cannot be decompressed: {e}", entry.id)))?;
-    if plain.len() != entry.raw_length as usize || ObjectId::of(&plain) != entry.id {
+        .map_err(|e| Error::integrity(format!("chunk {} cannot be decompressed: {e}", entry.id)))
+}
+
+fn check_blob(entry: &BlobEntry, plain: &[u8]) -> Result<()> {
+    if plain.len() != entry.raw_length as usize || ObjectId::of(plain) != entry.id {
         return Err(Error::integrity(format!(
             "chunk {} does not match its hash",
             entry.id
         )));
     }
+    Ok(())
+}
+
+/// Decompress one blob and check it against its id.
+pub fn open_blob(entry: &BlobEntry, compressed: &[u8]) -> Result<Vec<u8>> {
+    // The plaintext length is known: decompress into one exact allocation.
+    let plain = with_decompressor(entry, |d| {
+        d.decompress(compressed, entry.raw_length as usize)
+    })?;
+    check_blob(entry, &plain)?;
     Ok(plain)
+}
+
+/// Decompress one blob into `out`, which must be exactly its plaintext length, and check it
+/// against its id.
+pub fn open_blob_into(entry: &BlobEntry, compressed: &[u8], out: &mut [u8]) -> Result<()> {
+    let written = with_decompressor(entry, |d| d.decompress_to_buffer(compressed, out))?;
+    check_blob(entry, &out[..written])
 }

@@ -7,29 +7,60 @@
     snapshot = backup.create_snapshot(description="nightly")
     backup.restore_snapshot(snapshot.snapshot_id, target_dir="/tmp/restored")
 
-Importing this package does not import LightRAG's heavy modules.
+Importing this package does not import LightRAG's heavy modules, nor its own: the classes are
+loaded on first use, so the ``lightrag-backup`` command starts without the catalog, scheduler
+and retention code a restore does not need.
 """
 
 from __future__ import annotations
 
 import atexit
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from . import _native
 from .errors import BackupError
-from .graph_backup import (
-    BackupSnapshot,
-    BackupStatus,
-    GraphBackup,
-    SnapshotFile,
-    VerifyReport,
-)
-from .manager import BackupManager
-from .retention import RetentionPolicy
+
+if TYPE_CHECKING:
+    from .graph_backup import (
+        BackupSnapshot,
+        BackupStatus,
+        GraphBackup,
+        SnapshotFile,
+        VerifyReport,
+    )
+    from .manager import BackupManager
+    from .retention import RetentionPolicy
 
 __version__: str = _native.__version__
 
 # Let in-flight async calls hand their results back before the interpreter shuts down.
 atexit.register(_native._drain, 5.0)
+
+# Public name -> the module that defines it (imported on first access).
+_LAZY = {
+    "BackupSnapshot": "graph_backup",
+    "BackupStatus": "graph_backup",
+    "GraphBackup": "graph_backup",
+    "SnapshotFile": "graph_backup",
+    "VerifyReport": "graph_backup",
+    "BackupManager": "manager",
+    "RetentionPolicy": "retention",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "BackupError",
