@@ -59,9 +59,32 @@ def _human(size: float) -> str:
     return f"{size} B"
 
 
-def _parser() -> argparse.ArgumentParser:
+# Global options that take a value: the command is the first other word of the command line.
+_GLOBAL_VALUE_OPTIONS = frozenset({"--repo", "--repo-option", "-o", "--catalog"})
+
+
+def _command_word(argv: Sequence[str]) -> Optional[str]:
+    words = iter(argv)
+    for word in words:
+        if word in _GLOBAL_VALUE_OPTIONS:
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
+def _parser(argv: Optional[Sequence[str]] = None) -> argparse.ArgumentParser:
+    """The command line parser. Only the command being run gets its options defined (argparse
+    spends about a millisecond per option here, a fifth of a quick command's run); every
+    command is defined in full when the command word is not a known one (help, typos)."""
+    command = _command_word(sys.argv[1:] if argv is None else argv)
+
+    def wanted(name: str) -> bool:
+        return command not in _COMMANDS or command == name
+
     parser = argparse.ArgumentParser(
         prog="lightrag-backup",
+        allow_abbrev=False,
         description="Backups of LightRAG knowledge graphs: deduplicated, compressed, verifiable.",
     )
     parser.add_argument("--repo", default=None,
@@ -90,40 +113,47 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("init", help="create the repository (with --create-bucket, its bucket or container too)")
 
     sub = commands.add_parser("snapshot", help="take a snapshot of a graph")
-    graph_options(sub)
-    sub.add_argument("--description", "-m", help="a note stored with the snapshot")
-    sub.add_argument("--tag", action="append", default=[], help="tag the snapshot (repeatable)")
+    if wanted("snapshot"):
+        graph_options(sub)
+        sub.add_argument("--description", "-m", help="a note stored with the snapshot")
+        sub.add_argument("--tag", action="append", default=[], help="tag the snapshot (repeatable)")
 
     sub = commands.add_parser("list", help="list snapshots (of one graph, or all)")
-    sub.add_argument("--graph-id", "-g", help="only this graph")
+    if wanted("list"):
+        sub.add_argument("--graph-id", "-g", help="only this graph")
 
     sub = commands.add_parser("show", help="show one snapshot with its files")
-    graph_options(sub, need_dir=False)
-    sub.add_argument("snapshot_id")
+    if wanted("show"):
+        graph_options(sub, need_dir=False)
+        sub.add_argument("snapshot_id")
 
     sub = commands.add_parser("verify", help="check that snapshots are whole")
-    graph_options(sub, need_dir=False)
-    sub.add_argument("snapshot_id", nargs="?", help="one snapshot (default: every snapshot of the graph)")
-    sub.add_argument("--all-graphs", action="store_true", help="verify every snapshot in the repository")
-    sub.add_argument("--no-read-data", action="store_true", help="check structure only, read no chunk")
-    sub.add_argument("--read-data-subset", type=float, help="read only this fraction (0-1] of the data")
+    if wanted("verify"):
+        graph_options(sub, need_dir=False)
+        sub.add_argument("snapshot_id", nargs="?", help="one snapshot (default: every snapshot of the graph)")
+        sub.add_argument("--all-graphs", action="store_true", help="verify every snapshot in the repository")
+        sub.add_argument("--no-read-data", action="store_true", help="check structure only, read no chunk")
+        sub.add_argument("--read-data-subset", type=float, help="read only this fraction (0-1] of the data")
 
     sub = commands.add_parser("restore", help="restore a snapshot")
-    graph_options(sub)
-    sub.add_argument("snapshot_id")
-    sub.add_argument("--target", "-t", help="restore into this folder (default: the graph's own folder)")
-    sub.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
-    sub.add_argument("--no-safety-snapshot", action="store_true",
-                     help="do not snapshot the state the restore replaces")
+    if wanted("restore"):
+        graph_options(sub)
+        sub.add_argument("snapshot_id")
+        sub.add_argument("--target", "-t", help="restore into this folder (default: the graph's own folder)")
+        sub.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+        sub.add_argument("--no-safety-snapshot", action="store_true",
+                         help="do not snapshot the state the restore replaces")
 
     sub = commands.add_parser("delete", help="forget a snapshot")
-    graph_options(sub, need_dir=False)
-    sub.add_argument("snapshot_id")
+    if wanted("delete"):
+        graph_options(sub, need_dir=False)
+        sub.add_argument("snapshot_id")
 
     sub = commands.add_parser("stats", help="storage statistics (per graph with --per-graph)")
-    sub.add_argument("--graph-id", "-g", help="only this graph")
-    sub.add_argument("--per-graph", action="store_true",
-                     help="every graph's numbers, last verify and schedule, and the overall ones")
+    if wanted("stats"):
+        sub.add_argument("--graph-id", "-g", help="only this graph")
+        sub.add_argument("--per-graph", action="store_true",
+                         help="every graph's numbers, last verify and schedule, and the overall ones")
 
     def retention_options(sub: argparse.ArgumentParser) -> None:
         periods = {"last": "the N newest snapshots", "hourly": "the newest of each of the last N hours",
@@ -137,49 +167,62 @@ def _parser() -> argparse.ArgumentParser:
     for name in ("forget", "retention"):
         sub = commands.add_parser(name, help="remove the snapshots a retention policy does not keep"
                                   + (" (same as forget)" if name == "retention" else ""))
+        if not wanted(name):
+            continue
         sub.add_argument("--graph-id", "-g", help="only this graph (default: every graph)")
         retention_options(sub)
         sub.add_argument("--dry-run", action="store_true", help="print the plan, remove nothing")
         sub.add_argument("--prune", action="store_true", help="prune afterwards (with the default grace period)")
 
     sub = commands.add_parser("prune", help="free data no snapshot references (two phases, with a grace period)")
-    sub.add_argument("--grace", default="1h", metavar="DURATION",
-                     help="how long marked data waits before deletion (default 1h; 0 only when no backup runs)")
-    sub.add_argument("--repack-threshold", type=float, default=0.25, metavar="SHARE",
-                     help="repack packs with at least this share unused (default 0.25)")
-    sub.add_argument("--dry-run", action="store_true", help="print what would happen, change nothing")
+    if wanted("prune"):
+        sub.add_argument("--grace", default="1h", metavar="DURATION",
+                         help="how long marked data waits before deletion (default 1h; 0 only when no backup runs)")
+        sub.add_argument("--repack-threshold", type=float, default=0.25, metavar="SHARE",
+                         help="repack packs with at least this share unused (default 0.25)")
+        sub.add_argument("--dry-run", action="store_true", help="print what would happen, change nothing")
 
     sub = commands.add_parser("catalog", help="the SQLite catalog")
-    catalog = sub.add_subparsers(dest="catalog_command", metavar="ACTION")
-    catalog.add_parser("rebuild", help="recreate the catalog's snapshot list from the repository alone")
-    catalog.add_parser("show", help="the catalog's path, schema version, graphs and schedules")
+    if wanted("catalog"):
+        catalog = sub.add_subparsers(dest="catalog_command", metavar="ACTION")
+        catalog.add_parser("rebuild", help="recreate the catalog's snapshot list from the repository alone")
+        catalog.add_parser("show", help="the catalog's path, schema version, graphs and schedules")
 
     sub = commands.add_parser("schedule", help="scheduled backups")
-    schedule = sub.add_subparsers(dest="schedule_command", metavar="ACTION")
-    set_ = schedule.add_parser("set", help="back a graph up on a schedule")
-    graph_options(set_)
-    when = set_.add_mutually_exclusive_group(required=True)
-    when.add_argument("--every", metavar="INTERVAL", help="an interval: 6h, 30m, 1d, or hours")
-    when.add_argument("--cron", metavar="EXPRESSION", help="a cron expression, e.g. '0 3 * * *' (UTC)")
-    retention_options(set_)
-    show = schedule.add_parser("show", help="a graph's schedule, or every schedule")
-    show.add_argument("--graph-id", "-g", help="only this graph")
-    remove = schedule.add_parser("remove", help="remove a graph's schedule")
-    remove.add_argument("--graph-id", "-g", required=True)
-    run_ = schedule.add_parser("run", help="run the scheduler in the foreground (Ctrl-C stops it)")
-    run_.add_argument("--once", action="store_true", help="run the schedules that are due now, then exit")
-    run_.add_argument("--poll", type=float, default=30.0, metavar="SECONDS", help="how often to look at the schedules")
+    if wanted("schedule"):
+        schedule = sub.add_subparsers(dest="schedule_command", metavar="ACTION")
+        set_ = schedule.add_parser("set", help="back a graph up on a schedule")
+        graph_options(set_)
+        when = set_.add_mutually_exclusive_group(required=True)
+        when.add_argument("--every", metavar="INTERVAL", help="an interval: 6h, 30m, 1d, or hours")
+        when.add_argument("--cron", metavar="EXPRESSION", help="a cron expression, e.g. '0 3 * * *' (UTC)")
+        retention_options(set_)
+        show = schedule.add_parser("show", help="a graph's schedule, or every schedule")
+        show.add_argument("--graph-id", "-g", help="only this graph")
+        remove = schedule.add_parser("remove", help="remove a graph's schedule")
+        remove.add_argument("--graph-id", "-g", required=True)
+        run_ = schedule.add_parser("run", help="run the scheduler in the foreground (Ctrl-C stops it)")
+        run_.add_argument("--once", action="store_true", help="run the schedules that are due now, then exit")
+        run_.add_argument("--poll", type=float, default=30.0, metavar="SECONDS", help="how often to look at the schedules")
 
     sub = commands.add_parser("serve", help="a REST server over a folder of graphs (needs the [server] extra)")
-    sub.add_argument("--graphs-dir", required=True, help="each subfolder is a graph; its name is the graph id")
-    sub.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    sub.add_argument("--port", type=int, default=9721, help="port (default 9721)")
-    sub.add_argument("--api-key", default=None, help="required X-API-Key (default: $LIGHTRAG_API_KEY; none: open)")
-    sub.add_argument("--no-scheduler", action="store_true", help="do not run the schedules in this server")
+    if wanted("serve"):
+        sub.add_argument("--graphs-dir", required=True, help="each subfolder is a graph; its name is the graph id")
+        sub.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+        sub.add_argument("--port", type=int, default=9721, help="port (default 9721)")
+        sub.add_argument("--api-key", default=None, help="required X-API-Key (default: $LIGHTRAG_API_KEY; none: open)")
+        sub.add_argument("--no-scheduler", action="store_true", help="do not run the schedules in this server")
 
     sub = commands.add_parser("demo", help="build a small real LightRAG graph offline and walk through backup and restore")
-    sub.add_argument("--dir", help="where to put the demo graph and repository (default: a new temp folder)")
+    if wanted("demo"):
+        sub.add_argument("--dir", help="where to put the demo graph and repository (default: a new temp folder)")
     return parser
+
+
+_COMMANDS = frozenset({
+    "init", "snapshot", "list", "show", "verify", "restore", "delete", "stats", "forget", "retention",
+    "prune", "catalog", "schedule", "serve", "demo",
+})
 
 
 def _graph_id(args: argparse.Namespace) -> str:
@@ -479,7 +522,7 @@ def _verify(args: argparse.Namespace, storage: Any, bar: ProgressBar) -> int:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = _parser()
+    parser = _parser(argv)
     args = parser.parse_args(argv)
     if not args.command:
         parser.print_help()
