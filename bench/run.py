@@ -114,8 +114,11 @@ def operator_venv(work: Path) -> str:
             target = site / name
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(Path(str(dist.locate_file(name))), target)
+    # The console script pip writes for the entry point.
+    entry = next(e for e in dist.entry_points if e.name == "lightrag-backup" and e.group == "console_scripts")
+    module, function = entry.value.split(":")
     script = venv / "bin" / "lightrag-backup"
-    script.write_text(f"#!{venv / 'bin' / 'python'}\nimport sys\nfrom lightrag.backup.cli import main\nsys.exit(main())\n")
+    script.write_text(f"#!{venv / 'bin' / 'python'}\nimport sys\nfrom {module} import {function}\nsys.exit({function}())\n")
     script.chmod(0o755)
     # Byte-compile, as pip does on install.
     subprocess.run([str(venv / "bin" / "python"), "-m", "compileall", "-q", str(site / "lightrag")], check=True)

@@ -12,12 +12,13 @@
 use crate::backend::{Backend, Created};
 use crate::error::{Error, Result};
 use crate::format::{
-    self, decode_object, encode_object, BlobEntry, ChunkerParams, IndexFile, ObjectId, PruneMarker,
-    RepoConfig, SnapshotManifest, FORMAT_VERSION,
+    self, decode_object, encode_object, BlobEntry, ChunkerParams, IdMap, IndexFile, ObjectId,
+    PruneMarker, RepoConfig, SnapshotManifest, FORMAT_VERSION,
 };
 use crate::runtime::block_on;
 use bytes::Bytes;
 use object_store::path::Path;
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::sync::RwLock;
 
@@ -36,7 +37,7 @@ pub struct BlobLocation {
 #[derive(Default)]
 struct IndexState {
     loaded: HashSet<String>,
-    blobs: HashMap<ObjectId, BlobLocation>,
+    blobs: IdMap<BlobLocation>,
     packs: HashMap<ObjectId, u64>,
     /// Prune markers by path, and the packs they hold: new snapshots never reuse those.
     markers: HashMap<String, PruneMarker>,
@@ -285,6 +286,9 @@ impl Repository {
     }
 
     fn add_to_state(state: &mut IndexState, file: &IndexFile) {
+        state
+            .blobs
+            .reserve(file.packs.iter().map(|p| p.blobs.len()).sum());
         for pack in &file.packs {
             state.packs.insert(pack.id, pack.size);
             let excluded = state.excluded.contains(&pack.id);
@@ -293,15 +297,17 @@ impl Repository {
                     pack: pack.id,
                     entry: *blob,
                 };
-                match state.blobs.get(&blob.id) {
-                    None => {
-                        state.blobs.insert(blob.id, location);
+                match state.blobs.entry(blob.id) {
+                    Entry::Vacant(slot) => {
+                        slot.insert(location);
                     }
                     // Prefer a copy that no prune is about to delete.
-                    Some(current) if !excluded && state.excluded.contains(&current.pack) => {
-                        state.blobs.insert(blob.id, location);
+                    Entry::Occupied(mut slot)
+                        if !excluded && state.excluded.contains(&slot.get().pack) =>
+                    {
+                        slot.insert(location);
                     }
-                    Some(_) => {}
+                    Entry::Occupied(_) => {}
                 }
             }
         }

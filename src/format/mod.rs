@@ -22,7 +22,7 @@ pub mod pack;
 pub mod prune;
 
 pub use config::{ChunkerParams, RepoConfig};
-pub use id::ObjectId;
+pub use id::{IdMap, ObjectId};
 pub use index::{BlobEntry, IndexFile, IndexPack};
 pub use manifest::{ChunkRef, FileEncoding, FileEntry, SnapshotManifest};
 pub use prune::PruneMarker;

@@ -544,5 +544,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return EXIT_ERROR
 
 
+def console() -> None:
+    """The ``lightrag-backup`` command: :func:`main`, then exit without tearing the interpreter
+    down. Every result is written and flushed by then and nothing runs in the background (the
+    server drains its jobs before it returns), so the only work skipped is freeing objects one
+    by one: about 20 ms of every command here."""
+    code = main()
+    from . import _native
+
+    _native._drain(5.0)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console()

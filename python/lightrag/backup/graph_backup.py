@@ -10,16 +10,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import time
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Coroutine, Optional, TypeVar
 
-from . import _live
 from .errors import GraphNotFoundError, InvalidInputError
 
 if TYPE_CHECKING:
@@ -252,6 +249,8 @@ class GraphBackup:
         #: The manager's catalog, kept up to date by this object's operations when set.
         self.catalog: Optional["Catalog"] = None
         if rag is not None:
+            from . import _live
+
             _live.check_file_storages(rag)
             self.graph_dir = _live.graph_dir_of(rag)
             self.working_dir = Path(rag.working_dir)
@@ -325,6 +324,12 @@ class GraphBackup:
         if self.rag is None:
             op = self._snapshot_op(self.graph_dir, description, tags, metadata, progress, "offline", skip_if_unchanged)
             return self._snapshot(await op.start())
+        # Imported here: a live instance's modules are not needed by offline work (the CLI).
+        import shutil
+        import uuid
+
+        from . import _live
+
         staging = self.graph_dir / f"{_STAGING_PREFIX}{uuid.uuid4().hex}"
         try:
             async with _live.pipeline_reservation(self.rag, kind="snapshot", timeout=self.busy_timeout):
@@ -451,6 +456,8 @@ class GraphBackup:
         if self.rag is None or target_dir is not None:
             self.last_restore = json.loads(await op.start())
             return True
+        from . import _live
+
         async with _live.pipeline_reservation(self.rag, kind="restore", timeout=self.busy_timeout):
             await _live.flush_storages(self.rag)
             self.last_restore = json.loads(await op.start())
