@@ -33,7 +33,7 @@ def _text(rng: random.Random, words: int) -> str:
     return " ".join(rng.choice(WORDS) for _ in range(words))
 
 
-def _entity(number: int) -> str:
+def entity_name(number: int) -> str:
     return f"Entity {number:07d}"
 
 
@@ -47,15 +47,15 @@ def custom_kg(start: int, count: int, seed: int) -> dict[str, Any]:
         if number % 10 == 0 or number == start:
             chunks.append({"content": _text(rng, 120), "source_id": source, "file_path": f"doc-{number // 100}.txt"})
         entities.append({
-            "entity_name": _entity(number),
+            "entity_name": entity_name(number),
             "entity_type": rng.choice(["person", "organization", "location", "concept"]),
             "description": _text(rng, 40),
             "source_id": source,
         })
         if number > start:
             relations.append({
-                "src_id": _entity(number - 1),
-                "tgt_id": _entity(number),
+                "src_id": entity_name(number - 1),
+                "tgt_id": entity_name(number),
                 "description": _text(rng, 25),
                 "keywords": ", ".join(rng.sample(WORDS, 3)),
                 "weight": 1.0,

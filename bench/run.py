@@ -327,13 +327,20 @@ def run_round(tool: Tool, versions: list[Path], work: Path, result: ToolResult) 
 
 
 async def live_measures(graph_source: Path, work: Path, dim: int) -> dict[str, float]:
-    """Pause of an online snapshot, and restore-to-answer time, on a live instance."""
+    """Pause of an online snapshot, and restore-to-answer time, on a live instance.
+
+    "Answer" means LightRAG answers from the snapshot's data: a naive-mode query whose text is
+    one of the snapshot's chunks (the stub embedding maps equal texts to equal vectors) returns
+    that chunk in its context, and the graph no longer has an entity inserted after the
+    snapshot (both inside the timed span)."""
     from lightrag.backup import GraphBackup
     from lightrag.backup.offline_graph import new_rag
     from lightrag.base import QueryParam
 
     live = work / "live" / "rag_storage"
     load(graph_source, live)
+    chunks = json.loads((live / "kv_store_text_chunks.json").read_text())
+    probe = next(iter(chunks.values()))["content"]
     rag = await new_rag(live, embedding_dim=dim)
     try:
         backup = GraphBackup.from_rag("live", rag, work / "live-repo")
@@ -342,10 +349,18 @@ async def live_measures(graph_source: Path, work: Path, dim: int) -> dict[str, f
             snapshot = await backup.acreate_snapshot()
             pauses.append(snapshot.metadata["live_pause_ms"])
         await rag.ainsert_custom_kg(lightrag_graph.custom_kg(10_000_000, 50, 99))
+        added = lightrag_graph.entity_name(10_000_000)
+        if not await rag.chunk_entity_relation_graph.has_node(added):
+            raise RuntimeError("the change before the restore did not land")
         started = time.monotonic()
         await backup.arestore_snapshot(snapshot.snapshot_id, safety_snapshot=False)
-        await rag.aquery("Entity 0000001", param=QueryParam(mode="local", enable_rerank=False))
+        context = await rag.aquery(probe, param=QueryParam(mode="naive", only_need_context=True, enable_rerank=False))
+        survived = await rag.chunk_entity_relation_graph.has_node(added)
         restore_to_answer = time.monotonic() - started
+        if probe[:200] not in str(context):
+            raise RuntimeError("the query after the restore did not find the snapshot's chunk")
+        if survived:
+            raise RuntimeError("an entity inserted after the snapshot survived the restore")
     finally:
         await rag.finalize_storages()
         shutil.rmtree(work / "live-repo", ignore_errors=True)
