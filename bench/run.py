@@ -280,7 +280,8 @@ def prepare_versions(work: Path, entities: int, change_rounds: int, dim: int) ->
     """The graph and its changed versions, built once (reused when present)."""
     versions = [work / f"version-{n:02d}" for n in range(change_rounds + 1)]
     marker = work / f"versions-{entities}-{change_rounds}-{dim}.done"
-    if marker.exists():
+    # A build with more change rounds holds these versions too.
+    if any(int(m.name.split("-")[2]) >= change_rounds for m in work.glob(f"versions-{entities}-*-{dim}.done")):
         return versions
     for path in versions:
         shutil.rmtree(path, ignore_errors=True)

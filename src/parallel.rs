@@ -1,4 +1,4 @@
-//! Work on many files with two threads, the largest first: how snapshots read and restores
+//! Work on many files with a few threads, the largest first: how snapshots read and restores
 //! stage a graph's files (one big file alone would leave a core idle).
 
 use crate::error::{Error, Result};
@@ -6,11 +6,13 @@ use crate::progress::Progress;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// Run `work(index, item)` for every item, the largest by `size` first, on this thread and
-/// one helper. After the first error no further item is started and that error is returned.
-/// This thread keeps polling `progress.cancelled()` while the helper finishes: it is the only
-/// thread that can see a Ctrl-C, and the helper stops at its next check once the flag is up.
+/// `threads - 1` helpers. After the first error no further item is started and that error is
+/// returned. This thread keeps polling `progress.cancelled()` while the helpers finish: it is
+/// the only thread that can see a Ctrl-C, and a helper stops at its next check once the flag
+/// is up.
 pub(crate) fn largest_first<T: Sync>(
     items: &[T],
+    threads: usize,
     size: impl Fn(&T) -> u64,
     progress: &dyn Progress,
     work: impl Fn(usize, &T) -> Result<()> + Sync,
@@ -31,17 +33,18 @@ pub(crate) fn largest_first<T: Sync>(
         }
         Ok(())
     };
+    let helpers = threads.clamp(1, items.len().max(1)) - 1;
     std::thread::scope(|scope| {
-        let helper = (items.len() > 1).then(|| scope.spawn(run));
+        let helpers: Vec<_> = (0..helpers).map(|_| scope.spawn(run)).collect();
         let mine = run();
-        while helper.as_ref().is_some_and(|h| !h.is_finished()) && !progress.cancelled() {
+        while helpers.iter().any(|h| !h.is_finished()) && !progress.cancelled() {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
-        let theirs = helper.map_or(Ok(()), |helper| {
-            helper
+        helpers.into_iter().fold(mine, |result, helper| {
+            let theirs = helper
                 .join()
-                .unwrap_or_else(|_| Err(Error::integrity("worker thread panicked")))
-        });
-        mine.and(theirs)
+                .unwrap_or_else(|_| Err(Error::integrity("worker thread panicked")));
+            result.and(theirs)
+        })
     })
 }

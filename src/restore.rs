@@ -31,6 +31,8 @@ struct Reads {
     max_span: u64,
     /// Threads fetching a window; 1 fetches on the calling thread.
     workers: usize,
+    /// Files staged at the same time.
+    files: usize,
 }
 
 impl Reads {
@@ -41,6 +43,9 @@ impl Reads {
                 max_gap: 1024 * 1024,
                 max_span: 8 * 1024 * 1024,
                 workers: 16,
+                // The requests in flight keep the network busy; a second file would only
+                // double the memory (three windows each).
+                files: 1,
             }
         } else {
             Reads {
@@ -48,6 +53,7 @@ impl Reads {
                 max_gap: 256 * 1024,
                 max_span: 4 * 1024 * 1024,
                 workers: 1,
+                files: 2,
             }
         }
     }
@@ -199,9 +205,9 @@ fn stage_and_swap(
     Ok(report)
 }
 
-/// Stage every file, two at a time, the largest first. One file keeps the cores busy only
-/// while its chunks are fetched; its writer (base64 re-encoding of a matrix, page-cache
-/// writes) runs alone in between, so a second file fills those gaps.
+/// Stage every file, the largest first, two at a time from a local repository: one file keeps
+/// the cores busy only while its chunks are fetched; its writer (base64 re-encoding of a
+/// matrix, page-cache writes) runs alone in between, so a second file fills those gaps.
 fn write_files(
     repo: &Repository,
     plan: &RestorePlan,
@@ -212,6 +218,7 @@ fn write_files(
     let scratches = std::sync::Mutex::new(Vec::<Scratch>::new());
     crate::parallel::largest_first(
         &plan.files,
+        Reads::for_backend(repo.backend()).files,
         |file| file.entry.size,
         progress,
         |_, file| {
@@ -239,7 +246,7 @@ struct Scratch {
     read: Vec<u8>,
     /// Windows of plaintext: one being filled, one queued, one being written.
     windows: Vec<Vec<u8>>,
-    /// Re-encoded matrix text of the window being written.
+    /// Re-encoded matrix text awaiting its write (about `TEXT_RUN` bytes).
     text: Vec<u8>,
 }
 
@@ -281,17 +288,25 @@ fn write_file(
             let mut rebuild = Rebuild::new(file.entry.encoding);
             for window in windows_rx {
                 let window = window.map_err(refused)?;
-                text.clear();
-                let pieces: Vec<Piece> = window
-                    .ranges
-                    .iter()
-                    .map(|range| rebuild.piece(&window.data[range.clone()], text))
-                    .collect();
-                let slices = slices(&pieces, &window, text);
-                write_slices(&mut out, &slices).map_err(|e| Error::io("write", dest, e))?;
-                let bytes: u64 = slices.iter().map(|s| s.len() as u64).sum();
-                written += bytes;
-                progress.advance(bytes);
+                // Written in runs of about TEXT_RUN bytes of matrix text, so the text buffer
+                // stays small whatever the window size.
+                let mut first = 0;
+                while first < window.ranges.len() {
+                    text.clear();
+                    let mut pieces = Vec::new();
+                    for range in &window.ranges[first..] {
+                        pieces.push(rebuild.piece(&window.data[range.clone()], text));
+                        if text.len() >= TEXT_RUN {
+                            break;
+                        }
+                    }
+                    let slices = slices(&pieces, &window, first, text);
+                    write_slices(&mut out, &slices).map_err(|e| Error::io("write", dest, e))?;
+                    let bytes: u64 = slices.iter().map(|s| s.len() as u64).sum();
+                    written += bytes;
+                    progress.advance(bytes);
+                    first += pieces.len();
+                }
                 let _ = spent_tx.send(window.data);
             }
             Ok((written, out))
@@ -339,12 +354,16 @@ fn write_file(
     Ok(())
 }
 
-/// The file bytes of a window in order: stored chunks as they are, and runs of re-encoded
-/// matrix text (adjacent pieces of `text` joined into one slice).
-fn slices<'a>(pieces: &[Piece], window: &'a Window, text: &'a [u8]) -> Vec<&'a [u8]> {
+/// Matrix text re-encoded before a write.
+const TEXT_RUN: usize = 1 << 20;
+
+/// The file bytes of the window's chunks from `first` on, one per piece, in order: stored
+/// chunks as they are, and runs of re-encoded matrix text (adjacent pieces of `text` joined
+/// into one slice).
+fn slices<'a>(pieces: &[Piece], window: &'a Window, first: usize, text: &'a [u8]) -> Vec<&'a [u8]> {
     let mut out: Vec<&[u8]> = Vec::with_capacity(pieces.len());
     let mut run: Option<std::ops::Range<usize>> = None;
-    for (piece, range) in pieces.iter().zip(&window.ranges) {
+    for (piece, range) in pieces.iter().zip(&window.ranges[first..]) {
         match piece {
             Piece::Text(range) => match &mut run {
                 Some(current) if current.end == range.start => current.end = range.end,

@@ -360,6 +360,7 @@ fn read_files(
     let reads: Mutex<Vec<Option<(FileRead, bool)>>> = Mutex::new(vec![None; files.len()]);
     crate::parallel::largest_first(
         files,
+        2,
         |file| file.stat.size,
         progress,
         |index, file| {
