@@ -381,13 +381,15 @@ def report(results: dict[str, ToolResult], args: argparse.Namespace, graph_mb: f
     mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     from importlib.metadata import version
 
+    command = (f"python bench/run.py --entities {args.entities} --rounds {args.rounds} --change-rounds "
+               f"{args.change_rounds} --tools {args.tools}" + (" --live" if args.live else ""))
     lines = [
-        "# Benchmarks",
+        f"## {section_title(args, graph_mb)}",
         "",
         f"Graph: a real LightRAG graph of {args.entities} entities (dim {args.dim}, {graph_mb:.0f} MB), "
         f"{args.change_rounds} change steps (1% added, 0.2% deleted from the middle, a few edits); "
-        f"median of {args.rounds} rounds, tools alternating. Command: `python bench/run.py --entities "
-        f"{args.entities} --rounds {args.rounds} --change-rounds {args.change_rounds}`.",
+        f"median of {args.rounds} rounds, tools alternating. Command: `{command}`. "
+        f"Run of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
         "",
         f"Machine: {os.cpu_count()} cores ({cpu}), {mem_gb:.0f} GiB RAM, {platform.platform()}. "
         f"Versions: lightrag-backup {version('lightrag-backup')}, lightrag-hku {version('lightrag-hku')}, "
@@ -428,6 +430,26 @@ def report(results: dict[str, ToolResult], args: argparse.Namespace, graph_mb: f
     return "\n".join(lines) + "\n"
 
 
+def section_title(args: argparse.Namespace, graph_mb: float) -> str:
+    return f"{graph_mb:,.0f} MB graph ({args.entities} entities): {args.tools}"
+
+
+def write_section(out: Path, key: str, text: str) -> None:
+    """Put `text` into `out` between this run's markers, replacing the section an earlier run
+    with the same graph and tools wrote and keeping the rest of the file (the notes and the
+    other runs' sections)."""
+    begin, end = f"<!-- bench: {key} -->", f"<!-- /bench: {key} -->"
+    block = f"{begin}\n{text.rstrip()}\n{end}\n"
+    old = out.read_text() if out.exists() else "# Benchmarks\n"
+    if begin in old and end in old:
+        before, rest = old.split(begin, 1)
+        after = rest.split(end, 1)[1].lstrip("\n")
+        new = before + block + ("\n" + after if after else "")
+    else:
+        new = old.rstrip("\n") + "\n\n" + block
+    out.write_text(new)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--entities", type=int, default=20000)
@@ -437,7 +459,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tools", default="lightrag-backup,restic,borg")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "lightrag-backup-bench")
     parser.add_argument("--live", action="store_true", help="also measure the online pause and live restore")
-    parser.add_argument("--out", type=Path, default=Path("BENCHMARKS.md"))
+    parser.add_argument("--out", type=Path, default=Path("BENCHMARKS.md"),
+                        help="the report; this run's section is replaced or added, the rest is kept")
     args = parser.parse_args(argv)
 
     args.work.mkdir(parents=True, exist_ok=True)
@@ -457,7 +480,7 @@ def main(argv: list[str] | None = None) -> int:
         tool.reset()
     live = asyncio.run(live_measures(versions[0], args.work, args.dim)) if args.live else None
     text = report(results, args, graph_mb, live)
-    args.out.write_text(text)
+    write_section(args.out, f"{args.entities} entities, {args.tools}", text)
     print(text)
     return 0
 

@@ -12,6 +12,7 @@ BENCH = Path(__file__).resolve().parents[1] / "bench" / "run.py"
 
 def test_the_benchmark_runs_every_tool_and_writes_the_report(tmp_path: Path):
     out = tmp_path / "BENCHMARKS.md"
+    out.write_text("# Benchmarks\n\nNotes written by hand.\n")
     result = subprocess.run(
         [sys.executable, str(BENCH), "--entities", "200", "--dim", "32", "--rounds", "1",
          "--change-rounds", "2", "--work", str(tmp_path / "work"), "--out", str(out), "--live"],
@@ -25,6 +26,25 @@ def test_the_benchmark_runs_every_tool_and_writes_the_report(tmp_path: Path):
                 "bytes added by one change step", "repository after 2 change steps"):
         assert f"| {row}" in report
     assert "paused" in report and "until a query answered" in report
+    assert "Notes written by hand." in report
+
+
+def test_a_run_replaces_its_own_section_and_keeps_the_rest(tmp_path: Path):
+    sys.path.insert(0, str(BENCH.parent))
+    try:
+        import run
+    finally:
+        sys.path.remove(str(BENCH.parent))
+    out = tmp_path / "BENCHMARKS.md"
+    out.write_text("# Benchmarks\n\nIntro.\n")
+    run.write_section(out, "20000 entities, a,b", "## first run\n")
+    run.write_section(out, "60000 entities, a,b", "## big run\n")
+    out.write_text(out.read_text() + "\n## Notes\n\nKept.\n")
+    run.write_section(out, "20000 entities, a,b", "## second run\n")
+    text = out.read_text()
+    assert "first run" not in text
+    assert text.count("second run") == 1 and text.count("big run") == 1
+    assert text.index("Intro.") < text.index("second run") < text.index("big run") < text.index("Kept.")
 
 
 def test_the_benchmark_runs_on_the_cloud_backends(tmp_path: Path):
