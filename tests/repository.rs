@@ -2,7 +2,7 @@
 
 mod common;
 
-use lightrag_backup::format::FileEncoding;
+use lightrag_backup::format::{FileEncoding, SnapshotManifest};
 use lightrag_backup::operations::{restore_snapshot, RestoreOptions};
 use lightrag_backup::snapshot::{create_snapshot, SnapshotOptions};
 use lightrag_backup::verify::{verify_snapshots, VerifyOptions};
@@ -96,14 +96,34 @@ fn identical_data_is_stored_once_across_snapshots_and_graphs() {
     );
 }
 
+/// A small graph (seed 3) snapshotted as "g1" into a fresh local repository.
+fn snapshotted_graph(
+    tmp: &Path,
+) -> (
+    std::path::PathBuf,
+    std::path::PathBuf,
+    Repository,
+    SnapshotManifest,
+) {
+    let graph = tmp.join("graph");
+    common::write_graph(&graph, 3);
+    let repo_dir = tmp.join("repo");
+    let repo = open_local(&repo_dir);
+    let manifest = snapshot(&repo, "g1", &graph);
+    (graph, repo_dir, repo, manifest)
+}
+
+fn biggest_pack(repo_dir: &Path) -> std::path::PathBuf {
+    walk(&repo_dir.join("data"))
+        .into_iter()
+        .max_by_key(|p| std::fs::metadata(p).unwrap().len())
+        .unwrap()
+}
+
 #[test]
 fn a_flipped_byte_is_reported_by_verify_and_refused_by_restore() {
     let tmp = tempfile::tempdir().unwrap();
-    let graph = tmp.path().join("graph");
-    common::write_graph(&graph, 3);
-    let repo_dir = tmp.path().join("repo");
-    let repo = open_local(&repo_dir);
-    let manifest = snapshot(&repo, "g1", &graph);
+    let (_graph, repo_dir, repo, manifest) = snapshotted_graph(tmp.path());
     assert!(
         verify_snapshots(
             &repo,
@@ -116,10 +136,7 @@ fn a_flipped_byte_is_reported_by_verify_and_refused_by_restore() {
     );
 
     // Flip one byte in the middle of the biggest pack.
-    let pack = walk(&repo_dir.join("data"))
-        .into_iter()
-        .max_by_key(|p| std::fs::metadata(p).unwrap().len())
-        .unwrap();
+    let pack = biggest_pack(&repo_dir);
     let mut bytes = std::fs::read(&pack).unwrap();
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0x01;
@@ -182,15 +199,8 @@ fn a_flipped_byte_is_reported_by_verify_and_refused_by_restore() {
 #[test]
 fn a_truncated_or_missing_pack_is_refused_by_restore() {
     let tmp = tempfile::tempdir().unwrap();
-    let graph = tmp.path().join("graph");
-    common::write_graph(&graph, 3);
-    let repo_dir = tmp.path().join("repo");
-    let repo = open_local(&repo_dir);
-    let manifest = snapshot(&repo, "g1", &graph);
-    let pack = walk(&repo_dir.join("data"))
-        .into_iter()
-        .max_by_key(|p| std::fs::metadata(p).unwrap().len())
-        .unwrap();
+    let (graph, repo_dir, repo, manifest) = snapshotted_graph(tmp.path());
+    let pack = biggest_pack(&repo_dir);
     let whole = std::fs::read(&pack).unwrap();
     let target = tmp.path().join("target");
     common::write_graph(&target, 4);
@@ -209,38 +219,22 @@ fn a_truncated_or_missing_pack_is_refused_by_restore() {
             options,
             &NoProgress,
         )
-        .unwrap_err()
+    };
+    let refused = |expected: &str| {
+        let error = restore().unwrap_err();
+        assert!(matches!(error, Error::Integrity { .. }), "{error}");
+        assert!(error.to_string().contains(expected), "{error}");
+        assert_eq!(common::graph_files(&target), before);
     };
 
     std::fs::write(&pack, &whole[..whole.len() / 2]).unwrap();
-    let error = restore();
-    assert!(matches!(error, Error::Integrity { .. }), "{error}");
-    assert!(
-        error.to_string().contains("shorter than the index says"),
-        "{error}"
-    );
-    assert_eq!(common::graph_files(&target), before);
-
+    refused("shorter than the index says");
     std::fs::remove_file(&pack).unwrap();
-    let error = restore();
-    assert!(matches!(error, Error::Integrity { .. }), "{error}");
-    assert!(
-        error.to_string().contains("missing from the repository"),
-        "{error}"
-    );
-    assert_eq!(common::graph_files(&target), before);
+    refused("missing from the repository");
 
     // Put back, the same snapshot restores byte for byte.
     std::fs::write(&pack, &whole).unwrap();
-    restore_snapshot(
-        &repo,
-        "g1",
-        &manifest.snapshot_id,
-        &target,
-        options,
-        &NoProgress,
-    )
-    .unwrap();
+    restore().unwrap();
     assert_eq!(common::graph_files(&target), common::graph_files(&graph));
 }
 
