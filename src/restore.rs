@@ -214,11 +214,12 @@ fn write_files(
     staging: &Path,
     progress: &dyn Progress,
 ) -> Result<()> {
+    let reads = Reads::for_backend(repo.backend());
     // Buffers, one set per staging thread, kept from file to file.
     let scratches = std::sync::Mutex::new(Vec::<Scratch>::new());
     crate::parallel::largest_first(
         &plan.files,
-        Reads::for_backend(repo.backend()).files,
+        reads.files,
         |file| file.entry.size,
         progress,
         |_, file| {
@@ -229,6 +230,7 @@ fn write_files(
                 file,
                 &dest,
                 plan.replaces_existing,
+                reads,
                 &mut scratch,
                 progress,
             );
@@ -261,11 +263,11 @@ fn write_file(
     file: &PlannedFile,
     dest: &Path,
     durable: bool,
+    reads: Reads,
     scratch: &mut Scratch,
     progress: &dyn Progress,
 ) -> Result<()> {
     let out = std::fs::File::create(dest).map_err(|e| Error::io("create", dest, e))?;
-    let reads = Reads::for_backend(repo.backend());
     let refused = |e: Error| {
         Error::integrity(format!(
             "{e}; restoring {} refused, target left untouched",
@@ -300,7 +302,8 @@ fn write_file(
                             break;
                         }
                     }
-                    let slices = slices(&pieces, &window, first, text);
+                    let ranges = &window.ranges[first..first + pieces.len()];
+                    let slices = slices(&pieces, ranges, &window.data, text);
                     write_slices(&mut out, &slices).map_err(|e| Error::io("write", dest, e))?;
                     let bytes: u64 = slices.iter().map(|s| s.len() as u64).sum();
                     written += bytes;
@@ -357,13 +360,18 @@ fn write_file(
 /// Matrix text re-encoded before a write.
 const TEXT_RUN: usize = 1 << 20;
 
-/// The file bytes of the window's chunks from `first` on, one per piece, in order: stored
-/// chunks as they are, and runs of re-encoded matrix text (adjacent pieces of `text` joined
-/// into one slice).
-fn slices<'a>(pieces: &[Piece], window: &'a Window, first: usize, text: &'a [u8]) -> Vec<&'a [u8]> {
+/// The file bytes of chunks in order, chunk `i` being `data[ranges[i]]` made into `pieces[i]`:
+/// stored chunks as they are, and runs of re-encoded matrix text (adjacent pieces of `text`
+/// joined into one slice).
+fn slices<'a>(
+    pieces: &[Piece],
+    ranges: &[std::ops::Range<usize>],
+    data: &'a [u8],
+    text: &'a [u8],
+) -> Vec<&'a [u8]> {
     let mut out: Vec<&[u8]> = Vec::with_capacity(pieces.len());
     let mut run: Option<std::ops::Range<usize>> = None;
-    for (piece, range) in pieces.iter().zip(&window.ranges[first..]) {
+    for (piece, range) in pieces.iter().zip(ranges) {
         match piece {
             Piece::Text(range) => match &mut run {
                 Some(current) if current.end == range.start => current.end = range.end,
@@ -377,7 +385,7 @@ fn slices<'a>(pieces: &[Piece], window: &'a Window, first: usize, text: &'a [u8]
                 if let Some(done) = run.take() {
                     out.push(&text[done]);
                 }
-                out.push(&window.data[range.clone()]);
+                out.push(&data[range.clone()]);
             }
         }
     }

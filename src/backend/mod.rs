@@ -92,6 +92,11 @@ pub struct Backend {
     redactor: Arc<Redactor>,
 }
 
+/// An object the repository's index or manifests name is not there.
+fn missing(path: &Path) -> Error {
+    Error::integrity(format!("object {path} is missing from the repository"))
+}
+
 /// What a create-only put found.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Created {
@@ -268,18 +273,14 @@ impl Backend {
 
     /// Read a whole object that must exist.
     pub async fn get(&self, path: &Path) -> Result<Bytes> {
-        self.get_opt(path).await?.ok_or_else(|| {
-            Error::integrity(format!("object {path} is missing from the repository"))
-        })
+        self.get_opt(path).await?.ok_or_else(|| missing(path))
     }
 
     /// Read a byte range of an object that must exist.
     pub async fn get_range(&self, path: &Path, range: std::ops::Range<u64>) -> Result<Bytes> {
         match self.store.get_range(path, range).await {
             Ok(bytes) => Ok(bytes),
-            Err(object_store::Error::NotFound { .. }) => Err(Error::integrity(format!(
-                "object {path} is missing from the repository"
-            ))),
+            Err(object_store::Error::NotFound { .. }) => Err(missing(path)),
             Err(source) => Err(self.error("read", path, source)),
         }
     }
@@ -305,9 +306,8 @@ impl Backend {
         };
         use std::os::unix::fs::FileExt;
         let file_path = root.join(path.as_ref());
-        let missing = || Error::integrity(format!("object {path} is missing from the repository"));
         let file = std::fs::File::open(&file_path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => missing(),
+            std::io::ErrorKind::NotFound => missing(path),
             _ => Error::io("read", &file_path, e),
         })?;
         let len = usize::try_from(range.end.saturating_sub(range.start))

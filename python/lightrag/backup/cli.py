@@ -73,14 +73,15 @@ def _command_word(argv: Sequence[str]) -> Optional[str]:
     return None
 
 
-def _parser(argv: Optional[Sequence[str]] = None) -> argparse.ArgumentParser:
+def _parser(argv: Optional[Sequence[str]] = None, *, full: bool = False) -> argparse.ArgumentParser:
     """The command line parser. Only the command being run gets its options defined (argparse
     spends about a millisecond per option here, a fifth of a quick command's run); every
-    command is defined in full when the command word is not a known one (help, typos)."""
+    command is defined in full (``full``) when the command word is not a known one (help,
+    typos)."""
     command = _command_word(sys.argv[1:] if argv is None else argv)
 
     def wanted(name: str) -> bool:
-        return command not in _COMMANDS or command == name
+        return full or command == name
 
     parser = argparse.ArgumentParser(
         prog="lightrag-backup",
@@ -216,13 +217,11 @@ def _parser(argv: Optional[Sequence[str]] = None) -> argparse.ArgumentParser:
     sub = commands.add_parser("demo", help="build a small real LightRAG graph offline and walk through backup and restore")
     if wanted("demo"):
         sub.add_argument("--dir", help="where to put the demo graph and repository (default: a new temp folder)")
+    if not full and command not in commands.choices:
+        return _parser(argv, full=True)
     return parser
 
 
-_COMMANDS = frozenset({
-    "init", "snapshot", "list", "show", "verify", "restore", "delete", "stats", "forget", "retention",
-    "prune", "catalog", "schedule", "serve", "demo",
-})
 
 
 def _graph_id(args: argparse.Namespace) -> str:
