@@ -26,11 +26,13 @@ pub enum Error {
     },
 
     /// An id prefix matches more than one snapshot.
-    #[error("snapshot id prefix {prefix:?} is ambiguous: it matches {count} snapshots of graph {graph_id:?}")]
+    #[error("snapshot id prefix {prefix:?} is ambiguous: it matches {count} snapshots of graph {graph_id:?}: {candidates}")]
     AmbiguousSnapshotId {
         graph_id: String,
         prefix: String,
         count: usize,
+        /// The matching ids (the first ten), comma-separated.
+        candidates: String,
     },
 
     /// The graph's folder does not exist or holds no LightRAG files.

@@ -21,6 +21,7 @@ pub mod error;
 pub mod format;
 pub mod graph_stats;
 pub mod operations;
+pub mod packer;
 mod parallel;
 pub mod progress;
 pub mod prune;

@@ -20,10 +20,12 @@
 //! grace period. Two prunes never run at once: `locks/prune` is created create-only.
 
 use crate::error::{Error, Result};
-use crate::format::pack::{open_blob, PackWriter};
+use crate::format::pack::open_blob;
 use crate::format::{
-    self, decode_object, encode_object, BlobEntry, IndexFile, IndexPack, ObjectId, PruneMarker,
+    self, decode_object, encode_object, paths, BlobEntry, IndexFile, IndexPack, ObjectId,
+    PruneMarker,
 };
+use crate::packer::Packer;
 use crate::progress::{check_cancelled, Progress};
 use crate::repository::{hostname, pack_path, Repository};
 use crate::runtime::block_on;
@@ -32,9 +34,8 @@ use object_store::path::Path;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-const LOCK_PATH: &str = "locks/prune";
-/// Packs written by a repack are cut at this size, as snapshots cut theirs.
-const PACK_TARGET_SIZE: usize = 16 * 1024 * 1024;
+/// The lock a running prune holds (`locks/prune`).
+const LOCK_NAME: &str = "prune";
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct PruneOptions {
@@ -97,7 +98,7 @@ struct LockBody {
 
 impl<'a> Lock<'a> {
     fn take(repo: &'a Repository, stale_seconds: u64) -> Result<Lock<'a>> {
-        let path = Path::from(LOCK_PATH);
+        let path = paths::lock(LOCK_NAME);
         let body = serde_json::to_vec(&LockBody {
             hostname: hostname(),
             pid: std::process::id(),
@@ -127,8 +128,8 @@ impl<'a> Lock<'a> {
                 let holder = holder.expect("not stale means parsed");
                 return Err(Error::Conflict {
                     message: format!(
-                        "another prune is running (host {}, pid {}, since {}); wait for it, or remove {LOCK_PATH} in the repository if that process is gone",
-                        holder.hostname, holder.pid, holder.created_at
+                        "another prune is running (host {}, pid {}, since {}); wait for it, or remove {} in the repository if that process is gone",
+                        holder.hostname, holder.pid, holder.created_at, paths::lock(LOCK_NAME)
                     ),
                 });
             }
@@ -142,7 +143,7 @@ impl<'a> Lock<'a> {
 
 impl Drop for Lock<'_> {
     fn drop(&mut self) {
-        let _ = block_on(self.repo.backend().delete(&Path::from(LOCK_PATH)));
+        let _ = block_on(self.repo.backend().delete(&paths::lock(LOCK_NAME)));
     }
 }
 
@@ -174,7 +175,7 @@ fn census(repo: &Repository) -> Result<Census> {
         }
     }
     let backend = repo.backend();
-    let stored = block_on(backend.list_with_times("data"))?
+    let stored = block_on(backend.list_with_times(paths::DATA))?
         .into_iter()
         .filter_map(|(path, size, modified)| {
             let id = ObjectId::from_hex(path.filename()?)?;
@@ -186,11 +187,11 @@ fn census(repo: &Repository) -> Result<Census> {
         .collect();
     let (index_files, markers) = block_on(async {
         let mut index_files = BTreeMap::new();
-        for (path, _) in backend.list("index").await? {
+        for (path, _) in backend.list(paths::INDEX).await? {
             index_files.insert(path.to_string(), repo.read_index_file(&path).await?);
         }
         let mut markers = BTreeMap::new();
-        for (path, _) in backend.list("prune").await? {
+        for (path, _) in backend.list(paths::PRUNE).await? {
             if let Some(bytes) = backend.get_opt(&path).await? {
                 let marker: PruneMarker =
                     decode_object(format::prune::MAGIC, &bytes, path.as_ref())?;
@@ -345,7 +346,7 @@ fn sweep(repo: &Repository, options: &PruneOptions, report: &mut PruneReport) ->
                 .collect();
             if !kept.is_empty() {
                 let bytes = encode_object(format::index::MAGIC, &IndexFile { packs: kept })?;
-                let new_path = Path::from(format!("index/{}", ObjectId::of(&bytes).to_hex()));
+                let new_path = paths::index(&ObjectId::of(&bytes));
                 backend.put_create(&new_path, Bytes::from(bytes)).await?;
             }
             backend.delete(&Path::from(path.as_str())).await?;
@@ -455,21 +456,7 @@ fn mark(
         return Ok(());
     }
     progress.start("prune", report.bytes_repacked);
-    let mut index = IndexFile::default();
-    let mut writer = PackWriter::new();
-    let flush = |writer: PackWriter, index: &mut IndexFile| -> Result<()> {
-        let (id, bytes, blobs) = writer.finish()?;
-        index.packs.push(IndexPack {
-            id,
-            size: bytes.len() as u64,
-            blobs,
-        });
-        block_on(
-            repo.backend()
-                .put_immutable(&pack_path(&id), Bytes::from(bytes)),
-        )?;
-        Ok(())
-    };
+    let mut packer = Packer::new(repo.backend());
     for (pack, kept) in &to_repack {
         check_cancelled(progress, "prune")?;
         let bytes = block_on(repo.backend().get(&pack_path(&pack.id)))?;
@@ -483,17 +470,12 @@ fn mark(
             open_blob(blob, compressed).map_err(|e| {
                 Error::integrity(format!("{e} (in pack {}; nothing was deleted)", pack.id))
             })?;
-            writer.add(blob.id, compressed, blob.raw_length);
+            packer.add(blob.id, compressed, blob.raw_length)?;
             progress.advance(blob.length as u64);
-            if writer.len() >= PACK_TARGET_SIZE {
-                flush(std::mem::take(&mut writer), &mut index)?;
-            }
         }
         candidates.push(pack.id);
     }
-    if !writer.is_empty() {
-        flush(writer, &mut index)?;
-    }
+    let index = packer.finish()?;
     // The copies are indexed before their old packs are marked.
     repo.write_index(&index)?;
     progress.finish();
@@ -504,7 +486,7 @@ fn mark(
         packs: candidates,
     };
     let bytes = encode_object(format::prune::MAGIC, &marker)?;
-    let path = Path::from(format!("prune/{}", uuid::Uuid::new_v4()));
+    let path = paths::prune_marker(&uuid::Uuid::new_v4());
     block_on(repo.backend().put_create(&path, Bytes::from(bytes)))?;
     Ok(())
 }

@@ -12,8 +12,8 @@
 use crate::backend::{Backend, Created};
 use crate::error::{Error, Result};
 use crate::format::{
-    self, decode_object, encode_object, BlobEntry, ChunkerParams, IdMap, IndexFile, ObjectId,
-    PruneMarker, RepoConfig, SnapshotManifest, FORMAT_VERSION,
+    self, decode_object, encode_object, paths, BlobEntry, ChunkerParams, IdMap, IndexFile,
+    ObjectId, PruneMarker, RepoConfig, SnapshotManifest, FORMAT_VERSION,
 };
 use crate::runtime::block_on;
 use bytes::Bytes;
@@ -22,7 +22,6 @@ use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::sync::RwLock;
 
-const CONFIG_PATH: &str = "config";
 /// zstd level for new repositories: level 1 compresses LightRAG data within 0.3% of level 3
 /// (254.6 vs 253.9 MB for the 389 MB bench graph) at about 25% less backup time.
 const ZSTD_LEVEL: i32 = 1;
@@ -53,12 +52,7 @@ pub struct Repository {
 
 /// Path of a pack object.
 pub fn pack_path(id: &ObjectId) -> Path {
-    let hex = id.to_hex();
-    Path::from(format!("data/{}/{}", &hex[..2], hex))
-}
-
-fn snapshot_path(graph_id: &str, snapshot_id: &str) -> Path {
-    Path::from(format!("snapshots/{graph_id}/{snapshot_id}"))
+    paths::pack(id)
 }
 
 /// Check a graph id: it names a folder in the repository, so it must be a plain name.
@@ -81,6 +75,9 @@ pub fn validate_graph_id(graph_id: &str) -> Result<()> {
     }
 }
 
+/// The snapshot reference that names a graph's newest snapshot, as in restic.
+pub const LATEST: &str = "latest";
+
 fn validate_snapshot_ref(graph_id: &str, snapshot_id: &str) -> Result<()> {
     let ok = !snapshot_id.is_empty()
         && snapshot_id.len() <= 64
@@ -93,7 +90,7 @@ fn validate_snapshot_ref(graph_id: &str, snapshot_id: &str) -> Result<()> {
         Err(Error::SnapshotNotFound {
             graph_id: graph_id.to_string(),
             snapshot_id: snapshot_id.to_string(),
-            hint: " (a snapshot id is a UUID or a unique prefix of one)".to_string(),
+            hint: " (a snapshot id is a UUID, a unique prefix of one, or `latest`)".to_string(),
         })
     }
 }
@@ -105,7 +102,7 @@ impl Repository {
     /// `RepositoryNotFound` when there is no config and `create` is false;
     /// `UnsupportedFormat` for a newer format; `Backend` when the store fails.
     pub fn open(backend: Backend, create: bool) -> Result<Self> {
-        match block_on(backend.get_opt(&Path::from(CONFIG_PATH)))? {
+        match block_on(backend.get_opt(&paths::config()))? {
             Some(bytes) => Self::from_config_bytes(backend, &bytes),
             None => {
                 // A missing bucket or container also reads as "no config": say which it is.
@@ -133,7 +130,7 @@ impl Repository {
             created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
         };
         let bytes = serde_json::to_vec_pretty(&config).expect("config serialises");
-        let path = Path::from(CONFIG_PATH);
+        let path = paths::config();
         match block_on(backend.put_create(&path, Bytes::from(bytes)))? {
             Created::New => Ok(Repository {
                 backend,
@@ -194,13 +191,13 @@ impl Repository {
     fn try_refresh_index(&self) -> Result<bool> {
         let listed: HashSet<String> = self
             .backend
-            .list_blocking("index")?
+            .list_blocking(paths::INDEX)?
             .into_iter()
             .map(|(path, _)| path.to_string())
             .collect();
         let marker_paths: HashSet<String> = self
             .backend
-            .list_blocking("prune")?
+            .list_blocking(paths::PRUNE)?
             .into_iter()
             .map(|(path, _)| path.to_string())
             .collect();
@@ -353,7 +350,7 @@ impl Repository {
             return Ok(());
         }
         let bytes = encode_object(format::index::MAGIC, file)?;
-        let path = Path::from(format!("index/{}", ObjectId::of(&bytes).to_hex()));
+        let path = paths::index(&ObjectId::of(&bytes));
         block_on(self.backend.put_create(&path, Bytes::from(bytes)))?;
         let mut state = self.index.write().unwrap();
         Self::add_to_state(&mut state, file);
@@ -410,7 +407,7 @@ impl Repository {
         drop(state);
         let stored: HashSet<String> = self
             .backend
-            .list_blocking("data")?
+            .list_blocking(paths::DATA)?
             .into_iter()
             .filter_map(|(path, _)| path.filename().map(str::to_string))
             .collect();
@@ -428,7 +425,7 @@ impl Repository {
     pub fn write_snapshot(&self, manifest: &SnapshotManifest) -> Result<()> {
         validate_graph_id(&manifest.graph_id)?;
         let bytes = encode_object(format::manifest::MAGIC, manifest)?;
-        let path = snapshot_path(&manifest.graph_id, &manifest.snapshot_id);
+        let path = paths::snapshot(&manifest.graph_id, &manifest.snapshot_id);
         match block_on(self.backend.put_create(&path, Bytes::from(bytes)))? {
             Created::New => Ok(()),
             Created::AlreadyExisted => Err(Error::invalid(format!(
@@ -478,9 +475,9 @@ impl Repository {
         let prefix = match graph_id {
             Some(graph) => {
                 validate_graph_id(graph)?;
-                format!("snapshots/{graph}")
+                paths::snapshots(Some(graph))
             }
-            None => "snapshots".to_string(),
+            None => paths::snapshots(None),
         };
         let mut names: Vec<(String, String)> = self
             .backend
@@ -525,7 +522,7 @@ impl Repository {
     }
 
     async fn read_manifest(&self, graph_id: &str, snapshot_id: &str) -> Result<SnapshotManifest> {
-        let path = snapshot_path(graph_id, snapshot_id);
+        let path = paths::snapshot(graph_id, snapshot_id);
         let bytes = self
             .backend
             .get_opt(&path)
@@ -546,13 +543,25 @@ impl Repository {
         Ok(manifest)
     }
 
-    /// Resolve a snapshot id (or a unique prefix of one) of a graph to its full id.
+    /// Resolve a snapshot id (or a unique prefix of one, or `latest`, the graph's newest
+    /// snapshot) of a graph to its full id.
     ///
     /// # Errors
-    /// `SnapshotNotFound` (saying so when the id belongs to another graph);
-    /// `AmbiguousSnapshotId` when a prefix matches several.
+    /// `SnapshotNotFound` (saying so when the id belongs to another graph, or when `latest`
+    /// finds a graph without snapshots); `AmbiguousSnapshotId` when a prefix matches several
+    /// (naming them).
     pub fn resolve_snapshot_id(&self, graph_id: &str, snapshot_ref: &str) -> Result<String> {
         validate_graph_id(graph_id)?;
+        if snapshot_ref.eq_ignore_ascii_case(LATEST) {
+            return match self.list_snapshots(graph_id)?.pop() {
+                Some(newest) => Ok(newest.snapshot_id),
+                None => Err(Error::SnapshotNotFound {
+                    graph_id: graph_id.to_string(),
+                    snapshot_id: LATEST.to_string(),
+                    hint: " (the graph has no snapshots)".to_string(),
+                }),
+            };
+        }
         validate_snapshot_ref(graph_id, snapshot_ref)?;
         let snapshot_ref = snapshot_ref.to_ascii_lowercase();
         let names = self.list_snapshot_names(None)?;
@@ -583,11 +592,17 @@ impl Repository {
                     hint,
                 })
             }
-            count => Err(Error::AmbiguousSnapshotId {
-                graph_id: graph_id.to_string(),
-                prefix: snapshot_ref,
-                count,
-            }),
+            count => {
+                let mut candidates: Vec<String> = own.iter().map(|(_, id)| id.clone()).collect();
+                candidates.sort();
+                candidates.truncate(10);
+                Err(Error::AmbiguousSnapshotId {
+                    graph_id: graph_id.to_string(),
+                    prefix: snapshot_ref,
+                    count,
+                    candidates: candidates.join(", "),
+                })
+            }
         }
     }
 
@@ -612,7 +627,10 @@ impl Repository {
     /// `SnapshotNotFound` as [`Repository::resolve_snapshot_id`] reports it.
     pub fn delete_snapshot(&self, graph_id: &str, snapshot_ref: &str) -> Result<String> {
         let snapshot_id = self.resolve_snapshot_id(graph_id, snapshot_ref)?;
-        block_on(self.backend.delete(&snapshot_path(graph_id, &snapshot_id)))?;
+        block_on(
+            self.backend
+                .delete(&paths::snapshot(graph_id, &snapshot_id)),
+        )?;
         Ok(snapshot_id)
     }
 }

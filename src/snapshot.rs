@@ -10,34 +10,24 @@
 //! uploads them while the next pack fills. Channels are bounded, so at most a few chunks and
 //! two packs are in memory at once. Then the index is written, then the manifest.
 
-use crate::backend::Backend;
 use crate::chunker;
 use crate::error::{Error, Result};
 use crate::format::{
-    pack::PackWriter, ChunkRef, ChunkerParams, FileEncoding, FileEntry, IndexFile, IndexPack,
-    ObjectId, SnapshotManifest,
+    ChunkRef, ChunkerParams, FileEncoding, FileEntry, IndexFile, ObjectId, SnapshotManifest,
 };
 use crate::graph_stats::FileCounter;
+use crate::packer::Packer;
 use crate::progress::{check_cancelled, Progress};
-use crate::repository::{hostname, pack_path, validate_graph_id, Repository};
-use crate::runtime;
+use crate::repository::{hostname, validate_graph_id, Repository};
 use crate::source::{list_graph_files, FileStat, SourceFile};
 use crate::vdb;
-use bytes::Bytes;
 use crossbeam_channel::{bounded, Receiver, Sender};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 use std::io::Read;
 use std::path::Path;
 use std::sync::Mutex;
-
-/// Packs are closed once they reach this size.
-const PACK_TARGET_SIZE: usize = 16 * 1024 * 1024;
-/// Pack uploads in flight while the next pack fills.
-const UPLOADS_IN_FLIGHT: usize = 2;
-/// Over the network more uploads overlap, to hide request latency.
-const REMOTE_UPLOADS_IN_FLIGHT: usize = 4;
 
 /// What to record with a snapshot, and how hard to try for a consistent copy.
 #[derive(Debug, Clone)]
@@ -569,28 +559,18 @@ fn hash_and_compress(
     }
 }
 
-type Upload = tokio::task::JoinHandle<Result<()>>;
-
 fn pack_blobs(
     repo: &Repository,
     blobs: Receiver<Result<Vec<Blob>>>,
     file_count: usize,
 ) -> Result<Packed> {
-    let runtime = runtime::handle();
-    let backend = repo.backend().clone();
     let mut packed = Packed {
         chunk_lists: vec![Vec::new(); file_count],
         index: IndexFile::default(),
         added_size: 0,
         added_raw_size: 0,
     };
-    let mut pack = PackWriter::new();
-    let mut uploads: VecDeque<Upload> = VecDeque::new();
-    let wait = |upload: Upload| -> Result<()> {
-        runtime
-            .block_on(upload)
-            .unwrap_or_else(|e| Err(Error::integrity(format!("pack upload task failed: {e}"))))
-    };
+    let mut packer = Packer::new(repo.backend());
     for batch in blobs {
         for blob in batch? {
             let list = &mut packed.chunk_lists[blob.file];
@@ -604,48 +584,10 @@ fn pack_blobs(
             if let Some(compressed) = blob.compressed {
                 packed.added_size += compressed.len() as u64;
                 packed.added_raw_size += blob.raw_length as u64;
-                pack.add(blob.id, &compressed, blob.raw_length);
-                if pack.len() >= PACK_TARGET_SIZE {
-                    let full = std::mem::take(&mut pack);
-                    uploads.push_back(start_upload(&runtime, &backend, full, &mut packed.index)?);
-                    let in_flight = if backend.is_remote() {
-                        REMOTE_UPLOADS_IN_FLIGHT
-                    } else {
-                        UPLOADS_IN_FLIGHT
-                    };
-                    while uploads.len() > in_flight {
-                        wait(uploads.pop_front().unwrap())?;
-                    }
-                }
+                packer.add(blob.id, &compressed, blob.raw_length)?;
             }
         }
     }
-    if !pack.is_empty() {
-        uploads.push_back(start_upload(&runtime, &backend, pack, &mut packed.index)?);
-    }
-    for upload in uploads {
-        wait(upload)?;
-    }
+    packed.index = packer.finish()?;
     Ok(packed)
-}
-
-fn start_upload(
-    runtime: &tokio::runtime::Handle,
-    backend: &Backend,
-    pack: PackWriter,
-    index: &mut IndexFile,
-) -> Result<Upload> {
-    let (id, bytes, blobs) = pack.finish()?;
-    index.packs.push(IndexPack {
-        id,
-        size: bytes.len() as u64,
-        blobs,
-    });
-    let backend = backend.clone();
-    Ok(runtime.spawn(async move {
-        backend
-            .put_immutable(&pack_path(&id), Bytes::from(bytes))
-            .await
-            .map(|_| ())
-    }))
 }

@@ -84,7 +84,7 @@ pub fn compute(
     if whole_repository {
         stats.repository_bytes = Some(
             repo.backend()
-                .list_blocking("data")?
+                .list_blocking(crate::format::paths::DATA)?
                 .iter()
                 .map(|(_, size)| size)
                 .sum(),

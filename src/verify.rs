@@ -50,7 +50,7 @@ pub fn verify_snapshots(
     };
     let stored: HashMap<String, u64> = repo
         .backend()
-        .list_blocking("data")?
+        .list_blocking(crate::format::paths::DATA)?
         .into_iter()
         .map(|(path, size)| (path.filename().unwrap_or_default().to_string(), size))
         .collect();

@@ -170,6 +170,59 @@ def test_bad_ids_are_refused_with_4xx_json(server, path):
     response = server["client"].get(path)
     assert 400 <= response.status_code < 500, (path, response.status_code, response.text)
     assert response.headers["content-type"].startswith("application/json")
+    assert_error_shape(response)
+
+
+def assert_error_shape(response: httpx.Response, status: int | None = None, kind: str | None = None) -> dict[str, Any]:
+    """Every error the server sends is {"error": {"kind", "message"}}."""
+    if status is not None:
+        assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert isinstance(error["kind"], str) and isinstance(error["message"], str) and error["message"], error
+    if kind is not None:
+        assert error["kind"] == kind, error
+    return error
+
+
+def test_every_error_has_one_shape_and_echoes_no_long_input(server):
+    client = server["client"]
+    assert_error_shape(client.get("/no/such/route"), 404, "not_found")
+    assert_error_shape(client.get("/backup/graphs/g1/nothing-here"), 404, "not_found")
+    assert_error_shape(client.put("/backup/stats"), 405, "method_not_allowed")
+    long_value = "Z" * 5000  # over the 4096 a description may have
+    error = assert_error_shape(client.post("/backup/graphs/g1/snapshots", json={"description": long_value}), 422,
+                               "invalid_input")
+    assert "description" in error["message"] and long_value[:200] not in client.post(
+        "/backup/graphs/g1/snapshots", json={"description": long_value}).text
+    error = assert_error_shape(client.post("/backup/graphs/g1/snapshots", json={long_value: 1}), 422, "invalid_input")
+    assert len(error["message"]) < 600
+    assert_error_shape(client.post("/backup/schedule", content=b"{not json",
+                                   headers={"content-type": "application/json"}), 422, "invalid_input")
+    # Bodies over 1 MiB are refused before they are read, by their length or as they stream in.
+    big = b'{"description": "' + b"x" * (2 * 1024 * 1024) + b'"}'
+    assert_error_shape(client.post("/backup/schedule", content=big, headers={"content-type": "application/json"}),
+                       413, "body_too_large")
+
+    def stream() -> Iterator[bytes]:
+        yield b'{"description": "'
+        for _ in range(40):
+            yield b"x" * 65536
+        yield b'"}'
+
+    assert_error_shape(client.post("/backup/schedule", content=stream(), headers={"content-type": "application/json"}),
+                       413, "body_too_large")
+    # Auth errors too.
+    assert_error_shape(httpx.get(f"{server['base']}/backup/stats"), 401, "unauthorized")
+
+
+def test_docs_work_without_internet(server):
+    page = httpx.get(f"{server['base']}/docs")
+    assert page.status_code == 200 and "swagger-ui" in page.text.lower()
+    assert "https://" not in page.text and "http://" not in page.text  # nothing from elsewhere
+    for asset in ("/docs-assets/swagger-ui-bundle.js", "/docs-assets/swagger-ui.css"):
+        assert asset in page.text
+        served = httpx.get(f"{server['base']}{asset}")
+        assert served.status_code == 200 and len(served.content) > 10000, asset
 
 
 def test_bad_bodies_are_refused_with_422(server):
@@ -188,6 +241,8 @@ def test_bad_bodies_are_refused_with_422(server):
     assert raw.status_code == 422
     unknown = client.post("/backup/graphs/nope/snapshots")
     assert unknown.status_code == 404 and unknown.json()["error"]["kind"] == "graph_not_found"
+    for method, path, body in [("post", "/backup/schedule", {"graph_id": "g1"})]:
+        assert_error_shape(getattr(client, method)(path, json=body), 422, "invalid_input")
 
 
 def test_openapi_schema_is_served(server):

@@ -11,12 +11,15 @@ from pathlib import Path
 from lightrag.backup.offline_graph import build_graph, graph_files
 
 
-def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
+        unset: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
     import os
 
     full_env = dict(os.environ)
     full_env.update(env or {})
-    return subprocess.run(["lightrag-backup", *args], capture_output=True, text=True, env=full_env, timeout=300)
+    for name in unset:
+        full_env.pop(name, None)
+    return subprocess.run(["lightrag-backup", *args], capture_output=True, text=True, env=full_env, timeout=300, cwd=cwd)
 
 
 def test_help_starts_fast_without_loading_lightrag():
@@ -89,3 +92,73 @@ def test_errors_exit_non_zero_with_one_clear_line(tmp_path: Path):
     assert unknown.returncode == 1 and json.loads(unknown.stdout)["error"]["kind"] == "snapshot_not_found"
     assert cli("--repo", "", "list").returncode == 1
     assert cli().returncode == 2
+
+
+def test_habits_users_bring_from_restic(tmp_path: Path):
+    """Global options after the command, --version, `latest`, a header on `list`, and an
+    ambiguous prefix that names its candidates."""
+    from lightrag.backup import GraphBackup
+
+    async def build() -> None:
+        rag = await build_graph(tmp_path / "wd", 1)
+        await rag.finalize_storages()
+
+    asyncio.run(build())
+    repo = str(tmp_path / "repo")
+    version = cli("--version")
+    assert version.returncode == 0 and version.stdout.startswith("lightrag-backup 0.")
+
+    made = cli("snapshot", "--repo", repo, "-w", str(tmp_path / "wd"), "-g", "docs", "--json", "-m", "one")
+    assert made.returncode == 0, made.stderr
+    first = json.loads(made.stdout)["snapshot_id"]
+    listed = cli("list", "--repo", repo, "--json")
+    assert listed.returncode == 0 and [s["snapshot_id"] for s in json.loads(listed.stdout)] == [first]
+    text = cli("list", "--repo", repo).stdout.splitlines()
+    assert text[0].split()[:3] == ["snapshot", "time", "(UTC)"] and text[1].startswith(first)
+
+    # Enough snapshots that two share a first character (17 > 16 hex digits).
+    backup = GraphBackup("docs", repo, tmp_path / "wd")
+    ids = [first] + [backup.create_snapshot(f"n{i}").snapshot_id for i in range(16)]
+    newest = ids[-1]
+    shown = cli("show", "latest", "-g", "docs", "--repo", repo, "--json")
+    assert shown.returncode == 0 and json.loads(shown.stdout)["snapshot_id"] == newest
+    restored = cli("restore", "latest", "-g", "docs", "--target", str(tmp_path / "out"), "--repo", repo)
+    assert restored.returncode == 0 and newest in restored.stdout
+    assert graph_files(tmp_path / "out") == graph_files(tmp_path / "wd")
+    shared = next(c for c in "0123456789abcdef" if sum(i.startswith(c) for i in ids) >= 2)
+    ambiguous = cli("show", shared, "-g", "docs", "--repo", repo)
+    assert ambiguous.returncode == 1 and "ambiguous" in ambiguous.stderr
+    for candidate in sorted(i for i in ids if i.startswith(shared))[:10]:
+        assert candidate in ambiguous.stderr
+    empty = cli("show", "latest", "-g", "nothing", "--repo", repo)
+    assert empty.returncode == 1 and "no snapshots" in empty.stderr
+
+
+def test_a_dotenv_file_is_read_and_the_environment_wins(tmp_path: Path):
+    async def build() -> None:
+        rag = await build_graph(tmp_path / "wd", 1)
+        await rag.finalize_storages()
+
+    asyncio.run(build())
+    work = tmp_path / "project"
+    work.mkdir()
+    (work / ".env").write_text(f"LIGHTRAG_BACKUP_STORAGE_PATH={tmp_path / 'from-dotenv'}\nWORKING_DIR={tmp_path / 'wd'}\n"
+                               "LIGHTRAG_GRAPH_ID=dotenv-graph\n")
+    unset = ("LIGHTRAG_BACKUP_STORAGE_PATH", "WORKING_DIR", "WORKSPACE", "LIGHTRAG_GRAPH_ID", "LIGHTRAG_BACKUP_S3_BUCKET")
+    made = cli("--json", "snapshot", cwd=work, unset=unset)
+    assert made.returncode == 0, made.stderr
+    assert json.loads(made.stdout)["graph_id"] == "dotenv-graph"
+    assert (tmp_path / "from-dotenv" / "config").is_file()
+    # A variable set in the environment wins over the file.
+    env_repo = tmp_path / "from-env"
+    again = cli("--json", "snapshot", cwd=work, unset=unset[1:], env={"LIGHTRAG_BACKUP_STORAGE_PATH": str(env_repo)})
+    assert again.returncode == 0, again.stderr
+    assert (env_repo / "config").is_file()
+
+
+def test_the_demo_tells_its_own_story(tmp_path: Path):
+    done = cli("demo", "--dir", str(tmp_path / "demo"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "snapshot 1:" in done.stdout and "byte-identical: True" in done.stdout
+    lines = (done.stdout + done.stderr).splitlines()
+    assert not [line for line in lines if line.startswith("INFO")], "LightRAG's INFO lines leaked into the demo"

@@ -1,13 +1,15 @@
 //! The on-disk format of a repository, version by version.
 //!
 //! Layout (every object immutable, written create-only, in the order packs -> index ->
-//! manifest, so a crash at any point leaves a valid repository):
+//! manifest, so a crash at any point leaves a valid repository; [`paths`] names every path):
 //!
 //! ```text
 //! config                               RepoConfig, JSON (format version, chunker, compression)
 //! data/<2 hex>/<64 hex pack id>        packs: zstd blobs + a trailer listing them (see pack.rs)
 //! index/<64 hex>                       IndexFile: which chunk lives where
 //! snapshots/<graph id>/<snapshot id>   SnapshotManifest: the files of one snapshot
+//! prune/<uuid>                         PruneMarker: packs a prune will delete after its grace
+//! locks/prune                          the running prune's lock
 //! ```
 //!
 //! Binary objects other than packs are framed as `MAGIC(4) | version(u8) | zstd(msgpack)`.
@@ -19,6 +21,7 @@ pub mod id;
 pub mod index;
 pub mod manifest;
 pub mod pack;
+pub mod paths;
 pub mod prune;
 
 pub use config::{ChunkerParams, RepoConfig};

@@ -22,13 +22,8 @@ from . import _native
 from .errors import BackupError
 
 if TYPE_CHECKING:
-    from .graph_backup import (
-        BackupSnapshot,
-        BackupStatus,
-        GraphBackup,
-        SnapshotFile,
-        VerifyReport,
-    )
+    from .graph_backup import GraphBackup
+    from .types import BackupSnapshot, BackupStatus, SnapshotFile, VerifyReport
     from .manager import BackupManager
     from .retention import RetentionPolicy
 
@@ -39,11 +34,11 @@ atexit.register(_native._drain, 5.0)
 
 # Public name -> the module that defines it (imported on first access).
 _LAZY = {
-    "BackupSnapshot": "graph_backup",
-    "BackupStatus": "graph_backup",
+    "BackupSnapshot": "types",
+    "BackupStatus": "types",
     "GraphBackup": "graph_backup",
-    "SnapshotFile": "graph_backup",
-    "VerifyReport": "graph_backup",
+    "SnapshotFile": "types",
+    "VerifyReport": "types",
     "BackupManager": "manager",
     "RetentionPolicy": "retention",
 }

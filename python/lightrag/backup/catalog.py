@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Optional
 from .errors import CatalogError, InvalidInputError
 
 if TYPE_CHECKING:
-    from .graph_backup import BackupSnapshot
+    from .types import BackupSnapshot
 
 MIGRATIONS: list[str] = [
     # 1: the seed's tables, schedules, registered graphs, verify results. Idempotent, so two
@@ -96,7 +96,43 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX IF NOT EXISTS verify_results_graph ON verify_results (graph_id, verified_at);
     """,
+    # 2: replication logs are history: they outlive the snapshot rows they name (which are
+    # refreshed, rebuilt and forgotten), so they lose the cascading foreign key of version 1.
+    # SQLite cannot drop a constraint: the table is copied into one without it.
+    """
+    CREATE TABLE replication_logs_v2 (
+        log_id TEXT PRIMARY KEY,
+        backup_id TEXT NOT NULL,
+        target_id TEXT NOT NULL,
+        graph_id TEXT NOT NULL,
+        status TEXT,
+        error_message TEXT,
+        attempted_at TEXT,
+        completed_at TEXT,
+        data_hash TEXT
+    );
+    INSERT INTO replication_logs_v2 SELECT log_id, backup_id, target_id, graph_id, status, error_message,
+        attempted_at, completed_at, data_hash FROM replication_logs;
+    DROP TABLE replication_logs;
+    ALTER TABLE replication_logs_v2 RENAME TO replication_logs;
+    CREATE INDEX replication_logs_graph_target ON replication_logs (graph_id, target_id, status);
+    CREATE INDEX replication_logs_backup ON replication_logs (backup_id);
+    """,
 ]
+
+
+def _statements(script: str) -> list[str]:
+    """The SQL statements of a migration script, one by one (``executescript`` would commit
+    the transaction the migration runs in)."""
+    statements, pending = [], ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            statements.append(pending.strip())
+            pending = ""
+    if pending.strip():
+        raise CatalogError(f"incomplete catalog migration statement: {pending.strip()[:80]}")
+    return statements
 
 
 def now_iso() -> str:
@@ -120,7 +156,8 @@ def default_catalog_path(storage_url: str) -> Path:
 
 class Catalog:
     """One SQLite catalog file. Safe to share between threads; several processes may open the
-    same file (WAL mode, busy timeout)."""
+    same file (WAL mode, busy timeout). It is the :class:`~lightrag.backup.types.SnapshotRecorder`
+    of the manager's graphs."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
@@ -144,18 +181,18 @@ class Catalog:
                 f"({len(MIGRATIONS)}); upgrade, or rebuild it with `lightrag-backup catalog rebuild`"
             )
         for number in range(version, len(MIGRATIONS)):
-            with self._transaction() as db:
-                db.executescript(f"BEGIN IMMEDIATE;\n{MIGRATIONS[number]}\nPRAGMA user_version = {number + 1};\nCOMMIT;")
+            with self._write() as db:
+                # Another process may have taken this step since the version was read.
+                if db.execute("PRAGMA user_version").fetchone()[0] > number:
+                    continue
+                for statement in _statements(MIGRATIONS[number]):
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version = {number + 1}")
 
     @property
     def schema_version(self) -> int:
         with self._lock:
             return int(self._db.execute("PRAGMA user_version").fetchone()[0])
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            yield self._db
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -210,28 +247,38 @@ class Catalog:
             json.dumps(metadata, default=str),
         )
 
-    _INSERT_BACKUP = (
-        "INSERT OR REPLACE INTO graph_backups (backup_id, graph_id, timestamp, snapshot_path, data_hash, "
-        "size_bytes, status, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    # An upsert, not INSERT OR REPLACE: a replace deletes the row first, and everything that
+    # refers to it with it.
+    _UPSERT_BACKUP = (
+        "INSERT INTO graph_backups (backup_id, graph_id, timestamp, snapshot_path, data_hash, "
+        "size_bytes, status, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (backup_id) DO UPDATE SET "
+        "graph_id = excluded.graph_id, timestamp = excluded.timestamp, snapshot_path = excluded.snapshot_path, "
+        "data_hash = excluded.data_hash, size_bytes = excluded.size_bytes, status = excluded.status, "
+        "metadata = excluded.metadata"
     )
 
     def record_snapshot(self, snapshot: "BackupSnapshot") -> None:
         """Add (or refresh) one snapshot, as the repository describes it."""
         with self._write() as db:
-            db.execute(self._INSERT_BACKUP, self._backup_row(snapshot))
+            db.execute(self._UPSERT_BACKUP, self._backup_row(snapshot))
 
     def forget_snapshots(self, snapshot_ids: list[str]) -> None:
+        """Drop the rows of forgotten snapshots (their replication logs stay: history)."""
         with self._write() as db:
             db.executemany("DELETE FROM graph_backups WHERE backup_id = ?", [(s,) for s in snapshot_ids])
 
     def replace_graph_snapshots(self, graph_id: Optional[str], snapshots: "list[BackupSnapshot]") -> None:
-        """Make the rows of one graph (or of all graphs) exactly ``snapshots``."""
+        """Make the rows of one graph (or of all graphs) exactly ``snapshots``: rows the list
+        lacks are dropped, the others upserted. Nothing else in the catalog changes."""
+        keep = [s.snapshot_id for s in snapshots]
         with self._write() as db:
-            if graph_id is None:
-                db.execute("DELETE FROM graph_backups")
-            else:
-                db.execute("DELETE FROM graph_backups WHERE graph_id = ?", (graph_id,))
-            db.executemany(self._INSERT_BACKUP, [self._backup_row(s) for s in snapshots])
+            db.execute("CREATE TEMP TABLE IF NOT EXISTS keep_ids (backup_id TEXT PRIMARY KEY)")
+            db.execute("DELETE FROM keep_ids")
+            db.executemany("INSERT OR IGNORE INTO keep_ids VALUES (?)", [(s,) for s in keep])
+            scope, args = ("", ()) if graph_id is None else (" AND graph_id = ?", (graph_id,))
+            db.execute(f"DELETE FROM graph_backups WHERE backup_id NOT IN (SELECT backup_id FROM keep_ids){scope}", args)
+            db.execute("DELETE FROM keep_ids")
+            db.executemany(self._UPSERT_BACKUP, [self._backup_row(s) for s in snapshots])
 
     def snapshots(self, graph_id: Optional[str] = None) -> list[dict[str, Any]]:
         sql = "SELECT * FROM graph_backups"
@@ -302,6 +349,33 @@ class Catalog:
             )
 
     # -- replication and recovery (written by those features) -----------------------------
+
+    def record_replication(
+        self,
+        *,
+        backup_id: str,
+        target_id: str,
+        graph_id: str,
+        status: str,
+        error_message: Optional[str] = None,
+        data_hash: Optional[str] = None,
+        attempted_at: Optional[str] = None,
+        completed_at: Optional[str] = None,
+        log_id: Optional[str] = None,
+    ) -> str:
+        """Add (or, by ``log_id``, update) one replication attempt; returns its ``log_id``."""
+        import uuid
+
+        log_id = log_id or uuid.uuid4().hex
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO replication_logs (log_id, backup_id, target_id, graph_id, status, error_message, attempted_at, "
+                "completed_at, data_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (log_id) DO UPDATE SET "
+                "status = excluded.status, error_message = excluded.error_message, completed_at = excluded.completed_at, "
+                "data_hash = excluded.data_hash",
+                (log_id, backup_id, target_id, graph_id, status, error_message, attempted_at or now_iso(), completed_at, data_hash),
+            )
+        return log_id
 
     def replication_logs(self, graph_id: Optional[str] = None) -> list[dict[str, Any]]:
         if graph_id is None:

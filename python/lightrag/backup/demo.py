@@ -16,15 +16,23 @@ from pathlib import Path
 from typing import Any, Optional
 
 
-def run_demo(directory: Optional[str], *, as_json: bool = False, progress: Any = None) -> int:
-    logging.getLogger("lightrag").setLevel(logging.WARNING)
-    return asyncio.run(_demo(directory, as_json, progress))
+def run_demo(directory: Optional[str], *, as_json: bool = False, progress: Any = None, verbose: bool = False) -> int:
+    """Run the demo; its own story goes to stdout, LightRAG's log lines only with ``verbose``."""
+    return asyncio.run(_demo(directory, as_json, progress, verbose))
 
 
-async def _demo(directory: Optional[str], as_json: bool, progress: Any) -> int:
+async def _demo(directory: Optional[str], as_json: bool, progress: Any, verbose: bool) -> int:
     from . import GraphBackup
     from .offline_graph import build_graph, documents, entity_names, graph_files
     from .storage import LocalBackupStorage
+
+    # LightRAG sets its logger to INFO when lightrag.utils is imported, and nano-vectordb logs
+    # at INFO through the root logger: import first, then quiet both.
+    import lightrag.utils  # noqa: F401
+
+    for name in ("lightrag", "nano-vectordb"):
+        logging.getLogger(name).setLevel(logging.INFO if verbose else logging.WARNING)
+    bar_close = getattr(progress, "close", lambda: None)
 
     base = Path(directory) if directory else Path(tempfile.mkdtemp(prefix="lightrag-backup-demo-"))
     graph_dir, repo_dir = base / "rag_storage", base / "backups"
@@ -33,6 +41,7 @@ async def _demo(directory: Optional[str], as_json: bool, progress: Any) -> int:
     def say(line: str) -> None:
         steps.append(line)
         if not as_json:
+            bar_close()  # a progress bar's line ends before the story goes on
             print(line, flush=True)
 
     say(f"building a LightRAG graph offline in {graph_dir}")

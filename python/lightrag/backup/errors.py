@@ -2,7 +2,11 @@
 
 Every failure raises one of these with a message that says what to check; nothing fails
 silently. ``retryable`` tells whether the same call may succeed later (a busy graph, a transient
-backend failure); ``kind`` is a short machine-readable name, also used by ``--json`` output.
+backend failure); ``kind`` is a short machine-readable name, also used by ``--json`` output
+and the REST API's error bodies; ``http_status`` is the status the REST API answers with.
+
+The Rust engine names each failure by its kind (the one table of kinds is the engine's
+``Error::kind``); :func:`from_kind` turns that into the exception of this tree.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ class BackupError(Exception):
 
     retryable: bool = False
     kind: str = "backup_error"
+    #: The HTTP status the REST API answers this error with (subclasses say theirs).
+    http_status: int = 500
 
     def __init__(self, message: str = "") -> None:
         super().__init__(message)
@@ -25,30 +31,35 @@ class BackupError(Exception):
 class InvalidInputError(BackupError, ValueError):
     """Bad input: an invalid graph id, tag, option or an ambiguous snapshot id prefix."""
 
+    http_status = 422
     kind = "invalid_input"
 
 
 class GraphNotFoundError(BackupError, KeyError):
     """The graph is not registered with the manager."""
 
+    http_status = 404
     kind = "graph_not_found"
 
 
 class SnapshotNotFoundError(BackupError, KeyError):
     """No such snapshot for this graph (the message says when it belongs to another graph)."""
 
+    http_status = 404
     kind = "snapshot_not_found"
 
 
 class GraphDirNotFoundError(BackupError, FileNotFoundError):
     """The graph's working directory does not exist."""
 
+    http_status = 404
     kind = "graph_dir_not_found"
 
 
 class GraphBusyError(BackupError):
     """The graph was busy (an insert running, files changing) past the timeout."""
 
+    http_status = 409
     kind = "graph_busy"
     retryable = True
 
@@ -81,6 +92,7 @@ class RepositoryConflictError(RepositoryError):
     """A concurrent operation conflicted (another prune is running, or a prune is removing
     data a long-running snapshot wanted to reuse). Nothing was committed; retry."""
 
+    http_status = 409
     kind = "conflict"
     retryable = True
 
@@ -88,6 +100,7 @@ class RepositoryConflictError(RepositoryError):
 class StorageBackendError(RepositoryError):
     """The object store (local folder, S3, Azure) failed."""
 
+    http_status = 503
     kind = "backend"
 
 
@@ -102,6 +115,25 @@ class StorageLocationNotFoundError(StorageBackendError, FileNotFoundError):
     ``create_container=True`` / ``--create-bucket``)."""
 
     kind = "backend_location_not_found"
+
+
+class OperationRunningError(BackupError):
+    """Another operation (a snapshot, restore, verify or delete) is running on this graph in
+    this process; ``operation`` and ``job_id`` say which. Retry when it is done."""
+
+    http_status = 409
+    kind = "operation_running"
+    retryable = True
+
+    def __init__(self, graph_id: str, operation: str = "", job_id: "str | None" = None) -> None:
+        what = f"{operation}, job {job_id}" if job_id else operation
+        super().__init__(
+            f"an operation is already running on graph {graph_id!r}" + (f" ({what})" if what else "")
+            + "; retry when it is done"
+        )
+        self.graph_id = graph_id
+        self.operation = operation
+        self.job_id = job_id
 
 
 class CatalogError(BackupError):
@@ -123,6 +155,29 @@ class OperationCancelledError(BackupError, KeyboardInterrupt):
     kind = "cancelled"
 
 
+def _subclasses(cls: type[BackupError]) -> list[type[BackupError]]:
+    found = [cls]
+    for sub in cls.__subclasses__():
+        found.extend(_subclasses(sub))
+    return found
+
+
+def error_class(kind: str) -> type[BackupError]:
+    """The exception class of a kind (:class:`BackupError` for a kind this version lacks)."""
+    for cls in _subclasses(BackupError):
+        if cls.__dict__.get("kind") == kind:
+            return cls
+    return BackupError
+
+
+def from_kind(kind: str, message: str, retryable: bool) -> BackupError:
+    """The exception for an engine error of ``kind`` (called by the Rust bindings)."""
+    error = error_class(kind)(message)
+    error.kind = kind
+    error.retryable = retryable
+    return error
+
+
 __all__ = [
     "BackupError",
     "BackupIOError",
@@ -133,6 +188,7 @@ __all__ = [
     "IntegrityError",
     "InvalidInputError",
     "OperationCancelledError",
+    "OperationRunningError",
     "RepositoryConflictError",
     "RepositoryError",
     "RepositoryNotFoundError",
@@ -141,4 +197,6 @@ __all__ = [
     "StorageBackendError",
     "StorageLocationNotFoundError",
     "UnsupportedFormatError",
+    "error_class",
+    "from_kind",
 ]

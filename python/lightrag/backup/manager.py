@@ -8,13 +8,20 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Mapping, Optional, Union
 
 from .catalog import Catalog, default_catalog_path
-from .errors import BackupError, GraphNotFoundError, InvalidInputError
-from .graph_backup import BackupSnapshot, GraphBackup, ProgressCallback, _as_storage, validate_graph_id
+from .errors import BackupError, GraphNotFoundError, InvalidInputError, OperationRunningError
+from .graph_backup import GraphBackup
+from .locks import GraphLocks
 from .retention import RetentionPolicy, as_policy, parse_duration
 from .schedule import BackupScheduler, CronExpression, Interval, RunResult, next_run, parse_interval
+from .storage import as_storage
+from .types import BackupSnapshot, ProgressCallback, validate_graph_id
 
 if TYPE_CHECKING:
     from .storage import BackupStorageBackend
+
+
+#: The operation name a scheduled backup holds a graph's lock under.
+SCHEDULED_BACKUP = "scheduled backup"
 
 
 def _env_flag(name: str) -> bool:
@@ -62,11 +69,12 @@ class BackupManager:
                 raise InvalidInputError(
                     "no repository: pass storage= or set LIGHTRAG_BACKUP_STORAGE_PATH (or LIGHTRAG_BACKUP_S3_BUCKET)"
                 )
-        self.storage = _as_storage(storage)
+        self.storage = as_storage(storage)
         self.catalog = Catalog(catalog_path if catalog_path is not None else default_catalog_path(self.storage.url))
         self._graphs: dict[str, GraphBackup] = {}
-        self.scheduler = BackupScheduler(self, poll_seconds=scheduler_poll_seconds)
-        self._locks: dict[str, Any] = {}
+        #: One operation per graph at a time, for the scheduler, REST jobs and CLI alike.
+        self.locks = GraphLocks()
+        self.scheduler = BackupScheduler(self.catalog, self._scheduled_run, poll_seconds=scheduler_poll_seconds)
 
     def __repr__(self) -> str:
         return f"BackupManager({self.storage!r}, catalog={str(self.catalog.path)!r}, graphs={self.graph_ids})"
@@ -83,8 +91,7 @@ class BackupManager:
         """Register a graph by its working dir (and workspace) or its live ``LightRAG``
         instance. Returns ``True`` when newly registered, ``False`` when it already was, with
         the same location. Registering an id again for another location replaces it."""
-        backup = GraphBackup(graph_id, self.storage, working_dir, workspace, rag=rag)
-        backup.catalog = self.catalog
+        backup = GraphBackup(graph_id, self.storage, working_dir, workspace, rag=rag, recorder=self.catalog)
         existing = self._graphs.get(graph_id)
         if existing is not None and existing.graph_dir == backup.graph_dir and existing.rag is rag:
             return False
@@ -106,8 +113,7 @@ class BackupManager:
             return backup
         for row in self.catalog.graphs():
             if row["graph_id"] == graph_id and row["working_dir"]:
-                backup = GraphBackup(graph_id, self.storage, row["working_dir"], row["workspace"] or "")
-                backup.catalog = self.catalog
+                backup = GraphBackup(graph_id, self.storage, row["working_dir"], row["workspace"] or "", recorder=self.catalog)
                 self._graphs[graph_id] = backup
                 return backup
         raise GraphNotFoundError(
@@ -118,14 +124,22 @@ class BackupManager:
     def graph_ids(self) -> list[str]:
         return sorted(set(self._graphs) | {row["graph_id"] for row in self.catalog.graphs()})
 
+    def known_graph(self, graph_id: str) -> GraphBackup:
+        """A registered graph, or a repository-only view of one that only has snapshots (for
+        listing, verifying and deleting); :class:`GraphNotFoundError` when neither."""
+        try:
+            return self.get_graph(graph_id)
+        except GraphNotFoundError:
+            if graph_id not in self.storage.list_graphs():
+                raise
+            return self._backup_of(graph_id)
+
     def _backup_of(self, graph_id: str) -> GraphBackup:
         """A registered graph, or a repository-only view of one (for listing and deleting)."""
         try:
             return self.get_graph(graph_id)
         except GraphNotFoundError:
-            backup = GraphBackup(graph_id, self.storage, working_dir=os.devnull)
-            backup.catalog = self.catalog
-            return backup
+            return GraphBackup(graph_id, self.storage, working_dir=os.devnull, recorder=self.catalog)
 
     # -- snapshots ------------------------------------------------------------------------
 
@@ -319,28 +333,33 @@ class BackupManager:
         return await self.scheduler.run_now(graph_id)
 
     async def _scheduled_run(self, graph_id: str, schedule: Optional[dict[str, Any]]) -> RunResult:
-        import asyncio
+        """One scheduled backup: it waits its turn behind any other operation on the graph
+        (a REST restore, a verify), then backs up what the graph holds by then. Behind another
+        scheduled backup of the graph it has nothing to add, and is skipped."""
+        holder = self.locks.holder(graph_id)
+        if holder is not None and holder.operation == SCHEDULED_BACKUP:
+            return RunResult(graph_id, "skipped", error="a scheduled backup of this graph is already running")
+        try:
+            async with self.locks.wait_hold(graph_id, SCHEDULED_BACKUP, give_up=lambda: self.scheduler.stopping):
+                return await self._backup_and_retain(graph_id, schedule)
+        except OperationRunningError as error:  # the scheduler stopped while waiting
+            return RunResult(graph_id, "skipped", error=str(error))
 
-        lock = self._locks.setdefault(graph_id, asyncio.Lock())
-        if lock.locked():
-            return RunResult(graph_id, "skipped", error="a backup of this graph is already running")
-        async with lock:
+    async def _backup_and_retain(self, graph_id: str, schedule: Optional[dict[str, Any]]) -> RunResult:
+        try:
+            backup = self.get_graph(graph_id)
+            snapshot = await backup.acreate_snapshot("scheduled backup", ["scheduled"], skip_if_unchanged=True)
+        except BackupError as error:
+            return RunResult(graph_id, "failed", error=f"{type(error).__name__}: {error}")
+        result = RunResult(graph_id, "skipped" if snapshot.skipped else "created", snapshot.snapshot_id)
+        retention = (schedule or {}).get("retention")
+        if retention:
             try:
-                backup = self.get_graph(graph_id)
-                snapshot = await backup.acreate_snapshot(
-                    "scheduled backup", ["scheduled"], skip_if_unchanged=True
-                )
+                report = await self.aapply_retention(retention, graph_id=graph_id)
+                result.forgotten = len(report["removed"])
             except BackupError as error:
-                return RunResult(graph_id, "failed", error=f"{type(error).__name__}: {error}")
-            result = RunResult(graph_id, "skipped" if snapshot.skipped else "created", snapshot.snapshot_id)
-            retention = (schedule or {}).get("retention")
-            if retention:
-                try:
-                    report = await self.aapply_retention(retention, graph_id=graph_id)
-                    result.forgotten = len(report["removed"])
-                except BackupError as error:
-                    result.error = f"retention failed: {error}"
-            return result
+                result.error = f"retention failed: {error}"
+        return result
 
 
 def _schedule_view(row: dict[str, Any]) -> dict[str, Any]:

@@ -18,14 +18,14 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Optional, Union
 
 from .errors import InvalidInputError
 
 if TYPE_CHECKING:
     import asyncio
 
-    from .manager import BackupManager
+    from .catalog import Catalog
 
 logger = logging.getLogger("lightrag.backup.schedule")
 
@@ -186,12 +186,18 @@ class RunResult:
     forgotten: int = 0
 
 
-class BackupScheduler:
-    """Runs the schedules of a :class:`~lightrag.backup.manager.BackupManager` as one asyncio
-    task: ``await scheduler.start()`` / ``await scheduler.stop()``, or ``async with``."""
+ScheduledRun = Callable[[str, Optional[dict[str, Any]]], Awaitable[RunResult]]
+"""``run(graph_id, schedule)``: one scheduled backup of a graph (and its retention)."""
 
-    def __init__(self, manager: "BackupManager", *, poll_seconds: float = 60.0) -> None:
-        self.manager = manager
+
+class BackupScheduler:
+    """Runs the schedules kept in ``catalog`` as one asyncio task: ``await scheduler.start()``
+    / ``await scheduler.stop()``, or ``async with``. ``run`` does each due backup (the
+    manager's, which takes the graph's lock); the scheduler only decides when."""
+
+    def __init__(self, catalog: "Catalog", run: ScheduledRun, *, poll_seconds: float = 60.0) -> None:
+        self.catalog = catalog
+        self._run = run
         self.poll_seconds = float(poll_seconds)
         self._task: Optional["asyncio.Task[None]"] = None
         self._wake: Optional["asyncio.Event"] = None
@@ -202,6 +208,11 @@ class BackupScheduler:
     @property
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
+
+    @property
+    def stopping(self) -> bool:
+        """True once :meth:`stop` was called (a run waiting for a graph's lock gives up)."""
+        return self._stopping
 
     async def start(self) -> None:
         import asyncio
@@ -257,7 +268,7 @@ class BackupScheduler:
             wake.clear()
             now = datetime.now(timezone.utc)
             wait = self.poll_seconds
-            for schedule in self.manager.catalog.schedules():
+            for schedule in self.catalog.schedules():
                 if not schedule["enabled"]:
                     continue
                 due = datetime.fromisoformat(schedule["next_run"])
@@ -285,8 +296,8 @@ class BackupScheduler:
     async def run_now(self, graph_id: str) -> RunResult:
         """Run the scheduled backup of one graph now (and its retention), record the outcome,
         and set the next run from now."""
-        schedule = self.manager.catalog.schedule(graph_id)
-        result = await self.manager._scheduled_run(graph_id, schedule)
+        schedule = self.catalog.schedule(graph_id)
+        result = await self._run(graph_id, schedule)
         self.history.append(result)
         if schedule is not None:
             spec: Union[float, CronExpression]
@@ -295,7 +306,7 @@ class BackupScheduler:
             else:
                 spec = float(schedule["interval_seconds"])
             following = next_run(spec, datetime.now(timezone.utc))
-            self.manager.catalog.record_run(
+            self.catalog.record_run(
                 graph_id, result=result.result, next_run=following.isoformat(), error=result.error, snapshot_id=result.snapshot_id
             )
         if result.result == "failed":
@@ -311,6 +322,7 @@ __all__ = [
     "CronExpression",
     "Interval",
     "RunResult",
+    "ScheduledRun",
     "next_run",
     "parse_interval",
 ]

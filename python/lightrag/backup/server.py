@@ -31,9 +31,8 @@ import argparse
 import os
 import re
 import sys
-from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, AsyncIterator, Optional
+from typing import Any, Optional
 
 from .errors import BackupError, InvalidInputError
 from .manager import BackupManager
@@ -93,7 +92,7 @@ def mount_backup(
     from fastapi import Depends
     from lightrag.api.utils_api import get_combined_auth_dependency
 
-    from .api import create_backup_router, install_error_handlers
+    from .http.app import mount_routers
 
     rag = rag if rag is not None else find_lightrag(app)
     if manager is None:
@@ -101,25 +100,9 @@ def mount_backup(
     graph_id = graph_id or default_graph_id(rag)
     manager.register_graph(graph_id, rag=rag)
     key = api_key if api_key is not None else os.environ.get("LIGHTRAG_API_KEY")
-    router = create_backup_router(manager, dependencies=[Depends(get_combined_auth_dependency(key))])
-    app.include_router(router)
-    install_error_handlers(app)
-
-    lightrag_lifespan = app.router.lifespan_context
-
-    @asynccontextmanager
-    async def lifespan(inner_app: Any) -> AsyncIterator[Any]:
-        async with lightrag_lifespan(inner_app) as state:
-            if run_scheduler:
-                await manager.start_scheduler()
-            try:
-                yield state
-            finally:
-                await manager.stop_scheduler()
-                await router.jobs.drain()  # type: ignore[attr-defined]
-
-    app.router.lifespan_context = lifespan
-    app.state.backup_manager = manager
+    # LightRAG's own routes keep LightRAG's error bodies and upload sizes: ours apply under /backup.
+    mount_routers(app, manager, dependencies=[Depends(get_combined_auth_dependency(key))],
+                  run_scheduler=run_scheduler, only_under="/backup")
     return manager
 
 

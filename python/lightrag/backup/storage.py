@@ -21,7 +21,7 @@ from typing import Any, Mapping
 
 from . import _native
 from .errors import InvalidInputError, SnapshotNotFoundError
-from .graph_backup import BackupSnapshot, ProgressCallback, VerifyReport, verify_report
+from .types import BackupSnapshot, ProgressCallback, VerifyReport, check_snapshot_id, verify_report
 
 
 class BackupStorageBackend:
@@ -72,7 +72,7 @@ class BackupStorageBackend:
         Raises :class:`SnapshotNotFoundError` when no graph has it.
         """
         graph_id = self._graph_of(snapshot_id)
-        return BackupSnapshot._from_native(json.loads(self._repo.get_op(graph_id, snapshot_id).run()), self)
+        return BackupSnapshot._from_native(json.loads(self._repo.get_op(graph_id, snapshot_id).run()), self.location)
 
     def delete_snapshot(self, snapshot_id: str) -> bool:
         """Forget a snapshot (its manifest). Data no other snapshot uses is freed by a prune.
@@ -105,8 +105,7 @@ class BackupStorageBackend:
         return verify_report("", bool(read_data), op.run(), scope)
 
     def _graph_of(self, snapshot_id: str) -> str:
-        if not isinstance(snapshot_id, str) or not snapshot_id:
-            raise InvalidInputError("snapshot_id must be a non-empty string")
+        check_snapshot_id(snapshot_id)
         graph_id = self._repo.find_snapshot_graph(snapshot_id)
         if graph_id is None:
             raise SnapshotNotFoundError(f"snapshot {snapshot_id!r} not found in {self.url}")
@@ -339,6 +338,17 @@ def parse_repo_options(items: list[str]) -> dict[str, Any]:
     return options
 
 
+def as_storage(storage: Any) -> BackupStorageBackend:
+    """A storage backend, or a path/URL to open one at."""
+    if isinstance(storage, BackupStorageBackend):
+        return storage
+    if isinstance(storage, (str, os.PathLike)):
+        return storage_from_url(os.fspath(storage))
+    raise InvalidInputError(
+        f"storage must be a BackupStorageBackend (e.g. LocalBackupStorage(path)) or a path or URL, not {type(storage).__name__}"
+    )
+
+
 def storage_from_location(location: str, *, create: bool = True) -> BackupStorageBackend:
     """Open a repository from a path or URL (same as :func:`storage_from_url` without options)."""
     return storage_from_url(location, create=create)
@@ -349,6 +359,7 @@ __all__ = [
     "BackupStorageBackend",
     "LocalBackupStorage",
     "S3BackupStorage",
+    "as_storage",
     "default_location",
     "parse_repo_options",
     "storage_from_location",

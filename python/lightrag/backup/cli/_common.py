@@ -1,0 +1,189 @@
+"""What every command group shares: global options, the progress bar, output, and opening the
+repository, the manager and a graph from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from typing import Any, Callable
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_DAMAGED = 3
+
+#: ``wanted(name)``: whether the command ``name`` is the one being run (only its options are
+#: defined: argparse spends about a millisecond per option, a fifth of a quick command's run).
+Wanted = Callable[[str], bool]
+
+
+def global_options(parser: argparse.ArgumentParser, *, after_command: bool = False) -> None:
+    """The options every command takes, before the command word or (``after_command``) after
+    it: there they leave the values given before it alone unless given again."""
+    default = (lambda value: argparse.SUPPRESS) if after_command else (lambda value: value)
+    parser.add_argument("--repo", default=default(None),
+                        help="repository path or URL: /path, file:///path, s3://bucket/prefix, az://container/prefix, "
+                             "gs://bucket/prefix (default: $LIGHTRAG_BACKUP_STORAGE_PATH, else s3://$LIGHTRAG_BACKUP_S3_BUCKET)")
+    parser.add_argument("--repo-option", "-o", action="append", default=default([]), metavar="KEY=VALUE",
+                        help="a storage setting, e.g. endpoint=http://127.0.0.1:9000 or region=eu-west-1 (repeatable)")
+    parser.add_argument("--create-bucket", action="store_true", default=default(False),
+                        help="create the bucket or container when it does not exist (with snapshot)")
+    parser.add_argument("--catalog", default=default(None), metavar="PATH",
+                        help="the SQLite catalog (default: $LIGHTRAG_BACKUP_CATALOG_PATH, else catalog.sqlite3 in a local "
+                             "repository folder, else ~/.local/state/lightrag-backup)")
+    parser.add_argument("--json", action="store_true", default=default(False), help="print machine-readable JSON")
+    parser.add_argument("--no-progress", action="store_true", default=default(False), help="do not draw progress bars")
+
+
+#: Global options that take a value: the command is the first other word of the command line.
+GLOBAL_VALUE_OPTIONS = frozenset({"--repo", "--repo-option", "-o", "--catalog"})
+
+
+class ProgressBar:
+    """A one-line progress bar on stderr, drawn only when stderr is a terminal. Its line is
+    ended (:meth:`close`) before anything else is printed."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled and sys.stderr.isatty()
+        self.phase = ""
+        self.started = time.monotonic()
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        if phase != self.phase:
+            if self.phase:
+                sys.stderr.write("\n")
+            self.phase, self.started = phase, time.monotonic()
+        width = 30
+        fraction = done / total if total else 1.0
+        filled = int(width * min(fraction, 1.0))
+        rate = done / max(time.monotonic() - self.started, 1e-6) / 1e6
+        sys.stderr.write(
+            f"\r{phase:<9} [{'#' * filled}{'.' * (width - filled)}] {fraction:6.1%} "
+            f"{done / 1e6:8.1f}/{total / 1e6:.1f} MB {rate:7.1f} MB/s"
+        )
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.enabled and self.phase:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+            self.phase = ""
+
+
+def human(size: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(size) < 1024 or unit == "TiB":
+            return f"{size:.1f} {unit}" if unit != "B" else f"{int(size)} B"
+        size /= 1024
+    return f"{size} B"
+
+
+def emit(args: argparse.Namespace, data: Any, text: str, bar: "ProgressBar | None" = None) -> None:
+    """Print a result: JSON with ``--json``, else the text (after ending the progress line)."""
+    if bar is not None:
+        bar.close()
+    print(json.dumps(data, indent=2, default=str) if args.json else text)
+
+
+def graph_options(sub: argparse.ArgumentParser, need_dir: bool = True) -> None:
+    sub.add_argument("--graph-id", "-g", default=os.environ.get("LIGHTRAG_GRAPH_ID"),
+                     help="graph id in the repository (default: $LIGHTRAG_GRAPH_ID, else the workspace, else 'default')")
+    if need_dir:
+        sub.add_argument("--working-dir", "-w", default=os.environ.get("WORKING_DIR", "./rag_storage"),
+                         help="LightRAG working_dir (default: $WORKING_DIR or ./rag_storage)")
+        sub.add_argument("--workspace", default=os.environ.get("WORKSPACE", ""),
+                         help="LightRAG workspace (default: $WORKSPACE)")
+
+
+def graph_id(args: argparse.Namespace) -> str:
+    return args.graph_id or getattr(args, "workspace", "") or os.environ.get("WORKSPACE") or "default"
+
+
+#: Commands that may create the repository (and, with --create-bucket, its bucket).
+CREATING = frozenset({"init", "snapshot", "serve", "schedule set"})
+
+
+def storage(args: argparse.Namespace) -> Any:
+    from ..errors import InvalidInputError
+    from ..storage import default_location, parse_repo_options, storage_from_url
+
+    location = args.repo or default_location()
+    if not location:
+        raise InvalidInputError(
+            "no repository: pass --repo PATH|URL or set LIGHTRAG_BACKUP_STORAGE_PATH (or LIGHTRAG_BACKUP_S3_BUCKET)"
+        )
+    options = parse_repo_options(args.repo_option)
+    # Reading commands must not create a repository (or a bucket) where there is none.
+    creating = args.command_path in CREATING
+    return storage_from_url(location, create=creating, create_location=creating and args.create_bucket, **options)
+
+
+def manager(args: argparse.Namespace, store: Any) -> Any:
+    from ..manager import BackupManager
+
+    return BackupManager(store, args.catalog)
+
+
+def backup(args: argparse.Namespace, store: Any, owner: Any = None) -> Any:
+    """The graph the command names; with ``owner`` (a manager) its catalog records what the
+    command commits, forgets and verifies."""
+    from ..graph_backup import GraphBackup
+
+    working_dir = getattr(args, "working_dir", None) or os.devnull
+    recorder = owner.catalog if owner is not None else None
+    return GraphBackup(graph_id(args), store, working_dir, getattr(args, "workspace", "") or "", recorder=recorder)
+
+
+def snapshot_line(s: Any) -> str:
+    counts = s.metadata
+    return (
+        f"{s.snapshot_id}  {s.timestamp:%Y-%m-%d %H:%M:%S}Z  {s.graph_id:<16} {human(s.size_bytes):>10} "
+        f"(+{human(s.stored_bytes)} stored)  entities={counts.get('entities', '?')} "
+        f"relations={counts.get('relations', '?')}  {','.join(s.tags)} {s.description or ''}"
+    ).rstrip()
+
+
+SNAPSHOT_HEADER = (f"{'snapshot':<36}  {'time (UTC)':<20} {'graph':<16} {'size':>10} {'stored':<18}  "
+                   "counts  tags description")
+
+
+def retention_options(sub: argparse.ArgumentParser) -> None:
+    periods = {"last": "the N newest snapshots", "hourly": "the newest of each of the last N hours",
+               "daily": "the newest of each of the last N days", "weekly": "the newest of each of the last N weeks",
+               "monthly": "the newest of each of the last N months", "yearly": "the newest of each of the last N years"}
+    for period, meaning in periods.items():
+        sub.add_argument(f"--keep-{period}", type=int, metavar="N", help=f"keep {meaning}")
+    sub.add_argument("--keep-within", metavar="DURATION", help="keep everything younger than this (30d, 12h, 2w, 1y)")
+    sub.add_argument("--keep-tag", action="append", default=[], metavar="TAG", help="keep snapshots with this tag (repeatable)")
+
+
+_PERIODS = ("last", "hourly", "daily", "weekly", "monthly", "yearly", "within")
+
+
+def policy(args: argparse.Namespace) -> Any:
+    from ..retention import RetentionPolicy
+
+    return RetentionPolicy(
+        keep_last=args.keep_last, keep_hourly=args.keep_hourly, keep_daily=args.keep_daily,
+        keep_weekly=args.keep_weekly, keep_monthly=args.keep_monthly, keep_yearly=args.keep_yearly,
+        keep_within=args.keep_within, keep_tags=tuple(args.keep_tag),
+    )
+
+
+def has_policy(args: argparse.Namespace) -> bool:
+    return any(getattr(args, f"keep_{p}") is not None for p in _PERIODS) or bool(args.keep_tag)
+
+
+def add_command(commands: Any, name: str, help: str, run: Callable[..., int], *, defined: bool,
+                path: "str | None" = None) -> argparse.ArgumentParser:
+    """Add a command (``path`` names nested ones, e.g. ``schedule set``) that ``run(args, bar)``
+    carries out. A ``defined`` command also takes the global options after its name."""
+    sub = commands.add_parser(name, help=help)
+    sub.set_defaults(run=run, command_path=path or name)
+    if defined:
+        global_options(sub, after_command=True)
+    return sub

@@ -1,0 +1,189 @@
+"""The backup commands: init, snapshot, list, show, verify, restore, delete, stats, demo."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+from ._common import (
+    EXIT_DAMAGED,
+    SNAPSHOT_HEADER,
+    ProgressBar,
+    Wanted,
+    add_command,
+    backup,
+    emit,
+    graph_id,
+    graph_options,
+    human,
+    manager,
+    snapshot_line,
+    storage,
+)
+
+
+def register(commands: Any, wanted: Wanted) -> None:
+    add_command(commands, "init", "create the repository (with --create-bucket, its bucket or container too)",
+                init, defined=wanted("init"))
+
+    sub = add_command(commands, "snapshot", "take a snapshot of a graph", snapshot, defined=wanted("snapshot"))
+    if wanted("snapshot"):
+        graph_options(sub)
+        sub.add_argument("--description", "-m", help="a note stored with the snapshot")
+        sub.add_argument("--tag", action="append", default=[], help="tag the snapshot (repeatable)")
+
+    sub = add_command(commands, "list", "list snapshots (of one graph, or all)", list_, defined=wanted("list"))
+    if wanted("list"):
+        sub.add_argument("--graph-id", "-g", help="only this graph")
+
+    sub = add_command(commands, "show", "show one snapshot with its files", show, defined=wanted("show"))
+    if wanted("show"):
+        graph_options(sub, need_dir=False)
+        sub.add_argument("snapshot_id", help="a snapshot id, a unique prefix of one, or latest")
+
+    sub = add_command(commands, "verify", "check that snapshots are whole", verify, defined=wanted("verify"))
+    if wanted("verify"):
+        graph_options(sub, need_dir=False)
+        sub.add_argument("snapshot_id", nargs="?", help="one snapshot (default: every snapshot of the graph)")
+        sub.add_argument("--all-graphs", action="store_true", help="verify every snapshot in the repository")
+        sub.add_argument("--no-read-data", action="store_true", help="check structure only, read no chunk")
+        sub.add_argument("--read-data-subset", type=float, help="read only this fraction (0-1] of the data")
+
+    sub = add_command(commands, "restore", "restore a snapshot", restore, defined=wanted("restore"))
+    if wanted("restore"):
+        graph_options(sub)
+        sub.add_argument("snapshot_id", help="a snapshot id, a unique prefix of one, or latest")
+        sub.add_argument("--target", "-t", help="restore into this folder (default: the graph's own folder)")
+        sub.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+        sub.add_argument("--no-safety-snapshot", action="store_true",
+                         help="do not snapshot the state the restore replaces")
+
+    sub = add_command(commands, "delete", "forget a snapshot", delete, defined=wanted("delete"))
+    if wanted("delete"):
+        graph_options(sub, need_dir=False)
+        sub.add_argument("snapshot_id", help="a snapshot id, a unique prefix of one, or latest")
+
+    sub = add_command(commands, "stats", "storage statistics (per graph with --per-graph)", stats,
+                      defined=wanted("stats"))
+    if wanted("stats"):
+        sub.add_argument("--graph-id", "-g", help="only this graph")
+        sub.add_argument("--per-graph", action="store_true",
+                         help="every graph's numbers, last verify and schedule, and the overall ones")
+
+    sub = add_command(commands, "demo", "build a small real LightRAG graph offline and walk through backup and restore",
+                      demo, defined=wanted("demo"))
+    if wanted("demo"):
+        sub.add_argument("--dir", help="where to put the demo graph and repository (default: a new temp folder)")
+        sub.add_argument("--verbose", "-v", action="store_true", help="show LightRAG's own log lines too")
+
+
+def init(args: argparse.Namespace, bar: ProgressBar) -> int:
+    store = storage(args)
+    config = store.config
+    emit(args, {"url": store.url, "location": store.location, "config": config},
+         f"repository {store.url} (format {config['format_version']}, id {config['repository_id']}) is ready")
+    return 0
+
+
+def snapshot(args: argparse.Namespace, bar: ProgressBar) -> int:
+    store = storage(args)
+    made = backup(args, store, manager(args, store)).create_snapshot(args.description, args.tag, progress=bar)
+    emit(args, made.to_dict(), "snapshot " + snapshot_line(made), bar)
+    return 0
+
+
+def list_(args: argparse.Namespace, bar: ProgressBar) -> int:
+    from ..graph_backup import GraphBackup
+
+    store = storage(args)
+    graphs = [args.graph_id] if args.graph_id else store.list_graphs()
+    snapshots = [s for g in graphs for s in GraphBackup(g, store, os.devnull).list_snapshots()]
+    text = "\n".join([SNAPSHOT_HEADER, *(snapshot_line(s) for s in snapshots)]) if snapshots else "no snapshots"
+    emit(args, [s.to_dict() for s in snapshots], text)
+    return 0
+
+
+def show(args: argparse.Namespace, bar: ProgressBar) -> int:
+    found = backup(args, storage(args)).get_snapshot(args.snapshot_id)
+    files = "\n".join(f"  {f.path:<45} {human(f.size):>10}  {f.chunks} chunks" for f in found.files)
+    data = found.to_dict() | {"files": [vars(f) for f in found.files]}
+    emit(args, data, snapshot_line(found) + f"\n  data hash {found.data_hash}\n" + files)
+    return 0
+
+
+def verify(args: argparse.Namespace, bar: ProgressBar) -> int:
+    store = storage(args)
+    if args.snapshot_id:
+        report = backup(args, store, manager(args, store)).verify_snapshot(
+            args.snapshot_id, not args.no_read_data, read_data_subset=args.read_data_subset, progress=bar)
+    else:
+        report = store.verify(None if args.all_graphs else graph_id(args), not args.no_read_data,
+                              read_data_subset=args.read_data_subset, progress=bar)
+    emit(args, report.to_dict(), str(report), bar)
+    return 0 if report.ok else EXIT_DAMAGED
+
+
+def restore(args: argparse.Namespace, bar: ProgressBar) -> int:
+    graph = backup(args, storage(args))
+    if args.dry_run:
+        plan = graph.plan_restore(args.snapshot_id, args.target)
+        lines = [f"would restore snapshot {plan['snapshot_id']} into {plan['target']}:"]
+        lines += [f"  write  {f['path']} ({human(f['size'])})" for f in plan["files"]]
+        lines += [f"  remove {name}" for name in plan["remove"]]
+        emit(args, plan, "\n".join(lines))
+        return 0
+    graph.restore_snapshot(args.snapshot_id, args.target, safety_snapshot=not args.no_safety_snapshot, progress=bar)
+    result = graph.last_restore
+    safety = result.get("safety_snapshot")
+    text = (f"restored snapshot {result['snapshot_id']} into {result['target']}: "
+            f"{result['files_written']} files, {human(result['bytes_written'])}")
+    if safety:
+        text += f"\nthe replaced state was kept as snapshot {safety['snapshot_id']}"
+    emit(args, result, text, bar)
+    return 0
+
+
+def delete(args: argparse.Namespace, bar: ProgressBar) -> int:
+    store = storage(args)
+    graph = backup(args, store, manager(args, store))
+    snapshot_id = graph.get_snapshot(args.snapshot_id).snapshot_id
+    graph.delete_snapshot(snapshot_id)
+    emit(args, {"deleted": snapshot_id}, f"deleted snapshot {snapshot_id} (its data is freed by a prune)")
+    return 0
+
+
+def stats(args: argparse.Namespace, bar: ProgressBar) -> int:
+    store = storage(args)
+    if args.per_graph:
+        numbers = manager(args, store).get_backup_stats()
+        lines = [f"{'graph':<24} {'snapshots':>9} {'logical':>10} {'stored':>10} {'dedup':>6}  newest                      last verify"]
+        for name, g in numbers["graphs"].items():
+            check = g["last_verify"]
+            verified = ("ok " if check["ok"] else "DAMAGED ") + check["verified_at"][:19] if check else "never"
+            lines.append(f"{name:<24} {g['snapshot_count']:>9} {human(g['logical_bytes']):>10} "
+                         f"{human(g['stored_bytes']):>10} {g['dedup_ratio']:>5.1f}x  {g['newest'] or '-':<27} {verified}")
+        o = numbers["overall"]
+        lines.append(f"overall: {o['snapshot_count']} snapshots, {human(o['logical_bytes'])} logical, "
+                     f"{human(o['repository_bytes'] or 0)} in the repository, storage efficiency {o['storage_efficiency']:.1%}")
+        emit(args, numbers, "\n".join(lines))
+        return 0
+    numbers = backup(args, store).get_backup_stats() if args.graph_id else store.get_storage_stats()
+    emit(args, numbers, "\n".join([
+        f"snapshots       {numbers['snapshot_count']}",
+        f"logical size    {human(numbers['logical_bytes'])}",
+        f"unique data     {human(numbers['unique_bytes'])} in {numbers['unique_chunks']} chunks",
+        f"stored          {human(numbers['stored_bytes'])}",
+        f"dedup ratio     {numbers['dedup_ratio']:.2f}x",
+        f"compression     {numbers['compression_ratio']:.2f}x",
+        f"space saving    {numbers['space_saving']:.1%}",
+        f"oldest/newest   {numbers['oldest']} / {numbers['newest']}",
+    ]))
+    return 0
+
+
+def demo(args: argparse.Namespace, bar: ProgressBar) -> int:
+    from ..demo import run_demo
+
+    return run_demo(args.dir, as_json=args.json, progress=bar, verbose=args.verbose)
+

@@ -1,0 +1,96 @@
+"""The maintenance commands: forget (also ``retention``), prune, catalog rebuild/show."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from ._common import ProgressBar, Wanted, add_command, emit, has_policy, human, manager, policy, retention_options, storage
+
+
+def register(commands: Any, wanted: Wanted) -> None:
+    for name in ("forget", "retention"):
+        sub = add_command(commands, name, "remove the snapshots a retention policy does not keep"
+                          + (" (same as forget)" if name == "retention" else ""), forget, defined=wanted(name))
+        if wanted(name):
+            sub.add_argument("--graph-id", "-g", help="only this graph (default: every graph)")
+            retention_options(sub)
+            sub.add_argument("--dry-run", action="store_true", help="print the plan, remove nothing")
+            sub.add_argument("--prune", action="store_true", help="prune afterwards (with the default grace period)")
+
+    sub = add_command(commands, "prune", "free data no snapshot references (two phases, with a grace period)",
+                      prune, defined=wanted("prune"))
+    if wanted("prune"):
+        sub.add_argument("--grace", default="1h", metavar="DURATION",
+                         help="how long marked data waits before deletion (default 1h; 0 only when no backup runs)")
+        sub.add_argument("--repack-threshold", type=float, default=0.25, metavar="SHARE",
+                         help="repack packs with at least this share unused (default 0.25)")
+        sub.add_argument("--dry-run", action="store_true", help="print what would happen, change nothing")
+
+    sub = commands.add_parser("catalog", help="the SQLite catalog")
+    if wanted("catalog"):
+        actions = sub.add_subparsers(dest="catalog_command", metavar="ACTION", required=True)
+        add_command(actions, "rebuild", "recreate the catalog's snapshot list from the repository alone",
+                    catalog_rebuild, defined=True, path="catalog rebuild")
+        add_command(actions, "show", "the catalog's path, schema version, graphs and schedules",
+                    catalog_show, defined=True, path="catalog show")
+
+
+def forget(args: argparse.Namespace, bar: ProgressBar) -> int:
+    from ..errors import InvalidInputError
+
+    if not has_policy(args):
+        raise InvalidInputError("say what to keep: --keep-last, --keep-daily, ..., --keep-within or --keep-tag")
+    owner = manager(args, storage(args))
+    report = owner.apply_retention(policy(args), graph_id=args.graph_id, dry_run=args.dry_run)
+    lines = []
+    for name, decisions in report["graphs"].items():
+        lines.append(f"graph {name}:")
+        for d in decisions:
+            verdict = "keep  " if d["keep"] else ("would remove" if args.dry_run else "remove")
+            lines.append(f"  {verdict} {d['snapshot_id']}  {d['time'][:19]}  {', '.join(d['reasons'])}")
+    lines.append(f"{'would remove' if args.dry_run else 'removed'} {len(report['removed'])} snapshot(s)")
+    if args.prune and not args.dry_run:
+        report["prune"] = owner.prune(progress=bar)
+        bar.close()
+        lines.append(prune_text(report["prune"]))
+    emit(args, report, "\n".join(lines), bar)
+    return 0
+
+
+def prune(args: argparse.Namespace, bar: ProgressBar) -> int:
+    from ..retention import parse_duration
+
+    grace = parse_duration(args.grace, default_unit="s").total_seconds()
+    report = manager(args, storage(args)).prune(grace, dry_run=args.dry_run, repack_threshold=args.repack_threshold,
+                                                progress=bar)
+    emit(args, report, prune_text(report), bar)
+    return 0
+
+
+def prune_text(report: dict[str, Any]) -> str:
+    verb = "would" if report["dry_run"] else "did"
+    return (f"prune ({verb}): {report['snapshots']} snapshots, {report['packs_total']} packs; "
+            f"marked {report['packs_marked']} ({human(report['bytes_marked'])}), repacked {report['packs_repacked']} "
+            f"({human(report['bytes_repacked'])} copied), deleted {report['packs_deleted']} "
+            f"({human(report['bytes_deleted'])}), {report['packs_waiting']} waiting out their grace period, "
+            f"{report['packs_spared']} spared")
+
+
+def catalog_rebuild(args: argparse.Namespace, bar: ProgressBar) -> int:
+    store = storage(args)
+    owner = manager(args, store)
+    count = owner.rebuild_catalog()
+    emit(args, {"catalog": str(owner.catalog.path), "snapshots": count},
+         f"rebuilt {owner.catalog.path} from {store.url}: {count} snapshots")
+    return 0
+
+
+def catalog_show(args: argparse.Namespace, bar: ProgressBar) -> int:
+    owner = manager(args, storage(args))
+    data = {"catalog": str(owner.catalog.path), "schema_version": owner.catalog.schema_version,
+            "graphs": owner.catalog.graphs(), "schedules": owner.list_schedules(),
+            "snapshots": len(owner.catalog.snapshots())}
+    emit(args, data, json.dumps(data, indent=2, default=str))
+    return 0

@@ -1,0 +1,162 @@
+"""The app factory: the one place that mounts every router, for the standalone server
+(:func:`create_app`, ``lightrag-backup serve``) and for LightRAG's own server
+(:func:`mount_routers`, used by ``lightrag-backup-server``).
+
+Routers are listed in :data:`ROUTERS`; the replication and recovery routers join that list
+beside the backup one, each a function ``(manager, runner, dependencies, resolve_graph) ->
+APIRouter``. Every router shares the app's job runner, its error handlers and its lock set.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Optional
+
+from ..errors import InvalidInputError
+from .auth import guard
+from .errors import install_error_handlers
+from .jobs import JobRunner, jobs_router
+
+if TYPE_CHECKING:
+    from fastapi import APIRouter, FastAPI
+
+    from ..manager import BackupManager
+
+RouterFactory = Callable[["BackupManager", JobRunner, list[Any], Optional[Callable[[str], None]]], "APIRouter"]
+
+
+def _backup_router(manager: "BackupManager", runner: JobRunner, dependencies: list[Any],
+                   resolve_graph: Optional[Callable[[str], None]]) -> "APIRouter":
+    from ..api import create_backup_router
+
+    return create_backup_router(manager, dependencies=dependencies, resolve_graph=resolve_graph, runner=runner)
+
+
+#: Every router an app serves.
+ROUTERS: list[RouterFactory] = [_backup_router]
+
+
+def mount_routers(
+    app: Any,
+    manager: "BackupManager",
+    *,
+    dependencies: list[Any],
+    resolve_graph: Optional[Callable[[str], None]] = None,
+    run_scheduler: bool = True,
+    only_under: Optional[str] = None,
+) -> JobRunner:
+    """Mount every router on ``app`` behind ``dependencies``, with the shared job runner, the
+    uniform errors (only under ``only_under`` when given) and a lifespan that starts the
+    scheduler after the app's own startup and, at shutdown, stops it and lets running jobs
+    finish before the app's own shutdown."""
+    runner = JobRunner(manager.locks)
+    install_error_handlers(app, only_under=only_under)
+    app.include_router(jobs_router(runner, dependencies=dependencies))
+    for factory in ROUTERS:
+        app.include_router(factory(manager, runner, dependencies, resolve_graph))
+
+    outer = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(inner_app: Any) -> AsyncIterator[Any]:
+        async with outer(inner_app) as state:
+            if run_scheduler:
+                await manager.start_scheduler()
+            try:
+                yield state
+            finally:
+                await manager.stop_scheduler()
+                await runner.drain()
+
+    app.router.lifespan_context = lifespan
+    app.state.backup_manager = manager
+    app.state.job_runner = runner
+    return runner
+
+
+def graphs_dir_resolver(manager: "BackupManager", graphs_dir: Path) -> Callable[[str], None]:
+    """Register every subfolder of ``graphs_dir`` as a graph (its name the id), now and, for
+    folders that appear later, when first asked for."""
+
+    def resolve(graph_id: str) -> None:
+        if graph_id in manager.graph_ids:
+            return
+        folder = graphs_dir / graph_id
+        if folder.is_dir():
+            manager.register_graph(graph_id, folder)
+
+    for child in sorted(graphs_dir.iterdir()):
+        if child.is_dir() and not child.name.startswith("."):
+            try:
+                manager.register_graph(child.name, child)
+            except InvalidInputError:
+                continue  # not a valid graph id: not served
+    return resolve
+
+
+def create_app(
+    manager: "BackupManager",
+    *,
+    api_key: Optional[str] = None,
+    graphs_dir: Optional[Path] = None,
+    run_scheduler: bool = True,
+) -> "FastAPI":
+    """A standalone server over ``manager``. With ``graphs_dir``, every subfolder is a graph
+    (its name the graph id), registered when first asked for; restores go back into it.
+    ``api_key`` defaults to ``LIGHTRAG_API_KEY``. ``/docs`` is served from the installed
+    package (no CDN), so it works offline."""
+    from fastapi import FastAPI
+
+    key = api_key if api_key is not None else os.environ.get("LIGHTRAG_API_KEY")
+    resolve = graphs_dir_resolver(manager, graphs_dir) if graphs_dir is not None else None
+    app = FastAPI(title="lightrag-backup", version=_version(), docs_url=None, redoc_url=None)
+    _offline_docs(app)
+
+    @app.get("/health", tags=["health"], summary="Liveness probe (no key needed)")
+    async def liveness() -> dict[str, str]:
+        return {"status": "ok"}
+
+    mount_routers(app, manager, dependencies=guard(key), resolve_graph=resolve, run_scheduler=run_scheduler)
+    return app
+
+
+def _offline_docs(app: Any) -> None:
+    """Swagger UI at ``/docs`` from the ``swagger-ui-bundle`` package's files."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.responses import HTMLResponse
+
+    try:
+        from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
+    except ImportError:
+        swagger_ui_path = None
+    if swagger_ui_path is None:
+
+        @app.get("/docs", include_in_schema=False)
+        async def no_docs() -> HTMLResponse:
+            return HTMLResponse("<p>The API documentation needs the swagger-ui-bundle package: "
+                                "pip install 'lightrag-backup[server]'. The schema is at /openapi.json.</p>")
+        return
+    from fastapi.staticfiles import StaticFiles
+
+    app.mount("/docs-assets", StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title="lightrag-backup API",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/docs-assets/favicon-32x32.png",
+        )
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+__all__ = ["ROUTERS", "create_app", "graphs_dir_resolver", "mount_routers"]

@@ -1,0 +1,71 @@
+//! Where each kind of object lives in a repository: the one place that names the layout.
+//!
+//! ```text
+//! config                               the repository's RepoConfig
+//! data/<2 hex>/<64 hex pack id>        packs
+//! index/<64 hex>                       index files
+//! snapshots/<graph id>/<snapshot id>   snapshot manifests
+//! prune/<uuid>                         prune markers (packs about to be deleted)
+//! locks/<name>                         advisory locks (only one prune at a time)
+//! recovery/<id>                        recovery points (reserved for disaster recovery)
+//! replication/<name>                   replication state (reserved for replication)
+//! ```
+
+use super::ObjectId;
+use object_store::path::Path;
+
+/// The repository's config object.
+pub const CONFIG: &str = "config";
+/// The folder of packs.
+pub const DATA: &str = "data";
+/// The folder of index files.
+pub const INDEX: &str = "index";
+/// The folder of snapshot manifests, one subfolder per graph.
+pub const SNAPSHOTS: &str = "snapshots";
+/// The folder of prune markers.
+pub const PRUNE: &str = "prune";
+/// The folder of advisory locks.
+pub const LOCKS: &str = "locks";
+/// The folder of recovery points.
+pub const RECOVERY: &str = "recovery";
+/// The folder of replication state.
+pub const REPLICATION: &str = "replication";
+
+/// The path of the config object.
+pub fn config() -> Path {
+    Path::from(CONFIG)
+}
+
+/// The path of a pack.
+pub fn pack(id: &ObjectId) -> Path {
+    let hex = id.to_hex();
+    Path::from(format!("{DATA}/{}/{hex}", &hex[..2]))
+}
+
+/// The path of an index file (named by the SHA-256 of its bytes).
+pub fn index(id: &ObjectId) -> Path {
+    Path::from(format!("{INDEX}/{}", id.to_hex()))
+}
+
+/// The folder of one graph's snapshots, or of every graph's.
+pub fn snapshots(graph_id: Option<&str>) -> String {
+    match graph_id {
+        Some(graph) => format!("{SNAPSHOTS}/{graph}"),
+        None => SNAPSHOTS.to_string(),
+    }
+}
+
+/// The path of a snapshot manifest.
+pub fn snapshot(graph_id: &str, snapshot_id: &str) -> Path {
+    Path::from(format!("{SNAPSHOTS}/{graph_id}/{snapshot_id}"))
+}
+
+/// The path of a new prune marker.
+pub fn prune_marker(id: &uuid::Uuid) -> Path {
+    Path::from(format!("{PRUNE}/{id}"))
+}
+
+/// The path of an advisory lock.
+pub fn lock(name: &str) -> Path {
+    Path::from(format!("{LOCKS}/{name}"))
+}

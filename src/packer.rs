@@ -1,0 +1,109 @@
+//! Packing chunks and uploading the packs: the one packer of snapshots, prune's repacking and
+//! replication's copy.
+//!
+//! Chunks are added already compressed; a pack is uploaded (create-only, content-addressed)
+//! once it reaches [`PACK_TARGET_SIZE`], with a few uploads in flight so the next pack fills
+//! while the last one travels. The packer returns the index of what it uploaded; the caller
+//! writes that index (step 2 of packs -> index -> manifest) once every upload is done.
+
+use crate::backend::Backend;
+use crate::error::{Error, Result};
+use crate::format::{pack::PackWriter, paths, IndexFile, IndexPack, ObjectId};
+use crate::runtime;
+use bytes::Bytes;
+use std::collections::VecDeque;
+
+/// Packs are cut at this size (the last one of a run is smaller).
+pub const PACK_TARGET_SIZE: usize = 16 * 1024 * 1024;
+/// Pack uploads in flight for a local repository (the disk is busy enough)...
+const UPLOADS_IN_FLIGHT: usize = 2;
+/// ...and for an object store, where each upload waits on the network.
+const REMOTE_UPLOADS_IN_FLIGHT: usize = 4;
+
+type Upload = tokio::task::JoinHandle<Result<()>>;
+
+/// Collects compressed chunks into packs and uploads each full pack in the background.
+pub struct Packer {
+    backend: Backend,
+    runtime: tokio::runtime::Handle,
+    pack: PackWriter,
+    uploads: VecDeque<Upload>,
+    in_flight: usize,
+    index: IndexFile,
+}
+
+impl Packer {
+    /// A packer writing into `backend`.
+    pub fn new(backend: &Backend) -> Self {
+        Packer {
+            backend: backend.clone(),
+            runtime: runtime::handle(),
+            pack: PackWriter::new(),
+            uploads: VecDeque::new(),
+            in_flight: if backend.is_remote() {
+                REMOTE_UPLOADS_IN_FLIGHT
+            } else {
+                UPLOADS_IN_FLIGHT
+            },
+            index: IndexFile::default(),
+        }
+    }
+
+    /// Add one compressed chunk; uploads the pack when it is full.
+    ///
+    /// # Errors
+    /// `Backend` when an earlier upload failed (the packer stops at the first failure).
+    pub fn add(&mut self, id: ObjectId, compressed: &[u8], raw_length: u32) -> Result<()> {
+        self.pack.add(id, compressed, raw_length);
+        if self.pack.len() >= PACK_TARGET_SIZE {
+            let full = std::mem::take(&mut self.pack);
+            self.start_upload(full)?;
+            while self.uploads.len() > self.in_flight {
+                self.wait_one()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Upload what is left and wait for every upload; returns the index of every pack.
+    ///
+    /// # Errors
+    /// `Backend` when an upload failed: nothing of the index is written then, and the packs
+    /// already stored are unreferenced (a later prune removes them).
+    pub fn finish(mut self) -> Result<IndexFile> {
+        if !self.pack.is_empty() {
+            let last = std::mem::take(&mut self.pack);
+            self.start_upload(last)?;
+        }
+        while !self.uploads.is_empty() {
+            self.wait_one()?;
+        }
+        Ok(std::mem::take(&mut self.index))
+    }
+
+    fn start_upload(&mut self, pack: PackWriter) -> Result<()> {
+        let (id, bytes, blobs) = pack.finish()?;
+        self.index.packs.push(IndexPack {
+            id,
+            size: bytes.len() as u64,
+            blobs,
+        });
+        let backend = self.backend.clone();
+        self.uploads.push_back(self.runtime.spawn(async move {
+            backend
+                .put_immutable(&paths::pack(&id), Bytes::from(bytes))
+                .await
+                .map(|_| ())
+        }));
+        Ok(())
+    }
+
+    fn wait_one(&mut self) -> Result<()> {
+        let Some(upload) = self.uploads.pop_front() else {
+            return Ok(());
+        };
+        self.runtime
+            .block_on(upload)
+            .unwrap_or_else(|e| Err(Error::integrity(format!("pack upload task failed: {e}"))))
+    }
+}

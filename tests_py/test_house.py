@@ -1,0 +1,227 @@
+"""The structure replication and recovery build on: no import circles, a catalog that keeps
+replication history, reads that write nothing, and one lock per graph for every entry point."""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import sqlite3
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+import lightrag.backup
+from lightrag.backup import BackupManager
+from lightrag.backup.catalog import MIGRATIONS, Catalog
+from lightrag.backup.offline_graph import build_graph
+from lightrag.backup.storage import LocalBackupStorage
+
+PACKAGE_ROOT = Path(lightrag.backup.__file__).parent.parent  # the installed lightrag/ folder
+
+
+def module_imports(path: Path, name: str) -> set[str]:
+    """Every lightrag module a file imports, at the top or inside functions."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - node.level + 1]
+                origin = ".".join(base + ([node.module] if node.module else []))
+            else:
+                origin = node.module or ""
+            found.add(origin)
+            # `from . import x` imports the module x when there is one.
+            found.update(f"{origin}.{alias.name}" for alias in node.names)
+    return {module for module in found if module.startswith("lightrag.")}
+
+
+def our_modules() -> dict[str, set[str]]:
+    modules: dict[str, Path] = {}
+    for top in ("backup", "replication", "recovery"):
+        for path in (PACKAGE_ROOT / top).rglob("*.py") if (PACKAGE_ROOT / top).is_dir() else ():
+            parts = path.relative_to(PACKAGE_ROOT.parent).with_suffix("").parts
+            name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+            modules[name] = path
+    return {name: {m for m in module_imports(path, name) if m in modules} for name, path in modules.items()}
+
+
+def test_the_package_has_no_import_circles():
+    graph = our_modules()
+    assert "lightrag.backup.graph_backup" in graph and "lightrag.backup.cli.backup" in graph
+    # Importing a submodule runs its package's __init__ first: that is no circle of ours.
+    edges = {name: {m for m in imports if m != name and not name.startswith(m + ".")} for name, imports in graph.items()}
+    circles = []
+    state: dict[str, str] = {}
+
+    def visit(name: str, trail: list[str]) -> None:
+        state[name] = "open"
+        for other in sorted(edges[name]):
+            if state.get(other) == "open":
+                circles.append(trail[trail.index(other):] + [other] if other in trail else [name, other])
+            elif other not in state:
+                visit(other, trail + [other])
+        state[name] = "done"
+
+    for name in sorted(edges):
+        if name not in state:
+            visit(name, [name])
+    assert circles == [], "import circles: " + "; ".join(" -> ".join(c) for c in circles)
+
+
+def test_backup_imports_neither_replication_nor_recovery_except_the_app_factory_cli_and_server():
+    allowed = ("lightrag.backup.http.app", "lightrag.backup.cli", "lightrag.backup.server")
+    for name, imports in our_modules().items():
+        if name.startswith("lightrag.backup") and not name.startswith(allowed):
+            reaching = {m for m in imports if m.startswith(("lightrag.replication", "lightrag.recovery"))}
+            assert not reaching, f"{name} imports {reaching}"
+
+
+# -- the catalog keeps replication history ------------------------------------------------
+
+
+async def graph_folder(path: Path, docs: int = 2) -> Path:
+    workspace = f"w{uuid.uuid4().hex[:8]}"
+    rag = await build_graph(path, docs, workspace=workspace)
+    await rag.finalize_storages()
+    return path / workspace
+
+
+def log_rows(catalog: Catalog) -> list[tuple[str, str, str]]:
+    return [(r["log_id"], r["backup_id"], r["status"]) for r in catalog.replication_logs()]
+
+
+async def test_replication_logs_survive_rerecording_rebuilds_and_forgetting(tmp_path: Path):
+    manager = BackupManager(LocalBackupStorage(tmp_path / "repo"), tmp_path / "catalog.sqlite3")
+    manager.register_graph("g1", await graph_folder(tmp_path / "g1"))
+    backup = manager.get_graph("g1")
+    snapshot = backup.create_snapshot("one")
+    log_id = manager.catalog.record_replication(backup_id=snapshot.snapshot_id, target_id="standby", graph_id="g1",
+                                                status="completed", data_hash=snapshot.data_hash)
+    expected = [(log_id, snapshot.snapshot_id, "completed")]
+
+    backup.get_snapshot(snapshot.snapshot_id)
+    assert backup.verify_snapshot(snapshot.snapshot_id).ok       # verifying records the snapshot again
+    manager.catalog.record_snapshot(snapshot)                       # so does any refresh
+    assert log_rows(manager.catalog) == expected
+    assert manager.rebuild_catalog() == 1
+    assert log_rows(manager.catalog) == expected
+    backup.delete_snapshot(snapshot.snapshot_id)                    # forgetting keeps the history
+    assert manager.catalog.snapshots("g1") == [] and log_rows(manager.catalog) == expected
+    manager.rebuild_catalog()
+    assert log_rows(manager.catalog) == expected
+
+
+def test_a_version_1_catalog_migrates_forward_with_its_rows(tmp_path: Path):
+    path = tmp_path / "v1.sqlite3"
+    db = sqlite3.connect(path)
+    db.executescript(MIGRATIONS[0])
+    db.execute("INSERT INTO graph_backups (backup_id, graph_id, timestamp, snapshot_path, data_hash, size_bytes, status, "
+               "metadata) VALUES ('s1', 'g1', '2026-11-01T00:00:00+00:00', 'snapshots/g1/s1', 'abc', 10, 'completed', '{}')")
+    db.execute("INSERT INTO replication_logs (log_id, backup_id, target_id, graph_id, status) "
+               "VALUES ('l1', 's1', 'standby', 'g1', 'completed')")
+    db.execute("INSERT INTO backup_schedules (graph_id, interval_seconds, enabled, next_run, created_at, updated_at) "
+               "VALUES ('g1', 3600, 1, '2026-11-01T01:00:00+00:00', 'x', 'x')")
+    db.execute("PRAGMA user_version = 1")
+    db.commit()
+    db.close()
+
+    catalog = Catalog(path)
+    assert catalog.schema_version == len(MIGRATIONS) >= 2
+    assert [r["backup_id"] for r in catalog.snapshots()] == ["s1"]
+    assert log_rows(catalog) == [("l1", "s1", "completed")]
+    assert catalog.schedule("g1")["interval_seconds"] == 3600
+    catalog.forget_snapshots(["s1"])                 # once cascaded into the logs
+    assert log_rows(catalog) == [("l1", "s1", "completed")]
+    catalog.close()
+    again = Catalog(path)                            # migrating is done once
+    assert again.schema_version == len(MIGRATIONS) and log_rows(again) == [("l1", "s1", "completed")]
+
+
+async def test_reading_writes_nothing_to_the_catalog(tmp_path: Path):
+    manager = BackupManager(LocalBackupStorage(tmp_path / "repo"), tmp_path / "catalog.sqlite3")
+    manager.register_graph("g1", await graph_folder(tmp_path / "g1"))
+    backup = manager.get_graph("g1")
+    snapshot = backup.create_snapshot("one")
+    manager.catalog.forget_snapshots([snapshot.snapshot_id])  # the row is gone; reads must not bring it back
+    changes = manager.catalog._db.total_changes
+
+    backup.get_snapshot(snapshot.snapshot_id)
+    await backup.aget_snapshot(snapshot.snapshot_id[:8])
+    backup.list_snapshots()
+    await backup.alist_snapshots()
+    manager.get_all_snapshots()
+    backup.get_backup_stats()
+    assert manager.catalog._db.total_changes == changes
+    assert manager.catalog.snapshots("g1") == []
+    backup.verify_snapshot(snapshot.snapshot_id)               # verifying does record
+    assert [r["backup_id"] for r in manager.catalog.snapshots("g1")] == [snapshot.snapshot_id]
+
+
+# -- one lock per graph: a scheduled backup and a REST restore never overlap ---------------
+
+
+def gate(obj: Any, method: str) -> tuple[asyncio.Event, asyncio.Event]:
+    """Make ``obj.method`` wait at its start until released: returns (entered, release)."""
+    entered, release = asyncio.Event(), asyncio.Event()
+    original = getattr(obj, method)
+
+    async def gated(*args: Any, **kwargs: Any) -> Any:
+        entered.set()
+        await release.wait()
+        return await original(*args, **kwargs)
+
+    setattr(obj, method, gated)
+    return entered, release
+
+
+async def test_a_scheduled_backup_and_a_rest_restore_of_one_graph_serialise(tmp_path: Path):
+    from lightrag.backup.http.app import create_app
+
+    graphs = tmp_path / "graphs"
+    rag = await build_graph(graphs / "g1", 2, workspace="")
+    await rag.finalize_storages()
+    manager = BackupManager(LocalBackupStorage(tmp_path / "repo"), tmp_path / "catalog.sqlite3")
+    app = create_app(manager, api_key="k", graphs_dir=graphs, run_scheduler=False)
+    manager.schedule_backup("g1", "1h")
+    backup = manager.get_graph("g1")
+    first = backup.create_snapshot("base")
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test", headers={"X-API-Key": "k"}) as client:
+        # A scheduled backup holds the graph: a REST restore of it is refused, not run beside it.
+        entered, release = gate(backup, "acreate_snapshot")
+        scheduled = asyncio.create_task(manager.run_scheduled_backup("g1"))
+        await asyncio.wait_for(entered.wait(), 30)
+        refused = await client.post(f"/backup/graphs/g1/snapshots/{first.snapshot_id}/restore")
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["error"]["kind"] == "operation_running"
+        assert "scheduled backup" in refused.json()["error"]["message"]
+        release.set()
+        assert (await asyncio.wait_for(scheduled, 60)).result in ("created", "skipped")
+        del backup.acreate_snapshot
+
+        # A REST restore holds the graph: the scheduled backup waits for it, then runs.
+        entered, release = gate(backup, "arestore_snapshot")
+        started = await client.post(f"/backup/graphs/g1/snapshots/{first.snapshot_id}/restore")
+        assert started.status_code == 202, started.text
+        await asyncio.wait_for(entered.wait(), 30)
+        scheduled = asyncio.create_task(manager.run_scheduled_backup("g1"))
+        await asyncio.sleep(0.5)
+        assert not scheduled.done(), "the scheduled backup ran beside the restore"
+        holder = manager.locks.holder("g1")
+        assert holder is not None and holder.operation == "restore"
+        release.set()
+        result = await asyncio.wait_for(scheduled, 60)
+        assert result.result in ("created", "skipped"), result
+        status = await client.get(started.json()["status_url"])
+        assert status.status_code == 200, status.text
+        job = status.json()
+        assert job["state"] == "succeeded", job
+        assert manager.locks.holder("g1") is None
