@@ -18,6 +18,7 @@
 pub mod backend;
 pub mod chunker;
 pub mod error;
+mod fetch;
 pub mod format;
 pub mod graph_stats;
 pub mod operations;

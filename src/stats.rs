@@ -7,7 +7,7 @@ use std::collections::HashSet;
 
 /// Numbers behind "storage efficiency": logical bytes are what the snapshots hold, unique
 /// bytes what is left after deduplication, stored bytes what that compresses to.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct Stats {
     pub snapshot_count: usize,
     pub file_count: usize,

@@ -21,7 +21,7 @@ pub struct VerifyOptions {
 }
 
 /// What verify found. `ok` is true only when `errors` is empty.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct VerifyReport {
     pub ok: bool,
     pub snapshots_checked: usize,

@@ -6,9 +6,12 @@
 //! into its dataclasses.
 
 mod error;
+mod graph_backup;
+mod operation;
 mod progress;
 mod repository;
 mod runtime;
+mod views;
 
 use pyo3::prelude::*;
 use std::sync::atomic::Ordering;
@@ -74,7 +77,8 @@ fn is_graph_file(name: &str) -> bool {
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<repository::PyRepository>()?;
-    m.add_class::<repository::PyOperation>()?;
+    m.add_class::<graph_backup::PyGraphBackup>()?;
+    m.add_class::<operation::PyOperation>()?;
     m.add_function(wrap_pyfunction!(_drain, m)?)?;
     m.add_function(wrap_pyfunction!(stage_links, m)?)?;
     m.add_function(wrap_pyfunction!(is_graph_file, m)?)?;

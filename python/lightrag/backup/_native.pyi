@@ -2,7 +2,7 @@
 
 from typing import Awaitable, Callable, Optional, final
 
-__all__ = ["FORMAT_VERSION", "Operation", "Repository", "__version__", "_drain", "is_graph_file", "stage_links"]
+__all__ = ["FORMAT_VERSION", "GraphBackup", "Operation", "Repository", "__version__", "_drain", "is_graph_file", "stage_links"]
 
 FORMAT_VERSION: int
 __version__: str
@@ -35,17 +35,6 @@ class Repository:
     def config_json(self) -> str: ...
     def list_graphs(self) -> list[str]: ...
     def find_snapshot_graph(self, snapshot_id: str) -> Optional[str]: ...
-    def snapshot_op(
-        self,
-        graph_id: str,
-        source_dir: str,
-        description: Optional[str] = None,
-        tags: Optional[list[str]] = None,
-        metadata_json: Optional[str] = None,
-        max_attempts: int = 5,
-        progress: Optional[_Progress] = None,
-        skip_if_unchanged: bool = False,
-    ) -> Operation: ...
     def forget_op(self, graph_id: Optional[str], policy_json: str, dry_run: bool) -> Operation: ...
     def prune_op(
         self,
@@ -54,12 +43,39 @@ class Repository:
         dry_run: bool,
         progress: Optional[_Progress] = None,
     ) -> Operation: ...
-    def list_op(self, graph_id: str) -> Operation: ...
-    def get_op(self, graph_id: str, snapshot_id: str) -> Operation: ...
-    def delete_op(self, graph_id: str, snapshot_id: str) -> Operation: ...
+    def graph(self, graph_id: str) -> "GraphBackup":
+        """One graph of the repository (an invalid id raises ``InvalidInputError``)."""
+    def verify_op(
+        self,
+        read_data: bool = True,
+        subset: Optional[float] = None,
+        progress: Optional[_Progress] = None,
+    ) -> Operation:
+        """Verify every snapshot of every graph."""
+    def stats_op(self) -> Operation:
+        """Storage statistics of the whole repository."""
+
+@final
+class GraphBackup:
+    """One graph in a repository: every operation on its snapshots."""
+
+    @property
+    def graph_id(self) -> str: ...
+    def snapshot_op(
+        self,
+        source_dir: str,
+        description: Optional[str] = None,
+        tags: Optional[list[str]] = None,
+        metadata_json: Optional[str] = None,
+        max_attempts: int = 5,
+        progress: Optional[_Progress] = None,
+        skip_if_unchanged: bool = False,
+    ) -> Operation: ...
+    def list_op(self) -> Operation: ...
+    def get_op(self, snapshot_id: str) -> Operation: ...
+    def delete_op(self, snapshot_id: str) -> Operation: ...
     def restore_op(
         self,
-        graph_id: str,
         snapshot_id: str,
         target: str,
         safety_snapshot: bool = True,
@@ -68,13 +84,12 @@ class Repository:
     ) -> Operation: ...
     def verify_op(
         self,
-        graph_id: Optional[str] = None,
         snapshot_ids: Optional[list[str]] = None,
         read_data: bool = True,
         subset: Optional[float] = None,
         progress: Optional[_Progress] = None,
     ) -> Operation: ...
-    def stats_op(self, graph_id: Optional[str] = None) -> Operation: ...
+    def stats_op(self) -> Operation: ...
 
 def stage_links(source: str, staging: str) -> int:
     """Hard-link the graph files of ``source`` into ``staging``; returns how many."""

@@ -82,6 +82,9 @@ class GraphBackup:
     ) -> None:
         self.graph_id = validate_graph_id(graph_id)
         self.storage = as_storage(storage)
+        #: The engine's own GraphBackup (``_native.GraphBackup``): every operation on this
+        #: graph in the repository. This class adds the live instance, asyncio and the catalog.
+        self._engine = self.storage._repo.graph(self.graph_id)
         self.rag = rag
         self.busy_timeout = float(busy_timeout)
         #: Told of every commit, forget and verify (the manager's catalog); reads tell nothing.
@@ -118,10 +121,6 @@ class GraphBackup:
     ) -> "GraphBackup":
         """Back up a live, initialised ``LightRAG`` instance from inside its process."""
         return cls(graph_id, storage, rag=rag, busy_timeout=busy_timeout, recorder=recorder)
-
-    @property
-    def _repo(self) -> Any:
-        return self.storage._repo
 
     def __repr__(self) -> str:
         mode = "live" if self.rag is not None else "offline"
@@ -215,8 +214,8 @@ class GraphBackup:
             metadata_json = json.dumps(recorded)
         except (TypeError, ValueError) as error:
             raise InvalidInputError(f"metadata must be JSON-serialisable: {error}") from None
-        return self._repo.snapshot_op(
-            self.graph_id, str(source), description, list(tags or []), metadata_json, 5, progress, bool(skip_if_unchanged)
+        return self._engine.snapshot_op(
+            str(source), description, list(tags or []), metadata_json, 5, progress, bool(skip_if_unchanged)
         )
 
     def _snapshot(self, result: str) -> BackupSnapshot:
@@ -232,11 +231,11 @@ class GraphBackup:
 
     def list_snapshots(self) -> list[BackupSnapshot]:
         """Every snapshot of this graph, oldest first."""
-        return self._snapshots(self._repo.list_op(self.graph_id).run())
+        return self._snapshots(self._engine.list_op().run())
 
     async def alist_snapshots(self) -> list[BackupSnapshot]:
         """Async twin of :meth:`list_snapshots`."""
-        return self._snapshots(await self._repo.list_op(self.graph_id).start())
+        return self._snapshots(await self._engine.list_op().start())
 
     def _snapshots(self, result: str) -> list[BackupSnapshot]:
         return [BackupSnapshot._from_native(entry, self.storage.location) for entry in json.loads(result)]
@@ -246,20 +245,20 @@ class GraphBackup:
 
         Raises :class:`SnapshotNotFoundError`, also when the id belongs to another graph.
         """
-        return self._snapshot(self._repo.get_op(self.graph_id, check_snapshot_id(snapshot_id)).run())
+        return self._snapshot(self._engine.get_op(check_snapshot_id(snapshot_id)).run())
 
     async def aget_snapshot(self, snapshot_id: str) -> BackupSnapshot:
         """Async twin of :meth:`get_snapshot`."""
-        return self._snapshot(await self._repo.get_op(self.graph_id, check_snapshot_id(snapshot_id)).start())
+        return self._snapshot(await self._engine.get_op(check_snapshot_id(snapshot_id)).start())
 
     def delete_snapshot(self, snapshot_id: str) -> bool:
         """Forget a snapshot. Returns ``True``; its data is freed by a later prune."""
-        self._deleted(self._repo.delete_op(self.graph_id, check_snapshot_id(snapshot_id)).run())
+        self._deleted(self._engine.delete_op(check_snapshot_id(snapshot_id)).run())
         return True
 
     async def adelete_snapshot(self, snapshot_id: str) -> bool:
         """Async twin of :meth:`delete_snapshot`."""
-        self._deleted(await self._repo.delete_op(self.graph_id, check_snapshot_id(snapshot_id)).start())
+        self._deleted(await self._engine.delete_op(check_snapshot_id(snapshot_id)).start())
         return True
 
     def _deleted(self, result: str) -> None:
@@ -324,8 +323,8 @@ class GraphBackup:
         progress: Optional[ProgressCallback],
     ) -> Any:
         target = Path(target_dir).expanduser().absolute() if target_dir is not None else self.graph_dir
-        return self._repo.restore_op(
-            self.graph_id, check_snapshot_id(snapshot_id), str(target), bool(safety_snapshot), dry_run, progress
+        return self._engine.restore_op(
+            check_snapshot_id(snapshot_id), str(target), bool(safety_snapshot), dry_run, progress
         )
 
     # -- verify / stats -------------------------------------------------------------------
@@ -345,7 +344,7 @@ class GraphBackup:
         (0-1] reads only that fraction of the packs, picked at random.
         """
         snapshot = self.get_snapshot(snapshot_id)
-        op = self._repo.verify_op(self.graph_id, [snapshot.snapshot_id], bool(read_data), read_data_subset, progress)
+        op = self._engine.verify_op([snapshot.snapshot_id], bool(read_data), read_data_subset, progress)
         return self._verified(snapshot, verify_report(snapshot.snapshot_id, bool(read_data), op.run()))
 
     async def averify_snapshot(
@@ -358,7 +357,7 @@ class GraphBackup:
     ) -> VerifyReport:
         """Async twin of :meth:`verify_snapshot`."""
         snapshot = await self.aget_snapshot(snapshot_id)
-        op = self._repo.verify_op(self.graph_id, [snapshot.snapshot_id], bool(read_data), read_data_subset, progress)
+        op = self._engine.verify_op([snapshot.snapshot_id], bool(read_data), read_data_subset, progress)
         return self._verified(snapshot, verify_report(snapshot.snapshot_id, bool(read_data), await op.start()))
 
     def _verified(self, snapshot: BackupSnapshot, report: VerifyReport) -> VerifyReport:
@@ -371,13 +370,13 @@ class GraphBackup:
     def get_backup_stats(self) -> dict[str, Any]:
         """Snapshot count, logical/unique/stored bytes, dedup and compression ratios, oldest
         and newest snapshot of this graph."""
-        stats = json.loads(self._repo.stats_op(self.graph_id).run())
+        stats = json.loads(self._engine.stats_op().run())
         stats["graph_id"] = self.graph_id
         return stats
 
     async def aget_backup_stats(self) -> dict[str, Any]:
         """Async twin of :meth:`get_backup_stats`."""
-        stats = json.loads(await self._repo.stats_op(self.graph_id).start())
+        stats = json.loads(await self._engine.stats_op().start())
         stats["graph_id"] = self.graph_id
         return stats
 

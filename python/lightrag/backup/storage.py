@@ -64,7 +64,7 @@ class BackupStorageBackend:
 
     def list_snapshots(self, graph_id: str) -> list[str]:
         """Snapshot ids of a graph, oldest first."""
-        return [entry["snapshot_id"] for entry in json.loads(self._repo.list_op(graph_id).run())]
+        return [entry["snapshot_id"] for entry in json.loads(self._repo.graph(graph_id).list_op().run())]
 
     def load_snapshot(self, snapshot_id: str) -> BackupSnapshot:
         """The snapshot with this id, whichever graph it belongs to.
@@ -72,7 +72,7 @@ class BackupStorageBackend:
         Raises :class:`SnapshotNotFoundError` when no graph has it.
         """
         graph_id = self._graph_of(snapshot_id)
-        return BackupSnapshot._from_native(json.loads(self._repo.get_op(graph_id, snapshot_id).run()), self.location)
+        return BackupSnapshot._from_native(json.loads(self._repo.graph(graph_id).get_op(snapshot_id).run()), self.location)
 
     def delete_snapshot(self, snapshot_id: str) -> bool:
         """Forget a snapshot (its manifest). Data no other snapshot uses is freed by a prune.
@@ -80,12 +80,12 @@ class BackupStorageBackend:
         Returns ``True``; raises :class:`SnapshotNotFoundError` for an unknown id.
         """
         graph_id = self._graph_of(snapshot_id)
-        self._repo.delete_op(graph_id, snapshot_id).run()
+        self._repo.graph(graph_id).delete_op(snapshot_id).run()
         return True
 
     def get_storage_stats(self) -> dict[str, Any]:
         """Repository-wide numbers: snapshots, logical, unique and stored bytes, ratios."""
-        stats = json.loads(self._repo.stats_op(None).run())
+        stats = json.loads(self._repo.stats_op().run())
         stats["url"] = self.url
         stats["graphs"] = len(self.list_graphs())
         return stats
@@ -101,7 +101,10 @@ class BackupStorageBackend:
         """Verify every snapshot of one graph, or of the whole repository, in one pass (each
         pack is read once however many snapshots share it)."""
         scope = f"the snapshots of graph {graph_id}" if graph_id else "the snapshots of every graph"
-        op = self._repo.verify_op(graph_id, None, bool(read_data), read_data_subset, progress)
+        if graph_id is None:
+            op = self._repo.verify_op(bool(read_data), read_data_subset, progress)
+        else:
+            op = self._repo.graph(graph_id).verify_op(None, bool(read_data), read_data_subset, progress)
         return verify_report("", bool(read_data), op.run(), scope)
 
     def _graph_of(self, snapshot_id: str) -> str:

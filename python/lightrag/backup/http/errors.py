@@ -76,6 +76,11 @@ def install_error_handlers(app: Any, *, only_under: str | None = None) -> None:
     def ours(request: Request) -> bool:
         return only_under is None or request.url.path.startswith(only_under)
 
+    # Outside `only_under`, the app's own handlers (LightRAG has its own for validation errors)
+    # or else FastAPI's answer as before.
+    previous_validation = app.exception_handlers.get(RequestValidationError, request_validation_exception_handler)
+    previous_http = app.exception_handlers.get(StarletteHTTPException, http_exception_handler)
+
     if getattr(app.state, "lightrag_backup_errors", False):
         return
     app.state.lightrag_backup_errors = True
@@ -91,14 +96,14 @@ def install_error_handlers(app: Any, *, only_under: str | None = None) -> None:
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, error: RequestValidationError) -> Any:
         if not ours(request):
-            return await request_validation_exception_handler(request, error)
+            return await previous_validation(request, error)
         message, details = validation_message(list(error.errors()))
         return JSONResponse(error_body("invalid_input", message, details=details), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def starlette_error(request: Request, error: StarletteHTTPException) -> Any:
         if not ours(request):
-            return await http_exception_handler(request, error)
+            return await previous_http(request, error)
         kind = _KIND_OF_STATUS.get(error.status_code, "http_error")
         if error.status_code == 404 and error.detail == "Not Found":
             message = f"no route {_short(request.url.path)}"
