@@ -137,6 +137,9 @@ class LightragBackup(Tool):
     def location(self) -> str:
         return str(self.repo)
 
+    def init(self) -> None:
+        subprocess.run(self._cli("init"), capture_output=True, text=True, check=True, env=self.env)
+
     def backup(self, graph: Path) -> Measure:
         return timed(self._cli("snapshot", "-w", str(graph), "-g", "bench"), self.env)
 

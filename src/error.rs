@@ -25,6 +25,15 @@ pub enum Error {
         hint: String,
     },
 
+    /// The graph id already holds snapshots of another folder: two graphs would share one id
+    /// (and one graph's retention, restores and verifies would act on the other's).
+    #[error("graph {graph_id:?} holds snapshots of {theirs}, not of {ours}: give this folder its own graph id (-g NAME / graph_id=...), or adopt it (--adopt / adopt=True) if the graph really moved there")]
+    GraphSourceConflict {
+        graph_id: String,
+        ours: String,
+        theirs: String,
+    },
+
     /// An id prefix matches more than one snapshot.
     #[error("snapshot id prefix {prefix:?} is ambiguous: it matches {count} snapshots of graph {graph_id:?}: {candidates}")]
     AmbiguousSnapshotId {
@@ -48,7 +57,7 @@ pub enum Error {
     Integrity { message: String },
 
     /// The location holds no repository (no `config` object).
-    #[error("no lightrag-backup repository at {location} (create one with create=True / `lightrag-backup --repo ... init`)")]
+    #[error("no lightrag-backup repository at {location}: `lightrag-backup --repo {location} init` creates one (in Python: create=True)")]
     RepositoryNotFound { location: String },
 
     /// The repository was written by a newer, incompatible version.
@@ -121,6 +130,7 @@ impl Error {
         match self {
             Error::InvalidInput { .. } => "invalid_input",
             Error::SnapshotNotFound { .. } => "snapshot_not_found",
+            Error::GraphSourceConflict { .. } => "graph_source_conflict",
             Error::AmbiguousSnapshotId { .. } => "invalid_input",
             Error::GraphDirNotFound { .. } => "graph_dir_not_found",
             Error::GraphBusy { .. } => "graph_busy",

@@ -30,6 +30,7 @@ pub mod repository;
 pub mod restore;
 pub mod retention;
 pub mod runtime;
+pub mod settings;
 pub mod snapshot;
 pub mod source;
 pub mod stats;

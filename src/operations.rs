@@ -5,13 +5,13 @@ use crate::error::Result;
 use crate::format::SnapshotManifest;
 use crate::progress::Progress;
 use crate::repository::Repository;
-use crate::restore::{execute_restore, plan_restore, RestorePlan, RestoreReport};
+use crate::restore::{execute_restore_with, plan_restore, RestorePlan, RestoreReport};
 use crate::snapshot::{create_snapshot, SnapshotOptions};
 use crate::source::list_graph_files;
 use std::path::Path;
 
 /// Tag of the snapshots a restore takes of the state it replaces.
-pub const PRE_RESTORE_TAG: &str = "pre-restore";
+pub use crate::format::manifest::PRE_RESTORE_TAG;
 
 /// How to restore.
 #[derive(Debug, Clone, Copy)]
@@ -38,6 +38,8 @@ pub struct RestoreOutcome {
     pub report: Option<RestoreReport>,
     /// The snapshot of the replaced state, when one was taken.
     pub safety_snapshot: Option<SnapshotManifest>,
+    /// Safety snapshots of the graph that had expired, forgotten after the restore.
+    pub expired_safety_snapshots: Vec<String>,
 }
 
 /// Restore a snapshot of `graph_id` into `target`.
@@ -63,13 +65,19 @@ pub fn restore_snapshot(
             plan,
             report: None,
             safety_snapshot: None,
+            expired_safety_snapshots: Vec::new(),
         });
     }
     let mut safety_snapshot = None;
-    let has_files = list_graph_files(target)
-        .map(|files| !files.is_empty())
-        .unwrap_or(false);
-    if options.safety_snapshot && has_files {
+    // Taken once everything is staged and checked, right before the swap: a restore that
+    // fails or is interrupted before that point leaves no safety snapshot behind.
+    let mut take_safety_snapshot = || -> Result<()> {
+        let has_files = list_graph_files(target)
+            .map(|files| !files.is_empty())
+            .unwrap_or(false);
+        if !options.safety_snapshot || !has_files {
+            return Ok(());
+        }
         let safety_options = SnapshotOptions {
             description: Some(format!(
                 "state replaced by the restore of snapshot {}",
@@ -85,11 +93,17 @@ pub fn restore_snapshot(
         } else {
             safety_snapshot = Some(safety);
         }
-    }
-    let report = execute_restore(repo, &plan, progress)?;
+        Ok(())
+    };
+    let report = execute_restore_with(repo, &plan, progress, &mut take_safety_snapshot)?;
+    // The restore is done whatever this finds; a failure here only leaves them for next time.
+    let expired_safety_snapshots =
+        crate::retention::expire_safety_snapshots(repo, graph_id, chrono::Utc::now())
+            .unwrap_or_default();
     Ok(RestoreOutcome {
         plan,
         report: Some(report),
         safety_snapshot,
+        expired_safety_snapshots,
     })
 }

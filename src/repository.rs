@@ -110,6 +110,7 @@ impl Repository {
                 if create {
                     Self::init(backend, ChunkerParams::default())
                 } else {
+                    backend.remove_created_folder();
                     Err(Error::RepositoryNotFound {
                         location: backend.location().to_string(),
                     })
@@ -490,6 +491,38 @@ impl Repository {
             .collect();
         names.sort();
         Ok(names)
+    }
+
+    /// The most recently written snapshot of a graph that `wanted` accepts, reading manifests
+    /// newest first (by the time the store wrote them) and stopping at the first accepted:
+    /// usually one read, however many snapshots the graph has.
+    ///
+    /// # Errors
+    /// `Backend` when the store fails.
+    pub fn newest_snapshot_where(
+        &self,
+        graph_id: &str,
+        wanted: impl Fn(&SnapshotManifest) -> bool,
+    ) -> Result<Option<SnapshotManifest>> {
+        validate_graph_id(graph_id)?;
+        let mut listed = block_on(
+            self.backend
+                .list_with_times(&paths::snapshots(Some(graph_id))),
+        )?;
+        listed.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| b.0.cmp(&a.0)));
+        block_on(async {
+            for (path, _, _) in listed {
+                let Some(id) = path.filename() else { continue };
+                match self.read_manifest(graph_id, id).await {
+                    Ok(manifest) if wanted(&manifest) => return Ok(Some(manifest)),
+                    Ok(_) => {}
+                    // Forgotten while we looked: not the newest any more.
+                    Err(Error::SnapshotNotFound { .. }) => {}
+                    Err(error) => return Err(error),
+                }
+            }
+            Ok(None)
+        })
     }
 
     /// Every snapshot of a graph, oldest first.

@@ -115,14 +115,38 @@ pub fn execute_restore(
     plan: &RestorePlan,
     progress: &dyn Progress,
 ) -> Result<RestoreReport> {
+    execute_restore_with(repo, plan, progress, &mut || Ok(()))
+}
+
+/// Carry out a plan, calling `before_swap` once everything is staged and checked, right
+/// before the first file is replaced (the safety snapshot of what is replaced is taken
+/// there: a restore that fails or is stopped earlier changes nothing and leaves nothing).
+///
+/// # Errors
+/// As [`execute_restore`], and whatever `before_swap` returns (the target is then untouched).
+pub fn execute_restore_with(
+    repo: &Repository,
+    plan: &RestorePlan,
+    progress: &dyn Progress,
+    before_swap: &mut dyn FnMut() -> Result<()>,
+) -> Result<RestoreReport> {
+    let created = !plan.target.exists();
     std::fs::create_dir_all(&plan.target)
         .map_err(|e| Error::io("create folder", &plan.target, e))?;
+    // A folder the restore creates belongs to the graph's owner (as root); an existing one
+    // keeps its owner.
+    if created && running_as_root() {
+        if let Some(file) = plan.files.iter().find(|f| f.entry.uid.is_some()) {
+            std::os::unix::fs::chown(&plan.target, file.entry.uid, file.entry.gid)
+                .map_err(|e| Error::io("set owner of", &plan.target, e))?;
+        }
+    }
     let staging = plan.target.join(format!(
         ".lightrag-backup-restore-{}",
         uuid::Uuid::new_v4().simple()
     ));
     std::fs::create_dir(&staging).map_err(|e| Error::io("create folder", &staging, e))?;
-    let result = stage_and_swap(repo, plan, &staging, progress);
+    let result = stage_and_swap(repo, plan, &staging, progress, before_swap);
     let _ = std::fs::remove_dir_all(&staging);
     result
 }
@@ -132,10 +156,13 @@ fn stage_and_swap(
     plan: &RestorePlan,
     staging: &Path,
     progress: &dyn Progress,
+    before_swap: &mut dyn FnMut() -> Result<()>,
 ) -> Result<RestoreReport> {
     progress.start("restore", plan.total_bytes);
     write_files(repo, plan, staging, progress)?;
     progress.finish();
+    check_cancelled(progress, "restore")?;
+    before_swap()?;
     check_cancelled(progress, "restore")?;
     // Everything is staged and checked: swap.
     let mut report = RestoreReport::default();
@@ -300,12 +327,23 @@ fn write_file(
     if durable {
         out.sync_all().map_err(|e| Error::io("sync", dest, e))?;
     }
+    // Owner first: changing the owner clears set-id bits, which the mode then puts back.
+    if let (Some(uid), Some(gid), true) = (file.entry.uid, file.entry.gid, running_as_root()) {
+        std::os::unix::fs::chown(dest, Some(uid), Some(gid))
+            .map_err(|e| Error::io("set owner of", dest, e))?;
+    }
     use std::os::unix::fs::PermissionsExt;
     if file.entry.mode != 0 {
         std::fs::set_permissions(dest, std::fs::Permissions::from_mode(file.entry.mode))
             .map_err(|e| Error::io("set permissions of", dest, e))?;
     }
     Ok(())
+}
+
+/// Ownership is restored only by root, as restic does: anyone else can only give files away.
+fn running_as_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
 }
 
 /// Matrix text re-encoded before a write.

@@ -6,8 +6,13 @@
 //! every snapshot younger than the duration; `keep_tags` keeps every snapshot carrying one of
 //! the tags. A snapshot is kept when any rule keeps it, and a graph's newest snapshot is always
 //! kept, so age alone can never empty a graph. Periods are UTC.
+//!
+//! Safety snapshots (the state a restore replaced, tagged `pre-restore`) are not counted by
+//! the rules, so they never push out the snapshot just restored: each is kept for 7 days
+//! ([`SAFETY_SNAPSHOT_TTL_SECONDS`]), or for good when tagged `keep` (or by `keep_tags`).
 
 use crate::error::{Error, Result};
+use crate::format::manifest::{KEEP_TAG, SAFETY_SNAPSHOT_TTL_SECONDS};
 use crate::format::SnapshotManifest;
 use chrono::{DateTime, Datelike, Duration, Timelike, Utc};
 use serde::{Deserialize, Serialize};
@@ -110,8 +115,33 @@ impl RetentionPolicy {
         let within = self.keep_within_seconds.map(Duration::seconds);
 
         let mut decisions = Vec::with_capacity(dated.len());
-        for (index, (time, manifest)) in dated.iter().enumerate() {
+        // A graph holding nothing but safety snapshots keeps its newest as its newest.
+        let counts_safety = dated.iter().all(|(_, m)| m.is_safety_snapshot());
+        let safety_ttl = Duration::seconds(SAFETY_SNAPSHOT_TTL_SECONDS);
+        let mut index = 0usize;
+        for (time, manifest) in &dated {
             let mut reasons = Vec::new();
+            if manifest.is_safety_snapshot() && !counts_safety {
+                if manifest.tags.iter().any(|t| t == KEEP_TAG) {
+                    reasons.push(format!("tag {KEEP_TAG}"));
+                } else if now.signed_duration_since(*time) <= safety_ttl {
+                    reasons.push(format!("safety snapshot, kept {}", describe(safety_ttl)));
+                }
+                for tag in &self.keep_tags {
+                    if manifest.tags.contains(tag) {
+                        reasons.push(format!("tag {tag}"));
+                    }
+                }
+                decisions.push(Decision {
+                    snapshot_id: manifest.snapshot_id.clone(),
+                    time: manifest.time.clone(),
+                    keep: !reasons.is_empty(),
+                    reasons,
+                });
+                continue;
+            }
+            index += 1;
+            let index = index - 1;
             if index == 0 {
                 reasons.push("newest".to_string());
             }
@@ -152,6 +182,33 @@ impl RetentionPolicy {
         }
         Ok(decisions)
     }
+}
+
+/// Forget the graph's safety snapshots that are past their 7 days (and not tagged `keep`), so
+/// they expire by themselves whether or not a retention policy ever runs. Returns their ids.
+///
+/// # Errors
+/// `Backend` when the store fails.
+pub fn expire_safety_snapshots(
+    repo: &crate::Repository,
+    graph_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<String>> {
+    let ttl = Duration::seconds(SAFETY_SNAPSHOT_TTL_SECONDS);
+    let mut expired = Vec::new();
+    for manifest in repo.list_snapshots(graph_id)? {
+        if !manifest.is_safety_snapshot() || manifest.tags.iter().any(|t| t == KEEP_TAG) {
+            continue;
+        }
+        let Ok(time) = DateTime::parse_from_rfc3339(&manifest.time) else {
+            continue;
+        };
+        if now.signed_duration_since(time.with_timezone(&Utc)) > ttl {
+            repo.delete_snapshot(graph_id, &manifest.snapshot_id)?;
+            expired.push(manifest.snapshot_id);
+        }
+    }
+    Ok(expired)
 }
 
 /// What [`forget`] decided for each graph, and which snapshots it removed.
@@ -254,6 +311,35 @@ mod tests {
             .collect();
         ids.sort();
         ids
+    }
+
+    #[test]
+    fn safety_snapshots_are_not_counted_and_expire_after_a_week() {
+        // A restore of `restored` left the safety snapshot `replaced` after it: keep-last 1
+        // must keep the restored state, not the discarded one.
+        let manifests = vec![
+            manifest("older", "2026-03-01T00:00:00Z", &[]),
+            manifest("restored", "2026-03-02T00:00:00Z", &[]),
+            manifest("replaced", "2026-03-03T00:00:00Z", &["pre-restore"]),
+            manifest("stale", "2026-02-01T00:00:00Z", &["pre-restore"]),
+            manifest("kept", "2026-02-01T00:00:00Z", &["pre-restore", "keep"]),
+        ];
+        let policy = RetentionPolicy {
+            keep_last: Some(1),
+            ..Default::default()
+        };
+        assert_eq!(
+            kept(&policy, &manifests, "2026-03-04T00:00:00Z"),
+            ["kept", "replaced", "restored"]
+        );
+        // A week later the safety snapshot has expired by itself.
+        assert_eq!(
+            kept(&policy, &manifests, "2026-03-11T00:00:01Z"),
+            ["kept", "restored"]
+        );
+        // Only safety snapshots: the newest is still the graph's newest.
+        let only = vec![manifest("a", "2026-01-01T00:00:00Z", &["pre-restore"])];
+        assert_eq!(kept(&policy, &only, "2027-01-01T00:00:00Z"), ["a"]);
     }
 
     /// Two snapshots a day, 06:00 and 18:00, from 2026-01-01 for `days` days.

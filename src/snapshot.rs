@@ -41,6 +41,85 @@ pub struct SnapshotOptions {
     /// When the graph's newest snapshot already holds exactly this data, write nothing and
     /// return that snapshot as [`SnapshotOutcome::Unchanged`] (scheduled backups).
     pub skip_if_unchanged: bool,
+    /// Take the snapshot even when the graph id holds snapshots of another folder (the graph
+    /// moved). Without it, such a snapshot is refused: see [`check_source`].
+    pub adopt: bool,
+}
+
+/// The folder a snapshot's metadata says it came from: `working_dir` and `workspace`, as the
+/// Python layer records them (snapshots without them, such as safety snapshots, name none).
+fn source_of(metadata: &Map<String, Value>) -> Option<(String, String)> {
+    let working_dir = metadata.get("working_dir")?.as_str()?.to_string();
+    let workspace = metadata
+        .get("workspace")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    Some((working_dir, workspace))
+}
+
+fn describe_source(host: &str, (working_dir, workspace): &(String, String)) -> String {
+    let space = if workspace.is_empty() {
+        String::new()
+    } else {
+        format!(" (workspace {workspace:?})")
+    };
+    format!("{host}:{working_dir}{space}")
+}
+
+/// The graph files of `dir`.
+///
+/// # Errors
+/// `GraphDirNotFound` when the folder is missing or holds no LightRAG graph files.
+fn graph_files_of(dir: &Path) -> Result<Vec<SourceFile>> {
+    let files = list_graph_files(dir)?;
+    if files.is_empty() {
+        return Err(Error::GraphDirNotFound {
+            path: dir.to_path_buf(),
+            reason: "holds no LightRAG graph files (kv_store_*.json, vdb_*.json, *.graphml); is this the working_dir, and the right workspace?".to_string(),
+        });
+    }
+    Ok(files)
+}
+
+/// Refuse a snapshot of one folder into a graph id whose newest snapshot came from another.
+///
+/// Folders are compared by working dir and workspace. The host is recorded and named, but a
+/// new host alone is not another graph: a container gets a new host name at every restart,
+/// and refusing its scheduled backups then would stop them silently.
+///
+/// # Errors
+/// `GraphSourceConflict`, naming both folders and the way out.
+pub fn check_source(
+    repo: &Repository,
+    graph_id: &str,
+    metadata: &Map<String, Value>,
+) -> Result<()> {
+    let Some(ours) = source_of(metadata) else {
+        return Ok(());
+    };
+    let newest = repo.newest_snapshot_where(graph_id, |manifest| {
+        !manifest.is_safety_snapshot()
+            && serde_json::from_str::<Map<String, Value>>(&manifest.metadata_json)
+                .ok()
+                .and_then(|m| source_of(&m))
+                .is_some()
+    })?;
+    let Some(newest) = newest else {
+        return Ok(());
+    };
+    let theirs = serde_json::from_str::<Map<String, Value>>(&newest.metadata_json)
+        .ok()
+        .and_then(|m| source_of(&m))
+        .expect("selected for having a source");
+    if theirs == ours {
+        return Ok(());
+    }
+    Err(Error::GraphSourceConflict {
+        graph_id: graph_id.to_string(),
+        ours: describe_source(&hostname(), &ours),
+        theirs: describe_source(&newest.hostname, &theirs),
+    })
 }
 
 /// What [`snapshot_or_skip`] did.
@@ -67,6 +146,7 @@ impl Default for SnapshotOptions {
             metadata: Map::new(),
             max_attempts: 5,
             skip_if_unchanged: false,
+            adopt: false,
         }
     }
 }
@@ -109,17 +189,15 @@ pub fn snapshot_or_skip(
     if options.description.as_ref().is_some_and(|d| d.len() > 4096) {
         return Err(Error::invalid("description is longer than 4096 bytes"));
     }
+    graph_files_of(dir)?; // a missing or empty folder says so before anything else
+    if !options.adopt {
+        check_source(repo, graph_id, &options.metadata)?;
+    }
     repo.refresh_index()?;
     let markers_at_start: HashSet<String> = repo.prune_markers().into_keys().collect();
     let mut added = (0u64, 0u64);
     for _attempt in 0..options.max_attempts.max(1) {
-        let files = list_graph_files(dir)?;
-        if files.is_empty() {
-            return Err(Error::GraphDirNotFound {
-                path: dir.to_path_buf(),
-                reason: "holds no LightRAG graph files (kv_store_*.json, vdb_*.json, *.graphml); is this the working_dir, and the right workspace?".to_string(),
-            });
-        }
+        let files = graph_files_of(dir)?;
         progress.start("snapshot", files.iter().map(|f| f.stat.size).sum());
         let pass = capture(repo, &files, progress)?;
         repo.write_index(&pass.index)?;
@@ -158,7 +236,9 @@ pub fn snapshot_or_skip(
         // A Ctrl-C seen by a progress callback after the last chunk still stops the commit.
         check_cancelled(progress, "snapshot")?;
         if options.skip_if_unchanged {
-            if let Some(newest) = repo.list_snapshots(graph_id)?.pop() {
+            if let Some(newest) =
+                repo.newest_snapshot_where(graph_id, |m| !m.is_safety_snapshot())?
+            {
                 if newest.data_hash == manifest.data_hash {
                     return Ok(SnapshotOutcome::Unchanged(newest));
                 }
@@ -318,6 +398,8 @@ fn capture(repo: &Repository, files: &[SourceFile], progress: &dyn Progress) -> 
             size: 0,
             mtime_ns: read.stat.mtime_ns,
             mode: read.stat.mode,
+            uid: Some(read.stat.uid),
+            gid: Some(read.stat.gid),
             digest: ObjectId(digest.finalize().into()),
             chunks,
             encoding: read.encoding,

@@ -14,6 +14,8 @@ pub struct FileStat {
     pub inode: u64,
     pub device: u64,
     pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
 }
 
 impl FileStat {
@@ -25,6 +27,8 @@ impl FileStat {
             inode: meta.ino(),
             device: meta.dev(),
             mode: meta.mode() & 0o7777,
+            uid: meta.uid(),
+            gid: meta.gid(),
         }
     }
 }

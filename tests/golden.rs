@@ -52,6 +52,15 @@ fn check_golden(version: u32) {
             "the v2 fixture holds a vector file stored with its matrix decoded"
         );
     }
+    if version >= 3 {
+        assert!(
+            snapshots[0]
+                .files
+                .iter()
+                .all(|f| f.uid.is_some() && f.gid.is_some()),
+            "the v3 fixture records each file's owner and group"
+        );
+    }
     let report = verify_snapshots(
         &repo,
         &snapshots,

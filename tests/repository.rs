@@ -492,3 +492,37 @@ fn an_unchanged_graph_can_be_skipped() {
         SnapshotOutcome::Created(_)
     ));
 }
+
+#[test]
+fn settings_keep_their_newest_version_and_can_be_removed() {
+    use lightrag_backup::settings::{put_setting, settings};
+    use serde_json::json;
+    let repo = Repository::open(Backend::open("memory://").unwrap(), true).unwrap();
+    assert!(settings(&repo, "schedules").unwrap().is_empty());
+    put_setting(&repo, "schedules", "g1", Some(&json!({"every": 3600}))).unwrap();
+    put_setting(
+        &repo,
+        "schedules",
+        "g2",
+        Some(&json!({"cron": "0 3 * * *"})),
+    )
+    .unwrap();
+    put_setting(&repo, "schedules", "g1", Some(&json!({"every": 60}))).unwrap();
+    let found = settings(&repo, "schedules").unwrap();
+    assert_eq!(found.len(), 2);
+    assert_eq!(found["g1"], json!({"every": 60}));
+    // Superseded versions are gone: one object per setting.
+    let objects =
+        lightrag_backup::runtime::block_on(repo.backend().list("settings/schedules/g1")).unwrap();
+    assert_eq!(objects.len(), 1);
+    put_setting(&repo, "schedules", "g2", None).unwrap();
+    assert_eq!(
+        settings(&repo, "schedules")
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>(),
+        ["g1"]
+    );
+    assert!(put_setting(&repo, "schedules", "../x", None).is_err());
+    assert!(settings(&repo, "a/b").is_err());
+}

@@ -35,12 +35,18 @@ def server(tmp_path_factory) -> Iterator[dict[str, Any]]:
         for name, docs in (("g1", 3), ("g2", 2)):
             rag = await build_graph(graphs / name, docs, seed=len(name) + docs)
             await rag.finalize_storages()
+        # A working dir holding LightRAG workspaces: one graph per workspace.
+        for workspace in ("alpha", "beta"):
+            rag = await build_graph(graphs / "teams", 1, workspace=workspace, seed=9)
+            await rag.finalize_storages()
 
     asyncio.run(build())
     # A big file makes g2's operations last long enough to overlap.
     (graphs / "g2" / "vdb_chunks.json").write_bytes(os.urandom(48 * 1024 * 1024))
     (graphs / ".hidden").mkdir()
     port = free_port()
+    subprocess.run([sys.executable, "-m", "lightrag.backup.cli", "--repo", str(root / "repo"), "init"], check=True,
+                   capture_output=True)
     process = subprocess.Popen(
         [sys.executable, "-m", "lightrag.backup.cli", "--repo", str(root / "repo"), "--catalog",
          str(root / "catalog.sqlite3"), "serve", "--graphs-dir", str(graphs), "--port", str(port),
@@ -85,7 +91,8 @@ def test_auth_the_lightrag_way(server):
     assert wrong.status_code == 403
     assert httpx.get(f"{base}/health").json() == {"status": "ok"}
     health = server["client"].get("/backup/health").json()
-    assert health["graphs"] == ["g1", "g2"], "every subfolder with a valid name is a graph"
+    assert health["graphs"] == ["g1", "g2", "teams--alpha", "teams--beta"], \
+        "every subfolder with a valid name is a graph, and each workspace of a working dir"
 
 
 def test_snapshot_job_list_get_verify_restore_delete(server):
@@ -132,6 +139,36 @@ def test_one_operation_per_graph_at_a_time(server):
     assert wait_job(client, first)["state"] == "succeeded"
     # Another graph is not blocked, and the graph is free again afterwards.
     assert client.post("/backup/graphs/g2/snapshots?wait=true").status_code == 200
+
+
+def test_graphs_retention_and_prune_over_rest(server):
+    client = server["client"]
+    for graph_id in ("teams--alpha", "teams--beta"):
+        made = client.post(f"/backup/graphs/{graph_id}/snapshots?wait=true")
+        assert made.status_code == 200, made.text
+        assert made.json()["result"]["metadata"]["workspace"] == graph_id.split("--")[1]
+    assert client.post("/backup/graphs/teams/snapshots").status_code == 404  # the folder itself is no graph
+    graphs = {g["graph_id"]: g for g in client.get("/backup/graphs").json()}
+    assert {"g1", "g2", "teams--alpha", "teams--beta"} <= set(graphs)
+    alpha = graphs["teams--alpha"]
+    assert alpha["snapshot_count"] >= 1 and alpha["newest"]["graph_id"] == "teams--alpha"
+    assert alpha["workspace"] == "alpha" and alpha["working_dir"].endswith("teams")
+    client.post("/backup/graphs/teams--alpha/snapshots?wait=true", json={"description": "second"})
+
+    plan = client.post("/backup/retention?wait=true", json={"graph_id": "teams--alpha", "keep_last": 1, "dry_run": True})
+    assert plan.status_code == 200, plan.text
+    assert len(plan.json()["result"]["removed"]) == 1 and plan.json()["result"]["dry_run"] is True
+    assert client.get("/backup/graphs/teams--alpha/snapshots").json().__len__() == 2
+    done = client.post("/backup/retention?wait=true", json={"graph_id": "teams--alpha", "keep_last": 1})
+    assert done.status_code == 200 and len(client.get("/backup/graphs/teams--alpha/snapshots").json()) == 1
+    assert_error_shape(client.post("/backup/retention", json={"graph_id": "teams--alpha"}), 422, "invalid_input")
+    assert_error_shape(client.post("/backup/retention", json={"graph_id": "nope", "keep_last": 1}), 404, "graph_not_found")
+
+    pruned = client.post("/backup/prune?wait=true", json={"grace_seconds": 0, "dry_run": True})
+    assert pruned.status_code == 200, pruned.text
+    assert pruned.json()["result"]["dry_run"] is True and pruned.json()["kind"] == "prune"
+    started = client.post("/backup/prune", json={"grace_seconds": 3600})
+    assert started.status_code == 202 and wait_job(client, started.json())["state"] == "succeeded"
 
 
 def test_schedule_and_stats(server):

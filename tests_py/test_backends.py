@@ -175,6 +175,28 @@ def test_refused_credentials_raise_storage_auth_error_without_the_key():
     assert "not-the-secret" not in str(raised.value)
 
 
+def test_no_aws_credentials_anywhere_is_said_plainly(tmp_path: Path):
+    """No keys, no profile files, and an instance metadata service that does not answer (a
+    closed loopback port stands in for 169.254.169.254, which a test never contacts)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(AWS_CONFIG_FILE=str(tmp_path / "none"), AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
+               AWS_METADATA_ENDPOINT=f"http://127.0.0.1:{closed}", HOME=str(tmp_path))
+    done = subprocess.run(
+        ["lightrag-backup", "--repo", f"s3://{server_env('LRB_TEST_S3_BUCKET')}/nocreds", "-o",
+         f"endpoint={server_env('LRB_TEST_S3_ENDPOINT')}", "list"],
+        capture_output=True, text=True, timeout=200, env=env,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "no AWS credentials: looked in the environment" in done.stderr, done.stderr
+    assert "profile files" in done.stderr and "instance metadata" in done.stderr
+    assert "api/token" not in done.stderr  # not the metadata client's internals
+
+
 def test_missing_bucket_is_an_error_unless_creation_is_asked_for(tmp_path: Path):
     endpoint = server_env("LRB_TEST_S3_ENDPOINT")
     bucket = f"lrb-py-{uuid.uuid4().hex[:16]}"
@@ -214,7 +236,7 @@ def test_cli_works_with_an_s3_url(tmp_path: Path):
         command = [sys.executable, "-m", "lightrag.backup.cli", "--repo", repo, "--no-progress", *args]
         return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
 
-    done = cli("snapshot", "-g", "g1", "-w", str(tmp_path / "graph"))
+    done = cli("snapshot", "--init", "-g", "g1", "-w", str(tmp_path / "graph"))
     assert done.returncode == 0, done.stderr
     listed = cli("--json", "list")
     assert listed.returncode == 0, listed.stderr
@@ -228,7 +250,7 @@ def test_cli_works_with_an_s3_url(tmp_path: Path):
     bad = cli("list", repo=missing_bucket)
     assert bad.returncode == 1 and "does not exist" in bad.stderr, bad.stderr
     assert "cli-secret-value" not in bad.stderr
-    created = cli("--create-bucket", "snapshot", "-g", "g1", "-w", str(tmp_path / "graph"), repo=missing_bucket)
+    created = cli("--create-bucket", "snapshot", "--init", "-g", "g1", "-w", str(tmp_path / "graph"), repo=missing_bucket)
     assert created.returncode == 0, created.stderr
     bad_option = cli("-o", "endpoint", "list")
     assert bad_option.returncode == 2 or bad_option.returncode == 1

@@ -283,7 +283,7 @@ async def test_a_prune_killed_halfway_is_finished_by_the_next(tmp_path: Path):
     for round_number in range(5):
         for name in ("vdb_entities.json", "vdb_chunks.json", "kv_store_full_docs.json"):
             (graph / name).write_bytes(rng.randbytes(6 * 1024 * 1024))
-        _cli(tmp_path, "snapshot", "-g", "big", "-w", str(graph))
+        _cli(tmp_path, "snapshot", "--init", "-g", "big", "-w", str(graph))
     expected = graph_files(graph)
     _cli(tmp_path, "forget", "--keep-last", "1")
 
@@ -334,6 +334,7 @@ async def test_stats_per_graph_and_overall(manager, tmp_path: Path):
 
 async def test_cli_schedule_forget_prune_catalog_and_stats(tmp_path: Path):
     graph = await make_graph(tmp_path / "g1")
+    _cli(tmp_path, "init")
     done = _cli(tmp_path, "schedule", "set", "-g", "g1", "-w", str(graph), "--every", "1s", "--keep-last", "3")
     assert "scheduled g1" in done.stdout
     time.sleep(1.1)

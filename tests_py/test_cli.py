@@ -42,7 +42,10 @@ def test_snapshot_list_show_verify_restore_delete_stats(tmp_path: Path):
     asyncio.run(build())
     env = {"LIGHTRAG_BACKUP_STORAGE_PATH": str(tmp_path / "repo"), "WORKING_DIR": str(tmp_path / "wd"), "WORKSPACE": "team"}
 
-    made = cli("--json", "snapshot", "-m", "first", "--tag", "cli", env=env)
+    refused = cli("snapshot", "-m", "first", env=env)
+    assert refused.returncode == 1 and "lightrag-backup --repo" in refused.stderr and "init" in refused.stderr
+    assert not (tmp_path / "repo").exists(), "a snapshot without --init created a repository"
+    made = cli("--json", "snapshot", "--init", "-m", "first", "--tag", "cli", env=env)
     assert made.returncode == 0, made.stderr
     snapshot = json.loads(made.stdout)
     assert snapshot["graph_id"] == "team" and snapshot["tags"] == ["cli"]
@@ -84,10 +87,12 @@ def test_errors_exit_non_zero_with_one_clear_line(tmp_path: Path):
     assert missing_repo.returncode == 1 and "no lightrag-backup repository" in missing_repo.stderr
     assert not (tmp_path / "repo" / "config").exists(), "reading commands create nothing"
 
-    no_graph = cli("snapshot", "--working-dir", str(tmp_path / "missing"), env=env)
+    no_graph = cli("snapshot", "--init", "--working-dir", str(tmp_path / "missing"), env=env)
     assert no_graph.returncode == 1 and "does not exist" in no_graph.stderr
+    assert not (tmp_path / "repo").exists(), "a failed first snapshot left a repository behind"
     assert "Traceback" not in no_graph.stderr
 
+    assert cli("init", env=env).returncode == 0
     unknown = cli("--json", "show", "deadbeef", "-g", "g1", env=env)
     assert unknown.returncode == 1 and json.loads(unknown.stdout)["error"]["kind"] == "snapshot_not_found"
     assert cli("--repo", "", "list").returncode == 1
@@ -108,7 +113,7 @@ def test_habits_users_bring_from_restic(tmp_path: Path):
     version = cli("--version")
     assert version.returncode == 0 and version.stdout.startswith("lightrag-backup 0.")
 
-    made = cli("snapshot", "--repo", repo, "-w", str(tmp_path / "wd"), "-g", "docs", "--json", "-m", "one")
+    made = cli("snapshot", "--init", "--repo", repo, "-w", str(tmp_path / "wd"), "-g", "docs", "--json", "-m", "one")
     assert made.returncode == 0, made.stderr
     first = json.loads(made.stdout)["snapshot_id"]
     listed = cli("list", "--repo", repo, "--json")
@@ -145,13 +150,13 @@ def test_a_dotenv_file_is_read_and_the_environment_wins(tmp_path: Path):
     (work / ".env").write_text(f"LIGHTRAG_BACKUP_STORAGE_PATH={tmp_path / 'from-dotenv'}\nWORKING_DIR={tmp_path / 'wd'}\n"
                                "LIGHTRAG_GRAPH_ID=dotenv-graph\n")
     unset = ("LIGHTRAG_BACKUP_STORAGE_PATH", "WORKING_DIR", "WORKSPACE", "LIGHTRAG_GRAPH_ID", "LIGHTRAG_BACKUP_S3_BUCKET")
-    made = cli("--json", "snapshot", cwd=work, unset=unset)
+    made = cli("--json", "snapshot", "--init", cwd=work, unset=unset)
     assert made.returncode == 0, made.stderr
     assert json.loads(made.stdout)["graph_id"] == "dotenv-graph"
     assert (tmp_path / "from-dotenv" / "config").is_file()
     # A variable set in the environment wins over the file.
     env_repo = tmp_path / "from-env"
-    again = cli("--json", "snapshot", cwd=work, unset=unset[1:], env={"LIGHTRAG_BACKUP_STORAGE_PATH": str(env_repo)})
+    again = cli("--json", "snapshot", "--init", cwd=work, unset=unset[1:], env={"LIGHTRAG_BACKUP_STORAGE_PATH": str(env_repo)})
     assert again.returncode == 0, again.stderr
     assert (env_repo / "config").is_file()
 
@@ -162,3 +167,64 @@ def test_the_demo_tells_its_own_story(tmp_path: Path):
     assert "snapshot 1:" in done.stdout and "byte-identical: True" in done.stdout
     lines = (done.stdout + done.stderr).splitlines()
     assert not [line for line in lines if line.startswith("INFO")], "LightRAG's INFO lines leaked into the demo"
+
+
+def test_nothing_checked_is_not_a_pass_and_a_missing_repository_is_never_created(tmp_path: Path):
+    repo = tmp_path / "repo"
+    for command in (["list"], ["show", "latest"], ["verify"], ["stats"], ["forget", "--keep-last", "1"],
+                    ["prune"], ["catalog", "show"], ["schedule", "show"],
+                    ["serve", "--graphs-dir", str(tmp_path)]):
+        done = cli("--repo", str(repo), *command)
+        assert done.returncode == 1, (command, done.stdout, done.stderr)
+        assert f"lightrag-backup --repo {repo} init" in done.stderr, (command, done.stderr)
+        assert not repo.exists(), f"{command} created a repository"
+    assert cli("--repo", str(repo), "init").returncode == 0 and (repo / "config").is_file()
+
+    typo = cli("--repo", str(repo), "verify", "-g", "typo")
+    assert typo.returncode == 1 and "nothing to verify" in typo.stdout, typo.stdout
+    empty = cli("--repo", str(repo), "--json", "verify", "--all-graphs")
+    assert empty.returncode == 1 and json.loads(empty.stdout)["checked_nothing"] is True
+
+
+def test_serve_refuses_an_open_server_off_loopback(tmp_path: Path):
+    repo = tmp_path / "repo"
+    assert cli("--repo", str(repo), "init").returncode == 0
+    graphs = tmp_path / "graphs"
+    graphs.mkdir()
+    unset = ("LIGHTRAG_API_KEY",)
+    refused = cli("--repo", str(repo), "serve", "--graphs-dir", str(graphs), "--host", "0.0.0.0", unset=unset)
+    assert refused.returncode == 1 and "without an API key" in refused.stderr and "--no-auth" in refused.stderr
+    # --no-auth gets past the check with a warning (192.0.2.1 is a documentation address this
+    # machine does not have: the bind fails before anything listens or is sent).
+    forced = cli("--repo", str(repo), "serve", "--graphs-dir", str(graphs), "--host", "192.0.2.1", "--port", "9",
+                 "--no-auth", unset=unset)
+    assert "WARNING: no API key on 192.0.2.1" in forced.stderr, forced.stderr
+    assert f"repository {repo}" in forced.stderr and "auth: NONE (--no-auth)" in forced.stderr
+    assert "refusing" not in forced.stderr
+
+
+def test_schedule_set_changes_only_what_it_is_given(tmp_path: Path):
+    async def build() -> None:
+        rag = await build_graph(tmp_path / "wd", 1)
+        await rag.finalize_storages()
+
+    asyncio.run(build())
+    base = ("--repo", str(tmp_path / "repo"), "--catalog", str(tmp_path / "catalog.sqlite3"))
+    assert cli(*base, "init").returncode == 0
+    made = cli(*base, "--json", "schedule", "set", "-g", "g1", "-w", str(tmp_path / "wd"), "--every", "6h", "--keep-last", "3")
+    assert made.returncode == 0, made.stderr
+    first = json.loads(made.stdout)
+    assert first["interval_seconds"] == 6 * 3600 and first["retention"] == {"keep_last": 3}
+    cron = json.loads(cli(*base, "--json", "schedule", "set", "-g", "g1", "-w", str(tmp_path / "wd"),
+                          "--cron", "0 3 * * *").stdout)
+    assert cron["cron"] == "0 3 * * *" and cron["retention"] == {"keep_last": 3}, cron
+    kept = json.loads(cli(*base, "--json", "schedule", "set", "-g", "g1", "-w", str(tmp_path / "wd"),
+                          "--keep-daily", "7").stdout)
+    assert kept["cron"] == "0 3 * * *" and kept["next_run"] == cron["next_run"] and kept["retention"] == {"keep_daily": 7}
+
+    missing = cli(*base, "schedule", "set", "-g", "g2", "-w", str(tmp_path / "nowhere"), "--every", "1h")
+    assert missing.returncode == 1 and "does not exist" in missing.stderr
+    assert "g2" not in cli(*base, "catalog", "show").stdout, "a refused schedule registered its graph"
+    typo = cli(*base, "schedule", "set", "-g", "g1", "-w", str(tmp_path / "wd"), "--every", "6x")
+    assert typo.returncode == 1 and "not an interval" in typo.stderr and "cron" not in typo.stderr
+    assert json.loads(cli(*base, "--json", "schedule", "show", "-g", "g1").stdout)[0]["retention"] == {"keep_daily": 7}

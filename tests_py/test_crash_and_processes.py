@@ -168,7 +168,7 @@ def test_ctrl_c_stops_a_long_snapshot_cleanly(tmp_path: Path):
     # background (`cmd &`, as CI runners may do) inherits SIGINT ignored, and an ignored
     # SIGINT stays ignored in the child (nohup semantics), which is not what this tests.
     process = subprocess.Popen(
-        ["lightrag-backup", "--repo", str(repo_dir), "snapshot", "-w", str(graph_dir), "-g", "g"],
+        ["lightrag-backup", "--repo", str(repo_dir), "snapshot", "--init", "-w", str(graph_dir), "-g", "g"],
         stderr=subprocess.PIPE, text=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )

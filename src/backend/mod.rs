@@ -37,11 +37,15 @@ pub(crate) enum Kind {
     /// A folder on a local (or mounted) file system: objects are files under `root`.
     Local {
         root: std::path::PathBuf,
+        /// The folder did not exist: opening created it (and a refused open removes it).
+        created: bool,
     },
     S3 {
         bucket: String,
         hint: String,
         creator: create::Creator,
+        /// Set (to the instance metadata endpoint) when no other credential source was found.
+        metadata_only: Option<String>,
     },
     Azure {
         container: String,
@@ -169,6 +173,7 @@ impl Backend {
         };
         let local_path =
             std::path::absolute(&local_path).map_err(|e| Error::io("resolve", &local_path, e))?;
+        let created = !local_path.exists();
         std::fs::create_dir_all(&local_path)
             .map_err(|e| Error::io("create folder", &local_path, e))?;
         let store = object_store::local::LocalFileSystem::new_with_prefix(&local_path)
@@ -180,7 +185,10 @@ impl Backend {
             })?
             .with_automatic_cleanup(true);
         let mut backend = Backend::new(Arc::new(store), local_path.display().to_string());
-        backend.kind = Kind::Local { root: local_path };
+        backend.kind = Kind::Local {
+            root: local_path,
+            created,
+        };
         Ok(backend)
     }
 
@@ -298,7 +306,7 @@ impl Backend {
         range: std::ops::Range<u64>,
         buf: &'a mut Vec<u8>,
     ) -> Result<&'a [u8]> {
-        let Kind::Local { root } = &self.kind else {
+        let Kind::Local { root, .. } = &self.kind else {
             let bytes = block_on(self.get_range(path, range))?;
             buf.clear();
             buf.extend_from_slice(&bytes);
@@ -379,6 +387,18 @@ impl Backend {
     }
 
     /// Blocking form of [`Backend::check_location`].
+    /// Remove the local folder that opening this backend created, if it is still empty: a
+    /// location that holds no repository is left as it was found.
+    pub fn remove_created_folder(&self) {
+        if let Kind::Local {
+            root,
+            created: true,
+        } = &self.kind
+        {
+            let _ = std::fs::remove_dir(root); // fails, harmlessly, unless empty
+        }
+    }
+
     pub fn check_location_blocking(&self) -> Result<()> {
         block_on(self.check_location())
     }
@@ -422,6 +442,27 @@ impl Backend {
             Kind::Memory | Kind::Local { .. } => (String::new(), ""),
         };
         let mut message = source.to_string();
+        if let Kind::S3 {
+            metadata_only: Some(endpoint),
+            ..
+        } = &self.kind
+        {
+            if message.contains(endpoint.trim_end_matches('/'))
+                || message.contains("/latest/api/token")
+            {
+                return Error::Backend {
+                    operation,
+                    path: format!("{}/{}", self.location, path),
+                    message: format!(
+                        "no AWS credentials: looked in the environment (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY), \
+                         the profile files (~/.aws/credentials, ~/.aws/config; AWS_PROFILE), web identity and container \
+                         credentials, and instance metadata ({endpoint}, which did not answer); set credentials in one \
+                         of them, or pass access_key_id / secret_access_key"
+                    ),
+                    failure: BackendFailure::Auth,
+                };
+            }
+        }
         match failure {
             BackendFailure::LocationNotFound => {
                 message = format!("the {what} does not exist ({message}); create it, or open the repository with create_bucket=True / --create-bucket");

@@ -295,9 +295,11 @@ fn s3(url: &str, options: &Options, redactor: &mut Redactor) -> Result<Backend> 
         .cloned()
         .or_else(|| env("AWS_PROFILE"));
     let has_env_keys = env("AWS_ACCESS_KEY_ID").is_some() || options.contains_key("access_key_id");
+    let mut profile_keys = false;
     if explicit_profile.is_some() || !has_env_keys {
         let name = explicit_profile.clone().unwrap_or_else(|| "default".into());
         for (key, value) in aws_profile(&name, explicit_profile.is_some())? {
+            profile_keys |= key == AmazonS3ConfigKey::AccessKeyId;
             if matches!(
                 key,
                 AmazonS3ConfigKey::SecretAccessKey | AmazonS3ConfigKey::Token
@@ -337,6 +339,22 @@ fn s3(url: &str, options: &Options, redactor: &mut Redactor) -> Result<Backend> 
         // S3-compatible servers accept any region; the SDK default keeps signing well-defined.
         builder = builder.with_config(AmazonS3ConfigKey::Region, "us-east-1");
     }
+    // With no key, profile, web identity or container credentials, only the instance metadata
+    // service is left: when it does not answer, say that no credentials were found anywhere.
+    let unsigned = ["skip_signature", "aws_skip_signature"]
+        .iter()
+        .any(|key| options.get(*key).is_some_and(|v| v == "true"));
+    let other_sources = has_env_keys
+        || profile_keys
+        || unsigned
+        || env("AWS_WEB_IDENTITY_TOKEN_FILE").is_some()
+        || env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI").is_some()
+        || env("AWS_CONTAINER_CREDENTIALS_FULL_URI").is_some();
+    let metadata_only = (!other_sources).then(|| {
+        builder
+            .get_config_value(&AmazonS3ConfigKey::MetadataEndpoint)
+            .unwrap_or_else(|| "http://169.254.169.254".into())
+    });
     let region = builder
         .get_config_value(&AmazonS3ConfigKey::Region)
         .filter(|r| !r.is_empty())
@@ -364,6 +382,7 @@ fn s3(url: &str, options: &Options, redactor: &mut Redactor) -> Result<Backend> 
             bucket,
             hint,
             creator,
+            metadata_only,
         },
         common,
     ))

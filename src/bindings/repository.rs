@@ -106,6 +106,35 @@ impl PyRepository {
         }))
     }
 
+    /// Write a new version of a setting (JSON text; `None` removes it).
+    #[pyo3(signature = (kind, name, value_json=None))]
+    fn put_setting_op(
+        &self,
+        kind: String,
+        name: String,
+        value_json: Option<String>,
+    ) -> PyResult<PyOperation> {
+        let value = match value_json {
+            Some(text) => Some(
+                serde_json::from_str::<serde_json::Value>(&text).map_err(|e| {
+                    super::error::to_py_err(Error::invalid(format!("setting is not JSON: {e}")))
+                })?,
+            ),
+            None => None,
+        };
+        let repo = self.repo.clone();
+        Ok(PyOperation::new(move || {
+            crate::settings::put_setting(&repo, &kind, &name, value.as_ref())?;
+            Ok("null".to_string())
+        }))
+    }
+
+    /// Every setting of a kind, as a JSON object: name -> newest value.
+    fn settings_op(&self, kind: String) -> PyOperation {
+        let repo = self.repo.clone();
+        PyOperation::new(move || Ok(to_json(&crate::settings::settings(&repo, &kind)?)))
+    }
+
     /// One graph of the repository, to snapshot, list, restore, verify and delete.
     fn graph(&self, graph_id: String) -> PyResult<PyGraphBackup> {
         PyGraphBackup::new(self.repo.clone(), graph_id)

@@ -65,6 +65,8 @@ pub(crate) struct FileView<'a> {
     size: u64,
     mtime_ns: i64,
     mode: u32,
+    uid: Option<u32>,
+    gid: Option<u32>,
     digest: String,
     chunks: usize,
     encoding: &'static str,
@@ -77,6 +79,8 @@ impl<'a> FileView<'a> {
             size: file.size,
             mtime_ns: file.mtime_ns,
             mode: file.mode,
+            uid: file.uid,
+            gid: file.gid,
             digest: file.digest.to_hex(),
             chunks: file.chunks.len(),
             encoding: match file.encoding {
@@ -122,6 +126,7 @@ pub(crate) struct RestoreView<'a> {
     files_removed: Option<usize>,
     bytes_written: Option<u64>,
     safety_snapshot: Option<SnapshotView<'a>>,
+    expired_safety_snapshots: &'a [String],
 }
 
 #[derive(Serialize)]
@@ -158,6 +163,7 @@ impl<'a> RestoreView<'a> {
                 .safety_snapshot
                 .as_ref()
                 .map(|m| SnapshotView::new(m, false)),
+            expired_safety_snapshots: &outcome.expired_safety_snapshots,
         }
     }
 }

@@ -35,6 +35,12 @@ pub struct FileEntry {
     pub mtime_ns: i64,
     /// Unix permission bits.
     pub mode: u32,
+    /// Owner and group (format version 3; absent before): restored when the restore runs as
+    /// root, as restic does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gid: Option<u32>,
     /// SHA-256 over the file's chunk ids in order: as strong as a hash of the bytes, since every
     /// chunk id is the SHA-256 of its bytes, and free to compute.
     pub digest: ObjectId,
@@ -89,6 +95,22 @@ pub struct SnapshotManifest {
 }
 
 pub(crate) const MAGIC: &[u8; 4] = b"LRBS";
+
+/// The tag of a safety snapshot: the state a restore replaced, kept so the restore can be
+/// undone. Retention rules do not count these; they expire after
+/// [`SAFETY_SNAPSHOT_TTL_SECONDS`] unless also tagged [`KEEP_TAG`].
+pub const PRE_RESTORE_TAG: &str = "pre-restore";
+/// How long a safety snapshot is kept: 7 days.
+pub const SAFETY_SNAPSHOT_TTL_SECONDS: i64 = 7 * 86400;
+/// The tag that keeps a safety snapshot past its expiry.
+pub const KEEP_TAG: &str = "keep";
+
+impl SnapshotManifest {
+    /// Whether this is a safety snapshot (see [`PRE_RESTORE_TAG`]).
+    pub fn is_safety_snapshot(&self) -> bool {
+        self.tags.iter().any(|t| t == PRE_RESTORE_TAG)
+    }
+}
 
 impl SnapshotManifest {
     /// The content hash of a list of files, as stored in `data_hash`.

@@ -38,7 +38,9 @@ use serde::{de::DeserializeOwned, Serialize};
 /// - 1: raw files only.
 /// - 2: manifests may store NanoVectorDB files with their matrix decoded
 ///   ([`FileEncoding::NanoVdbMatrix`]); a version-1 reader must refuse them.
-pub const FORMAT_VERSION: u32 = 2;
+/// - 3: files record their owner and group ([`FileEntry::uid`], [`FileEntry::gid`]); a
+///   version-2 reader would restore them without, so it must refuse them too.
+pub const FORMAT_VERSION: u32 = 3;
 
 const ZSTD_LEVEL_METADATA: i32 = 3;
 

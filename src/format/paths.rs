@@ -9,6 +9,7 @@
 //! locks/<name>                         advisory locks (only one prune at a time)
 //! recovery/<id>                        recovery points (reserved for disaster recovery)
 //! replication/<name>                   replication state (reserved for replication)
+//! settings/<kind>/<name>/<version>     settings (schedules, ...), newest version wins
 //! ```
 
 use super::ObjectId;
@@ -68,4 +69,22 @@ pub fn prune_marker(id: &uuid::Uuid) -> Path {
 /// The path of an advisory lock.
 pub fn lock(name: &str) -> Path {
     Path::from(format!("{LOCKS}/{name}"))
+}
+
+/// The folder of settings: small JSON documents that are configuration, not data (schedules,
+/// replication targets without their secrets, recovery settings), so that a new machine that
+/// knows only the repository gets them back.
+pub const SETTINGS: &str = "settings";
+
+/// The folder of one kind of setting, or of one setting's versions.
+pub fn settings(kind: &str, name: Option<&str>) -> String {
+    match name {
+        Some(name) => format!("{SETTINGS}/{kind}/{name}"),
+        None => format!("{SETTINGS}/{kind}"),
+    }
+}
+
+/// One version of a setting (`version` sorts by time: newest last).
+pub fn setting(kind: &str, name: &str, version: &str) -> Path {
+    Path::from(format!("{SETTINGS}/{kind}/{name}/{version}"))
 }

@@ -43,6 +43,10 @@ class Repository:
         dry_run: bool,
         progress: Optional[_Progress] = None,
     ) -> Operation: ...
+    def put_setting_op(self, kind: str, name: str, value_json: Optional[str] = None) -> Operation:
+        """Write a new version of a setting kept in the repository (``None`` removes it)."""
+    def settings_op(self, kind: str) -> Operation:
+        """Every setting of a kind: a JSON object of name -> newest value."""
     def graph(self, graph_id: str) -> "GraphBackup":
         """One graph of the repository (an invalid id raises ``InvalidInputError``)."""
     def verify_op(
@@ -70,6 +74,7 @@ class GraphBackup:
         max_attempts: int = 5,
         progress: Optional[_Progress] = None,
         skip_if_unchanged: bool = False,
+        adopt: bool = False,
     ) -> Operation: ...
     def list_op(self) -> Operation: ...
     def get_op(self, snapshot_id: str) -> Operation: ...

@@ -67,6 +67,23 @@ class RetentionModel(BaseModel):
     keep_tags: list[str] = Field(default_factory=list, max_length=32)
 
 
+class RetentionRequest(RetentionModel):
+    graph_id: Optional[str] = Field(None, pattern=GRAPH_ID_PATTERN, max_length=128,
+                                    description="only this graph (default: every graph)")
+    dry_run: bool = Field(False, description="the plan only: remove nothing")
+
+
+class PruneRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    grace_seconds: float = Field(3600, ge=0, le=10**8, description="how long marked data waits before deletion")
+    repack_threshold: float = Field(0.25, ge=0, le=1)
+    dry_run: bool = False
+
+
+#: The lock key of repository-wide jobs (forget across graphs, prune): no graph id starts with '('.
+REPOSITORY_JOB = "(repository)"
+
+
 class ScheduleRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     graph_id: str = Field(..., pattern=GRAPH_ID_PATTERN, max_length=128)
@@ -212,6 +229,42 @@ def create_backup_router(
     @router.get("/stats", summary="Per graph and overall storage statistics")
     async def stats() -> dict[str, Any]:
         return await asyncio.to_thread(manager.get_backup_stats)
+
+    @router.get("/graphs", summary="Every graph: its newest snapshot, schedule and last verify")
+    async def graphs() -> list[dict[str, Any]]:
+        return await asyncio.to_thread(manager.graphs_overview)
+
+    @router.post("/retention", status_code=202, summary="Forget the snapshots a retention policy does not keep")
+    async def apply_retention(
+        request: Request,
+        body: RetentionRequest,
+        wait: bool = Query(False, description="answer when the retention run is done"),
+    ) -> JSONResponse:
+        rules = {k: v for k, v in body.model_dump(exclude={"graph_id", "dry_run"}).items() if v not in (None, [])}
+        if not rules:
+            raise HTTPError(422, "invalid_input", "say what to keep: keep_last, keep_daily, ..., keep_within or keep_tags")
+        if body.graph_id is not None:
+            known(body.graph_id)
+
+        async def work(job: Job) -> Any:
+            return await manager.aapply_retention(rules, graph_id=body.graph_id, dry_run=body.dry_run)
+
+        key = body.graph_id or REPOSITORY_JOB
+        return await answer(request, runner.start("retention", key, work), wait)
+
+    @router.post("/prune", status_code=202, summary="Free data no snapshot references (two phases, grace period)")
+    async def prune(
+        request: Request,
+        body: Optional[PruneRequest] = None,
+        wait: bool = Query(False, description="answer when the prune is done"),
+    ) -> JSONResponse:
+        body = body or PruneRequest.model_validate({})
+
+        async def work(job: Job) -> Any:
+            return await manager.aprune(body.grace_seconds, dry_run=body.dry_run,
+                                        repack_threshold=body.repack_threshold, progress=job.progress)
+
+        return await answer(request, runner.start("prune", REPOSITORY_JOB, work), wait)
 
     return router
 

@@ -338,6 +338,11 @@ class Catalog:
         with self._write() as db:
             return db.execute("DELETE FROM backup_schedules WHERE graph_id = ?", (graph_id,)).rowcount > 0
 
+    def record_next_run(self, graph_id: str, next_run: str) -> None:
+        with self._write() as db:
+            db.execute("UPDATE backup_schedules SET next_run = ?, updated_at = ? WHERE graph_id = ?",
+                       (next_run, now_iso(), graph_id))
+
     def record_run(
         self, graph_id: str, *, result: str, next_run: str, error: Optional[str] = None, snapshot_id: Optional[str] = None
     ) -> None:

@@ -56,6 +56,14 @@ class GraphDirNotFoundError(BackupError, FileNotFoundError):
     kind = "graph_dir_not_found"
 
 
+class GraphSourceConflictError(BackupError):
+    """The graph id already holds snapshots of another folder (working dir or workspace): two
+    graphs would share one id. Use another id, or adopt the folder if the graph moved."""
+
+    kind = "graph_source_conflict"
+    http_status = 409
+
+
 class GraphBusyError(BackupError):
     """The graph was busy (an insert running, files changing) past the timeout."""
 
@@ -185,6 +193,7 @@ __all__ = [
     "GraphBusyError",
     "GraphDirNotFoundError",
     "GraphNotFoundError",
+    "GraphSourceConflictError",
     "IntegrityError",
     "InvalidInputError",
     "OperationCancelledError",

@@ -136,11 +136,16 @@ class GraphBackup:
         metadata: Optional[dict[str, Any]] = None,
         progress: Optional[ProgressCallback] = None,
         skip_if_unchanged: bool = False,
+        adopt: bool = False,
     ) -> BackupSnapshot:
         """Take a snapshot of the graph now and return it once it is committed.
 
         With ``skip_if_unchanged``, when the graph's newest snapshot already holds exactly
         this data nothing is written and that snapshot is returned with ``skipped=True``.
+
+        A graph id belongs to one folder: when its snapshots came from another working dir
+        or workspace, the snapshot is refused (:class:`GraphSourceConflictError`) unless
+        ``adopt=True`` says the graph really moved here.
 
         Raises :class:`GraphDirNotFoundError` when the folder is missing,
         :class:`GraphBusyError` when the graph stays busy past ``busy_timeout``.
@@ -148,10 +153,11 @@ class GraphBackup:
         if self.rag is not None:
             return _run_sync(
                 self.acreate_snapshot(
-                    description, tags, metadata=metadata, progress=progress, skip_if_unchanged=skip_if_unchanged
+                    description, tags, metadata=metadata, progress=progress, skip_if_unchanged=skip_if_unchanged,
+                    adopt=adopt,
                 )
             )
-        op = self._snapshot_op(self.graph_dir, description, tags, metadata, progress, "offline", skip_if_unchanged)
+        op = self._snapshot_op(self.graph_dir, description, tags, metadata, progress, "offline", skip_if_unchanged, adopt)
         return self._committed(op.run())
 
     async def acreate_snapshot(
@@ -162,10 +168,11 @@ class GraphBackup:
         metadata: Optional[dict[str, Any]] = None,
         progress: Optional[ProgressCallback] = None,
         skip_if_unchanged: bool = False,
+        adopt: bool = False,
     ) -> BackupSnapshot:
         """Async twin of :meth:`create_snapshot`."""
         if self.rag is None:
-            op = self._snapshot_op(self.graph_dir, description, tags, metadata, progress, "offline", skip_if_unchanged)
+            op = self._snapshot_op(self.graph_dir, description, tags, metadata, progress, "offline", skip_if_unchanged, adopt)
             return self._committed(await op.start())
         # Imported here: a live instance's modules are not needed by offline work (the CLI).
         import shutil
@@ -182,7 +189,7 @@ class GraphBackup:
                 pause_ms = (time.perf_counter() - paused_at) * 1000
             recorded = dict(metadata or {})
             recorded["live_pause_ms"] = round(pause_ms, 3)
-            op = self._snapshot_op(staging, description, tags, recorded, progress, "live", skip_if_unchanged)
+            op = self._snapshot_op(staging, description, tags, recorded, progress, "live", skip_if_unchanged, adopt)
             return self._committed(await op.start())
         finally:
             shutil.rmtree(staging, ignore_errors=True)
@@ -196,6 +203,7 @@ class GraphBackup:
         progress: Optional[ProgressCallback],
         mode: str,
         skip_if_unchanged: bool = False,
+        adopt: bool = False,
     ) -> Any:
         if tags is not None and (isinstance(tags, str) or not all(isinstance(t, str) for t in tags)):
             raise InvalidInputError("tags must be a list of strings")
@@ -215,7 +223,8 @@ class GraphBackup:
         except (TypeError, ValueError) as error:
             raise InvalidInputError(f"metadata must be JSON-serialisable: {error}") from None
         return self._engine.snapshot_op(
-            str(source), description, list(tags or []), metadata_json, 5, progress, bool(skip_if_unchanged)
+            str(source), description, list(tags or []), metadata_json, 5, progress, bool(skip_if_unchanged),
+            bool(adopt),
         )
 
     def _snapshot(self, result: str) -> BackupSnapshot:
@@ -286,7 +295,7 @@ class GraphBackup:
         if self.rag is not None and target_dir is None:
             return _run_sync(self.arestore_snapshot(snapshot_id, safety_snapshot=safety_snapshot, progress=progress))
         op = self._restore_op(snapshot_id, target_dir, safety_snapshot, False, progress)
-        self.last_restore = json.loads(op.run())
+        self._restored(op.run())
         return True
 
     async def arestore_snapshot(
@@ -300,15 +309,28 @@ class GraphBackup:
         """Async twin of :meth:`restore_snapshot`."""
         op = self._restore_op(snapshot_id, target_dir, safety_snapshot, False, progress)
         if self.rag is None or target_dir is not None:
-            self.last_restore = json.loads(await op.start())
+            self._restored(await op.start())
             return True
         from . import _live
 
         async with _live.pipeline_reservation(self.rag, kind="restore", timeout=self.busy_timeout):
             await _live.flush_storages(self.rag)
-            self.last_restore = json.loads(await op.start())
+            self._restored(await op.start())
             await _live.reload_storages(self.rag)
         return True
+
+    def _restored(self, result: str) -> None:
+        """Keep the outcome (``last_restore``); tell the recorder of the safety snapshot taken
+        and of the expired ones forgotten."""
+        self.last_restore = json.loads(result)
+        if self.recorder is None:
+            return
+        safety = self.last_restore.get("safety_snapshot")
+        if safety:
+            self.recorder.record_snapshot(BackupSnapshot._from_native(safety, self.storage.location))
+        expired = self.last_restore.get("expired_safety_snapshots") or []
+        if expired:
+            self.recorder.forget_snapshots(list(expired))
 
     def plan_restore(self, snapshot_id: str, target_dir: str | os.PathLike[str] | None = None) -> dict[str, Any]:
         """What :meth:`restore_snapshot` would write and remove, without doing it."""

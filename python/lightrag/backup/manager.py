@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Mapping, Optional, Union
 
 from .catalog import Catalog, default_catalog_path
-from .errors import BackupError, GraphNotFoundError, InvalidInputError, OperationRunningError
+from .errors import BackupError, GraphDirNotFoundError, GraphNotFoundError, InvalidInputError, OperationRunningError
 from .graph_backup import GraphBackup
 from .locks import GraphLocks
 from .retention import RetentionPolicy, as_policy, parse_duration
@@ -75,6 +75,8 @@ class BackupManager:
         #: One operation per graph at a time, for the scheduler, REST jobs and CLI alike.
         self.locks = GraphLocks()
         self.scheduler = BackupScheduler(self.catalog, self._scheduled_run, poll_seconds=scheduler_poll_seconds)
+        #: What the last :meth:`rebuild_catalog` recreated: ``{"snapshots": n, "schedules": m}``.
+        self.last_rebuild: dict[str, int] = {}
 
     def __repr__(self) -> str:
         return f"BackupManager({self.storage!r}, catalog={str(self.catalog.path)!r}, graphs={self.graph_ids})"
@@ -157,11 +159,51 @@ class BackupManager:
         return dict(zip(graph_ids, lists))
 
     def rebuild_catalog(self) -> int:
-        """Recreate the catalog's snapshot rows from the repository alone. Returns how many
-        snapshots it lists."""
+        """Recreate the catalog from the repository alone: its snapshot rows, and the
+        schedules (with their graphs' folders) kept in the repository's settings. Returns how
+        many snapshots it lists; :attr:`last_rebuild` also says how many schedules."""
         snapshots = [s for group in self.get_all_snapshots().values() for s in group]
         self.catalog.replace_graph_snapshots(None, snapshots)
+        schedules = self._restore_schedules()
+        self.last_rebuild = {"snapshots": len(snapshots), "schedules": schedules}
         return len(snapshots)
+
+    # Schedules are configuration the catalog must not be the only keeper of: each change is
+    # also written to the repository (settings/schedules/<graph>), which rebuild_catalog reads.
+    _SCHEDULES = "schedules"
+
+    def _save_schedule(self, graph_id: str) -> None:
+        row = self.catalog.schedule(graph_id)
+        if row is None:
+            self.storage._repo.put_setting_op(self._SCHEDULES, graph_id, None).run()
+            return
+        graph = next((g for g in self.catalog.graphs() if g["graph_id"] == graph_id), None)
+        setting = {
+            "graph_id": graph_id,
+            "interval_seconds": row["interval_seconds"],
+            "cron": row["cron"],
+            "enabled": row["enabled"],
+            "retention": row["retention"],
+            "working_dir": graph["working_dir"] if graph else None,
+            "workspace": graph["workspace"] if graph else "",
+        }
+        self.storage._repo.put_setting_op(self._SCHEDULES, graph_id, json.dumps(setting)).run()
+
+    def _restore_schedules(self) -> int:
+        saved = json.loads(self.storage._repo.settings_op(self._SCHEDULES).run())
+        restored = 0
+        for graph_id, setting in saved.items():
+            if self.catalog.schedule(graph_id) is not None:
+                continue
+            if setting.get("working_dir") and graph_id not in {g["graph_id"] for g in self.catalog.graphs()}:
+                self.catalog.register_graph(graph_id, setting["working_dir"], setting.get("workspace") or "")
+            cron = setting.get("cron")
+            interval = None if cron else float(setting["interval_seconds"])
+            spec: Union[float, CronExpression] = CronExpression(cron) if cron else float(setting["interval_seconds"])
+            first = next_run(spec, datetime.now(timezone.utc)).isoformat()
+            self.catalog.upsert_schedule(graph_id, interval, cron, setting.get("retention"), first)
+            restored += 1
+        return restored
 
     # -- retention and prune --------------------------------------------------------------
 
@@ -250,6 +292,29 @@ class BackupManager:
             raise InvalidInputError(f"repack_threshold must be a number >= 0, not {repack_threshold!r}")
         return self.storage._repo.prune_op(int(grace_seconds + 0.999), float(repack_threshold), bool(dry_run), progress)
 
+    def graphs_overview(self) -> list[dict[str, Any]]:
+        """Every graph (registered, or with snapshots): where it lives, its snapshot count and
+        newest snapshot, its schedule and its last verify."""
+        registered = {row["graph_id"]: row for row in self.catalog.graphs()}
+        overview = []
+        for graph_id in sorted(set(self.storage.list_graphs()) | set(self._graphs) | set(registered)):
+            snapshots = self._backup_of(graph_id).list_snapshots()
+            live = self._graphs.get(graph_id)
+            row = registered.get(graph_id)
+            schedule = self.catalog.schedule(graph_id)
+            overview.append({
+                "graph_id": graph_id,
+                "registered": graph_id in self._graphs or row is not None,
+                "live": live is not None and live.rag is not None,
+                "working_dir": str(live.working_dir) if live else (row or {}).get("working_dir"),
+                "workspace": live.workspace if live else (row or {}).get("workspace", ""),
+                "snapshot_count": len(snapshots),
+                "newest": snapshots[-1].to_dict() if snapshots else None,
+                "schedule": _schedule_view(schedule) if schedule else None,
+                "last_verify": self.catalog.last_verify(graph_id),
+            })
+        return overview
+
     # -- stats ----------------------------------------------------------------------------
 
     def get_backup_stats(self) -> dict[str, Any]:
@@ -280,9 +345,16 @@ class BackupManager:
         """Back ``graph_id`` up every ``interval`` (a timedelta, hours, text like ``"6h"``, or
         a cron expression such as ``"0 3 * * *"``), applying ``retention`` after each
         successful run (default: ``LIGHTRAG_BACKUP_RETENTION_DAYS`` days when set). Replaces
-        an existing schedule. Returns ``True``."""
+        an existing schedule. Returns ``True``.
+
+        Raises :class:`GraphDirNotFoundError` when a graph registered by folder has no folder:
+        a schedule that can only ever fail is refused up front."""
         validate_graph_id(graph_id)
-        self.get_graph(graph_id)  # must be registered
+        backup = self.get_graph(graph_id)  # must be registered
+        if backup.rag is None and not backup.graph_dir.is_dir():
+            raise GraphDirNotFoundError(
+                f"graph {graph_id!r}: folder {str(backup.graph_dir)!r} does not exist; a schedule for it could only fail"
+            )
         spec = parse_interval(interval)
         if retention is None and os.environ.get("LIGHTRAG_BACKUP_RETENTION_DAYS"):
             retention = {"retention_days": _env_number("LIGHTRAG_BACKUP_RETENTION_DAYS", 30.0)}
@@ -292,8 +364,39 @@ class BackupManager:
             self.catalog.upsert_schedule(graph_id, None, spec.text, policy.to_dict() if policy else None, first.isoformat())
         else:
             self.catalog.upsert_schedule(graph_id, spec, None, policy.to_dict() if policy else None, first.isoformat())
+        self._save_schedule(graph_id)
         self.scheduler.wake()
         return True
+
+    def update_schedule(
+        self,
+        graph_id: str,
+        interval: Optional[Interval] = None,
+        *,
+        retention: Union[RetentionPolicy, Mapping[str, Any], None] = None,
+    ) -> dict[str, Any]:
+        """Change only what is given of a graph's schedule: a new ``interval`` keeps the
+        retention policy, a new ``retention`` keeps the interval (and the next run). A graph
+        without a schedule needs an ``interval``. Returns the schedule."""
+        validate_graph_id(graph_id)
+        current = self.catalog.schedule(graph_id)
+        if current is not None and retention is None:
+            retention = current["retention"]
+        if interval is not None:
+            self.schedule_backup(graph_id, interval, retention=retention)
+        elif current is not None:
+            same = current["cron"] or f"{current['interval_seconds']}s"
+            self.schedule_backup(graph_id, same, retention=retention)
+            self.catalog.record_next_run(graph_id, current["next_run"])
+        else:
+            raise InvalidInputError(f"graph {graph_id!r} has no schedule yet: give an interval or a cron expression")
+        return self._schedule_or_fail(graph_id)
+
+    def _schedule_or_fail(self, graph_id: str) -> dict[str, Any]:
+        view = self.get_schedule(graph_id)
+        if view is None:
+            raise GraphNotFoundError(f"graph {graph_id!r} has no schedule")
+        return view
 
     def get_schedule(self, graph_id: str) -> Optional[dict[str, Any]]:
         """The schedule of a graph: interval or cron, retention, ``next_run``, ``last_run``,
@@ -310,6 +413,8 @@ class BackupManager:
         """Remove a graph's schedule. Returns whether it had one."""
         validate_graph_id(graph_id)
         removed = self.catalog.remove_schedule(graph_id)
+        if removed:
+            self._save_schedule(graph_id)
         self.scheduler.wake()
         return removed
 

@@ -143,8 +143,9 @@ class CronExpression:
         return f"CronExpression({self.text!r})"
 
 
-def parse_interval(interval: Interval) -> Union[float, CronExpression]:
-    """Seconds for an interval, or a :class:`CronExpression`."""
+def parse_interval(interval: Interval, *, cron: bool = True) -> Union[float, CronExpression]:
+    """Seconds for an interval, or a :class:`CronExpression` (unless ``cron=False``: then text
+    that is not an interval is an error about intervals, not about cron fields)."""
     if isinstance(interval, bool):
         raise InvalidInputError("the interval must be a timedelta, hours, text like '6h', or a cron expression")
     if isinstance(interval, timedelta):
@@ -158,8 +159,13 @@ def parse_interval(interval: Interval) -> Union[float, CronExpression]:
             seconds = float(match.group(1)) * _UNITS[match.group(2)]
         elif re.fullmatch(r"\d+(?:\.\d+)?", text):
             seconds = float(text) * 3600
-        else:
+        elif cron:
             return CronExpression(interval)
+        else:
+            raise InvalidInputError(
+                f"{interval!r} is not an interval: use a number and a unit, as in 30m, 6h, 1d or 2w "
+                "(s, m, h, d, w), or hours as a plain number"
+            )
     else:
         raise InvalidInputError("the interval must be a timedelta, hours, text like '6h', or a cron expression")
     if not MIN_INTERVAL_SECONDS <= seconds <= MAX_INTERVAL_SECONDS:

@@ -45,6 +45,12 @@ class SnapshotFile:
     chunks: int
     encoding: str = "raw"
     """``raw``, or ``nanovdb-matrix`` for a vector file stored with its matrix decoded."""
+    mode: int = 0
+    """Unix permission bits, restored with the file."""
+    uid: Optional[int] = None
+    """Owner and group (``None`` in snapshots of format version 2 and older): restored when the
+    restore runs as root."""
+    gid: Optional[int] = None
 
 
 @dataclass(frozen=True)
@@ -87,7 +93,8 @@ class BackupSnapshot:
             }
         )
         files = tuple(
-            SnapshotFile(f["path"], f["size"], f["mtime_ns"], f["digest"], f["chunks"], f.get("encoding", "raw"))
+            SnapshotFile(f["path"], f["size"], f["mtime_ns"], f["digest"], f["chunks"], f.get("encoding", "raw"),
+                         f.get("mode", 0), f.get("uid"), f.get("gid"))
             for f in data.get("files", ())
         )
         if files:
@@ -149,8 +156,15 @@ class VerifyReport:
     def __bool__(self) -> bool:
         return self.ok
 
+    @property
+    def checked_nothing(self) -> bool:
+        """True when there was nothing to verify (no snapshots): not a proof of anything."""
+        return self.snapshots_checked == 0
+
     def __str__(self) -> str:
         how = "read every chunk" if self.read_data else "structure only"
+        if self.checked_nothing:
+            return f"nothing to verify: {self._subject}: there are none (check the graph id and the repository)"
         if self.ok:
             return (
                 f"{self._subject} {'are' if self.scope else 'is'} whole ({how}: {self.files_checked} files, "
@@ -175,6 +189,7 @@ class VerifyReport:
             "packs_read": self.packs_read,
             "bytes_read": self.bytes_read,
             "errors": list(self.errors),
+            "checked_nothing": self.checked_nothing,
         }
 
 

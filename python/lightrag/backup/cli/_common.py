@@ -29,7 +29,7 @@ def global_options(parser: argparse.ArgumentParser, *, after_command: bool = Fal
     parser.add_argument("--repo-option", "-o", action="append", default=default([]), metavar="KEY=VALUE",
                         help="a storage setting, e.g. endpoint=http://127.0.0.1:9000 or region=eu-west-1 (repeatable)")
     parser.add_argument("--create-bucket", action="store_true", default=default(False),
-                        help="create the bucket or container when it does not exist (with snapshot)")
+                        help="create the bucket or container when it does not exist (with init, or snapshot --init)")
     parser.add_argument("--catalog", default=default(None), metavar="PATH",
                         help="the SQLite catalog (default: $LIGHTRAG_BACKUP_CATALOG_PATH, else catalog.sqlite3 in a local "
                              "repository folder, else ~/.local/state/lightrag-backup)")
@@ -89,25 +89,50 @@ def emit(args: argparse.Namespace, data: Any, text: str, bar: "ProgressBar | Non
     print(json.dumps(data, indent=2, default=str) if args.json else text)
 
 
-def graph_options(sub: argparse.ArgumentParser, need_dir: bool = True) -> None:
+def graph_options(sub: argparse.ArgumentParser, need_dir: bool = True,
+                  working_dir_default: "str | None" = "./rag_storage") -> None:
+    """``-g`` and, with ``need_dir``, ``-w``/``--workspace``. ``-w`` defaults to
+    ``$WORKING_DIR``, else ``working_dir_default`` (``None``: restore never guesses a folder)."""
     sub.add_argument("--graph-id", "-g", default=os.environ.get("LIGHTRAG_GRAPH_ID"),
-                     help="graph id in the repository (default: $LIGHTRAG_GRAPH_ID, else the workspace, else 'default')")
+                     help="graph id in the repository (default: $LIGHTRAG_GRAPH_ID, else the workspace, else the working dir's folder name and path hash)")
     if need_dir:
-        sub.add_argument("--working-dir", "-w", default=os.environ.get("WORKING_DIR", "./rag_storage"),
-                         help="LightRAG working_dir (default: $WORKING_DIR or ./rag_storage)")
+        fallback = f" or {working_dir_default}" if working_dir_default else ""
+        sub.add_argument("--working-dir", "-w", default=os.environ.get("WORKING_DIR", working_dir_default),
+                         help=f"LightRAG working_dir (default: $WORKING_DIR{fallback})")
         sub.add_argument("--workspace", default=os.environ.get("WORKSPACE", ""),
                          help="LightRAG workspace (default: $WORKSPACE)")
 
 
 def graph_id(args: argparse.Namespace) -> str:
-    return args.graph_id or getattr(args, "workspace", "") or os.environ.get("WORKSPACE") or "default"
+    """``-g``, else ``$LIGHTRAG_GRAPH_ID``, else the workspace, else one derived from the
+    working dir (:func:`default_graph_id`): two folders never share an id by default."""
+    if args.graph_id:
+        return str(args.graph_id)
+    workspace = getattr(args, "workspace", None)
+    if workspace is None:
+        workspace = os.environ.get("WORKSPACE", "")
+    if workspace:
+        return str(workspace)
+    working_dir = getattr(args, "working_dir", None) or os.environ.get("WORKING_DIR") or "./rag_storage"
+    return default_graph_id(working_dir)
 
 
-#: Commands that may create the repository (and, with --create-bucket, its bucket).
-CREATING = frozenset({"init", "snapshot", "serve", "schedule set"})
+def default_graph_id(working_dir: "str | os.PathLike[str]") -> str:
+    """The graph id of a working dir without a workspace: its folder name and the first 8 hex
+    digits of the SHA-256 of its absolute path, e.g. ``rag_storage-3fa2c1d0``."""
+    import hashlib
+    import re
+    from pathlib import Path
+
+    path = Path(working_dir).expanduser().absolute()
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", path.name).strip(".-")[:100] or "graph"
+    return f"{name}-{hashlib.sha256(str(path).encode()).hexdigest()[:8]}"
 
 
 def storage(args: argparse.Namespace) -> Any:
+    """The repository the command names. Only ``init`` (and ``snapshot --init``) creates one
+    (with ``--create-bucket``, its bucket or container too): a mistyped ``--repo`` is an
+    error, never a new empty repository."""
     from ..errors import InvalidInputError
     from ..storage import default_location, parse_repo_options, storage_from_url
 
@@ -117,8 +142,7 @@ def storage(args: argparse.Namespace) -> Any:
             "no repository: pass --repo PATH|URL or set LIGHTRAG_BACKUP_STORAGE_PATH (or LIGHTRAG_BACKUP_S3_BUCKET)"
         )
     options = parse_repo_options(args.repo_option)
-    # Reading commands must not create a repository (or a bucket) where there is none.
-    creating = args.command_path in CREATING
+    creating = args.command_path == "init" or bool(getattr(args, "init", False))
     return storage_from_url(location, create=creating, create_location=creating and args.create_bucket, **options)
 
 

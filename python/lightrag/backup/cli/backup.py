@@ -8,6 +8,7 @@ from typing import Any
 
 from ._common import (
     EXIT_DAMAGED,
+    EXIT_ERROR,
     SNAPSHOT_HEADER,
     ProgressBar,
     Wanted,
@@ -32,6 +33,11 @@ def register(commands: Any, wanted: Wanted) -> None:
         graph_options(sub)
         sub.add_argument("--description", "-m", help="a note stored with the snapshot")
         sub.add_argument("--tag", action="append", default=[], help="tag the snapshot (repeatable)")
+        sub.add_argument("--init", action="store_true",
+                         help="create the repository first when there is none (first use)")
+        sub.add_argument("--adopt", action="store_true",
+                         help="take the snapshot even though the graph id holds snapshots of another folder "
+                              "(the graph moved here)")
 
     sub = add_command(commands, "list", "list snapshots (of one graph, or all)", list_, defined=wanted("list"))
     if wanted("list"):
@@ -52,7 +58,7 @@ def register(commands: Any, wanted: Wanted) -> None:
 
     sub = add_command(commands, "restore", "restore a snapshot", restore, defined=wanted("restore"))
     if wanted("restore"):
-        graph_options(sub)
+        graph_options(sub, working_dir_default=None)
         sub.add_argument("snapshot_id", help="a snapshot id, a unique prefix of one, or latest")
         sub.add_argument("--target", "-t", help="restore into this folder (default: the graph's own folder)")
         sub.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
@@ -87,8 +93,16 @@ def init(args: argparse.Namespace, bar: ProgressBar) -> int:
 
 
 def snapshot(args: argparse.Namespace, bar: ProgressBar) -> int:
+    from pathlib import Path
+
+    from ..errors import GraphDirNotFoundError
+
+    folder = Path(args.working_dir).expanduser().absolute() / (args.workspace or "")
+    if not folder.is_dir():  # checked first: a failed first snapshot leaves no repository behind
+        raise GraphDirNotFoundError(f"graph folder {str(folder)!r} does not exist (check -w/--working-dir and --workspace)")
     store = storage(args)
-    made = backup(args, store, manager(args, store)).create_snapshot(args.description, args.tag, progress=bar)
+    made = backup(args, store, manager(args, store)).create_snapshot(args.description, args.tag, progress=bar,
+                                                                     adopt=args.adopt)
     emit(args, made.to_dict(), "snapshot " + snapshot_line(made), bar)
     return 0
 
@@ -121,11 +135,26 @@ def verify(args: argparse.Namespace, bar: ProgressBar) -> int:
         report = store.verify(None if args.all_graphs else graph_id(args), not args.no_read_data,
                               read_data_subset=args.read_data_subset, progress=bar)
     emit(args, report.to_dict(), str(report), bar)
+    if report.snapshots_checked == 0:
+        return EXIT_ERROR  # nothing was checked: a typo'd graph id must not pass as "whole"
     return 0 if report.ok else EXIT_DAMAGED
 
 
 def restore(args: argparse.Namespace, bar: ProgressBar) -> int:
     graph = backup(args, storage(args))
+    if args.target is None and args.working_dir is None:
+        # No place given: never guess one (./rag_storage of whatever folder this runs in).
+        from ..errors import InvalidInputError
+
+        found = graph.get_snapshot(args.snapshot_id)
+        meta = found.metadata
+        origin = f"{meta.get('hostname', '?')}:{meta.get('working_dir', '?')}"
+        if meta.get("workspace"):
+            origin += f" (workspace {meta['workspace']!r})"
+        raise InvalidInputError(
+            f"say where to restore snapshot {found.snapshot_id}: --target DIR for a new folder, or -w/--working-dir "
+            f"(or WORKING_DIR) for the graph's own folder; it was taken of {origin}"
+        )
     if args.dry_run:
         plan = graph.plan_restore(args.snapshot_id, args.target)
         lines = [f"would restore snapshot {plan['snapshot_id']} into {plan['target']}:"]

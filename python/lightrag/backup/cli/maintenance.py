@@ -82,8 +82,9 @@ def catalog_rebuild(args: argparse.Namespace, bar: ProgressBar) -> int:
     store = storage(args)
     owner = manager(args, store)
     count = owner.rebuild_catalog()
-    emit(args, {"catalog": str(owner.catalog.path), "snapshots": count},
-         f"rebuilt {owner.catalog.path} from {store.url}: {count} snapshots")
+    schedules = owner.last_rebuild.get("schedules", 0)
+    emit(args, {"catalog": str(owner.catalog.path), "snapshots": count, "schedules": schedules},
+         f"rebuilt {owner.catalog.path} from {store.url}: {count} snapshots, {schedules} schedules")
     return 0
 
 

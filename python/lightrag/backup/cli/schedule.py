@@ -29,7 +29,7 @@ def register(commands: Any, wanted: Wanted) -> None:
     actions = sub.add_subparsers(dest="schedule_command", metavar="ACTION", required=True)
     set_ = add_command(actions, "set", "back a graph up on a schedule", set_schedule, defined=True, path="schedule set")
     graph_options(set_)
-    when = set_.add_mutually_exclusive_group(required=True)
+    when = set_.add_mutually_exclusive_group()
     when.add_argument("--every", metavar="INTERVAL", help="an interval: 6h, 30m, 1d, or hours")
     when.add_argument("--cron", metavar="EXPRESSION", help="a cron expression, e.g. '0 3 * * *' (UTC)")
     retention_options(set_)
@@ -46,12 +46,29 @@ def register(commands: Any, wanted: Wanted) -> None:
 
 
 def set_schedule(args: argparse.Namespace, bar: ProgressBar) -> int:
+    """Create a schedule, or change only what is given of an existing one."""
+    from pathlib import Path
+
+    from ..errors import GraphDirNotFoundError
+    from ..schedule import CronExpression, parse_interval
+
+    folder = Path(args.working_dir).expanduser().absolute() / (args.workspace or "")
+    if not folder.is_dir():  # checked before anything is registered: bad input changes nothing
+        raise GraphDirNotFoundError(f"graph folder {str(folder)!r} does not exist (check -w/--working-dir and --workspace)")
+    when: Any = None
+    if args.every:
+        when = parse_interval(args.every, cron=False)
+        when = f"{when}s"
+    elif args.cron:
+        when = CronExpression(args.cron).text
     owner = manager(args, storage(args))
     name = graph_id(args)
+    if when is None and owner.get_schedule(name) is None:
+        from ..errors import InvalidInputError
+
+        raise InvalidInputError(f"graph {name!r} has no schedule yet: give --every INTERVAL or --cron EXPRESSION")
     owner.register_graph(name, args.working_dir, args.workspace or "")
-    owner.schedule_backup(name, args.every if args.every else args.cron,
-                          retention=policy(args) if has_policy(args) else None)
-    view = owner.get_schedule(name)
+    view = owner.update_schedule(name, when, retention=policy(args) if has_policy(args) else None)
     emit(args, view, f"scheduled {view['graph_id']}: next run {view['next_run']}")
     return 0
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from typing import Any
 
 from ._common import ProgressBar, Wanted, add_command, manager, storage
@@ -15,7 +17,10 @@ def register(commands: Any, wanted: Wanted) -> None:
         sub.add_argument("--graphs-dir", required=True, help="each subfolder is a graph; its name is the graph id")
         sub.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
         sub.add_argument("--port", type=int, default=9721, help="port (default 9721)")
-        sub.add_argument("--api-key", default=None, help="required X-API-Key (default: $LIGHTRAG_API_KEY; none: open)")
+        sub.add_argument("--api-key", default=None, help="required X-API-Key (default: $LIGHTRAG_API_KEY)")
+        sub.add_argument("--no-auth", action="store_true",
+                         help="serve without an API key on a non-loopback address (anyone who reaches it can "
+                              "restore and delete): only on a network you trust")
         sub.add_argument("--no-scheduler", action="store_true", help="do not run the schedules in this server")
 
 
@@ -33,7 +38,44 @@ def serve(args: argparse.Namespace, bar: ProgressBar) -> int:
         from ..http.app import create_app
     except ImportError as error:
         raise InvalidInputError(f"serve needs FastAPI and uvicorn: pip install 'lightrag-backup[server]' ({error})") from None
+    key = args.api_key if args.api_key is not None else os.environ.get("LIGHTRAG_API_KEY")
+    auth = auth_mode(args.host, key, args.no_auth)
     store = storage(args)
-    app = create_app(manager(args, store), api_key=args.api_key, graphs_dir=graphs_dir, run_scheduler=not args.no_scheduler)
+    owner = manager(args, store)
+    app = create_app(owner, api_key=key, graphs_dir=graphs_dir, run_scheduler=not args.no_scheduler)
+    graphs = owner.graph_ids
+    print(f"lightrag-backup serve: http://{args.host}:{args.port}  repository {store.url}  "
+          f"graphs ({len(graphs)}): {', '.join(graphs) or 'none yet'}  auth: {auth}", file=sys.stderr, flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
+
+
+def auth_mode(host: str, key: "str | None", no_auth: bool) -> str:
+    """How the server guards its routes; refuses an open server on a non-loopback address
+    unless ``--no-auth`` says so (then with a warning)."""
+    from ..errors import InvalidInputError
+
+    if key:
+        return "X-API-Key required"
+    if is_loopback(host):
+        return "none (loopback only: set LIGHTRAG_API_KEY or --api-key before listening elsewhere)"
+    if not no_auth:
+        raise InvalidInputError(
+            f"refusing to serve on {host} without an API key: anyone who reaches it could restore over and delete "
+            "your graphs' backups. Set LIGHTRAG_API_KEY (or --api-key), listen on 127.0.0.1, or pass --no-auth "
+            "on a network you trust"
+        )
+    print(f"lightrag-backup serve: WARNING: no API key on {host}: anyone who reaches this server can restore and "
+          "delete (--no-auth)", file=sys.stderr, flush=True)
+    return "NONE (--no-auth)"
+
+
+def is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve anywhere

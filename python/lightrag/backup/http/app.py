@@ -76,23 +76,44 @@ def mount_routers(
     return runner
 
 
+#: Separates a working dir's name from its workspace in a served graph id (`team--docs`).
+WORKSPACE_SEPARATOR = "--"
+
+
+def _holds_graph_files(folder: Path) -> bool:
+    from .. import _native
+
+    return any(entry.is_file() and _native.is_graph_file(entry.name) for entry in folder.iterdir())
+
+
 def graphs_dir_resolver(manager: "BackupManager", graphs_dir: Path) -> Callable[[str], None]:
-    """Register every subfolder of ``graphs_dir`` as a graph (its name the id), now and, for
-    folders that appear later, when first asked for."""
+    """Register the graphs of ``graphs_dir`` now and, for folders that appear later, when first
+    asked for. A subfolder holding LightRAG files is a graph named after it; a subfolder
+    holding workspaces (LightRAG's ``working_dir/<workspace>``) gives one graph per workspace,
+    named ``<folder>--<workspace>``."""
+
+    def register(folder: Path) -> None:
+        try:
+            if _holds_graph_files(folder) or not any(p.is_dir() for p in folder.iterdir()):
+                manager.register_graph(folder.name, folder)
+                return
+            for workspace in sorted(folder.iterdir()):
+                if workspace.is_dir() and not workspace.name.startswith(".") and _holds_graph_files(workspace):
+                    manager.register_graph(f"{folder.name}{WORKSPACE_SEPARATOR}{workspace.name}", folder, workspace.name)
+        except (InvalidInputError, OSError):
+            return  # not a valid graph id, or unreadable: not served
 
     def resolve(graph_id: str) -> None:
         if graph_id in manager.graph_ids:
             return
-        folder = graphs_dir / graph_id
-        if folder.is_dir():
-            manager.register_graph(graph_id, folder)
+        folder_name = graph_id.split(WORKSPACE_SEPARATOR, 1)[0]
+        folder = graphs_dir / folder_name
+        if folder_name and not folder_name.startswith(".") and folder.is_dir():
+            register(folder)
 
     for child in sorted(graphs_dir.iterdir()):
         if child.is_dir() and not child.name.startswith("."):
-            try:
-                manager.register_graph(child.name, child)
-            except InvalidInputError:
-                continue  # not a valid graph id: not served
+            register(child)
     return resolve
 
 
