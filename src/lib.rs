@@ -26,6 +26,7 @@ pub mod packer;
 mod parallel;
 pub mod progress;
 pub mod prune;
+pub mod repair;
 pub mod repository;
 pub mod restore;
 pub mod retention;

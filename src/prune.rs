@@ -186,10 +186,7 @@ fn census(repo: &Repository) -> Result<Census> {
         })
         .collect();
     let (index_files, markers) = block_on(async {
-        let mut index_files = BTreeMap::new();
-        for (path, _) in backend.list(paths::INDEX).await? {
-            index_files.insert(path.to_string(), repo.read_index_file(&path).await?);
-        }
+        let index_files = repo.read_index_files().await?;
         let mut markers = BTreeMap::new();
         for (path, _) in backend.list(paths::PRUNE).await? {
             if let Some(bytes) = backend.get_opt(&path).await? {
@@ -332,26 +329,10 @@ fn sweep(repo: &Repository, options: &PruneOptions, report: &mut PruneReport) ->
     }
     let backend = repo.backend();
     block_on(async {
-        // 1. Index files without the doomed packs: the new one is written before the old
-        //    one is deleted, so every chunk stays indexed throughout.
-        for (path, file) in &census.index_files {
-            if !file.packs.iter().any(|p| doomed.contains(&p.id)) {
-                continue;
-            }
-            let kept: Vec<IndexPack> = file
-                .packs
-                .iter()
-                .filter(|p| !doomed.contains(&p.id))
-                .cloned()
-                .collect();
-            if !kept.is_empty() {
-                let bytes = encode_object(format::index::MAGIC, &IndexFile { packs: kept })?;
-                let new_path = paths::index(&ObjectId::of(&bytes));
-                backend.put_create(&new_path, Bytes::from(bytes)).await?;
-            }
-            backend.delete(&Path::from(path.as_str())).await?;
-            report.index_files_rewritten += 1;
-        }
+        // 1. Index files without the doomed packs (every chunk stays indexed throughout).
+        report.index_files_rewritten += repo
+            .drop_packs_from_index(&census.index_files, &doomed)
+            .await?;
         // 2. The packs, now unindexed.
         for pack in &doomed {
             backend.delete(&pack_path(pack)).await?;

@@ -12,8 +12,8 @@
 use crate::backend::{Backend, Created};
 use crate::error::{Error, Result};
 use crate::format::{
-    self, decode_object, encode_object, paths, BlobEntry, ChunkerParams, IdMap, IndexFile,
-    ObjectId, PruneMarker, RepoConfig, SnapshotManifest, FORMAT_VERSION,
+    self, decode_object, encode_object, paths, BlobEntry, ChunkerParams, DamageRecord, IdMap,
+    IndexFile, ObjectId, PruneMarker, RepoConfig, SnapshotManifest, FORMAT_VERSION,
 };
 use crate::runtime::block_on;
 use bytes::Bytes;
@@ -41,6 +41,17 @@ struct IndexState {
     /// Prune markers by path, and the packs they hold: new snapshots never reuse those.
     markers: HashMap<String, PruneMarker>,
     excluded: HashSet<ObjectId>,
+    /// Damage records read, by path, and the packs they name: like marked packs, never reused,
+    /// and a copy elsewhere is always preferred.
+    damage: HashMap<String, DamageRecord>,
+    damaged: HashSet<ObjectId>,
+}
+
+impl IndexState {
+    /// A pack new snapshots must not deduplicate against (marked by a prune, or damaged).
+    fn avoided(&self, pack: &ObjectId) -> bool {
+        self.excluded.contains(pack) || self.damaged.contains(pack)
+    }
 }
 
 /// An open repository. Cheap to share behind an `Arc`; every method takes `&self`.
@@ -202,22 +213,34 @@ impl Repository {
             .into_iter()
             .map(|(path, _)| path.to_string())
             .collect();
-        let (rebuild, fresh, fresh_markers) = {
+        let damage_paths: HashSet<String> = self
+            .backend
+            .list_blocking(paths::DAMAGED)?
+            .into_iter()
+            .map(|(path, _)| path.to_string())
+            .collect();
+        let (rebuild, fresh, fresh_markers, fresh_damage) = {
             let state = self.index.read().unwrap();
             let removed = state.loaded.iter().any(|p| !listed.contains(p))
-                || state.markers.keys().any(|p| !marker_paths.contains(p));
+                || state.markers.keys().any(|p| !marker_paths.contains(p))
+                || state.damage.keys().any(|p| !damage_paths.contains(p));
             let fresh_markers: Vec<String> = marker_paths
                 .iter()
                 .filter(|p| !state.markers.contains_key(*p))
                 .cloned()
                 .collect();
-            let rebuild = removed || !fresh_markers.is_empty();
+            let fresh_damage: Vec<String> = damage_paths
+                .iter()
+                .filter(|p| !state.damage.contains_key(*p))
+                .cloned()
+                .collect();
+            let rebuild = removed || !fresh_markers.is_empty() || !fresh_damage.is_empty();
             let fresh: Vec<String> = listed
                 .iter()
                 .filter(|p| rebuild || !state.loaded.contains(*p))
                 .cloned()
                 .collect();
-            (rebuild, fresh, fresh_markers)
+            (rebuild, fresh, fresh_markers, fresh_damage)
         };
         if !rebuild && fresh.is_empty() {
             return Ok(true);
@@ -240,9 +263,16 @@ impl Repository {
                     markers.push((path, marker));
                 }
             }
-            Ok::<_, Error>(Some((files, markers)))
+            let mut damage = Vec::with_capacity(fresh_damage.len());
+            for path in fresh_damage {
+                if let Some(bytes) = self.backend.get_opt(&Path::from(path.as_str())).await? {
+                    let record: DamageRecord = decode_object(format::damage::MAGIC, &bytes, &path)?;
+                    damage.push((path, record));
+                }
+            }
+            Ok::<_, Error>(Some((files, markers, damage)))
         })?;
-        let Some((files, markers)) = loaded else {
+        let Some((files, markers, damage)) = loaded else {
             return Ok(false);
         };
         let mut state = self.index.write().unwrap();
@@ -252,12 +282,22 @@ impl Repository {
                 .filter(|(path, _)| marker_paths.contains(path))
                 .chain(markers)
                 .collect();
+            let kept_damage: HashMap<String, DamageRecord> = std::mem::take(&mut state.damage)
+                .into_iter()
+                .filter(|(path, _)| damage_paths.contains(path))
+                .chain(damage)
+                .collect();
             *state = IndexState {
                 excluded: kept_markers
                     .values()
                     .flat_map(|m| m.packs.iter().copied())
                     .collect(),
                 markers: kept_markers,
+                damaged: kept_damage
+                    .values()
+                    .flat_map(|r| r.packs.iter().copied())
+                    .collect(),
+                damage: kept_damage,
                 ..Default::default()
             };
         }
@@ -266,6 +306,53 @@ impl Repository {
             state.loaded.insert(path);
         }
         Ok(true)
+    }
+
+    /// Every index file of the repository, by path.
+    ///
+    /// # Errors
+    /// `Backend` when the store fails; `Integrity` for an index file that does not match its name.
+    pub async fn read_index_files(&self) -> Result<std::collections::BTreeMap<String, IndexFile>> {
+        let mut files = std::collections::BTreeMap::new();
+        for (path, _) in self.backend.list(paths::INDEX).await? {
+            files.insert(path.to_string(), self.read_index_file(&path).await?);
+        }
+        Ok(files)
+    }
+
+    /// Rewrite the index files of `index_files` that list any of `packs`, without them: each
+    /// new file is written before its old one is deleted, so every other chunk stays indexed
+    /// throughout. Returns how many files were rewritten.
+    ///
+    /// # Errors
+    /// `Backend` when the store fails (the index then lists the packs twice at worst).
+    pub async fn drop_packs_from_index(
+        &self,
+        index_files: &std::collections::BTreeMap<String, IndexFile>,
+        packs: &HashSet<ObjectId>,
+    ) -> Result<usize> {
+        let mut rewritten = 0;
+        for (path, file) in index_files {
+            if !file.packs.iter().any(|p| packs.contains(&p.id)) {
+                continue;
+            }
+            let kept: Vec<format::IndexPack> = file
+                .packs
+                .iter()
+                .filter(|p| !packs.contains(&p.id))
+                .cloned()
+                .collect();
+            if !kept.is_empty() {
+                let bytes = encode_object(format::index::MAGIC, &IndexFile { packs: kept })?;
+                let new_path = paths::index(&ObjectId::of(&bytes));
+                self.backend
+                    .put_create(&new_path, Bytes::from(bytes))
+                    .await?;
+            }
+            self.backend.delete(&Path::from(path.as_str())).await?;
+            rewritten += 1;
+        }
+        Ok(rewritten)
     }
 
     /// Read and check one index file.
@@ -284,25 +371,29 @@ impl Repository {
     }
 
     fn add_to_state(state: &mut IndexState, file: &IndexFile) {
-        state
-            .blobs
-            .reserve(file.packs.iter().map(|p| p.blobs.len()).sum());
+        let IndexState {
+            blobs,
+            packs,
+            excluded,
+            damaged,
+            ..
+        } = state;
+        let avoided = |pack: &ObjectId| excluded.contains(pack) || damaged.contains(pack);
+        blobs.reserve(file.packs.iter().map(|p| p.blobs.len()).sum());
         for pack in &file.packs {
-            state.packs.insert(pack.id, pack.size);
-            let excluded = state.excluded.contains(&pack.id);
+            packs.insert(pack.id, pack.size);
+            let this_avoided = avoided(&pack.id);
             for blob in &pack.blobs {
                 let location = BlobLocation {
                     pack: pack.id,
                     entry: *blob,
                 };
-                match state.blobs.entry(blob.id) {
+                match blobs.entry(blob.id) {
                     Entry::Vacant(slot) => {
                         slot.insert(location);
                     }
-                    // Prefer a copy that no prune is about to delete.
-                    Entry::Occupied(mut slot)
-                        if !excluded && state.excluded.contains(&slot.get().pack) =>
-                    {
+                    // Prefer a copy that no prune is about to delete and that is not damaged.
+                    Entry::Occupied(mut slot) if !this_avoided && avoided(&slot.get().pack) => {
                         slot.insert(location);
                     }
                     Entry::Occupied(_) => {}
@@ -317,13 +408,59 @@ impl Repository {
     }
 
     /// Whether a chunk is stored (per the index loaded so far) in a pack that no prune marker
-    /// holds: a new snapshot may reuse it.
+    /// holds and no damage record names: a new snapshot may reuse it.
     pub fn contains(&self, id: &ObjectId) -> bool {
         let state = self.index.read().unwrap();
         state
             .blobs
             .get(id)
-            .is_some_and(|location| !state.excluded.contains(&location.pack))
+            .is_some_and(|location| !state.avoided(&location.pack))
+    }
+
+    /// The packs damage records name (loaded by the last refresh).
+    pub fn damaged_packs(&self) -> HashSet<ObjectId> {
+        self.index.read().unwrap().damaged.clone()
+    }
+
+    /// Record damaged packs (create-only): no snapshot reuses them from now on, here and in
+    /// every process that refreshes its index. Packs already recorded are left out; returns
+    /// the packs newly recorded.
+    ///
+    /// # Errors
+    /// `Backend` when the store fails.
+    pub fn record_damage(
+        &self,
+        packs: &[ObjectId],
+        findings: Vec<String>,
+    ) -> Result<Vec<ObjectId>> {
+        let known = self.damaged_packs();
+        let mut new: Vec<ObjectId> = packs
+            .iter()
+            .filter(|p| !known.contains(p))
+            .copied()
+            .collect();
+        new.sort();
+        new.dedup();
+        if new.is_empty() {
+            return Ok(new);
+        }
+        let record = DamageRecord {
+            found_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            hostname: hostname(),
+            packs: new.clone(),
+            findings,
+        };
+        let bytes = encode_object(format::damage::MAGIC, &record)?;
+        let path = paths::damage_record(&uuid::Uuid::new_v4());
+        block_on(self.backend.put_create(&path, Bytes::from(bytes)))?;
+        // Refused for reuse at once; the next refresh reads the record as new and rebuilds
+        // the index, so every chunk then prefers a copy outside the damaged packs.
+        self.index
+            .write()
+            .unwrap()
+            .damaged
+            .extend(new.iter().copied());
+        Ok(new)
     }
 
     /// Where a chunk is stored, if it is.

@@ -67,6 +67,25 @@ fn describe_source(host: &str, (working_dir, workspace): &(String, String)) -> S
     format!("{host}:{working_dir}{space}")
 }
 
+/// Store every chunk of the graph files in `dir` that the repository does not hold in a
+/// healthy pack, without writing a snapshot: how a repair heals damaged chunks from a graph's
+/// current files. Returns how many chunks it stored.
+///
+/// # Errors
+/// `GraphDirNotFound` for a missing or empty folder; `Io`/`Backend` on I/O failures.
+pub fn store_missing_chunks(
+    repo: &Repository,
+    dir: &Path,
+    progress: &dyn Progress,
+) -> Result<usize> {
+    let files = graph_files_of(dir)?;
+    progress.start("heal", files.iter().map(|f| f.stat.size).sum());
+    let pass = capture(repo, &files, progress)?;
+    progress.finish();
+    repo.write_index(&pass.index)?;
+    Ok(pass.index.packs.iter().map(|p| p.blobs.len()).sum())
+}
+
 /// The graph files of `dir`.
 ///
 /// # Errors

@@ -31,6 +31,9 @@ pub struct VerifyReport {
     pub packs_read: usize,
     pub bytes_read: u64,
     pub errors: Vec<String>,
+    /// Packs found damaged (missing, the wrong size, or holding bad chunks), recorded in the
+    /// repository so that no snapshot reuses them (see `format::damage`).
+    pub damaged_packs: Vec<String>,
 }
 
 /// Verify the given snapshots.
@@ -42,6 +45,21 @@ pub fn verify_snapshots(
     manifests: &[SnapshotManifest],
     options: VerifyOptions,
     progress: &dyn Progress,
+) -> Result<VerifyReport> {
+    verify_snapshots_with(repo, manifests, options, progress, true)
+}
+
+/// [`verify_snapshots`], recording the damage it finds only with `record` (a dry-run repair
+/// looks without writing).
+///
+/// # Errors
+/// As [`verify_snapshots`].
+pub fn verify_snapshots_with(
+    repo: &Repository,
+    manifests: &[SnapshotManifest],
+    options: VerifyOptions,
+    progress: &dyn Progress,
+    record: bool,
 ) -> Result<VerifyReport> {
     repo.refresh_index()?;
     let mut report = VerifyReport {
@@ -87,16 +105,21 @@ pub fn verify_snapshots(
             ));
         }
     }
+    let mut damaged: Vec<(ObjectId, String)> = Vec::new();
     for pack_id in needed.keys() {
         report.packs_checked += 1;
         let expected = indexed_packs.get(pack_id).copied();
-        match stored.get(&pack_id.to_hex()) {
-            None => report.errors.push(format!("pack {pack_id} is missing")),
-            Some(size) if Some(*size) != expected => report.errors.push(format!(
+        let finding = match stored.get(&pack_id.to_hex()) {
+            None => Some(format!("pack {pack_id} is missing")),
+            Some(size) if Some(*size) != expected => Some(format!(
                 "pack {pack_id} has {size} bytes, the index says {}",
                 expected.unwrap_or(0)
             )),
-            Some(_) => {}
+            Some(_) => None,
+        };
+        if let Some(finding) = finding {
+            report.errors.push(finding.clone());
+            damaged.push((*pack_id, finding));
         }
     }
     if options.read_data {
@@ -146,23 +169,50 @@ pub fn verify_snapshots(
         for check in results {
             report.packs_read += usize::from(check.bytes_read > 0);
             report.bytes_read += check.bytes_read;
+            if !check.errors.is_empty() {
+                damaged.push((check.pack, check.errors.join("; ")));
+            }
             report.errors.extend(check.errors);
         }
         progress.finish();
+    }
+    if !damaged.is_empty() {
+        let packs: Vec<ObjectId> = damaged.iter().map(|(pack, _)| *pack).collect();
+        let findings = damaged.into_iter().map(|(_, finding)| finding).collect();
+        // The record keeps the next snapshots from reusing the damage; a repository that
+        // cannot take it (read-only) still gets its verify report.
+        let recorded = if record {
+            repo.record_damage(&packs, findings).map(|_| ())
+        } else {
+            Ok(())
+        };
+        if let Err(error) = recorded {
+            report.errors.push(format!(
+                "the damage could not be recorded in the repository: {error}"
+            ));
+        }
+        let mut names: Vec<String> = packs.iter().map(ObjectId::to_hex).collect();
+        names.sort();
+        names.dedup();
+        report.damaged_packs = names;
     }
     report.ok = report.errors.is_empty();
     Ok(report)
 }
 
 /// What reading one pack found.
-#[derive(Default)]
 struct PackCheck {
+    pack: ObjectId,
     bytes_read: u64,
     errors: Vec<String>,
 }
 
 fn read_pack(repo: &Repository, pack_id: &ObjectId, chunks: &BTreeSet<ObjectId>) -> PackCheck {
-    let mut check = PackCheck::default();
+    let mut check = PackCheck {
+        pack: *pack_id,
+        bytes_read: 0,
+        errors: Vec::new(),
+    };
     let bytes = match block_on(repo.backend().get(&pack_path(pack_id))) {
         Ok(bytes) => bytes,
         Err(e) => {

@@ -191,3 +191,50 @@ async def test_schedules_come_back_with_a_rebuilt_catalog(tmp_path: Path):
     assert fresh.get_graph("g1").graph_dir == graph
     result = await fresh.run_scheduled_backup("g1")
     assert result.result in ("created", "skipped"), result
+
+
+def flip_a_byte_in_every_pack(repo: Path, where: float = 0.5) -> None:
+    for pack in (repo / "data").rglob("*"):
+        if pack.is_file():
+            data = bytearray(pack.read_bytes())
+            data[int(len(data) * where)] ^= 0x5A
+            pack.write_bytes(bytes(data))
+
+
+async def test_a_damaged_chunk_no_longer_poisons_later_snapshots_and_repair_heals(tmp_path: Path):
+    graph = await folder_graph(tmp_path / "wd")
+    other = await folder_graph(tmp_path / "other", seed=3)
+    repo = tmp_path / "repo"
+    base = ("--repo", str(repo), "--catalog", str(tmp_path / "catalog.sqlite3"))
+    first = json.loads(cli(*base, "--json", "snapshot", "--init", "-g", "g1", "-w", str(graph)).stdout)
+    lost = json.loads(cli(*base, "--json", "snapshot", "-g", "g2", "-w", str(other)).stdout)
+    shutil.rmtree(other)  # g2's files exist nowhere else now
+    flip_a_byte_in_every_pack(repo)
+
+    found = cli(*base, "verify", "-g", "g1")
+    assert found.returncode == 3 and "DAMAGED" in found.stdout and "recorded" in found.stdout, found.stdout
+    # The next snapshot of the same healthy data stores the damaged chunks again ...
+    again = json.loads(cli(*base, "--json", "snapshot", "-g", "g1", "-w", str(graph)).stdout)
+    assert again["stored_bytes"] > 0 and again["data_hash"] == first["data_hash"]
+    # ... so it restores, and so does the first snapshot, whose chunks it healed.
+    for snapshot in (again, first):
+        target = tmp_path / f"restored-{snapshot['snapshot_id'][:8]}"
+        done = cli(*base, "restore", snapshot["snapshot_id"], "-g", "g1", "--target", str(target))
+        assert done.returncode == 0, done.stderr
+        assert graph_files(target) == graph_files(graph)
+
+    # Repair: the damaged packs leave the index; g1 is whole, g2 is named as lost.
+    flip_a_byte_in_every_pack(repo, 0.3)
+    plan = cli(*base, "--json", "repair", "--dry-run")
+    assert plan.returncode == 3 and json.loads(plan.stdout)["dry_run"] is True
+    repaired = cli(*base, "repair", "-g", "g1", "-w", str(graph))
+    assert repaired.returncode == 3, repaired.stdout + repaired.stderr
+    assert f"g2/{lost['snapshot_id']}" in repaired.stdout and "CANNOT BE RESTORED" in repaired.stdout
+    assert f"g1/{first['snapshot_id']}" in repaired.stdout and "healed" in repaired.stdout
+    assert cli(*base, "verify", "-g", "g1").returncode == 0
+    assert cli(*base, "verify", "-g", "g2").returncode == 3
+    # A later repair finds no damaged pack left, and still names the snapshot it cannot restore.
+    later = cli(*base, "--json", "repair")
+    assert later.returncode == 3
+    assert json.loads(later.stdout)["damaged_packs"] == [] and json.loads(later.stdout)["unhealed"] == [
+        f"g2/{lost['snapshot_id']}"]

@@ -106,6 +106,26 @@ impl PyRepository {
         }))
     }
 
+    /// Repair the repository: record damage, copy what is whole, heal the rest from the
+    /// graphs' current folders (`sources`: graph id, folder), drop the damage from the index.
+    #[pyo3(signature = (dry_run=false, sources=None, progress=None))]
+    fn repair_op(
+        &self,
+        dry_run: bool,
+        sources: Option<Vec<(String, std::path::PathBuf)>>,
+        progress: Option<Py<PyAny>>,
+    ) -> PyOperation {
+        let repo = self.repo.clone();
+        let options = crate::repair::RepairOptions {
+            dry_run,
+            sources: sources.unwrap_or_default(),
+        };
+        PyOperation::new(move || {
+            let progress = PyProgress::new(progress);
+            Ok(to_json(&crate::repair::repair(&repo, &options, &progress)?))
+        })
+    }
+
     /// Write a new version of a setting (JSON text; `None` removes it).
     #[pyo3(signature = (kind, name, value_json=None))]
     fn put_setting_op(

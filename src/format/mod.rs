@@ -10,6 +10,7 @@
 //! snapshots/<graph id>/<snapshot id>   SnapshotManifest: the files of one snapshot
 //! prune/<uuid>                         PruneMarker: packs a prune will delete after its grace
 //! locks/prune                          the running prune's lock
+//! damaged/<uuid>                       DamageRecord: packs a verify found damaged
 //! ```
 //!
 //! Binary objects other than packs are framed as `MAGIC(4) | version(u8) | zstd(msgpack)`.
@@ -17,6 +18,7 @@
 //! `tests/fixtures` keeps version 1 readable.
 
 pub mod config;
+pub mod damage;
 pub mod id;
 pub mod index;
 pub mod manifest;
@@ -25,6 +27,7 @@ pub mod paths;
 pub mod prune;
 
 pub use config::{ChunkerParams, RepoConfig};
+pub use damage::DamageRecord;
 pub use id::{IdMap, ObjectId};
 pub use index::{BlobEntry, IndexFile, IndexPack};
 pub use manifest::{ChunkRef, FileEncoding, FileEntry, SnapshotManifest};

@@ -7,6 +7,7 @@
 //! snapshots/<graph id>/<snapshot id>   snapshot manifests
 //! prune/<uuid>                         prune markers (packs about to be deleted)
 //! locks/<name>                         advisory locks (only one prune at a time)
+//! damaged/<uuid>                       damage records (packs no snapshot may reuse)
 //! recovery/<id>                        recovery points (reserved for disaster recovery)
 //! replication/<name>                   replication state (reserved for replication)
 //! settings/<kind>/<name>/<version>     settings (schedules, ...), newest version wins
@@ -27,6 +28,8 @@ pub const SNAPSHOTS: &str = "snapshots";
 pub const PRUNE: &str = "prune";
 /// The folder of advisory locks.
 pub const LOCKS: &str = "locks";
+/// The folder of damage records.
+pub const DAMAGED: &str = "damaged";
 /// The folder of recovery points.
 pub const RECOVERY: &str = "recovery";
 /// The folder of replication state.
@@ -64,6 +67,11 @@ pub fn snapshot(graph_id: &str, snapshot_id: &str) -> Path {
 /// The path of a new prune marker.
 pub fn prune_marker(id: &uuid::Uuid) -> Path {
     Path::from(format!("{PRUNE}/{id}"))
+}
+
+/// The path of a new damage record.
+pub fn damage_record(id: &uuid::Uuid) -> Path {
+    Path::from(format!("{DAMAGED}/{id}"))
 }
 
 /// The path of an advisory lock.

@@ -43,6 +43,13 @@ class Repository:
         dry_run: bool,
         progress: Optional[_Progress] = None,
     ) -> Operation: ...
+    def repair_op(
+        self,
+        dry_run: bool = False,
+        sources: Optional[list[tuple[str, str]]] = None,
+        progress: Optional[_Progress] = None,
+    ) -> Operation:
+        """Repair the repository, healing lost chunks from the graphs' folders in ``sources``."""
     def put_setting_op(self, kind: str, name: str, value_json: Optional[str] = None) -> Operation:
         """Write a new version of a setting kept in the repository (``None`` removes it)."""
     def settings_op(self, kind: str) -> Operation:

@@ -252,6 +252,17 @@ def create_backup_router(
         key = body.graph_id or REPOSITORY_JOB
         return await answer(request, runner.start("retention", key, work), wait)
 
+    @router.post("/repair", status_code=202, summary="Heal damaged data from the graphs' current files")
+    async def repair(
+        request: Request,
+        dry_run: bool = Query(False, description="find and report the damage, change nothing"),
+        wait: bool = Query(False, description="answer when the repair is done"),
+    ) -> JSONResponse:
+        async def work(job: Job) -> Any:
+            return await manager.arepair(dry_run=dry_run, progress=job.progress)
+
+        return await answer(request, runner.start("repair", REPOSITORY_JOB, work), wait)
+
     @router.post("/prune", status_code=202, summary="Free data no snapshot references (two phases, grace period)")
     async def prune(
         request: Request,

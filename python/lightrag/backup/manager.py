@@ -285,6 +285,27 @@ class BackupManager:
         """Async twin of :meth:`prune`."""
         return json.loads(await self._prune_op(grace_seconds, dry_run, repack_threshold, progress).start())
 
+    def repair(self, *, dry_run: bool = False, progress: Optional[ProgressCallback] = None) -> dict[str, Any]:
+        """Repair the repository: read every snapshot's data back, record the damage (no
+        snapshot reuses it again), copy the chunks of damaged packs that are still whole, heal
+        the lost ones from the registered graphs' current files, and drop the damaged packs
+        from the index (a later prune deletes them). Returns the report: each snapshot that
+        needed damaged data, ``healed`` or with its ``unrestorable_files``, and ``unhealed``
+        naming every snapshot that cannot be restored whole."""
+        return json.loads(self._repair_op(dry_run, progress).run())
+
+    async def arepair(self, *, dry_run: bool = False, progress: Optional[ProgressCallback] = None) -> dict[str, Any]:
+        """Async twin of :meth:`repair`."""
+        return json.loads(await self._repair_op(dry_run, progress).start())
+
+    def _repair_op(self, dry_run: bool, progress: Optional[ProgressCallback]) -> Any:
+        sources = []
+        for graph_id in self.graph_ids:
+            backup = self.get_graph(graph_id)
+            if backup.graph_dir.is_dir():
+                sources.append((graph_id, str(backup.graph_dir)))
+        return self.storage._repo.repair_op(bool(dry_run), sources, progress)
+
     def _prune_op(self, grace_seconds: Any, dry_run: bool, repack_threshold: Any, progress: Any) -> Any:
         if isinstance(grace_seconds, bool) or not isinstance(grace_seconds, (int, float)) or not 0 <= grace_seconds < 10**9:
             raise InvalidInputError(f"grace_seconds must be a number >= 0, not {grace_seconds!r}")

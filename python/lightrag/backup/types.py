@@ -147,6 +147,9 @@ class VerifyReport:
     bytes_read: int
     errors: tuple[str, ...]
     scope: str = ""
+    damaged_packs: tuple[str, ...] = ()
+    """Packs found damaged, now recorded in the repository: no snapshot reuses them, the next
+    backup of healthy data stores their chunks again, and ``repair`` heals what it can."""
     """Set when several snapshots were verified together: what they were."""
 
     @property
@@ -170,7 +173,11 @@ class VerifyReport:
                 f"{self._subject} {'are' if self.scope else 'is'} whole ({how}: {self.files_checked} files, "
                 f"{self.chunks_checked} chunks, {self.packs_read} packs read)"
             )
-        return f"{self._subject} {'are' if self.scope else 'is'} DAMAGED: " + "; ".join(self.errors)
+        text = f"{self._subject} {'are' if self.scope else 'is'} DAMAGED: " + "; ".join(self.errors)
+        if self.damaged_packs:
+            text += (f" ({len(self.damaged_packs)} damaged pack(s) recorded: no snapshot reuses them, the next "
+                     "backup stores their chunks again, and `lightrag-backup repair` heals what it can)")
+        return text
 
     @property
     def _subject(self) -> str:
@@ -190,6 +197,7 @@ class VerifyReport:
             "bytes_read": self.bytes_read,
             "errors": list(self.errors),
             "checked_nothing": self.checked_nothing,
+            "damaged_packs": list(self.damaged_packs),
         }
 
 
@@ -225,6 +233,7 @@ def verify_report(snapshot_id: str, read_data: bool, result: str, scope: str = "
         packs_read=data["packs_read"],
         bytes_read=data["bytes_read"],
         errors=tuple(data["errors"]),
+        damaged_packs=tuple(data.get("damaged_packs") or ()),
     )
 
 

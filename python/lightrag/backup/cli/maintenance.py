@@ -6,7 +6,19 @@ import argparse
 import json
 from typing import Any
 
-from ._common import ProgressBar, Wanted, add_command, emit, has_policy, human, manager, policy, retention_options, storage
+from ._common import (
+    EXIT_DAMAGED,
+    ProgressBar,
+    Wanted,
+    add_command,
+    emit,
+    has_policy,
+    human,
+    manager,
+    policy,
+    retention_options,
+    storage,
+)
 
 
 def register(commands: Any, wanted: Wanted) -> None:
@@ -27,6 +39,14 @@ def register(commands: Any, wanted: Wanted) -> None:
         sub.add_argument("--repack-threshold", type=float, default=0.25, metavar="SHARE",
                          help="repack packs with at least this share unused (default 0.25)")
         sub.add_argument("--dry-run", action="store_true", help="print what would happen, change nothing")
+
+    sub = add_command(commands, "repair", "heal damaged data: record it, save what is whole, restore the rest from "
+                      "the graphs' current files", repair, defined=wanted("repair"))
+    if wanted("repair"):
+        sub.add_argument("--graph-id", "-g", help="also heal from this graph's folder (with -w)")
+        sub.add_argument("--working-dir", "-w", help="the graph's folder to heal from (with -g)")
+        sub.add_argument("--workspace", default="", help="LightRAG workspace inside --working-dir")
+        sub.add_argument("--dry-run", action="store_true", help="find and report the damage, change nothing")
 
     sub = commands.add_parser("catalog", help="the SQLite catalog")
     if wanted("catalog"):
@@ -67,6 +87,37 @@ def prune(args: argparse.Namespace, bar: ProgressBar) -> int:
                                                 progress=bar)
     emit(args, report, prune_text(report), bar)
     return 0
+
+
+def repair(args: argparse.Namespace, bar: ProgressBar) -> int:
+    """Heal from every registered graph's folder, plus the one given with -g/-w."""
+    from ..errors import InvalidInputError
+
+    owner = manager(args, storage(args))
+    if args.working_dir:
+        if not args.graph_id:
+            raise InvalidInputError("repair -w DIR needs -g GRAPH_ID: which graph's data that folder holds")
+        owner.register_graph(args.graph_id, args.working_dir, args.workspace or "")
+    report = owner.repair(dry_run=args.dry_run, progress=bar)
+    emit(args, report, repair_text(report), bar)
+    return EXIT_DAMAGED if report["unhealed"] else 0
+
+
+def repair_text(report: dict[str, Any]) -> str:
+    verb = "would" if report["dry_run"] else "did"
+    if not report["damaged_packs"] and not report["unhealed"]:
+        return "repair: no damage found; every snapshot reads back whole"
+    lines = [f"repair ({verb}): {len(report['damaged_packs'])} damaged pack(s); {report['chunks_copied']} whole chunk(s) "
+             f"saved, {report['chunks_healed']} healed from the graphs' files, {report['chunks_lost']} lost"]
+    for snapshot in report["snapshots"]:
+        state = "healed" if snapshot["healed"] else "CANNOT BE RESTORED: " + ", ".join(snapshot["unrestorable_files"])
+        lines.append(f"  {snapshot['graph_id']}/{snapshot['snapshot_id']}  {snapshot['time'][:19]}  {state}")
+    for skipped in report["sources_skipped"]:
+        lines.append(f"  not healed from {skipped}")
+    if report["unhealed"]:
+        lines.append(f"{len(report['unhealed'])} snapshot(s) cannot be restored whole; forget them, or restore the "
+                     "files they lack into the graph's folder and run repair again")
+    return "\n".join(lines)
 
 
 def prune_text(report: dict[str, Any]) -> str:
