@@ -9,9 +9,10 @@
 use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::format::{pack::PackWriter, paths, IndexFile, IndexPack, ObjectId};
+use crate::repository::Repository;
 use crate::runtime;
 use bytes::Bytes;
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 
 /// Packs are cut at this size (the last one of a run is smaller).
 pub const PACK_TARGET_SIZE: usize = 16 * 1024 * 1024;
@@ -30,11 +31,15 @@ pub struct Packer {
     uploads: VecDeque<Upload>,
     in_flight: usize,
     index: IndexFile,
+    /// Pack ids never to produce: the repository's damaged packs (see
+    /// [`PackWriter::finish_avoiding`]).
+    avoid: HashSet<ObjectId>,
 }
 
 impl Packer {
-    /// A packer writing into `backend`.
-    pub fn new(backend: &Backend) -> Self {
+    /// A packer writing into `repo`.
+    pub fn new(repo: &Repository) -> Self {
+        let backend = repo.backend();
         Packer {
             backend: backend.clone(),
             runtime: runtime::handle(),
@@ -46,6 +51,7 @@ impl Packer {
                 UPLOADS_IN_FLIGHT
             },
             index: IndexFile::default(),
+            avoid: repo.damaged_packs(),
         }
     }
 
@@ -82,7 +88,7 @@ impl Packer {
     }
 
     fn start_upload(&mut self, pack: PackWriter) -> Result<()> {
-        let (id, bytes, blobs) = pack.finish()?;
+        let (id, bytes, blobs) = pack.finish_avoiding(&self.avoid)?;
         self.index.packs.push(IndexPack {
             id,
             size: bytes.len() as u64,

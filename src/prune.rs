@@ -437,7 +437,7 @@ fn mark(
         return Ok(());
     }
     progress.start("prune", report.bytes_repacked);
-    let mut packer = Packer::new(repo.backend());
+    let mut packer = Packer::new(repo);
     for (pack, kept) in &to_repack {
         check_cancelled(progress, "prune")?;
         let bytes = block_on(repo.backend().get(&pack_path(&pack.id)))?;

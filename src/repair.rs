@@ -138,7 +138,7 @@ pub fn repair(
 
     // 2. Copy what is still whole.
     let mut lost: HashSet<ObjectId> = HashSet::new();
-    let mut packer = (!options.dry_run).then(|| Packer::new(repo.backend()));
+    let mut packer = (!options.dry_run).then(|| Packer::new(repo));
     let mut by_pack: BTreeMap<ObjectId, Vec<(ObjectId, crate::format::BlobEntry)>> =
         BTreeMap::new();
     for (id, copies) in &at_risk {
@@ -235,21 +235,19 @@ fn snapshot_repair(
     risky: &HashSet<ObjectId>,
     lost: &HashSet<ObjectId>,
 ) -> Option<SnapshotRepair> {
-    let affected: Vec<String> = manifest
-        .files
-        .iter()
-        .filter(|f| f.chunks.iter().any(|c| risky.contains(&c.id)))
-        .map(|f| f.path.clone())
-        .collect();
+    let files_needing = |chunks: &HashSet<ObjectId>| -> Vec<String> {
+        manifest
+            .files
+            .iter()
+            .filter(|f| f.chunks.iter().any(|c| chunks.contains(&c.id)))
+            .map(|f| f.path.clone())
+            .collect()
+    };
+    let affected = files_needing(risky);
     if affected.is_empty() {
         return None;
     }
-    let unrestorable: Vec<String> = manifest
-        .files
-        .iter()
-        .filter(|f| f.chunks.iter().any(|c| lost.contains(&c.id)))
-        .map(|f| f.path.clone())
-        .collect();
+    let unrestorable = files_needing(lost);
     Some(SnapshotRepair {
         graph_id: manifest.graph_id.clone(),
         snapshot_id: manifest.snapshot_id.clone(),

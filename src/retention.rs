@@ -118,7 +118,8 @@ impl RetentionPolicy {
         // A graph holding nothing but safety snapshots keeps its newest as its newest.
         let counts_safety = dated.iter().all(|(_, m)| m.is_safety_snapshot());
         let safety_ttl = Duration::seconds(SAFETY_SNAPSHOT_TTL_SECONDS);
-        let mut index = 0usize;
+        // Position among the snapshots the rules count (safety snapshots are not counted).
+        let mut counted = 0usize;
         for (time, manifest) in &dated {
             let mut reasons = Vec::new();
             if manifest.is_safety_snapshot() && !counts_safety {
@@ -127,45 +128,34 @@ impl RetentionPolicy {
                 } else if now.signed_duration_since(*time) <= safety_ttl {
                     reasons.push(format!("safety snapshot, kept {}", describe(safety_ttl)));
                 }
-                for tag in &self.keep_tags {
-                    if manifest.tags.contains(tag) {
-                        reasons.push(format!("tag {tag}"));
+            } else {
+                let index = counted;
+                counted += 1;
+                if index == 0 {
+                    reasons.push("newest".to_string());
+                }
+                if let Some(n) = self.keep_last {
+                    if index < n {
+                        reasons.push(format!("last {n}"));
                     }
                 }
-                decisions.push(Decision {
-                    snapshot_id: manifest.snapshot_id.clone(),
-                    time: manifest.time.clone(),
-                    keep: !reasons.is_empty(),
-                    reasons,
-                });
-                continue;
-            }
-            index += 1;
-            let index = index - 1;
-            if index == 0 {
-                reasons.push("newest".to_string());
-            }
-            if let Some(n) = self.keep_last {
-                if index < n {
-                    reasons.push(format!("last {n}"));
-                }
-            }
-            for (rule, (name, _, period)) in calendar.iter().enumerate() {
-                let Some(left) = remaining[rule] else {
-                    continue;
-                };
-                let key = period(time);
-                if last_period[rule].as_ref() != Some(&key) {
-                    last_period[rule] = Some(key.clone());
-                    if left > 0 {
-                        remaining[rule] = Some(left - 1);
-                        reasons.push(format!("{name} {key}"));
+                for (rule, (name, _, period)) in calendar.iter().enumerate() {
+                    let Some(left) = remaining[rule] else {
+                        continue;
+                    };
+                    let key = period(time);
+                    if last_period[rule].as_ref() != Some(&key) {
+                        last_period[rule] = Some(key.clone());
+                        if left > 0 {
+                            remaining[rule] = Some(left - 1);
+                            reasons.push(format!("{name} {key}"));
+                        }
                     }
                 }
-            }
-            if let Some(within) = within {
-                if now.signed_duration_since(*time) <= within {
-                    reasons.push(format!("within {}", describe(within)));
+                if let Some(within) = within {
+                    if now.signed_duration_since(*time) <= within {
+                        reasons.push(format!("within {}", describe(within)));
+                    }
                 }
             }
             for tag in &self.keep_tags {

@@ -671,7 +671,7 @@ fn pack_blobs(
         added_size: 0,
         added_raw_size: 0,
     };
-    let mut packer = Packer::new(repo.backend());
+    let mut packer = Packer::new(repo);
     for batch in blobs {
         for blob in batch? {
             let list = &mut packed.chunk_lists[blob.file];

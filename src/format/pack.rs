@@ -62,7 +62,35 @@ impl PackWriter {
     }
 
     /// Finish the pack: returns its id, bytes and blob entries.
-    pub fn finish(mut self) -> Result<(ObjectId, Vec<u8>, Vec<BlobEntry>)> {
+    pub fn finish(self) -> Result<(ObjectId, Vec<u8>, Vec<BlobEntry>)> {
+        self.finish_avoiding(&std::collections::HashSet::new())
+    }
+
+    /// Finish the pack with an id that is none of `avoid`. Packs are content-addressed: the
+    /// same chunks in the same order make the same pack, so re-storing the chunks of a damaged
+    /// pack could "write" the very pack id whose object is damaged (and find it already
+    /// there). Such a pack gets one extra chunk of random bytes, which changes its id; the
+    /// chunk is valid, referenced by nothing, and dropped by a later repack.
+    pub fn finish_avoiding(
+        mut self,
+        avoid: &std::collections::HashSet<ObjectId>,
+    ) -> Result<(ObjectId, Vec<u8>, Vec<BlobEntry>)> {
+        loop {
+            let body = self.buffer.len();
+            let id = self.seal()?;
+            if !avoid.contains(&id) {
+                return Ok((id, self.buffer, self.blobs));
+            }
+            self.buffer.truncate(body);
+            let nonce: [u8; 16] = rand::random();
+            let compressed = zstd::bulk::compress(&nonce, 1)
+                .map_err(|e| Error::integrity(format!("cannot compress a pack nonce: {e}")))?;
+            self.add(ObjectId::of(&nonce), &compressed, nonce.len() as u32);
+        }
+    }
+
+    /// Append the trailer and footer; returns the pack's id.
+    fn seal(&mut self) -> Result<ObjectId> {
         let trailer = rmp_serde::to_vec(&self.blobs)
             .map_err(|e| Error::integrity(format!("cannot encode pack trailer: {e}")))?;
         let trailer = zstd::bulk::compress(&trailer, 3)
@@ -71,8 +99,7 @@ impl PackWriter {
         self.buffer
             .extend_from_slice(&(trailer.len() as u32).to_le_bytes());
         self.buffer.extend_from_slice(FOOTER_MAGIC);
-        let id = ObjectId::of(&self.buffer);
-        Ok((id, self.buffer, self.blobs))
+        Ok(ObjectId::of(&self.buffer))
     }
 }
 
@@ -156,4 +183,40 @@ pub fn open_blob(entry: &BlobEntry, compressed: &[u8]) -> Result<Vec<u8>> {
 pub fn open_blob_into(entry: &BlobEntry, compressed: &[u8], out: &mut [u8]) -> Result<()> {
     let written = with_decompressor(entry, |d| d.decompress_to_buffer(compressed, out))?;
     check_blob(entry, &out[..written])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pack_of(chunks: &[&[u8]]) -> PackWriter {
+        let mut writer = PackWriter::new();
+        for chunk in chunks {
+            let compressed = zstd::bulk::compress(chunk, 1).unwrap();
+            writer.add(ObjectId::of(chunk), &compressed, chunk.len() as u32);
+        }
+        writer
+    }
+
+    #[test]
+    fn a_pack_never_takes_an_id_it_must_avoid() {
+        let chunks: [&[u8]; 2] = [b"first chunk", b"second chunk"];
+        let (damaged, _, _) = pack_of(&chunks).finish().unwrap();
+        // The same chunks in the same order make the same pack, unless that id is avoided.
+        assert_eq!(pack_of(&chunks).finish().unwrap().0, damaged);
+        let avoid = std::collections::HashSet::from([damaged]);
+        let (id, bytes, blobs) = pack_of(&chunks).finish_avoiding(&avoid).unwrap();
+        assert_ne!(id, damaged);
+        assert_eq!(ObjectId::of(&bytes), id);
+        assert_eq!(read_trailer(&bytes).unwrap(), blobs);
+        assert_eq!(blobs.len(), 3, "the chunks and one nonce");
+        for (blob, chunk) in blobs.iter().zip(chunks) {
+            let start = blob.offset as usize;
+            let plain = open_blob(blob, &bytes[start..start + blob.length as usize]).unwrap();
+            assert_eq!(plain, chunk);
+        }
+        let nonce = &blobs[2];
+        let start = nonce.offset as usize;
+        assert!(open_blob(nonce, &bytes[start..start + nonce.length as usize]).is_ok());
+    }
 }
