@@ -34,6 +34,11 @@ pub enum Error {
         theirs: String,
     },
 
+    /// A replication target cannot take this repository's data as it is (another format
+    /// version or other chunker parameters, so chunks would not deduplicate). Nothing moved.
+    #[error("incompatible replication target {target}: {reason}")]
+    IncompatibleTarget { target: String, reason: String },
+
     /// An id prefix matches more than one snapshot.
     #[error("snapshot id prefix {prefix:?} is ambiguous: it matches {count} snapshots of graph {graph_id:?}: {candidates}")]
     AmbiguousSnapshotId {
@@ -131,6 +136,7 @@ impl Error {
             Error::InvalidInput { .. } => "invalid_input",
             Error::SnapshotNotFound { .. } => "snapshot_not_found",
             Error::GraphSourceConflict { .. } => "graph_source_conflict",
+            Error::IncompatibleTarget { .. } => "incompatible_target",
             Error::AmbiguousSnapshotId { .. } => "invalid_input",
             Error::GraphDirNotFound { .. } => "graph_dir_not_found",
             Error::GraphBusy { .. } => "graph_busy",

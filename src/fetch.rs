@@ -79,18 +79,19 @@ pub(crate) fn windows(locations: &[BlobLocation], window_bytes: u64) -> Vec<&[Bl
 }
 
 /// One ranged read of a pack, and which of the window's blobs it holds.
-struct Span {
-    pack: ObjectId,
-    start: u64,
-    end: u64,
-    members: Vec<usize>,
+pub(crate) struct Span {
+    pub(crate) pack: ObjectId,
+    pub(crate) start: u64,
+    pub(crate) end: u64,
+    /// Indexes into the window of the blobs this read holds.
+    pub(crate) members: Vec<usize>,
 }
 
 /// Cover the window's blobs with as few ranged reads as possible: per pack, in offset order,
 /// merging neighbours closer than `reads.max_gap` (a file restored after a change interleaves
 /// old and new packs, so file order alone would cut many short reads; reading a few unneeded
 /// bytes is cheaper than another request).
-fn spans(window: &[BlobLocation], reads: Reads) -> Vec<Span> {
+pub(crate) fn spans(window: &[BlobLocation], reads: Reads) -> Vec<Span> {
     let mut order: Vec<usize> = (0..window.len()).collect();
     order.sort_by_key(|&i| (window[i].pack, window[i].entry.offset));
     let mut spans: Vec<Span> = Vec::new();

@@ -27,6 +27,7 @@ mod parallel;
 pub mod progress;
 pub mod prune;
 pub mod repair;
+pub mod replication;
 pub mod repository;
 pub mod restore;
 pub mod retention;

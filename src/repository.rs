@@ -132,13 +132,22 @@ impl Repository {
 
     /// Create a new repository (or open the one a concurrent caller just created).
     pub fn init(backend: Backend, chunker: ChunkerParams) -> Result<Self> {
+        Self::create(backend, chunker, ChunkerParams::matrix(), ZSTD_LEVEL)
+    }
+
+    fn create(
+        backend: Backend,
+        chunker: ChunkerParams,
+        matrix_chunker: ChunkerParams,
+        compression_level: i32,
+    ) -> Result<Self> {
         let config = RepoConfig {
             format_version: FORMAT_VERSION,
             repository_id: uuid::Uuid::new_v4().to_string(),
             chunker,
-            matrix_chunker: ChunkerParams::matrix(),
+            matrix_chunker,
             compression: "zstd".to_string(),
-            compression_level: ZSTD_LEVEL,
+            compression_level,
             created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
         };
         let bytes = serde_json::to_vec_pretty(&config).expect("config serialises");
@@ -154,6 +163,50 @@ impl Repository {
                 let bytes = block_on(backend.get(&path))?;
                 Self::from_config_bytes(backend, &bytes)
             }
+        }
+    }
+
+    /// Create a repository at `backend` that takes `source`'s data as it is: the same chunker
+    /// parameters and compression (a new repository id), so chunks deduplicate across a copy.
+    /// An existing repository there is opened instead (and checked with
+    /// [`Repository::check_compatible`] by the copy).
+    ///
+    /// # Errors
+    /// As [`Repository::init`].
+    pub fn init_like(backend: Backend, source: &RepoConfig) -> Result<Self> {
+        Self::create(
+            backend,
+            source.chunker,
+            source.matrix_chunker,
+            source.compression_level,
+        )
+    }
+
+    /// Whether `target` can take this repository's chunks as they are.
+    ///
+    /// # Errors
+    /// `IncompatibleTarget` naming the difference.
+    pub fn check_compatible(&self, target: &Repository) -> Result<()> {
+        let (ours, theirs) = (&self.config, &target.config);
+        let reason = if theirs.format_version > FORMAT_VERSION {
+            Some(format!(
+                "it has format version {}, newer than this build reads",
+                theirs.format_version
+            ))
+        } else if ours.chunker != theirs.chunker || ours.matrix_chunker != theirs.matrix_chunker {
+            Some(format!(
+                "it chunks files with other parameters ({:?} / {:?}, here {:?} / {:?}), so nothing would deduplicate; copy into a new repository, which replication creates with these parameters",
+                theirs.chunker, theirs.matrix_chunker, ours.chunker, ours.matrix_chunker
+            ))
+        } else {
+            None
+        };
+        match reason {
+            Some(reason) => Err(Error::IncompatibleTarget {
+                target: target.backend.location().to_string(),
+                reason,
+            }),
+            None => Ok(()),
         }
     }
 

@@ -20,6 +20,16 @@ pub(crate) struct PyRepository {
     repo: Arc<Repository>,
 }
 
+impl PyRepository {
+    pub(crate) fn from_repo(repo: Arc<Repository>) -> Self {
+        PyRepository { repo }
+    }
+
+    pub(crate) fn repo(&self) -> Arc<Repository> {
+        self.repo.clone()
+    }
+}
+
 #[pymethods]
 impl PyRepository {
     /// Open (with `create`, initialise when empty) the repository at `url`; `options` are the

@@ -2,7 +2,7 @@
 
 from typing import Awaitable, Callable, Optional, final
 
-__all__ = ["FORMAT_VERSION", "GraphBackup", "Operation", "Repository", "__version__", "_drain", "is_graph_file", "stage_links"]
+__all__ = ["FORMAT_VERSION", "GraphBackup", "Operation", "ReplicationManager", "Repository", "__version__", "_drain", "is_graph_file", "stage_links"]
 
 FORMAT_VERSION: int
 __version__: str
@@ -102,6 +102,24 @@ class GraphBackup:
         progress: Optional[_Progress] = None,
     ) -> Operation: ...
     def stats_op(self) -> Operation: ...
+
+@final
+class ReplicationManager:
+    """The transfer engine: copies a graph's snapshots from ``source`` into target repositories."""
+
+    def __new__(cls, source: Repository) -> "ReplicationManager": ...
+    def open_target(
+        self, url: str, options: Optional[dict[str, str]] = None, create_location: bool = False
+    ) -> Repository:
+        """The target repository at ``url``, created like the source when there is none."""
+    def copy_op(
+        self,
+        target: Repository,
+        graph_id: str,
+        snapshot_ids: Optional[list[str]] = None,
+        dry_run: bool = False,
+        progress: Optional[_Progress] = None,
+    ) -> Operation: ...
 
 def stage_links(source: str, staging: str) -> int:
     """Hard-link the graph files of ``source`` into ``staging``; returns how many."""

@@ -118,6 +118,25 @@ MIGRATIONS: list[str] = [
     CREATE INDEX replication_logs_graph_target ON replication_logs (graph_id, target_id, status);
     CREATE INDEX replication_logs_backup ON replication_logs (backup_id);
     """,
+    # 3: replication targets, and what each attempt moved.
+    """
+    CREATE TABLE IF NOT EXISTS replication_targets (
+        target_id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        base_url TEXT NOT NULL,
+        api_key TEXT,
+        enabled INTEGER NOT NULL DEFAULT 1,
+        graphs TEXT,
+        conflict_policy TEXT NOT NULL DEFAULT 'reject',
+        ca_file TEXT,
+        options TEXT,
+        created_at TEXT NOT NULL,
+        last_health TEXT
+    );
+    ALTER TABLE replication_logs ADD COLUMN bytes_sent INTEGER;
+    ALTER TABLE replication_logs ADD COLUMN chunks_sent INTEGER;
+    ALTER TABLE replication_logs ADD COLUMN duration_ms INTEGER;
+    """,
 ]
 
 
@@ -367,6 +386,9 @@ class Catalog:
         attempted_at: Optional[str] = None,
         completed_at: Optional[str] = None,
         log_id: Optional[str] = None,
+        bytes_sent: Optional[int] = None,
+        chunks_sent: Optional[int] = None,
+        duration_ms: Optional[int] = None,
     ) -> str:
         """Add (or, by ``log_id``, update) one replication attempt; returns its ``log_id``."""
         import uuid
@@ -375,17 +397,73 @@ class Catalog:
         with self._write() as db:
             db.execute(
                 "INSERT INTO replication_logs (log_id, backup_id, target_id, graph_id, status, error_message, attempted_at, "
-                "completed_at, data_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (log_id) DO UPDATE SET "
-                "status = excluded.status, error_message = excluded.error_message, completed_at = excluded.completed_at, "
-                "data_hash = excluded.data_hash",
-                (log_id, backup_id, target_id, graph_id, status, error_message, attempted_at or now_iso(), completed_at, data_hash),
+                "completed_at, data_hash, bytes_sent, chunks_sent, duration_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (log_id) DO UPDATE SET status = excluded.status, error_message = excluded.error_message, "
+                "completed_at = excluded.completed_at, data_hash = excluded.data_hash, bytes_sent = excluded.bytes_sent, "
+                "chunks_sent = excluded.chunks_sent, duration_ms = excluded.duration_ms",
+                (log_id, backup_id, target_id, graph_id, status, error_message, attempted_at or now_iso(), completed_at,
+                 data_hash, bytes_sent, chunks_sent, duration_ms),
             )
         return log_id
 
-    def replication_logs(self, graph_id: Optional[str] = None) -> list[dict[str, Any]]:
-        if graph_id is None:
-            return self._rows("SELECT * FROM replication_logs ORDER BY attempted_at")
-        return self._rows("SELECT * FROM replication_logs WHERE graph_id = ? ORDER BY attempted_at", (graph_id,))
+    # -- replication targets (rows; the replication package gives them meaning) -----------
+
+    def upsert_target(self, row: dict[str, Any]) -> None:
+        columns = ["target_id", "name", "base_url", "api_key", "enabled", "graphs", "conflict_policy", "ca_file",
+                   "options", "created_at"]
+        values = [row.get(c) for c in columns]
+        values[columns.index("graphs")] = json.dumps(row["graphs"]) if row.get("graphs") is not None else None
+        values[columns.index("options")] = json.dumps(row.get("options") or {})
+        values[columns.index("enabled")] = int(bool(row.get("enabled", True)))
+        values[columns.index("created_at")] = row.get("created_at") or now_iso()
+        updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in ("target_id", "created_at"))
+        with self._write() as db:
+            db.execute(
+                f"INSERT INTO replication_targets ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
+                f"ON CONFLICT (target_id) DO UPDATE SET {updates}",
+                values,
+            )
+
+    def targets(self) -> list[dict[str, Any]]:
+        rows = self._rows("SELECT * FROM replication_targets ORDER BY name")
+        for row in rows:
+            row["enabled"] = bool(row["enabled"])
+            row["graphs"] = json.loads(row["graphs"]) if row["graphs"] else None
+            row["options"] = json.loads(row["options"] or "{}")
+            row["last_health"] = json.loads(row["last_health"]) if row["last_health"] else None
+        return rows
+
+    def remove_target(self, target_id: str) -> bool:
+        with self._write() as db:
+            return db.execute("DELETE FROM replication_targets WHERE target_id = ?", (target_id,)).rowcount > 0
+
+    def record_target_health(self, target_id: str, health: dict[str, Any]) -> None:
+        with self._write() as db:
+            db.execute("UPDATE replication_targets SET last_health = ? WHERE target_id = ?",
+                       (json.dumps(health), target_id))
+
+    def replication_logs(
+        self,
+        graph_id: Optional[str] = None,
+        *,
+        target_id: Optional[str] = None,
+        status: Optional[str] = None,
+        limit: Optional[int] = None,
+        newest_first: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Replication attempts, oldest first (or newest first), filtered by what is given."""
+        where: list[str] = []
+        args: list[Any] = []
+        for column, value in (("graph_id", graph_id), ("target_id", target_id), ("status", status)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        sql = "SELECT * FROM replication_logs" + (" WHERE " + " AND ".join(where) if where else "")
+        sql += f" ORDER BY attempted_at {'DESC' if newest_first else 'ASC'}, log_id"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(int(limit))
+        return self._rows(sql, tuple(args))
 
     def recovery_points(self) -> list[dict[str, Any]]:
         return self._rows("SELECT * FROM recovery_points ORDER BY timestamp DESC")

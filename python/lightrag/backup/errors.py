@@ -64,6 +64,14 @@ class GraphSourceConflictError(BackupError):
     http_status = 409
 
 
+class IncompatibleTargetError(BackupError):
+    """A replication target cannot take this repository's chunks as they are (another format
+    version, other chunker parameters). Nothing was sent."""
+
+    kind = "incompatible_target"
+    http_status = 409
+
+
 class GraphBusyError(BackupError):
     """The graph was busy (an insert running, files changing) past the timeout."""
 
@@ -194,6 +202,7 @@ __all__ = [
     "GraphDirNotFoundError",
     "GraphNotFoundError",
     "GraphSourceConflictError",
+    "IncompatibleTargetError",
     "IntegrityError",
     "InvalidInputError",
     "OperationCancelledError",

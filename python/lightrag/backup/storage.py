@@ -155,6 +155,11 @@ def _options(options: Mapping[str, Any] | None) -> dict[str, str]:
     return result
 
 
+def _given(**settings: Any) -> dict[str, Any]:
+    """The keyword settings that were given (not ``None``)."""
+    return {key: value for key, value in settings.items() if value is not None}
+
+
 def _join_prefix(prefix: str | None) -> str:
     prefix = (prefix or "").strip("/")
     return f"/{prefix}" if prefix else ""
@@ -204,7 +209,9 @@ class S3BackupStorage(BackupStorageBackend):
         self.prefix = prefix.strip("/")
         self.endpoint_url = endpoint_url
         merged = dict(options)
-        merged.update(
+        # Keyword settings win over options of the same name, but only when given: an unset
+        # endpoint_url must not drop an `endpoint` option (and send requests to AWS instead).
+        merged.update(_given(
             region=region,
             endpoint=endpoint_url,
             access_key_id=access_key_id,
@@ -212,7 +219,7 @@ class S3BackupStorage(BackupStorageBackend):
             session_token=session_token,
             profile=profile,
             allow_http=allow_http,
-        )
+        ))
         super().__init__(
             f"s3://{bucket}{_join_prefix(prefix)}",
             create=create,
@@ -268,14 +275,14 @@ class AzureBlobBackupStorage(BackupStorageBackend):
         self.prefix = prefix.strip("/")
         self.endpoint = endpoint
         merged = dict(options)
-        merged.update(
+        merged.update(_given(
             account_name=account_name,
             account_key=account_key,
             sas_token=sas_token,
             connection_string=connection_string,
             endpoint=endpoint,
             use_emulator=use_emulator,
-        )
+        ))
         super().__init__(
             f"az://{container}{_join_prefix(prefix)}",
             create=create,

@@ -134,8 +134,12 @@ def catalog_rebuild(args: argparse.Namespace, bar: ProgressBar) -> int:
     owner = manager(args, store)
     count = owner.rebuild_catalog()
     schedules = owner.last_rebuild.get("schedules", 0)
-    emit(args, {"catalog": str(owner.catalog.path), "snapshots": count, "schedules": schedules},
-         f"rebuilt {owner.catalog.path} from {store.url}: {count} snapshots, {schedules} schedules")
+    from lightrag.replication import ReplicationManager  # the CLI may import replication
+
+    targets = ReplicationManager(owner).restore_targets()
+    emit(args, {"catalog": str(owner.catalog.path), "snapshots": count, "schedules": schedules, "targets": targets},
+         f"rebuilt {owner.catalog.path} from {store.url}: {count} snapshots, {schedules} schedules, "
+         f"{targets} replication targets")
     return 0
 
 

@@ -34,8 +34,16 @@ def _backup_router(manager: "BackupManager", runner: JobRunner, dependencies: li
     return create_backup_router(manager, dependencies=dependencies, resolve_graph=resolve_graph, runner=runner)
 
 
+def _replication_router(manager: "BackupManager", runner: JobRunner, dependencies: list[Any],
+                        resolve_graph: Optional[Callable[[str], None]]) -> "APIRouter":
+    # The app factory is one of the three places allowed to import every package.
+    from lightrag.replication.api import create_replication_router
+
+    return create_replication_router(manager, runner=runner, dependencies=dependencies, resolve_graph=resolve_graph)
+
+
 #: Every router an app serves.
-ROUTERS: list[RouterFactory] = [_backup_router]
+ROUTERS: list[RouterFactory] = [_backup_router, _replication_router]
 
 
 def mount_routers(

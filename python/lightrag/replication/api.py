@@ -1,0 +1,132 @@
+"""The seed's replication endpoints, as a router the app factory mounts beside the backup one
+(``lightrag.backup.http.app.ROUTERS``). JSON fields use the seed's column names; API keys are
+never returned (``***``). Replicating runs as a job, like a snapshot: ``202`` with a
+``job_id``, or ``?wait=true``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable, Optional
+
+from fastapi import APIRouter, Query, Request
+from fastapi import Path as PathParam
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from lightrag.backup.api import GRAPH_ID_PATTERN, SNAPSHOT_ID_PATTERN
+from lightrag.backup.http.jobs import Job, JobRunner
+
+from .graph_replication import ReplicationManager
+from .targets import CONFLICT_POLICIES, ReplicationTarget
+
+if TYPE_CHECKING:
+    from lightrag.backup.manager import BackupManager
+
+TARGET_ID_PATTERN = r"^[0-9a-f]{32}$"
+GraphId = PathParam(..., pattern=GRAPH_ID_PATTERN, max_length=128, description="the graph's id")
+TargetId = PathParam(..., pattern=TARGET_ID_PATTERN, description="the target's id")
+
+
+class TargetRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(..., pattern=r"^[A-Za-z0-9_\-][A-Za-z0-9_.\-]{0,63}$")
+    base_url: str = Field(..., min_length=1, max_length=2048)
+    api_key: Optional[str] = Field(None, max_length=4096)
+    enabled: bool = True
+    graphs: Optional[list[str]] = Field(None, max_length=1000)
+    conflict_policy: str = Field("reject", pattern="^(" + "|".join(CONFLICT_POLICIES) + ")$")
+    ca_file: Optional[str] = Field(None, max_length=4096)
+    options: dict[str, str] = Field(default_factory=dict, max_length=64)
+
+
+class ReplicateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    snapshot_id: Optional[str] = Field(None, pattern=SNAPSHOT_ID_PATTERN, max_length=64)
+    targets: Optional[list[str]] = Field(None, max_length=32)
+
+
+def create_replication_router(
+    manager: "BackupManager",
+    *,
+    runner: JobRunner,
+    dependencies: Optional[list[Any]] = None,
+    resolve_graph: Optional[Callable[[str], None]] = None,
+) -> APIRouter:
+    """The replication endpoints over ``manager``'s repository and catalog."""
+    router = APIRouter(prefix="/replication", tags=["replication"], dependencies=dependencies or [])
+    replication = ReplicationManager(manager)
+
+    def known(graph_id: str) -> None:
+        if resolve_graph is not None:
+            resolve_graph(graph_id)
+        manager.known_graph(graph_id)
+
+    def target_view(target: ReplicationTarget) -> dict[str, Any]:
+        view = target.to_dict()
+        view["last_health"] = next((row["last_health"] for row in manager.catalog.targets()
+                                    if row["target_id"] == target.target_id), None)
+        return view
+
+    @router.post("/targets", status_code=201, summary="Register a replication target")
+    async def register_target(body: TargetRequest) -> dict[str, Any]:
+        target = ReplicationTarget(**body.model_dump())
+        replication.register_target(target)
+        return target_view(target)
+
+    @router.get("/targets", summary="Replication targets, with their last health result")
+    async def list_targets() -> list[dict[str, Any]]:
+        return [target_view(t) for t in replication.targets()]
+
+    @router.post("/targets/{target_id}/health", summary="Check that a target can take snapshots now")
+    async def target_health(target_id: str = TargetId) -> dict[str, Any]:
+        import asyncio
+
+        target = replication.get_target(target_id)
+        return await asyncio.to_thread(replication.check_target_health, target)
+
+    @router.delete("/targets/{target_id}", summary="Forget a target (its copies stay where they are)")
+    async def remove_target(target_id: str = TargetId) -> dict[str, Any]:
+        replication.remove_target(target_id)
+        return {"removed": target_id}
+
+    @router.post("/graphs/{graph_id}/replicate", status_code=202, summary="Replicate a graph's snapshots now")
+    async def replicate(
+        request: Request,
+        graph_id: str = GraphId,
+        body: Optional[ReplicateRequest] = None,
+        wait: bool = Query(False, description="answer when every target is done"),
+    ) -> JSONResponse:
+        known(graph_id)
+        body = body or ReplicateRequest.model_validate({})
+        for name in body.targets or []:
+            replication.get_target(name)
+
+        async def work(job: Job) -> Any:
+            return await replication.areplicate_graph(graph_id, body.snapshot_id, targets=body.targets,
+                                                      progress=job.progress)
+
+        # Its own lock key (graph ids hold no ':'): replicating reads committed snapshots only,
+        # so it runs beside a backup of the graph, but never twice at once.
+        return await runner.answer(request, runner.start("replicate", f"{graph_id}:replicate", work), wait)
+
+    @router.get("/graphs/{graph_id}/status", summary="Per target: last replicated snapshot, lag, last error")
+    async def status(graph_id: str = GraphId) -> dict[str, Any]:
+        import asyncio
+
+        known(graph_id)
+        return await asyncio.to_thread(replication.get_replication_status, graph_id)
+
+    @router.get("/logs", summary="Replication attempts, newest first")
+    async def logs(
+        graph_id: Optional[str] = Query(None, pattern=GRAPH_ID_PATTERN, max_length=128),
+        target_id: Optional[str] = Query(None, pattern=TARGET_ID_PATTERN),
+        status: Optional[str] = Query(None, pattern="^(completed|failed|pending|in_progress)$"),
+        limit: int = Query(100, ge=1, le=10000),
+    ) -> list[dict[str, Any]]:
+        rows = manager.catalog.replication_logs(graph_id, target_id=target_id, status=status, limit=limit,
+                                                newest_first=True)
+        return rows
+
+    return router
+
+
+__all__ = ["create_replication_router"]

@@ -1,0 +1,87 @@
+//! `_native.ReplicationManager`: the Rust transfer engine of replication, which
+//! `lightrag.replication.ReplicationManager` builds on. It copies a graph's snapshots from its
+//! repository into a target repository (see `crate::replication`).
+
+use super::operation::PyOperation;
+use super::progress::PyProgress;
+use super::repository::PyRepository;
+use super::run_blocking;
+use super::views::to_json;
+use crate::backend::Backend;
+use crate::error::Error;
+use crate::replication::{copy_graph, CopyOptions};
+use crate::repository::Repository;
+use pyo3::prelude::*;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+#[pyclass(
+    name = "ReplicationManager",
+    module = "lightrag.backup._native",
+    frozen
+)]
+pub(crate) struct PyReplicationManager {
+    source: Arc<Repository>,
+}
+
+#[pymethods]
+impl PyReplicationManager {
+    /// The transfer engine for snapshots of `source`.
+    #[new]
+    fn new(source: &PyRepository) -> Self {
+        PyReplicationManager {
+            source: source.repo(),
+        }
+    }
+
+    /// Open the target repository at `url`, creating it (and with `create_location` its bucket
+    /// or container) with this source's chunker parameters when there is none, so dedup holds
+    /// across the copy. An existing one is checked for compatibility by each copy.
+    #[pyo3(signature = (url, options = None, create_location = false))]
+    fn open_target(
+        &self,
+        py: Python<'_>,
+        url: String,
+        options: Option<BTreeMap<String, String>>,
+        create_location: bool,
+    ) -> PyResult<PyRepository> {
+        let options = options.unwrap_or_default();
+        let source = self.source.clone();
+        let repo = run_blocking(py, || {
+            let backend = Backend::open_with(&url, &options)?;
+            if create_location {
+                backend.create_location_blocking()?;
+            }
+            match Repository::open(backend.clone(), false) {
+                Err(Error::RepositoryNotFound { .. }) => {
+                    Repository::init_like(Backend::open_with(&url, &options)?, source.config())
+                }
+                other => other,
+            }
+        })?;
+        Ok(PyRepository::from_repo(Arc::new(repo)))
+    }
+
+    /// Copy the snapshots of `graph_id` the target lacks (or only `snapshot_ids`).
+    #[pyo3(signature = (target, graph_id, snapshot_ids=None, dry_run=false, progress=None))]
+    fn copy_op(
+        &self,
+        target: &PyRepository,
+        graph_id: String,
+        snapshot_ids: Option<Vec<String>>,
+        dry_run: bool,
+        progress: Option<Py<PyAny>>,
+    ) -> PyOperation {
+        let (source, target) = (self.source.clone(), target.repo());
+        let options = CopyOptions {
+            snapshot_ids,
+            dry_run,
+        };
+        PyOperation::new(move || {
+            let progress = PyProgress::new(progress);
+            Ok(to_json(&copy_graph(
+                &source, &target, &graph_id, &options, &progress,
+            )?))
+        })
+    }
+}

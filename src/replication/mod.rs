@@ -1,0 +1,10 @@
+//! Replication: every snapshot of a graph onto another repository, carrying only what the
+//! target lacks, checked hash by hash, resumable and idempotent.
+//!
+//! [`copy`] moves snapshots between two repositories (a `restic copy` analog: an off-site
+//! bucket, a second region); instance targets (another lightrag-backup server over HTTP) reuse
+//! its plan and the same order of writes: packs, then index, then the manifest last.
+
+pub mod copy;
+
+pub use copy::{copy_graph, CopyOptions, CopyReport, SnapshotCopy};
