@@ -39,6 +39,15 @@ pub enum Error {
     #[error("incompatible replication target {target}: {reason}")]
     IncompatibleTarget { target: String, reason: String },
 
+    /// A replication target refused a push on purpose (`kind`: `fenced`, `target_is_primary`,
+    /// `conflict`): retrying will not help until an operator acts.
+    #[error("replication target {target} refused the push ({kind}): {message}")]
+    Refused {
+        target: String,
+        kind: String,
+        message: String,
+    },
+
     /// An id prefix matches more than one snapshot.
     #[error("snapshot id prefix {prefix:?} is ambiguous: it matches {count} snapshots of graph {graph_id:?}: {candidates}")]
     AmbiguousSnapshotId {
@@ -137,6 +146,7 @@ impl Error {
             Error::SnapshotNotFound { .. } => "snapshot_not_found",
             Error::GraphSourceConflict { .. } => "graph_source_conflict",
             Error::IncompatibleTarget { .. } => "incompatible_target",
+            Error::Refused { .. } => "push_refused",
             Error::AmbiguousSnapshotId { .. } => "invalid_input",
             Error::GraphDirNotFound { .. } => "graph_dir_not_found",
             Error::GraphBusy { .. } => "graph_busy",

@@ -86,6 +86,20 @@ pub fn validate_graph_id(graph_id: &str) -> Result<()> {
     }
 }
 
+/// Check a full snapshot id (it names an object): a UUID, lower-case and hyphenated.
+///
+/// # Errors
+/// `InvalidInput` otherwise.
+pub fn validate_snapshot_id(snapshot_id: &str) -> Result<()> {
+    match uuid::Uuid::parse_str(snapshot_id) {
+        Ok(id) if id.hyphenated().to_string() == snapshot_id => Ok(()),
+        _ => Err(Error::invalid(format!(
+            "snapshot id {:?} is not a UUID",
+            snapshot_id.chars().take(80).collect::<String>()
+        ))),
+    }
+}
+
 /// The snapshot reference that names a graph's newest snapshot, as in restic.
 pub const LATEST: &str = "latest";
 
@@ -615,6 +629,7 @@ impl Repository {
     /// Store a snapshot manifest (step 3): from now on the snapshot exists.
     pub fn write_snapshot(&self, manifest: &SnapshotManifest) -> Result<()> {
         validate_graph_id(&manifest.graph_id)?;
+        validate_snapshot_id(&manifest.snapshot_id)?;
         let bytes = encode_object(format::manifest::MAGIC, manifest)?;
         let path = paths::snapshot(&manifest.graph_id, &manifest.snapshot_id);
         match block_on(self.backend.put_create(&path, Bytes::from(bytes)))? {

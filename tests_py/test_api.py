@@ -4,7 +4,6 @@ folder of real LightRAG graphs."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,13 +14,9 @@ import pytest
 
 from lightrag.backup.offline_graph import build_graph, graph_files
 
+from helpers import start_serve, stop_serve
+
 API_KEY = "test-api-key-123"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -44,32 +39,9 @@ def server(tmp_path_factory) -> Iterator[dict[str, Any]]:
     # A big file makes g2's operations last long enough to overlap.
     (graphs / "g2" / "vdb_chunks.json").write_bytes(os.urandom(48 * 1024 * 1024))
     (graphs / ".hidden").mkdir()
-    port = free_port()
-    subprocess.run([sys.executable, "-m", "lightrag.backup.cli", "--repo", str(root / "repo"), "init"], check=True,
-                   capture_output=True)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "lightrag.backup.cli", "--repo", str(root / "repo"), "--catalog",
-         str(root / "catalog.sqlite3"), "serve", "--graphs-dir", str(graphs), "--port", str(port),
-         "--api-key", API_KEY],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            output = process.stdout.read() if process.stdout else ""
-            raise RuntimeError(f"server did not start: {output}")
-        time.sleep(0.2)
-    client = httpx.Client(base_url=base, headers={"X-API-Key": API_KEY}, timeout=120)
-    yield {"client": client, "base": base, "graphs": graphs, "root": root}
-    client.close()
-    process.terminate()
-    process.wait(timeout=30)
+    started = start_serve(root / "repo", root / "catalog.sqlite3", graphs, API_KEY)
+    yield {"client": started["client"], "base": started["base"], "graphs": graphs, "root": root}
+    stop_serve(started)
 
 
 def wait_job(client: httpx.Client, job: dict[str, Any]) -> dict[str, Any]:

@@ -15,7 +15,8 @@ from typing import Any, Iterator
 import httpx
 import pytest
 
-from test_api import free_port, wait_job
+from helpers import free_port
+from test_api import wait_job
 
 API_KEY = "mounted-key-456"
 PASSWORD = "admin-pass-789"

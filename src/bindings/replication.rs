@@ -62,6 +62,43 @@ impl PyReplicationManager {
         Ok(PyRepository::from_repo(Arc::new(repo)))
     }
 
+    /// Push the snapshots of `graph_id` another instance lacks (or only `snapshot_ids`).
+    #[pyo3(signature = (base_url, graph_id, api_key=None, ca_file=None, epoch=0, snapshot_ids=None, dry_run=false, retries=3, timeout=120.0, progress=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn push_op(
+        &self,
+        base_url: String,
+        graph_id: String,
+        api_key: Option<String>,
+        ca_file: Option<std::path::PathBuf>,
+        epoch: u64,
+        snapshot_ids: Option<Vec<String>>,
+        dry_run: bool,
+        retries: u32,
+        timeout: f64,
+        progress: Option<Py<PyAny>>,
+    ) -> PyOperation {
+        let source = self.source.clone();
+        let target = crate::replication::push::InstanceTarget {
+            base_url,
+            api_key,
+            ca_file,
+            epoch,
+            retries,
+            timeout: std::time::Duration::from_secs_f64(timeout.max(1.0)),
+        };
+        let options = CopyOptions {
+            snapshot_ids,
+            dry_run,
+        };
+        PyOperation::new(move || {
+            let progress = PyProgress::new(progress);
+            Ok(to_json(&crate::replication::push::push_graph(
+                &source, &target, &graph_id, &options, &progress,
+            )?))
+        })
+    }
+
     /// Copy the snapshots of `graph_id` the target lacks (or only `snapshot_ids`).
     #[pyo3(signature = (target, graph_id, snapshot_ids=None, dry_run=false, progress=None))]
     fn copy_op(

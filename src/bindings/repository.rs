@@ -136,6 +136,45 @@ impl PyRepository {
         })
     }
 
+    /// The receiving side of a push: which of these chunk ids (hex) this repository lacks.
+    fn missing_chunks_op(&self, ids: Vec<String>) -> PyResult<PyOperation> {
+        let ids = ids
+            .iter()
+            .map(|hex| {
+                crate::format::ObjectId::from_hex(hex).ok_or_else(|| {
+                    super::error::to_py_err(Error::invalid("a chunk id is 64 hex digits"))
+                })
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        let repo = self.repo.clone();
+        Ok(PyOperation::new(move || {
+            let missing = crate::replication::receive::missing_chunks(&repo, &ids)?;
+            Ok(to_json(&serde_json::json!({
+                "missing": missing.iter().map(|id| id.to_hex()).collect::<Vec<_>>()
+            })))
+        }))
+    }
+
+    /// The receiving side of a push: check every chunk of a pushed pack, then store them.
+    fn receive_pack_op(&self, data: Vec<u8>) -> PyOperation {
+        let repo = self.repo.clone();
+        PyOperation::new(move || {
+            Ok(to_json(&crate::replication::receive::receive_pack(
+                &repo, &data,
+            )?))
+        })
+    }
+
+    /// The receiving side of a push: commit a pushed snapshot (its encoded manifest).
+    fn receive_snapshot_op(&self, graph_id: String, data: Vec<u8>) -> PyOperation {
+        let repo = self.repo.clone();
+        PyOperation::new(move || {
+            Ok(to_json(&crate::replication::receive::receive_snapshot(
+                &repo, &graph_id, &data,
+            )?))
+        })
+    }
+
     /// Write a new version of a setting (JSON text; `None` removes it).
     #[pyo3(signature = (kind, name, value_json=None))]
     fn put_setting_op(

@@ -18,12 +18,13 @@
 
 use crate::error::{Error, Result};
 use crate::fetch::{spans, Reads};
-use crate::format::{pack, SnapshotManifest};
+use crate::format::{pack, BlobEntry, SnapshotManifest};
 use crate::packer::Packer;
 use crate::progress::{check_cancelled, Progress};
 use crate::repository::{pack_path, BlobLocation, Repository};
 use crate::runtime::block_on;
 use crate::verify::{verify_snapshots_with, VerifyOptions};
+use bytes::Bytes;
 use serde::Serialize;
 use std::collections::HashSet;
 use std::time::Instant;
@@ -51,6 +52,41 @@ pub struct SnapshotCopy {
     pub data_hash: String,
     /// The target's copy has the source's data hash, and what was sent read back whole.
     pub verified: bool,
+}
+
+impl SnapshotCopy {
+    /// A snapshot the target already has.
+    pub(crate) fn present(manifest: &SnapshotManifest) -> SnapshotCopy {
+        SnapshotCopy {
+            snapshot_id: manifest.snapshot_id.clone(),
+            time: manifest.time.clone(),
+            status: "present".into(),
+            chunks_sent: 0,
+            bytes_sent: 0,
+            data_hash: manifest.data_hash.to_hex(),
+            verified: true,
+        }
+    }
+}
+
+/// The snapshots a copy or push considers, oldest first: `options.snapshot_ids`, or all.
+pub(crate) fn wanted(
+    source: &Repository,
+    graph_id: &str,
+    options: &CopyOptions,
+) -> Result<Vec<SnapshotManifest>> {
+    Ok(match &options.snapshot_ids {
+        Some(ids) => {
+            let mut found = ids
+                .iter()
+                .map(|id| source.load_snapshot(graph_id, id))
+                .collect::<Result<Vec<_>>>()?;
+            found.sort_by(|a, b| (&a.time, &a.snapshot_id).cmp(&(&b.time, &b.snapshot_id)));
+            found.dedup_by(|a, b| a.snapshot_id == b.snapshot_id);
+            found
+        }
+        None => source.list_snapshots(graph_id)?,
+    })
 }
 
 /// What a copy did.
@@ -87,18 +123,7 @@ pub fn copy_graph(
         dry_run: options.dry_run,
         ..Default::default()
     };
-    let wanted: Vec<SnapshotManifest> = match &options.snapshot_ids {
-        Some(ids) => {
-            let mut found = ids
-                .iter()
-                .map(|id| source.load_snapshot(graph_id, id))
-                .collect::<Result<Vec<_>>>()?;
-            found.sort_by(|a, b| (&a.time, &a.snapshot_id).cmp(&(&b.time, &b.snapshot_id)));
-            found.dedup_by(|a, b| a.snapshot_id == b.snapshot_id);
-            found
-        }
-        None => source.list_snapshots(graph_id)?,
-    };
+    let wanted = wanted(source, graph_id, options)?;
     let present: HashSet<String> = target
         .list_snapshot_names(Some(graph_id))?
         .into_iter()
@@ -109,15 +134,7 @@ pub fn copy_graph(
     for manifest in &wanted {
         check_cancelled(progress, "replicate")?;
         if present.contains(&manifest.snapshot_id) {
-            report.snapshots.push(SnapshotCopy {
-                snapshot_id: manifest.snapshot_id.clone(),
-                time: manifest.time.clone(),
-                status: "present".into(),
-                chunks_sent: 0,
-                bytes_sent: 0,
-                data_hash: manifest.data_hash.to_hex(),
-                verified: true,
-            });
+            report.snapshots.push(SnapshotCopy::present(manifest));
             continue;
         }
         let outcome = copy_snapshot(source, target, manifest, options.dry_run, progress)?;
@@ -127,6 +144,47 @@ pub fn copy_graph(
     }
     report.duration_ms = started.elapsed().as_millis() as u64;
     Ok(report)
+}
+
+/// The chunks of one window as `source` stores them (compressed), each checked against its id
+/// first: damage never travels. Copy and push both send what this returns.
+///
+/// # Errors
+/// `Integrity` for a chunk that does not match its id or a pack shorter than the index says;
+/// `Backend` when the store fails.
+pub(crate) async fn read_checked(
+    source: &Repository,
+    window: &[BlobLocation],
+    reads: Reads,
+    snapshot_id: &str,
+) -> Result<Vec<(BlobEntry, Bytes)>> {
+    let mut out = Vec::with_capacity(window.len());
+    for span in spans(window, reads) {
+        let data = source
+            .backend()
+            .get_range(&pack_path(&span.pack), span.start..span.end)
+            .await?;
+        for &member in &span.members {
+            let entry = window[member].entry;
+            let offset = (entry.offset as u64 - span.start) as usize;
+            let end = offset + entry.length as usize;
+            if end > data.len() {
+                return Err(Error::integrity(format!(
+                    "pack {} is shorter than the source's index says",
+                    span.pack
+                )));
+            }
+            let compressed = data.slice(offset..end);
+            pack::open_blob(&entry, &compressed).map_err(|e| {
+                Error::integrity(format!(
+                    "{e} (in the source's pack {}; nothing of snapshot {snapshot_id} was committed on the target)",
+                    span.pack
+                ))
+            })?;
+            out.push((entry, compressed));
+        }
+    }
+    Ok(out)
 }
 
 /// The chunks of `manifest` that `target` lacks, where the source keeps them.
@@ -178,33 +236,11 @@ fn copy_snapshot(
     let reads = Reads::for_backend(source.backend());
     for window in crate::fetch::windows(&missing, reads.window_bytes) {
         check_cancelled(progress, "replicate")?;
-        for span in spans(window, reads) {
-            let data = block_on(
-                source
-                    .backend()
-                    .get_range(&pack_path(&span.pack), span.start..span.end),
-            )?;
-            for &member in &span.members {
-                let entry = window[member].entry;
-                let offset = (entry.offset as u64 - span.start) as usize;
-                let compressed = data
-                    .get(offset..offset + entry.length as usize)
-                    .ok_or_else(|| {
-                        Error::integrity(format!(
-                            "pack {} is shorter than the source's index says",
-                            span.pack
-                        ))
-                    })?;
-                // Checked before the target stores anything: damage never travels.
-                pack::open_blob(&entry, compressed).map_err(|e| {
-                    Error::integrity(format!(
-                        "{e} (in the source's pack {}; nothing of snapshot {} was committed on the target)",
-                        span.pack, manifest.snapshot_id
-                    ))
-                })?;
-                packer.add(entry.id, compressed, entry.raw_length)?;
-                progress.advance(entry.length as u64);
-            }
+        for (entry, compressed) in
+            block_on(read_checked(source, window, reads, &manifest.snapshot_id))?
+        {
+            packer.add(entry.id, &compressed, entry.raw_length)?;
+            progress.advance(entry.length as u64);
         }
     }
     let sent = packer.finish()?;

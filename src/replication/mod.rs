@@ -6,5 +6,7 @@
 //! its plan and the same order of writes: packs, then index, then the manifest last.
 
 pub mod copy;
+pub mod push;
+pub mod receive;
 
 pub use copy::{copy_graph, CopyOptions, CopyReport, SnapshotCopy};

@@ -50,6 +50,12 @@ class Repository:
         progress: Optional[_Progress] = None,
     ) -> Operation:
         """Repair the repository, healing lost chunks from the graphs' folders in ``sources``."""
+    def missing_chunks_op(self, ids: list[str]) -> Operation:
+        """Which of these chunk ids (hex) this repository lacks: ``{"missing": [...]}``."""
+    def receive_pack_op(self, data: bytes) -> Operation:
+        """Check every chunk of a pushed pack, then store them."""
+    def receive_snapshot_op(self, graph_id: str, data: bytes) -> Operation:
+        """Commit a pushed snapshot (its encoded manifest) once all its chunks are here."""
     def put_setting_op(self, kind: str, name: str, value_json: Optional[str] = None) -> Operation:
         """Write a new version of a setting kept in the repository (``None`` removes it)."""
     def settings_op(self, kind: str) -> Operation:
@@ -112,6 +118,20 @@ class ReplicationManager:
         self, url: str, options: Optional[dict[str, str]] = None, create_location: bool = False
     ) -> Repository:
         """The target repository at ``url``, created like the source when there is none."""
+    def push_op(
+        self,
+        base_url: str,
+        graph_id: str,
+        api_key: Optional[str] = None,
+        ca_file: Optional[str] = None,
+        epoch: int = 0,
+        snapshot_ids: Optional[list[str]] = None,
+        dry_run: bool = False,
+        retries: int = 3,
+        timeout: float = 120.0,
+        progress: Optional[_Progress] = None,
+    ) -> Operation:
+        """Push the snapshots of ``graph_id`` another instance lacks."""
     def copy_op(
         self,
         target: Repository,

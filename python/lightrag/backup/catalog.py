@@ -137,6 +137,14 @@ MIGRATIONS: list[str] = [
     ALTER TABLE replication_logs ADD COLUMN chunks_sent INTEGER;
     ALTER TABLE replication_logs ADD COLUMN duration_ms INTEGER;
     """,
+    # 4: this instance's own state: its role (primary / standby) and fencing epoch.
+    """
+    CREATE TABLE IF NOT EXISTS instance_state (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    """,
 ]
 
 
@@ -405,6 +413,20 @@ class Catalog:
                  data_hash, bytes_sent, chunks_sent, duration_ms),
             )
         return log_id
+
+    # -- this instance's state (role, epoch) ------------------------------------------------
+
+    def state(self, key: str) -> Optional[str]:
+        rows = self._rows("SELECT value FROM instance_state WHERE key = ?", (key,))
+        return rows[0]["value"] if rows else None
+
+    def set_state(self, key: str, value: str) -> None:
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO instance_state (key, value, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                (key, value, now_iso()),
+            )
 
     # -- replication targets (rows; the replication package gives them meaning) -----------
 

@@ -72,6 +72,15 @@ class IncompatibleTargetError(BackupError):
     http_status = 409
 
 
+class PushRefusedError(BackupError):
+    """A replication target refused a push on purpose: it has a higher fencing epoch
+    (``fenced``: this instance is no longer the primary), it is a primary itself
+    (``target_is_primary``), or the graph diverged there (``conflict``). Not retried."""
+
+    kind = "push_refused"
+    http_status = 409
+
+
 class GraphBusyError(BackupError):
     """The graph was busy (an insert running, files changing) past the timeout."""
 
@@ -207,6 +216,7 @@ __all__ = [
     "InvalidInputError",
     "OperationCancelledError",
     "OperationRunningError",
+    "PushRefusedError",
     "RepositoryConflictError",
     "RepositoryError",
     "RepositoryNotFoundError",

@@ -100,9 +100,9 @@ def mount_backup(
     graph_id = graph_id or default_graph_id(rag)
     manager.register_graph(graph_id, rag=rag)
     key = api_key if api_key is not None else os.environ.get("LIGHTRAG_API_KEY")
-    # LightRAG's own routes keep LightRAG's error bodies and upload sizes: ours apply under /backup.
+    # LightRAG's own routes keep LightRAG's error bodies and upload sizes: ours apply to ours.
     mount_routers(app, manager, dependencies=[Depends(get_combined_auth_dependency(key))],
-                  run_scheduler=run_scheduler, only_under="/backup")
+                  run_scheduler=run_scheduler, only_under=("/backup", "/replication"))
     return manager
 
 

@@ -7,15 +7,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from lightrag.backup.api import GRAPH_ID_PATTERN, SNAPSHOT_ID_PATTERN
+from lightrag.backup.errors import IntegrityError
+from lightrag.backup.http.errors import HTTPError
 from lightrag.backup.http.jobs import Job, JobRunner
 
-from .graph_replication import ReplicationManager
+from .graph_replication import ReplicationManager, instance_epoch, instance_role
 from .targets import CONFLICT_POLICIES, ReplicationTarget
 
 if TYPE_CHECKING:
@@ -36,6 +38,11 @@ class TargetRequest(BaseModel):
     conflict_policy: str = Field("reject", pattern="^(" + "|".join(CONFLICT_POLICIES) + ")$")
     ca_file: Optional[str] = Field(None, max_length=4096)
     options: dict[str, str] = Field(default_factory=dict, max_length=64)
+
+
+class WantRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    chunks: list[str] = Field(..., max_length=10_000)
 
 
 class ReplicateRequest(BaseModel):
@@ -114,6 +121,77 @@ def create_replication_router(
 
         known(graph_id)
         return await asyncio.to_thread(replication.get_replication_status, graph_id)
+
+    # -- the receiving side: what a primary pushes to this instance ---------------------------
+
+    async def fencing(request: Request) -> None:
+        """Refuse a push from a lower epoch (whatever this instance's role), then one to a
+        primary: a misconfigured pair never writes into a live graph's repository."""
+        raw = request.headers.get("x-source-epoch", "0")
+        try:
+            source_epoch = int(raw)
+        except ValueError:
+            raise HTTPError(422, "invalid_input", "X-Source-Epoch must be an integer") from None
+        own = instance_epoch(manager.catalog)
+        if source_epoch < own:
+            raise HTTPError(409, "fenced", f"this instance has epoch {own}, the push comes from epoch {source_epoch}: "
+                                           "the source is no longer the primary")
+        if instance_role(manager.catalog) != "standby":
+            raise HTTPError(409, "target_is_primary", "this instance is a primary: it takes no pushes (set it up as "
+                                                      "a standby: LIGHTRAG_RECOVERY_ROLE=standby or --role standby)")
+
+    receive = APIRouter(prefix="/receive", dependencies=[Depends(fencing)])
+
+    @router.get("/receive/info", summary="What this instance is (for a primary about to push)")
+    async def receive_info() -> dict[str, Any]:
+        config = manager.storage.config
+        from lightrag.backup import __version__
+
+        return {"format_version": config["format_version"], "chunker": config["chunker"],
+                "matrix_chunker": config["matrix_chunker"], "repository_id": config["repository_id"],
+                "role": instance_role(manager.catalog), "epoch": instance_epoch(manager.catalog),
+                "version": __version__}
+
+    @receive.get("/graphs/{graph_id}/snapshots", summary="The snapshot ids this instance has of a graph")
+    async def receive_list(graph_id: str = GraphId) -> dict[str, Any]:
+        import asyncio
+
+        ids = await asyncio.to_thread(manager.storage.list_snapshots, graph_id)
+        return {"snapshots": ids}
+
+    @receive.post("/graphs/{graph_id}/want", summary="Which of these chunks this instance lacks")
+    async def receive_want(body: WantRequest, graph_id: str = GraphId) -> dict[str, Any]:
+        import json
+
+        return dict(json.loads(await manager.storage._repo.missing_chunks_op(body.chunks).start()))
+
+    @receive.post("/packs", summary="A pack of chunks: every one is checked before any is stored")
+    async def receive_pack(request: Request) -> dict[str, Any]:
+        import json
+
+        data = await request.body()
+        if not data:
+            raise HTTPError(422, "invalid_input", "a pack is sent as the request body")
+        try:
+            return dict(json.loads(await manager.storage._repo.receive_pack_op(data).start()))
+        except IntegrityError as error:  # what the client sent is damaged: its fault, not ours
+            raise HTTPError(422, "integrity", str(error)) from None
+
+    @receive.post("/graphs/{graph_id}/snapshots", summary="Commit a pushed snapshot (its manifest, last)")
+    async def receive_snapshot(request: Request, graph_id: str = GraphId) -> dict[str, Any]:
+        import json
+
+        data = await request.body()
+        try:
+            result = dict(json.loads(await manager.storage._repo.receive_snapshot_op(graph_id, data).start()))
+        except IntegrityError as error:  # chunks it needs were not pushed: nothing committed
+            raise HTTPError(422, "integrity", str(error)) from None
+        # The standby's catalog lists what it received (the repository is the truth either way).
+        snapshot = await manager._backup_of(graph_id).aget_snapshot(result["snapshot_id"])
+        manager.catalog.record_snapshot(snapshot)
+        return result
+
+    router.include_router(receive)
 
     @router.get("/logs", summary="Replication attempts, newest first")
     async def logs(

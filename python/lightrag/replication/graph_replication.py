@@ -104,11 +104,6 @@ class ReplicationManager:
         an instance target (over HTTP), which this version cannot replicate to yet."""
         if not isinstance(target, ReplicationTarget):
             raise InvalidInputError("register_target takes a ReplicationTarget")
-        if target.kind == "instance":
-            raise InvalidInputError(
-                f"target {target.name}: replication to another lightrag-backup instance ({target.scheme}://) is not "
-                "available in this version; give a repository URL (s3://, az://, gs://, file:// or a folder)"
-            )
         existing = self.targets()
         for other in existing:
             if other.name == target.name and other.target_id != target.target_id:
@@ -158,6 +153,19 @@ class ReplicationManager:
             restored += 1
         return restored
 
+    # -- this instance's role and fencing epoch ----------------------------------------------
+
+    @property
+    def role(self) -> str:
+        """``primary`` (the default) or ``standby``: kept in the catalog; the first start takes
+        ``LIGHTRAG_RECOVERY_ROLE``, later changes come from failover or switchover only."""
+        return instance_role(self.catalog)
+
+    @property
+    def epoch(self) -> int:
+        """This instance's fencing epoch (only grows)."""
+        return instance_epoch(self.catalog)
+
     def _repository(self, target: ReplicationTarget, *, create_location: bool = False) -> Any:
         repo = self._open.get(target.target_id)
         if repo is None:
@@ -176,8 +184,11 @@ class ReplicationManager:
         started = time.perf_counter()
         health: dict[str, Any] = {"target_id": target.target_id, "name": target.name, "kind": target.kind}
         try:
-            repo = self._repository(target)
-            config = json.loads(repo.config_json)
+            if target.kind == "instance":
+                config = self._instance_info(target)
+                health.update(role=config.get("role"), epoch=config.get("epoch"), version=config.get("version"))
+            else:
+                config = json.loads(self._repository(target).config_json)
             ours = self.backup.storage.config
             if (config["chunker"], config.get("matrix_chunker")) != (ours["chunker"], ours.get("matrix_chunker")):
                 raise InvalidInputError("it chunks files with other parameters, so nothing would deduplicate")
@@ -189,6 +200,31 @@ class ReplicationManager:
         health["checked_at"] = _now()
         self.catalog.record_target_health(target.target_id, health)
         return health
+
+    def _instance_info(self, target: ReplicationTarget) -> dict[str, Any]:
+        """``GET /replication/receive/info`` of an instance target."""
+        import ssl
+        import urllib.error
+        import urllib.request
+
+        request = urllib.request.Request(f"{target.base_url.rstrip('/')}/replication/receive/info",
+                                         headers={"X-Source-Epoch": str(self.epoch)})
+        key = target.resolved_api_key()
+        if key:
+            request.add_header("X-API-Key", key)
+        context = ssl.create_default_context(cafile=target.ca_file) if target.ca_file else None
+        try:
+            with urllib.request.urlopen(request, timeout=30, context=context) as answer:
+                return dict(json.loads(answer.read()))
+        except urllib.error.HTTPError as failure:
+            try:
+                detail = json.loads(failure.read())["error"]["message"]
+            except (ValueError, KeyError, TypeError):
+                detail = failure.reason
+            raise InvalidInputError(f"the target answered {failure.code}: {detail}") from None
+        except (urllib.error.URLError, OSError, ValueError) as failure:
+            reason = getattr(failure, "reason", failure)
+            raise InvalidInputError(f"cannot reach the target: {reason}") from None
 
     # -- replication ----------------------------------------------------------------------
 
@@ -271,20 +307,29 @@ class ReplicationManager:
         for attempt in range(self.retries + 1):
             attempted_at = _now()
             try:
-                repo = self._repository(target, create_location=False)
                 ids = [snapshot_id] if snapshot_id else None
-                report = json.loads(self._engine.copy_op(repo, graph_id, ids, dry_run, progress).run())
+                if target.kind == "instance":
+                    op = self._engine.push_op(target.base_url, graph_id, target.resolved_api_key(), target.ca_file,
+                                              self.epoch, ids, dry_run, self.retries, 120.0, progress)
+                else:
+                    op = self._engine.copy_op(self._repository(target), graph_id, ids, dry_run, progress)
+                report = json.loads(op.run())
                 error = None
                 break
             except BackupError as failure:
                 error = failure
+                if failure.kind == "push_refused" and "(fenced)" in str(failure):
+                    # A target with a higher epoch: this instance was failed over. Say so, once.
+                    self.catalog.set_state("fenced", json.dumps({"by": target.name, "at": _now(),
+                                                                 "message": str(failure)}))
                 if not dry_run:
                     self.catalog.record_replication(
                         backup_id=snapshot_id or "", target_id=target.target_id, graph_id=graph_id,
                         status=ReplicationStatus.FAILED.value, error_message=f"{type(failure).__name__}: {failure}",
                         attempted_at=attempted_at, completed_at=_now())
                 self._open.pop(target.target_id, None)
-                if not failure.retryable or attempt == self.retries:
+                # The engine already retried what was worth retrying for instance targets.
+                if not failure.retryable or attempt == self.retries or target.kind == "instance":
                     break
                 time.sleep(self.backoff * (2 ** attempt) * (0.5 + random.random()))
         duration = int((time.perf_counter() - started) * 1000)
@@ -373,6 +418,26 @@ class ReplicationManager:
                                     "last_health": next((t["last_health"] for t in self.catalog.targets()
                                                          if t["target_id"] == target.target_id), None)}
         return metrics
+
+
+def instance_role(catalog: Any) -> str:
+    role = catalog.state("role")
+    if role is None:
+        role = os.environ.get("LIGHTRAG_RECOVERY_ROLE", "primary").strip().lower() or "primary"
+        if role not in ("primary", "standby"):
+            raise InvalidInputError(f"LIGHTRAG_RECOVERY_ROLE={role!r}: use primary or standby")
+        catalog.set_state("role", role)
+    return role
+
+
+def set_instance_role(catalog: Any, role: str) -> None:
+    if role not in ("primary", "standby"):
+        raise InvalidInputError(f"role {role!r}: use primary or standby")
+    catalog.set_state("role", role)
+
+
+def instance_epoch(catalog: Any) -> int:
+    return int(catalog.state("epoch") or 0)
 
 
 def _percentile(values: list[int], share: float) -> Optional[float]:

@@ -22,6 +22,9 @@ def register(commands: Any, wanted: Wanted) -> None:
                          help="serve without an API key on a non-loopback address (anyone who reaches it can "
                               "restore and delete): only on a network you trust")
         sub.add_argument("--no-scheduler", action="store_true", help="do not run the schedules in this server")
+        sub.add_argument("--role", choices=("primary", "standby"),
+                         help="this instance's role, kept in the catalog (default: the catalog's, else "
+                              "$LIGHTRAG_RECOVERY_ROLE, else primary); only a standby takes pushes")
 
 
 def serve(args: argparse.Namespace, bar: ProgressBar) -> int:
@@ -42,10 +45,16 @@ def serve(args: argparse.Namespace, bar: ProgressBar) -> int:
     auth = auth_mode(args.host, key, args.no_auth)
     store = storage(args)
     owner = manager(args, store)
+    from lightrag.replication.graph_replication import instance_epoch, instance_role, set_instance_role
+
+    if args.role:
+        set_instance_role(owner.catalog, args.role)
+    role, epoch = instance_role(owner.catalog), instance_epoch(owner.catalog)
     app = create_app(owner, api_key=key, graphs_dir=graphs_dir, run_scheduler=not args.no_scheduler)
     graphs = owner.graph_ids
     print(f"lightrag-backup serve: http://{args.host}:{args.port}  repository {store.url}  "
-          f"graphs ({len(graphs)}): {', '.join(graphs) or 'none yet'}  auth: {auth}", file=sys.stderr, flush=True)
+          f"graphs ({len(graphs)}): {', '.join(graphs) or 'none yet'}  auth: {auth}  role: {role} (epoch {epoch})",
+          file=sys.stderr, flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
 

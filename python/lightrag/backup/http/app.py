@@ -53,7 +53,7 @@ def mount_routers(
     dependencies: list[Any],
     resolve_graph: Optional[Callable[[str], None]] = None,
     run_scheduler: bool = True,
-    only_under: Optional[str] = None,
+    only_under: "Optional[str | tuple[str, ...]]" = None,
 ) -> JobRunner:
     """Mount every router on ``app`` behind ``dependencies``, with the shared job runner, the
     uniform errors (only under ``only_under`` when given) and a lifespan that starts the

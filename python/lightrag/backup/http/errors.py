@@ -12,8 +12,11 @@ from typing import Any, Awaitable, Callable
 
 from ..errors import BackupError, OperationRunningError
 
-#: The largest request body accepted (bodies here are small JSON objects).
+#: The largest request body accepted (bodies here are small JSON objects) ...
 MAX_BODY_BYTES = 1024 * 1024
+#: ... except what a primary pushes to a standby (packs of 16 MiB, manifests).
+MAX_PUSH_BYTES = 64 * 1024 * 1024
+PUSH_PATH = "/replication/receive/"
 #: The longest piece of a client's input an error message repeats.
 _ECHO_LIMIT = 80
 
@@ -61,7 +64,7 @@ _KIND_OF_STATUS = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 40
                    405: "method_not_allowed", 413: "body_too_large", 415: "unsupported_media_type"}
 
 
-def install_error_handlers(app: Any, *, only_under: str | None = None) -> None:
+def install_error_handlers(app: Any, *, only_under: "str | tuple[str, ...] | None" = None) -> None:
     """Give ``app`` the uniform JSON errors (once per app) and the body size limit.
 
     ``only_under`` (a path prefix such as ``/backup``) keeps FastAPI's own error bodies and no
@@ -122,21 +125,24 @@ class BodyLimit:
     body streams in (ASGI middleware: nothing larger is ever buffered)."""
 
     def __init__(self, app: Callable[..., Awaitable[None]], limit: int = MAX_BODY_BYTES,
-                 only_under: str | None = None) -> None:
+                 only_under: "str | tuple[str, ...] | None" = None) -> None:
         self.app, self.limit, self.only_under = app, limit, only_under
 
     async def __call__(self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
-        if scope["type"] != "http" or (self.only_under and not scope.get("path", "").startswith(self.only_under)):
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if scope["type"] != "http" or (self.only_under and not path.startswith(self.only_under)
+                                        and not path.startswith(PUSH_PATH)):
             await self.app(scope, receive, send)
             return
+        limit = MAX_PUSH_BYTES if path.startswith(PUSH_PATH) else self.limit
         for name, value in scope.get("headers", ()):
             if name == b"content-length":
                 try:
-                    too_large = int(value) > self.limit
+                    too_large = int(value) > limit
                 except ValueError:
                     too_large = False
                 if too_large:
-                    await self._refuse(send)
+                    await self._refuse(send, limit)
                     return
         received = 0
         refused = False
@@ -151,7 +157,7 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.limit:
+                if received > limit:
                     refused = True
                     return {"type": "http.disconnect"}
             return message
@@ -169,12 +175,12 @@ class BodyLimit:
             if not refused or started:
                 raise
         if refused and not started:
-            await self._refuse(send)
+            await self._refuse(send, limit)
 
-    async def _refuse(self, send: Callable[..., Any]) -> None:
+    async def _refuse(self, send: Callable[..., Any], limit: int) -> None:
         import json
 
-        body = json.dumps(error_body("body_too_large", f"the request body is over the limit of {self.limit} bytes")).encode()
+        body = json.dumps(error_body("body_too_large", f"the request body is over the limit of {limit} bytes")).encode()
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})

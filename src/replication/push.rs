@@ -1,0 +1,417 @@
+//! Pushing a graph's snapshots to another lightrag-backup instance over HTTP(S).
+//!
+//! The same plan and order as [`copy`](super::copy), negotiated with the target's receiving
+//! endpoints (`/replication/receive/...`, behind its API key):
+//!
+//! 1. `GET info`: refuse an incompatible target (format, chunker parameters) before anything
+//!    moves.
+//! 2. `GET graphs/{id}/snapshots`: the snapshots it lacks, oldest first.
+//! 3. `POST graphs/{id}/want` with batches of chunk ids: which it lacks.
+//! 4. `POST packs`: those chunks as they are stored here (compressed, each checked against its
+//!    id before it leaves), in packs, a few requests in flight; the target checks every chunk
+//!    again before storing anything.
+//! 5. `POST graphs/{id}/snapshots`: the manifest, last; the target commits it only when every
+//!    chunk is there, and answers with the data hash of its copy, which must equal ours.
+//!
+//! Every request carries this instance's fencing epoch; a target with a higher one refuses
+//! (`fenced`), as does a target that is a primary (`target_is_primary`). Timeouts, connection
+//! failures, 429 and 5xx are retried with exponential backoff and jitter; other refusals fail
+//! at once. A cut push commits nothing half-way, and the next one sends only what is missing.
+
+use super::copy::{read_checked, CopyOptions, CopyReport, SnapshotCopy};
+use crate::error::{BackendFailure, Error, Result};
+use crate::fetch::{windows, Reads};
+use crate::format::{encode_object, pack::PackWriter, ObjectId, SnapshotManifest};
+use crate::packer::PACK_TARGET_SIZE;
+use crate::progress::{check_cancelled, Progress};
+use crate::repository::{BlobLocation, Repository};
+use crate::runtime::block_on;
+use serde::Deserialize;
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// Chunk ids per "which are missing?" question.
+const WANT_BATCH: usize = 4096;
+/// Packs travel at most this large.
+const PUSH_PACK_SIZE: usize = PACK_TARGET_SIZE;
+
+/// Another instance to push to.
+#[derive(Debug, Clone)]
+pub struct InstanceTarget {
+    /// `http(s)://host:port`, with the path LightRAG's server may be mounted under.
+    pub base_url: String,
+    pub api_key: Option<String>,
+    /// A PEM file of the CA that signed the target's certificate (a private CA).
+    pub ca_file: Option<PathBuf>,
+    /// This instance's fencing epoch, sent with every request.
+    pub epoch: u64,
+    /// Tries of a request that failed in a way worth retrying.
+    pub retries: u32,
+    pub timeout: Duration,
+}
+
+#[derive(Deserialize)]
+struct Info {
+    format_version: u32,
+    chunker: crate::format::ChunkerParams,
+    matrix_chunker: crate::format::ChunkerParams,
+}
+
+#[derive(Deserialize)]
+struct Snapshots {
+    snapshots: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct Missing {
+    missing: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct Committed {
+    status: String,
+    data_hash: String,
+}
+
+struct Client {
+    http: reqwest::Client,
+    base: String,
+    target: InstanceTarget,
+}
+
+impl Client {
+    fn new(target: &InstanceTarget) -> Result<Client> {
+        let mut builder = reqwest::Client::builder().timeout(target.timeout);
+        if let Some(ca) = target
+            .ca_file
+            .as_ref()
+            .cloned()
+            .or_else(|| std::env::var_os("SSL_CERT_FILE").map(PathBuf::from))
+        {
+            let pem = std::fs::read(&ca).map_err(|e| Error::io("read", &ca, e))?;
+            let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| {
+                Error::invalid(format!("{} is not a PEM certificate: {e}", ca.display()))
+            })?;
+            builder = builder.add_root_certificate(cert);
+        }
+        let http = builder
+            .build()
+            .map_err(|e| Error::invalid(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Client {
+            http,
+            base: format!(
+                "{}/replication/receive",
+                target.base_url.trim_end_matches('/')
+            ),
+            target: target.clone(),
+        })
+    }
+
+    /// One request, retried with backoff while the failure is worth retrying.
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<(Vec<u8>, &'static str)>,
+    ) -> Result<Vec<u8>> {
+        let url = format!("{}/{path}", self.base);
+        let mut attempt = 0u32;
+        loop {
+            let mut request = self
+                .http
+                .request(method.clone(), &url)
+                .header("X-Source-Epoch", self.target.epoch.to_string());
+            if let Some(key) = &self.target.api_key {
+                request = request.header("X-API-Key", key);
+            }
+            if let Some((bytes, content_type)) = &body {
+                request = request
+                    .header("content-type", *content_type)
+                    .body(bytes.clone());
+            }
+            let outcome = request.send().await;
+            let failure = match outcome {
+                Ok(response) => {
+                    let status = response.status();
+                    let bytes = response
+                        .bytes()
+                        .await
+                        .map(|b| b.to_vec())
+                        .unwrap_or_default();
+                    if status.is_success() {
+                        return Ok(bytes);
+                    }
+                    let (kind, message) = error_of(&bytes);
+                    let retry = status.as_u16() == 429 || status.is_server_error();
+                    let failure = refused(&self.target.base_url, status.as_u16(), &kind, &message);
+                    if !retry {
+                        return Err(failure);
+                    }
+                    failure
+                }
+                Err(error) => Error::Backend {
+                    operation: "push",
+                    path: url.clone(),
+                    message: format!("cannot reach the target: {}", without_url(error)),
+                    failure: BackendFailure::Transient,
+                },
+            };
+            attempt += 1;
+            if attempt > self.target.retries {
+                return Err(failure);
+            }
+            let backoff = 0.2 * 2f64.powi(attempt as i32 - 1) * (0.5 + rand::random::<f64>());
+            tokio::time::sleep(Duration::from_secs_f64(backoff.min(10.0))).await;
+        }
+    }
+
+    async fn json<T: for<'de> Deserialize<'de>>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<(Vec<u8>, &'static str)>,
+    ) -> Result<T> {
+        let bytes = self.send(method, path, body).await?;
+        serde_json::from_slice(&bytes).map_err(|e| Error::Backend {
+            operation: "push",
+            path: format!("{}/{path}", self.base),
+            message: format!("the target answered something else than expected: {e}"),
+            failure: BackendFailure::Other,
+        })
+    }
+}
+
+/// The `{"error": {"kind", "message"}}` of a refusal, when the body is one.
+fn error_of(body: &[u8]) -> (String, String) {
+    #[derive(Deserialize)]
+    struct Body {
+        error: Inner,
+    }
+    #[derive(Deserialize)]
+    struct Inner {
+        kind: String,
+        message: String,
+    }
+    match serde_json::from_slice::<Body>(body) {
+        Ok(parsed) => (parsed.error.kind, parsed.error.message),
+        Err(_) => (
+            "http_error".into(),
+            String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned(),
+        ),
+    }
+}
+
+fn refused(target: &str, status: u16, kind: &str, message: &str) -> Error {
+    let failure = match status {
+        401 | 403 => BackendFailure::Auth,
+        429 | 500..=599 => BackendFailure::Transient,
+        404 => BackendFailure::NotFound,
+        _ => BackendFailure::Other,
+    };
+    if status == 409 {
+        return Error::Refused {
+            target: target.to_string(),
+            kind: kind.to_string(),
+            message: message.to_string(),
+        };
+    }
+    Error::Backend {
+        operation: "push",
+        path: target.to_string(),
+        message: format!("the target answered {status} ({kind}): {message}"),
+        failure,
+    }
+}
+
+/// A reqwest error without its URL (the caller names the target), and its cause.
+fn without_url(error: reqwest::Error) -> String {
+    let source = std::error::Error::source(&error).map(|s| s.to_string());
+    let text = error.without_url().to_string();
+    match source {
+        Some(source) if !text.contains(&source) => format!("{text}: {source}"),
+        _ => text,
+    }
+}
+
+/// Push the snapshots of `graph_id` the target lacks (or only `options.snapshot_ids`).
+///
+/// # Errors
+/// `IncompatibleTarget` before anything moves; `Refused` (fenced, target is a primary, a
+/// conflict) at once; `Backend` with [`BackendFailure::Auth`] for a wrong key, or transient
+/// after the retries; `Integrity` when a chunk here does not match its id (nothing of that
+/// snapshot is committed there) or the target's data hash differs; `Cancelled` when stopped.
+pub fn push_graph(
+    source: &Repository,
+    target: &InstanceTarget,
+    graph_id: &str,
+    options: &CopyOptions,
+    progress: &dyn Progress,
+) -> Result<CopyReport> {
+    let started = Instant::now();
+    let client = Client::new(target)?;
+    // The repository's own reads block on the runtime: done here, outside the async part.
+    let wanted = super::copy::wanted(source, graph_id, options)?;
+    source.refresh_index()?;
+    block_on(async {
+        let info: Info = client.json(reqwest::Method::GET, "info", None).await?;
+        let ours = source.config();
+        if info.format_version > crate::format::FORMAT_VERSION
+            || info.chunker != ours.chunker
+            || info.matrix_chunker != ours.matrix_chunker
+        {
+            return Err(Error::IncompatibleTarget {
+                target: target.base_url.clone(),
+                reason: format!(
+                    "it has format version {} and chunker parameters {:?} / {:?}; here {} and {:?} / {:?}",
+                    info.format_version, info.chunker, info.matrix_chunker,
+                    crate::format::FORMAT_VERSION, ours.chunker, ours.matrix_chunker
+                ),
+            });
+        }
+        let present: Snapshots = client
+            .json(
+                reqwest::Method::GET,
+                &format!("graphs/{graph_id}/snapshots"),
+                None,
+            )
+            .await?;
+        let present: HashSet<String> = present.snapshots.into_iter().collect();
+        let mut report = CopyReport {
+            graph_id: graph_id.to_string(),
+            target: target.base_url.clone(),
+            dry_run: options.dry_run,
+            ..Default::default()
+        };
+        for manifest in &wanted {
+            check_cancelled(progress, "replicate")?;
+            if present.contains(&manifest.snapshot_id) {
+                report.snapshots.push(SnapshotCopy::present(manifest));
+                continue;
+            }
+            let outcome =
+                push_snapshot(&client, source, manifest, options.dry_run, progress).await?;
+            report.chunks_sent += outcome.chunks_sent;
+            report.bytes_sent += outcome.bytes_sent;
+            report.snapshots.push(outcome);
+        }
+        report.duration_ms = started.elapsed().as_millis() as u64;
+        Ok(report)
+    })
+}
+
+async fn push_snapshot(
+    client: &Client,
+    source: &Repository,
+    manifest: &SnapshotManifest,
+    dry_run: bool,
+    progress: &dyn Progress,
+) -> Result<SnapshotCopy> {
+    let graph_id = &manifest.graph_id;
+    let mut ids: Vec<ObjectId> = Vec::new();
+    let mut seen = HashSet::new();
+    for chunk in manifest.files.iter().flat_map(|f| &f.chunks) {
+        if seen.insert(chunk.id) {
+            ids.push(chunk.id);
+        }
+    }
+    let mut missing: Vec<BlobLocation> = Vec::new();
+    for batch in ids.chunks(WANT_BATCH) {
+        let body = serde_json::to_vec(&serde_json::json!({
+            "chunks": batch.iter().map(ObjectId::to_hex).collect::<Vec<_>>()
+        }))
+        .expect("JSON serialises");
+        let answer: Missing = client
+            .json(
+                reqwest::Method::POST,
+                &format!("graphs/{graph_id}/want"),
+                Some((body, "application/json")),
+            )
+            .await?;
+        for hex in answer.missing {
+            let id = ObjectId::from_hex(&hex)
+                .ok_or_else(|| Error::invalid("the target named a chunk id that is not one"))?;
+            let location = source.locate(&id).ok_or_else(|| {
+                Error::integrity(format!(
+                    "snapshot {}: chunk {id} is not in this repository's index (run verify / repair here)",
+                    manifest.snapshot_id
+                ))
+            })?;
+            missing.push(location);
+        }
+    }
+    let bytes: u64 = missing.iter().map(|l| l.entry.length as u64).sum();
+    let mut outcome = SnapshotCopy {
+        snapshot_id: manifest.snapshot_id.clone(),
+        time: manifest.time.clone(),
+        status: if dry_run { "planned" } else { "copied" }.into(),
+        chunks_sent: missing.len(),
+        bytes_sent: bytes,
+        data_hash: String::new(),
+        verified: false,
+    };
+    if dry_run {
+        return Ok(outcome);
+    }
+    progress.start("replicate", bytes);
+    let reads = Reads::for_backend(source.backend());
+    let mut writer = PackWriter::new();
+    let mut in_flight = futures::stream::FuturesUnordered::new();
+    for window in windows(&missing, reads.window_bytes) {
+        check_cancelled(progress, "replicate")?;
+        for (entry, compressed) in
+            read_checked(source, window, reads, &manifest.snapshot_id).await?
+        {
+            writer.add(entry.id, &compressed, entry.raw_length);
+            progress.advance(entry.length as u64);
+            if writer.len() >= PUSH_PACK_SIZE {
+                let (_, packed, _) = std::mem::take(&mut writer).finish()?;
+                in_flight.push(send_pack(client, packed));
+                while in_flight.len() >= 4 {
+                    futures::StreamExt::next(&mut in_flight)
+                        .await
+                        .expect("one in flight")?;
+                }
+            }
+        }
+    }
+    if !writer.is_empty() {
+        let (_, packed, _) = writer.finish()?;
+        in_flight.push(send_pack(client, packed));
+    }
+    while let Some(sent) = futures::StreamExt::next(&mut in_flight).await {
+        sent?;
+    }
+    progress.finish();
+    let encoded = encode_object(crate::format::manifest::MAGIC, manifest)?;
+    let committed: Committed = client
+        .json(
+            reqwest::Method::POST,
+            &format!("graphs/{graph_id}/snapshots"),
+            Some((encoded, "application/octet-stream")),
+        )
+        .await?;
+    if committed.status == "present" {
+        outcome.status = "present".into();
+    }
+    outcome.verified = committed.data_hash == manifest.data_hash.to_hex();
+    outcome.data_hash = committed.data_hash;
+    if !outcome.verified {
+        return Err(Error::integrity(format!(
+            "the target's copy of snapshot {} has data hash {}, not {}",
+            manifest.snapshot_id, outcome.data_hash, manifest.data_hash
+        )));
+    }
+    Ok(outcome)
+}
+
+async fn send_pack(client: &Client, packed: Vec<u8>) -> Result<()> {
+    client
+        .send(
+            reqwest::Method::POST,
+            "packs",
+            Some((packed, "application/octet-stream")),
+        )
+        .await
+        .map(|_| ())
+}

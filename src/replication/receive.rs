@@ -1,0 +1,141 @@
+//! The receiving side of a push from another instance: which chunks are missing, packs whose
+//! every chunk is checked before anything is stored, and the manifest last.
+//!
+//! A pushed pack is never stored as it came: its chunks are checked against their ids and
+//! re-packed by this repository's own packer (which also keeps clear of pack ids this
+//! repository knows to be damaged). One bad chunk refuses the whole pack.
+
+use crate::error::{Error, Result};
+use crate::format::{decode_object, pack, ObjectId, SnapshotManifest};
+use crate::packer::Packer;
+use crate::repository::{validate_graph_id, Repository};
+use serde::Serialize;
+
+/// The most chunk ids one "which are missing?" question may ask about.
+pub const MAX_WANT: usize = 10_000;
+
+/// The chunks of `ids` this repository does not hold in a healthy pack.
+///
+/// # Errors
+/// `InvalidInput` for too many ids; `Backend` when the index cannot be refreshed.
+pub fn missing_chunks(repo: &Repository, ids: &[ObjectId]) -> Result<Vec<ObjectId>> {
+    if ids.len() > MAX_WANT {
+        return Err(Error::invalid(format!(
+            "at most {MAX_WANT} chunk ids per question, not {}",
+            ids.len()
+        )));
+    }
+    repo.refresh_index()?;
+    Ok(ids
+        .iter()
+        .filter(|id| !repo.contains(id))
+        .copied()
+        .collect())
+}
+
+/// What a received pack added.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReceivedPack {
+    pub chunks: usize,
+    pub bytes: u64,
+}
+
+/// Check and store a pushed pack.
+///
+/// # Errors
+/// `Integrity` when its framing is broken or any chunk does not match its id (nothing of it
+/// is stored); `Backend` when the store fails.
+pub fn receive_pack(repo: &Repository, bytes: &[u8]) -> Result<ReceivedPack> {
+    let blobs = pack::read_trailer(bytes)
+        .map_err(|e| Error::integrity(format!("{e}; the pack was refused, nothing was stored")))?;
+    for blob in &blobs {
+        let start = blob.offset as usize;
+        let compressed = bytes
+            .get(start..start + blob.length as usize)
+            .ok_or_else(|| {
+                Error::integrity("a chunk lies outside the pack; the pack was refused")
+            })?;
+        pack::open_blob(blob, compressed).map_err(|e| {
+            Error::integrity(format!(
+                "{e}; the pack was refused, nothing of it was stored"
+            ))
+        })?;
+    }
+    let mut packer = Packer::new(repo);
+    let mut stored = ReceivedPack {
+        chunks: 0,
+        bytes: 0,
+    };
+    for blob in &blobs {
+        if repo.contains(&blob.id) {
+            continue; // already here (a retry, or another graph's data)
+        }
+        let start = blob.offset as usize;
+        packer.add(
+            blob.id,
+            &bytes[start..start + blob.length as usize],
+            blob.raw_length,
+        )?;
+        stored.chunks += 1;
+        stored.bytes += blob.length as u64;
+    }
+    repo.write_index(&packer.finish()?)?;
+    Ok(stored)
+}
+
+/// The outcome of a pushed manifest.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReceivedSnapshot {
+    pub snapshot_id: String,
+    /// `committed`, or `present` when this repository had it already.
+    pub status: String,
+    /// The data hash of the copy here, computed from what this repository stores.
+    pub data_hash: String,
+}
+
+/// Commit a pushed snapshot of `graph_id` (its encoded manifest): only once every chunk it
+/// needs is stored here.
+///
+/// # Errors
+/// `InvalidInput` for a manifest of another graph or a bad encoding; `Integrity` when chunks
+/// are missing (nothing is committed: push them first).
+pub fn receive_snapshot(
+    repo: &Repository,
+    graph_id: &str,
+    encoded: &[u8],
+) -> Result<ReceivedSnapshot> {
+    validate_graph_id(graph_id)?;
+    let manifest: SnapshotManifest =
+        decode_object(crate::format::manifest::MAGIC, encoded, "pushed manifest")
+            .map_err(|e| Error::invalid(format!("the pushed manifest cannot be read: {e}")))?;
+    if manifest.graph_id != graph_id {
+        return Err(Error::invalid(format!(
+            "the pushed manifest is of graph {:?}, not {graph_id:?}",
+            manifest.graph_id
+        )));
+    }
+    crate::repository::validate_snapshot_id(&manifest.snapshot_id)?;
+    repo.refresh_index()?;
+    let missing = manifest
+        .files
+        .iter()
+        .flat_map(|f| &f.chunks)
+        .filter(|c| repo.locate(&c.id).is_none())
+        .count();
+    if missing > 0 {
+        return Err(Error::integrity(format!(
+            "{missing} chunk(s) of snapshot {} are not here yet; nothing was committed",
+            manifest.snapshot_id
+        )));
+    }
+    let status = match repo.write_snapshot(&manifest) {
+        Ok(()) => "committed",
+        Err(Error::InvalidInput { .. }) => "present",
+        Err(error) => return Err(error),
+    };
+    Ok(ReceivedSnapshot {
+        data_hash: SnapshotManifest::compute_data_hash(&manifest.files).to_hex(),
+        snapshot_id: manifest.snapshot_id,
+        status: status.to_string(),
+    })
+}

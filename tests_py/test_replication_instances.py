@@ -1,0 +1,198 @@
+"""Replication between lightrag-backup instances: real `serve` processes on loopback with
+different API keys, a primary pushing to a standby over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Any, Iterator
+
+import httpx
+import pytest
+
+from lightrag.backup import GraphBackup
+from lightrag.backup.catalog import Catalog
+from lightrag.backup.offline_graph import build_graph, documents, graph_files, new_rag
+from lightrag.backup.storage import LocalBackupStorage
+
+from helpers import start_serve, stop_serve
+
+PRIMARY_KEY, STANDBY_KEY, OTHER_KEY = "primary-key-1", "standby-key-2", "other-key-3"
+
+
+def start_server(root: Path, name: str, key: str, *extra: str) -> dict[str, Any]:
+    graphs = root / f"{name}-graphs"
+    graphs.mkdir(exist_ok=True)
+    return start_serve(root / f"{name}-repo", root / f"{name}.sqlite3", graphs, key, *extra)
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory) -> Iterator[dict[str, dict[str, Any]]]:
+    root = tmp_path_factory.mktemp("instances")
+
+    async def build() -> None:
+        rag = await build_graph(root / "primary-graphs" / "g1", 3, seed=5)
+        await rag.finalize_storages()
+
+    (root / "primary-graphs").mkdir()
+    asyncio.run(build())
+    started = {
+        "primary": start_server(root, "primary", PRIMARY_KEY),
+        "standby": start_server(root, "standby", STANDBY_KEY, "--role", "standby"),
+        "other": start_server(root, "other", OTHER_KEY),  # a primary: takes no pushes
+    }
+    yield started
+    for server in started.values():
+        stop_serve(server)
+
+
+def test_a_primary_pushes_only_what_the_standby_lacks(servers, tmp_path: Path):
+    primary, standby = servers["primary"]["client"], servers["standby"]
+    made = primary.post("/replication/targets", json={"name": "standby", "base_url": standby["base"],
+                                                      "api_key": STANDBY_KEY})
+    assert made.status_code == 201, made.text
+    target_id = made.json()["target_id"]
+    health = primary.post(f"/replication/targets/{target_id}/health").json()
+    assert health["healthy"] is True and health["role"] == "standby" and health["epoch"] == 0, health
+
+    first = primary.post("/backup/graphs/g1/snapshots?wait=true").json()["result"]
+    synced = primary.post("/replication/graphs/g1/replicate?wait=true")
+    assert synced.status_code == 200, synced.text
+    result = synced.json()["result"]["standby"]
+    assert result["status"] == "completed" and result["bytes_sent"] == first["stored_bytes"], result
+    assert result["snapshots"][0]["data_hash"] == first["data_hash"]
+
+    # The standby lists it (its own repository and catalog), and restores it byte for byte.
+    listed = standby["client"].get("/backup/graphs/g1/snapshots").json()
+    assert [s["snapshot_id"] for s in listed] == [first["snapshot_id"]]
+    copy = GraphBackup("g1", LocalBackupStorage(standby["repo"], create=False), os.devnull)
+    assert copy.verify_snapshot(first["snapshot_id"]).ok
+    copy.restore_snapshot(first["snapshot_id"], target_dir=tmp_path / "from-standby")
+    assert graph_files(tmp_path / "from-standby") == graph_files(servers["primary"]["graphs"] / "g1")
+
+    # A change step sends only what changed; pushing again sends nothing.
+    async def change() -> None:
+        rag = await new_rag(servers["primary"]["graphs"] / "g1")
+        try:
+            await rag.ainsert(documents(1, seed=9, start=400))
+        finally:
+            await rag.finalize_storages()
+
+    asyncio.run(change())
+    second = primary.post("/backup/graphs/g1/snapshots?wait=true").json()["result"]
+    delta = primary.post("/replication/graphs/g1/replicate?wait=true").json()["result"]["standby"]
+    # Exactly the bytes the primary itself added for the change travel (not the whole graph).
+    assert delta["bytes_sent"] == second["stored_bytes"] < second["size_bytes"] // 2, (delta, second["stored_bytes"])
+    again = primary.post("/replication/graphs/g1/replicate?wait=true").json()["result"]["standby"]
+    assert again["bytes_sent"] == 0 and {s["status"] for s in again["snapshots"]} == {"present"}
+    status = primary.get("/replication/graphs/g1/status").json()["targets"]["standby"]
+    assert status["holds_newest"] is True
+
+
+def test_refusals_wrong_key_a_primary_target_and_a_fenced_push(servers):
+    primary = servers["primary"]["client"]
+    primary.post("/backup/graphs/g1/snapshots?wait=true")
+    wrong = primary.post("/replication/targets", json={"name": "wrong-key", "base_url": servers["standby"]["base"],
+                                                       "api_key": "not-the-key"}).json()
+    assert primary.post(f"/replication/targets/{wrong['target_id']}/health").json()["healthy"] is False
+    failed = primary.post("/replication/graphs/g1/replicate?wait=true", json={"targets": ["wrong-key"]})
+    outcome = failed.json()["result"]["wrong-key"]
+    assert outcome["status"] == "failed" and "403" in outcome["error"] and "not-the-key" not in failed.text
+
+    other = primary.post("/replication/targets", json={"name": "other", "base_url": servers["other"]["base"],
+                                                       "api_key": OTHER_KEY}).json()
+    refused = primary.post("/replication/graphs/g1/replicate?wait=true", json={"targets": ["other"]}).json()
+    assert refused["result"]["other"]["status"] == "failed"
+    assert "target_is_primary" in refused["result"]["other"]["error"]
+    assert servers["other"]["client"].get("/backup/graphs").json() == [], "a primary target took data"
+
+    # The standby moved to epoch 5 (a failover elsewhere): this primary's push is fenced.
+    Catalog(servers["standby"]["catalog"]).set_state("epoch", "5")
+    try:
+        fenced = primary.post("/replication/graphs/g1/replicate?wait=true", json={"targets": ["standby"]}).json()
+        assert "fenced" in fenced["result"]["standby"]["error"], fenced
+        assert Catalog(servers["primary"]["catalog"]).state("fenced") is not None
+    finally:
+        Catalog(servers["standby"]["catalog"]).set_state("epoch", "0")
+    for target in (wrong, other):
+        primary.delete(f"/replication/targets/{target['target_id']}")
+
+
+def test_hostile_pushes_change_nothing(servers):
+    standby = servers["standby"]["client"]
+    before = sorted(p.name for p in (servers["standby"]["repo"] / "data").rglob("*") if p.is_file())
+    # Not a pack; a pack whose chunk does not match its id; a manifest for chunks it lacks.
+    assert standby.post("/replication/receive/packs", content=b"junk").status_code == 422
+    primary_packs = sorted((servers["primary"]["repo"] / "data").rglob("*"), key=lambda p: p.stat().st_size)
+    pack = bytearray(next(p for p in reversed(primary_packs) if p.is_file()).read_bytes())
+    pack[len(pack) // 3] ^= 0x11
+    tampered = standby.post("/replication/receive/packs", content=bytes(pack))
+    assert tampered.status_code == 422 and tampered.json()["error"]["kind"] == "integrity", tampered.text
+    assert "nothing" in tampered.json()["error"]["message"]
+    assert standby.post("/replication/receive/graphs/g1/snapshots", content=b"LRBS\x03garbage").status_code == 422
+    assert standby.post("/replication/receive/graphs/..%2Fx/snapshots", content=b"x").status_code in (404, 422)
+    assert standby.post("/replication/receive/graphs/g1/want", json={"chunks": ["zz"]}).status_code == 422
+    assert standby.post("/replication/receive/graphs/g1/want", json={"chunks": ["00" * 32] * 10_001}).status_code == 422
+    assert httpx.post(f"{servers['standby']['base']}/replication/receive/packs", content=b"x").status_code == 401
+    after = sorted(p.name for p in (servers["standby"]["repo"] / "data").rglob("*") if p.is_file())
+    assert after == before, "a refused push stored something"
+
+
+def test_pushes_survive_errors_resets_and_a_standby_killed_mid_transfer(tmp_path: Path):
+    import signal
+
+    from fault_proxy import FaultProxy
+
+    async def build() -> None:
+        rag = await build_graph(tmp_path / "p-graphs" / "big", 2, seed=8)
+        await rag.finalize_storages()
+
+    (tmp_path / "p-graphs").mkdir()
+    asyncio.run(build())
+    big = tmp_path / "p-graphs" / "big" / "vdb_chunks.json"
+    big.write_bytes(os.urandom(40 * 1024 * 1024))  # incompressible: several 16 MiB packs
+    primary = start_serve(tmp_path / "p-repo", tmp_path / "p.sqlite3", tmp_path / "p-graphs", PRIMARY_KEY)
+    (tmp_path / "s-graphs").mkdir()
+    standby = start_serve(tmp_path / "s-repo", tmp_path / "s.sqlite3", tmp_path / "s-graphs", STANDBY_KEY,
+                          "--role", "standby")
+    proxy = FaultProxy(standby["port"])
+    try:
+        client = primary["client"]
+        client.post("/replication/targets", json={"name": "flaky", "base_url": proxy.base, "api_key": STANDBY_KEY})
+        first = client.post("/backup/graphs/big/snapshots?wait=true").json()["result"]
+        # 503 to the first two connections, and a connection reset after 5 MB: retried through.
+        proxy.fail_next, proxy.reset_after = 2, 5 * 1024 * 1024
+        done = client.post("/replication/graphs/big/replicate?wait=true").json()["result"]["flaky"]
+        assert done["status"] == "completed", done
+        assert proxy.failures_sent == 2 and proxy.resets == 1
+        assert done["bytes_sent"] == first["stored_bytes"]
+
+        # The standby is killed (SIGKILL) right after it stored its first pack of a new snapshot.
+        big.write_bytes(os.urandom(40 * 1024 * 1024))
+        second = client.post("/backup/graphs/big/snapshots?wait=true").json()["result"]
+        proxy.on_answer = (b'"chunks"', lambda: os.kill(standby["process"].pid, signal.SIGKILL))
+        cut = client.post("/replication/graphs/big/replicate?wait=true").json()["result"]["flaky"]
+        assert cut["status"] == "failed", cut
+        standby["process"].wait(timeout=30)
+        standby["client"].close()
+        seen = GraphBackup("big", LocalBackupStorage(standby["repo"], create=False), os.devnull).list_snapshots()
+        assert [s.snapshot_id for s in seen] == [first["snapshot_id"]], "a half-received snapshot became visible"
+
+        restarted = start_serve(standby["repo"], standby["catalog"], standby["graphs"], STANDBY_KEY, "--role",
+                                "standby", port=standby["port"])
+        standby = restarted
+        rest = client.post("/replication/graphs/big/replicate?wait=true").json()["result"]["flaky"]
+        assert rest["status"] == "completed", rest
+        sent = [s for s in rest["snapshots"] if s["status"] == "copied"]
+        assert [s["snapshot_id"] for s in sent] == [second["snapshot_id"]]
+        assert 0 < rest["bytes_sent"] < second["stored_bytes"], (rest["bytes_sent"], second["stored_bytes"])
+        copy = GraphBackup("big", LocalBackupStorage(standby["repo"], create=False), os.devnull)
+        assert copy.verify_snapshot(second["snapshot_id"]).ok
+        copy.restore_snapshot(second["snapshot_id"], target_dir=tmp_path / "restored")
+        assert graph_files(tmp_path / "restored") == graph_files(big.parent)
+    finally:
+        proxy.close()
+        stop_serve(primary)
+        if standby["process"].poll() is None:
+            stop_serve(standby)
