@@ -196,3 +196,42 @@ def test_pushes_survive_errors_resets_and_a_standby_killed_mid_transfer(tmp_path
         stop_serve(primary)
         if standby["process"].poll() is None:
             stop_serve(standby)
+
+
+def test_with_replication_enabled_every_commit_reaches_the_standby_by_itself(tmp_path: Path):
+    import time
+
+    async def build() -> None:
+        rag = await build_graph(tmp_path / "p-graphs" / "auto", 2, seed=4)
+        await rag.finalize_storages()
+
+    (tmp_path / "p-graphs").mkdir()
+    (tmp_path / "s-graphs").mkdir()
+    asyncio.run(build())
+    standby = start_serve(tmp_path / "s-repo", tmp_path / "s.sqlite3", tmp_path / "s-graphs", STANDBY_KEY,
+                          "--role", "standby")
+    os.environ["LIGHTRAG_REPLICATION_ENABLED"] = "true"
+    os.environ["LIGHTRAG_REPLICATION_CATCH_UP_SECONDS"] = "2"
+    try:
+        primary = start_serve(tmp_path / "p-repo", tmp_path / "p.sqlite3", tmp_path / "p-graphs", PRIMARY_KEY)
+    finally:
+        del os.environ["LIGHTRAG_REPLICATION_ENABLED"], os.environ["LIGHTRAG_REPLICATION_CATCH_UP_SECONDS"]
+    try:
+        client = primary["client"]
+        client.post("/replication/targets", json={"name": "standby", "base_url": standby["base"],
+                                                  "api_key": STANDBY_KEY})
+        made = client.post("/backup/graphs/auto/snapshots?wait=true").json()["result"]
+        committed = time.monotonic()
+        deadline = committed + 60
+        while True:
+            listed = standby["client"].get("/backup/graphs/auto/snapshots")
+            if listed.status_code == 200 and [s["snapshot_id"] for s in listed.json()] == [made["snapshot_id"]]:
+                break
+            assert time.monotonic() < deadline, "the commit never reached the standby"
+            time.sleep(0.1)
+        print(f"commit on the primary -> commit on the standby: {time.monotonic() - committed:.2f} s")
+        logs = client.get("/replication/logs", params={"graph_id": "auto"}).json()
+        assert logs and logs[0]["status"] == "completed" and logs[0]["backup_id"] == made["snapshot_id"]
+    finally:
+        stop_serve(primary)
+        stop_serve(standby)

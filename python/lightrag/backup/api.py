@@ -24,14 +24,14 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from .http.errors import HTTPError
+from .types import GRAPH_ID_PATTERN, SNAPSHOT_ID_PATTERN
 from .http.errors import install_error_handlers as _install_error_handlers
 from .http.jobs import Job, JobRunner, jobs_router
 
 if TYPE_CHECKING:
     from .manager import BackupManager
 
-GRAPH_ID_PATTERN = r"^[A-Za-z0-9_\-][A-Za-z0-9_.\-]{0,127}$"
-SNAPSHOT_ID_PATTERN = r"^(?:[0-9a-fA-F][0-9a-fA-F\-]{0,63}|latest)$"
+
 
 GraphId = PathParam(..., pattern=GRAPH_ID_PATTERN, max_length=128, description="the graph's id")
 SnapshotId = PathParam(..., pattern=SNAPSHOT_ID_PATTERN, max_length=64, description="a snapshot id, a unique prefix of one, or latest")

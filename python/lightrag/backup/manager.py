@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Mapping, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Union
 
 from .catalog import Catalog, default_catalog_path
 from .errors import BackupError, GraphDirNotFoundError, GraphNotFoundError, InvalidInputError, OperationRunningError
@@ -71,6 +71,9 @@ class BackupManager:
                 )
         self.storage = as_storage(storage)
         self.catalog = Catalog(catalog_path if catalog_path is not None else default_catalog_path(self.storage.url))
+        #: Called with every snapshot a graph of this manager commits (replication listens).
+        self._commit_listeners: list[Callable[[BackupSnapshot], None]] = []
+        self._recorder = _NotifyingRecorder(self.catalog, self._commit_listeners)
         self._graphs: dict[str, GraphBackup] = {}
         #: One operation per graph at a time, for the scheduler, REST jobs and CLI alike.
         self.locks = GraphLocks()
@@ -93,7 +96,7 @@ class BackupManager:
         """Register a graph by its working dir (and workspace) or its live ``LightRAG``
         instance. Returns ``True`` when newly registered, ``False`` when it already was, with
         the same location. Registering an id again for another location replaces it."""
-        backup = GraphBackup(graph_id, self.storage, working_dir, workspace, rag=rag, recorder=self.catalog)
+        backup = GraphBackup(graph_id, self.storage, working_dir, workspace, rag=rag, recorder=self._recorder)
         existing = self._graphs.get(graph_id)
         if existing is not None and existing.graph_dir == backup.graph_dir and existing.rag is rag:
             return False
@@ -115,12 +118,22 @@ class BackupManager:
             return backup
         for row in self.catalog.graphs():
             if row["graph_id"] == graph_id and row["working_dir"]:
-                backup = GraphBackup(graph_id, self.storage, row["working_dir"], row["workspace"] or "", recorder=self.catalog)
+                backup = GraphBackup(graph_id, self.storage, row["working_dir"], row["workspace"] or "", recorder=self._recorder)
                 self._graphs[graph_id] = backup
                 return backup
         raise GraphNotFoundError(
             f"graph {graph_id!r} is not registered (registered: {self.graph_ids or 'none'})"
         )
+
+    def add_commit_listener(self, listener: Callable[[BackupSnapshot], None]) -> None:
+        """Call ``listener(snapshot)`` after each snapshot a graph of this manager commits
+        (from whichever thread committed it; a listener must not block). Replication's
+        automatic pushes listen here; backup itself knows nothing of them."""
+        self._commit_listeners.append(listener)
+
+    def remove_commit_listener(self, listener: Callable[[BackupSnapshot], None]) -> None:
+        if listener in self._commit_listeners:
+            self._commit_listeners.remove(listener)
 
     @property
     def graph_ids(self) -> list[str]:
@@ -141,7 +154,7 @@ class BackupManager:
         try:
             return self.get_graph(graph_id)
         except GraphNotFoundError:
-            return GraphBackup(graph_id, self.storage, working_dir=os.devnull, recorder=self.catalog)
+            return GraphBackup(graph_id, self.storage, working_dir=os.devnull, recorder=self._recorder)
 
     # -- snapshots ------------------------------------------------------------------------
 
@@ -486,6 +499,32 @@ class BackupManager:
             except BackupError as error:
                 result.error = f"retention failed: {error}"
         return result
+
+
+class _NotifyingRecorder:
+    """The catalog as the graphs' recorder, telling the commit listeners of each commit (not of
+    safety snapshots: they hold a state the operator just replaced)."""
+
+    def __init__(self, catalog: Catalog, listeners: list[Callable[[BackupSnapshot], None]]) -> None:
+        self.catalog, self.listeners = catalog, listeners
+
+    def record_snapshot(self, snapshot: BackupSnapshot) -> None:
+        self.catalog.record_snapshot(snapshot)
+        if snapshot.status.value == "completed" and "pre-restore" not in snapshot.tags:
+            for listener in list(self.listeners):
+                try:
+                    listener(snapshot)
+                except Exception:  # noqa: BLE001 - a listener never fails a commit
+                    import logging
+
+                    logging.getLogger("lightrag.backup.manager").exception("commit listener failed")
+
+    def forget_snapshots(self, snapshot_ids: list[str]) -> None:
+        self.catalog.forget_snapshots(snapshot_ids)
+
+    def record_verify(self, graph_id: str, snapshot_id: Optional[str], ok: bool, read_data: bool,
+                      errors: list[str]) -> None:
+        self.catalog.record_verify(graph_id, snapshot_id, ok, read_data, errors)
 
 
 def _schedule_view(row: dict[str, Any]) -> dict[str, Any]:

@@ -20,7 +20,11 @@ from .errors import InvalidInputError
 ProgressCallback = Callable[[str, int, int], None]
 """``callback(phase, done, total)``: phase is "snapshot", "restore" or "verify"; units are bytes."""
 
-_GRAPH_ID = re.compile(r"^[A-Za-z0-9_\-][A-Za-z0-9_.\-]{0,127}$")
+#: A graph id: it names a folder in the repository (the engine checks the same rule).
+GRAPH_ID_PATTERN = r"^[A-Za-z0-9_\-][A-Za-z0-9_.\-]{0,127}$"
+#: A snapshot id, a prefix of one, or ``latest``.
+SNAPSHOT_ID_PATTERN = r"^(?:[0-9a-fA-F][0-9a-fA-F\-]{0,63}|latest)$"
+_GRAPH_ID = re.compile(GRAPH_ID_PATTERN)
 
 
 class BackupStatus(str, Enum):
@@ -253,6 +257,8 @@ class SnapshotRecorder(Protocol):
 
 
 __all__ = [
+    "GRAPH_ID_PATTERN",
+    "SNAPSHOT_ID_PATTERN",
     "BackupSnapshot",
     "BackupStatus",
     "ProgressCallback",

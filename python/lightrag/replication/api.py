@@ -12,10 +12,11 @@ from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from lightrag.backup.api import GRAPH_ID_PATTERN, SNAPSHOT_ID_PATTERN
+
 from lightrag.backup.errors import IntegrityError
 from lightrag.backup.http.errors import HTTPError
 from lightrag.backup.http.jobs import Job, JobRunner
+from lightrag.backup.types import GRAPH_ID_PATTERN, SNAPSHOT_ID_PATTERN
 
 from .graph_replication import ReplicationManager, instance_epoch, instance_role
 from .targets import CONFLICT_POLICIES, ReplicationTarget

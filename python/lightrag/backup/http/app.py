@@ -66,17 +66,22 @@ def mount_routers(
         app.include_router(factory(manager, runner, dependencies, resolve_graph))
 
     outer = app.router.lifespan_context
+    auto = _auto_replicator(manager)
 
     @asynccontextmanager
     async def lifespan(inner_app: Any) -> AsyncIterator[Any]:
         async with outer(inner_app) as state:
             if run_scheduler:
                 await manager.start_scheduler()
+            if auto is not None:
+                await auto.start()
             try:
                 yield state
             finally:
                 await manager.stop_scheduler()
                 await runner.drain()
+                if auto is not None:
+                    await auto.stop()  # after the last backups: their pushes run first
 
     app.router.lifespan_context = lifespan
     app.state.backup_manager = manager
@@ -92,6 +97,18 @@ def _holds_graph_files(folder: Path) -> bool:
     from .. import _native
 
     return any(entry.is_file() and _native.is_graph_file(entry.name) for entry in folder.iterdir())
+
+
+def _auto_replicator(manager: "BackupManager") -> Any:
+    """With ``LIGHTRAG_REPLICATION_ENABLED=true``, the task that pushes every commit to the
+    targets (and catches up periodically); else ``None``."""
+    from lightrag.replication.auto import AutoReplicator, enabled_by_environment
+
+    if not enabled_by_environment():
+        return None
+    from lightrag.replication import ReplicationManager
+
+    return AutoReplicator(ReplicationManager(manager))
 
 
 def graphs_dir_resolver(manager: "BackupManager", graphs_dir: Path) -> Callable[[str], None]:

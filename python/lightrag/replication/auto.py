@@ -1,0 +1,138 @@
+"""Automatic replication: every committed snapshot is pushed to every enabled target right
+after its commit, and a periodic catch-up pushes whatever an earlier failure left behind.
+
+One asyncio task in the process that owns the graphs (``LIGHTRAG_REPLICATION_ENABLED=true``
+starts it with the server). A commit never waits for replication: the manager's commit
+listener only marks the graph as pending. Each target is worked on by its own coroutine, so
+a slow or unreachable target does not delay the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import TYPE_CHECKING, Any, Optional
+
+from lightrag.backup.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from lightrag.backup.types import BackupSnapshot
+
+    from .graph_replication import ReplicationManager
+
+logger = logging.getLogger("lightrag.replication.auto")
+
+
+def enabled_by_environment() -> bool:
+    return os.environ.get("LIGHTRAG_REPLICATION_ENABLED", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def catch_up_seconds() -> float:
+    raw = os.environ.get("LIGHTRAG_REPLICATION_CATCH_UP_SECONDS", "300")
+    try:
+        value = float(raw)
+    except ValueError:
+        raise InvalidInputError(f"LIGHTRAG_REPLICATION_CATCH_UP_SECONDS={raw!r} is not a number") from None
+    if value <= 0:
+        raise InvalidInputError("LIGHTRAG_REPLICATION_CATCH_UP_SECONDS must be positive")
+    return value
+
+
+class AutoReplicator:
+    """Pushes each commit of ``replication``'s manager to its targets, and catches up every
+    ``interval`` seconds. ``await start()`` / ``await stop()`` (a push in progress finishes)."""
+
+    def __init__(self, replication: "ReplicationManager", *, interval: Optional[float] = None) -> None:
+        self.replication = replication
+        self.interval = float(interval) if interval is not None else catch_up_seconds()
+        self._pending: dict[str, set[str]] = {}
+        self._wake: Optional["asyncio.Event"] = None
+        self._loop: Optional["asyncio.AbstractEventLoop"] = None
+        self._task: Optional["asyncio.Task[None]"] = None
+        self._stopping = False
+        #: Per target name, the outcome of its last push round.
+        self.last_round: dict[str, dict[str, Any]] = {}
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def start(self) -> None:
+        import asyncio
+
+        if self.running:
+            return
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self.replication.backup.add_commit_listener(self.notify)
+        self._task = asyncio.create_task(self._run(), name="lightrag-replication")
+
+    async def stop(self) -> None:
+        self.replication.backup.remove_commit_listener(self.notify)
+        self._stopping = True
+        if self._wake is not None:
+            self._wake.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+
+    def notify(self, snapshot: "BackupSnapshot") -> None:
+        """The commit listener: mark the graph pending for every target (from any thread)."""
+        loop, wake = self._loop, self._wake
+        if loop is None or wake is None or loop.is_closed():
+            return
+
+        def mark() -> None:
+            for target in self.replication.targets():
+                if target.takes(snapshot.graph_id):
+                    self._pending.setdefault(target.target_id, set()).add(snapshot.graph_id)
+            wake.set()
+
+        loop.call_soon_threadsafe(mark)
+
+    async def _run(self) -> None:
+        import asyncio
+
+        assert self._loop is not None and self._wake is not None
+        wake = self._wake
+        next_catch_up = self._loop.time() + self.interval
+        while not self._stopping:
+            timer = self._loop.call_later(max(next_catch_up - self._loop.time(), 0.01), wake.set)
+            try:
+                await wake.wait()
+            finally:
+                timer.cancel()
+            wake.clear()
+            if self._stopping:
+                break
+            work = self._pending
+            self._pending = {}
+            if self._loop.time() >= next_catch_up:
+                next_catch_up = self._loop.time() + self.interval
+                for target in self.replication.targets():
+                    graphs = {g for g in self.replication.backup.storage.list_graphs() if target.takes(g)}
+                    work.setdefault(target.target_id, set()).update(graphs)
+            if work:
+                await asyncio.gather(*(self._push_to(target_id, graphs) for target_id, graphs in work.items()))
+
+    async def _push_to(self, target_id: str, graphs: set[str]) -> None:
+        import asyncio
+
+        try:
+            target = self.replication.get_target(target_id)
+        except KeyError:
+            return  # removed meanwhile
+        for graph_id in sorted(graphs):
+            outcome = await asyncio.to_thread(self.replication._push, target, graph_id, None, None, False)
+            self.last_round[target.name] = outcome
+            if outcome["status"] != "completed":
+                logger.warning("replication of %s to %s failed (the catch-up retries it): %s",
+                               graph_id, target.name, outcome["error"])
+            else:
+                logger.info("replicated %s to %s: %s bytes", graph_id, target.name, outcome["bytes_sent"])
+
+
+__all__ = ["AutoReplicator", "catch_up_seconds", "enabled_by_environment"]
