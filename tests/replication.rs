@@ -3,7 +3,7 @@
 
 mod common;
 
-use lightrag_backup::format::ChunkerParams;
+use lightrag_backup::format::{ChunkerParams, SnapshotManifest};
 use lightrag_backup::progress::Progress;
 use lightrag_backup::replication::{copy_graph, CopyOptions};
 use lightrag_backup::snapshot::{create_snapshot, SnapshotOptions};
@@ -27,20 +27,17 @@ fn all() -> CopyOptions {
     CopyOptions::default()
 }
 
+fn snap(repo: &Repository, dir: &Path, options: &SnapshotOptions) -> SnapshotManifest {
+    create_snapshot(repo, "g", dir, options, &NoProgress).unwrap()
+}
+
 #[test]
 fn a_copy_sends_only_what_the_target_lacks_and_restores_byte_identical() {
     let tmp = tempfile::tempdir().unwrap();
     let graph = tmp.path().join("graph");
     common::write_graph(&graph, 11);
     let source = local(&tmp.path().join("source"));
-    let first = create_snapshot(
-        &source,
-        "g",
-        &graph,
-        &SnapshotOptions::default(),
-        &NoProgress,
-    )
-    .unwrap();
+    let first = snap(&source, &graph, &SnapshotOptions::default());
     let target = like(&tmp.path().join("target"), &source);
     assert_eq!(target.config().chunker, source.config().chunker);
     assert_ne!(target.config().repository_id, source.config().repository_id);
@@ -79,14 +76,7 @@ fn a_copy_sends_only_what_the_target_lacks_and_restores_byte_identical() {
         "{\n  \"chunk-1\": {},\n  \"chunk-3\": {}\n}",
     )
     .unwrap();
-    let second = create_snapshot(
-        &source,
-        "g",
-        &graph,
-        &SnapshotOptions::default(),
-        &NoProgress,
-    )
-    .unwrap();
+    let second = snap(&source, &graph, &SnapshotOptions::default());
     let delta = copy_graph(&source, &target, "g", &all(), &NoProgress).unwrap();
     let statuses: Vec<&str> = delta.snapshots.iter().map(|s| s.status.as_str()).collect();
     assert_eq!(statuses, ["present", "copied"]);
@@ -130,27 +120,17 @@ fn an_interrupted_copy_commits_nothing_and_the_next_one_sends_only_the_rest() {
     let graph = tmp.path().join("graph");
     common::write_graph(&graph, 12);
     let source = local(&tmp.path().join("source"));
-    let snapshot = create_snapshot(
-        &source,
-        "g",
-        &graph,
-        &SnapshotOptions::default(),
-        &NoProgress,
-    )
-    .unwrap();
+    let snapshot = snap(&source, &graph, &SnapshotOptions::default());
     let other = tmp.path().join("other");
     common::write_graph(&other, 13);
-    let later = create_snapshot(
+    let later = snap(
         &source,
-        "g",
         &other,
         &SnapshotOptions {
             adopt: true,
             ..Default::default()
         },
-        &NoProgress,
-    )
-    .unwrap();
+    );
     let target = like(&tmp.path().join("target"), &source);
     let cut = CutAfter {
         limit: 1,
@@ -214,14 +194,7 @@ fn an_incompatible_target_is_refused_before_anything_moves_and_damage_never_trav
     let graph = tmp.path().join("graph");
     common::write_graph(&graph, 14);
     let source = local(&tmp.path().join("source"));
-    create_snapshot(
-        &source,
-        "g",
-        &graph,
-        &SnapshotOptions::default(),
-        &NoProgress,
-    )
-    .unwrap();
+    snap(&source, &graph, &SnapshotOptions::default());
     let other_chunks = ChunkerParams {
         min_size: 4096,
         avg_size: 16384,

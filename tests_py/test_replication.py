@@ -110,6 +110,7 @@ async def test_targets_keep_their_secrets_and_refuse_what_they_cannot_do(tmp_pat
     assert secret not in repr(target) and "hidden-too" not in repr(target)
     listed = replication.targets()[0].to_dict()
     assert listed["api_key"] == "***" and listed["options"]["secret_access_key"] == "***"
+    assert (tmp_path / "catalog.sqlite3").stat().st_mode & 0o077 == 0, "the catalog holding keys is private"
     settings = list((tmp_path / "repo" / "settings").rglob("*"))
     assert settings and not any(secret in p.read_text() for p in settings if p.is_file())
     with pytest.raises(TargetExistsError):

@@ -55,6 +55,24 @@ pub struct SnapshotCopy {
 }
 
 impl SnapshotCopy {
+    /// A snapshot about to be sent: `missing` are the chunks the target lacks (`planned` in a
+    /// dry run, `copied` once done).
+    pub(crate) fn planned(
+        manifest: &SnapshotManifest,
+        missing: &[BlobLocation],
+        dry_run: bool,
+    ) -> SnapshotCopy {
+        SnapshotCopy {
+            snapshot_id: manifest.snapshot_id.clone(),
+            time: manifest.time.clone(),
+            status: if dry_run { "planned" } else { "copied" }.into(),
+            chunks_sent: missing.len(),
+            bytes_sent: missing.iter().map(|l| l.entry.length as u64).sum(),
+            data_hash: String::new(),
+            verified: false,
+        }
+    }
+
     /// A snapshot the target already has.
     pub(crate) fn present(manifest: &SnapshotManifest) -> SnapshotCopy {
         SnapshotCopy {
@@ -218,16 +236,8 @@ fn copy_snapshot(
     progress: &dyn Progress,
 ) -> Result<SnapshotCopy> {
     let missing = missing_chunks(source, target, manifest)?;
-    let bytes: u64 = missing.iter().map(|l| l.entry.length as u64).sum();
-    let mut outcome = SnapshotCopy {
-        snapshot_id: manifest.snapshot_id.clone(),
-        time: manifest.time.clone(),
-        status: if dry_run { "planned" } else { "copied" }.into(),
-        chunks_sent: missing.len(),
-        bytes_sent: bytes,
-        data_hash: String::new(),
-        verified: false,
-    };
+    let mut outcome = SnapshotCopy::planned(manifest, &missing, dry_run);
+    let bytes = outcome.bytes_sent;
     if dry_run {
         return Ok(outcome);
     }

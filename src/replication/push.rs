@@ -340,16 +340,8 @@ async fn push_snapshot(
             missing.push(location);
         }
     }
-    let bytes: u64 = missing.iter().map(|l| l.entry.length as u64).sum();
-    let mut outcome = SnapshotCopy {
-        snapshot_id: manifest.snapshot_id.clone(),
-        time: manifest.time.clone(),
-        status: if dry_run { "planned" } else { "copied" }.into(),
-        chunks_sent: missing.len(),
-        bytes_sent: bytes,
-        data_hash: String::new(),
-        verified: false,
-    };
+    let mut outcome = SnapshotCopy::planned(manifest, &missing, dry_run);
+    let bytes = outcome.bytes_sent;
     if dry_run {
         return Ok(outcome);
     }

@@ -190,7 +190,11 @@ class Catalog:
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            created = not self.path.exists()
             self._db = sqlite3.connect(self.path, timeout=30.0, check_same_thread=False, isolation_level=None)
+            if created:
+                # It may hold replication targets' keys: readable by its owner only.
+                os.chmod(self.path, 0o600)
         except (OSError, sqlite3.Error) as error:
             raise CatalogError(f"cannot open the catalog {self.path}: {error}") from None
         self._lock = threading.RLock()
