@@ -16,8 +16,9 @@ checked and its data hash compared with the source's. Built on the engine's
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from lightrag.backup._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .graph_replication import GraphReplicator, ReplicationLog, ReplicationManager, ReplicationStatus
@@ -32,13 +33,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY)
 
 
 __all__ = sorted(_LAZY)
