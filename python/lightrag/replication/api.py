@@ -76,8 +76,11 @@ def create_replication_router(
 
     @router.post("/targets", status_code=201, summary="Register a replication target")
     async def register_target(body: TargetRequest) -> dict[str, Any]:
+        import asyncio
+
         target = ReplicationTarget(**body.model_dump())
-        replication.register_target(target)
+        # It also writes the target into the repository's settings: off the event loop.
+        await asyncio.to_thread(replication.register_target, target)
         return target_view(target)
 
     @router.get("/targets", summary="Replication targets, with their last health result")
@@ -93,7 +96,9 @@ def create_replication_router(
 
     @router.delete("/targets/{target_id}", summary="Forget a target (its copies stay where they are)")
     async def remove_target(target_id: str = TargetId) -> dict[str, Any]:
-        replication.remove_target(target_id)
+        import asyncio
+
+        await asyncio.to_thread(replication.remove_target, target_id)
         return {"removed": target_id}
 
     @router.post("/graphs/{graph_id}/replicate", status_code=202, summary="Replicate a graph's snapshots now")

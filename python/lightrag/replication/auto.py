@@ -112,9 +112,10 @@ class AutoReplicator:
             self._pending = {}
             if self._loop.time() >= next_catch_up:
                 next_catch_up = self._loop.time() + self.interval
+                # One listing of the repository (an object-store request: off the event loop).
+                every_graph = await asyncio.to_thread(self.replication.backup.storage.list_graphs)
                 for target in self.replication.targets():
-                    graphs = {g for g in self.replication.backup.storage.list_graphs() if target.takes(g)}
-                    work.setdefault(target.target_id, set()).update(graphs)
+                    work.setdefault(target.target_id, set()).update(g for g in every_graph if target.takes(g))
             if work:
                 await asyncio.gather(*(self._push_to(target_id, graphs) for target_id, graphs in work.items()))
 
