@@ -782,7 +782,7 @@ impl Repository {
     }
 
     /// Resolve a snapshot id (or a unique prefix of one, or `latest`, the graph's newest
-    /// snapshot) of a graph to its full id.
+    /// snapshot that is not tagged `diverged`) of a graph to its full id.
     ///
     /// # Errors
     /// `SnapshotNotFound` (saying so when the id belongs to another graph, or when `latest`
@@ -791,7 +791,16 @@ impl Repository {
     pub fn resolve_snapshot_id(&self, graph_id: &str, snapshot_ref: &str) -> Result<String> {
         validate_graph_id(graph_id)?;
         if snapshot_ref.eq_ignore_ascii_case(LATEST) {
-            return match self.list_snapshots(graph_id)?.pop() {
+            // The newest snapshot, unless a push replaced it as the head (`diverged`).
+            let mut all = self.list_snapshots(graph_id)?;
+            let newest = match all
+                .iter()
+                .rposition(|m| !m.tags.iter().any(|t| t == format::DIVERGED_TAG))
+            {
+                Some(at) => Some(all.swap_remove(at)),
+                None => all.pop(),
+            };
+            return match newest {
                 Some(newest) => Ok(newest.snapshot_id),
                 None => Err(Error::SnapshotNotFound {
                     graph_id: graph_id.to_string(),

@@ -231,3 +231,84 @@ fn an_incompatible_target_is_refused_before_anything_moves_and_damage_never_trav
     assert!(matches!(damaged, Error::Integrity { .. }), "{damaged}");
     assert!(target.list_snapshots("g").unwrap().is_empty());
 }
+
+#[test]
+fn a_target_that_changed_on_its_own_is_refused_or_kept_as_diverged_never_lost() {
+    use lightrag_backup::replication::conflict::{self, ConflictPolicy};
+    let tmp = tempfile::tempdir().unwrap();
+    let graph = tmp.path().join("graph");
+    common::write_graph(&graph, 21);
+    let source = local(&tmp.path().join("source"));
+    let first = snap(&source, &graph, &SnapshotOptions::default());
+    let target = like(&tmp.path().join("target"), &source);
+    copy_graph(&source, &target, "g", &all(), &NoProgress).unwrap();
+
+    // The standby's graph changes on its own and is backed up there.
+    let standby_graph = tmp.path().join("standby-graph");
+    common::write_graph(&standby_graph, 22);
+    let own = snap(&target, &standby_graph, &SnapshotOptions::default());
+    // The primary moves on too.
+    std::fs::write(graph.join("kv_store_text_chunks.json"), "{\"chunk-9\": {}}").unwrap();
+    let second = snap(&source, &graph, &SnapshotOptions::default());
+
+    let before: Vec<String> = names(&target);
+    match copy_graph(&source, &target, "g", &all(), &NoProgress) {
+        Err(Error::Refused { kind, message, .. }) => {
+            assert_eq!(kind, "conflict");
+            assert!(message.contains(&own.snapshot_id), "{message}");
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert_eq!(names(&target), before, "a rejected push changes nothing");
+
+    // The data a head check guards: a commit planned on a stale head is refused.
+    match conflict::settle(
+        &target,
+        "g",
+        &second.snapshot_id,
+        Some(&first.snapshot_id),
+        &[],
+    ) {
+        Err(Error::Refused { kind, .. }) => assert_eq!(kind, "conflict"),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+
+    let wins = CopyOptions {
+        conflict_policy: ConflictPolicy::SourceWins,
+        ..all()
+    };
+    let report = copy_graph(&source, &target, "g", &wins, &NoProgress).unwrap();
+    assert_eq!(report.diverged, vec![own.snapshot_id.clone()]);
+    let after = target.list_snapshots("g").unwrap();
+    assert_eq!(after.len(), 3, "every snapshot is kept: {after:?}");
+    let diverged: Vec<&SnapshotManifest> = after
+        .iter()
+        .filter(|m| m.tags.iter().any(|t| t == "diverged"))
+        .collect();
+    assert_eq!(diverged.len(), 1);
+    assert_eq!(diverged[0].data_hash, own.data_hash, "same content, new id");
+    assert!(diverged[0].metadata_json.contains(&own.snapshot_id));
+    let listed = conflict::listing(&target, "g").unwrap();
+    assert_eq!(
+        conflict::head(&listed).unwrap().snapshot_id,
+        second.snapshot_id,
+        "the pushed snapshot is the head"
+    );
+    common::assert_verifies_and_restores(
+        &target,
+        std::slice::from_ref(diverged[0]),
+        &diverged[0].snapshot_id,
+        &standby_graph,
+    );
+    // Pushing again finds no conflict: what diverged stays diverged.
+    let again = copy_graph(&source, &target, "g", &all(), &NoProgress).unwrap();
+    assert!(again.diverged.is_empty() && again.bytes_sent == 0);
+}
+
+fn names(repo: &Repository) -> Vec<String> {
+    repo.list_snapshot_names(Some("g"))
+        .unwrap()
+        .into_iter()
+        .map(|(_, id)| id)
+        .collect()
+}

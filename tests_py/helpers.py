@@ -46,10 +46,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_serve(repo: Path, catalog: Path, graphs: Path, key: str, *extra: str, port: int = 0) -> dict[str, Any]:
+def start_serve(repo: Path, catalog: Path, graphs: Path, key: str, *extra: str, port: int = 0,
+                ca: "Path | None" = None, env: "dict[str, str] | None" = None) -> dict[str, Any]:
     """`lightrag-backup serve` over ``graphs`` in its own process on a free loopback port, its
     repository created first; returns the process, its base URL and a client with the key.
+    ``ca``: the server speaks HTTPS (``extra`` has its certificate) signed by this CA.
     Stop it with :func:`stop_serve`."""
+    import os
+    import ssl
+
     import subprocess
     import sys
     import time
@@ -62,13 +67,14 @@ def start_serve(repo: Path, catalog: Path, graphs: Path, key: str, *extra: str, 
     process = subprocess.Popen(
         [sys.executable, "-m", "lightrag.backup.cli", "--repo", str(repo), "--catalog", str(catalog), "serve",
          "--graphs-dir", str(graphs), "--port", str(port), "--api-key", key, *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, **(env or {})},
     )
-    base = f"http://127.0.0.1:{port}"
+    base = f"{'https' if ca else 'http'}://127.0.0.1:{port}"
+    verify: Any = ssl.create_default_context(cafile=str(ca)) if ca else True
     deadline = time.monotonic() + 60
     while True:
         try:
-            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+            if httpx.get(f"{base}/health", timeout=1, verify=verify).status_code == 200:
                 break
         except httpx.HTTPError:
             pass
@@ -76,7 +82,7 @@ def start_serve(repo: Path, catalog: Path, graphs: Path, key: str, *extra: str, 
             output = process.stdout.read() if process.stdout else ""
             raise RuntimeError(f"server did not start: {output}")
         time.sleep(0.2)
-    client = httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=120)
+    client = httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=120, verify=verify)
     return {"process": process, "base": base, "client": client, "repo": repo, "catalog": catalog, "graphs": graphs,
             "port": port, "key": key, "extra": extra}
 
@@ -85,3 +91,46 @@ def stop_serve(server: dict[str, Any]) -> None:
     server["client"].close()
     server["process"].terminate()
     server["process"].wait(timeout=30)
+
+
+def make_test_ca(folder: Path) -> dict[str, Path]:
+    """A private CA and a certificate it signed for 127.0.0.1 and localhost, as PEM files in
+    ``folder``: ``ca``, ``cert``, ``key``."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "lightrag-backup test CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
+          .not_valid_after(now + datetime.timedelta(days=2))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+          .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
+                                       data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                                       crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+          .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                                                        x509.DNSName("localhost")]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {"ca": folder / "ca.pem", "cert": folder / "server.pem", "key": folder / "server-key.pem"}
+    paths["ca"].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths["cert"].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    paths["key"].write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                               serialization.NoEncryption()))
+    return paths

@@ -130,13 +130,74 @@ def test_hostile_pushes_change_nothing(servers):
     tampered = standby.post("/replication/receive/packs", content=bytes(pack))
     assert tampered.status_code == 422 and tampered.json()["error"]["kind"] == "integrity", tampered.text
     assert "nothing" in tampered.json()["error"]["message"]
-    assert standby.post("/replication/receive/graphs/g1/snapshots", content=b"LRBS\x03garbage").status_code == 422
+    assert standby.post("/replication/receive/graphs/g1/snapshots?expected_head=none",
+                        content=b"LRBS\x03garbage").status_code == 422
+    # A commit must say which head it expects; ids it names are ids.
+    assert standby.post("/replication/receive/graphs/g1/snapshots", content=b"x").status_code == 422
+    assert standby.post("/replication/receive/graphs/g1/snapshots?expected_head=../x", content=b"x").status_code == 422
+    assert standby.post("/replication/receive/graphs/g1/snapshots?expected_head=none&diverged=../../x",
+                        content=b"x").status_code == 422
     assert standby.post("/replication/receive/graphs/..%2Fx/snapshots", content=b"x").status_code in (404, 422)
     assert standby.post("/replication/receive/graphs/g1/want", json={"chunks": ["zz"]}).status_code == 422
     assert standby.post("/replication/receive/graphs/g1/want", json={"chunks": ["00" * 32] * 10_001}).status_code == 422
     assert httpx.post(f"{servers['standby']['base']}/replication/receive/packs", content=b"x").status_code == 401
     after = sorted(p.name for p in (servers["standby"]["repo"] / "data").rglob("*") if p.is_file())
     assert after == before, "a refused push stored something"
+
+
+def test_a_standby_that_changed_on_its_own_conflicts_and_nothing_is_lost(servers, tmp_path: Path):
+    primary, standby = servers["primary"]["client"], servers["standby"]
+
+    async def build(folder: Path, seed: int) -> None:
+        rag = await build_graph(folder, 2, seed=seed)
+        await rag.finalize_storages()
+
+    asyncio.run(build(servers["primary"]["graphs"] / "c1", 11))
+    for name, policy in (("c-reject", "reject"), ("c-wins", "source_wins")):
+        made = primary.post("/replication/targets", json={"name": name, "base_url": standby["base"],
+                                                          "api_key": STANDBY_KEY, "graphs": ["c1"],
+                                                          "conflict_policy": policy})
+        assert made.status_code == 201, made.text
+
+    def replicate(target: str) -> dict[str, Any]:
+        answer = primary.post("/replication/graphs/c1/replicate?wait=true", json={"targets": [target]})
+        assert answer.status_code == 200, answer.text
+        return dict(answer.json()["result"][target])
+
+    first = primary.post("/backup/graphs/c1/snapshots?wait=true").json()["result"]
+    assert replicate("c-reject")["status"] == "completed"
+    # The standby's graph changes on its own, and is backed up there.
+    asyncio.run(build(tmp_path / "own", 12))
+    standby_repo = LocalBackupStorage(standby["repo"], create=False)
+    own = GraphBackup("c1", standby_repo, tmp_path / "own").create_snapshot(adopt=True)
+    (servers["primary"]["graphs"] / "c1" / "kv_store_llm_response_cache.json").write_text("{}")
+    second = primary.post("/backup/graphs/c1/snapshots?wait=true").json()["result"]
+
+    def on_standby() -> list[Any]:
+        return GraphBackup("c1", standby_repo, os.devnull).list_snapshots()
+
+    before = [s.snapshot_id for s in on_standby()]
+    refused = replicate("c-reject")
+    assert refused["status"] == "failed" and "conflict" in refused["error"] and own.snapshot_id in refused["error"]
+    assert [s.snapshot_id for s in on_standby()] == before, "a rejected push changed the standby"
+    logged = primary.get("/replication/logs", params={"graph_id": "c1", "status": "failed"}).json()
+    assert logged and "conflict" in logged[0]["error_message"]
+
+    won = replicate("c-wins")
+    assert won["status"] == "completed" and won["diverged"] == [own.snapshot_id], won
+    after = on_standby()
+    assert len(after) == 3, after
+    diverged = [s for s in after if "diverged" in s.tags]
+    assert len(diverged) == 1 and diverged[0].data_hash == own.data_hash, "the standby's own state is kept"
+    assert GraphBackup("c1", standby_repo, os.devnull).get_snapshot("latest").snapshot_id == second["snapshot_id"]
+    # The standby's catalog follows: it lists the re-issued id, not the old one.
+    listed = {s["snapshot_id"] for s in standby["client"].get("/backup/graphs/c1/snapshots").json()}
+    assert diverged[0].snapshot_id in listed and own.snapshot_id not in listed, listed
+    # Nothing left to conflict over: the next push under either policy finds no conflict.
+    assert replicate("c-reject")["status"] == "completed"
+    for target in primary.get("/replication/targets").json():
+        if target["name"] in ("c-reject", "c-wins"):
+            primary.delete(f"/replication/targets/{target['target_id']}")
 
 
 def test_pushes_survive_errors_resets_and_a_standby_killed_mid_transfer(tmp_path: Path):
@@ -234,4 +295,57 @@ def test_with_replication_enabled_every_commit_reaches_the_standby_by_itself(tmp
         assert logs and logs[0]["status"] == "completed" and logs[0]["backup_id"] == made["snapshot_id"]
     finally:
         stop_serve(primary)
+        stop_serve(standby)
+
+
+def test_https_targets_signed_by_a_private_ca(tmp_path: Path):
+    from helpers import make_test_ca
+
+    tls = make_test_ca(tmp_path / "tls")
+
+    async def build() -> None:
+        rag = await build_graph(tmp_path / "p-graphs" / "tls", 2, seed=6)
+        await rag.finalize_storages()
+
+    (tmp_path / "p-graphs").mkdir()
+    (tmp_path / "s-graphs").mkdir()
+    asyncio.run(build())
+    standby = start_serve(tmp_path / "s-repo", tmp_path / "s.sqlite3", tmp_path / "s-graphs", STANDBY_KEY,
+                          "--role", "standby", "--ssl-certfile", str(tls["cert"]), "--ssl-keyfile", str(tls["key"]),
+                          ca=tls["ca"])
+    primary = start_serve(tmp_path / "p-repo", tmp_path / "p.sqlite3", tmp_path / "p-graphs", PRIMARY_KEY)
+    # Trusting the CA for every target of an instance: SSL_CERT_FILE.
+    trusting = start_serve(tmp_path / "t-repo", tmp_path / "t.sqlite3", tmp_path / "p-graphs", OTHER_KEY,
+                           env={"SSL_CERT_FILE": str(tls["ca"])})
+    try:
+        assert standby["base"].startswith("https://")
+        client = primary["client"]
+        untrusted = client.post("/replication/targets", json={"name": "no-ca", "base_url": standby["base"],
+                                                              "api_key": STANDBY_KEY}).json()
+        trusted = client.post("/replication/targets", json={"name": "ca", "base_url": standby["base"],
+                                                            "api_key": STANDBY_KEY, "ca_file": str(tls["ca"])}).json()
+        refused = client.post(f"/replication/targets/{untrusted['target_id']}/health").json()
+        assert refused["healthy"] is False and "certificate" in refused["error"].lower(), refused
+        assert client.post(f"/replication/targets/{trusted['target_id']}/health").json()["healthy"] is True
+
+        made = client.post("/backup/graphs/tls/snapshots?wait=true").json()["result"]
+        done = client.post("/replication/graphs/tls/replicate?wait=true", json={"targets": ["ca"]}).json()["result"]
+        assert done["ca"]["status"] == "completed" and done["ca"]["bytes_sent"] == made["stored_bytes"], done
+        assert done["ca"]["snapshots"][0]["data_hash"] == made["data_hash"]
+        failed = client.post("/replication/graphs/tls/replicate?wait=true", json={"targets": ["no-ca"]}).json()
+        assert failed["result"]["no-ca"]["status"] == "failed"
+        assert "certificate" in failed["result"]["no-ca"]["error"].lower(), failed
+
+        other = trusting["client"]
+        target = other.post("/replication/targets", json={"name": "env-ca", "base_url": standby["base"],
+                                                          "api_key": STANDBY_KEY}).json()
+        assert other.post(f"/replication/targets/{target['target_id']}/health").json()["healthy"] is True
+        theirs = other.post("/backup/graphs/tls/snapshots?wait=true").json()["result"]
+        pushed = other.post("/replication/graphs/tls/replicate?wait=true").json()["result"]["env-ca"]
+        # Another source, the same content: what the standby holds diverges from nothing.
+        assert theirs["data_hash"] == made["data_hash"]
+        assert pushed["status"] == "completed" and pushed["diverged"] == [], pushed
+    finally:
+        stop_serve(primary)
+        stop_serve(trusting)
         stop_serve(standby)

@@ -2,6 +2,7 @@
 //! `lightrag.replication.ReplicationManager` builds on. It copies a graph's snapshots from its
 //! repository into a target repository (see `crate::replication`).
 
+use super::error::to_py_err;
 use super::operation::PyOperation;
 use super::progress::PyProgress;
 use super::repository::PyRepository;
@@ -63,7 +64,7 @@ impl PyReplicationManager {
     }
 
     /// Push the snapshots of `graph_id` another instance lacks (or only `snapshot_ids`).
-    #[pyo3(signature = (base_url, graph_id, api_key=None, ca_file=None, epoch=0, snapshot_ids=None, dry_run=false, retries=3, timeout=120.0, progress=None))]
+    #[pyo3(signature = (base_url, graph_id, api_key=None, ca_file=None, epoch=0, snapshot_ids=None, dry_run=false, retries=3, timeout=120.0, progress=None, conflict_policy="reject", sent=Vec::new()))]
     #[allow(clippy::too_many_arguments)]
     fn push_op(
         &self,
@@ -77,7 +78,9 @@ impl PyReplicationManager {
         retries: u32,
         timeout: f64,
         progress: Option<Py<PyAny>>,
-    ) -> PyOperation {
+        conflict_policy: &str,
+        sent: Vec<(String, String)>,
+    ) -> PyResult<PyOperation> {
         let source = self.source.clone();
         let target = crate::replication::push::InstanceTarget {
             base_url,
@@ -90,17 +93,20 @@ impl PyReplicationManager {
         let options = CopyOptions {
             snapshot_ids,
             dry_run,
+            conflict_policy: conflict_policy.parse().map_err(to_py_err)?,
+            sent,
         };
-        PyOperation::new(move || {
+        Ok(PyOperation::new(move || {
             let progress = PyProgress::new(progress);
             Ok(to_json(&crate::replication::push::push_graph(
                 &source, &target, &graph_id, &options, &progress,
             )?))
-        })
+        }))
     }
 
     /// Copy the snapshots of `graph_id` the target lacks (or only `snapshot_ids`).
-    #[pyo3(signature = (target, graph_id, snapshot_ids=None, dry_run=false, progress=None))]
+    #[pyo3(signature = (target, graph_id, snapshot_ids=None, dry_run=false, progress=None, conflict_policy="reject", sent=Vec::new()))]
+    #[allow(clippy::too_many_arguments)]
     fn copy_op(
         &self,
         target: &PyRepository,
@@ -108,17 +114,21 @@ impl PyReplicationManager {
         snapshot_ids: Option<Vec<String>>,
         dry_run: bool,
         progress: Option<Py<PyAny>>,
-    ) -> PyOperation {
+        conflict_policy: &str,
+        sent: Vec<(String, String)>,
+    ) -> PyResult<PyOperation> {
         let (source, target) = (self.source.clone(), target.repo());
         let options = CopyOptions {
             snapshot_ids,
             dry_run,
+            conflict_policy: conflict_policy.parse().map_err(to_py_err)?,
+            sent,
         };
-        PyOperation::new(move || {
+        Ok(PyOperation::new(move || {
             let progress = PyProgress::new(progress);
             Ok(to_json(&copy_graph(
                 &source, &target, &graph_id, &options, &progress,
             )?))
-        })
+        }))
     }
 }

@@ -165,13 +165,36 @@ impl PyRepository {
         })
     }
 
-    /// The receiving side of a push: commit a pushed snapshot (its encoded manifest).
-    fn receive_snapshot_op(&self, graph_id: String, data: Vec<u8>) -> PyOperation {
+    /// The receiving side of a push: commit a pushed snapshot (its encoded manifest) onto the
+    /// head the source expects (`None`: the graph has none here), marking `diverged` first.
+    #[pyo3(signature = (graph_id, data, expected_head=None, diverged=Vec::new()))]
+    fn receive_snapshot_op(
+        &self,
+        graph_id: String,
+        data: Vec<u8>,
+        expected_head: Option<String>,
+        diverged: Vec<String>,
+    ) -> PyOperation {
         let repo = self.repo.clone();
         PyOperation::new(move || {
             Ok(to_json(&crate::replication::receive::receive_snapshot(
-                &repo, &graph_id, &data,
+                &repo,
+                &graph_id,
+                &data,
+                expected_head.as_deref(),
+                &diverged,
             )?))
+        })
+    }
+
+    /// The receiving side of a push: this repository's snapshots of a graph, as a source
+    /// plans with them (id, time, tags, data hash; oldest first).
+    fn receive_listing_op(&self, graph_id: String) -> PyOperation {
+        let repo = self.repo.clone();
+        PyOperation::new(move || {
+            Ok(to_json(&serde_json::json!({
+                "snapshots": crate::replication::conflict::listing(&repo, &graph_id)?
+            })))
         })
     }
 

@@ -104,6 +104,9 @@ pub const PRE_RESTORE_TAG: &str = "pre-restore";
 pub const SAFETY_SNAPSHOT_TTL_SECONDS: i64 = 7 * 86400;
 /// The tag that keeps a safety snapshot past its expiry.
 pub const KEEP_TAG: &str = "keep";
+/// The tag of a snapshot a replication target took on its own and a push replaced as the
+/// graph's head (the `source_wins` conflict policy): kept, but never the head again.
+pub const DIVERGED_TAG: &str = "diverged";
 
 impl SnapshotManifest {
     /// Whether this is a safety snapshot (see [`PRE_RESTORE_TAG`]).

@@ -30,7 +30,9 @@ pub use config::{ChunkerParams, RepoConfig};
 pub use damage::DamageRecord;
 pub use id::{IdMap, ObjectId};
 pub use index::{BlobEntry, IndexFile, IndexPack};
-pub use manifest::{ChunkRef, FileEncoding, FileEntry, SnapshotManifest};
+pub use manifest::{
+    ChunkRef, FileEncoding, FileEntry, SnapshotManifest, DIVERGED_TAG, KEEP_TAG, PRE_RESTORE_TAG,
+};
 pub use prune::PruneMarker;
 
 use crate::error::{Error, Result};

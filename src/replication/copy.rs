@@ -16,6 +16,7 @@
 //! are not sent twice (packs it left unindexed are reclaimed by a prune). Idempotent: a
 //! snapshot the target already has is reported `present` at once.
 
+use super::conflict::{self, ConflictPolicy, Known, Plan};
 use crate::error::{Error, Result};
 use crate::fetch::{spans, Reads};
 use crate::format::{pack, BlobEntry, SnapshotManifest};
@@ -37,6 +38,27 @@ pub struct CopyOptions {
     pub snapshot_ids: Option<Vec<String>>,
     /// Plan only: what would be sent.
     pub dry_run: bool,
+    /// What the target does when its newest snapshot is not one this source sent.
+    pub conflict_policy: ConflictPolicy,
+    /// Snapshots this source's logs say it sent to the target before (id, data hash): they
+    /// are not the target's own even when they were forgotten here since.
+    pub sent: Vec<(String, String)>,
+}
+
+impl CopyOptions {
+    /// What this source knows it sent to the target, `wanted` being its snapshots a copy
+    /// considers (every one of the graph's when no ids were named).
+    pub(crate) fn known(
+        &self,
+        source: &Repository,
+        graph_id: &str,
+        wanted: &[SnapshotManifest],
+    ) -> Result<Known> {
+        Ok(match self.snapshot_ids {
+            None => Known::new(wanted, &self.sent),
+            Some(_) => Known::new(&source.list_snapshots(graph_id)?, &self.sent),
+        })
+    }
 }
 
 /// What became of one snapshot.
@@ -117,6 +139,9 @@ pub struct CopyReport {
     pub chunks_sent: usize,
     pub bytes_sent: u64,
     pub duration_ms: u64,
+    /// The target's own snapshots this copy found diverged (and, unless a dry run, tagged
+    /// `diverged` under the `source_wins` policy).
+    pub diverged: Vec<String>,
 }
 
 /// Copy the snapshots of `graph_id` from `source` into `target`: see the module documentation.
@@ -142,11 +167,17 @@ pub fn copy_graph(
         ..Default::default()
     };
     let wanted = wanted(source, graph_id, options)?;
-    let present: HashSet<String> = target
-        .list_snapshot_names(Some(graph_id))?
-        .into_iter()
-        .map(|(_, id)| id)
-        .collect();
+    let listed = conflict::listing(target, graph_id)?;
+    let present: HashSet<String> = listed.iter().map(|s| s.snapshot_id.clone()).collect();
+    let known = options.known(source, graph_id, &wanted)?;
+    let mut plan = Plan::new(
+        &report.target,
+        graph_id,
+        listed,
+        &known,
+        options.conflict_policy,
+    )?;
+    report.diverged = plan.diverged.clone();
     source.refresh_index()?;
     target.refresh_index()?;
     for manifest in &wanted {
@@ -155,10 +186,22 @@ pub fn copy_graph(
             report.snapshots.push(SnapshotCopy::present(manifest));
             continue;
         }
-        let outcome = copy_snapshot(source, target, manifest, options.dry_run, progress)?;
+        let outcome = copy_snapshot(
+            source,
+            target,
+            manifest,
+            &mut plan,
+            options.dry_run,
+            progress,
+        )?;
         report.chunks_sent += outcome.chunks_sent;
         report.bytes_sent += outcome.bytes_sent;
         report.snapshots.push(outcome);
+    }
+    // Nothing new to commit, but the target diverged and the source wins: mark it now.
+    if !plan.diverged.is_empty() && !options.dry_run {
+        let newest = wanted.last().map_or("", |m| m.snapshot_id.as_str());
+        conflict::mark_diverged(target, graph_id, &plan.diverged, newest)?;
     }
     report.duration_ms = started.elapsed().as_millis() as u64;
     Ok(report)
@@ -232,6 +275,7 @@ fn copy_snapshot(
     source: &Repository,
     target: &Repository,
     manifest: &SnapshotManifest,
+    plan: &mut Plan,
     dry_run: bool,
     progress: &dyn Progress,
 ) -> Result<SnapshotCopy> {
@@ -279,12 +323,20 @@ fn copy_snapshot(
             chunk.id, manifest.snapshot_id
         )));
     }
+    conflict::settle(
+        target,
+        &manifest.graph_id,
+        &manifest.snapshot_id,
+        plan.expected_head(),
+        &plan.diverged,
+    )?;
     match target.write_snapshot(manifest) {
         Ok(()) => {}
         // Committed meanwhile by another copy of the same snapshot: the same bytes.
         Err(Error::InvalidInput { .. }) => outcome.status = "present".into(),
         Err(error) => return Err(error),
     }
+    plan.committed(manifest);
     let copy = target.load_snapshot(&manifest.graph_id, &manifest.snapshot_id)?;
     // Every chunk indexed on the target, every pack there at its size (the packs just sent
     // were read back above; the rest were checked when they arrived earlier).

@@ -5,6 +5,7 @@
 //! bucket, a second region); instance targets (another lightrag-backup server over HTTP) reuse
 //! its plan and the same order of writes: packs, then index, then the manifest last.
 
+pub mod conflict;
 pub mod copy;
 pub mod push;
 pub mod receive;

@@ -18,6 +18,7 @@
 //! failures, 429 and 5xx are retried with exponential backoff and jitter; other refusals fail
 //! at once. A cut push commits nothing half-way, and the next one sends only what is missing.
 
+use super::conflict::{Plan, TargetSnapshot};
 use super::copy::{read_checked, CopyOptions, CopyReport, SnapshotCopy};
 use crate::error::{BackendFailure, Error, Result};
 use crate::fetch::{windows, Reads};
@@ -60,7 +61,7 @@ struct Info {
 
 #[derive(Deserialize)]
 struct Snapshots {
-    snapshots: Vec<String>,
+    snapshots: Vec<TargetSnapshot>,
 }
 
 #[derive(Deserialize)]
@@ -150,12 +151,26 @@ impl Client {
                     }
                     failure
                 }
-                Err(error) => Error::Backend {
-                    operation: "push",
-                    path: url.clone(),
-                    message: format!("cannot reach the target: {}", without_url(error)),
-                    failure: BackendFailure::Transient,
-                },
+                Err(error) => {
+                    let message = without_url(error);
+                    // A certificate this client does not trust will not become trusted by
+                    // retrying: say so at once.
+                    let untrusted = message.contains("certificate");
+                    let failure = Error::Backend {
+                        operation: "push",
+                        path: url.clone(),
+                        message: format!("cannot reach the target: {message}"),
+                        failure: if untrusted {
+                            BackendFailure::Other
+                        } else {
+                            BackendFailure::Transient
+                        },
+                    };
+                    if untrusted {
+                        return Err(failure);
+                    }
+                    failure
+                }
             };
             attempt += 1;
             if attempt > self.target.retries {
@@ -224,14 +239,20 @@ fn refused(target: &str, status: u16, kind: &str, message: &str) -> Error {
     }
 }
 
-/// A reqwest error without its URL (the caller names the target), and its cause.
+/// A reqwest error without its URL (the caller names the target), with every cause under it
+/// (a refused certificate is three levels down).
 fn without_url(error: reqwest::Error) -> String {
-    let source = std::error::Error::source(&error).map(|s| s.to_string());
-    let text = error.without_url().to_string();
-    match source {
-        Some(source) if !text.contains(&source) => format!("{text}: {source}"),
-        _ => text,
+    let error = error.without_url();
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text = format!("{text}: {cause_text}");
+        }
+        source = cause.source();
     }
+    text
 }
 
 /// Push the snapshots of `graph_id` the target lacks (or only `options.snapshot_ids`).
@@ -252,6 +273,7 @@ pub fn push_graph(
     let client = Client::new(target)?;
     // The repository's own reads block on the runtime: done here, outside the async part.
     let wanted = super::copy::wanted(source, graph_id, options)?;
+    let known = options.known(source, graph_id, &wanted)?;
     source.refresh_index()?;
     block_on(async {
         let info: Info = client.json(reqwest::Method::GET, "info", None).await?;
@@ -276,24 +298,52 @@ pub fn push_graph(
                 None,
             )
             .await?;
-        let present: HashSet<String> = present.snapshots.into_iter().collect();
+        let ids: HashSet<String> = present
+            .snapshots
+            .iter()
+            .map(|s| s.snapshot_id.clone())
+            .collect();
+        let mut plan = Plan::new(
+            &target.base_url,
+            graph_id,
+            present.snapshots,
+            &known,
+            options.conflict_policy,
+        )?;
         let mut report = CopyReport {
             graph_id: graph_id.to_string(),
             target: target.base_url.clone(),
             dry_run: options.dry_run,
+            diverged: plan.diverged.clone(),
             ..Default::default()
         };
         for manifest in &wanted {
             check_cancelled(progress, "replicate")?;
-            if present.contains(&manifest.snapshot_id) {
+            if ids.contains(&manifest.snapshot_id) {
                 report.snapshots.push(SnapshotCopy::present(manifest));
                 continue;
             }
-            let outcome =
-                push_snapshot(&client, source, manifest, options.dry_run, progress).await?;
+            let outcome = push_snapshot(
+                &client,
+                source,
+                manifest,
+                &mut plan,
+                options.dry_run,
+                progress,
+            )
+            .await?;
             report.chunks_sent += outcome.chunks_sent;
             report.bytes_sent += outcome.bytes_sent;
             report.snapshots.push(outcome);
+        }
+        // Nothing new to commit, but the target diverged and the source wins: commit the
+        // newest snapshot it already has again, which marks them.
+        if let (false, false, Some(newest)) = (
+            plan.diverged.is_empty(),
+            options.dry_run,
+            wanted.iter().rev().find(|m| ids.contains(&m.snapshot_id)),
+        ) {
+            commit(&client, newest, &mut plan).await?;
         }
         report.duration_ms = started.elapsed().as_millis() as u64;
         Ok(report)
@@ -304,6 +354,7 @@ async fn push_snapshot(
     client: &Client,
     source: &Repository,
     manifest: &SnapshotManifest,
+    plan: &mut Plan,
     dry_run: bool,
     progress: &dyn Progress,
 ) -> Result<SnapshotCopy> {
@@ -375,14 +426,7 @@ async fn push_snapshot(
         sent?;
     }
     progress.finish();
-    let encoded = encode_object(crate::format::manifest::MAGIC, manifest)?;
-    let committed: Committed = client
-        .json(
-            reqwest::Method::POST,
-            &format!("graphs/{graph_id}/snapshots"),
-            Some((encoded, "application/octet-stream")),
-        )
-        .await?;
+    let committed = commit(client, manifest, plan).await?;
     if committed.status == "present" {
         outcome.status = "present".into();
     }
@@ -395,6 +439,29 @@ async fn push_snapshot(
         )));
     }
     Ok(outcome)
+}
+
+/// Send the manifest, with the head the plan expects there and the snapshots it marks.
+async fn commit(
+    client: &Client,
+    manifest: &SnapshotManifest,
+    plan: &mut Plan,
+) -> Result<Committed> {
+    let encoded = encode_object(crate::format::manifest::MAGIC, manifest)?;
+    let committed: Committed = client
+        .json(
+            reqwest::Method::POST,
+            &format!(
+                "graphs/{}/snapshots?expected_head={}&diverged={}",
+                manifest.graph_id,
+                plan.expected_head().unwrap_or("none"),
+                plan.diverged.join(",")
+            ),
+            Some((encoded, "application/octet-stream")),
+        )
+        .await?;
+    plan.committed(manifest);
+    Ok(committed)
 }
 
 async fn send_pack(client: &Client, packed: Vec<u8>) -> Result<()> {

@@ -87,22 +87,33 @@ pub fn receive_pack(repo: &Repository, bytes: &[u8]) -> Result<ReceivedPack> {
 #[derive(Debug, Clone, Serialize)]
 pub struct ReceivedSnapshot {
     pub snapshot_id: String,
-    /// `committed`, or `present` when this repository had it already.
+    /// `committed`, `present` when this repository had it already, or `conflict` when the
+    /// graph's head here is not the one the push planned with (nothing was committed; see
+    /// `message`).
     pub status: String,
+    /// Why, for a conflict.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
     /// The data hash of the copy here, computed from what this repository stores.
     pub data_hash: String,
+    /// This repository's own snapshots the push marked diverged (`source_wins`).
+    pub diverged: Vec<super::conflict::Diverged>,
 }
 
 /// Commit a pushed snapshot of `graph_id` (its encoded manifest): only once every chunk it
-/// needs is stored here.
+/// needs is stored here, and only onto the head the source planned with (`expected_head`;
+/// the snapshots it names `diverged` are marked first: see [`super::conflict`]).
 ///
 /// # Errors
 /// `InvalidInput` for a manifest of another graph or a bad encoding; `Integrity` when chunks
-/// are missing (nothing is committed: push them first).
+/// are missing (nothing is committed: push them first); `Refused` (`conflict`) when the head
+/// moved.
 pub fn receive_snapshot(
     repo: &Repository,
     graph_id: &str,
     encoded: &[u8],
+    expected_head: Option<&str>,
+    diverged: &[String],
 ) -> Result<ReceivedSnapshot> {
     validate_graph_id(graph_id)?;
     let manifest: SnapshotManifest =
@@ -128,6 +139,28 @@ pub fn receive_snapshot(
             manifest.snapshot_id
         )));
     }
+    for id in diverged {
+        crate::repository::validate_snapshot_id(id)?;
+    }
+    let diverged = match super::conflict::settle(
+        repo,
+        graph_id,
+        &manifest.snapshot_id,
+        expected_head,
+        diverged,
+    ) {
+        Ok(diverged) => diverged,
+        Err(Error::Refused { kind, message, .. }) if kind == "conflict" => {
+            return Ok(ReceivedSnapshot {
+                snapshot_id: manifest.snapshot_id,
+                status: kind,
+                message: Some(message),
+                data_hash: String::new(),
+                diverged: Vec::new(),
+            })
+        }
+        Err(error) => return Err(error),
+    };
     let status = match repo.write_snapshot(&manifest) {
         Ok(()) => "committed",
         Err(Error::InvalidInput { .. }) => "present",
@@ -137,5 +170,7 @@ pub fn receive_snapshot(
         data_hash: SnapshotManifest::compute_data_hash(&manifest.files).to_hex(),
         snapshot_id: manifest.snapshot_id,
         status: status.to_string(),
+        message: None,
+        diverged,
     })
 }

@@ -54,8 +54,13 @@ class Repository:
         """Which of these chunk ids (hex) this repository lacks: ``{"missing": [...]}``."""
     def receive_pack_op(self, data: bytes) -> Operation:
         """Check every chunk of a pushed pack, then store them."""
-    def receive_snapshot_op(self, graph_id: str, data: bytes) -> Operation:
-        """Commit a pushed snapshot (its encoded manifest) once all its chunks are here."""
+    def receive_snapshot_op(
+        self, graph_id: str, data: bytes, expected_head: Optional[str] = None, diverged: list[str] = ...
+    ) -> Operation:
+        """Commit a pushed snapshot (its encoded manifest) once all its chunks are here, onto
+        the head the source expects, marking ``diverged`` first."""
+    def receive_listing_op(self, graph_id: str) -> Operation:
+        """This repository's snapshots of a graph as a source plans with them."""
     def put_setting_op(self, kind: str, name: str, value_json: Optional[str] = None) -> Operation:
         """Write a new version of a setting kept in the repository (``None`` removes it)."""
     def settings_op(self, kind: str) -> Operation:
@@ -130,6 +135,8 @@ class ReplicationManager:
         retries: int = 3,
         timeout: float = 120.0,
         progress: Optional[_Progress] = None,
+        conflict_policy: str = "reject",
+        sent: list[tuple[str, str]] = ...,
     ) -> Operation:
         """Push the snapshots of ``graph_id`` another instance lacks."""
     def copy_op(
@@ -139,6 +146,8 @@ class ReplicationManager:
         snapshot_ids: Optional[list[str]] = None,
         dry_run: bool = False,
         progress: Optional[_Progress] = None,
+        conflict_policy: str = "reject",
+        sent: list[tuple[str, str]] = ...,
     ) -> Operation: ...
 
 def stage_links(source: str, staging: str) -> int:

@@ -181,6 +181,15 @@ class BackupManager:
         self.last_rebuild = {"snapshots": len(snapshots), "schedules": schedules}
         return len(snapshots)
 
+    def rebuild_catalog_of(self, graph_id: str) -> int:
+        """Make the catalog's rows of one graph those of the repository (after snapshots of
+        it were re-issued, for example marked diverged by a replication push). Returns how
+        many it lists."""
+        validate_graph_id(graph_id)
+        snapshots = self._backup_of(graph_id).list_snapshots()
+        self.catalog.replace_graph_snapshots(graph_id, snapshots)
+        return len(snapshots)
+
     # Schedules are configuration the catalog must not be the only keeper of: each change is
     # also written to the repository (settings/schedules/<graph>), which rebuild_catalog reads.
     _SCHEDULES = "schedules"

@@ -47,6 +47,9 @@ _BACKUP_ARGS.add_argument("--backup-graph-id", metavar="ID",
                           help="this server's graph id (default: $LIGHTRAG_BACKUP_GRAPH_ID, else the workspace or 'default')")
 _BACKUP_ARGS.add_argument("--backup-catalog", metavar="PATH", help="the SQLite catalog (default: $LIGHTRAG_BACKUP_CATALOG_PATH)")
 _BACKUP_ARGS.add_argument("--backup-no-scheduler", action="store_true", help="do not run backup schedules in this server")
+_BACKUP_ARGS.add_argument("--backup-role", "--role", dest="backup_role", choices=("primary", "standby"),
+                          help="this instance's role, kept in the catalog (default: the catalog's, else "
+                               "$LIGHTRAG_RECOVERY_ROLE, else primary); only a standby takes pushes")
 
 
 def find_lightrag(app: Any) -> Any:
@@ -142,7 +145,12 @@ def main(argv: Optional[list[str]] = None) -> None:
         rag = find_lightrag(app)
         try:
             storage = storage_from_url(options.backup_repo or default_repository(rag), create=True, **repo_options)
-            mount_backup(app, rag, manager=BackupManager(storage, options.backup_catalog),
+            manager = BackupManager(storage, options.backup_catalog)
+            if options.backup_role:
+                from lightrag.replication.graph_replication import set_instance_role
+
+                set_instance_role(manager.catalog, options.backup_role)
+            mount_backup(app, rag, manager=manager,
                          graph_id=options.backup_graph_id,
                          api_key=os.environ.get("LIGHTRAG_API_KEY") or getattr(args, "key", None),
                          run_scheduler=not options.backup_no_scheduler)

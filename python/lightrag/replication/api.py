@@ -5,6 +5,7 @@ never returned (``***``). Replicating runs as a job, like a snapshot: ``202`` wi
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -18,11 +19,14 @@ from lightrag.backup.http.errors import HTTPError
 from lightrag.backup.http.jobs import Job, JobRunner
 from lightrag.backup.types import GRAPH_ID_PATTERN, SNAPSHOT_ID_PATTERN
 
+from .apply import StandbyApplier
 from .graph_replication import ReplicationManager, instance_epoch, instance_role
 from .targets import CONFLICT_POLICIES, ReplicationTarget
 
 if TYPE_CHECKING:
     from lightrag.backup.manager import BackupManager
+
+log = logging.getLogger("lightrag.replication")
 
 TARGET_ID_PATTERN = r"^[0-9a-f]{32}$"
 GraphId = PathParam(..., pattern=GRAPH_ID_PATTERN, max_length=128, description="the graph's id")
@@ -46,6 +50,11 @@ class WantRequest(BaseModel):
     chunks: list[str] = Field(..., max_length=10_000)
 
 
+class ApplyRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool
+
+
 class ReplicateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     snapshot_id: Optional[str] = Field(None, pattern=SNAPSHOT_ID_PATTERN, max_length=64)
@@ -62,6 +71,7 @@ def create_replication_router(
     """The replication endpoints over ``manager``'s repository and catalog."""
     router = APIRouter(prefix="/replication", tags=["replication"], dependencies=dependencies or [])
     replication = ReplicationManager(manager)
+    applier = StandbyApplier(manager, resolve_graph)
 
     def known(graph_id: str) -> None:
         if resolve_graph is not None:
@@ -128,6 +138,21 @@ def create_replication_router(
         known(graph_id)
         return await asyncio.to_thread(replication.get_replication_status, graph_id)
 
+    @router.get("/graphs/{graph_id}/apply", summary="Whether this standby applies the graph's replicated snapshots")
+    async def apply_status(graph_id: str = GraphId) -> dict[str, Any]:
+        import asyncio
+
+        return await asyncio.to_thread(applier.status, graph_id)
+
+    @router.put("/graphs/{graph_id}/apply", summary="Apply (or stop applying) replicated snapshots into the served graph")
+    async def set_apply(body: ApplyRequest, graph_id: str = GraphId) -> dict[str, Any]:
+        import asyncio
+
+        status = await asyncio.to_thread(applier.set_enabled, graph_id, body.enabled)
+        if body.enabled and instance_role(manager.catalog) == "standby":
+            applier.committed(graph_id)  # catch up with what was received before
+        return status
+
     # -- the receiving side: what a primary pushes to this instance ---------------------------
 
     async def fencing(request: Request) -> None:
@@ -158,12 +183,13 @@ def create_replication_router(
                 "role": instance_role(manager.catalog), "epoch": instance_epoch(manager.catalog),
                 "version": __version__}
 
-    @receive.get("/graphs/{graph_id}/snapshots", summary="The snapshot ids this instance has of a graph")
+    @receive.get("/graphs/{graph_id}/snapshots", summary="The snapshots this instance has of a graph")
     async def receive_list(graph_id: str = GraphId) -> dict[str, Any]:
-        import asyncio
+        import json
 
-        ids = await asyncio.to_thread(manager.storage.list_snapshots, graph_id)
-        return {"snapshots": ids}
+        # id, time, tags and data hash of each: what the source plans a push (and its
+        # conflict check) with.
+        return dict(json.loads(await manager.storage._repo.receive_listing_op(graph_id).start()))
 
     @receive.post("/graphs/{graph_id}/want", summary="Which of these chunks this instance lacks")
     async def receive_want(body: WantRequest, graph_id: str = GraphId) -> dict[str, Any]:
@@ -183,18 +209,42 @@ def create_replication_router(
         except IntegrityError as error:  # what the client sent is damaged: its fault, not ours
             raise HTTPError(422, "integrity", str(error)) from None
 
+    commits: dict[str, Any] = {}
+
     @receive.post("/graphs/{graph_id}/snapshots", summary="Commit a pushed snapshot (its manifest, last)")
-    async def receive_snapshot(request: Request, graph_id: str = GraphId) -> dict[str, Any]:
+    async def receive_snapshot(
+        request: Request,
+        graph_id: str = GraphId,
+        expected_head: str = Query(..., pattern=r"^(none|" + SNAPSHOT_ID_PATTERN.strip("^$") + ")$",
+                                   description="the graph's newest snapshot here as the push planned ('none')"),
+        diverged: str = Query("", max_length=37 * 1000, pattern=r"^[0-9a-f\-,]*$",
+                              description="this instance's snapshots the push marks diverged (source_wins)"),
+    ) -> dict[str, Any]:
+        import asyncio
         import json
 
         data = await request.body()
-        try:
-            result = dict(json.loads(await manager.storage._repo.receive_snapshot_op(graph_id, data).start()))
-        except IntegrityError as error:  # chunks it needs were not pushed: nothing committed
-            raise HTTPError(422, "integrity", str(error)) from None
+        # One commit of a graph at a time here: the head check and the commit go together.
+        lock = commits.setdefault(graph_id, asyncio.Lock())
+        async with lock:
+            try:
+                result = dict(json.loads(await manager.storage._repo.receive_snapshot_op(
+                    graph_id, data, None if expected_head == "none" else expected_head,
+                    [d for d in diverged.split(",") if d]).start()))
+            except IntegrityError as error:  # chunks it needs were not pushed: nothing committed
+                raise HTTPError(422, "integrity", str(error)) from None
+        if result["status"] == "conflict":
+            raise HTTPError(409, "conflict", result["message"])
+        if result["diverged"]:
+            log.warning("graph %s: a push replaced this instance's own newest snapshot(s); kept as diverged: %s",
+                        graph_id, ", ".join(f"{d['snapshot_id']} -> {d['diverged_as']}" for d in result["diverged"]))
+            # Their ids changed: the catalog follows the repository.
+            await asyncio.to_thread(manager.rebuild_catalog_of, graph_id)
         # The standby's catalog lists what it received (the repository is the truth either way).
         snapshot = await manager._backup_of(graph_id).aget_snapshot(result["snapshot_id"])
         manager.catalog.record_snapshot(snapshot)
+        if result["status"] == "committed":
+            applier.committed(graph_id)  # after this answer: a push never waits for it
         return result
 
     router.include_router(receive)

@@ -304,15 +304,20 @@ class ReplicationManager:
         started = time.perf_counter()
         error: Optional[BackupError] = None
         report: Optional[dict[str, Any]] = None
+        # What this source sent the target before: not the target's own, even when forgotten here.
+        sent = [(row["backup_id"], row["data_hash"] or "") for row in self.catalog.replication_logs(
+            graph_id, target_id=target.target_id, status=ReplicationStatus.COMPLETED.value)]
         for attempt in range(self.retries + 1):
             attempted_at = _now()
             try:
                 ids = [snapshot_id] if snapshot_id else None
                 if target.kind == "instance":
                     op = self._engine.push_op(target.base_url, graph_id, target.resolved_api_key(), target.ca_file,
-                                              self.epoch, ids, dry_run, self.retries, 120.0, progress)
+                                              self.epoch, ids, dry_run, self.retries, 120.0, progress,
+                                              target.conflict_policy, sent)
                 else:
-                    op = self._engine.copy_op(self._repository(target), graph_id, ids, dry_run, progress)
+                    op = self._engine.copy_op(self._repository(target), graph_id, ids, dry_run, progress,
+                                              target.conflict_policy, sent)
                 report = json.loads(op.run())
                 error = None
                 break
@@ -348,7 +353,8 @@ class ReplicationManager:
                     duration_ms=report["duration_ms"])
         return {"target_id": target.target_id, "status": ReplicationStatus.COMPLETED.value,
                 "snapshots": report["snapshots"], "bytes_sent": report["bytes_sent"],
-                "chunks_sent": report["chunks_sent"], "duration_ms": duration, "error": None, "dry_run": dry_run}
+                "chunks_sent": report["chunks_sent"], "duration_ms": duration, "error": None, "dry_run": dry_run,
+                "diverged": report["diverged"]}
 
     # -- status and metrics ---------------------------------------------------------------
 

@@ -22,6 +22,9 @@ def register(commands: Any, wanted: Wanted) -> None:
                          help="serve without an API key on a non-loopback address (anyone who reaches it can "
                               "restore and delete): only on a network you trust")
         sub.add_argument("--no-scheduler", action="store_true", help="do not run the schedules in this server")
+        sub.add_argument("--ssl-certfile", default=None,
+                         help="serve HTTPS with this PEM certificate (chain); needs --ssl-keyfile")
+        sub.add_argument("--ssl-keyfile", default=None, help="the PEM private key of --ssl-certfile")
         sub.add_argument("--role", choices=("primary", "standby"),
                          help="this instance's role, kept in the catalog (default: the catalog's, else "
                               "$LIGHTRAG_RECOVERY_ROLE, else primary); only a standby takes pushes")
@@ -41,6 +44,7 @@ def serve(args: argparse.Namespace, bar: ProgressBar) -> int:
         from ..http.app import create_app
     except ImportError as error:
         raise InvalidInputError(f"serve needs FastAPI and uvicorn: pip install 'lightrag-backup[server]' ({error})") from None
+    tls = tls_files(args.ssl_certfile, args.ssl_keyfile)
     key = args.api_key if args.api_key is not None else os.environ.get("LIGHTRAG_API_KEY")
     auth = auth_mode(args.host, key, args.no_auth)
     store = storage(args)
@@ -52,11 +56,34 @@ def serve(args: argparse.Namespace, bar: ProgressBar) -> int:
     role, epoch = instance_role(owner.catalog), instance_epoch(owner.catalog)
     app = create_app(owner, api_key=key, graphs_dir=graphs_dir, run_scheduler=not args.no_scheduler)
     graphs = owner.graph_ids
-    print(f"lightrag-backup serve: http://{args.host}:{args.port}  repository {store.url}  "
+    print(f"lightrag-backup serve: {'https' if tls else 'http'}://{args.host}:{args.port}  repository {store.url}  "
           f"graphs ({len(graphs)}): {', '.join(graphs) or 'none yet'}  auth: {auth}  role: {role} (epoch {epoch})",
           file=sys.stderr, flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", **tls)
     return 0
+
+
+def tls_files(certfile: "str | None", keyfile: "str | None") -> dict[str, str]:
+    """uvicorn's TLS arguments, both files checked first (a server that would answer plain
+    HTTP where HTTPS was asked for is refused before it listens)."""
+    from pathlib import Path
+
+    from ..errors import InvalidInputError
+
+    if certfile is None and keyfile is None:
+        return {}
+    if certfile is None or keyfile is None:
+        raise InvalidInputError("HTTPS needs both --ssl-certfile and --ssl-keyfile")
+    for name, value in (("--ssl-certfile", certfile), ("--ssl-keyfile", keyfile)):
+        if not Path(value).is_file():
+            raise InvalidInputError(f"{name} {value} is not a file")
+    import ssl
+
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(certfile, keyfile)
+    except (ssl.SSLError, OSError) as error:
+        raise InvalidInputError(f"cannot use {certfile} with {keyfile}: {error}") from None
+    return {"ssl_certfile": certfile, "ssl_keyfile": keyfile}
 
 
 def auth_mode(host: str, key: "str | None", no_auth: bool) -> str:
