@@ -40,6 +40,7 @@ OPERATIONS = ["first backup", "backup after change", "restore", "verify (read al
 class Measure:
     seconds: float
     rss_mb: float
+    stdout: str = ""
 
 
 @dataclass
@@ -65,7 +66,7 @@ def timed(command: list[str], env: dict[str, str], cwd: Path | None = None) -> M
         if result.returncode != 0:
             raise RuntimeError(f"{' '.join(command)} failed ({result.returncode}): {result.stderr[-2000:]}")
         seconds, rss_kb = report.read().split()[-2:]
-    return Measure(float(seconds), int(rss_kb) / 1024)
+    return Measure(float(seconds), int(rss_kb) / 1024, result.stdout)
 
 
 def folder_size(path: Path) -> int:

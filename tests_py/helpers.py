@@ -134,3 +134,18 @@ def make_test_ca(folder: Path) -> dict[str, Path]:
     paths["key"].write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                                serialization.NoEncryption()))
     return paths
+
+
+def wait_applied(client: Any, graph_id: str, snapshot_id: str) -> dict[str, Any]:
+    """Wait until a standby that applies has applied ``snapshot_id`` of ``graph_id``; its outcome."""
+    import time
+
+    deadline = time.monotonic() + 60
+    while True:
+        status = client.get(f"/replication/graphs/{graph_id}/apply").json()
+        last = status.get("last") or {}
+        if last.get("snapshot_id") == snapshot_id and not status["running"]:
+            assert last["error"] is None, last
+            return dict(last)
+        assert time.monotonic() < deadline, status
+        time.sleep(0.1)

@@ -15,7 +15,7 @@ from typing import Any, Iterator
 import httpx
 import pytest
 
-from helpers import free_port
+from helpers import free_port, wait_applied
 from test_api import wait_job
 
 API_KEY = "mounted-key-456"
@@ -239,3 +239,41 @@ def test_property_based_pass_over_the_mounted_backup_routes_finds_no_5xx(mounted
         capture_output=True, text=True, timeout=900, cwd=mounted["root"],
     )
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
+
+
+def test_a_mounted_standby_applies_what_its_primary_pushes_and_answers_without_a_restart(tmp_path: Path):
+    primary_root, standby_root = tmp_path / "primary", tmp_path / "standby"
+    primary_root.mkdir()
+    standby_root.mkdir()
+    primary, primary_base = start(primary_root, "--backup-repo", str(primary_root / "repo"), "--backup-graph-id",
+                                  "live", "--backup-catalog", str(primary_root / "catalog.sqlite3"))
+    standby, standby_base = start(standby_root, "--backup-repo", str(standby_root / "repo"), "--backup-graph-id",
+                                  "live", "--backup-catalog", str(standby_root / "catalog.sqlite3"),
+                                  "--backup-role", "standby", env={"LIGHTRAG_REPLICATION_APPLY": "live"})
+    clients = [httpx.Client(base_url=base, headers={"X-API-Key": API_KEY}, timeout=120)
+               for base in (primary_base, standby_base)]
+    try:
+        source, target = clients
+        insert(source, "[[Dana Lee]] runs [[Nova Works]] in [[Tallinn]].", "d.txt")
+        assert not exists(target, "Dana Lee")
+        made = source.post("/replication/targets", json={"name": "standby", "base_url": standby_base,
+                                                         "api_key": API_KEY})
+        assert made.status_code == 201, made.text
+        snapshot = source.post("/backup/graphs/live/snapshots?wait=true", json={}).json()["result"]
+        pushed = source.post("/replication/graphs/live/replicate?wait=true").json()["result"]["standby"]
+        assert pushed["status"] == "completed", pushed
+        wait_applied(target, "live", snapshot["snapshot_id"])
+        # The standby's running LightRAG serves the replicated graph, with no restart.
+        assert standby.poll() is None
+        assert labels(target) == labels(source) and exists(target, "Dana Lee")
+        assert answers(target, "Who runs [[Nova Works]]?")
+        # A primary takes no pushes: the standby cannot push back into it.
+        refused = target.post("/replication/targets", json={"name": "back", "base_url": primary_base,
+                                                            "api_key": API_KEY}).json()
+        back = target.post("/replication/graphs/live/replicate?wait=true").json()["result"]["back"]
+        assert back["status"] == "failed" and "target_is_primary" in back["error"], (refused, back)
+    finally:
+        for client in clients:
+            client.close()
+        stop(primary)
+        stop(standby)

@@ -174,3 +174,9 @@ async def test_the_cli_registers_replicates_and_reports(tmp_path: Path):
     assert cli(*base, "--repo", str(tmp_path / "offsite"), "verify", "-g", "docs").returncode == 0
     assert cli(*base, "target", "remove", "offsite").returncode == 0
     assert cli(*base, "target", "health", "offsite").returncode == 1
+    # The apply switch a standby server follows, kept in the repository.
+    assert "applying off" in cli(*base, "replication", "apply", "-g", "docs").stdout
+    on = cli(*base, "--json", "replication", "apply", "-g", "docs", "--on")
+    assert on.returncode == 0 and json.loads(on.stdout)["enabled"] is True, on.stderr
+    assert "applying on" in cli(*base, "replication", "apply", "-g", "docs").stdout
+    assert cli(*base, "replication", "apply", "-g", "docs", "--on", "--off").returncode != 0

@@ -16,7 +16,7 @@ from lightrag.backup.catalog import Catalog
 from lightrag.backup.offline_graph import build_graph, documents, graph_files, new_rag
 from lightrag.backup.storage import LocalBackupStorage
 
-from helpers import start_serve, stop_serve
+from helpers import start_serve, stop_serve, wait_applied
 
 PRIMARY_KEY, STANDBY_KEY, OTHER_KEY = "primary-key-1", "standby-key-2", "other-key-3"
 
@@ -198,6 +198,63 @@ def test_a_standby_that_changed_on_its_own_conflicts_and_nothing_is_lost(servers
     for target in primary.get("/replication/targets").json():
         if target["name"] in ("c-reject", "c-wins"):
             primary.delete(f"/replication/targets/{target['target_id']}")
+
+
+def test_a_standby_that_applies_serves_each_replicated_snapshot(servers, tmp_path: Path):
+    from helpers import observe_folder
+
+    primary, standby = servers["primary"]["client"], servers["standby"]
+
+    async def build() -> None:
+        rag = await build_graph(servers["primary"]["graphs"] / "a1", 2, seed=13)
+        await rag.finalize_storages()
+
+    asyncio.run(build())
+    # Only a graph this standby serves can be applied; off by default.
+    refused = standby["client"].put("/replication/graphs/a1/apply", json={"enabled": True})
+    assert refused.status_code == 404 and "--graphs-dir" in refused.json()["error"]["message"], refused.text
+    (standby["graphs"] / "a1").mkdir()
+    assert standby["client"].get("/replication/graphs/a1/apply").json()["enabled"] is False
+    on = standby["client"].put("/replication/graphs/a1/apply", json={"enabled": True})
+    assert on.status_code == 200 and on.json()["enabled"] is True, on.text
+    primary.post("/replication/targets", json={"name": "applying", "base_url": standby["base"],
+                                               "api_key": STANDBY_KEY, "graphs": ["a1"]})
+
+    first = primary.post("/backup/graphs/a1/snapshots?wait=true").json()["result"]
+    pushed = primary.post("/replication/graphs/a1/replicate?wait=true", json={"targets": ["applying"]}).json()
+    assert pushed["result"]["applying"]["status"] == "completed", pushed
+    applied = wait_applied(standby["client"], "a1", first["snapshot_id"])
+    assert applied["safety_snapshot"] is None, "an empty folder has nothing to keep"
+    assert graph_files(standby["graphs"] / "a1") == graph_files(servers["primary"]["graphs"] / "a1")
+
+    # A change step: applied too; what it replaced is kept as a safety snapshot there.
+    async def change() -> None:
+        rag = await new_rag(servers["primary"]["graphs"] / "a1")
+        try:
+            await rag.ainsert(documents(1, seed=14, start=500))
+        finally:
+            await rag.finalize_storages()
+
+    asyncio.run(change())
+    second = primary.post("/backup/graphs/a1/snapshots?wait=true").json()["result"]
+    primary.post("/replication/graphs/a1/replicate?wait=true", json={"targets": ["applying"]})
+    applied = wait_applied(standby["client"], "a1", second["snapshot_id"])
+    assert graph_files(standby["graphs"] / "a1") == graph_files(servers["primary"]["graphs"] / "a1")
+    kept = GraphBackup("a1", LocalBackupStorage(standby["repo"], create=False), os.devnull).get_snapshot(
+        applied["safety_snapshot"])
+    assert "pre-restore" in kept.tags and kept.data_hash == first["data_hash"]
+    # LightRAG opened on the standby's graph answers as on the primary's (own workspaces: one
+    # process shares a workspace's data between instances).
+    import shutil
+
+    for name, folder in (("p", servers["primary"]["graphs"] / "a1"), ("s", standby["graphs"] / "a1")):
+        shutil.copytree(folder, tmp_path / name / f"ws-{name}")
+    primary_view = asyncio.run(observe_folder(tmp_path / "p", "ws-p"))
+    assert primary_view["nodes"] and asyncio.run(observe_folder(tmp_path / "s", "ws-s")) == primary_view
+    # The safety snapshot is the standby's own, but no divergence: the next push goes through.
+    again = primary.post("/replication/graphs/a1/replicate?wait=true", json={"targets": ["applying"]}).json()
+    assert again["result"]["applying"]["status"] == "completed", again
+    assert standby["client"].put("/replication/graphs/a1/apply", json={"enabled": False}).json()["enabled"] is False
 
 
 def test_pushes_survive_errors_resets_and_a_standby_killed_mid_transfer(tmp_path: Path):

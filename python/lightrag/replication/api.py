@@ -243,8 +243,8 @@ def create_replication_router(
         # The standby's catalog lists what it received (the repository is the truth either way).
         snapshot = await manager._backup_of(graph_id).aget_snapshot(result["snapshot_id"])
         manager.catalog.record_snapshot(snapshot)
-        if result["status"] == "committed":
-            applier.committed(graph_id)  # after this answer: a push never waits for it
+        if result["status"] == "committed" or result["diverged"]:
+            applier.committed(graph_id)  # the head changed; after this answer: a push never waits for it
         return result
 
     router.include_router(receive)

@@ -65,11 +65,12 @@ class StandbyApplier:
         wanted = {g.strip() for g in os.environ.get(APPLY_ENV, "").split(",") if g.strip()}
         return "*" in wanted or graph_id in wanted
 
-    def set_enabled(self, graph_id: str, enabled: bool) -> dict[str, Any]:
+    def set_enabled(self, graph_id: str, enabled: bool, *, require_served: bool = True) -> dict[str, Any]:
         """Turn applying on or off for ``graph_id``; on needs the graph to be served here
-        (:class:`GraphNotFoundError` otherwise, naming what to do)."""
+        (:class:`GraphNotFoundError` otherwise, naming what to do) unless ``require_served``
+        is false (the CLI, which serves nothing itself, sets it for a server)."""
         validate_graph_id(graph_id)
-        if enabled:
+        if enabled and require_served:
             self._served(graph_id)
         self.manager.storage._repo.put_setting_op(APPLY_SETTINGS, graph_id, json.dumps({"enabled": enabled})).run()
         return self.status(graph_id)

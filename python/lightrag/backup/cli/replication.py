@@ -10,18 +10,23 @@ from ._common import EXIT_ERROR, ProgressBar, Wanted, add_command, emit, human, 
 
 
 def register(commands: Any, wanted: Wanted) -> None:
-    sub = commands.add_parser("target", help="replication targets (other repositories)")
+    sub = commands.add_parser("target", help="replication targets (other instances, other repositories)")
     if wanted("target"):
         actions = sub.add_subparsers(dest="target_command", metavar="ACTION", required=True)
         add = add_command(actions, "add", "register a target", target_add, defined=True, path="target add")
         add.add_argument("name", help="the target's name")
-        add.add_argument("url", help="s3://bucket/prefix, az://container/prefix, gs://bucket/prefix, file:///path or a folder")
+        add.add_argument("url", help="another instance (http(s)://host:port), or another repository: s3://bucket/prefix, "
+                                     "az://container/prefix, gs://bucket/prefix, file:///path or a folder")
+        add.add_argument("--ca-file", help="PEM file of the private CA that signed an https:// target's certificate "
+                                           "(default: the system's, or $SSL_CERT_FILE)")
         add.add_argument("--target-option", "-t", action="append", default=[], metavar="KEY=VALUE",
                          help="the target store's settings (endpoint, region, ...), as -o for the repository")
         add.add_argument("--api-key", help="the target's key, or env:VARIABLE to read it from the environment")
         add.add_argument("--graph", action="append", dest="graphs", metavar="GRAPH_ID",
                          help="replicate only this graph there (repeatable; default: every graph)")
-        add.add_argument("--conflict-policy", choices=("reject", "source_wins"), default="reject")
+        add.add_argument("--conflict-policy", choices=("reject", "source_wins"), default="reject",
+                         help="when the target's newest snapshot of a graph was not sent from here: refuse "
+                              "(reject), or push anyway and keep the target's own tagged diverged (source_wins)")
         add.add_argument("--disabled", action="store_true", help="register it without replicating to it yet")
         add_command(actions, "list", "the targets, with their last health check", target_list, defined=True,
                     path="target list")
@@ -52,6 +57,12 @@ def register(commands: Any, wanted: Wanted) -> None:
         logs.add_argument("--target")
         logs.add_argument("--status", choices=("completed", "failed"))
         logs.add_argument("--limit", type=int, default=50)
+        apply = add_command(actions, "apply", "on a standby: restore each replicated snapshot of a graph into the "
+                            "graph it serves (or stop)", replication_apply, defined=True, path="replication apply")
+        apply.add_argument("--graph-id", "-g", required=True)
+        switch = apply.add_mutually_exclusive_group()
+        switch.add_argument("--on", dest="enabled", action="store_const", const=True, help="apply from now on")
+        switch.add_argument("--off", dest="enabled", action="store_const", const=False, help="stop applying")
 
 
 def _replication(args: argparse.Namespace) -> Any:
@@ -66,7 +77,7 @@ def target_add(args: argparse.Namespace, bar: ProgressBar) -> int:
     from ..storage import parse_repo_options
 
     target = ReplicationTarget(args.name, args.url, api_key=args.api_key, enabled=not args.disabled,
-                               graphs=args.graphs, conflict_policy=args.conflict_policy,
+                               graphs=args.graphs, conflict_policy=args.conflict_policy, ca_file=args.ca_file,
                                options=parse_repo_options(args.target_option))
     _replication(args).register_target(target)
     emit(args, target.to_dict(), f"target {target.name} ({target.base_url}) registered as {target.target_id}")
@@ -142,4 +153,20 @@ def replication_logs(args: argparse.Namespace, bar: ProgressBar) -> int:
     lines = [f"{r['attempted_at'][:19]}  {r['graph_id']:<16} {r['backup_id'][:8] or '-':<8} {r['status']:<9} "
              f"{human(r['bytes_sent'] or 0):>10}  {r['error_message'] or ''}".rstrip() for r in rows]
     emit(args, rows, "\n".join(lines) or "no replication attempts")
+    return 0
+
+
+def replication_apply(args: argparse.Namespace, bar: ProgressBar) -> int:
+    """Show or set the graph's apply switch (kept in the repository: a running standby follows
+    it from its next received snapshot)."""
+    from lightrag.replication.apply import StandbyApplier
+
+    applier = StandbyApplier(manager(args, storage(args)))
+    if args.enabled is not None:
+        applier.set_enabled(args.graph_id, args.enabled, require_served=False)
+    status = applier.status(args.graph_id)
+    last = status["last"] or {}
+    text = (f"graph {args.graph_id}: applying {'on' if status['enabled'] else 'off'}; last applied "
+            f"{last.get('snapshot_id') or '-'}" + (f" (error: {last['error']})" if last.get("error") else ""))
+    emit(args, status, text)
     return 0
