@@ -246,7 +246,8 @@ def test_a_mounted_standby_applies_what_its_primary_pushes_and_answers_without_a
     primary_root.mkdir()
     standby_root.mkdir()
     primary, primary_base = start(primary_root, "--backup-repo", str(primary_root / "repo"), "--backup-graph-id",
-                                  "live", "--backup-catalog", str(primary_root / "catalog.sqlite3"))
+                                  "live", "--backup-catalog", str(primary_root / "catalog.sqlite3"),
+                                  env={"LIGHTRAG_REPLICATION_CONTINUOUS_POLL_SECONDS": "0.3"})
     standby, standby_base = start(standby_root, "--backup-repo", str(standby_root / "repo"), "--backup-graph-id",
                                   "live", "--backup-catalog", str(standby_root / "catalog.sqlite3"),
                                   "--backup-role", "standby", env={"LIGHTRAG_REPLICATION_APPLY": "live"})
@@ -267,6 +268,18 @@ def test_a_mounted_standby_applies_what_its_primary_pushes_and_answers_without_a
         assert standby.poll() is None
         assert labels(target) == labels(source) and exists(target, "Dana Lee")
         assert answers(target, "Who runs [[Nova Works]]?")
+        # Continuous from now on: an insert on the primary is served by the standby within seconds.
+        assert source.put("/replication/graphs/live/continuous", json={"enabled": True}).json()["enabled"] is True
+        assert not exists(target, "Eva Ross")
+        asked = time.monotonic()
+        insert(source, "[[Eva Ross]] advises [[Nova Works]] from [[Bergen]].", "e.txt")
+        inserted = time.monotonic()
+        while not exists(target, "Eva Ross"):
+            assert time.monotonic() - inserted < 60, target.get("/replication/graphs/live/apply").json()
+            time.sleep(0.2)
+        print(f"continuous, live: insert processed on the primary -> answered on the standby in "
+              f"{time.monotonic() - inserted:.2f} s ({time.monotonic() - asked:.2f} s from the insert request)")
+        assert labels(target) == labels(source)
         # A primary takes no pushes: the standby cannot push back into it.
         refused = target.post("/replication/targets", json={"name": "back", "base_url": primary_base,
                                                             "api_key": API_KEY}).json()

@@ -141,6 +141,12 @@ def test_hostile_pushes_change_nothing(servers):
     assert standby.post("/replication/receive/graphs/g1/want", json={"chunks": ["zz"]}).status_code == 422
     assert standby.post("/replication/receive/graphs/g1/want", json={"chunks": ["00" * 32] * 10_001}).status_code == 422
     assert httpx.post(f"{servers['standby']['base']}/replication/receive/packs", content=b"x").status_code == 401
+    # The switches take a boolean for a graph id, and nothing else.
+    for switch in ("apply", "continuous"):
+        assert standby.put(f"/replication/graphs/..%2Fx/{switch}", json={"enabled": True}).status_code in (404, 422)
+        bad = standby.put(f"/replication/graphs/g1/{switch}", json={"enabled": "maybe"})
+        assert bad.status_code == 422 and bad.json()["error"]["kind"] == "invalid_input", bad.text
+        assert standby.put(f"/replication/graphs/g1/{switch}", json={"enabled": True, "x": 1}).status_code == 422
     after = sorted(p.name for p in (servers["standby"]["repo"] / "data").rglob("*") if p.is_file())
     assert after == before, "a refused push stored something"
 
@@ -405,4 +411,79 @@ def test_https_targets_signed_by_a_private_ca(tmp_path: Path):
     finally:
         stop_serve(primary)
         stop_serve(trusting)
+        stop_serve(standby)
+
+
+def test_continuous_replication_snapshots_and_pushes_each_change_within_seconds(tmp_path: Path):
+    import time
+
+    async def build() -> None:
+        rag = await build_graph(tmp_path / "p-graphs" / "cont", 2, seed=21)
+        await rag.finalize_storages()
+
+    async def change(seed: int) -> None:
+        rag = await new_rag(tmp_path / "p-graphs" / "cont")
+        try:
+            await rag.ainsert(documents(1, seed=seed, start=600 + seed))
+        finally:
+            await rag.finalize_storages()
+
+    (tmp_path / "p-graphs").mkdir()
+    (tmp_path / "s-graphs").mkdir()
+    asyncio.run(build())
+    standby = start_serve(tmp_path / "s-repo", tmp_path / "s.sqlite3", tmp_path / "s-graphs", STANDBY_KEY,
+                          "--role", "standby")
+    primary = start_serve(tmp_path / "p-repo", tmp_path / "p.sqlite3", tmp_path / "p-graphs", PRIMARY_KEY,
+                          env={"LIGHTRAG_REPLICATION_CONTINUOUS_POLL_SECONDS": "0.2"})
+    on_standby = GraphBackup("cont", LocalBackupStorage(standby["repo"], create=False), os.devnull)
+
+    def wait_for_standby_copy(deadline_seconds: float = 60) -> str:
+        """Until the standby's newest snapshot restores to exactly the primary's folder."""
+        deadline = time.monotonic() + deadline_seconds
+        checked: set[str] = set()
+        while time.monotonic() < deadline:
+            snapshots = on_standby.list_snapshots()
+            if snapshots and snapshots[-1].snapshot_id not in checked:
+                newest = snapshots[-1].snapshot_id
+                checked.add(newest)
+                target = tmp_path / f"check-{newest}"
+                on_standby.restore_snapshot(newest, target_dir=target)
+                if graph_files(target) == graph_files(tmp_path / "p-graphs" / "cont"):
+                    return newest
+            time.sleep(0.1)
+        raise AssertionError("the change never reached the standby")
+
+    try:
+        client = primary["client"]
+        client.post("/replication/targets", json={"name": "standby", "base_url": standby["base"],
+                                                  "api_key": STANDBY_KEY})
+        assert client.get("/replication/graphs/cont/continuous").json()["enabled"] is False
+        assert client.put("/replication/graphs/nope/continuous", json={"enabled": True}).status_code == 404
+        on = client.put("/replication/graphs/cont/continuous", json={"enabled": True})
+        assert on.status_code == 200 and on.json()["enabled"] is True, on.text
+        # The graph as it is reaches the standby without anyone asking for a snapshot.
+        first = wait_for_standby_copy()
+
+        # Another process (LightRAG) changes the folder: noticed, snapshotted, pushed.
+        asyncio.run(change(1))
+        written = time.monotonic()
+        second = wait_for_standby_copy()
+        print(f"continuous: write on the primary -> on the standby in {time.monotonic() - written:.2f} s")
+        assert second != first
+        watched = client.get("/replication/graphs/cont/continuous").json()["watcher"]
+        assert watched["enabled"] is True and watched["error"] is None, watched
+
+        # An unchanged graph stores nothing, however often it is looked at.
+        count = len(GraphBackup("cont", LocalBackupStorage(primary["repo"], create=False), os.devnull).list_snapshots())
+        time.sleep(1.5)
+        assert len(GraphBackup("cont", LocalBackupStorage(primary["repo"], create=False),
+                               os.devnull).list_snapshots()) == count
+        # Off: changes stay on the primary until someone replicates.
+        client.put("/replication/graphs/cont/continuous", json={"enabled": False})
+        time.sleep(0.5)
+        asyncio.run(change(2))
+        time.sleep(2)
+        assert on_standby.list_snapshots()[-1].snapshot_id == second
+    finally:
+        stop_serve(primary)
         stop_serve(standby)

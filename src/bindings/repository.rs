@@ -156,7 +156,8 @@ impl PyRepository {
     }
 
     /// The receiving side of a push: check every chunk of a pushed pack, then store them.
-    fn receive_pack_op(&self, data: Vec<u8>) -> PyOperation {
+    fn receive_pack_op(&self, data: pyo3::pybacked::PyBackedBytes) -> PyOperation {
+        // The Python bytes themselves, not a copy: a standby receives several 16 MiB packs at once.
         let repo = self.repo.clone();
         PyOperation::new(move || {
             Ok(to_json(&crate::replication::receive::receive_pack(

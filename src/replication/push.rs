@@ -27,6 +27,7 @@ use crate::packer::PACK_TARGET_SIZE;
 use crate::progress::{check_cancelled, Progress};
 use crate::repository::{BlobLocation, Repository};
 use crate::runtime::block_on;
+use bytes::Bytes;
 use serde::Deserialize;
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -114,7 +115,7 @@ impl Client {
         &self,
         method: reqwest::Method,
         path: &str,
-        body: Option<(Vec<u8>, &'static str)>,
+        body: Option<(Bytes, &'static str)>,
     ) -> Result<Vec<u8>> {
         let url = format!("{}/{path}", self.base);
         let mut attempt = 0u32;
@@ -129,7 +130,7 @@ impl Client {
             if let Some((bytes, content_type)) = &body {
                 request = request
                     .header("content-type", *content_type)
-                    .body(bytes.clone());
+                    .body(bytes.clone()); // a reference count, not a copy
             }
             let outcome = request.send().await;
             let failure = match outcome {
@@ -185,7 +186,7 @@ impl Client {
         &self,
         method: reqwest::Method,
         path: &str,
-        body: Option<(Vec<u8>, &'static str)>,
+        body: Option<(Bytes, &'static str)>,
     ) -> Result<T> {
         let bytes = self.send(method, path, body).await?;
         serde_json::from_slice(&bytes).map_err(|e| Error::Backend {
@@ -376,7 +377,7 @@ async fn push_snapshot(
             .json(
                 reqwest::Method::POST,
                 &format!("graphs/{graph_id}/want"),
-                Some((body, "application/json")),
+                Some((body.into(), "application/json")),
             )
             .await?;
         for hex in answer.missing {
@@ -457,7 +458,7 @@ async fn commit(
                 plan.expected_head().unwrap_or("none"),
                 plan.diverged.join(",")
             ),
-            Some((encoded, "application/octet-stream")),
+            Some((encoded.into(), "application/octet-stream")),
         )
         .await?;
     plan.committed(manifest);
@@ -469,7 +470,7 @@ async fn send_pack(client: &Client, packed: Vec<u8>) -> Result<()> {
         .send(
             reqwest::Method::POST,
             "packs",
-            Some((packed, "application/octet-stream")),
+            Some((packed.into(), "application/octet-stream")),
         )
         .await
         .map(|_| ())

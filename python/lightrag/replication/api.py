@@ -5,6 +5,7 @@ never returned (``***``). Replicating runs as a job, like a snapshot: ``202`` wi
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
@@ -20,6 +21,8 @@ from lightrag.backup.http.jobs import Job, JobRunner
 from lightrag.backup.types import GRAPH_ID_PATTERN, SNAPSHOT_ID_PATTERN
 
 from .apply import StandbyApplier
+from .continuous import CONTINUOUS_ENV, CONTINUOUS_SETTINGS
+from .switches import GraphSwitch
 from .graph_replication import ReplicationManager, instance_epoch, instance_role
 from .targets import CONFLICT_POLICIES, ReplicationTarget
 
@@ -50,7 +53,7 @@ class WantRequest(BaseModel):
     chunks: list[str] = Field(..., max_length=10_000)
 
 
-class ApplyRequest(BaseModel):
+class SwitchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     enabled: bool
 
@@ -86,7 +89,6 @@ def create_replication_router(
 
     @router.post("/targets", status_code=201, summary="Register a replication target")
     async def register_target(body: TargetRequest) -> dict[str, Any]:
-        import asyncio
 
         target = ReplicationTarget(**body.model_dump())
         # It also writes the target into the repository's settings: off the event loop.
@@ -99,14 +101,12 @@ def create_replication_router(
 
     @router.post("/targets/{target_id}/health", summary="Check that a target can take snapshots now")
     async def target_health(target_id: str = TargetId) -> dict[str, Any]:
-        import asyncio
 
         target = replication.get_target(target_id)
         return await asyncio.to_thread(replication.check_target_health, target)
 
     @router.delete("/targets/{target_id}", summary="Forget a target (its copies stay where they are)")
     async def remove_target(target_id: str = TargetId) -> dict[str, Any]:
-        import asyncio
 
         await asyncio.to_thread(replication.remove_target, target_id)
         return {"removed": target_id}
@@ -133,25 +133,44 @@ def create_replication_router(
 
     @router.get("/graphs/{graph_id}/status", summary="Per target: last replicated snapshot, lag, last error")
     async def status(graph_id: str = GraphId) -> dict[str, Any]:
-        import asyncio
 
         known(graph_id)
         return await asyncio.to_thread(replication.get_replication_status, graph_id)
 
     @router.get("/graphs/{graph_id}/apply", summary="Whether this standby applies the graph's replicated snapshots")
     async def apply_status(graph_id: str = GraphId) -> dict[str, Any]:
-        import asyncio
 
         return await asyncio.to_thread(applier.status, graph_id)
 
     @router.put("/graphs/{graph_id}/apply", summary="Apply (or stop applying) replicated snapshots into the served graph")
-    async def set_apply(body: ApplyRequest, graph_id: str = GraphId) -> dict[str, Any]:
-        import asyncio
+    async def set_apply(body: SwitchRequest, graph_id: str = GraphId) -> dict[str, Any]:
 
         status = await asyncio.to_thread(applier.set_enabled, graph_id, body.enabled)
         if body.enabled and instance_role(manager.catalog) == "standby":
             applier.committed(graph_id)  # catch up with what was received before
         return status
+
+    continuous_switch = GraphSwitch(manager.storage, CONTINUOUS_SETTINGS, CONTINUOUS_ENV)
+
+    def continuous_view(request: Request, graph_id: str) -> dict[str, Any]:
+        watcher = getattr(request.app.state, "continuous", None)
+        watching = watcher.status(graph_id)[graph_id] if watcher is not None else None
+        return {"graph_id": graph_id, "enabled": continuous_switch.enabled(graph_id), "watcher": watching}
+
+    @router.get("/graphs/{graph_id}/continuous", summary="Whether the graph replicates continuously, and how it goes")
+    async def continuous_status(request: Request, graph_id: str = GraphId) -> dict[str, Any]:
+        known(graph_id)
+        return await asyncio.to_thread(continuous_view, request, graph_id)
+
+    @router.put("/graphs/{graph_id}/continuous",
+                summary="Replicate the graph continuously: each change snapshotted and pushed within seconds")
+    async def set_continuous(request: Request, body: SwitchRequest, graph_id: str = GraphId) -> dict[str, Any]:
+        known(graph_id)
+        await asyncio.to_thread(continuous_switch.set, graph_id, body.enabled)
+        watcher = getattr(request.app.state, "continuous", None)
+        if watcher is not None:
+            watcher.refresh()
+        return await asyncio.to_thread(continuous_view, request, graph_id)
 
     # -- the receiving side: what a primary pushes to this instance ---------------------------
 
@@ -197,17 +216,23 @@ def create_replication_router(
 
         return dict(json.loads(await manager.storage._repo.missing_chunks_op(body.chunks).start()))
 
+    # Packs are taken two at a time (one per core checking chunks), each read only once its
+    # turn comes: a source pushing several in flight waits on TCP, and the standby's memory
+    # stays at two packs (of 16 MiB) however many arrive.
+    packs_at_once = asyncio.Semaphore(2)
+
     @receive.post("/packs", summary="A pack of chunks: every one is checked before any is stored")
     async def receive_pack(request: Request) -> dict[str, Any]:
         import json
 
-        data = await request.body()
-        if not data:
-            raise HTTPError(422, "invalid_input", "a pack is sent as the request body")
-        try:
-            return dict(json.loads(await manager.storage._repo.receive_pack_op(data).start()))
-        except IntegrityError as error:  # what the client sent is damaged: its fault, not ours
-            raise HTTPError(422, "integrity", str(error)) from None
+        async with packs_at_once:
+            data = await request.body()
+            if not data:
+                raise HTTPError(422, "invalid_input", "a pack is sent as the request body")
+            try:
+                return dict(json.loads(await manager.storage._repo.receive_pack_op(data).start()))
+            except IntegrityError as error:  # what the client sent is damaged: its fault, not ours
+                raise HTTPError(422, "integrity", str(error)) from None
 
     commits: dict[str, Any] = {}
 
@@ -220,7 +245,6 @@ def create_replication_router(
         diverged: str = Query("", max_length=37 * 1000, pattern=r"^[0-9a-f\-,]*$",
                               description="this instance's snapshots the push marks diverged (source_wins)"),
     ) -> dict[str, Any]:
-        import asyncio
         import json
 
         data = await request.body()

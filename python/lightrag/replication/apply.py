@@ -21,12 +21,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import time
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from lightrag.backup.types import validate_graph_id
+
+from .switches import GraphSwitch
 
 if TYPE_CHECKING:
     from lightrag.backup.manager import BackupManager
@@ -51,19 +52,13 @@ class StandbyApplier:
         self.resolve_graph = resolve_graph
         self._pending: set[str] = set()
         self._tasks: dict[str, "asyncio.Task[None]"] = {}
+        self.switch = GraphSwitch(manager.storage, APPLY_SETTINGS, APPLY_ENV)
 
     # -- the switch -------------------------------------------------------------------------
 
-    def _settings(self) -> dict[str, Any]:
-        return dict(json.loads(self.manager.storage._repo.settings_op(APPLY_SETTINGS).run()))
-
     def enabled(self, graph_id: str) -> bool:
         """Whether ``graph_id``'s replicated snapshots are applied here."""
-        own = self._settings().get(graph_id)
-        if own is not None:
-            return bool(own.get("enabled"))
-        wanted = {g.strip() for g in os.environ.get(APPLY_ENV, "").split(",") if g.strip()}
-        return "*" in wanted or graph_id in wanted
+        return self.switch.enabled(graph_id)
 
     def set_enabled(self, graph_id: str, enabled: bool, *, require_served: bool = True) -> dict[str, Any]:
         """Turn applying on or off for ``graph_id``; on needs the graph to be served here
@@ -72,7 +67,7 @@ class StandbyApplier:
         validate_graph_id(graph_id)
         if enabled and require_served:
             self._served(graph_id)
-        self.manager.storage._repo.put_setting_op(APPLY_SETTINGS, graph_id, json.dumps({"enabled": enabled})).run()
+        self.switch.set(graph_id, enabled)
         return self.status(graph_id)
 
     def status(self, graph_id: str) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from lightrag.backup.errors import InvalidInputError
 
@@ -44,8 +44,11 @@ class AutoReplicator:
     """Pushes each commit of ``replication``'s manager to its targets, and catches up every
     ``interval`` seconds. ``await start()`` / ``await stop()`` (a push in progress finishes)."""
 
-    def __init__(self, replication: "ReplicationManager", *, interval: Optional[float] = None) -> None:
+    def __init__(self, replication: "ReplicationManager", *, interval: Optional[float] = None,
+                 only: Optional[Callable[[str], bool]] = None) -> None:
         self.replication = replication
+        #: Push only the graphs this accepts (continuous mode without LIGHTRAG_REPLICATION_ENABLED).
+        self.only = only
         self.interval = float(interval) if interval is not None else catch_up_seconds()
         self._pending: dict[str, set[str]] = {}
         self._wake: Optional["asyncio.Event"] = None
@@ -85,6 +88,9 @@ class AutoReplicator:
         if loop is None or wake is None or loop.is_closed():
             return
 
+        if self.only is not None and not self.only(snapshot.graph_id):
+            return
+
         def mark() -> None:
             for target in self.replication.targets():
                 if target.takes(snapshot.graph_id):
@@ -114,6 +120,8 @@ class AutoReplicator:
                 next_catch_up = self._loop.time() + self.interval
                 # One listing of the repository (an object-store request: off the event loop).
                 every_graph = await asyncio.to_thread(self.replication.backup.storage.list_graphs)
+                if self.only is not None:
+                    every_graph = [g for g in every_graph if self.only(g)]
                 for target in self.replication.targets():
                     work.setdefault(target.target_id, set()).update(g for g in every_graph if target.takes(g))
             if work:

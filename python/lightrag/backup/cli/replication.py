@@ -57,12 +57,17 @@ def register(commands: Any, wanted: Wanted) -> None:
         logs.add_argument("--target")
         logs.add_argument("--status", choices=("completed", "failed"))
         logs.add_argument("--limit", type=int, default=50)
-        apply = add_command(actions, "apply", "on a standby: restore each replicated snapshot of a graph into the "
-                            "graph it serves (or stop)", replication_apply, defined=True, path="replication apply")
-        apply.add_argument("--graph-id", "-g", required=True)
-        switch = apply.add_mutually_exclusive_group()
-        switch.add_argument("--on", dest="enabled", action="store_const", const=True, help="apply from now on")
-        switch.add_argument("--off", dest="enabled", action="store_const", const=False, help="stop applying")
+        for name, help_text, handler in (
+            ("apply", "on a standby: restore each replicated snapshot of a graph into the graph it serves (or stop)",
+             replication_apply),
+            ("continuous", "on a primary: snapshot and push each change of a graph within seconds (or stop)",
+             replication_continuous),
+        ):
+            switch = add_command(actions, name, help_text, handler, defined=True, path=f"replication {name}")
+            switch.add_argument("--graph-id", "-g", required=True)
+            choice = switch.add_mutually_exclusive_group()
+            choice.add_argument("--on", dest="enabled", action="store_const", const=True, help="from now on")
+            choice.add_argument("--off", dest="enabled", action="store_const", const=False, help="stop")
 
 
 def _replication(args: argparse.Namespace) -> Any:
@@ -169,4 +174,18 @@ def replication_apply(args: argparse.Namespace, bar: ProgressBar) -> int:
     text = (f"graph {args.graph_id}: applying {'on' if status['enabled'] else 'off'}; last applied "
             f"{last.get('snapshot_id') or '-'}" + (f" (error: {last['error']})" if last.get("error") else ""))
     emit(args, status, text)
+    return 0
+
+
+def replication_continuous(args: argparse.Namespace, bar: ProgressBar) -> int:
+    """Show or set the graph's continuous switch (kept in the repository: a running server
+    follows it within 15 s)."""
+    from lightrag.replication.continuous import CONTINUOUS_ENV, CONTINUOUS_SETTINGS
+    from lightrag.replication.switches import GraphSwitch
+
+    switch = GraphSwitch(storage(args), CONTINUOUS_SETTINGS, CONTINUOUS_ENV)
+    if args.enabled is not None:
+        switch.set(args.graph_id, args.enabled)
+    status = {"graph_id": args.graph_id, "enabled": switch.enabled(args.graph_id)}
+    emit(args, status, f"graph {args.graph_id}: continuous replication {'on' if status['enabled'] else 'off'}")
     return 0

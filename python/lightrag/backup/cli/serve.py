@@ -59,7 +59,8 @@ def serve(args: argparse.Namespace, bar: ProgressBar) -> int:
     print(f"lightrag-backup serve: {'https' if tls else 'http'}://{args.host}:{args.port}  repository {store.url}  "
           f"graphs ({len(graphs)}): {', '.join(graphs) or 'none yet'}  auth: {auth}  role: {role} (epoch {epoch})",
           file=sys.stderr, flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", **tls)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", ssl_certfile=tls.get("certfile"),
+                ssl_keyfile=tls.get("keyfile"))
     return 0
 
 
@@ -83,7 +84,7 @@ def tls_files(certfile: "str | None", keyfile: "str | None") -> dict[str, str]:
         ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(certfile, keyfile)
     except (ssl.SSLError, OSError) as error:
         raise InvalidInputError(f"cannot use {certfile} with {keyfile}: {error}") from None
-    return {"ssl_certfile": certfile, "ssl_keyfile": keyfile}
+    return {"certfile": certfile, "keyfile": keyfile}
 
 
 def auth_mode(host: str, key: "str | None", no_auth: bool) -> str:

@@ -66,26 +66,27 @@ def mount_routers(
         app.include_router(factory(manager, runner, dependencies, resolve_graph))
 
     outer = app.router.lifespan_context
-    auto = _auto_replicator(manager)
+    services = _replication_services(manager)
 
     @asynccontextmanager
     async def lifespan(inner_app: Any) -> AsyncIterator[Any]:
         async with outer(inner_app) as state:
             if run_scheduler:
                 await manager.start_scheduler()
-            if auto is not None:
-                await auto.start()
+            for service in services:
+                await service.start()
             try:
                 yield state
             finally:
                 await manager.stop_scheduler()
                 await runner.drain()
-                if auto is not None:
-                    await auto.stop()  # after the last backups: their pushes run first
+                for service in reversed(services):
+                    await service.stop()  # after the last backups: their pushes run first
 
     app.router.lifespan_context = lifespan
     app.state.backup_manager = manager
     app.state.job_runner = runner
+    app.state.continuous = services[-1]
     return runner
 
 
@@ -99,16 +100,18 @@ def _holds_graph_files(folder: Path) -> bool:
     return any(entry.is_file() and _native.is_graph_file(entry.name) for entry in folder.iterdir())
 
 
-def _auto_replicator(manager: "BackupManager") -> Any:
-    """With ``LIGHTRAG_REPLICATION_ENABLED=true``, the task that pushes every commit to the
-    targets (and catches up periodically); else ``None``."""
-    from lightrag.replication.auto import AutoReplicator, enabled_by_environment
-
-    if not enabled_by_environment():
-        return None
+def _replication_services(manager: "BackupManager") -> list[Any]:
+    """The replication tasks a server runs beside its routes, each with ``start()`` and
+    ``stop()``: with ``LIGHTRAG_REPLICATION_ENABLED=true`` the one that pushes every commit to
+    the targets (and catches up periodically), and always the watcher of the graphs that
+    replicate continuously (it does nothing until one does)."""
     from lightrag.replication import ReplicationManager
+    from lightrag.replication.auto import AutoReplicator, enabled_by_environment
+    from lightrag.replication.continuous import ContinuousReplicator
 
-    return AutoReplicator(ReplicationManager(manager))
+    replication = ReplicationManager(manager)
+    auto = AutoReplicator(replication) if enabled_by_environment() else None
+    return [*([auto] if auto is not None else []), ContinuousReplicator(replication, auto)]
 
 
 def graphs_dir_resolver(manager: "BackupManager", graphs_dir: Path) -> Callable[[str], None]:
