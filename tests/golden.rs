@@ -72,6 +72,32 @@ fn check_golden(version: u32) {
     )
     .unwrap();
     assert!(report.ok, "{:?}", report.errors);
+    // A repository keeps the chunker parameters it was created with, whatever the defaults
+    // of new ones: the same content taken again adds nothing (format 1 configs, which did not
+    // record a matrix chunker, read as the 8 KiB one later versions used).
+    if version == 1 {
+        assert_eq!(
+            repo.config().matrix_chunker,
+            lightrag_backup::format::ChunkerParams::matrix_8k()
+        );
+    } else {
+        let again = lightrag_backup::snapshot::create_snapshot(
+            &repo,
+            "golden",
+            &root.join("source-2"),
+            &lightrag_backup::snapshot::SnapshotOptions {
+                adopt: true,
+                ..Default::default()
+            },
+            &NoProgress,
+        )
+        .unwrap();
+        assert_eq!(
+            again.added_size, 0,
+            "format {version}: the same content deduplicates"
+        );
+        assert_eq!(again.data_hash, snapshots[1].data_hash);
+    }
     for (snapshot, source) in snapshots.iter().zip(["source-1", "source-2"]) {
         let target = tmp.path().join(source);
         let options = RestoreOptions {

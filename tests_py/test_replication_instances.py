@@ -4,6 +4,7 @@ different API keys, a primary pushing to a standby over HTTP."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from pathlib import Path
 from typing import Any, Iterator
@@ -21,6 +22,28 @@ from helpers import start_serve, stop_serve, wait_applied
 PRIMARY_KEY, STANDBY_KEY, OTHER_KEY = "primary-key-1", "standby-key-2", "other-key-3"
 
 
+def build(folder: Path, count: int, *, seed: int) -> None:
+    """A real LightRAG graph of ``count`` documents in ``folder``."""
+    async def run() -> None:
+        rag = await build_graph(folder, count, seed=seed)
+        await rag.finalize_storages()
+
+    asyncio.run(run())
+
+
+def add_document(folder: Path, *, seed: int, start: int) -> None:
+    """One more document inserted by LightRAG into the graph in ``folder`` (another process's
+    write, as far as a server watching the folder can tell)."""
+    async def run() -> None:
+        rag = await new_rag(folder)
+        try:
+            await rag.ainsert(documents(1, seed=seed, start=start))
+        finally:
+            await rag.finalize_storages()
+
+    asyncio.run(run())
+
+
 def start_server(root: Path, name: str, key: str, *extra: str) -> dict[str, Any]:
     graphs = root / f"{name}-graphs"
     graphs.mkdir(exist_ok=True)
@@ -31,12 +54,9 @@ def start_server(root: Path, name: str, key: str, *extra: str) -> dict[str, Any]
 def servers(tmp_path_factory) -> Iterator[dict[str, dict[str, Any]]]:
     root = tmp_path_factory.mktemp("instances")
 
-    async def build() -> None:
-        rag = await build_graph(root / "primary-graphs" / "g1", 3, seed=5)
-        await rag.finalize_storages()
 
     (root / "primary-graphs").mkdir()
-    asyncio.run(build())
+    build(root / "primary-graphs" / "g1", 3, seed=5)
     started = {
         "primary": start_server(root, "primary", PRIMARY_KEY),
         "standby": start_server(root, "standby", STANDBY_KEY, "--role", "standby"),
@@ -72,14 +92,7 @@ def test_a_primary_pushes_only_what_the_standby_lacks(servers, tmp_path: Path):
     assert graph_files(tmp_path / "from-standby") == graph_files(servers["primary"]["graphs"] / "g1")
 
     # A change step sends only what changed; pushing again sends nothing.
-    async def change() -> None:
-        rag = await new_rag(servers["primary"]["graphs"] / "g1")
-        try:
-            await rag.ainsert(documents(1, seed=9, start=400))
-        finally:
-            await rag.finalize_storages()
-
-    asyncio.run(change())
+    add_document(servers["primary"]["graphs"] / "g1", seed=9, start=400)
     second = primary.post("/backup/graphs/g1/snapshots?wait=true").json()["result"]
     delta = primary.post("/replication/graphs/g1/replicate?wait=true").json()["result"]["standby"]
     # Exactly the bytes the primary itself added for the change travel (not the whole graph).
@@ -108,13 +121,31 @@ def test_refusals_wrong_key_a_primary_target_and_a_fenced_push(servers):
     assert servers["other"]["client"].get("/backup/graphs").json() == [], "a primary target took data"
 
     # The standby moved to epoch 5 (a failover elsewhere): this primary's push is fenced.
-    Catalog(servers["standby"]["catalog"]).set_state("epoch", "5")
+    standby_catalog, primary_catalog = Catalog(servers["standby"]["catalog"]), Catalog(servers["primary"]["catalog"])
+    standby_catalog.set_state("epoch", "5")
     try:
+        raw = servers["standby"]["client"].get("/replication/receive/graphs/g1/snapshots",
+                                               headers={"X-Source-Epoch": "0"})
+        assert raw.status_code == 409 and raw.json()["error"] == {**raw.json()["error"], "kind": "fenced", "epoch": 5}
         fenced = primary.post("/replication/graphs/g1/replicate?wait=true", json={"targets": ["standby"]}).json()
         assert "fenced" in fenced["result"]["standby"]["error"], fenced
-        assert Catalog(servers["primary"]["catalog"]).state("fenced") is not None
+        assert json.loads(primary_catalog.state("fenced") or "{}")["epoch"] == 5
+        # It learnt it is no longer the primary: it pushes nothing, to any target, even once the
+        # standby would take it again, until failover gives it a higher epoch.
+        standby_catalog.set_state("epoch", "0")
+        primary.post("/backup/graphs/g1/snapshots?wait=true")
+        held = primary.post("/replication/graphs/g1/replicate?wait=true", json={"targets": ["standby"]}).json()
+        assert held["result"]["standby"]["status"] == "failed", held
+        assert "no longer the primary" in held["result"]["standby"]["error"]
+        assert servers["standby"]["client"].get("/replication/receive/info").json()["fenced"] is None
+        assert primary.get("/replication/receive/info").json()["fenced"]["epoch"] == 5
+        primary_catalog.set_state("epoch", "6")  # what a failover back to it will do
+        again = primary.post("/replication/graphs/g1/replicate?wait=true", json={"targets": ["standby"]}).json()
+        assert again["result"]["standby"]["status"] == "completed", again
     finally:
-        Catalog(servers["standby"]["catalog"]).set_state("epoch", "0")
+        standby_catalog.set_state("epoch", "0")
+        primary_catalog.set_state("epoch", "0")
+        primary_catalog.set_state("fenced", "")
     for target in (wrong, other):
         primary.delete(f"/replication/targets/{target['target_id']}")
 
@@ -154,11 +185,7 @@ def test_hostile_pushes_change_nothing(servers):
 def test_a_standby_that_changed_on_its_own_conflicts_and_nothing_is_lost(servers, tmp_path: Path):
     primary, standby = servers["primary"]["client"], servers["standby"]
 
-    async def build(folder: Path, seed: int) -> None:
-        rag = await build_graph(folder, 2, seed=seed)
-        await rag.finalize_storages()
-
-    asyncio.run(build(servers["primary"]["graphs"] / "c1", 11))
+    build(servers["primary"]["graphs"] / "c1", 2, seed=11)
     for name, policy in (("c-reject", "reject"), ("c-wins", "source_wins")):
         made = primary.post("/replication/targets", json={"name": name, "base_url": standby["base"],
                                                           "api_key": STANDBY_KEY, "graphs": ["c1"],
@@ -173,7 +200,7 @@ def test_a_standby_that_changed_on_its_own_conflicts_and_nothing_is_lost(servers
     first = primary.post("/backup/graphs/c1/snapshots?wait=true").json()["result"]
     assert replicate("c-reject")["status"] == "completed"
     # The standby's graph changes on its own, and is backed up there.
-    asyncio.run(build(tmp_path / "own", 12))
+    build(tmp_path / "own", 2, seed=12)
     standby_repo = LocalBackupStorage(standby["repo"], create=False)
     own = GraphBackup("c1", standby_repo, tmp_path / "own").create_snapshot(adopt=True)
     (servers["primary"]["graphs"] / "c1" / "kv_store_llm_response_cache.json").write_text("{}")
@@ -183,6 +210,7 @@ def test_a_standby_that_changed_on_its_own_conflicts_and_nothing_is_lost(servers
         return GraphBackup("c1", standby_repo, os.devnull).list_snapshots()
 
     before = [s.snapshot_id for s in on_standby()]
+    assert first["snapshot_id"] in before and own.snapshot_id in before
     refused = replicate("c-reject")
     assert refused["status"] == "failed" and "conflict" in refused["error"] and own.snapshot_id in refused["error"]
     assert [s.snapshot_id for s in on_standby()] == before, "a rejected push changed the standby"
@@ -211,11 +239,8 @@ def test_a_standby_that_applies_serves_each_replicated_snapshot(servers, tmp_pat
 
     primary, standby = servers["primary"]["client"], servers["standby"]
 
-    async def build() -> None:
-        rag = await build_graph(servers["primary"]["graphs"] / "a1", 2, seed=13)
-        await rag.finalize_storages()
 
-    asyncio.run(build())
+    build(servers["primary"]["graphs"] / "a1", 2, seed=13)
     # Only a graph this standby serves can be applied; off by default.
     refused = standby["client"].put("/replication/graphs/a1/apply", json={"enabled": True})
     assert refused.status_code == 404 and "--graphs-dir" in refused.json()["error"]["message"], refused.text
@@ -234,14 +259,7 @@ def test_a_standby_that_applies_serves_each_replicated_snapshot(servers, tmp_pat
     assert graph_files(standby["graphs"] / "a1") == graph_files(servers["primary"]["graphs"] / "a1")
 
     # A change step: applied too; what it replaced is kept as a safety snapshot there.
-    async def change() -> None:
-        rag = await new_rag(servers["primary"]["graphs"] / "a1")
-        try:
-            await rag.ainsert(documents(1, seed=14, start=500))
-        finally:
-            await rag.finalize_storages()
-
-    asyncio.run(change())
+    add_document(servers["primary"]["graphs"] / "a1", seed=14, start=500)
     second = primary.post("/backup/graphs/a1/snapshots?wait=true").json()["result"]
     primary.post("/replication/graphs/a1/replicate?wait=true", json={"targets": ["applying"]})
     applied = wait_applied(standby["client"], "a1", second["snapshot_id"])
@@ -268,12 +286,9 @@ def test_pushes_survive_errors_resets_and_a_standby_killed_mid_transfer(tmp_path
 
     from fault_proxy import FaultProxy
 
-    async def build() -> None:
-        rag = await build_graph(tmp_path / "p-graphs" / "big", 2, seed=8)
-        await rag.finalize_storages()
 
     (tmp_path / "p-graphs").mkdir()
-    asyncio.run(build())
+    build(tmp_path / "p-graphs" / "big", 2, seed=8)
     big = tmp_path / "p-graphs" / "big" / "vdb_chunks.json"
     big.write_bytes(os.urandom(40 * 1024 * 1024))  # incompressible: several 16 MiB packs
     primary = start_serve(tmp_path / "p-repo", tmp_path / "p.sqlite3", tmp_path / "p-graphs", PRIMARY_KEY)
@@ -325,13 +340,10 @@ def test_pushes_survive_errors_resets_and_a_standby_killed_mid_transfer(tmp_path
 def test_with_replication_enabled_every_commit_reaches_the_standby_by_itself(tmp_path: Path):
     import time
 
-    async def build() -> None:
-        rag = await build_graph(tmp_path / "p-graphs" / "auto", 2, seed=4)
-        await rag.finalize_storages()
 
     (tmp_path / "p-graphs").mkdir()
     (tmp_path / "s-graphs").mkdir()
-    asyncio.run(build())
+    build(tmp_path / "p-graphs" / "auto", 2, seed=4)
     standby = start_serve(tmp_path / "s-repo", tmp_path / "s.sqlite3", tmp_path / "s-graphs", STANDBY_KEY,
                           "--role", "standby")
     os.environ["LIGHTRAG_REPLICATION_ENABLED"] = "true"
@@ -366,13 +378,10 @@ def test_https_targets_signed_by_a_private_ca(tmp_path: Path):
 
     tls = make_test_ca(tmp_path / "tls")
 
-    async def build() -> None:
-        rag = await build_graph(tmp_path / "p-graphs" / "tls", 2, seed=6)
-        await rag.finalize_storages()
 
     (tmp_path / "p-graphs").mkdir()
     (tmp_path / "s-graphs").mkdir()
-    asyncio.run(build())
+    build(tmp_path / "p-graphs" / "tls", 2, seed=6)
     standby = start_serve(tmp_path / "s-repo", tmp_path / "s.sqlite3", tmp_path / "s-graphs", STANDBY_KEY,
                           "--role", "standby", "--ssl-certfile", str(tls["cert"]), "--ssl-keyfile", str(tls["key"]),
                           ca=tls["ca"])
@@ -417,20 +426,10 @@ def test_https_targets_signed_by_a_private_ca(tmp_path: Path):
 def test_continuous_replication_snapshots_and_pushes_each_change_within_seconds(tmp_path: Path):
     import time
 
-    async def build() -> None:
-        rag = await build_graph(tmp_path / "p-graphs" / "cont", 2, seed=21)
-        await rag.finalize_storages()
-
-    async def change(seed: int) -> None:
-        rag = await new_rag(tmp_path / "p-graphs" / "cont")
-        try:
-            await rag.ainsert(documents(1, seed=seed, start=600 + seed))
-        finally:
-            await rag.finalize_storages()
 
     (tmp_path / "p-graphs").mkdir()
     (tmp_path / "s-graphs").mkdir()
-    asyncio.run(build())
+    build(tmp_path / "p-graphs" / "cont", 2, seed=21)
     standby = start_serve(tmp_path / "s-repo", tmp_path / "s.sqlite3", tmp_path / "s-graphs", STANDBY_KEY,
                           "--role", "standby")
     primary = start_serve(tmp_path / "p-repo", tmp_path / "p.sqlite3", tmp_path / "p-graphs", PRIMARY_KEY,
@@ -465,7 +464,7 @@ def test_continuous_replication_snapshots_and_pushes_each_change_within_seconds(
         first = wait_for_standby_copy()
 
         # Another process (LightRAG) changes the folder: noticed, snapshotted, pushed.
-        asyncio.run(change(1))
+        add_document(tmp_path / "p-graphs" / "cont", seed=1, start=601)
         written = time.monotonic()
         second = wait_for_standby_copy()
         print(f"continuous: write on the primary -> on the standby in {time.monotonic() - written:.2f} s")
@@ -481,7 +480,7 @@ def test_continuous_replication_snapshots_and_pushes_each_change_within_seconds(
         # Off: changes stay on the primary until someone replicates.
         client.put("/replication/graphs/cont/continuous", json={"enabled": False})
         time.sleep(0.5)
-        asyncio.run(change(2))
+        add_document(tmp_path / "p-graphs" / "cont", seed=2, start=602)
         time.sleep(2)
         assert on_standby.list_snapshots()[-1].snapshot_id == second
     finally:

@@ -25,11 +25,24 @@ impl Default for ChunkerParams {
 }
 
 impl ChunkerParams {
-    /// For decoded embedding matrices: 8 KiB on average (2 rows at dimension 1024). LightRAG
-    /// rewrites a few percent of the rows with last-bit float differences whenever a process
-    /// reloads and saves a vector store, scattered over the whole matrix; small chunks keep
-    /// each such row from costing more than a couple of rows.
+    /// For decoded embedding matrices of new repositories: 4 KiB on average (one row at
+    /// dimension 1024). LightRAG rewrites a few percent of the rows with last-bit float
+    /// differences whenever a process reloads and saves a vector store, scattered over the
+    /// whole matrix, and each such row costs about one chunk: at 8 KiB a change step of the
+    /// 389 MB bench graph stored 33.7 MB, at 4 KiB 23.2 MB (at 2 KiB 17.1 MB, with twice the
+    /// chunks again to index and list in every manifest).
     pub fn matrix() -> Self {
+        ChunkerParams {
+            min_size: 1024,
+            avg_size: 4 * 1024,
+            max_size: 16 * 1024,
+        }
+    }
+
+    /// What repositories of format version 2 and 3 created before the 4 KiB default use (8
+    /// KiB on average), and what a config without `matrix_chunker` (format version 1) reads
+    /// as. Kept by each repository for its life, like every chunker parameter.
+    pub fn matrix_8k() -> Self {
         ChunkerParams {
             min_size: 2 * 1024,
             avg_size: 8 * 1024,
@@ -45,7 +58,7 @@ pub struct RepoConfig {
     pub repository_id: String,
     pub chunker: ChunkerParams,
     /// Chunking of decoded vector matrices (format 2).
-    #[serde(default = "ChunkerParams::matrix")]
+    #[serde(default = "ChunkerParams::matrix_8k")]
     pub matrix_chunker: ChunkerParams,
     pub compression: String,
     pub compression_level: i32,

@@ -23,7 +23,7 @@ from lightrag.backup.types import GRAPH_ID_PATTERN, SNAPSHOT_ID_PATTERN
 from .apply import StandbyApplier
 from .continuous import CONTINUOUS_ENV, CONTINUOUS_SETTINGS
 from .switches import GraphSwitch
-from .graph_replication import ReplicationManager, instance_epoch, instance_role
+from .graph_replication import ReplicationManager, fencing_state, instance_epoch, instance_role
 from .targets import CONFLICT_POLICIES, ReplicationTarget
 
 if TYPE_CHECKING:
@@ -185,7 +185,7 @@ def create_replication_router(
         own = instance_epoch(manager.catalog)
         if source_epoch < own:
             raise HTTPError(409, "fenced", f"this instance has epoch {own}, the push comes from epoch {source_epoch}: "
-                                           "the source is no longer the primary")
+                                           "the source is no longer the primary", epoch=own)
         if instance_role(manager.catalog) != "standby":
             raise HTTPError(409, "target_is_primary", "this instance is a primary: it takes no pushes (set it up as "
                                                       "a standby: LIGHTRAG_RECOVERY_ROLE=standby or --role standby)")
@@ -200,7 +200,7 @@ def create_replication_router(
         return {"format_version": config["format_version"], "chunker": config["chunker"],
                 "matrix_chunker": config["matrix_chunker"], "repository_id": config["repository_id"],
                 "role": instance_role(manager.catalog), "epoch": instance_epoch(manager.catalog),
-                "version": __version__}
+                "fenced": fencing_state(manager.catalog), "version": __version__}
 
     @receive.get("/graphs/{graph_id}/snapshots", summary="The snapshots this instance has of a graph")
     async def receive_list(graph_id: str = GraphId) -> dict[str, Any]:

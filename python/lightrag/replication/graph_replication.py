@@ -11,6 +11,7 @@ repository's settings, so a rebuilt catalog lists them again.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 import time
@@ -25,6 +26,8 @@ from lightrag.backup.types import ProgressCallback, validate_graph_id
 
 from .errors import TargetExistsError, TargetNotFoundError
 from .targets import ReplicationTarget
+
+log = logging.getLogger("lightrag.replication")
 
 if TYPE_CHECKING:
     from lightrag.backup.manager import BackupManager
@@ -307,6 +310,20 @@ class ReplicationManager:
         # What this source sent the target before: not the target's own, even when forgotten here.
         sent = [(row["backup_id"], row["data_hash"] or "") for row in self.catalog.replication_logs(
             graph_id, target_id=target.target_id, status=ReplicationStatus.COMPLETED.value)]
+        fenced = fencing_state(self.catalog)
+        if fenced is not None and not dry_run:
+            # Failed over: another instance is the primary now. Pushing would only be refused
+            # (and must never win): nothing is sent until failover or switchover makes this
+            # instance primary again with a higher epoch.
+            message = (f"this instance was fenced: {fenced['by']} has epoch {fenced['epoch']} (this one "
+                       f"{self.epoch}) since {fenced['at']}; it is no longer the primary and pushes nothing")
+            self.catalog.record_replication(
+                backup_id=snapshot_id or "", target_id=target.target_id, graph_id=graph_id,
+                status=ReplicationStatus.FAILED.value, error_message=f"PushRefusedError: {message}",
+                attempted_at=_now(), completed_at=_now())
+            return {"target_id": target.target_id, "status": ReplicationStatus.FAILED.value, "snapshots": [],
+                    "bytes_sent": 0, "chunks_sent": 0, "duration_ms": 0, "error": f"PushRefusedError: {message}",
+                    "kind": "push_refused"}
         for attempt in range(self.retries + 1):
             attempted_at = _now()
             try:
@@ -324,9 +341,8 @@ class ReplicationManager:
             except BackupError as failure:
                 error = failure
                 if failure.kind == "push_refused" and "(fenced)" in str(failure):
-                    # A target with a higher epoch: this instance was failed over. Say so, once.
-                    self.catalog.set_state("fenced", json.dumps({"by": target.name, "at": _now(),
-                                                                 "message": str(failure)}))
+                    # A target with a higher epoch: this instance was failed over. Keep that epoch.
+                    self._record_fencing(target, str(failure))
                 if not dry_run:
                     self.catalog.record_replication(
                         backup_id=snapshot_id or "", target_id=target.target_id, graph_id=graph_id,
@@ -355,6 +371,20 @@ class ReplicationManager:
                 "snapshots": report["snapshots"], "bytes_sent": report["bytes_sent"],
                 "chunks_sent": report["chunks_sent"], "duration_ms": duration, "error": None, "dry_run": dry_run,
                 "diverged": report["diverged"]}
+
+    def _record_fencing(self, target: ReplicationTarget, message: str) -> None:
+        """Remember that ``target`` fenced this instance, with its epoch (asked for; at least
+        one above ours when it cannot be asked)."""
+        epoch = self.epoch + 1
+        if target.kind == "instance":
+            try:
+                epoch = max(epoch, int(self._instance_info(target).get("epoch") or 0))
+            except (BackupError, ValueError, TypeError):
+                pass
+        self.catalog.set_state("fenced", json.dumps({"by": target.name, "epoch": epoch, "at": _now(),
+                                                     "message": message}))
+        log.warning("replication: %s has epoch %d, above this instance's %d: this instance is no longer the "
+                    "primary and stops pushing", target.name, epoch, self.epoch)
 
     # -- status and metrics ---------------------------------------------------------------
 
@@ -444,6 +474,20 @@ def set_instance_role(catalog: Any, role: str) -> None:
 
 def instance_epoch(catalog: Any) -> int:
     return int(catalog.state("epoch") or 0)
+
+
+def fencing_state(catalog: Any) -> Optional[dict[str, Any]]:
+    """How this instance learnt it was failed over (``by``, ``epoch``, ``at``, ``message``),
+    while that epoch is above its own; ``None`` for an instance nobody fenced, or one that
+    failover or switchover has since given a higher epoch."""
+    raw = catalog.state("fenced")
+    try:
+        fenced = json.loads(raw) if raw else None
+    except ValueError:
+        return None
+    if not isinstance(fenced, dict) or int(fenced.get("epoch") or 0) <= instance_epoch(catalog):
+        return None
+    return fenced
 
 
 def _percentile(values: list[int], share: float) -> Optional[float]:
