@@ -1,7 +1,10 @@
 """A fault-injecting TCP proxy for loopback tests (no toxiproxy server ships on any registry
-here): it forwards connections to a target and, as told, answers the first N requests with an
-HTTP error, resets a connection once a number of bytes went through, or calls a hook when the
-traffic passes a mark (to kill the target mid-transfer)."""
+here): it forwards connections to a target and, as told, answers the first N connections with
+an HTTP error (503, 429, ...), swallows the next N (a black hole: the request goes nowhere and
+no answer ever comes), cuts the answer of the next N after a few bytes (a truncated response:
+the target did the work, the client cannot know), delays every piece of traffic, resets a
+connection once a number of bytes went through, or calls a hook when the traffic passes a mark
+(to kill the target mid-transfer)."""
 
 from __future__ import annotations
 
@@ -16,12 +19,18 @@ class FaultProxy:
         self.target_port = target_port
         self.fail_next = 0            # answer this many new connections with fail_status
         self.fail_status = 503
+        self.black_hole_next = 0      # accept this many new connections and never answer them
+        self.truncate_next = 0        # forward this many, but cut their answer after truncate_at bytes
+        self.truncate_at = 12
+        self.delay = 0.0              # seconds before each piece of traffic is forwarded
         self.reset_after: Optional[int] = None   # reset the connection carrying this byte (once)
         self.on_bytes: Optional[tuple[int, Callable[[], None]]] = None   # call once past a mark
         self.on_answer: Optional[tuple[bytes, Callable[[], None]]] = None  # call once an answer holds this
         self.bytes_up = 0             # client -> target, over every connection
         self.failures_sent = 0
         self.resets = 0
+        self.black_holed = 0
+        self.truncated = 0
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         with socket.socket() as probe:
@@ -57,6 +66,17 @@ class FaultProxy:
             await writer.drain()
             writer.close()
             return
+        if self.black_hole_next > 0:
+            self.black_hole_next -= 1
+            self.black_holed += 1
+            while await reader.read(65536):
+                pass  # read and drop until the client gives up
+            writer.close()
+            return
+        truncate = self.truncate_next > 0
+        if truncate:
+            self.truncate_next -= 1
+            self.truncated += 1
         try:
             up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
         except OSError:
@@ -66,6 +86,14 @@ class FaultProxy:
         async def pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter, upstream: bool) -> None:
             try:
                 while data := await source.read(65536):
+                    if self.delay:
+                        await asyncio.sleep(self.delay)
+                    if not upstream and truncate:
+                        sink.write(data[: self.truncate_at])
+                        await sink.drain()
+                        for stream in (writer, up_writer):
+                            stream.transport.abort()  # the answer stops short
+                        return
                     if upstream:
                         self.bytes_up += len(data)
                         if self.reset_after is not None and self.bytes_up >= self.reset_after:

@@ -337,6 +337,55 @@ def test_pushes_survive_errors_resets_and_a_standby_killed_mid_transfer(tmp_path
             stop_serve(standby)
 
 
+def test_pushes_complete_through_429s_a_black_hole_truncated_answers_and_delay(tmp_path: Path):
+    from fault_proxy import FaultProxy
+
+    graph = tmp_path / "p-graphs" / "faults"
+    build(graph, 2, seed=31)
+    (tmp_path / "s-graphs").mkdir()
+    standby = start_serve(tmp_path / "s-repo", tmp_path / "s.sqlite3", tmp_path / "s-graphs", STANDBY_KEY,
+                          "--role", "standby")
+    # A request that gets no answer is given up after 3 s, then retried.
+    primary = start_serve(tmp_path / "p-repo", tmp_path / "p.sqlite3", tmp_path / "p-graphs", PRIMARY_KEY,
+                          env={"LIGHTRAG_REPLICATION_TIMEOUT_SECONDS": "3"})
+    proxy = FaultProxy(standby["port"])
+    copy = GraphBackup("faults", LocalBackupStorage(standby["repo"], create=False), os.devnull)
+
+    def too_many() -> None:
+        proxy.fail_next, proxy.fail_status = 2, 429
+
+    def black_hole() -> None:
+        proxy.black_hole_next = 1
+
+    def truncated() -> None:
+        proxy.truncate_next = 2
+
+    def slow() -> None:
+        proxy.delay = 0.05
+
+    try:
+        client = primary["client"]
+        client.post("/replication/targets", json={"name": "faulty", "base_url": proxy.base, "api_key": STANDBY_KEY})
+        for number, fault in enumerate((too_many, black_hole, truncated, slow)):
+            add_document(graph, seed=40 + number, start=700 + number)
+            made = client.post("/backup/graphs/faults/snapshots?wait=true").json()["result"]
+            fault()
+            done = client.post("/replication/graphs/faults/replicate?wait=true").json()["result"]["faulty"]
+            assert done["status"] == "completed", (fault.__name__, done)
+            proxy.delay = 0.0
+            # Nothing corrupt on the standby: the copy verifies, reading every chunk, and restores.
+            assert copy.verify_snapshot(made["snapshot_id"]).ok, fault.__name__
+            copy.restore_snapshot(made["snapshot_id"], target_dir=tmp_path / f"restored-{number}")
+            assert graph_files(tmp_path / f"restored-{number}") == graph_files(graph), fault.__name__
+        assert (proxy.failures_sent, proxy.black_holed, proxy.truncated) == (2, 1, 2)
+        logs = client.get("/replication/logs", params={"graph_id": "faults", "status": "completed"}).json()
+        assert len(logs) == 4
+    finally:
+        proxy.close()
+        stop_serve(primary)
+        stop_serve(standby)
+
+
 def test_with_replication_enabled_every_commit_reaches_the_standby_by_itself(tmp_path: Path):
     import time
 

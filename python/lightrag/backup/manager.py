@@ -14,6 +14,7 @@ from .locks import GraphLocks
 from .retention import RetentionPolicy, as_policy, parse_duration
 from .schedule import BackupScheduler, CronExpression, Interval, RunResult, next_run, parse_interval
 from .storage import as_storage
+from .environment import env_flag, env_number
 from .types import BackupSnapshot, ProgressCallback, validate_graph_id
 
 if TYPE_CHECKING:
@@ -22,23 +23,6 @@ if TYPE_CHECKING:
 
 #: The operation name a scheduled backup holds a graph's lock under.
 SCHEDULED_BACKUP = "scheduled backup"
-
-
-def _env_flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
-
-
-def _env_number(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if raw is None or not raw.strip():
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise InvalidInputError(f"{name}={raw!r} is not a number") from None
-    if value <= 0:
-        raise InvalidInputError(f"{name} must be positive, not {raw!r}")
-    return value
 
 
 class BackupManager:
@@ -102,9 +86,9 @@ class BackupManager:
             return False
         self._graphs[graph_id] = backup
         self.catalog.register_graph(graph_id, str(backup.working_dir), backup.workspace)
-        if _env_flag("LIGHTRAG_BACKUP_ENABLED") and self.catalog.schedule(graph_id) is None:
-            hours = _env_number("LIGHTRAG_BACKUP_INTERVAL_HOURS", 24.0)
-            days = _env_number("LIGHTRAG_BACKUP_RETENTION_DAYS", 30.0)
+        if env_flag("LIGHTRAG_BACKUP_ENABLED") and self.catalog.schedule(graph_id) is None:
+            hours = env_number("LIGHTRAG_BACKUP_INTERVAL_HOURS", 24.0)
+            days = env_number("LIGHTRAG_BACKUP_RETENTION_DAYS", 30.0)
             self.schedule_backup(graph_id, hours, retention={"retention_days": days})
         return True
 
@@ -400,7 +384,7 @@ class BackupManager:
             )
         spec = parse_interval(interval)
         if retention is None and os.environ.get("LIGHTRAG_BACKUP_RETENTION_DAYS"):
-            retention = {"retention_days": _env_number("LIGHTRAG_BACKUP_RETENTION_DAYS", 30.0)}
+            retention = {"retention_days": env_number("LIGHTRAG_BACKUP_RETENTION_DAYS", 30.0)}
         policy = as_policy(retention) if retention is not None else None
         first = next_run(spec, datetime.now(timezone.utc))
         if isinstance(spec, CronExpression):

@@ -10,10 +10,9 @@ a slow or unreachable target does not delay the others.
 from __future__ import annotations
 
 import logging
-import os
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
-from lightrag.backup.errors import InvalidInputError
+from lightrag.backup.environment import env_flag, env_number
 
 if TYPE_CHECKING:
     import asyncio
@@ -26,18 +25,11 @@ logger = logging.getLogger("lightrag.replication.auto")
 
 
 def enabled_by_environment() -> bool:
-    return os.environ.get("LIGHTRAG_REPLICATION_ENABLED", "").strip().lower() in ("1", "true", "yes", "on")
+    return env_flag("LIGHTRAG_REPLICATION_ENABLED")
 
 
 def catch_up_seconds() -> float:
-    raw = os.environ.get("LIGHTRAG_REPLICATION_CATCH_UP_SECONDS", "300")
-    try:
-        value = float(raw)
-    except ValueError:
-        raise InvalidInputError(f"LIGHTRAG_REPLICATION_CATCH_UP_SECONDS={raw!r} is not a number") from None
-    if value <= 0:
-        raise InvalidInputError("LIGHTRAG_REPLICATION_CATCH_UP_SECONDS must be positive")
-    return value
+    return env_number("LIGHTRAG_REPLICATION_CATCH_UP_SECONDS", 300.0)
 
 
 class AutoReplicator:

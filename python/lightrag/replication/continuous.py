@@ -34,7 +34,8 @@ import time
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Optional
 
-from lightrag.backup.errors import BackupError, InvalidInputError, OperationRunningError
+from lightrag.backup.environment import env_number
+from lightrag.backup.errors import BackupError, OperationRunningError
 
 from .switches import GraphSwitch
 
@@ -58,14 +59,7 @@ SETTLE_SECONDS = 0.25
 
 
 def poll_seconds() -> float:
-    raw = os.environ.get(POLL_ENV, "1")
-    try:
-        value = float(raw)
-    except ValueError:
-        raise InvalidInputError(f"{POLL_ENV}={raw!r} is not a number") from None
-    if not 0.05 <= value <= 3600:
-        raise InvalidInputError(f"{POLL_ENV} must be between 0.05 and 3600 seconds")
-    return value
+    return env_number(POLL_ENV, 1.0, low=0.05, high=3600)
 
 
 def fingerprint(folder: "Path") -> tuple[tuple[str, int, int], ...]:

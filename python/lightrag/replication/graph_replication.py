@@ -21,6 +21,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any, Optional, Union
 
 from lightrag.backup import _native
+from lightrag.backup.environment import env_number
 from lightrag.backup.errors import BackupError, InvalidInputError
 from lightrag.backup.types import ProgressCallback, validate_graph_id
 
@@ -84,13 +85,18 @@ class ReplicationManager:
     """Replication of every graph of a :class:`~lightrag.backup.BackupManager` to its targets.
 
     Built on the engine's ``_native.ReplicationManager``, which plans and moves the chunks.
-    ``retries`` and ``backoff`` shape the retries of failures worth retrying."""
+    ``retries`` and ``backoff`` shape the retries of failures worth retrying; ``timeout`` is
+    how long one request to an instance target may take (default
+    ``LIGHTRAG_REPLICATION_TIMEOUT_SECONDS``, else 120): a target that stops answering is
+    retried after it."""
 
-    def __init__(self, backup_manager: "BackupManager", *, retries: int = 3, backoff: float = 0.5) -> None:
+    def __init__(self, backup_manager: "BackupManager", *, retries: int = 3, backoff: float = 0.5,
+                 timeout: Optional[float] = None) -> None:
         self.backup = backup_manager
         self.catalog = backup_manager.catalog
         self.retries = max(int(retries), 0)
         self.backoff = float(backoff)
+        self.timeout = float(timeout) if timeout is not None else env_number("LIGHTRAG_REPLICATION_TIMEOUT_SECONDS", 120.0, low=1, high=3600)
         self._engine = _native.ReplicationManager(backup_manager.storage._repo)
         self._open: dict[str, Any] = {}
 
@@ -330,7 +336,7 @@ class ReplicationManager:
                 ids = [snapshot_id] if snapshot_id else None
                 if target.kind == "instance":
                     op = self._engine.push_op(target.base_url, graph_id, target.resolved_api_key(), target.ca_file,
-                                              self.epoch, ids, dry_run, self.retries, 120.0, progress,
+                                              self.epoch, ids, dry_run, self.retries, self.timeout, progress,
                                               target.conflict_policy, sent)
                 else:
                     op = self._engine.copy_op(self._repository(target), graph_id, ids, dry_run, progress,
