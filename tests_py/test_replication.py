@@ -96,6 +96,14 @@ async def test_replicate_a_graph_then_only_its_changes_and_restore_from_the_targ
     assert all(log.status.value == "completed" and log.bytes_sent for log in logs)
     metrics = replication.get_replication_metrics()[target.name]["graphs"]["docs"]
     assert metrics["successes"] == 2 and metrics["failures"] == 0 and metrics["latency_p50_ms"] is not None
+    # The async twins answer as their methods do.
+    assert (await replication.aget_replication_metrics())[target.name]["graphs"]["docs"]["successes"] == 2
+    assert (await replication.aget_replication_status("docs"))["targets"][target.name]["holds_newest"]
+    assert (await replication.acheck_target_health(target.name))["healthy"] is True
+    assert await replicator.acheck_target_health(target.name) is True
+    assert (await replicator.aget_replication_status())["newest_snapshot"] == second.snapshot_id
+    assert await replication.ahandle_replication_failure("docs", target.name) is True
+    assert await replicator.aadd_target(target) is True and await replicator.areplicate_snapshot() is True
 
 
 async def test_targets_keep_their_secrets_and_refuse_what_they_cannot_do(tmp_path: Path, monkeypatch):

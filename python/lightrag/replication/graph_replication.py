@@ -10,6 +10,7 @@ repository's settings, so a rebuilt catalog lists them again.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -265,8 +266,6 @@ class ReplicationManager:
         dry_run: bool = False,
     ) -> dict[str, dict[str, Any]]:
         """Async twin of :meth:`replicate_graph`."""
-        import asyncio
-
         return await asyncio.to_thread(self.replicate_graph, graph_id, snapshot_id, targets=targets,
                                        progress=progress, dry_run=dry_run)
 
@@ -281,8 +280,6 @@ class ReplicationManager:
 
     async def areplicate_all_graphs(self, snapshot_id: Optional[str] = None) -> dict[str, bool]:
         """Async twin of :meth:`replicate_all_graphs`."""
-        import asyncio
-
         return await asyncio.to_thread(self.replicate_all_graphs, snapshot_id)
 
     def handle_replication_failure(self, graph_id: str, target: Union[ReplicationTarget, str]) -> bool:
@@ -461,6 +458,28 @@ class ReplicationManager:
                                                          if t["target_id"] == target.target_id), None)}
         return metrics
 
+    # -- async twins (each runs its method in a thread: they wait on the network and disks) --
+
+    async def aregister_target(self, target: ReplicationTarget) -> bool:
+        """Async twin of :meth:`register_target`."""
+        return await asyncio.to_thread(self.register_target, target)
+
+    async def acheck_target_health(self, target: Union[ReplicationTarget, str]) -> dict[str, Any]:
+        """Async twin of :meth:`check_target_health`."""
+        return await asyncio.to_thread(self.check_target_health, target)
+
+    async def ahandle_replication_failure(self, graph_id: str, target: Union[ReplicationTarget, str]) -> bool:
+        """Async twin of :meth:`handle_replication_failure`."""
+        return await asyncio.to_thread(self.handle_replication_failure, graph_id, target)
+
+    async def aget_replication_status(self, graph_id: str) -> dict[str, Any]:
+        """Async twin of :meth:`get_replication_status`."""
+        return await asyncio.to_thread(self.get_replication_status, graph_id)
+
+    async def aget_replication_metrics(self) -> dict[str, Any]:
+        """Async twin of :meth:`get_replication_metrics`."""
+        return await asyncio.to_thread(self.get_replication_metrics)
+
 
 def instance_role(catalog: Any) -> str:
     role = catalog.state("role")
@@ -534,8 +553,6 @@ class GraphReplicator:
 
     async def areplicate_snapshot(self, snapshot_id: Optional[str] = None) -> bool:
         """Async twin of :meth:`replicate_snapshot`."""
-        import asyncio
-
         return await asyncio.to_thread(self.replicate_snapshot, snapshot_id)
 
     def check_target_health(self, target: Union[ReplicationTarget, str]) -> bool:
@@ -543,6 +560,18 @@ class GraphReplicator:
 
     def get_replication_status(self) -> dict[str, Any]:
         return self.manager.get_replication_status(self.graph_id)
+
+    async def aadd_target(self, target: ReplicationTarget) -> bool:
+        """Async twin of :meth:`add_target`."""
+        return await self.manager.aregister_target(target)
+
+    async def acheck_target_health(self, target: Union[ReplicationTarget, str]) -> bool:
+        """Async twin of :meth:`check_target_health`."""
+        return bool((await self.manager.acheck_target_health(target))["healthy"])
+
+    async def aget_replication_status(self) -> dict[str, Any]:
+        """Async twin of :meth:`get_replication_status`."""
+        return await self.manager.aget_replication_status(self.graph_id)
 
 
 __all__ = ["GraphReplicator", "ReplicationLog", "ReplicationManager", "ReplicationStatus"]
