@@ -37,7 +37,7 @@ echo "== cargo test"
 cargo test --quiet
 
 echo "== stubs match the built module"
-(cd /tmp && "$PYTHON" -m mypy.stubtest lightrag.backup._native && "$PYTHON" -m mypy -p lightrag.backup -p lightrag.replication --ignore-missing-imports)
+(cd /tmp && "$PYTHON" -m mypy.stubtest lightrag.backup._native && "$PYTHON" -m mypy -p lightrag.backup -p lightrag.replication -p lightrag.recovery --ignore-missing-imports)
 
 echo "== pytest"
 # Run from a folder outside the source tree so `lightrag.backup` is the installed wheel.

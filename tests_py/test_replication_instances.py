@@ -103,6 +103,17 @@ def test_a_primary_pushes_only_what_the_standby_lacks(servers, tmp_path: Path):
     assert status["holds_newest"] is True
 
 
+def test_role_endpoints_answer_a_load_balancer(servers):
+    for name, is_primary in (("primary", True), ("standby", False), ("other", True)):
+        base = servers[name]["base"]
+        as_primary, as_standby = httpx.get(f"{base}/primary"), httpx.get(f"{base}/standby")  # no key
+        assert (as_primary.status_code, as_standby.status_code) == ((200, 503) if is_primary else (503, 200)), name
+        assert as_primary.json() == {"role": "primary" if is_primary else "standby", "epoch": 0, "fenced": None,
+                                     "acting_as": "primary" if is_primary else "standby"}
+        assert httpx.head(f"{base}/primary").status_code == as_primary.status_code
+        assert httpx.head(f"{base}/standby").status_code == as_standby.status_code
+
+
 def test_refusals_wrong_key_a_primary_target_and_a_fenced_push(servers):
     primary = servers["primary"]["client"]
     primary.post("/backup/graphs/g1/snapshots?wait=true")
@@ -139,9 +150,13 @@ def test_refusals_wrong_key_a_primary_target_and_a_fenced_push(servers):
         assert "no longer the primary" in held["result"]["standby"]["error"]
         assert servers["standby"]["client"].get("/replication/receive/info").json()["fenced"] is None
         assert primary.get("/replication/receive/info").json()["fenced"]["epoch"] == 5
+        # A load balancer asking it (no key) hears it is no longer the primary.
+        role = httpx.get(f"{servers['primary']['base']}/primary")
+        assert role.status_code == 503 and role.json()["acting_as"] == "fenced", role.text
         primary_catalog.set_state("epoch", "6")  # what a failover back to it will do
         again = primary.post("/replication/graphs/g1/replicate?wait=true", json={"targets": ["standby"]}).json()
         assert again["result"]["standby"]["status"] == "completed", again
+        assert httpx.get(f"{servers['primary']['base']}/primary").status_code == 200
     finally:
         standby_catalog.set_state("epoch", "0")
         primary_catalog.set_state("epoch", "0")

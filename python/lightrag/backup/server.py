@@ -105,7 +105,7 @@ def mount_backup(
     key = api_key if api_key is not None else os.environ.get("LIGHTRAG_API_KEY")
     # LightRAG's own routes keep LightRAG's error bodies and upload sizes: ours apply to ours.
     mount_routers(app, manager, dependencies=[Depends(get_combined_auth_dependency(key))],
-                  run_scheduler=run_scheduler, only_under=("/backup", "/replication"))
+                  run_scheduler=run_scheduler, only_under=("/backup", "/replication", "/primary", "/standby"))
     return manager
 
 

@@ -1,4 +1,4 @@
-"""Replication of LightRAG graph backups to other repositories (and, next, other instances).
+"""Replication of LightRAG graph backups to other repositories and to standby instances.
 
     from lightrag.backup import BackupManager
     from lightrag.replication import ReplicationManager, ReplicationTarget

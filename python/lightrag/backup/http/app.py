@@ -42,8 +42,15 @@ def _replication_router(manager: "BackupManager", runner: JobRunner, dependencie
     return create_replication_router(manager, runner=runner, dependencies=dependencies, resolve_graph=resolve_graph)
 
 
+def _recovery_router(manager: "BackupManager", runner: JobRunner, dependencies: list[Any],
+                     resolve_graph: Optional[Callable[[str], None]]) -> "APIRouter":
+    from lightrag.recovery.api import create_recovery_router
+
+    return create_recovery_router(manager, runner=runner, dependencies=dependencies, resolve_graph=resolve_graph)
+
+
 #: Every router an app serves.
-ROUTERS: list[RouterFactory] = [_backup_router, _replication_router]
+ROUTERS: list[RouterFactory] = [_backup_router, _replication_router, _recovery_router]
 
 
 def mount_routers(
