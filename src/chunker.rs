@@ -106,6 +106,40 @@ impl<R: Read> Iterator for Chunks<'_, R> {
     }
 }
 
+/// Chunks of exactly `size` bytes (the last one shorter), in order: for inputs made of records
+/// of one length (the rows of an embedding matrix), where a record is the unit that changes.
+pub fn fixed_chunks<'a, R: Read + 'a>(
+    mut reader: R,
+    size: usize,
+    path: &'a Path,
+) -> impl Iterator<Item = Result<Vec<u8>>> + 'a {
+    let size = size.max(1);
+    let mut done = false;
+    std::iter::from_fn(move || {
+        if done {
+            return None;
+        }
+        let mut chunk = vec![0; size];
+        let mut filled = 0;
+        while filled < size {
+            match reader.read(&mut chunk[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    done = true;
+                    return Some(Err(Error::io("read", path, e)));
+                }
+            }
+        }
+        if filled < size {
+            done = true;
+            chunk.truncate(filled);
+        }
+        (!chunk.is_empty()).then_some(Ok(chunk))
+    })
+}
+
 /// Cut points of an in-memory buffer (offsets where chunks end), for tests and tools.
 pub fn cut_points(data: &[u8], params: ChunkerParams) -> Vec<usize> {
     fastcdc::v2020::FastCDC::new(data, params.min_size, params.avg_size, params.max_size)
@@ -116,6 +150,29 @@ pub fn cut_points(data: &[u8], params: ChunkerParams) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fixed_chunks_are_records_and_a_short_last_one() {
+        let data: Vec<u8> = (0..10u8).collect();
+        let path = Path::new("m");
+        let cut: Vec<Vec<u8>> = fixed_chunks(&data[..], 4, path)
+            .map(|c| c.unwrap())
+            .collect();
+        assert_eq!(cut, vec![vec![0, 1, 2, 3], vec![4, 5, 6, 7], vec![8, 9]]);
+        // A reader that trickles bytes still yields whole records.
+        let trickled: Vec<Vec<u8>> = fixed_chunks(
+            Trickle {
+                data: &data,
+                step: 3,
+            },
+            5,
+            path,
+        )
+        .map(|c| c.unwrap())
+        .collect();
+        assert_eq!(trickled, vec![data[..5].to_vec(), data[5..].to_vec()]);
+        assert_eq!(fixed_chunks(&b""[..], 4, path).count(), 0);
+    }
 
     /// A reader that returns at most `step` bytes per call.
     struct Trickle<'a> {

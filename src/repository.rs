@@ -146,13 +146,13 @@ impl Repository {
 
     /// Create a new repository (or open the one a concurrent caller just created).
     pub fn init(backend: Backend, chunker: ChunkerParams) -> Result<Self> {
-        Self::create(backend, chunker, ChunkerParams::matrix(), ZSTD_LEVEL)
+        Self::create(backend, chunker, (ChunkerParams::matrix(), 1), ZSTD_LEVEL)
     }
 
     fn create(
         backend: Backend,
         chunker: ChunkerParams,
-        matrix_chunker: ChunkerParams,
+        (matrix_chunker, matrix_rows_per_chunk): (ChunkerParams, u32),
         compression_level: i32,
     ) -> Result<Self> {
         let config = RepoConfig {
@@ -160,6 +160,7 @@ impl Repository {
             repository_id: uuid::Uuid::new_v4().to_string(),
             chunker,
             matrix_chunker,
+            matrix_rows_per_chunk,
             compression: "zstd".to_string(),
             compression_level,
             created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
@@ -191,7 +192,7 @@ impl Repository {
         Self::create(
             backend,
             source.chunker,
-            source.matrix_chunker,
+            (source.matrix_chunker, source.matrix_rows_per_chunk),
             source.compression_level,
         )
     }
@@ -207,10 +208,10 @@ impl Repository {
                 "it has format version {}, newer than this build reads",
                 theirs.format_version
             ))
-        } else if ours.chunker != theirs.chunker || ours.matrix_chunker != theirs.matrix_chunker {
+        } else if !ours.chunks_like(theirs) {
             Some(format!(
-                "it chunks files with other parameters ({:?} / {:?}, here {:?} / {:?}), so nothing would deduplicate; copy into a new repository, which replication creates with these parameters",
-                theirs.chunker, theirs.matrix_chunker, ours.chunker, ours.matrix_chunker
+                "it chunks files with other parameters ({}, here {}), so nothing would deduplicate; copy into a new repository, which replication creates with these parameters",
+                theirs.chunking(), ours.chunking()
             ))
         } else {
             None

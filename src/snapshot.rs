@@ -483,7 +483,10 @@ fn read_one(
     progress: &dyn Progress,
 ) -> Result<(FileRead, bool)> {
     let params = repo.config().chunker;
-    let matrix_params = repo.config().matrix_chunker;
+    let matrix = MatrixChunking {
+        params: repo.config().matrix_chunker,
+        rows_per_chunk: repo.config().matrix_rows_per_chunk,
+    };
     let handle = match std::fs::File::open(&file.path) {
         Ok(handle) => handle,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -523,7 +526,7 @@ fn read_one(
         Ok(())
     };
     let encoding = if vdb::is_vector_file(&file.name) {
-        read_vector_file(&handle, params, matrix_params, &file.path, &mut emit)?
+        read_vector_file(&handle, params, matrix, &file.path, &mut emit)?
     } else {
         for chunk in chunker::chunks(&handle, params, &file.path) {
             emit(chunk?, false)?;
@@ -541,19 +544,33 @@ fn read_one(
     Ok((read, changed))
 }
 
+/// How a repository cuts decoded matrices (see [`RepoConfig::matrix_rows_per_chunk`]).
+///
+/// [`RepoConfig::matrix_rows_per_chunk`]: crate::format::RepoConfig::matrix_rows_per_chunk
+#[derive(Clone, Copy)]
+struct MatrixChunking {
+    params: ChunkerParams,
+    rows_per_chunk: u32,
+}
+
 /// Chunk a NanoVectorDB file as head, decoded matrix and tail (see `vdb.rs`).
 fn read_vector_file(
     handle: &std::fs::File,
     params: ChunkerParams,
-    matrix_params: ChunkerParams,
+    matrix_chunking: MatrixChunking,
     path: &Path,
     emit: &mut dyn FnMut(Vec<u8>, bool) -> Result<()>,
 ) -> Result<FileEncoding> {
     let mut reader = std::io::BufReader::with_capacity(1 << 20, handle);
     let mut head = vdb::HeadReader::new(&mut reader);
     let mut head_chunks = 0u32;
+    let mut dimension = None;
     for chunk in chunker::chunks(&mut head, params, path) {
-        emit(chunk?, false)?;
+        let chunk = chunk?;
+        if head_chunks == 0 {
+            dimension = vdb::embedding_dim(&chunk);
+        }
+        emit(chunk, false)?;
         head_chunks += 1;
     }
     if !head.found() {
@@ -562,11 +579,26 @@ fn read_vector_file(
     let mut matrix = vdb::MatrixReader::new(&mut reader);
     let mut matrix_chunks = 0u32;
     let mut probe = MatrixProbe::default();
-    for chunk in chunker::chunks(&mut matrix, matrix_params, path) {
-        let chunk = chunk?;
+    let mut emit_matrix = |chunk: Vec<u8>| -> Result<()> {
         let stored = probe.store_uncompressed(&chunk);
-        emit(chunk, stored)?;
         matrix_chunks += 1;
+        emit(chunk, stored)
+    };
+    match (matrix_chunking.rows_per_chunk, dimension) {
+        // Whole rows of float32, each chunk the same length: a row is a chunk wherever it sits.
+        (rows @ 1.., Some(dim @ 1..)) => {
+            let size = (dim as usize * 4)
+                .saturating_mul(rows as usize)
+                .min(1 << 24);
+            for chunk in chunker::fixed_chunks(&mut matrix, size, path) {
+                emit_matrix(chunk?)?;
+            }
+        }
+        _ => {
+            for chunk in chunker::chunks(&mut matrix, matrix_chunking.params, path) {
+                emit_matrix(chunk?)?;
+            }
+        }
     }
     let tail = std::io::Cursor::new(matrix.leftover()).chain(&mut reader);
     for chunk in chunker::chunks(tail, params, path) {

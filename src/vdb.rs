@@ -18,6 +18,20 @@ const ENGINE: base64::engine::GeneralPurpose = base64::engine::general_purpose::
 /// Base64 text decoded per step.
 const DECODE_STEP: usize = 256 * 1024;
 
+/// The `embedding_dim` a NanoVectorDB file's head declares (the first key NanoVectorDB
+/// writes), when its first bytes hold it.
+pub fn embedding_dim(head: &[u8]) -> Option<u32> {
+    const KEY: &[u8] = b"\"embedding_dim\":";
+    let start = head.windows(KEY.len()).position(|w| w == KEY)? + KEY.len();
+    let digits: Vec<u8> = head[start..]
+        .iter()
+        .skip_while(|b| b.is_ascii_whitespace())
+        .take_while(|b| b.is_ascii_digit())
+        .copied()
+        .collect();
+    std::str::from_utf8(&digits).ok()?.parse().ok()
+}
+
 /// Whether a file name is a NanoVectorDB storage file.
 pub fn is_vector_file(name: &str) -> bool {
     name.starts_with("vdb_") && name.ends_with(".json") && !name.contains(".tmp.")
@@ -358,6 +372,17 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn the_dimension_is_read_from_the_head() {
+        assert_eq!(
+            embedding_dim(b"{\"embedding_dim\": 1024, \"data\": []"),
+            Some(1024)
+        );
+        assert_eq!(embedding_dim(b"{\"embedding_dim\":8,"), Some(8));
+        assert_eq!(embedding_dim(b"{\"data\": [], \"matrix\": \""), None);
+        assert_eq!(embedding_dim(b"{\"embedding_dim\": \"x\"}"), None);
     }
 
     #[test]

@@ -52,6 +52,33 @@ fn check_golden(version: u32) {
             "the v2 fixture holds a vector file stored with its matrix decoded"
         );
     }
+    if version >= 4 {
+        // One matrix row (256 float32 here) per chunk: the deleted row 77 of version 2 costs
+        // nothing new, every other row is the same chunk as in version 1.
+        assert_eq!(repo.config().matrix_rows_per_chunk, 1);
+        let rows_of = |snapshot: &lightrag_backup::format::SnapshotManifest| {
+            let file = snapshot
+                .files
+                .iter()
+                .find(|f| f.path == "vdb_relationships.json")
+                .unwrap();
+            let lightrag_backup::format::FileEncoding::NanoVdbMatrix {
+                head_chunks,
+                matrix_chunks,
+            } = file.encoding
+            else {
+                panic!("the matrix is stored decoded")
+            };
+            file.chunks[head_chunks as usize..(head_chunks + matrix_chunks) as usize].to_vec()
+        };
+        let (before, after) = (rows_of(&snapshots[0]), rows_of(&snapshots[1]));
+        assert!(before.iter().chain(&after).all(|c| c.length == 256 * 4));
+        assert_eq!((before.len(), after.len()), (200, 199));
+        assert!(
+            after.iter().all(|row| before.contains(row)),
+            "deleting a row adds no matrix chunk"
+        );
+    }
     if version >= 3 {
         assert!(
             snapshots[0]

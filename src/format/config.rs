@@ -25,12 +25,12 @@ impl Default for ChunkerParams {
 }
 
 impl ChunkerParams {
-    /// For decoded embedding matrices of new repositories: 4 KiB on average (one row at
-    /// dimension 1024). LightRAG rewrites a few percent of the rows with last-bit float
-    /// differences whenever a process reloads and saves a vector store, scattered over the
-    /// whole matrix, and each such row costs about one chunk: at 8 KiB a change step of the
-    /// 389 MB bench graph stored 33.7 MB, at 4 KiB 23.2 MB (at 2 KiB 17.1 MB, with twice the
-    /// chunks again to index and list in every manifest).
+    /// For decoded embedding matrices of new repositories whose rows cannot be told apart
+    /// (see [`RepoConfig::matrix_rows_per_chunk`]): 4 KiB on average. LightRAG rewrites a few
+    /// percent of the rows with last-bit float differences whenever a process reloads and
+    /// saves a vector store, scattered over the whole matrix, and each such row costs about
+    /// one chunk: at 8 KiB a change step of the 389 MB bench graph stored 33.7 MB, at 4 KiB
+    /// 23.2 MB.
     pub fn matrix() -> Self {
         ChunkerParams {
             min_size: 1024,
@@ -57,10 +57,45 @@ pub struct RepoConfig {
     pub format_version: u32,
     pub repository_id: String,
     pub chunker: ChunkerParams,
-    /// Chunking of decoded vector matrices (format 2).
+    /// Chunking of decoded vector matrices (format 2) whose rows cannot be told apart (no
+    /// `embedding_dim` in the file), or all of them when `matrix_rows_per_chunk` is 0.
     #[serde(default = "ChunkerParams::matrix_8k")]
     pub matrix_chunker: ChunkerParams,
+    /// Format 4: decoded matrices are cut into chunks of exactly this many rows (1 for new
+    /// repositories). A row is the unit LightRAG changes (one per entity or relation, and a
+    /// few percent rewritten with last-bit differences whenever a process saves a vector
+    /// store): as its own chunk it costs exactly its bytes, and it deduplicates wherever it
+    /// moves when rows before it come and go. 0: content-defined, with `matrix_chunker`.
+    #[serde(default)]
+    pub matrix_rows_per_chunk: u32,
     pub compression: String,
     pub compression_level: i32,
     pub created_at: String,
+}
+
+impl RepoConfig {
+    /// Whether `other` cuts files exactly as this repository does (so chunks deduplicate).
+    pub fn chunks_like(&self, other: &RepoConfig) -> bool {
+        (
+            self.chunker,
+            self.matrix_chunker,
+            self.matrix_rows_per_chunk,
+        ) == (
+            other.chunker,
+            other.matrix_chunker,
+            other.matrix_rows_per_chunk,
+        )
+    }
+
+    /// The chunking parameters, as an error message names them.
+    pub fn chunking(&self) -> String {
+        format!(
+            "chunker {:?}, matrices {}",
+            self.chunker,
+            match self.matrix_rows_per_chunk {
+                0 => format!("{:?}", self.matrix_chunker),
+                rows => format!("{rows} row(s) per chunk, else {:?}", self.matrix_chunker),
+            }
+        )
+    }
 }

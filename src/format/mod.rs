@@ -45,7 +45,10 @@ use serde::{de::DeserializeOwned, Serialize};
 ///   ([`FileEncoding::NanoVdbMatrix`]); a version-1 reader must refuse them.
 /// - 3: files record their owner and group ([`FileEntry::uid`], [`FileEntry::gid`]); a
 ///   version-2 reader would restore them without, so it must refuse them too.
-pub const FORMAT_VERSION: u32 = 3;
+/// - 4: new repositories cut decoded matrices one row per chunk
+///   ([`RepoConfig::matrix_rows_per_chunk`]); a version-3 writer would ignore that and cut
+///   them otherwise (nothing would deduplicate), so it must refuse such a repository.
+pub const FORMAT_VERSION: u32 = 4;
 
 const ZSTD_LEVEL_METADATA: i32 = 3;
 

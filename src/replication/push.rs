@@ -58,6 +58,8 @@ struct Info {
     format_version: u32,
     chunker: crate::format::ChunkerParams,
     matrix_chunker: crate::format::ChunkerParams,
+    #[serde(default)]
+    matrix_rows_per_chunk: u32,
 }
 
 #[derive(Deserialize)]
@@ -279,16 +281,22 @@ pub fn push_graph(
     block_on(async {
         let info: Info = client.json(reqwest::Method::GET, "info", None).await?;
         let ours = source.config();
-        if info.format_version > crate::format::FORMAT_VERSION
-            || info.chunker != ours.chunker
-            || info.matrix_chunker != ours.matrix_chunker
-        {
+        let theirs = crate::format::RepoConfig {
+            format_version: info.format_version,
+            chunker: info.chunker,
+            matrix_chunker: info.matrix_chunker,
+            matrix_rows_per_chunk: info.matrix_rows_per_chunk,
+            ..ours.clone()
+        };
+        if info.format_version > crate::format::FORMAT_VERSION || !ours.chunks_like(&theirs) {
             return Err(Error::IncompatibleTarget {
                 target: target.base_url.clone(),
                 reason: format!(
-                    "it has format version {} and chunker parameters {:?} / {:?}; here {} and {:?} / {:?}",
-                    info.format_version, info.chunker, info.matrix_chunker,
-                    crate::format::FORMAT_VERSION, ours.chunker, ours.matrix_chunker
+                    "it has format version {} and {}; here {} and {}",
+                    info.format_version,
+                    theirs.chunking(),
+                    crate::format::FORMAT_VERSION,
+                    ours.chunking()
                 ),
             });
         }

@@ -198,7 +198,9 @@ def create_replication_router(
         from lightrag.backup import __version__
 
         return {"format_version": config["format_version"], "chunker": config["chunker"],
-                "matrix_chunker": config["matrix_chunker"], "repository_id": config["repository_id"],
+                "matrix_chunker": config["matrix_chunker"],
+                "matrix_rows_per_chunk": config.get("matrix_rows_per_chunk", 0),
+                "repository_id": config["repository_id"],
                 "role": instance_role(manager.catalog), "epoch": instance_epoch(manager.catalog),
                 "fenced": fencing_state(manager.catalog), "version": __version__}
 

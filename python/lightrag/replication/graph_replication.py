@@ -200,7 +200,10 @@ class ReplicationManager:
             else:
                 config = json.loads(self._repository(target).config_json)
             ours = self.backup.storage.config
-            if (config["chunker"], config.get("matrix_chunker")) != (ours["chunker"], ours.get("matrix_chunker")):
+            def chunking(c: dict[str, Any]) -> tuple[Any, ...]:
+                return c["chunker"], c.get("matrix_chunker"), c.get("matrix_rows_per_chunk", 0)
+
+            if chunking(config) != chunking(ours):
                 raise InvalidInputError("it chunks files with other parameters, so nothing would deduplicate")
             health.update(healthy=True, error=None, format_version=config["format_version"],
                           repository_id=config["repository_id"])
