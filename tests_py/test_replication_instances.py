@@ -44,18 +44,17 @@ def add_document(folder: Path, *, seed: int, start: int) -> None:
     asyncio.run(run())
 
 
-def start_server(root: Path, name: str, key: str, *extra: str) -> dict[str, Any]:
+def start_server(root: Path, name: str, key: str, *extra: str, env: "dict[str, str] | None" = None,
+                 ca: "Path | None" = None) -> dict[str, Any]:
+    """`serve` over ``root/<name>-graphs`` with its repository and catalog beside it."""
     graphs = root / f"{name}-graphs"
-    graphs.mkdir(exist_ok=True)
-    return start_serve(root / f"{name}-repo", root / f"{name}.sqlite3", graphs, key, *extra)
+    graphs.mkdir(parents=True, exist_ok=True)
+    return start_serve(root / f"{name}-repo", root / f"{name}.sqlite3", graphs, key, *extra, env=env, ca=ca)
 
 
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory) -> Iterator[dict[str, dict[str, Any]]]:
     root = tmp_path_factory.mktemp("instances")
-
-
-    (root / "primary-graphs").mkdir()
     build(root / "primary-graphs" / "g1", 3, seed=5)
     started = {
         "primary": start_server(root, "primary", PRIMARY_KEY),
@@ -254,7 +253,6 @@ def test_a_standby_that_applies_serves_each_replicated_snapshot(servers, tmp_pat
 
     primary, standby = servers["primary"]["client"], servers["standby"]
 
-
     build(servers["primary"]["graphs"] / "a1", 2, seed=13)
     # Only a graph this standby serves can be applied; off by default.
     refused = standby["client"].put("/replication/graphs/a1/apply", json={"enabled": True})
@@ -301,15 +299,11 @@ def test_pushes_survive_errors_resets_and_a_standby_killed_mid_transfer(tmp_path
 
     from fault_proxy import FaultProxy
 
-
-    (tmp_path / "p-graphs").mkdir()
     build(tmp_path / "p-graphs" / "big", 2, seed=8)
     big = tmp_path / "p-graphs" / "big" / "vdb_chunks.json"
     big.write_bytes(os.urandom(40 * 1024 * 1024))  # incompressible: several 16 MiB packs
-    primary = start_serve(tmp_path / "p-repo", tmp_path / "p.sqlite3", tmp_path / "p-graphs", PRIMARY_KEY)
-    (tmp_path / "s-graphs").mkdir()
-    standby = start_serve(tmp_path / "s-repo", tmp_path / "s.sqlite3", tmp_path / "s-graphs", STANDBY_KEY,
-                          "--role", "standby")
+    primary = start_server(tmp_path, "p", PRIMARY_KEY)
+    standby = start_server(tmp_path, "s", STANDBY_KEY, "--role", "standby")
     proxy = FaultProxy(standby["port"])
     try:
         client = primary["client"]
@@ -357,12 +351,9 @@ def test_pushes_complete_through_429s_a_black_hole_truncated_answers_and_delay(t
 
     graph = tmp_path / "p-graphs" / "faults"
     build(graph, 2, seed=31)
-    (tmp_path / "s-graphs").mkdir()
-    standby = start_serve(tmp_path / "s-repo", tmp_path / "s.sqlite3", tmp_path / "s-graphs", STANDBY_KEY,
-                          "--role", "standby")
+    standby = start_server(tmp_path, "s", STANDBY_KEY, "--role", "standby")
     # A request that gets no answer is given up after 3 s, then retried.
-    primary = start_serve(tmp_path / "p-repo", tmp_path / "p.sqlite3", tmp_path / "p-graphs", PRIMARY_KEY,
-                          env={"LIGHTRAG_REPLICATION_TIMEOUT_SECONDS": "3"})
+    primary = start_server(tmp_path, "p", PRIMARY_KEY, env={"LIGHTRAG_REPLICATION_TIMEOUT_SECONDS": "3"})
     proxy = FaultProxy(standby["port"])
     copy = GraphBackup("faults", LocalBackupStorage(standby["repo"], create=False), os.devnull)
 
@@ -404,16 +395,12 @@ def test_pushes_complete_through_429s_a_black_hole_truncated_answers_and_delay(t
 def test_with_replication_enabled_every_commit_reaches_the_standby_by_itself(tmp_path: Path):
     import time
 
-
-    (tmp_path / "p-graphs").mkdir()
-    (tmp_path / "s-graphs").mkdir()
     build(tmp_path / "p-graphs" / "auto", 2, seed=4)
-    standby = start_serve(tmp_path / "s-repo", tmp_path / "s.sqlite3", tmp_path / "s-graphs", STANDBY_KEY,
-                          "--role", "standby")
+    standby = start_server(tmp_path, "s", STANDBY_KEY, "--role", "standby")
     os.environ["LIGHTRAG_REPLICATION_ENABLED"] = "true"
     os.environ["LIGHTRAG_REPLICATION_CATCH_UP_SECONDS"] = "2"
     try:
-        primary = start_serve(tmp_path / "p-repo", tmp_path / "p.sqlite3", tmp_path / "p-graphs", PRIMARY_KEY)
+        primary = start_server(tmp_path, "p", PRIMARY_KEY)
     finally:
         del os.environ["LIGHTRAG_REPLICATION_ENABLED"], os.environ["LIGHTRAG_REPLICATION_CATCH_UP_SECONDS"]
     try:
@@ -442,14 +429,10 @@ def test_https_targets_signed_by_a_private_ca(tmp_path: Path):
 
     tls = make_test_ca(tmp_path / "tls")
 
-
-    (tmp_path / "p-graphs").mkdir()
-    (tmp_path / "s-graphs").mkdir()
     build(tmp_path / "p-graphs" / "tls", 2, seed=6)
-    standby = start_serve(tmp_path / "s-repo", tmp_path / "s.sqlite3", tmp_path / "s-graphs", STANDBY_KEY,
-                          "--role", "standby", "--ssl-certfile", str(tls["cert"]), "--ssl-keyfile", str(tls["key"]),
-                          ca=tls["ca"])
-    primary = start_serve(tmp_path / "p-repo", tmp_path / "p.sqlite3", tmp_path / "p-graphs", PRIMARY_KEY)
+    standby = start_server(tmp_path, "s", STANDBY_KEY, "--role", "standby", "--ssl-certfile", str(tls["cert"]),
+                           "--ssl-keyfile", str(tls["key"]), ca=tls["ca"])
+    primary = start_server(tmp_path, "p", PRIMARY_KEY)
     # Trusting the CA for every target of an instance: SSL_CERT_FILE.
     trusting = start_serve(tmp_path / "t-repo", tmp_path / "t.sqlite3", tmp_path / "p-graphs", OTHER_KEY,
                            env={"SSL_CERT_FILE": str(tls["ca"])})
@@ -490,14 +473,9 @@ def test_https_targets_signed_by_a_private_ca(tmp_path: Path):
 def test_continuous_replication_snapshots_and_pushes_each_change_within_seconds(tmp_path: Path):
     import time
 
-
-    (tmp_path / "p-graphs").mkdir()
-    (tmp_path / "s-graphs").mkdir()
     build(tmp_path / "p-graphs" / "cont", 2, seed=21)
-    standby = start_serve(tmp_path / "s-repo", tmp_path / "s.sqlite3", tmp_path / "s-graphs", STANDBY_KEY,
-                          "--role", "standby")
-    primary = start_serve(tmp_path / "p-repo", tmp_path / "p.sqlite3", tmp_path / "p-graphs", PRIMARY_KEY,
-                          env={"LIGHTRAG_REPLICATION_CONTINUOUS_POLL_SECONDS": "0.2"})
+    standby = start_server(tmp_path, "s", STANDBY_KEY, "--role", "standby")
+    primary = start_server(tmp_path, "p", PRIMARY_KEY, env={"LIGHTRAG_REPLICATION_CONTINUOUS_POLL_SECONDS": "0.2"})
     on_standby = GraphBackup("cont", LocalBackupStorage(standby["repo"], create=False), os.devnull)
 
     def wait_for_standby_copy(deadline_seconds: float = 60) -> str:
