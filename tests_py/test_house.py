@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 import lightrag.backup
 from lightrag.backup import BackupManager
