@@ -90,12 +90,7 @@ impl PyReplicationManager {
             retries,
             timeout: std::time::Duration::from_secs_f64(timeout.max(1.0)),
         };
-        let options = CopyOptions {
-            snapshot_ids,
-            dry_run,
-            conflict_policy: conflict_policy.parse().map_err(to_py_err)?,
-            sent,
-        };
+        let options = copy_options(snapshot_ids, dry_run, conflict_policy, sent)?;
         Ok(PyOperation::new(move || {
             let progress = PyProgress::new(progress);
             Ok(to_json(&crate::replication::push::push_graph(
@@ -118,12 +113,7 @@ impl PyReplicationManager {
         sent: Vec<(String, String)>,
     ) -> PyResult<PyOperation> {
         let (source, target) = (self.source.clone(), target.repo());
-        let options = CopyOptions {
-            snapshot_ids,
-            dry_run,
-            conflict_policy: conflict_policy.parse().map_err(to_py_err)?,
-            sent,
-        };
+        let options = copy_options(snapshot_ids, dry_run, conflict_policy, sent)?;
         Ok(PyOperation::new(move || {
             let progress = PyProgress::new(progress);
             Ok(to_json(&copy_graph(
@@ -131,4 +121,19 @@ impl PyReplicationManager {
             )?))
         }))
     }
+}
+
+/// What a push or a copy is asked to do, as Python hands it over.
+fn copy_options(
+    snapshot_ids: Option<Vec<String>>,
+    dry_run: bool,
+    conflict_policy: &str,
+    sent: Vec<(String, String)>,
+) -> PyResult<CopyOptions> {
+    Ok(CopyOptions {
+        snapshot_ids,
+        dry_run,
+        conflict_policy: conflict_policy.parse().map_err(to_py_err)?,
+        sent,
+    })
 }

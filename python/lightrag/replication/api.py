@@ -89,7 +89,6 @@ def create_replication_router(
 
     @router.post("/targets", status_code=201, summary="Register a replication target")
     async def register_target(body: TargetRequest) -> dict[str, Any]:
-
         target = ReplicationTarget(**body.model_dump())
         # It also writes the target into the repository's settings: off the event loop.
         await asyncio.to_thread(replication.register_target, target)
@@ -101,13 +100,11 @@ def create_replication_router(
 
     @router.post("/targets/{target_id}/health", summary="Check that a target can take snapshots now")
     async def target_health(target_id: str = TargetId) -> dict[str, Any]:
-
         target = replication.get_target(target_id)
         return await asyncio.to_thread(replication.check_target_health, target)
 
     @router.delete("/targets/{target_id}", summary="Forget a target (its copies stay where they are)")
     async def remove_target(target_id: str = TargetId) -> dict[str, Any]:
-
         await asyncio.to_thread(replication.remove_target, target_id)
         return {"removed": target_id}
 
@@ -133,18 +130,15 @@ def create_replication_router(
 
     @router.get("/graphs/{graph_id}/status", summary="Per target: last replicated snapshot, lag, last error")
     async def status(graph_id: str = GraphId) -> dict[str, Any]:
-
         known(graph_id)
         return await asyncio.to_thread(replication.get_replication_status, graph_id)
 
     @router.get("/graphs/{graph_id}/apply", summary="Whether this standby applies the graph's replicated snapshots")
     async def apply_status(graph_id: str = GraphId) -> dict[str, Any]:
-
         return await asyncio.to_thread(applier.status, graph_id)
 
     @router.put("/graphs/{graph_id}/apply", summary="Apply (or stop applying) replicated snapshots into the served graph")
     async def set_apply(body: SwitchRequest, graph_id: str = GraphId) -> dict[str, Any]:
-
         status = await asyncio.to_thread(applier.set_enabled, graph_id, body.enabled)
         if body.enabled and instance_role(manager.catalog) == "standby":
             applier.committed(graph_id)  # catch up with what was received before

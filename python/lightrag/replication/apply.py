@@ -72,10 +72,13 @@ class StandbyApplier:
 
     def status(self, graph_id: str) -> dict[str, Any]:
         """Whether applying is on, and the last outcome (snapshot, when, how long, error)."""
-        raw = self.manager.catalog.state(f"applied:{graph_id}")
         return {"graph_id": graph_id, "enabled": self.enabled(graph_id),
                 "running": graph_id in self._tasks and not self._tasks[graph_id].done(),
-                "last": json.loads(raw) if raw else None}
+                "last": self._last(graph_id)}
+
+    def _last(self, graph_id: str) -> Optional[dict[str, Any]]:
+        raw = self.manager.catalog.state(f"applied:{graph_id}")
+        return json.loads(raw) if raw else None
 
     def _served(self, graph_id: str) -> Any:
         from lightrag.backup.errors import GraphNotFoundError
@@ -93,9 +96,7 @@ class StandbyApplier:
 
     def committed(self, graph_id: str) -> None:
         """A snapshot of ``graph_id`` was committed here by a push: apply it soon, if wanted.
-        Call from the event loop; returns at once."""
-        if not self.enabled(graph_id):
-            return
+        Call from the event loop; returns at once (the switch is read by the task)."""
         self._pending.add(graph_id)
         task = self._tasks.get(graph_id)
         if task is None or task.done():
@@ -105,7 +106,8 @@ class StandbyApplier:
         while graph_id in self._pending:
             self._pending.discard(graph_id)
             try:
-                await self.apply(graph_id)
+                if await asyncio.to_thread(self.enabled, graph_id):
+                    await self.apply(graph_id)
             except Exception as error:  # kept in the status and the log; the next commit retries
                 log.warning("graph %s: applying the replicated snapshot failed: %s", graph_id, error)
 
@@ -114,12 +116,12 @@ class StandbyApplier:
         already. Returns the outcome kept in the status."""
         from lightrag.backup.errors import SnapshotNotFoundError
 
-        backup = self._served(graph_id)
+        backup = await asyncio.to_thread(self._served, graph_id)
         try:
             head = await asyncio.to_thread(backup.get_snapshot, "latest")
         except SnapshotNotFoundError:
             return {}  # nothing received yet
-        last = self.status(graph_id)["last"] or {}
+        last = await asyncio.to_thread(self._last, graph_id) or {}
         if last.get("snapshot_id") == head.snapshot_id and not last.get("error"):
             return dict(last)
         started = time.perf_counter()
@@ -135,7 +137,7 @@ class StandbyApplier:
         finally:
             outcome["applied_at"] = _now()
             outcome["duration_ms"] = round((time.perf_counter() - started) * 1000, 1)
-            self.manager.catalog.set_state(f"applied:{graph_id}", json.dumps(outcome))
+            await asyncio.to_thread(self.manager.catalog.set_state, f"applied:{graph_id}", json.dumps(outcome))
         log.info("graph %s: applied snapshot %s in %.0f ms", graph_id, head.snapshot_id, outcome["duration_ms"])
         return outcome
 

@@ -114,8 +114,11 @@ class ContinuousReplicator:
         self._refreshed = 0.0
 
     async def _reload(self) -> None:
-        settings = await asyncio.to_thread(self.switch.settings)
-        graphs = {g for g in self.manager.graph_ids if self.switch.enabled(g, settings)}
+        def continuous_graphs() -> set[str]:  # a settings listing and a catalog read: off the loop
+            settings = self.switch.settings()
+            return {g for g in self.manager.graph_ids if self.switch.enabled(g, settings)}
+
+        graphs = await asyncio.to_thread(continuous_graphs)
         for gone in self._graphs - graphs:
             self._snapshotted.pop(gone, None)
         self._graphs = graphs
@@ -154,7 +157,7 @@ class ContinuousReplicator:
             try:
                 if time.monotonic() - self._refreshed >= REFRESH_SECONDS:
                     await self._reload()
-                if self._graphs and instance_role(self.manager.catalog) != "standby":
+                if self._graphs and await asyncio.to_thread(instance_role, self.manager.catalog) != "standby":
                     for graph_id in sorted(self._graphs):
                         await self._check(graph_id)
             except asyncio.CancelledError:
