@@ -48,6 +48,18 @@ pub enum Error {
         message: String,
     },
 
+    /// No recovery point with this id (or id prefix) exists.
+    #[error("recovery point {checkpoint_id:?} not found{hint}")]
+    RecoveryPointNotFound { checkpoint_id: String, hint: String },
+
+    /// A recovery point names the snapshot, so it is kept until the point is deleted.
+    #[error("snapshot {snapshot_id} of graph {graph_id:?} is named by recovery point {points}: delete the point first (`lightrag-backup recovery delete POINT`)")]
+    SnapshotProtected {
+        graph_id: String,
+        snapshot_id: String,
+        points: String,
+    },
+
     /// An id prefix matches more than one snapshot.
     #[error("snapshot id prefix {prefix:?} is ambiguous: it matches {count} snapshots of graph {graph_id:?}: {candidates}")]
     AmbiguousSnapshotId {
@@ -148,6 +160,8 @@ impl Error {
             Error::IncompatibleTarget { .. } => "incompatible_target",
             Error::Refused { .. } => "push_refused",
             Error::AmbiguousSnapshotId { .. } => "invalid_input",
+            Error::RecoveryPointNotFound { .. } => "recovery_point_not_found",
+            Error::SnapshotProtected { .. } => "snapshot_protected",
             Error::GraphDirNotFound { .. } => "graph_dir_not_found",
             Error::GraphBusy { .. } => "graph_busy",
             Error::Integrity { .. } => "integrity",

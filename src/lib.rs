@@ -26,6 +26,7 @@ pub mod packer;
 mod parallel;
 pub mod progress;
 pub mod prune;
+pub mod recovery;
 pub mod repair;
 pub mod replication;
 pub mod repository;
@@ -36,6 +37,7 @@ pub mod settings;
 pub mod snapshot;
 pub mod source;
 pub mod stats;
+pub mod validate;
 pub mod vdb;
 pub mod verify;
 

@@ -10,10 +10,14 @@
 //! Safety snapshots (the state a restore replaced, tagged `pre-restore`) are not counted by
 //! the rules, so they never push out the snapshot just restored: each is kept for 7 days
 //! ([`SAFETY_SNAPSHOT_TTL_SECONDS`]), or for good when tagged `keep` (or by `keep_tags`).
+//!
+//! A snapshot a recovery point names is always kept ("recovery point <id>"), until the point
+//! is deleted.
 
 use crate::error::{Error, Result};
 use crate::format::manifest::{KEEP_TAG, SAFETY_SNAPSHOT_TTL_SECONDS};
 use crate::format::SnapshotManifest;
+use crate::recovery::Protection;
 use chrono::{DateTime, Datelike, Duration, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -186,9 +190,17 @@ pub fn expire_safety_snapshots(
 ) -> Result<Vec<String>> {
     let ttl = Duration::seconds(SAFETY_SNAPSHOT_TTL_SECONDS);
     let mut expired = Vec::new();
+    let mut protection: Option<Protection> = None;
     for manifest in repo.list_snapshots(graph_id)? {
         if !manifest.is_safety_snapshot() || manifest.tags.iter().any(|t| t == KEEP_TAG) {
             continue;
+        }
+        let protection = match &protection {
+            Some(loaded) => loaded,
+            None => protection.insert(Protection::load(repo)?),
+        };
+        if !protection.points_naming(&manifest).is_empty() {
+            continue; // a recovery point names it
         }
         let Ok(time) = DateTime::parse_from_rfc3339(&manifest.time) else {
             continue;
@@ -236,13 +248,29 @@ pub fn forget(
         dry_run,
         ..Default::default()
     };
+    let protection = Protection::load(repo)?;
+    let mut removed_manifests: Vec<SnapshotManifest> = Vec::new();
     for graph in graphs {
         let manifests = repo.list_snapshots(&graph)?;
-        let decisions = policy.apply(&manifests, now)?;
-        for decision in decisions.iter().filter(|d| !d.keep) {
+        let mut decisions = policy.apply(&manifests, now)?;
+        for decision in decisions.iter_mut() {
+            let Some(manifest) = manifests
+                .iter()
+                .find(|m| m.snapshot_id == decision.snapshot_id)
+            else {
+                continue;
+            };
+            for point in protection.points_naming(manifest) {
+                decision.keep = true;
+                decision.reasons.push(format!("recovery point {point}"));
+            }
+            if decision.keep {
+                continue;
+            }
             if !dry_run {
                 match repo.delete_snapshot(&graph, &decision.snapshot_id) {
-                    Ok(_) | Err(Error::SnapshotNotFound { .. }) => {}
+                    Ok(_) => removed_manifests.push(manifest.clone()),
+                    Err(Error::SnapshotNotFound { .. }) => {}
                     Err(other) => return Err(other),
                 }
             }
@@ -252,7 +280,44 @@ pub fn forget(
         }
         report.graphs.insert(graph, decisions);
     }
+    if !removed_manifests.is_empty() {
+        put_back_protected(repo, &removed_manifests, &mut report)?;
+    }
     Ok(report)
+}
+
+/// A recovery point written while [`forget`] ran may name a snapshot it has just removed (the
+/// point checked the snapshot before the removal): such manifests are written back, as they
+/// were, so the point stays whole. Their data cannot have gone: only a prune frees data, and a
+/// commit check guards the manifest against one running now.
+pub fn put_back_protected(
+    repo: &crate::Repository,
+    removed: &[SnapshotManifest],
+    report: &mut ForgetReport,
+) -> Result<()> {
+    let protection = Protection::load(repo)?;
+    for manifest in removed {
+        let points = protection.points_naming(manifest);
+        if points.is_empty() {
+            continue;
+        }
+        repo.check_commit(manifest, &std::collections::HashSet::new())?;
+        repo.write_snapshot(manifest)?;
+        report
+            .removed
+            .retain(|(g, s)| !(g == &manifest.graph_id && s == &manifest.snapshot_id));
+        if let Some(decision) = report
+            .graphs
+            .get_mut(&manifest.graph_id)
+            .and_then(|d| d.iter_mut().find(|d| d.snapshot_id == manifest.snapshot_id))
+        {
+            decision.keep = true;
+            decision
+                .reasons
+                .extend(points.iter().map(|p| format!("recovery point {p}")));
+        }
+    }
+    Ok(())
 }
 
 fn describe(duration: Duration) -> String {

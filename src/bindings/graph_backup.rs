@@ -103,7 +103,13 @@ impl PyGraphBackup {
     /// Drop a snapshot's manifest; returns its full id.
     fn delete_op(&self, snapshot_id: String) -> PyOperation {
         let (repo, graph_id) = (self.repo.clone(), self.graph_id.clone());
-        PyOperation::new(move || Ok(to_json(&repo.delete_snapshot(&graph_id, &snapshot_id)?)))
+        PyOperation::new(move || {
+            Ok(to_json(&crate::recovery::delete_snapshot(
+                &repo,
+                &graph_id,
+                &snapshot_id,
+            )?))
+        })
     }
 
     /// Restore a snapshot into `target` (plan only, with `dry_run`).

@@ -9,6 +9,7 @@ mod error;
 mod graph_backup;
 mod operation;
 mod progress;
+mod recovery;
 mod replication;
 mod repository;
 mod runtime;
@@ -81,6 +82,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<graph_backup::PyGraphBackup>()?;
     m.add_class::<operation::PyOperation>()?;
     m.add_class::<replication::PyReplicationManager>()?;
+    m.add_class::<recovery::PyDisasterRecoveryManager>()?;
     m.add_function(wrap_pyfunction!(_drain, m)?)?;
     m.add_function(wrap_pyfunction!(stage_links, m)?)?;
     m.add_function(wrap_pyfunction!(is_graph_file, m)?)?;

@@ -228,6 +228,11 @@ impl PyRepository {
         PyOperation::new(move || Ok(to_json(&crate::settings::settings(&repo, &kind)?)))
     }
 
+    /// The repository's recovery points and the validation that knows LightRAG.
+    fn recovery(&self) -> super::recovery::PyDisasterRecoveryManager {
+        super::recovery::PyDisasterRecoveryManager::new(self.repo.clone())
+    }
+
     /// One graph of the repository, to snapshot, list, restore, verify and delete.
     fn graph(&self, graph_id: String) -> PyResult<PyGraphBackup> {
         PyGraphBackup::new(self.repo.clone(), graph_id)

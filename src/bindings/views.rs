@@ -172,3 +172,59 @@ impl<'a> RestoreView<'a> {
 pub(crate) fn to_json<T: Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("views serialise")
 }
+
+/// A recovery point with its newest validation (the REST API's field names: the seed's).
+#[derive(Serialize)]
+pub(crate) struct PointView<'a> {
+    checkpoint_id: &'a str,
+    timestamp: &'a str,
+    hostname: &'a str,
+    description: Option<&'a str>,
+    created_by: Option<&'a str>,
+    graphs: Vec<&'a str>,
+    /// Graph id -> its snapshot id.
+    snapshots: std::collections::BTreeMap<&'a str, &'a str>,
+    /// Graph id -> its snapshot's data hash and time.
+    snapshot_details: std::collections::BTreeMap<&'a str, Value>,
+    metadata: Value,
+    validated: bool,
+    validated_at: Option<&'a str>,
+    validation: Value,
+}
+
+impl<'a> PointView<'a> {
+    pub(crate) fn new(status: &'a crate::recovery::PointStatus) -> Self {
+        let point = &status.point;
+        PointView {
+            checkpoint_id: &point.checkpoint_id,
+            timestamp: &point.timestamp,
+            hostname: &point.hostname,
+            description: point.description.as_deref(),
+            created_by: point.created_by.as_deref(),
+            graphs: point.graphs.keys().map(String::as_str).collect(),
+            snapshots: point
+                .graphs
+                .iter()
+                .map(|(g, s)| (g.as_str(), s.snapshot_id.as_str()))
+                .collect(),
+            snapshot_details: point
+                .graphs
+                .iter()
+                .map(|(g, s)| {
+                    (
+                        g.as_str(),
+                        serde_json::json!({"data_hash": s.data_hash.to_hex(), "time": s.time}),
+                    )
+                })
+                .collect(),
+            metadata: serde_json::from_str(&point.metadata_json).unwrap_or(Value::Null),
+            validated: status.validated(),
+            validated_at: status.validation.as_ref().map(|v| v.validated_at.as_str()),
+            validation: status
+                .validation
+                .as_ref()
+                .and_then(|v| serde_json::from_str(&v.results_json).ok())
+                .unwrap_or(Value::Null),
+        }
+    }
+}

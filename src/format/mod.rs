@@ -11,6 +11,8 @@
 //! prune/<uuid>                         PruneMarker: packs a prune will delete after its grace
 //! locks/prune                          the running prune's lock
 //! damaged/<uuid>                       DamageRecord: packs a verify found damaged
+//! recovery/<id>/point                  RecoveryPoint: one snapshot per graph, taken together
+//! recovery/<id>/validations/<version>  ValidationRecord: what a validation of the point found
 //! ```
 //!
 //! Binary objects other than packs are framed as `MAGIC(4) | version(u8) | zstd(msgpack)`.
@@ -25,6 +27,7 @@ pub mod manifest;
 pub mod pack;
 pub mod paths;
 pub mod prune;
+pub mod recovery;
 
 pub use config::{ChunkerParams, RepoConfig};
 pub use damage::DamageRecord;
@@ -34,6 +37,7 @@ pub use manifest::{
     ChunkRef, FileEncoding, FileEntry, SnapshotManifest, DIVERGED_TAG, KEEP_TAG, PRE_RESTORE_TAG,
 };
 pub use prune::PruneMarker;
+pub use recovery::{PointSnapshot, RecoveryPoint, ValidationRecord};
 
 use crate::error::{Error, Result};
 use serde::{de::DeserializeOwned, Serialize};

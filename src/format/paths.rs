@@ -8,7 +8,8 @@
 //! prune/<uuid>                         prune markers (packs about to be deleted)
 //! locks/<name>                         advisory locks (only one prune at a time)
 //! damaged/<uuid>                       damage records (packs no snapshot may reuse)
-//! recovery/<id>                        recovery points (reserved for disaster recovery)
+//! recovery/<id>/point                  recovery points
+//! recovery/<id>/validations/<version>  what each validation of a point found
 //! replication/<name>                   replication state (reserved for replication)
 //! settings/<kind>/<name>/<version>     settings (schedules, ...), newest version wins
 //! ```
@@ -95,4 +96,22 @@ pub fn settings(kind: &str, name: Option<&str>) -> String {
 /// One version of a setting (`version` sorts by time: newest last).
 pub fn setting(kind: &str, name: &str, version: &str) -> Path {
     Path::from(format!("{SETTINGS}/{kind}/{name}/{version}"))
+}
+
+/// The folder of recovery points, or of one point (its object and its validations).
+pub fn recovery(checkpoint_id: Option<&str>) -> String {
+    match checkpoint_id {
+        Some(id) => format!("{RECOVERY}/{id}"),
+        None => RECOVERY.to_string(),
+    }
+}
+
+/// The path of a recovery point.
+pub fn recovery_point(checkpoint_id: &str) -> Path {
+    Path::from(format!("{RECOVERY}/{checkpoint_id}/point"))
+}
+
+/// The path of one validation record of a recovery point (`version` sorts by time).
+pub fn recovery_validation(checkpoint_id: &str, version: &str) -> Path {
+    Path::from(format!("{RECOVERY}/{checkpoint_id}/validations/{version}"))
 }

@@ -142,6 +142,9 @@ pub struct CopyReport {
     /// The target's own snapshots this copy found diverged (and, unless a dry run, tagged
     /// `diverged` under the `source_wins` policy).
     pub diverged: Vec<String>,
+    /// The recovery points naming this graph that the copy completed on the target (sent
+    /// once every snapshot they name is there).
+    pub recovery_points: Vec<String>,
 }
 
 /// Copy the snapshots of `graph_id` from `source` into `target`: see the module documentation.
@@ -202,6 +205,9 @@ pub fn copy_graph(
     if !plan.diverged.is_empty() && !options.dry_run {
         let newest = wanted.last().map_or("", |m| m.snapshot_id.as_str());
         conflict::mark_diverged(target, graph_id, &plan.diverged, newest)?;
+    }
+    if !options.dry_run {
+        report.recovery_points = crate::recovery::copy_points(source, target, graph_id)?;
     }
     report.duration_ms = started.elapsed().as_millis() as u64;
     Ok(report)

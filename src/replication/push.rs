@@ -12,6 +12,9 @@
 //!    again before storing anything.
 //! 5. `POST graphs/{id}/snapshots`: the manifest, last; the target commits it only when every
 //!    chunk is there, and answers with the data hash of its copy, which must equal ours.
+//! 6. `GET recovery-points`, then `POST recovery-points` for each recovery point naming the
+//!    graph that the target lacks: it stores the point once every snapshot it names is there
+//!    (the push of the point's last graph completes it).
 //!
 //! Every request carries this instance's fencing epoch; a target with a higher one refuses
 //! (`fenced`), as does a target that is a primary (`target_is_primary`). Timeouts, connection
@@ -277,6 +280,11 @@ pub fn push_graph(
     // The repository's own reads block on the runtime: done here, outside the async part.
     let wanted = super::copy::wanted(source, graph_id, options)?;
     let known = options.known(source, graph_id, &wanted)?;
+    let points = if options.dry_run {
+        Vec::new()
+    } else {
+        crate::recovery::points_of_graph(source, graph_id)?
+    };
     source.refresh_index()?;
     block_on(async {
         let info: Info = client.json(reqwest::Method::GET, "info", None).await?;
@@ -354,6 +362,7 @@ pub fn push_graph(
         ) {
             commit(&client, newest, &mut plan).await?;
         }
+        report.recovery_points = send_points(&client, &points).await?;
         report.duration_ms = started.elapsed().as_millis() as u64;
         Ok(report)
     })
@@ -471,6 +480,46 @@ async fn commit(
         .await?;
     plan.committed(manifest);
     Ok(committed)
+}
+
+/// Offer the target the recovery points it lacks, after the snapshots: it stores each once
+/// every snapshot the point names is there. Returns the ids it stored.
+async fn send_points(
+    client: &Client,
+    points: &[crate::format::RecoveryPoint],
+) -> Result<Vec<String>> {
+    if points.is_empty() {
+        return Ok(Vec::new());
+    }
+    #[derive(Deserialize)]
+    struct Ids {
+        checkpoint_ids: Vec<String>,
+    }
+    #[derive(Deserialize)]
+    struct Received {
+        status: String,
+    }
+    let have: Ids = client
+        .json(reqwest::Method::GET, "recovery-points", None)
+        .await?;
+    let mut stored = Vec::new();
+    for point in points {
+        if have.checkpoint_ids.contains(&point.checkpoint_id) {
+            continue;
+        }
+        let encoded = crate::recovery::encode_point(point)?;
+        let received: Received = client
+            .json(
+                reqwest::Method::POST,
+                "recovery-points",
+                Some((encoded.into(), "application/octet-stream")),
+            )
+            .await?;
+        if received.status == "stored" {
+            stored.push(point.checkpoint_id.clone());
+        }
+    }
+    Ok(stored)
 }
 
 async fn send_pack(client: &Client, packed: Vec<u8>) -> Result<()> {

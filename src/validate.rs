@@ -1,0 +1,803 @@
+//! Validation that knows LightRAG: beyond the hashes a verify checks, do a graph's files make a
+//! LightRAG graph whose stores agree with each other?
+//!
+//! - every file parses (the JSON KV and vector stores, the GraphML graph);
+//! - the vector stores' rows have the stored `embedding_dim` (the matrix and each row's own
+//!   vector), and the three stores agree on it;
+//! - every graph node has an entity vector and every edge a relation vector, and no entity or
+//!   relation vector is without its node or edge;
+//! - every chunk an entity or a relation cites (the graph's `source_id`, the entity and relation
+//!   chunk maps) exists in the text chunks, as does every chunk a document's status lists, and
+//!   every text chunk has its vector and every chunk vector its text chunk.
+//!
+//! Each problem names the file and the object (entity, relation, chunk, document) in words an
+//! operator understands. A file that cannot be read at all makes the graph `failed`; stores
+//! that disagree make it `degraded` (LightRAG runs, but answers from incomplete data).
+//!
+//! Files are parsed into typed views that skip what no check needs (texts, descriptions), so
+//! memory stays near the size of the largest file.
+
+use crate::error::{Error, Result};
+use serde::de::IgnoredAny;
+use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+
+/// How bad a problem is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// LightRAG runs on it, but answers from incomplete or inconsistent data.
+    Degraded,
+    /// Something cannot be read or is not what LightRAG expects: do not serve it.
+    Failed,
+}
+
+/// One thing found wrong.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    pub severity: Severity,
+    /// The file it was found in (relative to the graph folder).
+    pub file: String,
+    /// `file`, `entity`, `relation`, `chunk`, `document` or `vector`.
+    pub object_kind: String,
+    /// The object's name or id, when the problem is about one.
+    pub object: Option<String>,
+    pub message: String,
+}
+
+/// What validating a graph found.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct GraphCheck {
+    /// `healthy`, `degraded` or `failed`.
+    pub status: String,
+    pub problems: Vec<Problem>,
+    /// Problems found beyond the ones listed (at most [`MAX_PROBLEMS`] are listed).
+    pub omitted_problems: u64,
+    /// What the graph holds: entities, relations, chunks, documents, embedding_dim.
+    pub counts: BTreeMap<String, u64>,
+    /// The files that were read.
+    pub files_checked: Vec<String>,
+}
+
+/// At most this many problems are listed; the rest are counted.
+pub const MAX_PROBLEMS: usize = 200;
+
+const GRAPHML: &str = "graph_chunk_entity_relation.graphml";
+const TEXT_CHUNKS: &str = "kv_store_text_chunks.json";
+const FULL_DOCS: &str = "kv_store_full_docs.json";
+const DOC_STATUS: &str = "kv_store_doc_status.json";
+const ENTITY_CHUNKS: &str = "kv_store_entity_chunks.json";
+const RELATION_CHUNKS: &str = "kv_store_relation_chunks.json";
+const VDB_ENTITIES: &str = "vdb_entities.json";
+const VDB_RELATIONSHIPS: &str = "vdb_relationships.json";
+const VDB_CHUNKS: &str = "vdb_chunks.json";
+const SEP: &str = "<SEP>";
+
+/// The files every graph that has taken an insert holds.
+const REQUIRED: [&str; 6] = [
+    GRAPHML,
+    TEXT_CHUNKS,
+    DOC_STATUS,
+    VDB_ENTITIES,
+    VDB_RELATIONSHIPS,
+    VDB_CHUNKS,
+];
+
+#[derive(Default)]
+struct Findings {
+    problems: Vec<Problem>,
+    omitted: u64,
+}
+
+impl Findings {
+    fn add(
+        &mut self,
+        severity: Severity,
+        file: &str,
+        kind: &str,
+        object: Option<&str>,
+        message: String,
+    ) {
+        if self.problems.len() >= MAX_PROBLEMS {
+            self.omitted += 1;
+            return;
+        }
+        self.problems.push(Problem {
+            severity,
+            file: file.to_string(),
+            object_kind: kind.to_string(),
+            object: object.map(str::to_string),
+            message,
+        });
+    }
+}
+
+#[derive(Deserialize)]
+struct VdbFile<'a> {
+    embedding_dim: u64,
+    #[serde(default)]
+    data: Vec<VdbRow<'a>>,
+    #[serde(borrow, default)]
+    matrix: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct VdbRow<'a> {
+    #[serde(rename = "__id__", borrow)]
+    id: Cow<'a, str>,
+    #[serde(borrow, default)]
+    entity_name: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    src_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    tgt_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    vector: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct ChunkList {
+    #[serde(default)]
+    chunk_ids: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct DocStatus {
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    chunks_list: Option<Vec<String>>,
+}
+
+/// A graph as the GraphML file holds it: node ids and their cited chunks, edges likewise.
+#[derive(Default)]
+struct Graph {
+    nodes: Vec<(String, String)>,
+    edges: Vec<(String, String, String)>,
+}
+
+fn read(dir: &Path, name: &str) -> Result<Option<Vec<u8>>> {
+    match std::fs::read(dir.join(name)) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io("read", dir.join(name), e)),
+    }
+}
+
+fn parse<'a, T: Deserialize<'a>>(
+    findings: &mut Findings,
+    name: &str,
+    bytes: &'a [u8],
+) -> Option<T> {
+    match serde_json::from_slice::<T>(bytes) {
+        Ok(value) => Some(value),
+        Err(e) => {
+            let what = if e.is_eof() {
+                "ends before its JSON does (truncated?)".to_string()
+            } else {
+                format!("is not the JSON LightRAG writes: {e}")
+            };
+            findings.add(
+                Severity::Failed,
+                name,
+                "file",
+                None,
+                format!("{name} {what}"),
+            );
+            None
+        }
+    }
+}
+
+/// Validate the LightRAG graph in `dir` (a `working_dir/workspace` folder or a restored
+/// snapshot). See the module documentation for what is checked.
+///
+/// # Errors
+/// `GraphDirNotFound` when `dir` is missing; `Io` when a file cannot be read. What is wrong
+/// with the graph itself is reported in the result, not as an error.
+pub fn check_graph_dir(dir: &Path) -> Result<GraphCheck> {
+    if !dir.is_dir() {
+        return Err(Error::GraphDirNotFound {
+            path: dir.to_path_buf(),
+            reason: "does not exist".into(),
+        });
+    }
+    let mut findings = Findings::default();
+    let mut check = GraphCheck::default();
+    let present: HashSet<String> = crate::source::list_graph_files(dir)?
+        .into_iter()
+        .map(|f| f.name)
+        .collect();
+    let faiss = present.iter().any(|p| p.starts_with("faiss_index_"));
+    if !REQUIRED.iter().any(|f| present.contains(*f)) {
+        findings.add(
+            Severity::Failed,
+            ".",
+            "file",
+            None,
+            format!(
+                "{} holds none of LightRAG's graph files ({})",
+                dir.display(),
+                REQUIRED.join(", ")
+            ),
+        );
+        return Ok(finish(check, findings));
+    }
+    for name in REQUIRED {
+        let vector_file = name.starts_with("vdb_");
+        if !(present.contains(name) || vector_file && faiss) {
+            findings.add(
+                Severity::Failed,
+                name,
+                "file",
+                None,
+                format!("{name} is missing: LightRAG writes it with the first insert"),
+            );
+        }
+    }
+
+    // Text chunks and documents: the ids everything else cites.
+    let text_chunks: Option<HashSet<String>> = match read(dir, TEXT_CHUNKS)? {
+        Some(bytes) => parse::<HashMap<String, IgnoredAny>>(&mut findings, TEXT_CHUNKS, &bytes)
+            .map(|m| m.into_keys().collect()),
+        None => None,
+    };
+    if let Some(chunks) = &text_chunks {
+        check.counts.insert("chunks".into(), chunks.len() as u64);
+    }
+    check.files_checked.push(TEXT_CHUNKS.into());
+    if let Some(bytes) = read(dir, FULL_DOCS)? {
+        if let Some(docs) = parse::<HashMap<String, IgnoredAny>>(&mut findings, FULL_DOCS, &bytes) {
+            check.counts.insert("documents".into(), docs.len() as u64);
+        }
+        check.files_checked.push(FULL_DOCS.into());
+    }
+    let cite = |findings: &mut Findings, file: &str, kind: &str, object: &str, chunk: &str| {
+        if let Some(chunks) = &text_chunks {
+            if !chunks.contains(chunk) {
+                findings.add(
+                    Severity::Degraded,
+                    file,
+                    kind,
+                    Some(object),
+                    format!("{kind} {object:?} cites chunk {chunk}, which is not in {TEXT_CHUNKS}"),
+                );
+            }
+        }
+    };
+
+    if let Some(bytes) = read(dir, DOC_STATUS)? {
+        if let Some(docs) = parse::<HashMap<String, DocStatus>>(&mut findings, DOC_STATUS, &bytes) {
+            let mut sorted: Vec<_> = docs.iter().collect();
+            sorted.sort_by(|a, b| a.0.cmp(b.0));
+            for (doc, status) in sorted {
+                for chunk in status.chunks_list.iter().flatten() {
+                    if text_chunks.as_ref().is_some_and(|c| !c.contains(chunk)) {
+                        findings.add(
+                            Severity::Degraded,
+                            DOC_STATUS,
+                            "document",
+                            Some(doc),
+                            format!(
+                                "document {doc} ({}) lists chunk {chunk}, which is not in {TEXT_CHUNKS}",
+                                status.status.as_deref().unwrap_or("no status")
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+        check.files_checked.push(DOC_STATUS.into());
+    }
+    for (file, kind) in [(ENTITY_CHUNKS, "entity"), (RELATION_CHUNKS, "relation")] {
+        let Some(bytes) = read(dir, file)? else {
+            continue;
+        };
+        if let Some(map) = parse::<BTreeMap<String, ChunkList>>(&mut findings, file, &bytes) {
+            for (object, list) in &map {
+                let shown = object.replace(SEP, " -> ");
+                for chunk in &list.chunk_ids {
+                    cite(&mut findings, file, kind, &shown, chunk);
+                }
+            }
+        }
+        check.files_checked.push(file.into());
+    }
+    // The other KV stores only have to parse.
+    for name in [
+        "kv_store_full_entities.json",
+        "kv_store_full_relations.json",
+        "kv_store_llm_response_cache.json",
+    ] {
+        if let Some(bytes) = read(dir, name)? {
+            parse::<IgnoredAny>(&mut findings, name, &bytes);
+            check.files_checked.push(name.into());
+        }
+    }
+
+    // The graph.
+    let graph = match read(dir, GRAPHML)? {
+        Some(bytes) => {
+            check.files_checked.push(GRAPHML.into());
+            match parse_graphml(&bytes) {
+                Ok(graph) => Some(graph),
+                Err(message) => {
+                    findings.add(
+                        Severity::Failed,
+                        GRAPHML,
+                        "file",
+                        None,
+                        format!("{GRAPHML} is not the GraphML LightRAG writes: {message}"),
+                    );
+                    None
+                }
+            }
+        }
+        None => None,
+    };
+    if let Some(graph) = &graph {
+        check
+            .counts
+            .insert("entities".into(), graph.nodes.len() as u64);
+        check
+            .counts
+            .insert("relations".into(), graph.edges.len() as u64);
+        for (node, sources) in &graph.nodes {
+            for chunk in split_sources(sources) {
+                cite(&mut findings, GRAPHML, "entity", node, chunk);
+            }
+        }
+        let nodes: HashSet<&str> = graph.nodes.iter().map(|(n, _)| n.as_str()).collect();
+        for (source, target, sources) in &graph.edges {
+            let shown = format!("{source} -> {target}");
+            for end in [source, target] {
+                if !nodes.contains(end.as_str()) {
+                    findings.add(
+                        Severity::Degraded,
+                        GRAPHML,
+                        "relation",
+                        Some(&shown),
+                        format!("relation {shown:?} joins entity {end:?}, which is not a node of the graph"),
+                    );
+                }
+            }
+            for chunk in split_sources(sources) {
+                cite(&mut findings, GRAPHML, "relation", &shown, chunk);
+            }
+        }
+    }
+
+    // The vector stores.
+    let mut dims: Vec<(&str, u64)> = Vec::new();
+    for name in [VDB_ENTITIES, VDB_RELATIONSHIPS, VDB_CHUNKS] {
+        let Some(bytes) = read(dir, name)? else {
+            continue;
+        };
+        check.files_checked.push(name.into());
+        let Some(vdb) = parse::<VdbFile>(&mut findings, name, &bytes) else {
+            continue;
+        };
+        dims.push((name, vdb.embedding_dim));
+        check_dimensions(&mut findings, name, &vdb);
+        match name {
+            VDB_ENTITIES => {
+                if let Some(graph) = &graph {
+                    let vectors: HashSet<&str> = vdb
+                        .data
+                        .iter()
+                        .filter_map(|r| r.entity_name.as_deref())
+                        .collect();
+                    let nodes: HashSet<&str> =
+                        graph.nodes.iter().map(|(n, _)| n.as_str()).collect();
+                    for (node, _) in &graph.nodes {
+                        if !vectors.contains(node.as_str()) {
+                            findings.add(
+                                Severity::Degraded,
+                                name,
+                                "entity",
+                                Some(node),
+                                format!(
+                                    "entity {node:?} is in the graph but has no vector in {name}"
+                                ),
+                            );
+                        }
+                    }
+                    for row in &vdb.data {
+                        match row.entity_name.as_deref() {
+                            Some(entity) if !nodes.contains(entity) => findings.add(
+                                Severity::Degraded, name, "entity", Some(entity),
+                                format!("entity {entity:?} has a vector in {name} but is not in the graph ({GRAPHML})")),
+                            None => findings.add(Severity::Degraded, name, "vector", Some(&row.id),
+                                format!("vector {} in {name} names no entity", row.id)),
+                            _ => {}
+                        }
+                    }
+                }
+            }
+            VDB_RELATIONSHIPS => {
+                if let Some(graph) = &graph {
+                    let pair = |a: &str, b: &str| {
+                        if a <= b {
+                            (a.to_string(), b.to_string())
+                        } else {
+                            (b.to_string(), a.to_string())
+                        }
+                    };
+                    let vectors: HashSet<(String, String)> = vdb
+                        .data
+                        .iter()
+                        .filter_map(|r| Some(pair(r.src_id.as_deref()?, r.tgt_id.as_deref()?)))
+                        .collect();
+                    let edges: HashSet<(String, String)> =
+                        graph.edges.iter().map(|(s, t, _)| pair(s, t)).collect();
+                    for (source, target, _) in &graph.edges {
+                        if !vectors.contains(&pair(source, target)) {
+                            let shown = format!("{source} -> {target}");
+                            findings.add(Severity::Degraded, name, "relation", Some(&shown),
+                                format!("relation {shown:?} is in the graph but has no vector in {name}"));
+                        }
+                    }
+                    for row in &vdb.data {
+                        match (row.src_id.as_deref(), row.tgt_id.as_deref()) {
+                            (Some(s), Some(t)) if !edges.contains(&pair(s, t)) => {
+                                let shown = format!("{s} -> {t}");
+                                findings.add(Severity::Degraded, name, "relation", Some(&shown),
+                                    format!("relation {shown:?} has a vector in {name} but is not in the graph ({GRAPHML})"));
+                            }
+                            (Some(_), Some(_)) => {}
+                            _ => findings.add(
+                                Severity::Degraded,
+                                name,
+                                "vector",
+                                Some(&row.id),
+                                format!("vector {} in {name} names no relation", row.id),
+                            ),
+                        }
+                    }
+                }
+            }
+            _ => {
+                if let Some(chunks) = &text_chunks {
+                    let vectors: HashSet<&str> = vdb.data.iter().map(|r| r.id.as_ref()).collect();
+                    for row in &vdb.data {
+                        if !chunks.contains(row.id.as_ref()) {
+                            findings.add(
+                                Severity::Degraded,
+                                name,
+                                "chunk",
+                                Some(&row.id),
+                                format!(
+                                    "chunk {} has a vector in {name} but is not in {TEXT_CHUNKS}",
+                                    row.id
+                                ),
+                            );
+                        }
+                    }
+                    let mut missing: Vec<&String> = chunks
+                        .iter()
+                        .filter(|c| !vectors.contains(c.as_str()))
+                        .collect();
+                    missing.sort();
+                    for chunk in missing {
+                        findings.add(
+                            Severity::Degraded,
+                            name,
+                            "chunk",
+                            Some(chunk),
+                            format!(
+                                "chunk {chunk} is in {TEXT_CHUNKS} but has no vector in {name}"
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    if let Some(&(_, dim)) = dims.first() {
+        check.counts.insert("embedding_dim".into(), dim);
+        if let Some((other, other_dim)) = dims.iter().find(|(_, d)| *d != dim) {
+            findings.add(
+                Severity::Failed,
+                other,
+                "file",
+                None,
+                format!(
+                    "{other} has embedding_dim {other_dim} but {} has {dim}: the vector stores disagree on the embedding model",
+                    dims[0].0
+                ),
+            );
+        }
+    }
+    Ok(finish(check, findings))
+}
+
+/// Compare the counts a snapshot recorded when it was taken (its metadata) with what
+/// validation counted in its files; a difference is a problem.
+pub fn compare_counts(check: &mut GraphCheck, recorded: &serde_json::Value) {
+    let mut findings = Findings {
+        problems: std::mem::take(&mut check.problems),
+        omitted: check.omitted_problems,
+    };
+    for (key, file) in [
+        ("entities", GRAPHML),
+        ("relations", GRAPHML),
+        ("chunks", TEXT_CHUNKS),
+        ("documents", FULL_DOCS),
+    ] {
+        let (Some(expected), Some(found)) = (
+            recorded.get(key).and_then(|v| v.as_u64()),
+            check.counts.get(key),
+        ) else {
+            continue;
+        };
+        if expected != *found {
+            findings.add(
+                Severity::Failed,
+                file,
+                "file",
+                None,
+                format!("the snapshot recorded {expected} {key} when it was taken, its files hold {found}"),
+            );
+        }
+    }
+    *check = finish(std::mem::take(check), findings);
+}
+
+fn finish(mut check: GraphCheck, findings: Findings) -> GraphCheck {
+    check.status = match findings.problems.iter().map(|p| p.severity).max() {
+        None => "healthy",
+        Some(Severity::Degraded) => "degraded",
+        Some(Severity::Failed) => "failed",
+    }
+    .to_string();
+    check.problems = findings.problems;
+    check.omitted_problems = findings.omitted;
+    check
+}
+
+fn split_sources(sources: &str) -> impl Iterator<Item = &str> {
+    sources.split(SEP).map(str::trim).filter(|s| !s.is_empty())
+}
+
+fn check_dimensions(findings: &mut Findings, name: &str, vdb: &VdbFile) {
+    let dim = vdb.embedding_dim;
+    if dim == 0 {
+        findings.add(
+            Severity::Failed,
+            name,
+            "file",
+            None,
+            format!("{name} has embedding_dim 0"),
+        );
+        return;
+    }
+    let kind = match name {
+        VDB_ENTITIES => "entity",
+        VDB_RELATIONSHIPS => "relation",
+        _ => "chunk",
+    };
+    if let Some(matrix) = &vdb.matrix {
+        let text = matrix.trim_end();
+        let padding = text.bytes().rev().take_while(|&b| b == b'=').count() as u64;
+        let bytes = (text.len() as u64 / 4) * 3 - padding.min(2);
+        let expected = vdb.data.len() as u64 * dim * 4;
+        if text.len() % 4 != 0 || bytes != expected {
+            findings.add(
+                Severity::Failed,
+                name,
+                "file",
+                None,
+                format!(
+                    "{name}'s matrix holds {} floats, but {} rows of embedding_dim {dim} need {}",
+                    bytes / 4,
+                    vdb.data.len(),
+                    expected / 4
+                ),
+            );
+        }
+    }
+    use base64::Engine;
+    use std::io::Read;
+    const ROWS_LISTED: u64 = 3;
+    let mut wrong_rows = 0u64;
+    for row in &vdb.data {
+        let Some(vector) = &row.vector else { continue };
+        let object = row
+            .entity_name
+            .as_deref()
+            .map(str::to_string)
+            .or_else(|| {
+                Some(format!(
+                    "{} -> {}",
+                    row.src_id.as_deref()?,
+                    row.tgt_id.as_deref()?
+                ))
+            })
+            .unwrap_or_else(|| row.id.to_string());
+        // Each row carries its vector as base64(zlib(float16)).
+        let length = base64::engine::general_purpose::STANDARD
+            .decode(vector.as_bytes())
+            .ok()
+            .and_then(|packed| {
+                let mut raw = Vec::new();
+                flate2::read::ZlibDecoder::new(&packed[..])
+                    .read_to_end(&mut raw)
+                    .ok()
+                    .map(|_| raw.len() as u64)
+            });
+        if length == Some(dim * 2) {
+            continue;
+        }
+        wrong_rows += 1;
+        if wrong_rows > ROWS_LISTED {
+            continue;
+        }
+        match length {
+            Some(bytes) => findings.add(
+                Severity::Failed,
+                name,
+                kind,
+                Some(&object),
+                format!(
+                    "{kind} {object:?} has a vector of {} values in {name}, not embedding_dim {dim}",
+                    bytes / 2
+                ),
+            ),
+            None => findings.add(
+                Severity::Failed,
+                name,
+                kind,
+                Some(&object),
+                format!("{kind} {object:?} has a vector in {name} that cannot be decoded"),
+            ),
+        }
+    }
+    if wrong_rows > ROWS_LISTED {
+        findings.add(
+            Severity::Failed,
+            name,
+            "file",
+            None,
+            format!(
+                "{wrong_rows} of {} rows of {name} have vectors that are not of embedding_dim {dim} (the first {ROWS_LISTED} are listed)",
+                vdb.data.len()
+            ),
+        );
+    }
+}
+
+/// The nodes and edges of a GraphML file with the `source_id` each cites.
+fn parse_graphml(bytes: &[u8]) -> std::result::Result<Graph, String> {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_reader(bytes);
+    let mut buf = Vec::new();
+    let mut graph = Graph::default();
+    // key id -> (for, attr.name)
+    let mut source_keys: HashSet<String> = HashSet::new();
+    enum Open {
+        None,
+        Node,
+        Edge,
+    }
+    let mut open = Open::None;
+    let mut sources = String::new();
+    let mut in_source = false;
+    let mut saw_graph = false;
+    let mut depth: i64 = 0;
+    enum Kind {
+        Start,
+        Empty,
+        Other,
+    }
+    let attribute = |e: &quick_xml::events::BytesStart,
+                     name: &[u8]|
+     -> std::result::Result<Option<String>, String> {
+        for attr in e.attributes() {
+            let attr = attr.map_err(|e| e.to_string())?;
+            if attr.key.as_ref() == name {
+                return attr
+                    .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                    .map(|v| Some(v.into_owned()))
+                    .map_err(|e| e.to_string());
+            }
+        }
+        Ok(None)
+    };
+    loop {
+        let event = reader
+            .read_event_into(&mut buf)
+            .map_err(|e| format!("{e} at byte {}", reader.error_position()))?;
+        let event_kind = match &event {
+            Event::Start(_) => {
+                depth += 1;
+                Kind::Start
+            }
+            Event::Empty(_) => Kind::Empty,
+            Event::End(_) => {
+                depth -= 1;
+                Kind::Other
+            }
+            _ => Kind::Other,
+        };
+        match event {
+            Event::Start(e) | Event::Empty(e) => {
+                let empty = matches!(event_kind, Kind::Empty);
+                match e.name().as_ref() {
+                    b"key" if attribute(&e, b"attr.name")?.as_deref() == Some("source_id") => {
+                        if let Some(id) = attribute(&e, b"id")? {
+                            source_keys.insert(id);
+                        }
+                    }
+                    b"graph" => saw_graph = true,
+                    b"node" => {
+                        let id = attribute(&e, b"id")?.ok_or("a node without an id")?;
+                        graph.nodes.push((id, String::new()));
+                        open = Open::Node;
+                    }
+                    b"edge" => {
+                        let source = attribute(&e, b"source")?.ok_or("an edge without a source")?;
+                        let target = attribute(&e, b"target")?.ok_or("an edge without a target")?;
+                        graph.edges.push((source, target, String::new()));
+                        open = Open::Edge;
+                    }
+                    b"data" => {
+                        in_source = !empty
+                            && attribute(&e, b"key")?.is_some_and(|k| source_keys.contains(&k))
+                            && !matches!(open, Open::None);
+                        sources.clear();
+                    }
+                    _ => {}
+                }
+            }
+            Event::Text(t) if in_source => {
+                sources.push_str(&t.decode().map_err(|e| e.to_string())?);
+            }
+            Event::CData(t) if in_source => {
+                sources.push_str(&String::from_utf8_lossy(&t));
+            }
+            Event::GeneralRef(r) if in_source => {
+                if let Some(ch) = r.resolve_char_ref().map_err(|e| e.to_string())? {
+                    sources.push(ch);
+                } else {
+                    let name = r.decode().map_err(|e| e.to_string())?;
+                    sources.push_str(match name.as_ref() {
+                        "lt" => "<",
+                        "gt" => ">",
+                        "amp" => "&",
+                        "quot" => "\"",
+                        "apos" => "'",
+                        other => return Err(format!("unknown entity &{other};")),
+                    });
+                }
+            }
+            Event::End(e) => match e.name().as_ref() {
+                b"data" if in_source => {
+                    in_source = false;
+                    match &open {
+                        Open::Node => {
+                            graph.nodes.last_mut().unwrap().1 = std::mem::take(&mut sources)
+                        }
+                        Open::Edge => {
+                            graph.edges.last_mut().unwrap().2 = std::mem::take(&mut sources)
+                        }
+                        Open::None => {}
+                    }
+                }
+                b"node" | b"edge" => open = Open::None,
+                _ => {}
+            },
+            Event::Eof => break,
+            _ => {}
+        }
+        buf.clear();
+    }
+    if depth != 0 {
+        return Err("it ends before its elements are closed (truncated?)".into());
+    }
+    if !saw_graph {
+        return Err("no <graph> element".into());
+    }
+    Ok(graph)
+}
