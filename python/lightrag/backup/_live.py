@@ -154,6 +154,36 @@ async def pipeline_reservation(rag: Any, *, kind: str, timeout: float) -> AsyncI
             await _release(rag, workspace, status, lock, token)
 
 
+@contextlib.asynccontextmanager
+async def reserve_all(rags: list[Any], *, kind: str, timeout: float) -> AsyncIterator[None]:
+    """Hold the pipelines of several instances together for the block: all or none.
+
+    Each attempt reserves every instance once, in order; when one is busy, those already held
+    are released at once and the attempt repeats shortly after, until ``timeout``, so no
+    instance stays paused while another finishes its insert. Raises :class:`GraphBusyError`
+    naming the instance that stayed busy."""
+    import asyncio
+
+    unique = list({id(rag): rag for rag in rags}.values())
+    deadline = time.monotonic() + max(timeout, 0.0)
+    while True:
+        stack = contextlib.AsyncExitStack()
+        try:
+            for rag in unique:
+                await stack.enter_async_context(pipeline_reservation(rag, kind=kind, timeout=0.0))
+        except GraphBusyError as error:
+            await stack.aclose()
+            if time.monotonic() >= deadline:
+                raise GraphBusyError(
+                    f"the graphs were not all idle at once within {timeout:g} s: {error}"
+                ) from None
+            await asyncio.sleep(_RESERVE_POLL_SECONDS)
+            continue
+        async with stack:
+            yield
+        return
+
+
 async def _release(rag: Any, workspace: Any, status: Any, lock: Any, token: str) -> None:
     from lightrag.kg.shared_storage import with_reservation_lock
 

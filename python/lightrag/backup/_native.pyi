@@ -1,8 +1,9 @@
 """The Rust core (private). Use :mod:`lightrag.backup` instead."""
 
+import os
 from typing import Awaitable, Callable, Optional, final
 
-__all__ = ["FORMAT_VERSION", "GraphBackup", "Operation", "ReplicationManager", "Repository", "__version__", "_drain", "is_graph_file", "stage_links"]
+__all__ = ["DisasterRecoveryManager", "FORMAT_VERSION", "GraphBackup", "Operation", "ReplicationManager", "Repository", "__version__", "_drain", "is_graph_file", "stage_links"]
 
 FORMAT_VERSION: int
 __version__: str
@@ -65,6 +66,8 @@ class Repository:
         """Write a new version of a setting kept in the repository (``None`` removes it)."""
     def settings_op(self, kind: str) -> Operation:
         """Every setting of a kind: a JSON object of name -> newest value."""
+    def recovery(self) -> "DisasterRecoveryManager":
+        """The repository's recovery points and the validation that knows LightRAG."""
     def graph(self, graph_id: str) -> "GraphBackup":
         """One graph of the repository (an invalid id raises ``InvalidInputError``)."""
     def verify_op(
@@ -113,6 +116,27 @@ class GraphBackup:
         progress: Optional[_Progress] = None,
     ) -> Operation: ...
     def stats_op(self) -> Operation: ...
+
+@final
+class DisasterRecoveryManager:
+    """The engine of disaster recovery for one repository: recovery points and the validation
+    that knows LightRAG. ``lightrag.recovery.DisasterRecoveryManager`` builds on it."""
+
+    def create_point_op(
+        self,
+        snapshots: dict[str, str],
+        description: Optional[str] = None,
+        created_by: Optional[str] = None,
+        metadata_json: str = "{}",
+    ) -> Operation: ...
+    def list_points_op(self) -> Operation: ...
+    def get_point_op(self, checkpoint_id: str) -> Operation: ...
+    def delete_point_op(self, checkpoint_id: str) -> Operation: ...
+    def record_validation_op(self, checkpoint_id: str, validated: bool, results_json: str) -> Operation: ...
+    def receive_point_op(self, data: bytes) -> Operation: ...
+    def point_ids_op(self) -> Operation: ...
+    @staticmethod
+    def check_graph_dir_op(path: str | os.PathLike[str], recorded_json: Optional[str] = None) -> Operation: ...
 
 @final
 class ReplicationManager:

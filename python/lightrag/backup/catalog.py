@@ -145,6 +145,33 @@ MIGRATIONS: list[str] = [
         updated_at TEXT NOT NULL
     );
     """,
+    # 5: disaster recovery: the snapshots each recovery point names and its newest
+    # validation (the points themselves live in the repository); health checks; failovers and
+    # drills with their measured RTO and RPO.
+    """
+    ALTER TABLE recovery_points ADD COLUMN snapshots TEXT;
+    ALTER TABLE recovery_points ADD COLUMN validated_at TEXT;
+    ALTER TABLE recovery_points ADD COLUMN metadata TEXT;
+    CREATE TABLE IF NOT EXISTS health_checks (
+        graph_id TEXT NOT NULL,
+        checked_at TEXT NOT NULL,
+        status TEXT NOT NULL,
+        problems TEXT
+    );
+    CREATE INDEX IF NOT EXISTS health_checks_graph ON health_checks (graph_id, checked_at);
+    CREATE TABLE IF NOT EXISTS recovery_events (
+        event_id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        checkpoint_id TEXT,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        ok INTEGER,
+        rto_seconds REAL,
+        rpo_seconds REAL,
+        report TEXT
+    );
+    CREATE INDEX IF NOT EXISTS recovery_events_kind ON recovery_events (kind, started_at);
+    """,
 ]
 
 
@@ -491,8 +518,80 @@ class Catalog:
             args.append(int(limit))
         return self._rows(sql, tuple(args))
 
+    # -- disaster recovery (rows; lightrag.recovery gives them meaning) --------------------
+
+    def replace_recovery_points(self, points: list[dict[str, Any]]) -> None:
+        """Make the ``recovery_points`` rows exactly ``points`` (the repository's, as the
+        engine lists them): the table is a mirror, rebuilt whole."""
+        rows = [
+            (p["checkpoint_id"], p["timestamp"], json.dumps(p["graphs"]), int(bool(p["validated"])),
+             p.get("description"), p.get("created_by"), json.dumps(p["snapshots"]), p.get("validated_at"),
+             json.dumps(p.get("metadata") or {}))
+            for p in points
+        ]
+        with self._write() as db:
+            db.execute("DELETE FROM recovery_points")
+            db.executemany(
+                "INSERT INTO recovery_points (checkpoint_id, timestamp, graphs, validated, description, created_by, "
+                "snapshots, validated_at, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+
     def recovery_points(self) -> list[dict[str, Any]]:
-        return self._rows("SELECT * FROM recovery_points ORDER BY timestamp DESC")
+        rows = self._rows("SELECT * FROM recovery_points ORDER BY timestamp DESC")
+        for row in rows:
+            row["graphs"] = json.loads(row["graphs"] or "[]")
+            row["snapshots"] = json.loads(row["snapshots"] or "{}")
+            row["metadata"] = json.loads(row["metadata"] or "{}")
+            row["validated"] = bool(row["validated"])
+        return rows
+
+    def record_health(self, graph_id: str, status: str, problems: list[dict[str, Any]]) -> None:
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO health_checks (graph_id, checked_at, status, problems) VALUES (?, ?, ?, ?)",
+                (graph_id, now_iso(), status, json.dumps(problems)),
+            )
+            # History, but bounded: the newest 100 checks of each graph.
+            db.execute(
+                "DELETE FROM health_checks WHERE graph_id = ? AND rowid NOT IN (SELECT rowid FROM health_checks "
+                "WHERE graph_id = ? ORDER BY checked_at DESC LIMIT 100)",
+                (graph_id, graph_id),
+            )
+
+    def last_health(self, graph_id: str) -> Optional[dict[str, Any]]:
+        rows = self._rows(
+            "SELECT * FROM health_checks WHERE graph_id = ? ORDER BY checked_at DESC, rowid DESC LIMIT 1", (graph_id,)
+        )
+        if not rows:
+            return None
+        rows[0]["problems"] = json.loads(rows[0]["problems"] or "[]")
+        return rows[0]
+
+    def record_recovery_event(self, event: dict[str, Any]) -> None:
+        """A failover or drill: ``event_id, kind, checkpoint_id, started_at, finished_at, ok,
+        rto_seconds, rpo_seconds, report`` (a JSON-able dict)."""
+        with self._write() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO recovery_events (event_id, kind, checkpoint_id, started_at, finished_at, ok, "
+                "rto_seconds, rpo_seconds, report) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (event["event_id"], event["kind"], event.get("checkpoint_id"), event["started_at"],
+                 event.get("finished_at"), None if event.get("ok") is None else int(bool(event["ok"])),
+                 event.get("rto_seconds"), event.get("rpo_seconds"), json.dumps(event.get("report") or {})),
+            )
+
+    def recovery_events(self, kind: Optional[str] = None, limit: int = 20) -> list[dict[str, Any]]:
+        sql, args = "SELECT * FROM recovery_events", []
+        if kind is not None:
+            sql += " WHERE kind = ?"
+            args.append(kind)
+        sql += " ORDER BY started_at DESC LIMIT ?"
+        args.append(int(limit))
+        rows = self._rows(sql, tuple(args))
+        for row in rows:
+            row["report"] = json.loads(row["report"] or "{}")
+            row["ok"] = None if row["ok"] is None else bool(row["ok"])
+        return rows
 
 
 def _schedule_row(row: dict[str, Any]) -> dict[str, Any]:

@@ -81,6 +81,20 @@ class PushRefusedError(BackupError):
     http_status = 409
 
 
+class RecoveryPointNotFoundError(BackupError, KeyError):
+    """No recovery point with this id (or unique id prefix) in the repository."""
+
+    http_status = 404
+    kind = "recovery_point_not_found"
+
+
+class SnapshotProtectedError(BackupError):
+    """A recovery point names the snapshot: it is kept until the point is deleted."""
+
+    http_status = 409
+    kind = "snapshot_protected"
+
+
 class GraphBusyError(BackupError):
     """The graph was busy (an insert running, files changing) past the timeout."""
 
@@ -217,10 +231,12 @@ __all__ = [
     "OperationCancelledError",
     "OperationRunningError",
     "PushRefusedError",
+    "RecoveryPointNotFoundError",
     "RepositoryConflictError",
     "RepositoryError",
     "RepositoryNotFoundError",
     "SnapshotNotFoundError",
+    "SnapshotProtectedError",
     "StorageAuthError",
     "StorageBackendError",
     "StorageLocationNotFoundError",

@@ -7,12 +7,13 @@ Every method has an async twin named the LightRAG way (``create_snapshot`` /
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
 import time
 from pathlib import Path
-from typing import Any, Coroutine, Optional, TypeVar
+from typing import Any, AsyncIterator, Coroutine, Optional, TypeVar
 
 from .errors import InvalidInputError
 from .storage import BackupStorageBackend, as_storage
@@ -176,23 +177,68 @@ class GraphBackup:
             return self._committed(await op.start())
         # Imported here: a live instance's modules are not needed by offline work (the CLI).
         import shutil
-        import uuid
 
         from . import _live
 
-        staging = self.graph_dir / f"{_STAGING_PREFIX}{uuid.uuid4().hex}"
+        staging = self._new_staging()
         try:
             async with _live.pipeline_reservation(self.rag, kind="snapshot", timeout=self.busy_timeout):
                 paused_at = time.perf_counter()
-                await _live.flush_storages(self.rag)
-                _native_stage_links(self.graph_dir, staging)
+                await self._stage(staging)
                 pause_ms = (time.perf_counter() - paused_at) * 1000
-            recorded = dict(metadata or {})
-            recorded["live_pause_ms"] = round(pause_ms, 3)
-            op = self._snapshot_op(staging, description, tags, recorded, progress, "live", skip_if_unchanged, adopt)
-            return self._committed(await op.start())
+            return await self._snapshot_staged(staging, pause_ms, description, tags, metadata, progress,
+                                               skip_if_unchanged, adopt)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+
+    @contextlib.asynccontextmanager
+    async def consistent_view(self) -> AsyncIterator[Path]:
+        """A folder holding the graph's files as one consistent state, to read without
+        touching the graph: for a live instance, its files hard-linked while its pipeline is
+        held and flushed (a pause of milliseconds; the links go when the block ends); for a
+        folder, the folder itself."""
+        if self.rag is None:
+            yield self.graph_dir
+            return
+        import shutil
+
+        from . import _live
+
+        staging = self._new_staging()
+        try:
+            async with _live.pipeline_reservation(self.rag, kind="validate", timeout=self.busy_timeout):
+                await self._stage(staging)
+            yield staging
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def _new_staging(self) -> Path:
+        import uuid
+
+        return self.graph_dir / f"{_STAGING_PREFIX}{uuid.uuid4().hex}"
+
+    async def _stage(self, staging: Path) -> None:
+        """With the pipeline held: flush the live instance and hard-link its files."""
+        from . import _live
+
+        await _live.flush_storages(self.rag)
+        _native_stage_links(self.graph_dir, staging)
+
+    async def _snapshot_staged(
+        self,
+        staging: Path,
+        pause_ms: float,
+        description: Optional[str],
+        tags: Optional[list[str]],
+        metadata: Optional[dict[str, Any]],
+        progress: Optional[ProgressCallback],
+        skip_if_unchanged: bool,
+        adopt: bool,
+    ) -> BackupSnapshot:
+        recorded = dict(metadata or {})
+        recorded["live_pause_ms"] = round(pause_ms, 3)
+        op = self._snapshot_op(staging, description, tags, recorded, progress, "live", skip_if_unchanged, adopt)
+        return self._committed(await op.start())
 
     def _snapshot_op(
         self,
@@ -403,6 +449,56 @@ class GraphBackup:
         return stats
 
 
+async def asnapshot_together(
+    backups: "list[GraphBackup]",
+    description: Optional[str] = None,
+    tags: Optional[list[str]] = None,
+    *,
+    metadata: Optional[dict[str, Any]] = None,
+    skip_if_unchanged: bool = True,
+    busy_timeout: float = 30.0,
+) -> "tuple[list[BackupSnapshot], float]":
+    """Snapshot several graphs as one consistent state: the pipelines of every live instance
+    are reserved and flushed before any is captured, and all are released together, so no
+    insert lands in one graph's capture but not another's. Offline folders are captured with
+    the usual change checks. Returns the snapshots (in ``backups`` order; with
+    ``skip_if_unchanged`` an unchanged graph gives its newest snapshot, ``skipped=True``) and
+    the pause of the live instances in milliseconds (0 without any).
+
+    Raises :class:`GraphBusyError` when the instances are not all idle at once within
+    ``busy_timeout`` seconds (none is held while another is waited for)."""
+    import shutil
+
+    from . import _live
+
+    live = [b for b in backups if b.rag is not None]
+    staged: dict[int, Path] = {}
+    pause_ms = 0.0
+    try:
+        if live:
+            async with _live.reserve_all([b.rag for b in live], kind="recovery_point", timeout=busy_timeout):
+                paused_at = time.perf_counter()
+                for backup in live:
+                    staged[id(backup)] = backup._new_staging()
+                    await backup._stage(staged[id(backup)])
+                pause_ms = (time.perf_counter() - paused_at) * 1000
+        recorded = dict(metadata or {})
+        recorded["together_pause_ms"] = round(pause_ms, 3)
+        snapshots = []
+        for backup in backups:
+            staging = staged.get(id(backup))
+            if staging is None:
+                snapshots.append(await backup.acreate_snapshot(description, tags, metadata=recorded,
+                                                               skip_if_unchanged=skip_if_unchanged))
+            else:
+                snapshots.append(await backup._snapshot_staged(staging, pause_ms, description, tags, recorded, None,
+                                                               skip_if_unchanged, False))
+        return snapshots, pause_ms
+    finally:
+        for staging in staged.values():
+            shutil.rmtree(staging, ignore_errors=True)
+
+
 def _native_stage_links(source: Path, staging: Path) -> int:
     from . import _native
 
@@ -416,4 +512,5 @@ __all__ = [
     "ProgressCallback",
     "SnapshotFile",
     "VerifyReport",
+    "asnapshot_together",
 ]

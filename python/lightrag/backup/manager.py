@@ -162,8 +162,16 @@ class BackupManager:
         snapshots = [s for group in self.get_all_snapshots().values() for s in group]
         self.catalog.replace_graph_snapshots(None, snapshots)
         schedules = self._restore_schedules()
-        self.last_rebuild = {"snapshots": len(snapshots), "schedules": schedules}
+        points = self.refresh_recovery_points()
+        self.last_rebuild = {"snapshots": len(snapshots), "schedules": schedules, "recovery_points": points}
         return len(snapshots)
+
+    def refresh_recovery_points(self) -> int:
+        """Make the catalog's ``recovery_points`` rows the repository's recovery points (the
+        points live in the repository; the table mirrors them). Returns how many."""
+        points = json.loads(self.storage._repo.recovery().list_points_op().run())
+        self.catalog.replace_recovery_points(points)
+        return len(points)
 
     def rebuild_catalog_of(self, graph_id: str) -> int:
         """Make the catalog's rows of one graph those of the repository (after snapshots of

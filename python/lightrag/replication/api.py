@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 
-from lightrag.backup.errors import IntegrityError
+from lightrag.backup.errors import IntegrityError, SnapshotNotFoundError
 from lightrag.backup.http.errors import HTTPError
 from lightrag.backup.http.jobs import Job, JobRunner
 from lightrag.backup.types import GRAPH_ID_PATTERN, SNAPSHOT_ID_PATTERN
@@ -23,7 +23,7 @@ from lightrag.backup.types import GRAPH_ID_PATTERN, SNAPSHOT_ID_PATTERN
 from .apply import StandbyApplier
 from .continuous import CONTINUOUS_ENV, CONTINUOUS_SETTINGS
 from .switches import GraphSwitch
-from .graph_replication import ReplicationManager, fencing_state, instance_epoch, instance_role
+from .graph_replication import ReplicationManager, fencing_state, instance_epoch, instance_role, set_instance_epoch
 from .targets import CONFLICT_POLICIES, ReplicationTarget
 
 if TYPE_CHECKING:
@@ -183,6 +183,12 @@ def create_replication_router(
         if instance_role(manager.catalog) != "standby":
             raise HTTPError(409, "target_is_primary", "this instance is a primary: it takes no pushes (set it up as "
                                                       "a standby: LIGHTRAG_RECOVERY_ROLE=standby or --role standby)")
+        if source_epoch > own:
+            # A primary with a higher epoch (a failover happened): this standby follows it,
+            # and from now on refuses the primary it replaced.
+            await asyncio.to_thread(set_instance_epoch, manager.catalog, source_epoch)
+            log.warning("replication: a primary with epoch %d pushes here (this standby had %d): following it, "
+                        "pushes from lower epochs are refused from now on", source_epoch, own)
 
     receive = APIRouter(prefix="/receive", dependencies=[Depends(fencing)])
 
@@ -265,6 +271,42 @@ def create_replication_router(
         manager.catalog.record_snapshot(snapshot)
         if result["status"] == "committed" or result["diverged"]:
             applier.committed(graph_id)  # the head changed; after this answer: a push never waits for it
+        return result
+
+    @receive.post("/graphs/{graph_id}/snapshots/{snapshot_id}/verify",
+                  summary="Read back this instance's copy of a snapshot whole (for the primary's validation)")
+    async def receive_verify(graph_id: str = GraphId,
+                             snapshot_id: str = PathParam(..., pattern=SNAPSHOT_ID_PATTERN)) -> dict[str, Any]:
+        backup = manager._backup_of(graph_id)
+        try:
+            snapshot = await backup.aget_snapshot(snapshot_id)
+        except SnapshotNotFoundError:
+            return {"snapshot_id": snapshot_id, "present": False, "ok": False, "data_hash": None,
+                    "errors": [f"this instance has no snapshot {snapshot_id} of {graph_id}"]}
+        report = await backup.averify_snapshot(snapshot_id, read_data=True)
+        return {"snapshot_id": snapshot_id, "present": True, "ok": report.ok, "data_hash": snapshot.data_hash,
+                "errors": list(report.errors)}
+
+    @receive.get("/recovery-points", summary="The ids of the recovery points this instance has")
+    async def receive_point_ids() -> dict[str, Any]:
+        import json
+
+        return dict(json.loads(await manager.storage._repo.recovery().point_ids_op().start()))
+
+    @receive.post("/recovery-points", summary="A recovery point, stored once every snapshot it names is here")
+    async def receive_point(request: Request) -> dict[str, Any]:
+        import json
+
+        data = await request.body()
+        if not data:
+            raise HTTPError(422, "invalid_input", "a recovery point is sent as the request body")
+        try:
+            result = dict(json.loads(await manager.storage._repo.recovery().receive_point_op(data).start()))
+        except IntegrityError as error:
+            raise HTTPError(422, "integrity", str(error)) from None
+        if result["status"] == "stored":
+            log.info("received recovery point %s", result["checkpoint_id"])
+            await asyncio.to_thread(manager.refresh_recovery_points)
         return result
 
     router.include_router(receive)

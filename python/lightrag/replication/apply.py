@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from lightrag.backup.types import validate_graph_id
 
+from .graph_replication import instance_role
 from .switches import GraphSwitch
 
 if TYPE_CHECKING:
@@ -128,6 +129,11 @@ class StandbyApplier:
         outcome: dict[str, Any] = {"snapshot_id": head.snapshot_id, "started_at": _now()}
         try:
             async with self.manager.locks.wait_hold(graph_id, "apply"):
+                # A failover may have made this instance the primary while it waited: what it
+                # serves now is its own, never overwritten by what it received before.
+                if await asyncio.to_thread(instance_role, self.manager.catalog) != "standby":
+                    outcome.update(error="not applied: this instance is the primary now", skipped=True)
+                    return outcome
                 await backup.arestore_snapshot(head.snapshot_id, safety_snapshot=True)
             safety = (backup.last_restore or {}).get("safety_snapshot")
             outcome.update(error=None, safety_snapshot=safety["snapshot_id"] if safety else None)

@@ -76,17 +76,23 @@ class AutoReplicator:
 
     def notify(self, snapshot: "BackupSnapshot") -> None:
         """The commit listener: mark the graph pending for every target (from any thread)."""
+        self.notify_graphs([snapshot.graph_id])
+
+    def notify_graphs(self, graph_ids: "list[str]") -> None:
+        """Mark graphs pending for every target that takes them, as a commit would (a new
+        recovery point naming them goes out with their next push). From any thread."""
         loop, wake = self._loop, self._wake
         if loop is None or wake is None or loop.is_closed():
             return
-
-        if self.only is not None and not self.only(snapshot.graph_id):
+        wanted = [g for g in graph_ids if self.only is None or self.only(g)]
+        if not wanted:
             return
 
         def mark() -> None:
-            for target in self.replication.targets():
-                if target.takes(snapshot.graph_id):
-                    self._pending.setdefault(target.target_id, set()).add(snapshot.graph_id)
+            for graph_id in wanted:
+                for target in self.replication.targets():
+                    if target.takes(graph_id):
+                        self._pending.setdefault(target.target_id, set()).add(graph_id)
             wake.set()
 
         loop.call_soon_threadsafe(mark)

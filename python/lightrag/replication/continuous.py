@@ -126,6 +126,12 @@ class ContinuousReplicator:
 
     # -- running ----------------------------------------------------------------------------
 
+    @property
+    def auto_replicator(self) -> Optional["AutoReplicator"]:
+        """The replicator that pushes what this watcher snapshots (the shared one, or its own
+        while running)."""
+        return self.auto if self.auto is not None else self._own_auto
+
     async def start(self) -> None:
         from .auto import AutoReplicator
 

@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 
 from lightrag.backup import _native
 from lightrag.backup.environment import env_number
-from lightrag.backup.errors import BackupError, InvalidInputError
-from lightrag.backup.types import ProgressCallback, validate_graph_id
+from lightrag.backup.errors import BackupError, InvalidInputError, SnapshotNotFoundError
+from lightrag.backup.types import ProgressCallback, check_snapshot_id, validate_graph_id
 
 from .errors import TargetExistsError, TargetNotFoundError
 from .targets import ReplicationTarget
@@ -216,18 +216,25 @@ class ReplicationManager:
 
     def _instance_info(self, target: ReplicationTarget) -> dict[str, Any]:
         """``GET /replication/receive/info`` of an instance target."""
+        return self._instance_call(target, "GET", "info")
+
+    def _instance_call(self, target: ReplicationTarget, method: str, path: str,
+                       timeout: Optional[float] = None) -> dict[str, Any]:
+        """One call to an instance target's receiving side (``/replication/receive/<path>``),
+        with this instance's key and epoch; a refusal or failure raises InvalidInputError
+        saying what the target answered."""
         import ssl
         import urllib.error
         import urllib.request
 
-        request = urllib.request.Request(f"{target.base_url.rstrip('/')}/replication/receive/info",
-                                         headers={"X-Source-Epoch": str(self.epoch)})
+        request = urllib.request.Request(f"{target.base_url.rstrip('/')}/replication/receive/{path}",
+                                         headers={"X-Source-Epoch": str(self.epoch)}, method=method)
         key = target.resolved_api_key()
         if key:
             request.add_header("X-API-Key", key)
         context = ssl.create_default_context(cafile=target.ca_file) if target.ca_file else None
         try:
-            with urllib.request.urlopen(request, timeout=30, context=context) as answer:
+            with urllib.request.urlopen(request, timeout=timeout or 30, context=context) as answer:
                 return dict(json.loads(answer.read()))
         except urllib.error.HTTPError as failure:
             try:
@@ -238,6 +245,43 @@ class ReplicationManager:
         except (urllib.error.URLError, OSError, ValueError) as failure:
             reason = getattr(failure, "reason", failure)
             raise InvalidInputError(f"cannot reach the target: {reason}") from None
+
+    def verify_on_target(self, target: Union[ReplicationTarget, str], graph_id: str,
+                         snapshot_id: str) -> dict[str, Any]:
+        """Have the target read back its copy of a snapshot whole (every chunk it needs,
+        hash-checked there): ``{target_id, snapshot_id, present, ok, data_hash, errors}``.
+        An instance target verifies in its own process; a repository target is read from
+        here."""
+        target = self.get_target(target) if isinstance(target, str) else target
+        validate_graph_id(graph_id)
+        check_snapshot_id(snapshot_id)
+        outcome: dict[str, Any] = {"target_id": target.target_id, "target": target.name, "graph_id": graph_id,
+                                   "snapshot_id": snapshot_id}
+        try:
+            if target.kind == "instance":
+                answer = self._instance_call(target, "POST", f"graphs/{graph_id}/snapshots/{snapshot_id}/verify",
+                                             timeout=self.timeout)
+                outcome.update(present=answer["present"], ok=answer["ok"], data_hash=answer.get("data_hash"),
+                               errors=list(answer.get("errors") or []))
+            else:
+                engine = self._repository(target).graph(graph_id)
+                try:
+                    manifest = json.loads(engine.get_op(snapshot_id).run())
+                except SnapshotNotFoundError:
+                    outcome.update(present=False, ok=False, data_hash=None,
+                                   errors=[f"the target has no snapshot {snapshot_id} of {graph_id}"])
+                    return outcome
+                report = json.loads(engine.verify_op([snapshot_id], True, None, None).run())
+                outcome.update(present=True, ok=bool(report["ok"]), data_hash=manifest["data_hash"],
+                               errors=list(report["errors"]))
+        except BackupError as error:
+            outcome.update(present=None, ok=False, data_hash=None, errors=[f"{type(error).__name__}: {error}"])
+        return outcome
+
+    async def averify_on_target(self, target: Union[ReplicationTarget, str], graph_id: str,
+                                snapshot_id: str) -> dict[str, Any]:
+        """Async twin of :meth:`verify_on_target`."""
+        return await asyncio.to_thread(self.verify_on_target, target, graph_id, snapshot_id)
 
     # -- replication ----------------------------------------------------------------------
 
@@ -502,6 +546,16 @@ def set_instance_role(catalog: Any, role: str) -> None:
 
 def instance_epoch(catalog: Any) -> int:
     return int(catalog.state("epoch") or 0)
+
+
+def set_instance_epoch(catalog: Any, epoch: int) -> int:
+    """Raise this instance's fencing epoch to ``epoch`` (an epoch never goes down: a lower
+    one changes nothing). Returns the epoch now."""
+    current = instance_epoch(catalog)
+    if int(epoch) > current:
+        catalog.set_state("epoch", str(int(epoch)))
+        return int(epoch)
+    return current
 
 
 def fencing_state(catalog: Any) -> Optional[dict[str, Any]]:

@@ -18,11 +18,11 @@ import os
 import sys
 from typing import Optional, Sequence
 
-from . import backup, maintenance, replication, schedule, serve
+from . import backup, maintenance, recovery, replication, schedule, serve
 from ._common import EXIT_ERROR, EXIT_USAGE, GLOBAL_VALUE_OPTIONS, ProgressBar, global_options
 
 #: The command groups, in the order ``--help`` lists them.
-GROUPS = (backup, maintenance, schedule, replication, serve)
+GROUPS = (backup, maintenance, schedule, replication, recovery, serve)
 
 
 def _command_word(argv: Sequence[str]) -> Optional[str]:

@@ -108,17 +108,32 @@ def _holds_graph_files(folder: Path) -> bool:
 
 
 def _replication_services(manager: "BackupManager") -> list[Any]:
-    """The replication tasks a server runs beside its routes, each with ``start()`` and
-    ``stop()``: with ``LIGHTRAG_REPLICATION_ENABLED=true`` the one that pushes every commit to
-    the targets (and catches up periodically), and always the watcher of the graphs that
-    replicate continuously (it does nothing until one does)."""
+    """The tasks a server runs beside its routes, each with ``start()`` and ``stop()``: with
+    ``LIGHTRAG_REPLICATION_ENABLED=true`` the one that pushes every commit to the targets (and
+    catches up periodically), the recovery scheduler (recovery points and health checks on
+    their intervals), and always the watcher of the graphs that replicate continuously (it does
+    nothing until one does; last, as ``app.state.continuous``)."""
     from lightrag.replication import ReplicationManager
     from lightrag.replication.auto import AutoReplicator, enabled_by_environment
     from lightrag.replication.continuous import ContinuousReplicator
 
+    from lightrag.recovery import RecoveryScheduler, recovery_manager_for
+
     replication = ReplicationManager(manager)
     auto = AutoReplicator(replication) if enabled_by_environment() else None
-    return [*([auto] if auto is not None else []), ContinuousReplicator(replication, auto)]
+    continuous = ContinuousReplicator(replication, auto)
+    recovery = recovery_manager_for(manager, replication=replication)
+
+    def send_point(point: Any) -> None:
+        # A point reaches a standby once every snapshot it names is there: pushing its graphs
+        # again sends it (their snapshots are there already, or are on their way).
+        replicator = auto if auto is not None else continuous.auto_replicator
+        if replicator is not None:
+            replicator.notify_graphs(point.graphs)
+
+    recovery.add_point_listener(send_point)
+    # The recovery scheduler first: it stops before the replicators, so its last point is pushed.
+    return [*([auto] if auto is not None else []), RecoveryScheduler(recovery), continuous]
 
 
 def graphs_dir_resolver(manager: "BackupManager", graphs_dir: Path) -> Callable[[str], None]:
@@ -167,6 +182,11 @@ def create_app(
 
     key = api_key if api_key is not None else os.environ.get("LIGHTRAG_API_KEY")
     resolve = graphs_dir_resolver(manager, graphs_dir) if graphs_dir is not None else None
+    if graphs_dir is not None:
+        from lightrag.recovery import recovery_manager_for
+
+        # A failover restores a graph this instance does not serve yet into its own folder.
+        recovery_manager_for(manager, graphs_dir=graphs_dir)
     app = FastAPI(title="lightrag-backup", version=_version(), docs_url=None, redoc_url=None)
     _offline_docs(app)
 
