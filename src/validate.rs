@@ -75,11 +75,11 @@ const VDB_RELATIONSHIPS: &str = "vdb_relationships.json";
 const VDB_CHUNKS: &str = "vdb_chunks.json";
 const SEP: &str = "<SEP>";
 
-/// The files every graph that has taken an insert holds.
-const REQUIRED: [&str; 6] = [
+/// The files every graph that has taken an insert holds (a graph built only with
+/// `insert_custom_kg` has no documents, so no document status either).
+const REQUIRED: [&str; 5] = [
     GRAPHML,
     TEXT_CHUNKS,
-    DOC_STATUS,
     VDB_ENTITIES,
     VDB_RELATIONSHIPS,
     VDB_CHUNKS,

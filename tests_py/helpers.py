@@ -47,7 +47,7 @@ def free_port() -> int:
 
 
 def start_serve(repo: Path, catalog: Path, graphs: Path, key: str, *extra: str, port: int = 0,
-                ca: "Path | None" = None, env: "dict[str, str] | None" = None) -> dict[str, Any]:
+                ca: "Path | None" = None, env: "dict[str, str] | None" = None, init: bool = True) -> dict[str, Any]:
     """`lightrag-backup serve` over ``graphs`` in its own process on a free loopback port, its
     repository created first; returns the process, its base URL and a client with the key.
     ``ca``: the server speaks HTTPS (``extra`` has its certificate) signed by this CA.
@@ -61,8 +61,9 @@ def start_serve(repo: Path, catalog: Path, graphs: Path, key: str, *extra: str, 
 
     import httpx
 
-    subprocess.run([sys.executable, "-m", "lightrag.backup.cli", "--repo", str(repo), "init"], check=True,
-                   capture_output=True)
+    if init:
+        subprocess.run([sys.executable, "-m", "lightrag.backup.cli", "--repo", str(repo), "init"], check=True,
+                       capture_output=True)
     port = port or free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "lightrag.backup.cli", "--repo", str(repo), "--catalog", str(catalog), "serve",
@@ -84,7 +85,65 @@ def start_serve(repo: Path, catalog: Path, graphs: Path, key: str, *extra: str, 
         time.sleep(0.2)
     client = httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=120, verify=verify)
     return {"process": process, "base": base, "client": client, "repo": repo, "catalog": catalog, "graphs": graphs,
-            "port": port, "key": key, "extra": extra}
+            "port": port, "key": key, "extra": extra, "env": env, "ca": ca}
+
+
+def restart_serve(server: dict[str, Any]) -> dict[str, Any]:
+    """The same server (repository, catalog, graphs, port, options) started again, after it
+    stopped or was killed."""
+    server["client"].close()
+    return start_serve(server["repo"], server["catalog"], server["graphs"], server["key"], *server["extra"],
+                       port=server["port"], ca=server["ca"], env=server["env"], init=False)
+
+
+def forget_shared_data() -> None:
+    """Drop what LightRAG keeps in memory per workspace across instances of one process: the
+    next graph built here starts empty instead of inheriting the last one's documents."""
+    from lightrag.kg.shared_storage import finalize_share_data
+
+    finalize_share_data()
+
+
+def build(folder: Path, count: int, *, seed: int) -> None:
+    """A real LightRAG graph of ``count`` documents in ``folder``."""
+    import asyncio
+
+    from lightrag.backup.offline_graph import build_graph
+
+    async def run() -> None:
+        forget_shared_data()
+        rag = await build_graph(folder, count, seed=seed)
+        await rag.finalize_storages()
+        forget_shared_data()
+
+    asyncio.run(run())
+
+
+def add_document(folder: Path, *, seed: int, start: int) -> None:
+    """One more document inserted by LightRAG into the graph in ``folder`` (another process's
+    write, as far as a server watching the folder can tell)."""
+    import asyncio
+
+    from lightrag.backup.offline_graph import documents, new_rag
+
+    async def run() -> None:
+        forget_shared_data()
+        rag = await new_rag(folder)
+        try:
+            await rag.ainsert(documents(1, seed=seed, start=start))
+        finally:
+            await rag.finalize_storages()
+            forget_shared_data()
+
+    asyncio.run(run())
+
+
+def start_server(root: Path, name: str, key: str, *extra: str, env: "dict[str, str] | None" = None,
+                 ca: "Path | None" = None) -> dict[str, Any]:
+    """`serve` over ``root/<name>-graphs`` with its repository and catalog beside it."""
+    graphs = root / f"{name}-graphs"
+    graphs.mkdir(parents=True, exist_ok=True)
+    return start_serve(root / f"{name}-repo", root / f"{name}.sqlite3", graphs, key, *extra, env=env, ca=ca)
 
 
 def stop_serve(server: dict[str, Any]) -> None:

@@ -285,8 +285,38 @@ def test_a_mounted_standby_applies_what_its_primary_pushes_and_answers_without_a
                                                             "api_key": API_KEY}).json()
         back = target.post("/replication/graphs/live/replicate?wait=true").json()["result"]["back"]
         assert back["status"] == "failed" and "target_is_primary" in back["error"], (refused, back)
+        assert target.delete(f"/replication/targets/{refused['target_id']}").status_code == 200
+
+        # A recovery point of the live graph on the primary reaches the standby; a later
+        # insert too; then the primary is lost and the standby fails over to the point.
+        point = source.post("/recovery/checkpoint", json={"description": "live point"}).json()
+        deadline = time.monotonic() + 60
+        while point["checkpoint_id"] not in [p["checkpoint_id"] for p in target.get("/recovery/checkpoints").json()]:
+            assert time.monotonic() < deadline, "the point did not reach the standby"
+            time.sleep(0.2)
+        insert(source, "[[Finn Hale]] audits [[Nova Works]] in [[Oslo]].", "f.txt")
+        while not exists(target, "Finn Hale"):
+            assert time.monotonic() - deadline < 60
+            time.sleep(0.2)
+        primary.kill()
+        primary.wait(timeout=30)
+        done = target.post(f"/recovery/checkpoints/{point['checkpoint_id']}/failover?wait=true")
+        assert done.status_code == 200, done.text
+        report = done.json()["result"]
+        assert report["ok"], report
+        live = report["validation"]["graphs"]["live"]
+        assert live["source"] == "live" and live["smoke_query"]["ok"], live
+        assert "lightrag query" in live["smoke_query"]["method"]
+        # The running LightRAG serves the point's state at once: no restart.
+        assert standby.poll() is None
+        assert exists(target, "Eva Ross") and not exists(target, "Finn Hale")
+        assert target.get("/primary").status_code == 200
+        # And it takes writes as the primary.
+        insert(target, "[[Gus Moe]] joins [[Nova Works]].", "g.txt")
+        assert exists(target, "Gus Moe")
     finally:
         for client in clients:
             client.close()
-        stop(primary)
+        if primary.poll() is None:
+            stop(primary)
         stop(standby)

@@ -26,6 +26,8 @@ from lightrag.recovery import AlreadyPrimaryError, DisasterRecoveryManager, Heal
 from lightrag.recovery.health import check_folder
 from lightrag.replication.graph_replication import instance_epoch, instance_role, set_instance_role
 
+from helpers import forget_shared_data
+
 
 @pytest.fixture(scope="module")
 def clean_graph(tmp_path_factory) -> Path:
@@ -33,8 +35,10 @@ def clean_graph(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("clean") / "graph"
 
     async def build() -> None:
+        forget_shared_data()  # nothing of the graphs other tests built in this process
         rag = await build_graph(folder, 4, seed=3)
         await rag.finalize_storages()
+        forget_shared_data()
 
     asyncio.run(build())
     return folder
@@ -176,6 +180,7 @@ def test_freshness_a_graph_whose_backups_stopped_is_degraded(clean_graph, tmp_pa
 
 
 async def test_a_recovery_point_of_live_instances_is_consistent_across_graphs(tmp_path):
+    forget_shared_data()
     first = await build_graph(tmp_path / "w", 2, workspace="one", seed=1)
     second = await build_graph(tmp_path / "w", 2, workspace="two", seed=2)
     manager = manager_over(tmp_path)
@@ -332,7 +337,7 @@ async def test_failover_of_folder_graphs_restores_the_point_and_promotes(clean_g
     assert await recovery.ainitiate_failover(point.checkpoint_id) is True
     report = recovery.last_report
     assert report["ok"] and report["epoch"] == {"before": 0, "after": 1}
-    assert [a["action"] for a in report["actions"]] == ["restore", "restore", "promote"]
+    assert [a["action"] for a in report["actions"]] == ["restore", "adopt", "restore", "adopt", "promote"]
     assert {name: graph_files(folder) for name, folder in folders.items()} == expected
     assert instance_role(manager.catalog) == "primary" and instance_epoch(manager.catalog) == 1
     # What the failover replaced is kept: a safety snapshot of graph a's later state.
@@ -388,3 +393,73 @@ def test_the_recovery_commands(clean_graph, tmp_path):
     assert unhealthy.returncode != 0 and "kv_store_doc_status.json" in unhealthy.stdout
     assert cli(tmp_path, "recovery", "delete", point["checkpoint_id"]).returncode == 0
     assert "no recovery points" in cli(tmp_path, "recovery", "list").stdout
+
+
+async def test_a_standby_that_applied_the_point_fails_over_warm(clean_graph, tmp_path):
+    folder = copy_of(clean_graph, tmp_path / "graphs" / "g")
+    manager = manager_over(tmp_path)
+    manager.register_graph("g", folder)
+    recovery = DisasterRecoveryManager(manager)
+    point = await recovery.acreate_recovery_point()
+    # As a standby that applied the point's snapshot leaves it.
+    manager.catalog.set_state("applied:g", json.dumps({"snapshot_id": point.snapshots["g"], "error": None}))
+    set_instance_role(manager.catalog, "standby")
+    mtimes = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
+    assert await recovery.ainitiate_failover(point.checkpoint_id)
+    actions = recovery.last_report["actions"]
+    assert [a["action"] for a in actions] == ["adopt", "promote"] and actions[0]["warm"] is True
+    assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == mtimes, "nothing rewritten"
+
+    # A folder that changed after it was applied is restored after all.
+    set_instance_role(manager.catalog, "standby")
+    plant_cited_chunk_removed(folder)
+    assert await recovery.ainitiate_failover(point.checkpoint_id)
+    assert [a["action"] for a in recovery.last_report["actions"]] == ["restore", "adopt", "promote"]
+    assert recovery.last_report["epoch"] == {"before": 1, "after": 2}
+    assert check_folder("g", folder, "folder").healthy
+
+
+async def test_the_recovery_scheduler_takes_points_and_runs_health_checks(clean_graph, tmp_path):
+    from lightrag.recovery import RecoveryScheduler
+
+    folder = copy_of(clean_graph, tmp_path / "graph")
+    manager = manager_over(tmp_path)
+    manager.register_graph("g", folder)
+    recovery = DisasterRecoveryManager(manager)
+    scheduler = RecoveryScheduler(recovery, checkpoint_interval=0.5, health_interval=0.3)
+    await scheduler.start()
+    await asyncio.sleep(2.0)
+    await scheduler.stop()
+    points = await recovery.alist_recovery_points()
+    assert 1 <= len(points) <= 4 and all(p.created_by == "scheduler" for p in points)
+    assert manager.catalog.last_health("g")["status"] == "healthy"
+    assert scheduler.last["health"]["graphs"] == {"g": "healthy"}
+
+    # A standby takes none: its points come with the replicated snapshots.
+    set_instance_role(manager.catalog, "standby")
+    scheduler = RecoveryScheduler(recovery, checkpoint_interval=0.3, health_interval=0)
+    await scheduler.start()
+    await asyncio.sleep(1.0)
+    await scheduler.stop()
+    assert len(await recovery.alist_recovery_points()) == len(points)
+
+
+async def test_a_graph_built_from_a_custom_kg_is_healthy(tmp_path):
+    """``insert_custom_kg`` writes no documents and no document status: nothing is missing."""
+    forget_shared_data()
+    rag = await new_rag(tmp_path / "kg")
+    try:
+        await rag.ainsert_custom_kg({
+            "chunks": [{"content": "Ada Lovelace wrote the first program.", "source_id": "chunk-ada"}],
+            "entities": [{"entity_name": name, "entity_type": "person", "description": f"{name}.",
+                          "source_id": "chunk-ada"} for name in ("Ada Lovelace", "Charles Babbage")],
+            "relationships": [{"src_id": "Ada Lovelace", "tgt_id": "Charles Babbage", "description": "worked with",
+                               "keywords": "collaboration", "weight": 1.0, "source_id": "chunk-ada"}],
+        })
+    finally:
+        await rag.finalize_storages()
+        forget_shared_data()
+    assert not (tmp_path / "kg" / "kv_store_doc_status.json").exists()
+    status = check_folder("kg", tmp_path / "kg", "folder")
+    assert status.healthy, [p.message for p in status.problems]
+    assert status.counts["entities"] == 2 and status.counts["relations"] == 1

@@ -14,42 +14,12 @@ import pytest
 
 from lightrag.backup import GraphBackup
 from lightrag.backup.catalog import Catalog
-from lightrag.backup.offline_graph import build_graph, documents, graph_files, new_rag
+from lightrag.backup.offline_graph import graph_files
 from lightrag.backup.storage import LocalBackupStorage
 
-from helpers import start_serve, stop_serve, wait_applied
+from helpers import add_document, build, start_server, start_serve, stop_serve, wait_applied
 
 PRIMARY_KEY, STANDBY_KEY, OTHER_KEY = "primary-key-1", "standby-key-2", "other-key-3"
-
-
-def build(folder: Path, count: int, *, seed: int) -> None:
-    """A real LightRAG graph of ``count`` documents in ``folder``."""
-    async def run() -> None:
-        rag = await build_graph(folder, count, seed=seed)
-        await rag.finalize_storages()
-
-    asyncio.run(run())
-
-
-def add_document(folder: Path, *, seed: int, start: int) -> None:
-    """One more document inserted by LightRAG into the graph in ``folder`` (another process's
-    write, as far as a server watching the folder can tell)."""
-    async def run() -> None:
-        rag = await new_rag(folder)
-        try:
-            await rag.ainsert(documents(1, seed=seed, start=start))
-        finally:
-            await rag.finalize_storages()
-
-    asyncio.run(run())
-
-
-def start_server(root: Path, name: str, key: str, *extra: str, env: "dict[str, str] | None" = None,
-                 ca: "Path | None" = None) -> dict[str, Any]:
-    """`serve` over ``root/<name>-graphs`` with its repository and catalog beside it."""
-    graphs = root / f"{name}-graphs"
-    graphs.mkdir(parents=True, exist_ok=True)
-    return start_serve(root / f"{name}-repo", root / f"{name}.sqlite3", graphs, key, *extra, env=env, ca=ca)
 
 
 @pytest.fixture(scope="module")

@@ -184,7 +184,7 @@ async def test_schedules_come_back_with_a_rebuilt_catalog(tmp_path: Path):
     # A new machine that knows only the repository.
     fresh = BackupManager(LocalBackupStorage(tmp_path / "repo"), tmp_path / "new-catalog.sqlite3")
     assert fresh.list_schedules() == []
-    assert fresh.rebuild_catalog() == 1 and fresh.last_rebuild == {"snapshots": 1, "schedules": 1}
+    assert fresh.rebuild_catalog() == 1 and fresh.last_rebuild == {"snapshots": 1, "schedules": 1, "recovery_points": 0}
     schedule = fresh.get_schedule("g1")
     assert schedule["interval_seconds"] == 6 * 3600 and schedule["retention"] == {"keep_daily": 7}
     assert fresh.get_schedule("g2") is None

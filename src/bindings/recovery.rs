@@ -39,15 +39,16 @@ fn point_json(repo: &Repository, checkpoint_ref: &str) -> crate::Result<String> 
 impl PyDisasterRecoveryManager {
     /// Take a recovery point: `snapshots` maps each graph id to its committed snapshot (an id,
     /// a unique prefix or `latest`); `metadata_json` is a JSON object recorded with it.
-    #[pyo3(signature = (snapshots, description=None, created_by=None, metadata_json="{}".to_string()))]
+    #[pyo3(signature = (snapshots, description=None, created_by=None, metadata_json=None))]
     fn create_point_op(
         &self,
         snapshots: BTreeMap<String, String>,
         description: Option<String>,
         created_by: Option<String>,
-        metadata_json: String,
+        metadata_json: Option<String>,
     ) -> PyOperation {
         let repo = self.repo.clone();
+        let metadata_json = metadata_json.unwrap_or_else(|| "{}".to_string());
         PyOperation::new(move || {
             let point =
                 recovery::create_point(&repo, &snapshots, description, created_by, &metadata_json)?;

@@ -581,7 +581,8 @@ class Catalog:
             )
 
     def recovery_events(self, kind: Optional[str] = None, limit: int = 20) -> list[dict[str, Any]]:
-        sql, args = "SELECT * FROM recovery_events", []
+        sql = "SELECT * FROM recovery_events"
+        args: list[Any] = []
         if kind is not None:
             sql += " WHERE kind = ?"
             args.append(kind)

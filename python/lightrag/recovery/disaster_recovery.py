@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Callable, Coroutine, Optional, TypeVar
 from lightrag.backup.errors import BackupError, GraphNotFoundError, InvalidInputError, RepositoryConflictError
 from lightrag.backup.graph_backup import GraphBackup, asnapshot_together
 from lightrag.backup.types import validate_graph_id
+from lightrag.replication.apply import last_applied
 from lightrag.replication.graph_replication import (
     fencing_state,
     instance_epoch,
@@ -381,12 +382,29 @@ class DisasterRecoveryManager:
             for graph_id, snapshot_id in sorted(point.snapshots.items()):
                 began = time.perf_counter()
                 backup = self._live_location(graph_id, create=True)
+                expected = point.snapshot_details.get(graph_id, {}).get("data_hash")
+                description = f"state after failover to recovery point {point.checkpoint_id}"
                 try:
+                    if await asyncio.to_thread(self._applied, graph_id) == snapshot_id:
+                        # Warm: this standby applied the point's snapshot already. Its files
+                        # are read once (the adopting snapshot below) instead of rewritten; a
+                        # folder changed since is restored after all.
+                        adopted = await backup.acreate_snapshot(description, ["failover"], adopt=True)
+                        if adopted.data_hash == expected:
+                            act("adopt", graph_id, began, snapshot_id=adopted.snapshot_id, warm=True)
+                            continue
+                        began = time.perf_counter()
                     await backup.arestore_snapshot(snapshot_id)
                     safety = (backup.last_restore or {}).get("safety_snapshot")
                     act("restore", graph_id, began, snapshot_id=snapshot_id, target=str(backup.graph_dir),
                         live_instance=backup.rag is not None,
                         safety_snapshot=safety["snapshot_id"] if safety else None)
+                    # This instance owns the graph from now on: its first snapshot here (same
+                    # data, so only a manifest) makes its folder the graph's source, so its own
+                    # scheduled and continuous backups go on from it.
+                    began = time.perf_counter()
+                    adopted = await backup.acreate_snapshot(description, ["failover"], adopt=True)
+                    act("adopt", graph_id, began, snapshot_id=adopted.snapshot_id)
                 except BackupError as error:
                     ok = False
                     act("restore", graph_id, began, snapshot_id=snapshot_id, error=f"{type(error).__name__}: {error}")
@@ -404,7 +422,7 @@ class DisasterRecoveryManager:
         restored_at = time.perf_counter()
         validation = await self._validate_live(point) if ok else {"ok": False, "graphs": {}}
         report["validation"] = validation
-        ok = ok and validation["ok"]
+        ok = ok and bool(validation["ok"])
         report.update(ok=ok, finished_at=_iso(), rto_seconds=round(time.perf_counter() - clock, 3),
                       restore_seconds=round(restored_at - clock, 3))
         if ok:
@@ -414,6 +432,11 @@ class DisasterRecoveryManager:
             logger.error("failover to %s did not complete: see the report", point.checkpoint_id)
         await asyncio.to_thread(self._keep_report, report)
         return report
+
+    def _applied(self, graph_id: str) -> Optional[str]:
+        """The snapshot this standby last applied into the graph without error, if any."""
+        last = last_applied(self.catalog, graph_id) or {}
+        return None if last.get("error") else last.get("snapshot_id")
 
     def validate_recovery(self) -> bool:
         """After a failover: every graph of its point is healthy, its files hash to the point's

@@ -44,7 +44,7 @@ SCRATCH_ENV = "LIGHTRAG_RECOVERY_SCRATCH_DIR"
 
 
 def max_lag_seconds() -> float:
-    return env_number("LIGHTRAG_RECOVERY_MAX_LAG_SECONDS", 300.0, low=0)
+    return env_number("LIGHTRAG_RECOVERY_MAX_LAG_SECONDS", 300.0)
 
 
 def scratch_root() -> Optional[str]:

@@ -2,7 +2,8 @@
 
 - a recovery point every ``LIGHTRAG_RECOVERY_CHECKPOINT_INTERVAL_HOURS`` (6; 0 turns it off),
   taken when the newest point in the repository is older than that (so a restart neither
-  skips nor doubles one), on a primary only: a standby receives its points with the snapshots;
+  skips nor doubles one; without any point, one interval after the start), on a primary
+  only: a standby receives its points with the snapshots;
 - the live health checks every ``LIGHTRAG_RECOVERY_HEALTH_CHECK_INTERVAL_MINUTES`` (5; 0
   turns them off): :meth:`HealthValidator.avalidate_all_graphs`, whose results go to the
   status, the logs and the catalog.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -26,12 +28,19 @@ if TYPE_CHECKING:
 logger = logging.getLogger("lightrag.recovery.scheduler")
 
 
+def _interval(name: str, default: float) -> float:
+    """A positive number of the environment, or 0 (off)."""
+    if os.environ.get(name, "").strip() in ("0", "0.0"):
+        return 0.0
+    return env_number(name, default)
+
+
 def checkpoint_interval_seconds() -> float:
-    return env_number("LIGHTRAG_RECOVERY_CHECKPOINT_INTERVAL_HOURS", 6.0, low=0) * 3600
+    return _interval("LIGHTRAG_RECOVERY_CHECKPOINT_INTERVAL_HOURS", 6.0) * 3600
 
 
 def health_check_interval_seconds() -> float:
-    return env_number("LIGHTRAG_RECOVERY_HEALTH_CHECK_INTERVAL_MINUTES", 5.0, low=0) * 60
+    return _interval("LIGHTRAG_RECOVERY_HEALTH_CHECK_INTERVAL_MINUTES", 5.0) * 60
 
 
 class RecoveryScheduler:
@@ -45,6 +54,7 @@ class RecoveryScheduler:
         self.health_interval = float(health_interval) if health_interval is not None else health_check_interval_seconds()
         self._task: Optional["asyncio.Task[None]"] = None
         self._stop: Optional[asyncio.Event] = None
+        self._started = datetime.now(timezone.utc)
         #: The outcome of the last scheduled point and health check.
         self.last: dict[str, Any] = {}
 
@@ -56,6 +66,7 @@ class RecoveryScheduler:
         if self.running or (self.checkpoint_interval <= 0 and self.health_interval <= 0):
             return
         self._stop = asyncio.Event()
+        self._started = datetime.now(timezone.utc)
         self._task = asyncio.create_task(self._run(), name="lightrag-recovery-scheduler")
 
     async def stop(self) -> None:
@@ -88,8 +99,9 @@ class RecoveryScheduler:
             if status["acting_as"] != "primary" or not recovery.manager.graph_ids:
                 return
             points = await recovery.alist_recovery_points()
-            newest = points[0].timestamp if points else None
-            if newest is not None and (datetime.now(timezone.utc) - newest).total_seconds() < self.checkpoint_interval:
+            # Due an interval after the newest point, or (without any) after this start.
+            since = points[0].timestamp if points else self._started
+            if (datetime.now(timezone.utc) - since).total_seconds() < self.checkpoint_interval:
                 return
             point = await recovery.acreate_recovery_point(description="scheduled recovery point",
                                                           created_by="scheduler")

@@ -43,7 +43,7 @@ async def smoke_query(graph_id: str, *, folder: Optional[Path] = None, rag: Any 
 
 
 async def _through_lightrag(rag: Any) -> tuple[bool, str]:
-    from lightrag import QueryParam
+    from lightrag.base import QueryParam
 
     chunks = getattr(rag, "text_chunks", None)
     data = getattr(chunks, "_data", None) or {}

@@ -78,8 +78,7 @@ class StandbyApplier:
                 "last": self._last(graph_id)}
 
     def _last(self, graph_id: str) -> Optional[dict[str, Any]]:
-        raw = self.manager.catalog.state(f"applied:{graph_id}")
-        return json.loads(raw) if raw else None
+        return last_applied(self.manager.catalog, graph_id)
 
     def _served(self, graph_id: str) -> Any:
         from lightrag.backup.errors import GraphNotFoundError
@@ -148,4 +147,14 @@ class StandbyApplier:
         return outcome
 
 
-__all__ = ["APPLY_ENV", "APPLY_SETTINGS", "StandbyApplier"]
+def last_applied(catalog: Any, graph_id: str) -> Optional[dict[str, Any]]:
+    """The outcome of the last apply of ``graph_id`` on this standby (``snapshot_id``,
+    ``applied_at``, ``error``, ...), if any."""
+    raw = catalog.state(f"applied:{graph_id}")
+    try:
+        return json.loads(raw) if raw else None
+    except ValueError:
+        return None
+
+
+__all__ = ["APPLY_ENV", "APPLY_SETTINGS", "StandbyApplier", "last_applied"]

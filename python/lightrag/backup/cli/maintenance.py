@@ -137,9 +137,11 @@ def catalog_rebuild(args: argparse.Namespace, bar: ProgressBar) -> int:
     from lightrag.replication import ReplicationManager  # the CLI may import replication
 
     targets = ReplicationManager(owner).restore_targets()
-    emit(args, {"catalog": str(owner.catalog.path), "snapshots": count, "schedules": schedules, "targets": targets},
+    points = owner.last_rebuild.get("recovery_points", 0)
+    emit(args, {"catalog": str(owner.catalog.path), "snapshots": count, "schedules": schedules, "targets": targets,
+                "recovery_points": points},
          f"rebuilt {owner.catalog.path} from {store.url}: {count} snapshots, {schedules} schedules, "
-         f"{targets} replication targets")
+         f"{targets} replication targets, {points} recovery points")
     return 0
 
 
