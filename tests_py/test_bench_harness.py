@@ -64,3 +64,17 @@ def test_the_benchmark_runs_on_the_cloud_backends(tmp_path: Path):
     for tool in ("lightrag-backup (S3)", "lightrag-backup (Azure)", "restic (S3)"):
         assert tool in report
     assert "faster (S3)" in report
+
+
+def test_the_recovery_benchmark_measures_drills_failovers_and_rpo(tmp_path: Path):
+    out = tmp_path / "BENCHMARKS.md"
+    result = subprocess.run(
+        [sys.executable, str(BENCH.parent / "recovery.py"), "--entities", "200", "--dim", "32", "--rounds", "1",
+         "--inserts", "1", "--gap", "0.5", "--work", str(tmp_path / "work"), "--out", str(out)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = out.read_text()
+    for row in ("drill (cold)", "restic restore", "borg extract", "failover (cold)", "failover (warm)"):
+        assert f"| {row} |" in report
+    assert "RPO under continuous replication" in report

@@ -60,9 +60,15 @@ def test_failover_to_a_recovery_point_after_the_primary_is_killed(tmp_path: Path
     servers = [standby, second, primary]
     try:
         client = primary["client"]
+        # The continuous watcher snapshots each graph first; targets registered after that get
+        # them at once (not at the next catch-up, minutes later).
+        eventually(lambda: all(snapshot_ids(client, g) for g in GRAPHS), "the first continuous snapshots")
         for name, server, key in (("standby", standby, STANDBY_KEY), ("second", second, SECOND_KEY)):
             made = client.post("/replication/targets", json={"name": name, "base_url": server["base"], "api_key": key})
             assert made.status_code == 201, made.text
+        for server in (standby, second):
+            eventually(lambda s=server: all(snapshot_ids(s["client"], g) for g in GRAPHS), "a new target's graphs",
+                       seconds=30)
 
         # A recovery point over the three graphs, on the primary; it reaches both standbys
         # with its snapshots.

@@ -88,10 +88,16 @@ def create_replication_router(
         return view
 
     @router.post("/targets", status_code=201, summary="Register a replication target")
-    async def register_target(body: TargetRequest) -> dict[str, Any]:
+    async def register_target(request: Request, body: TargetRequest) -> dict[str, Any]:
         target = ReplicationTarget(**body.model_dump())
         # It also writes the target into the repository's settings: off the event loop.
         await asyncio.to_thread(replication.register_target, target)
+        # A running replicator brings the new target up to date now, not at its next catch-up.
+        watcher = getattr(request.app.state, "continuous", None)
+        replicator = watcher.auto_replicator if watcher is not None else None
+        if replicator is not None and target.enabled:
+            graphs = await asyncio.to_thread(manager.storage.list_graphs)
+            replicator.notify_graphs([g for g in sorted(set(graphs) | set(manager.graph_ids)) if target.takes(g)])
         return target_view(target)
 
     @router.get("/targets", summary="Replication targets, with their last health result")
