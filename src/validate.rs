@@ -59,6 +59,19 @@ pub struct GraphCheck {
     pub counts: BTreeMap<String, u64>,
     /// The files that were read.
     pub files_checked: Vec<String>,
+    /// The model-free smoke query (see [`Smoke`]), when the entity vectors could be searched.
+    pub smoke: Option<Smoke>,
+}
+
+/// A smoke query without any model: a few entities' stored vectors are searched for (cosine,
+/// over every row of the entity matrix, as NanoVectorDB searches), each must find its own
+/// entity first, which must be a node of the graph citing a chunk of the text chunk store.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Smoke {
+    pub ok: bool,
+    pub detail: String,
+    /// The entities searched for.
+    pub probes: Vec<String>,
 }
 
 /// At most this many problems are listed; the rest are counted.
@@ -92,6 +105,17 @@ struct Findings {
 }
 
 impl Findings {
+    fn merge(&mut self, other: Findings) {
+        for problem in other.problems {
+            if self.problems.len() >= MAX_PROBLEMS {
+                self.omitted += 1;
+            } else {
+                self.problems.push(problem);
+            }
+        }
+        self.omitted += other.omitted;
+    }
+
     fn add(
         &mut self,
         severity: Severity,
@@ -369,18 +393,122 @@ pub fn check_graph_dir(dir: &Path) -> Result<GraphCheck> {
         }
     }
 
-    // The vector stores.
+    // The vector stores: the two large ones on their own threads (these machines have two
+    // cores; each file is read and parsed whole).
+    let (graph_ref, chunks_ref) = (graph.as_ref(), text_chunks.as_ref());
+    let outcomes: Vec<Result<VectorStore>> = std::thread::scope(|scope| {
+        let entities = scope.spawn(|| check_vector_store(dir, VDB_ENTITIES, graph_ref, chunks_ref));
+        let relations =
+            scope.spawn(|| check_vector_store(dir, VDB_RELATIONSHIPS, graph_ref, chunks_ref));
+        let chunks = check_vector_store(dir, VDB_CHUNKS, graph_ref, chunks_ref);
+        vec![
+            entities.join().expect("validation thread"),
+            relations.join().expect("validation thread"),
+            chunks,
+        ]
+    });
     let mut dims: Vec<(&str, u64)> = Vec::new();
-    for name in [VDB_ENTITIES, VDB_RELATIONSHIPS, VDB_CHUNKS] {
-        let Some(bytes) = read(dir, name)? else {
+    for (name, outcome) in [VDB_ENTITIES, VDB_RELATIONSHIPS, VDB_CHUNKS]
+        .into_iter()
+        .zip(outcomes)
+    {
+        let store = outcome?;
+        if !store.read {
             continue;
-        };
+        }
         check.files_checked.push(name.into());
-        let Some(vdb) = parse::<VdbFile>(&mut findings, name, &bytes) else {
+        findings.merge(store.findings);
+        if let Some(dim) = store.dim {
+            dims.push((name, dim));
+        }
+        if store.smoke.is_some() {
+            check.smoke = store.smoke;
+        }
+    }
+    if let Some(&(_, dim)) = dims.first() {
+        check.counts.insert("embedding_dim".into(), dim);
+        if let Some((other, other_dim)) = dims.iter().find(|(_, d)| *d != dim) {
+            findings.add(
+                Severity::Failed,
+                other,
+                "file",
+                None,
+                format!(
+                    "{other} has embedding_dim {other_dim} but {} has {dim}: the vector stores disagree on the embedding model",
+                    dims[0].0
+                ),
+            );
+        }
+    }
+    Ok(finish(check, findings))
+}
+
+/// Compare the counts a snapshot recorded when it was taken (its metadata) with what
+/// validation counted in its files; a difference is a problem.
+pub fn compare_counts(check: &mut GraphCheck, recorded: &serde_json::Value) {
+    let mut findings = Findings {
+        problems: std::mem::take(&mut check.problems),
+        omitted: check.omitted_problems,
+    };
+    for (key, file) in [
+        ("entities", GRAPHML),
+        ("relations", GRAPHML),
+        ("chunks", TEXT_CHUNKS),
+        ("documents", FULL_DOCS),
+    ] {
+        let (Some(expected), Some(found)) = (
+            recorded.get(key).and_then(|v| v.as_u64()),
+            check.counts.get(key),
+        ) else {
             continue;
         };
-        dims.push((name, vdb.embedding_dim));
-        check_dimensions(&mut findings, name, &vdb);
+        if expected != *found {
+            findings.add(
+                Severity::Failed,
+                file,
+                "file",
+                None,
+                format!("the snapshot recorded {expected} {key} when it was taken, its files hold {found}"),
+            );
+        }
+    }
+    *check = finish(std::mem::take(check), findings);
+}
+
+/// What checking one vector store found.
+#[derive(Default)]
+struct VectorStore {
+    read: bool,
+    findings: Findings,
+    dim: Option<u64>,
+    smoke: Option<Smoke>,
+}
+
+/// One vector store's checks: its rows' dimensions, and that it agrees with the graph (entity
+/// and relation vectors) or the text chunks (chunk vectors).
+fn check_vector_store(
+    dir: &Path,
+    name: &str,
+    graph: Option<&Graph>,
+    text_chunks: Option<&HashSet<String>>,
+) -> Result<VectorStore> {
+    let mut store = VectorStore::default();
+    let Some(bytes) = read(dir, name)? else {
+        return Ok(store);
+    };
+    store.read = true;
+    let mut local = Findings::default();
+    let findings = &mut local;
+    let Some(vdb) = parse::<VdbFile>(findings, name, &bytes) else {
+        store.findings = local;
+        return Ok(store);
+    };
+    store.dim = Some(vdb.embedding_dim);
+    let shaped = check_dimensions(findings, name, &vdb);
+    if name == VDB_ENTITIES && shaped {
+        store.smoke = Some(probe_entities(&vdb, graph, text_chunks));
+    }
+    {
         match name {
             VDB_ENTITIES => {
                 if let Some(graph) = &graph {
@@ -495,54 +623,8 @@ pub fn check_graph_dir(dir: &Path) -> Result<GraphCheck> {
             }
         }
     }
-    if let Some(&(_, dim)) = dims.first() {
-        check.counts.insert("embedding_dim".into(), dim);
-        if let Some((other, other_dim)) = dims.iter().find(|(_, d)| *d != dim) {
-            findings.add(
-                Severity::Failed,
-                other,
-                "file",
-                None,
-                format!(
-                    "{other} has embedding_dim {other_dim} but {} has {dim}: the vector stores disagree on the embedding model",
-                    dims[0].0
-                ),
-            );
-        }
-    }
-    Ok(finish(check, findings))
-}
-
-/// Compare the counts a snapshot recorded when it was taken (its metadata) with what
-/// validation counted in its files; a difference is a problem.
-pub fn compare_counts(check: &mut GraphCheck, recorded: &serde_json::Value) {
-    let mut findings = Findings {
-        problems: std::mem::take(&mut check.problems),
-        omitted: check.omitted_problems,
-    };
-    for (key, file) in [
-        ("entities", GRAPHML),
-        ("relations", GRAPHML),
-        ("chunks", TEXT_CHUNKS),
-        ("documents", FULL_DOCS),
-    ] {
-        let (Some(expected), Some(found)) = (
-            recorded.get(key).and_then(|v| v.as_u64()),
-            check.counts.get(key),
-        ) else {
-            continue;
-        };
-        if expected != *found {
-            findings.add(
-                Severity::Failed,
-                file,
-                "file",
-                None,
-                format!("the snapshot recorded {expected} {key} when it was taken, its files hold {found}"),
-            );
-        }
-    }
-    *check = finish(std::mem::take(check), findings);
+    store.findings = local;
+    Ok(store)
 }
 
 fn finish(mut check: GraphCheck, findings: Findings) -> GraphCheck {
@@ -561,7 +643,9 @@ fn split_sources(sources: &str) -> impl Iterator<Item = &str> {
     sources.split(SEP).map(str::trim).filter(|s| !s.is_empty())
 }
 
-fn check_dimensions(findings: &mut Findings, name: &str, vdb: &VdbFile) {
+/// Check the rows' vectors against `embedding_dim`; returns whether the matrix holds exactly
+/// one row of that dimension per data row (so it can be searched).
+fn check_dimensions(findings: &mut Findings, name: &str, vdb: &VdbFile) -> bool {
     let dim = vdb.embedding_dim;
     if dim == 0 {
         findings.add(
@@ -571,8 +655,9 @@ fn check_dimensions(findings: &mut Findings, name: &str, vdb: &VdbFile) {
             None,
             format!("{name} has embedding_dim 0"),
         );
-        return;
+        return false;
     }
+    let mut shaped = false;
     let kind = match name {
         VDB_ENTITIES => "entity",
         VDB_RELATIONSHIPS => "relation",
@@ -583,7 +668,8 @@ fn check_dimensions(findings: &mut Findings, name: &str, vdb: &VdbFile) {
         let padding = text.bytes().rev().take_while(|&b| b == b'=').count() as u64;
         let bytes = (text.len() as u64 / 4) * 3 - padding.min(2);
         let expected = vdb.data.len() as u64 * dim * 4;
-        if text.len() % 4 != 0 || bytes != expected {
+        shaped = text.len() % 4 == 0 && bytes == expected;
+        if !shaped {
             findings.add(
                 Severity::Failed,
                 name,
@@ -598,12 +684,36 @@ fn check_dimensions(findings: &mut Findings, name: &str, vdb: &VdbFile) {
             );
         }
     }
-    use base64::Engine;
-    use std::io::Read;
     const ROWS_LISTED: u64 = 3;
     let mut wrong_rows = 0u64;
+    // One decoder and two buffers for every row: 100 000 rows cost no allocation.
+    let mut inflater = flate2::Decompress::new(true);
+    let (mut packed, mut raw) = (Vec::new(), vec![0u8; dim as usize * 2 + 1]);
     for row in &vdb.data {
         let Some(vector) = &row.vector else { continue };
+        // Each row carries its vector as base64(zlib(float16)).
+        packed.clear();
+        let length = base64_simd::STANDARD
+            .decode_append(vector.as_bytes(), &mut packed)
+            .ok()
+            .and_then(|_| {
+                inflater.reset(true);
+                match inflater.decompress(&packed, &mut raw, flate2::FlushDecompress::Finish) {
+                    Ok(flate2::Status::StreamEnd) => Some(inflater.total_out()),
+                    // Longer than the dimension allows (the buffer is one byte more).
+                    Ok(_) if inflater.total_out() as usize == raw.len() => {
+                        Some(inflater.total_out())
+                    }
+                    _ => None,
+                }
+            });
+        if length == Some(dim * 2) {
+            continue;
+        }
+        wrong_rows += 1;
+        if wrong_rows > ROWS_LISTED {
+            continue;
+        }
         let object = row
             .entity_name
             .as_deref()
@@ -616,34 +726,20 @@ fn check_dimensions(findings: &mut Findings, name: &str, vdb: &VdbFile) {
                 ))
             })
             .unwrap_or_else(|| row.id.to_string());
-        // Each row carries its vector as base64(zlib(float16)).
-        let length = base64::engine::general_purpose::STANDARD
-            .decode(vector.as_bytes())
-            .ok()
-            .and_then(|packed| {
-                let mut raw = Vec::new();
-                flate2::read::ZlibDecoder::new(&packed[..])
-                    .read_to_end(&mut raw)
-                    .ok()
-                    .map(|_| raw.len() as u64)
-            });
-        if length == Some(dim * 2) {
-            continue;
-        }
-        wrong_rows += 1;
-        if wrong_rows > ROWS_LISTED {
-            continue;
-        }
         match length {
             Some(bytes) => findings.add(
                 Severity::Failed,
                 name,
                 kind,
                 Some(&object),
-                format!(
-                    "{kind} {object:?} has a vector of {} values in {name}, not embedding_dim {dim}",
-                    bytes / 2
-                ),
+                if bytes > dim * 2 {
+                    format!("{kind} {object:?} has a vector of more than {dim} values in {name}, not embedding_dim {dim}")
+                } else {
+                    format!(
+                        "{kind} {object:?} has a vector of {} values in {name}, not embedding_dim {dim}",
+                        bytes / 2
+                    )
+                },
             ),
             None => findings.add(
                 Severity::Failed,
@@ -665,6 +761,140 @@ fn check_dimensions(findings: &mut Findings, name: &str, vdb: &VdbFile) {
                 vdb.data.len()
             ),
         );
+    }
+    shaped
+}
+
+/// The model-free smoke query over the entity store (see [`Smoke`]). The matrix is decoded
+/// block by block (three rows of base64 at a time when the dimension allows), never whole.
+fn probe_entities(
+    vdb: &VdbFile,
+    graph: Option<&Graph>,
+    text_chunks: Option<&HashSet<String>>,
+) -> Smoke {
+    const PROBES: usize = 3;
+    let fail = |detail: String| Smoke {
+        ok: false,
+        detail,
+        probes: Vec::new(),
+    };
+    let Some(matrix) = vdb.matrix.as_deref() else {
+        return fail("the entity store has no matrix".into());
+    };
+    let dim = vdb.embedding_dim as usize;
+    let rows = vdb.data.len();
+    if rows == 0 {
+        return fail("the entity store is empty".into());
+    }
+    let mut order: Vec<usize> = (0..rows).collect();
+    order.sort_by(|&a, &b| vdb.data[a].id.cmp(&vdb.data[b].id));
+    order.truncate(PROBES);
+    // Rows per block: a whole number of base64 quanta (3 bytes <-> 4 characters).
+    let row_bytes = dim * 4;
+    let per_block = 3 / gcd(row_bytes, 3);
+    let block_bytes = row_bytes * per_block;
+    let block_chars = block_bytes / 3 * 4;
+    let text = matrix.trim_end().as_bytes();
+    let mut decoded = Vec::with_capacity(block_bytes);
+    let row_of = |decoded: &[u8], i: usize| -> Vec<f32> {
+        decoded[i * row_bytes..(i + 1) * row_bytes]
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect()
+    };
+    let decode = |block: usize, out: &mut Vec<u8>| -> bool {
+        out.clear();
+        let start = block * block_chars;
+        let end = (start + block_chars).min(text.len());
+        start < end
+            && base64_simd::STANDARD
+                .decode_append(&text[start..end], out)
+                .is_ok()
+    };
+    let mut probes: Vec<(usize, Vec<f32>, f32)> = Vec::new();
+    for &row in &order {
+        if !decode(row / per_block, &mut decoded)
+            || decoded.len() < (row % per_block + 1) * row_bytes
+        {
+            return fail(format!("the vector of row {row} cannot be decoded"));
+        }
+        let vector = row_of(&decoded, row % per_block);
+        let norm = vector.iter().map(|v| v * v).sum::<f32>().sqrt();
+        probes.push((row, vector, norm));
+    }
+    // Best (score, row) per probe, over every row.
+    let mut best: Vec<(f32, usize)> = vec![(f32::NEG_INFINITY, usize::MAX); probes.len()];
+    let blocks = rows.div_ceil(per_block);
+    for block in 0..blocks {
+        if !decode(block, &mut decoded) {
+            return fail(format!(
+                "block {block} of the entity matrix cannot be decoded"
+            ));
+        }
+        for within in 0..per_block {
+            let row = block * per_block + within;
+            if row >= rows || decoded.len() < (within + 1) * row_bytes {
+                break;
+            }
+            let candidate = row_of(&decoded, within);
+            let norm = candidate.iter().map(|v| v * v).sum::<f32>().sqrt();
+            for (slot, (_, probe, probe_norm)) in probes.iter().enumerate() {
+                let dot: f32 = probe.iter().zip(&candidate).map(|(a, b)| a * b).sum();
+                let score = dot / (norm * probe_norm).max(f32::MIN_POSITIVE);
+                // Ties go to the probe's own row (a duplicate vector is no failure).
+                if score > best[slot].0 || (score == best[slot].0 && row == probes[slot].0) {
+                    best[slot] = (score, row);
+                }
+            }
+        }
+    }
+    let mut names = Vec::new();
+    for ((row, _, _), (_, found)) in probes.iter().zip(&best) {
+        let name = vdb.data[*row]
+            .entity_name
+            .as_deref()
+            .unwrap_or(&vdb.data[*row].id)
+            .to_string();
+        if found != row {
+            return fail(format!(
+                "searching with {name:?}'s own vector found {:?} first",
+                vdb.data
+                    .get(*found)
+                    .map(|r| r.id.as_ref())
+                    .unwrap_or("nothing")
+            ));
+        }
+        if let Some(graph) = graph {
+            let Some((_, sources)) = graph.nodes.iter().find(|(n, _)| *n == name) else {
+                return fail(format!(
+                    "entity {name:?} found by vector search is not a node of the graph"
+                ));
+            };
+            if let Some(chunks) = text_chunks {
+                if !split_sources(sources).any(|c| chunks.contains(c)) {
+                    return fail(format!(
+                        "entity {name:?} cites no chunk of the text chunk store"
+                    ));
+                }
+            }
+        }
+        names.push(name);
+    }
+    Smoke {
+        ok: true,
+        detail: format!(
+            "found {} by their own vectors among {rows} entities, each a node of the graph citing a stored chunk",
+            names.iter().map(|n| format!("{n:?}")).collect::<Vec<_>>().join(", ")
+        ),
+        probes: names,
+    }
+}
+
+fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
     }
 }
 

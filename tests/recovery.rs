@@ -272,3 +272,49 @@ fn a_copy_brings_a_point_once_every_graph_it_names_is_there() {
         Err(Error::SnapshotProtected { .. })
     ));
 }
+
+#[test]
+fn a_point_follows_a_snapshot_a_push_re_issued_as_diverged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("g");
+    let repo = local(&tmp.path().join("repo"));
+    common::write_graph(&dir, 8);
+    let own = snap(&repo, "g", &dir);
+    let point = recovery::create_point(
+        &repo,
+        &point_of(&[("g", &own.snapshot_id)]),
+        None,
+        None,
+        "{}",
+    )
+    .unwrap();
+    // A push from a primary replaced this snapshot as the head: it is re-issued, tagged.
+    let done = lightrag_backup::replication::conflict::mark_diverged(
+        &repo,
+        "g",
+        std::slice::from_ref(&own.snapshot_id),
+        "pushed",
+    )
+    .unwrap();
+    let reissued = repo.load_snapshot("g", &done[0].diverged_as).unwrap();
+    let named = &point.graphs["g"];
+    let found = recovery::resolve(&repo, "g", named).unwrap().unwrap();
+    assert_eq!(found.snapshot_id, reissued.snapshot_id);
+    // Still protected under its new id, by retention and by delete.
+    assert_eq!(
+        Protection::load(&repo).unwrap().points_naming(&reissued),
+        vec![point.checkpoint_id.clone()]
+    );
+    assert!(matches!(
+        recovery::delete_snapshot(&repo, "g", &reissued.snapshot_id),
+        Err(Error::SnapshotProtected { .. })
+    ));
+    let policy = RetentionPolicy {
+        keep_last: Some(1),
+        ..Default::default()
+    };
+    common::write_graph(&dir, 9);
+    snap(&repo, "g", &dir);
+    forget(&repo, Some("g"), &policy, false).unwrap();
+    assert!(repo.load_snapshot("g", &reissued.snapshot_id).is_ok());
+}

@@ -47,7 +47,7 @@ from lightrag.replication.graph_replication import (
 from .errors import AlreadyPrimaryError, FailoverRunningError
 from .health import HealthValidator, check_folder, scratch_root
 from .points import FAILED, HEALTHY, HealthStatus, Problem, RecoveryPoint, worst
-from .smoke import smoke_query
+from .smoke import folder_smoke, smoke_query
 
 if TYPE_CHECKING:
     from lightrag.backup.manager import BackupManager
@@ -375,6 +375,7 @@ class DisasterRecoveryManager:
             logger.info("failover: %s%s (%.0f ms)", action, f" {graph_id}" if graph_id else "", entry["took_ms"])
 
         ok = True
+        hashes: dict[str, str] = {}  # graph id -> the data hash of its files once restored
         holders = await self._hold_all(list(point.graphs), "failover")
         try:
             # The standby stops applying what it receives into these graphs meanwhile: the lock
@@ -391,6 +392,7 @@ class DisasterRecoveryManager:
                         # folder changed since is restored after all.
                         adopted = await backup.acreate_snapshot(description, ["failover"], adopt=True)
                         if adopted.data_hash == expected:
+                            hashes[graph_id] = adopted.data_hash
                             act("adopt", graph_id, began, snapshot_id=adopted.snapshot_id, warm=True)
                             continue
                         began = time.perf_counter()
@@ -404,6 +406,7 @@ class DisasterRecoveryManager:
                     # scheduled and continuous backups go on from it.
                     began = time.perf_counter()
                     adopted = await backup.acreate_snapshot(description, ["failover"], adopt=True)
+                    hashes[graph_id] = adopted.data_hash
                     act("adopt", graph_id, began, snapshot_id=adopted.snapshot_id)
                 except BackupError as error:
                     ok = False
@@ -420,7 +423,7 @@ class DisasterRecoveryManager:
             for holder in holders:
                 self.manager.locks.release(holder)
         restored_at = time.perf_counter()
-        validation = await self._validate_live(point) if ok else {"ok": False, "graphs": {}}
+        validation = await self._validate_live(point, hashes) if ok else {"ok": False, "graphs": {}}
         report["validation"] = validation
         ok = ok and bool(validation["ok"])
         report.update(ok=ok, finished_at=_iso(), rto_seconds=round(time.perf_counter() - clock, 3),
@@ -454,7 +457,10 @@ class DisasterRecoveryManager:
         self.last_report = {"kind": "validation", "checkpoint_id": point.checkpoint_id, **validation}
         return bool(validation["ok"])
 
-    async def _validate_live(self, point: RecoveryPoint) -> dict[str, Any]:
+    async def _validate_live(self, point: RecoveryPoint, hashes: Optional[dict[str, str]] = None) -> dict[str, Any]:
+        """Each graph of the point as it is served now: healthy, hashing to the point's
+        snapshot (``hashes``: what the failover's adopting snapshots found, else a snapshot
+        now, which stores nothing new for unchanged data), and answering a smoke query."""
         graphs: dict[str, Any] = {}
         for graph_id in sorted(point.graphs):
             backup = self._live_location(graph_id, create=False)
@@ -462,21 +468,21 @@ class DisasterRecoveryManager:
                 health = await asyncio.to_thread(check_folder, graph_id, folder,
                                                  "live" if backup.rag is not None else "folder")
             expected = point.snapshot_details.get(graph_id, {}).get("data_hash")
-            # The files as a snapshot sees them (unchanged data stores nothing).
-            current = await backup.acreate_snapshot("validation after recovery", ["recovery-validation"],
-                                                    skip_if_unchanged=True)
-            if expected and current.data_hash != expected:
+            current = (hashes or {}).get(graph_id)
+            if current is None:
+                current = (await backup.acreate_snapshot("validation after recovery", ["recovery-validation"],
+                                                         skip_if_unchanged=True)).data_hash
+            if expected and current != expected:
                 health.add(Problem(FAILED, str(backup.graph_dir), "file", None,
                                    f"the files of {graph_id} do not hash to recovery point {point.checkpoint_id}'s "
                                    f"snapshot {point.snapshots[graph_id]} (they changed since, or the restore "
                                    "did not finish)"))
-            smoke = await smoke_query(graph_id, rag=backup.rag) if backup.rag is not None else \
-                await smoke_query(graph_id, folder=backup.graph_dir)
+            smoke = await smoke_query(graph_id, rag=backup.rag) if backup.rag is not None else folder_smoke(health)
             if not smoke["ok"]:
                 health.add(Problem(FAILED, str(backup.graph_dir), "file", None,
                                    f"the smoke query did not answer: {smoke['detail']}"))
             await asyncio.to_thread(self.validator._record, health)
-            graphs[graph_id] = {**health.to_dict(), "data_hash": current.data_hash, "expected_data_hash": expected,
+            graphs[graph_id] = {**health.to_dict(), "data_hash": current, "expected_data_hash": expected,
                                 "smoke_query": smoke}
         return {"ok": all(g["status"] == HEALTHY for g in graphs.values()), "graphs": graphs}
 
@@ -510,7 +516,7 @@ class DisasterRecoveryManager:
                 snapshot = await backup.aget_snapshot(snapshot_id)
                 health = await asyncio.to_thread(check_folder, graph_id, folder, f"snapshot {snapshot_id}",
                                                  snapshot.metadata)
-                smoke = await smoke_query(graph_id, folder=folder)
+                smoke = folder_smoke(health)
                 if not smoke["ok"]:
                     health.add(Problem(FAILED, str(folder), "file", None,
                                        f"the smoke query did not answer: {smoke['detail']}"))

@@ -72,6 +72,7 @@ def check_folder(graph_id: str, folder: Path, source: str, recorded: Optional[di
         counts=dict(found["counts"]),
         source=source,
         omitted_problems=int(found["omitted_problems"]),
+        smoke=found.get("smoke"),
     )
 
 

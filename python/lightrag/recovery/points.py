@@ -129,6 +129,8 @@ class HealthStatus:
     checked_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     #: Problems found beyond the ones listed.
     omitted_problems: int = 0
+    #: The model-free smoke query of a folder (``{ok, detail, probes}``), when it ran.
+    smoke: Optional[dict[str, Any]] = None
 
     @property
     def healthy(self) -> bool:
@@ -147,6 +149,7 @@ class HealthStatus:
             "counts": dict(self.counts),
             "source": self.source,
             "checked_at": self.checked_at.isoformat(),
+            "smoke": self.smoke,
         }
 
     def summary(self) -> str:

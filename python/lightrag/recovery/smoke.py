@@ -5,10 +5,10 @@
   the opening words of one of the graph's own chunks; it must come back with context that
   holds graph text.
 - On a folder (a drill's scratch restore, a graph served by ``lightrag-backup serve``): the
-  retrieval path without any model, with the libraries LightRAG itself uses: the entity vector
-  store is opened with nano-vectordb and queried with stored vectors (each must find its own
-  entity first), each entity found must be a node of the NetworkX graph, and a chunk it cites
-  must be readable from the text chunk store.
+  retrieval path without any model, run by the engine while it validates the folder (one read
+  of the files): a few entities' stored vectors are searched for over the whole entity matrix
+  (cosine, as NanoVectorDB searches), each must find its own entity first, which must be a node
+  of the graph citing a chunk of the text chunk store.
 """
 
 from __future__ import annotations
@@ -18,9 +18,6 @@ import json
 import time
 from pathlib import Path
 from typing import Any, Optional
-
-_SEP = "<SEP>"
-_PROBES = 3
 
 
 async def smoke_query(graph_id: str, *, folder: Optional[Path] = None, rag: Any = None) -> dict[str, Any]:
@@ -32,7 +29,7 @@ async def smoke_query(graph_id: str, *, folder: Optional[Path] = None, rag: Any 
             ok, detail = await _through_lightrag(rag)
             method = "lightrag query (naive, context only)"
         elif folder is not None:
-            ok, detail = await asyncio.to_thread(_on_folder, Path(folder))
+            ok, detail = await asyncio.to_thread(_on_folder, graph_id, Path(folder))
             method = "vector search + graph + chunk store (no model)"
         else:
             raise ValueError("smoke_query needs a folder or a LightRAG instance")
@@ -58,44 +55,23 @@ async def _through_lightrag(rag: Any) -> tuple[bool, str]:
     return True, f"asked {words!r}: {len(text)} characters of context"
 
 
-def _on_folder(folder: Path) -> tuple[bool, str]:
-    import logging
+def _on_folder(graph_id: str, folder: Path) -> tuple[bool, str]:
+    from .health import check_folder
 
-    import networkx as nx
-    import numpy as np
-    from nano_vectordb import NanoVectorDB
-
-    vdb_file = folder / "vdb_entities.json"
-    if not vdb_file.exists():
-        return False, "no vdb_entities.json: nothing to search"
-    dim = int(json.loads(vdb_file.read_text())["embedding_dim"])
-    quiet = logging.getLogger("nano-vectordb")
-    level = quiet.level
-    quiet.setLevel(logging.WARNING)
-    try:
-        db = NanoVectorDB(dim, storage_file=str(vdb_file))
-    finally:
-        quiet.setLevel(level)
-    storage = db._NanoVectorDB__storage  # type: ignore[attr-defined]
-    rows, matrix = storage["data"], storage["matrix"]
-    if not rows:
-        return False, "the entity vector store is empty"
-    graph = nx.read_graphml(folder / "graph_chunk_entity_relation.graphml")
-    chunks = json.loads((folder / "kv_store_text_chunks.json").read_text())
-    probes = sorted(range(len(rows)), key=lambda i: rows[i]["__id__"])[:_PROBES]
-    found = []
-    for index in probes:
-        hits = db.query(np.asarray(matrix[index]), top_k=1)
-        if not hits or hits[0]["__id__"] != rows[index]["__id__"]:
-            return False, f"searching with {rows[index].get('entity_name')!r}'s own vector did not find it first"
-        name = hits[0].get("entity_name")
-        if name not in graph:
-            return False, f"entity {name!r} found by vector search is not a node of the graph"
-        cited = [c for c in str(graph.nodes[name].get("source_id", "")).split(_SEP) if c]
-        if not cited or not any(str(chunks.get(c, {}).get("content", "")) for c in cited):
-            return False, f"entity {name!r} cites no readable chunk"
-        found.append(name)
-    return True, f"found {', '.join(repr(n) for n in found)} by their vectors, in the graph, with their chunks"
+    found = folder_smoke(check_folder(graph_id, folder, "folder"))
+    return bool(found["ok"]), str(found["detail"])
 
 
-__all__ = ["smoke_query"]
+def folder_smoke(health: Any) -> dict[str, Any]:
+    """The smoke query a folder's validation ran (a :class:`HealthStatus` from ``check_folder``),
+    in :func:`smoke_query`'s shape."""
+    smoke = health.smoke
+    if smoke is None:
+        ok, detail = False, "the entity vectors cannot be searched (see the validation's problems)"
+    else:
+        ok, detail = bool(smoke["ok"]), str(smoke["detail"])
+    return {"graph_id": health.graph_id, "ok": ok, "method": "vector search + graph + chunk store (no model)",
+            "detail": detail, "took_ms": 0.0}
+
+
+__all__ = ["folder_smoke", "smoke_query"]
