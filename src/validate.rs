@@ -22,6 +22,7 @@ use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::{BufRead, Read, Seek};
 use std::path::Path;
 
 /// How bad a problem is.
@@ -493,20 +494,99 @@ fn check_vector_store(
     text_chunks: Option<&HashSet<String>>,
 ) -> Result<VectorStore> {
     let mut store = VectorStore::default();
-    let Some(bytes) = read(dir, name)? else {
-        return Ok(store);
+    let path = dir.join(name);
+    let file = match std::fs::File::open(&path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(store),
+        Err(e) => return Err(Error::io("read", &path, e)),
     };
     store.read = true;
     let mut local = Findings::default();
     let findings = &mut local;
-    let Some(vdb) = parse::<VdbFile>(findings, name, &bytes) else {
+    // The head (up to `"matrix": "`) is parsed; the matrix streams past, decoded block by
+    // block, so memory holds the rows, never the matrix.
+    let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
+    let mut head = Vec::new();
+    let found = {
+        let mut heads = crate::vdb::HeadReader::new(&mut reader);
+        heads
+            .read_to_end(&mut head)
+            .map_err(|e| Error::io("read", &path, e))?;
+        heads.found()
+    };
+    let matrix_start = head.len() as u64;
+    let mut matrix_bytes = None;
+    if found {
+        let mut matrix = crate::vdb::MatrixReader::new(&mut reader);
+        let mut count = 0u64;
+        let mut buffer = vec![0u8; 1 << 20];
+        loop {
+            let n = matrix
+                .read(&mut buffer)
+                .map_err(|e| Error::io("read", &path, e))?;
+            if n == 0 {
+                break;
+            }
+            count += n as u64;
+        }
+        let mut tail = matrix.leftover();
+        reader
+            .read_to_end(&mut tail)
+            .map_err(|e| Error::io("read", &path, e))?;
+        matrix_bytes = Some(count);
+        // What follows the matrix closes it (`"}`); the head then parses as the file would
+        // with an empty matrix.
+        let closing: Vec<u8> = tail
+            .iter()
+            .filter(|b| !b.is_ascii_whitespace())
+            .copied()
+            .collect();
+        let cut = closing
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(b));
+        if cut {
+            findings.add(
+                Severity::Failed,
+                name,
+                "file",
+                None,
+                format!("{name} ends inside its matrix, before its JSON does (truncated?)"),
+            );
+        } else if closing != b"\"}" {
+            findings.add(Severity::Failed, name, "file", None, format!(
+                "{name}'s matrix is not base64 of float32 rows: it stops after {count} bytes at {:?}",
+                String::from_utf8_lossy(&tail[..tail.len().min(24)])
+            ));
+        }
+        head.extend_from_slice(b"\"}");
+    }
+    let Some(vdb) = parse::<VdbFile>(findings, name, &head) else {
         store.findings = local;
         return Ok(store);
     };
     store.dim = Some(vdb.embedding_dim);
-    let shaped = check_dimensions(findings, name, &vdb);
+    let source = if found {
+        MatrixSource::File {
+            path: &path,
+            start: matrix_start,
+        }
+    } else {
+        MatrixSource::Text(vdb.matrix.as_deref().unwrap_or(""))
+    };
+    if !found {
+        matrix_bytes = vdb.matrix.as_deref().map(|text| {
+            let text = text.trim_end();
+            let padding = text.bytes().rev().take_while(|&b| b == b'=').count() as u64;
+            if text.len() % 4 == 0 {
+                (text.len() as u64 / 4) * 3 - padding.min(2)
+            } else {
+                u64::MAX
+            }
+        });
+    }
+    let shaped = check_dimensions(findings, name, &vdb, matrix_bytes);
     if name == VDB_ENTITIES && shaped {
-        store.smoke = Some(probe_entities(&vdb, graph, text_chunks));
+        store.smoke = Some(probe_entities(&vdb, &source, graph, text_chunks));
     }
     {
         match name {
@@ -645,7 +725,12 @@ fn split_sources(sources: &str) -> impl Iterator<Item = &str> {
 
 /// Check the rows' vectors against `embedding_dim`; returns whether the matrix holds exactly
 /// one row of that dimension per data row (so it can be searched).
-fn check_dimensions(findings: &mut Findings, name: &str, vdb: &VdbFile) -> bool {
+fn check_dimensions(
+    findings: &mut Findings,
+    name: &str,
+    vdb: &VdbFile,
+    matrix_bytes: Option<u64>,
+) -> bool {
     let dim = vdb.embedding_dim;
     if dim == 0 {
         findings.add(
@@ -663,21 +748,22 @@ fn check_dimensions(findings: &mut Findings, name: &str, vdb: &VdbFile) -> bool 
         VDB_RELATIONSHIPS => "relation",
         _ => "chunk",
     };
-    if let Some(matrix) = &vdb.matrix {
-        let text = matrix.trim_end();
-        let padding = text.bytes().rev().take_while(|&b| b == b'=').count() as u64;
-        let bytes = (text.len() as u64 / 4) * 3 - padding.min(2);
+    if let Some(bytes) = matrix_bytes {
         let expected = vdb.data.len() as u64 * dim * 4;
-        shaped = text.len() % 4 == 0 && bytes == expected;
+        shaped = bytes == expected;
         if !shaped {
+            let held = if bytes == u64::MAX {
+                "text that is not whole base64".to_string()
+            } else {
+                format!("{} floats", bytes / 4)
+            };
             findings.add(
                 Severity::Failed,
                 name,
                 "file",
                 None,
                 format!(
-                    "{name}'s matrix holds {} floats, but {} rows of embedding_dim {dim} need {}",
-                    bytes / 4,
+                    "{name}'s matrix holds {held}, but {} rows of embedding_dim {dim} need {}",
                     vdb.data.len(),
                     expected / 4
                 ),
@@ -765,10 +851,61 @@ fn check_dimensions(findings: &mut Findings, name: &str, vdb: &VdbFile) -> bool 
     shaped
 }
 
-/// The model-free smoke query over the entity store (see [`Smoke`]). The matrix is decoded
-/// block by block (three rows of base64 at a time when the dimension allows), never whole.
+/// Where a vector store's matrix is read from, row by row.
+enum MatrixSource<'a> {
+    /// The file, from the matrix's first base64 character (the layout nano-vectordb writes).
+    File { path: &'a Path, start: u64 },
+    /// The matrix text, parsed with the rest of a file laid out otherwise.
+    Text(&'a str),
+}
+
+impl MatrixSource<'_> {
+    /// Call `each(row, vector)` for the rows in order until it returns false; the matrix is
+    /// decoded a block at a time.
+    fn for_each_row(
+        &self,
+        dim: usize,
+        mut each: impl FnMut(usize, &[f32]) -> bool,
+    ) -> std::io::Result<()> {
+        match self {
+            MatrixSource::File { path, start } => {
+                let mut file = std::fs::File::open(path)?;
+                file.seek(std::io::SeekFrom::Start(*start))?;
+                let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
+                rows_of(&mut reader, dim, &mut each)
+            }
+            MatrixSource::Text(text) => rows_of(&mut text.as_bytes(), dim, &mut each),
+        }
+    }
+}
+
+fn rows_of(
+    input: &mut impl BufRead,
+    dim: usize,
+    each: &mut impl FnMut(usize, &[f32]) -> bool,
+) -> std::io::Result<()> {
+    let mut matrix = crate::vdb::MatrixReader::new(input);
+    let mut bytes = vec![0u8; dim * 4];
+    let mut vector = vec![0f32; dim];
+    for row in 0.. {
+        if matrix.read_exact(&mut bytes).is_err() {
+            return Ok(()); // the end of the matrix (a short one is reported by the shape check)
+        }
+        for (value, raw) in vector.iter_mut().zip(bytes.chunks_exact(4)) {
+            *value = f32::from_le_bytes([raw[0], raw[1], raw[2], raw[3]]);
+        }
+        if !each(row, &vector) {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// The model-free smoke query over the entity store (see [`Smoke`]): two passes over the
+/// matrix, one to pick up the probes' vectors, one to search with them.
 fn probe_entities(
     vdb: &VdbFile,
+    matrix: &MatrixSource,
     graph: Option<&Graph>,
     text_chunks: Option<&HashSet<String>>,
 ) -> Smoke {
@@ -778,9 +915,6 @@ fn probe_entities(
         detail,
         probes: Vec::new(),
     };
-    let Some(matrix) = vdb.matrix.as_deref() else {
-        return fail("the entity store has no matrix".into());
-    };
     let dim = vdb.embedding_dim as usize;
     let rows = vdb.data.len();
     if rows == 0 {
@@ -789,64 +923,34 @@ fn probe_entities(
     let mut order: Vec<usize> = (0..rows).collect();
     order.sort_by(|&a, &b| vdb.data[a].id.cmp(&vdb.data[b].id));
     order.truncate(PROBES);
-    // Rows per block: a whole number of base64 quanta (3 bytes <-> 4 characters).
-    let row_bytes = dim * 4;
-    let per_block = 3 / gcd(row_bytes, 3);
-    let block_bytes = row_bytes * per_block;
-    let block_chars = block_bytes / 3 * 4;
-    let text = matrix.trim_end().as_bytes();
-    let mut decoded = Vec::with_capacity(block_bytes);
-    let row_of = |decoded: &[u8], i: usize| -> Vec<f32> {
-        decoded[i * row_bytes..(i + 1) * row_bytes]
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect()
-    };
-    let decode = |block: usize, out: &mut Vec<u8>| -> bool {
-        out.clear();
-        let start = block * block_chars;
-        let end = (start + block_chars).min(text.len());
-        start < end
-            && base64_simd::STANDARD
-                .decode_append(&text[start..end], out)
-                .is_ok()
-    };
+    let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
     let mut probes: Vec<(usize, Vec<f32>, f32)> = Vec::new();
-    for &row in &order {
-        if !decode(row / per_block, &mut decoded)
-            || decoded.len() < (row % per_block + 1) * row_bytes
-        {
-            return fail(format!("the vector of row {row} cannot be decoded"));
+    let last = order.iter().copied().max().unwrap_or(0);
+    let picked = matrix.for_each_row(dim, |row, vector| {
+        if order.contains(&row) {
+            probes.push((row, vector.to_vec(), norm(vector)));
         }
-        let vector = row_of(&decoded, row % per_block);
-        let norm = vector.iter().map(|v| v * v).sum::<f32>().sqrt();
-        probes.push((row, vector, norm));
+        row < last
+    });
+    if picked.is_err() || probes.len() != order.len() {
+        return fail("the entity matrix cannot be read".into());
     }
-    // Best (score, row) per probe, over every row.
+    // Best (score, row) per probe, over every row; ties go to the probe's own row (a
+    // duplicate vector is no failure).
     let mut best: Vec<(f32, usize)> = vec![(f32::NEG_INFINITY, usize::MAX); probes.len()];
-    let blocks = rows.div_ceil(per_block);
-    for block in 0..blocks {
-        if !decode(block, &mut decoded) {
-            return fail(format!(
-                "block {block} of the entity matrix cannot be decoded"
-            ));
-        }
-        for within in 0..per_block {
-            let row = block * per_block + within;
-            if row >= rows || decoded.len() < (within + 1) * row_bytes {
-                break;
-            }
-            let candidate = row_of(&decoded, within);
-            let norm = candidate.iter().map(|v| v * v).sum::<f32>().sqrt();
-            for (slot, (_, probe, probe_norm)) in probes.iter().enumerate() {
-                let dot: f32 = probe.iter().zip(&candidate).map(|(a, b)| a * b).sum();
-                let score = dot / (norm * probe_norm).max(f32::MIN_POSITIVE);
-                // Ties go to the probe's own row (a duplicate vector is no failure).
-                if score > best[slot].0 || (score == best[slot].0 && row == probes[slot].0) {
-                    best[slot] = (score, row);
-                }
+    let searched = matrix.for_each_row(dim, |row, candidate| {
+        let candidate_norm = norm(candidate);
+        for (slot, (own, probe, probe_norm)) in probes.iter().enumerate() {
+            let dot: f32 = probe.iter().zip(candidate).map(|(a, b)| a * b).sum();
+            let score = dot / (candidate_norm * probe_norm).max(f32::MIN_POSITIVE);
+            if score > best[slot].0 || (score == best[slot].0 && row == *own) {
+                best[slot] = (score, row);
             }
         }
+        true
+    });
+    if searched.is_err() {
+        return fail("the entity matrix cannot be read".into());
     }
     let mut names = Vec::new();
     for ((row, _, _), (_, found)) in probes.iter().zip(&best) {
@@ -887,14 +991,6 @@ fn probe_entities(
             names.iter().map(|n| format!("{n:?}")).collect::<Vec<_>>().join(", ")
         ),
         probes: names,
-    }
-}
-
-fn gcd(a: usize, b: usize) -> usize {
-    if b == 0 {
-        a
-    } else {
-        gcd(b, a % b)
     }
 }
 

@@ -101,6 +101,13 @@ def plant_truncated_json(folder: Path) -> tuple[str, str]:
     return "file", "kv_store_doc_status.json"
 
 
+def plant_truncated_vector_store(folder: Path) -> tuple[str, str]:
+    path = folder / "vdb_entities.json"
+    text = path.read_bytes()
+    path.write_bytes(text[: len(text) - 200])  # cut inside the matrix
+    return "file", "vdb_entities.json"
+
+
 def plant_wrong_dimension(folder: Path) -> tuple[str, str]:
     path = folder / "vdb_relationships.json"
     data = json.loads(path.read_text())
@@ -114,6 +121,7 @@ PLANTS = {
     "graphml node removed": plant_graphml_node_removed,
     "cited chunk removed": plant_cited_chunk_removed,
     "truncated json": plant_truncated_json,
+    "truncated vector store": plant_truncated_vector_store,
     "wrong dimension": plant_wrong_dimension,
 }
 
@@ -137,7 +145,7 @@ def test_validation_catches_each_planted_inconsistency(clean_graph, tmp_path, pl
     if kind != "file":
         assert any(p.object_kind == kind for p in named), [p.to_dict() for p in named]
     # Reading a file that cannot be parsed fails the graph; disagreeing stores degrade it.
-    assert status.status == ("failed" if plant in ("truncated json", "wrong dimension") else "degraded")
+    assert status.status == ("failed" if plant.startswith("truncated") or plant == "wrong dimension" else "degraded")
 
 
 def test_a_snapshot_is_validated_in_scratch_without_touching_the_graph(clean_graph, tmp_path):
