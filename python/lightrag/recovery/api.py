@@ -17,7 +17,7 @@ Unknown ids are 404, bad input 422, never a 5xx.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Optional
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
@@ -112,27 +112,28 @@ def create_recovery_router(
         await recovery.adelete_recovery_point(point.checkpoint_id)
         return {"checkpoint_id": point.checkpoint_id, "deleted": True}
 
+    async def point_job(request: Request, checkpoint_id: str, wait: bool, kind: str, lock: str,
+                        run: Callable[[str], Awaitable[dict[str, Any]]]) -> JSONResponse:
+        """``run(full point id)`` as a job holding ``lock`` (an unknown point is 404 first)."""
+        point = await recovery.aget_recovery_point(checkpoint_id)
+
+        async def work(job: Job) -> dict[str, Any]:
+            return await run(point.checkpoint_id)
+
+        return await runner.answer(request, runner.start(kind, lock, work), wait)
+
     @guarded.post("/checkpoints/{checkpoint_id}/validate",
                   summary="Validate a recovery point: each snapshot restored to scratch and checked as LightRAG reads it")
     async def validate(request: Request, checkpoint_id: str = CheckpointId,
                        wait: bool = Query(False, description="answer when the validation is done")) -> JSONResponse:
-        point = await recovery.aget_recovery_point(checkpoint_id)
-
-        async def work(job: Job) -> dict[str, Any]:
-            return await recovery.avalidate_recovery_point(point.checkpoint_id)
-
-        return await runner.answer(request, runner.start("validate-recovery-point", _RECOVERY_JOBS, work), wait)
+        return await point_job(request, checkpoint_id, wait, "validate-recovery-point", _RECOVERY_JOBS,
+                               recovery.avalidate_recovery_point)
 
     @guarded.post("/checkpoints/{checkpoint_id}/drill",
                   summary="A recovery drill: the point restored to scratch, validated, queried; RTO measured")
     async def drill(request: Request, checkpoint_id: str = CheckpointId,
                     wait: bool = Query(False, description="answer when the drill is done")) -> JSONResponse:
-        point = await recovery.aget_recovery_point(checkpoint_id)
-
-        async def work(job: Job) -> dict[str, Any]:
-            return await recovery.arun_drill(point.checkpoint_id)
-
-        return await runner.answer(request, runner.start("drill", _RECOVERY_JOBS, work), wait)
+        return await point_job(request, checkpoint_id, wait, "drill", _RECOVERY_JOBS, recovery.arun_drill)
 
     @guarded.post("/checkpoints/{checkpoint_id}/failover",
                   summary="Fail over to a recovery point: this standby restores it into its live graphs and becomes primary")
@@ -145,11 +146,7 @@ def create_recovery_router(
                 resolve_graph(graph_id)
         if dry_run:
             return JSONResponse(await recovery.aplan_failover(point.checkpoint_id))
-
-        async def work(job: Job) -> dict[str, Any]:
-            return await recovery.afailover(point.checkpoint_id)
-
-        return await runner.answer(request, runner.start("failover", _FAILOVER_JOB, work), wait)
+        return await point_job(request, point.checkpoint_id, wait, "failover", _FAILOVER_JOB, recovery.afailover)
 
     @guarded.get("/status", summary="Role, epoch, and per graph: newest snapshot and point, standbys, RPO, RTO, health")
     async def status() -> dict[str, Any]:

@@ -39,7 +39,6 @@ from lightrag.replication.apply import last_applied
 from lightrag.replication.graph_replication import (
     fencing_state,
     instance_epoch,
-    instance_role,
     set_instance_epoch,
     set_instance_role,
 )
