@@ -20,8 +20,12 @@ def storage(tmp_path: Path) -> LocalBackupStorage:
 @pytest.fixture
 async def rag(tmp_path: Path):
     """A live LightRAG instance with a small graph (4 documents), finalised after the test."""
+    from helpers import forget_shared_data
+
     from lightrag.backup.offline_graph import build_graph
 
+    forget_shared_data()  # nothing of what earlier tests left in this process's LightRAG memory
     instance = await build_graph(tmp_path / "rag_storage", 4)
     yield instance
     await instance.finalize_storages()
+    forget_shared_data()
