@@ -87,6 +87,9 @@ def test_failover_to_a_recovery_point_after_the_primary_is_killed(tmp_path: Path
         assert client.post("/recovery/checkpoint", json={"graphs": ["nope"]}).status_code == 404
         assert client.post("/recovery/checkpoint", json={"graphs": ["../x"]}).status_code == 422
         assert client.post("/recovery/checkpoint", json={"bogus": 1}).status_code == 422
+        bare = client.post("/recovery/checkpoint")  # no body: every graph
+        assert bare.status_code == 201 and bare.json()["graphs"] == list(GRAPHS), bare.text
+        assert client.delete(f"/recovery/checkpoints/{bare.json()['checkpoint_id']}").status_code == 200
 
         # Later writes replicate continuously, past the point.
         add_document(tmp_path / "p-graphs" / "alpha", seed=29, start=100)
