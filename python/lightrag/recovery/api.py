@@ -91,7 +91,7 @@ def create_recovery_router(
 
     @guarded.post("/checkpoint", status_code=201, summary="Take a recovery point: one snapshot per graph, together")
     async def checkpoint(body: Optional[CheckpointRequest] = None) -> dict[str, Any]:
-        body = body or CheckpointRequest()  # no body: every graph, no description
+        body = body or CheckpointRequest.model_validate({})  # no body: every graph, no description
         graphs = body.checked_graphs()
         if graphs is not None and resolve_graph is not None:
             for graph_id in graphs:
