@@ -21,6 +21,7 @@ in the catalog (``recovery_events``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import shutil
@@ -30,7 +31,7 @@ import time
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Coroutine, Optional, TypeVar
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Coroutine, Optional, TypeVar
 
 from lightrag.backup.errors import BackupError, GraphNotFoundError, InvalidInputError, RepositoryConflictError
 from lightrag.backup.graph_backup import GraphBackup, asnapshot_together
@@ -140,8 +141,7 @@ class DisasterRecoveryManager:
         if not graph_ids:
             raise InvalidInputError("no graph to take a recovery point of: register graphs first (or name them)")
         backups = [self.manager.get_graph(validate_graph_id(g)) for g in graph_ids]
-        holders = await self._hold_all(graph_ids, "recovery point")
-        try:
+        async with self._holding(graph_ids, "recovery point"):
             for attempt in range(3):
                 snapshots, pause_ms = await asnapshot_together(
                     backups, description or "recovery point", ["recovery-point"], busy_timeout=self.busy_timeout)
@@ -160,9 +160,6 @@ class DisasterRecoveryManager:
                     # withdrawn): capture again.
                     if attempt == 2:
                         raise
-        finally:
-            for holder in holders:
-                self.manager.locks.release(holder)
         point = RecoveryPoint._from_native(json.loads(raw))
         await asyncio.to_thread(self.manager.refresh_recovery_points)
         logger.info("recovery point %s of %s (live pause %.1f ms)", point.checkpoint_id, ", ".join(point.graphs),
@@ -174,28 +171,16 @@ class DisasterRecoveryManager:
                 logger.warning("recovery point listener failed: %s", error)
         return point
 
-    async def _hold_all(self, graph_ids: list[str], operation: str) -> list[Any]:
-        """Take every graph's lock (in id order, so two such callers cannot deadlock),
-        waiting up to two minutes for what runs on them."""
-        from lightrag.backup.errors import OperationRunningError
-
-        holders: list[Any] = []
+    @contextlib.asynccontextmanager
+    async def _holding(self, graph_ids: list[str], operation: str) -> AsyncIterator[None]:
+        """Hold every graph's lock for the block (taken in id order, so two such callers cannot
+        deadlock), waiting up to two minutes for what runs on them."""
         deadline = time.monotonic() + _LOCK_WAIT_SECONDS
-        try:
+        async with contextlib.AsyncExitStack() as stack:
             for graph_id in sorted(graph_ids):
-                while True:
-                    try:
-                        holders.append(self.manager.locks.try_acquire(graph_id, operation))
-                        break
-                    except OperationRunningError:
-                        if time.monotonic() >= deadline:
-                            raise
-                        await asyncio.sleep(0.05)
-        except BaseException:
-            for holder in holders:
-                self.manager.locks.release(holder)
-            raise
-        return holders
+                await stack.enter_async_context(self.manager.locks.wait_hold(
+                    graph_id, operation, give_up=lambda: time.monotonic() >= deadline))
+            yield
 
     def list_recovery_points(self) -> list[RecoveryPoint]:
         """Every recovery point of the repository, newest first."""
@@ -375,13 +360,12 @@ class DisasterRecoveryManager:
 
         ok = True
         hashes: dict[str, str] = {}  # graph id -> the data hash of its files once restored
-        holders = await self._hold_all(list(point.graphs), "failover")
-        try:
+        async with self._holding(list(point.graphs), "failover"):
             # The standby stops applying what it receives into these graphs meanwhile: the lock
             # it takes per graph is held here.
             for graph_id, snapshot_id in sorted(point.snapshots.items()):
                 began = time.perf_counter()
-                backup = self._live_location(graph_id, create=True)
+                backup = await asyncio.to_thread(self._live_location, graph_id, create=True)
                 expected = point.snapshot_details.get(graph_id, {}).get("data_hash")
                 description = f"state after failover to recovery point {point.checkpoint_id}"
                 try:
@@ -418,9 +402,6 @@ class DisasterRecoveryManager:
                 await asyncio.to_thread(set_instance_role, self.catalog, "primary")
                 act("promote", None, began, epoch_before=before, epoch=epoch)
                 report["epoch"] = {"before": before, "after": epoch}
-        finally:
-            for holder in holders:
-                self.manager.locks.release(holder)
         restored_at = time.perf_counter()
         validation = await self._validate_live(point, hashes) if ok else {"ok": False, "graphs": {}}
         report["validation"] = validation
@@ -462,7 +443,7 @@ class DisasterRecoveryManager:
         now, which stores nothing new for unchanged data), and answering a smoke query."""
         graphs: dict[str, Any] = {}
         for graph_id in sorted(point.graphs):
-            backup = self._live_location(graph_id, create=False)
+            backup = await asyncio.to_thread(self._live_location, graph_id, create=False)
             async with backup.consistent_view() as folder:
                 health = await asyncio.to_thread(check_folder, graph_id, folder,
                                                  "live" if backup.rag is not None else "folder")
