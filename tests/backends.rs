@@ -10,6 +10,9 @@ mod common;
 use bytes::Bytes;
 use lightrag_backup::backend::{Created, Options};
 use lightrag_backup::error::BackendFailure;
+use lightrag_backup::lease::{
+    LeaseRecord, LeaseState, LeaseStore, Proposal, WriteOutcome, KEEP_SLOTS,
+};
 use lightrag_backup::runtime::block_on;
 use lightrag_backup::snapshot::{create_snapshot, SnapshotOptions};
 use lightrag_backup::verify::{verify_snapshots, VerifyOptions};
@@ -19,6 +22,7 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// Azurite's published development account key (not a secret).
 const AZURITE_KEY: &str =
@@ -250,6 +254,119 @@ fn concurrent_creates_have_one_winner(kind: &str) {
     assert_eq!(stored, Bytes::from(format!("writer {}", winners[0])));
 }
 
+fn proposal(holder: &str, epoch: u64) -> Proposal {
+    Proposal {
+        holder: holder.to_string(),
+        holder_url: Some(format!("http://127.0.0.1/{holder}")),
+        epoch,
+        ttl_ms: 30_000,
+        state: LeaseState::Held,
+        handover_to: None,
+    }
+}
+
+fn lease(kind: &str, tmp: &std::path::Path) -> Option<LeaseStore> {
+    let backend = open(kind, tmp)?;
+    Some(LeaseStore::new(backend, "deployment", Duration::from_secs(20)).unwrap())
+}
+
+/// Writers racing for the same slot: exactly one wins, every loser is told the winner.
+fn lease_swaps_have_one_winner(kind: &str) {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(lease) = lease(kind, tmp.path()) else {
+        return;
+    };
+    assert_eq!(block_on(lease.current()).unwrap(), None);
+    for (expected, epoch) in [(None, 1), (Some(0), 2)] {
+        let outcomes: Vec<WriteOutcome> = block_on(async {
+            let tasks: Vec<_> = (0..8)
+                .map(|i| {
+                    let lease = lease.clone();
+                    tokio::spawn(async move {
+                        lease
+                            .write(expected, proposal(&format!("instance-{i}"), epoch))
+                            .await
+                            .unwrap()
+                    })
+                })
+                .collect();
+            let mut outcomes = Vec::new();
+            for task in tasks {
+                outcomes.push(task.await.unwrap());
+            }
+            outcomes
+        });
+        let winners: Vec<&LeaseRecord> = outcomes
+            .iter()
+            .filter_map(|o| match o {
+                WriteOutcome::Won { record } => Some(record),
+                WriteOutcome::Lost { .. } => None,
+            })
+            .collect();
+        assert_eq!(
+            winners.len(),
+            1,
+            "exactly one writer takes the slot: {outcomes:?}"
+        );
+        let winner = winners[0].clone();
+        assert_eq!(winner.slot, expected.map_or(0, |s| s + 1));
+        for outcome in &outcomes {
+            if let WriteOutcome::Lost { current } = outcome {
+                assert_eq!(current.as_ref(), Some(&winner), "a loser learns who won");
+            }
+        }
+        assert_eq!(block_on(lease.current()).unwrap(), Some(winner));
+    }
+}
+
+/// Renewals keep only the newest slots; a delayed writer that re-creates a deleted slot does
+/// not win and does not change what readers see.
+fn lease_chain_refuses_stale_writes(kind: &str) {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(lease) = lease(kind, tmp.path()) else {
+        return;
+    };
+    let mut expected = None;
+    for _ in 0..20 {
+        match block_on(lease.write(expected, proposal("primary", 3))).unwrap() {
+            WriteOutcome::Won { record } => expected = Some(record.slot),
+            lost => panic!("a lone writer wins every renewal: {lost:?}"),
+        }
+    }
+    let newest = block_on(lease.current()).unwrap().unwrap();
+    assert_eq!((newest.slot, newest.holder.as_str()), (19, "primary"));
+    let kept = block_on(lease.backend().list("deployment/slots"))
+        .unwrap()
+        .len() as u64;
+    assert!(kept <= KEEP_SLOTS + 1, "old slots are deleted: {kept} kept");
+
+    // A takeover computed from slot 2 long ago: slot 3 was deleted, so the create succeeds,
+    // but it is not the newest slot.
+    match block_on(lease.write(Some(2), proposal("late-standby", 4))).unwrap() {
+        WriteOutcome::Lost { current } => assert_eq!(current, Some(newest.clone())),
+        won => panic!("a stale write must not win: {won:?}"),
+    }
+    assert_eq!(block_on(lease.current()).unwrap(), Some(newest.clone()));
+    // The holder renews on as before.
+    assert!(matches!(
+        block_on(lease.write(Some(19), proposal("primary", 3))).unwrap(),
+        WriteOutcome::Won { .. }
+    ));
+    // Released with a handover: the record says so.
+    let released = Proposal {
+        state: LeaseState::Released,
+        handover_to: Some("candidate".into()),
+        ..proposal("primary", 3)
+    };
+    match block_on(lease.write(Some(20), released)).unwrap() {
+        WriteOutcome::Won { record } => {
+            assert_eq!(record.state, LeaseState::Released);
+            assert_eq!(record.handover_to.as_deref(), Some("candidate"));
+        }
+        lost => panic!("{lost:?}"),
+    }
+}
+
 fn repository_round_trip(kind: &str) {
     let tmp = tempfile::tempdir().unwrap();
     let Some((url, options)) = location(kind, tmp.path()) else {
@@ -307,6 +424,12 @@ macro_rules! conformance {
             }
             #[test]
             fn repository_round_trip() { super::repository_round_trip(stringify!($kind)) }
+            #[test]
+            fn lease_swaps_have_one_winner() { super::lease_swaps_have_one_winner(stringify!($kind)) }
+            #[test]
+            fn lease_chain_refuses_stale_writes() {
+                super::lease_chain_refuses_stale_writes(stringify!($kind))
+            }
         }
     )*};
 }

@@ -4,7 +4,7 @@ an HTTP error (503, 429, ...), swallows the next N (a black hole: the request go
 no answer ever comes), cuts the answer of the next N after a few bytes (a truncated response:
 the target did the work, the client cannot know), delays every piece of traffic, resets a
 connection once a number of bytes went through, or calls a hook when the traffic passes a mark
-(to kill the target mid-transfer)."""
+(to kill the target mid-transfer), or cuts everything off (``cut``: a network partition)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ class FaultProxy:
         self.truncate_next = 0        # forward this many, but cut their answer after truncate_at bytes
         self.truncate_at = 12
         self.delay = 0.0              # seconds before each piece of traffic is forwarded
+        self.cut = False              # while set: new connections black-holed, open ones go silent
         self.reset_after: Optional[int] = None   # reset the connection carrying this byte (once)
         self.on_bytes: Optional[tuple[int, Callable[[], None]]] = None   # call once past a mark
         self.on_answer: Optional[tuple[bytes, Callable[[], None]]] = None  # call once an answer holds this
@@ -66,8 +67,8 @@ class FaultProxy:
             await writer.drain()
             writer.close()
             return
-        if self.black_hole_next > 0:
-            self.black_hole_next -= 1
+        if self.cut or self.black_hole_next > 0:
+            self.black_hole_next = max(self.black_hole_next - 1, 0)
             self.black_holed += 1
             while await reader.read(65536):
                 pass  # read and drop until the client gives up
@@ -86,6 +87,8 @@ class FaultProxy:
         async def pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter, upstream: bool) -> None:
             try:
                 while data := await source.read(65536):
+                    if self.cut:
+                        continue  # cut off: nothing passes either way, nobody is told
                     if self.delay:
                         await asyncio.sleep(self.delay)
                     if not upstream and truncate:

@@ -23,8 +23,9 @@ PASSWORD = "admin-pass-789"
 LAUNCHER = Path(__file__).parent / "mounted_server.py"
 
 
-def start(root: Path, *extra: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
-    port = free_port()
+def start(root: Path, *extra: str, env: dict[str, str] | None = None,
+          port: int | None = None) -> tuple[subprocess.Popen, str]:
+    port = port or free_port()
     environment = {
         **os.environ,
         "WORKING_DIR": str(root / "rag_storage"),

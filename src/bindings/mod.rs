@@ -7,6 +7,7 @@
 
 mod error;
 mod graph_backup;
+mod lease;
 mod operation;
 mod progress;
 mod recovery;
@@ -83,6 +84,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<operation::PyOperation>()?;
     m.add_class::<replication::PyReplicationManager>()?;
     m.add_class::<recovery::PyDisasterRecoveryManager>()?;
+    m.add_class::<lease::PyLease>()?;
     m.add_function(wrap_pyfunction!(_drain, m)?)?;
     m.add_function(wrap_pyfunction!(stage_links, m)?)?;
     m.add_function(wrap_pyfunction!(is_graph_file, m)?)?;

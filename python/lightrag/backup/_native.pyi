@@ -139,6 +139,19 @@ class DisasterRecoveryManager:
     def check_graph_dir_op(path: str | os.PathLike[str], recorded_json: Optional[str] = None) -> Operation: ...
 
 @final
+class Lease:
+    """The failover lease ``name`` at ``url``: a chain of create-only slots, each swap a
+    compare-and-swap on the newest one. ``lightrag.recovery.lease.LeaseKeeper`` decides when."""
+
+    def __new__(
+        cls, url: str, name: str, timeout: float, options: Optional[dict[str, str]] = None
+    ) -> "Lease": ...
+    @property
+    def location(self) -> str: ...
+    def current_op(self) -> Operation: ...
+    def write_op(self, expected_slot: Optional[int], proposal_json: str) -> Operation: ...
+
+@final
 class ReplicationManager:
     """The transfer engine: copies a graph's snapshots from ``source`` into target repositories."""
 

@@ -295,6 +295,13 @@ class GraphBackup:
     def _snapshots(self, result: str) -> list[BackupSnapshot]:
         return [BackupSnapshot._from_native(entry, self.storage.location) for entry in json.loads(result)]
 
+    def head(self) -> Optional[BackupSnapshot]:
+        """The graph's head: its newest snapshot that is neither a safety snapshot
+        (``pre-restore``) nor ``diverged`` (what a standby serves, what a failover takes), or
+        ``None``. Unlike ``latest``, a standby's own safety snapshot never counts."""
+        heads = [s for s in self.list_snapshots() if not {"pre-restore", "diverged"} & set(s.tags)]
+        return heads[-1] if heads else None
+
     def get_snapshot(self, snapshot_id: str) -> BackupSnapshot:
         """One snapshot (with its file list), by id or a unique prefix of at least 4 characters.
 

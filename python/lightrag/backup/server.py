@@ -105,8 +105,58 @@ def mount_backup(
     key = api_key if api_key is not None else os.environ.get("LIGHTRAG_API_KEY")
     # LightRAG's own routes keep LightRAG's error bodies and upload sizes: ours apply to ours.
     mount_routers(app, manager, dependencies=[Depends(get_combined_auth_dependency(key))],
-                  run_scheduler=run_scheduler, only_under=("/backup", "/replication", "/primary", "/standby"))
+                  run_scheduler=run_scheduler,
+                  only_under=("/backup", "/replication", "/recovery", "/primary", "/standby"))
+    guard_writes(app, manager)
     return manager
+
+
+#: LightRAG's routes that only read although they are POSTs.
+_READING_POSTS = frozenset({"/documents/paginated"})
+
+
+def is_lightrag_write(method: str, path: str) -> bool:
+    """Whether a request to LightRAG's own routes changes the graph: every non-GET under
+    ``/documents`` and ``/graph`` (upload, insert, scan, delete, clear, entity and relation
+    edits), except the few POSTs that only read. Queries (``/query``, the Ollama API) read."""
+    if method in ("GET", "HEAD", "OPTIONS") or path in _READING_POSTS:
+        return False
+    return path == "/documents" or path.startswith(("/documents/", "/graph/"))
+
+
+def guard_writes(app: Any, manager: BackupManager) -> None:
+    """LightRAG's write routes answer 503 with a JSON error while this instance does not act
+    as the primary: ``read_only_standby`` on a standby (or a demoted or fenced primary), naming
+    the primary when the lease says who it is; ``switchover_in_progress`` while a switchover
+    holds writes back. Reads and queries keep working; after a promotion writes are accepted
+    at once."""
+    import asyncio
+
+    from fastapi.responses import JSONResponse
+
+    from lightrag.recovery import instance_status, recovery_manager_for
+
+    recovery = recovery_manager_for(manager)
+
+    @app.middleware("http")
+    async def read_only_unless_primary(request: Any, call_next: Any) -> Any:
+        if not is_lightrag_write(request.method, request.url.path):
+            return await call_next(request)
+        if recovery.writes_frozen:
+            return JSONResponse({"error": {"kind": "switchover_in_progress", "message": recovery.writes_frozen +
+                                           ": writes are refused until it is done; retry against the new primary"}},
+                                status_code=503, headers={"Retry-After": "2"})
+        status = await asyncio.to_thread(instance_status, manager.catalog, recovery.lease)
+        if status["acting_as"] == "primary":
+            return await call_next(request)
+        primary = status.get("primary")
+        where = (f"the primary is {primary['name']}" + (f" at {primary['url']}" if primary.get("url") else "")
+                 if primary else "write to the primary")
+        return JSONResponse({"error": {"kind": "read_only_standby", "role": status["role"],
+                                       "acting_as": status["acting_as"], "epoch": status["epoch"], "primary": primary,
+                                       "message": f"this instance is not the primary ({status['acting_as']}): it "
+                                                  f"serves reads and queries only; {where}"}},
+                            status_code=503)
 
 
 def split_arguments(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
@@ -143,6 +193,10 @@ def main(argv: Optional[list[str]] = None) -> None:
     def create_app(args: Any) -> Any:
         app = lightrag_create_app(args)
         rag = find_lightrag(app)
+        # Where this instance answers, named in the failover lease (a wildcard host is no address).
+        host = getattr(args, "host", "127.0.0.1")
+        os.environ.setdefault("LIGHTRAG_RECOVERY_ADVERTISE_URL", f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:"
+                              f"{getattr(args, 'port', 9621)}")
         try:
             storage = storage_from_url(options.backup_repo or default_repository(rag), create=True, **repo_options)
             manager = BackupManager(storage, options.backup_catalog)

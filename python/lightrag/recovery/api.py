@@ -7,6 +7,9 @@ column names) and the role endpoints a load balancer checks.
   ``POST /recovery/checkpoints/{id}/failover`` -> a job whose result is the failover report,
   or with ``?dry_run=true`` the plan at once. A failover while another runs is ``409``.
 - ``GET /recovery/status``; ``POST /recovery/health-check`` (every graph validated now).
+- ``POST /recovery/switchover {candidate}`` -> a job: the planned change of primary (RPO 0,
+  :mod:`lightrag.recovery.switchover`); ``POST /recovery/promote`` is the candidate's half,
+  called by the primary; ``GET /recovery/lease`` the failover lease as this instance sees it.
 - ``GET /primary`` answers 200 only on a primary that nobody fenced, 503 elsewhere;
   ``GET /standby`` 200 only on a standby. Both carry ``{role, epoch, fenced, acting_as}``,
   answer ``HEAD`` too, and need no key (they say nothing secret, and a health checker rarely
@@ -58,6 +61,21 @@ class CheckpointRequest(BaseModel):
         return self.graphs
 
 
+class SwitchoverRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    candidate: str = Field(..., min_length=1, max_length=256,
+                           description="the name or id of the instance replication target to hand over to")
+
+
+class PromoteRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    checkpoint_id: str = Field(..., pattern=CHECKPOINT_REF_PATTERN)
+    from_epoch: int = Field(..., ge=0, le=2**53)
+    from_: Optional[str] = Field(None, alias="from", max_length=256)
+
+
 CheckpointId = Path(..., pattern=CHECKPOINT_REF_PATTERN, description="a recovery point id, unique prefix, or latest")
 
 
@@ -78,7 +96,7 @@ def create_recovery_router(
     guarded = APIRouter(prefix="/recovery", tags=["recovery"], dependencies=dependencies or [])
 
     async def answer(wanted: str) -> JSONResponse:
-        status = await asyncio.to_thread(instance_status, manager.catalog)
+        status = await asyncio.to_thread(instance_status, manager.catalog, recovery.lease)
         return JSONResponse(status, status_code=200 if status["acting_as"] == wanted else 503)
 
     @router.api_route("/primary", methods=["GET", "HEAD"], summary="200 on the primary, 503 elsewhere (no key)")
@@ -148,6 +166,23 @@ def create_recovery_router(
         if dry_run:
             return JSONResponse(await recovery.aplan_failover(point.checkpoint_id))
         return await point_job(request, point.checkpoint_id, wait, "failover", _FAILOVER_JOB, recovery.afailover)
+
+    @guarded.post("/switchover", summary="Hand the primary role to a standby with nothing lost (RPO 0)")
+    async def switchover(request: Request, body: SwitchoverRequest,
+                         wait: bool = Query(False, description="answer when the switchover is done")) -> JSONResponse:
+        async def work(job: Job) -> dict[str, Any]:
+            return await recovery.aswitchover(body.candidate)
+
+        return await runner.answer(request, runner.start("switchover", _FAILOVER_JOB, work), wait)
+
+    @guarded.post("/promote", summary="A switchover's candidate: take the handed-over lease and the final point "
+                                      "(called by the primary)")
+    async def promote(body: PromoteRequest) -> dict[str, Any]:
+        return await recovery.apromote(body.checkpoint_id, body.from_epoch)
+
+    @guarded.get("/lease", summary="The failover lease as this instance sees it")
+    async def lease() -> dict[str, Any]:
+        return recovery.lease.status() if recovery.lease is not None else {"configured": False}
 
     @guarded.get("/status", summary="Role, epoch, and per graph: newest snapshot and point, standbys, RPO, RTO, health")
     async def status() -> dict[str, Any]:

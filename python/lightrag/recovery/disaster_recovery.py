@@ -109,6 +109,13 @@ class DisasterRecoveryManager:
         self._failover = threading.Lock()
         #: The report of the last failover or drill run by this object.
         self.last_report: Optional[dict[str, Any]] = None
+        #: The failover lease keeper when ``LIGHTRAG_RECOVERY_LEASE_URL`` is set (see
+        #: :mod:`lightrag.recovery.lease`): a failover takes the lease first.
+        self.lease: Any = None
+        self._promotion_listeners: list[Callable[[], None]] = []
+        #: Set (to the reason) while a switchover holds writes back: LightRAG's write routes
+        #: answer 503 ``switchover_in_progress``.
+        self.writes_frozen: Optional[str] = None
 
     def __repr__(self) -> str:
         return f"DisasterRecoveryManager({self.manager.storage!r})"
@@ -121,6 +128,18 @@ class DisasterRecoveryManager:
         """Call ``listener(point)`` after every recovery point this manager takes (the
         replicator uses it to send the point to the standbys)."""
         self._listeners.append(listener)
+
+    def add_promotion_listener(self, listener: Callable[[], None]) -> None:
+        """Call ``listener()`` after a failover or switchover made this instance the primary
+        (the replicators then push to the other instances at once)."""
+        self._promotion_listeners.append(listener)
+
+    def _promoted(self) -> None:
+        for listener in list(self._promotion_listeners):
+            try:
+                listener()
+            except Exception as error:  # noqa: BLE001 - a listener never undoes a promotion
+                logger.warning("promotion listener failed: %s", error)
 
     # -- recovery points ------------------------------------------------------------------
 
@@ -169,6 +188,29 @@ class DisasterRecoveryManager:
                 listener(point)
             except Exception as error:  # noqa: BLE001 - a listener never undoes a point
                 logger.warning("recovery point listener failed: %s", error)
+        return point
+
+    async def acreate_point_of_held_state(self, description: str) -> RecoveryPoint:
+        """A recovery point of the newest state this instance holds of every graph in its
+        repository: each graph's head (its newest snapshot that is neither a safety snapshot
+        nor diverged), nothing captured anew. What a standby fails over to when its primary
+        is gone."""
+        def heads() -> dict[str, str]:
+            chosen = {}
+            for graph_id in self.manager.storage.list_graphs():
+                head = self.manager._backup_of(graph_id).head()
+                if head is not None:
+                    chosen[graph_id] = head.snapshot_id
+            return chosen
+
+        snapshots = await asyncio.to_thread(heads)
+        if not snapshots:
+            raise InvalidInputError("this instance holds no snapshot of any graph: there is nothing to fail over to")
+        raw = await self.engine.create_point_op(snapshots, description, "lightrag-backup failover",
+                                                json.dumps({"held_state": True})).start()
+        point = RecoveryPoint._from_native(json.loads(raw))
+        await asyncio.to_thread(self.manager.refresh_recovery_points)
+        logger.warning("recovery point %s of the held state of %s", point.checkpoint_id, ", ".join(point.graphs))
         return point
 
     @contextlib.asynccontextmanager
@@ -293,10 +335,34 @@ class DisasterRecoveryManager:
             "ready": status["acting_as"] != "primary" and not any("error" in g for g in graphs),
         }
 
+    # -- switchover -----------------------------------------------------------------------
+
+    def switchover(self, candidate: str) -> dict[str, Any]:
+        """Hand the primary role to ``candidate`` (an instance replication target) with nothing
+        lost: see :mod:`lightrag.recovery.switchover`. Returns the report."""
+        return _run(self.aswitchover(candidate))
+
+    async def aswitchover(self, candidate: str) -> dict[str, Any]:
+        """Async twin of :meth:`switchover`."""
+        from .switchover import aswitchover
+
+        if not self._failover.acquire(blocking=False):
+            raise FailoverRunningError("a failover or switchover is already running on this instance")
+        try:
+            return await aswitchover(self, candidate)
+        finally:
+            self._failover.release()
+
+    async def apromote(self, checkpoint_id: str, from_epoch: int) -> dict[str, Any]:
+        """The candidate's half of a switchover (``POST /recovery/promote``)."""
+        from .switchover import apromote
+
+        return await apromote(self, checkpoint_id, from_epoch)
+
     def _instance(self) -> dict[str, Any]:
         from .roles import instance_status
 
-        return instance_status(self.catalog)
+        return instance_status(self.catalog, self.lease)
 
     def _next_epoch(self) -> int:
         """One above every epoch this instance has seen: its own, the one that fenced it, and
@@ -326,16 +392,33 @@ class DisasterRecoveryManager:
         report = await self.afailover(recovery_point_id)
         return bool(report["ok"])
 
-    async def afailover(self, recovery_point_id: str) -> dict[str, Any]:
-        """:meth:`ainitiate_failover`, returning its report."""
+    async def afailover(self, recovery_point_id: str, *, epoch: Optional[int] = None) -> dict[str, Any]:
+        """:meth:`ainitiate_failover`, returning its report. ``epoch``: the epoch to take (the
+        lease keeper passes the one it took the lease with); by default one above every epoch
+        seen, and with a failover lease the lease is taken first (refused while another
+        instance holds it)."""
         if not self._failover.acquire(blocking=False):
             raise FailoverRunningError("a failover is already running on this instance")
         try:
-            return await self._failover_run(recovery_point_id)
+            via_lease = epoch is None and self.lease is not None
+            if via_lease:
+                if (await asyncio.to_thread(self._instance))["acting_as"] == "primary":
+                    raise AlreadyPrimaryError("this instance is the primary: fail over on a standby")
+                await self.aget_recovery_point(recovery_point_id)  # an unknown point takes no lease
+                epoch = await self.lease.atake_for_failover()
+            try:
+                report = await self._failover_run(recovery_point_id, epoch)
+            except BaseException:
+                if via_lease:
+                    await self.lease.afailover_done(False)
+                raise
+            if via_lease:
+                await self.lease.afailover_done(bool(report["ok"]))
+            return report
         finally:
             self._failover.release()
 
-    async def _failover_run(self, recovery_point_id: str) -> dict[str, Any]:
+    async def _failover_run(self, recovery_point_id: str, given_epoch: Optional[int] = None) -> dict[str, Any]:
         started, clock = _now(), time.perf_counter()
         point = await self.aget_recovery_point(recovery_point_id)
         plan = await asyncio.to_thread(self._plan, point)
@@ -397,7 +480,10 @@ class DisasterRecoveryManager:
             if ok:
                 began = time.perf_counter()
                 before = instance_epoch(self.catalog)
-                epoch = max(await asyncio.to_thread(self._next_epoch), before + 1)
+                if given_epoch is not None:
+                    epoch = max(int(given_epoch), before + 1)
+                else:
+                    epoch = max(await asyncio.to_thread(self._next_epoch), before + 1)
                 await asyncio.to_thread(set_instance_epoch, self.catalog, epoch)
                 await asyncio.to_thread(set_instance_role, self.catalog, "primary")
                 act("promote", None, began, epoch_before=before, epoch=epoch)
@@ -411,6 +497,7 @@ class DisasterRecoveryManager:
         if ok:
             logger.warning("failover to %s done: this instance is the primary (epoch %s), RTO %.2f s",
                            point.checkpoint_id, report["epoch"]["after"], report["rto_seconds"])
+            self._promoted()
         else:
             logger.error("failover to %s did not complete: see the report", point.checkpoint_id)
         await asyncio.to_thread(self._keep_report, report)
@@ -550,6 +637,7 @@ class DisasterRecoveryManager:
         validated = [p for p in points if p.validated]
         drills = self.catalog.recovery_events("drill", 1)
         failovers = self.catalog.recovery_events("failover", 1)
+        switchovers = self.catalog.recovery_events("switchover", 1)
         graph_ids = sorted(set(self.manager.graph_ids) | set(self.manager.storage.list_graphs()))
         graphs: dict[str, Any] = {}
         statuses: list[str] = []
@@ -602,6 +690,12 @@ class DisasterRecoveryManager:
             "last_failover": ({"checkpoint_id": failovers[0]["checkpoint_id"], "at": failovers[0]["started_at"],
                                "ok": failovers[0]["ok"], "rto_seconds": failovers[0]["rto_seconds"],
                                "rpo_seconds": failovers[0]["rpo_seconds"]} if failovers else None),
+            "lease": self.lease.status() if self.lease is not None else {"configured": False},
+            "primary": instance["primary"],
+            "last_switchover": ({"at": switchovers[0]["started_at"], "ok": switchovers[0]["ok"],
+                                 "took_seconds": switchovers[0]["rto_seconds"],
+                                 "candidate": (switchovers[0]["report"] or {}).get("candidate")}
+                                if switchovers else None),
             "rto_seconds": last_drill["rto_seconds"] if last_drill else None,
             "rpo_seconds": max(rpos) if rpos else None,
             "goals": dict(GOALS),

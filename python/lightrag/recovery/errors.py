@@ -21,4 +21,19 @@ class AlreadyPrimaryError(BackupError):
     kind = "already_primary"
 
 
-__all__ = ["AlreadyPrimaryError", "FailoverRunningError", "RecoveryPointNotFoundError", "SnapshotProtectedError"]
+class LeaseHeldError(BackupError):
+    """Another instance holds the failover lease (or took it first): this one may not act as
+    the primary now."""
+
+    http_status = 409
+    kind = "lease_held"
+
+
+class SwitchoverError(BackupError):
+    """A switchover could not complete; the message says in which state it left the instances."""
+
+    http_status = 409
+    kind = "switchover_failed"
+
+
+__all__ = ["AlreadyPrimaryError", "FailoverRunningError", "LeaseHeldError", "SwitchoverError", "RecoveryPointNotFoundError", "SnapshotProtectedError"]

@@ -23,7 +23,15 @@ from lightrag.backup.types import GRAPH_ID_PATTERN, SNAPSHOT_ID_PATTERN
 from .apply import StandbyApplier
 from .continuous import CONTINUOUS_ENV, CONTINUOUS_SETTINGS
 from .switches import GraphSwitch
-from .graph_replication import ReplicationManager, fencing_state, instance_epoch, instance_role, set_instance_epoch
+from .graph_replication import (
+    ReplicationManager,
+    fencing_state,
+    instance_epoch,
+    instance_name,
+    instance_role,
+    rewind_allowed,
+    set_instance_epoch,
+)
 from .targets import CONFLICT_POLICIES, ReplicationTarget
 
 if TYPE_CHECKING:
@@ -208,7 +216,8 @@ def create_replication_router(
                 "matrix_rows_per_chunk": config.get("matrix_rows_per_chunk", 0),
                 "repository_id": config["repository_id"],
                 "role": instance_role(manager.catalog), "epoch": instance_epoch(manager.catalog),
-                "fenced": fencing_state(manager.catalog), "version": __version__}
+                "fenced": fencing_state(manager.catalog), "version": __version__,
+                "instance": instance_name(manager.catalog), "rewind": rewind_allowed(manager.catalog) is not None}
 
     @receive.get("/graphs/{graph_id}/snapshots", summary="The snapshots this instance has of a graph")
     async def receive_list(graph_id: str = GraphId) -> dict[str, Any]:

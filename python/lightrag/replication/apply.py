@@ -10,7 +10,7 @@ setting, ``LIGHTRAG_REPLICATION_APPLY`` (``*`` or a comma-separated list of grap
 Applying runs after the push that committed the snapshot has been answered (a push never
 waits for it), one graph at a time under the graph's lock (it waits for a backup or restore of
 the graph to finish), and coalesces: a burst of commits applies the newest once. It restores
-the graph's head (``latest``: never a snapshot a push marked ``diverged``), keeping what it
+the graph's head (its newest snapshot that is neither ``diverged`` nor a safety snapshot), keeping what it
 replaced as a safety snapshot (``pre-restore``) when that differs. Every outcome is kept in
 the catalog (``applied:<graph>``) and shown by ``GET /replication/graphs/{graph_id}/apply``.
 A shutdown during an apply is safe: a restore stages every file before it swaps any.
@@ -114,12 +114,11 @@ class StandbyApplier:
     async def apply(self, graph_id: str) -> dict[str, Any]:
         """Restore ``graph_id``'s head into the graph served here, unless it is applied
         already. Returns the outcome kept in the status."""
-        from lightrag.backup.errors import SnapshotNotFoundError
-
         backup = await asyncio.to_thread(self._served, graph_id)
-        try:
-            head = await asyncio.to_thread(backup.get_snapshot, "latest")
-        except SnapshotNotFoundError:
+        # The head, not `latest`: this standby's own safety snapshots are newer than what it
+        # applied, and applying one would put back what the primary's state replaced.
+        head = await asyncio.to_thread(backup.head)
+        if head is None:
             return {}  # nothing received yet
         last = await asyncio.to_thread(self._last, graph_id) or {}
         if last.get("snapshot_id") == head.snapshot_id and not last.get("error"):

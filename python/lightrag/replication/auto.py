@@ -37,10 +37,14 @@ class AutoReplicator:
     ``interval`` seconds. ``await start()`` / ``await stop()`` (a push in progress finishes)."""
 
     def __init__(self, replication: "ReplicationManager", *, interval: Optional[float] = None,
-                 only: Optional[Callable[[str], bool]] = None) -> None:
+                 only: Optional[Callable[[str], bool]] = None,
+                 gate: Optional[Callable[[], bool]] = None) -> None:
         self.replication = replication
         #: Push only the graphs this accepts (continuous mode without LIGHTRAG_REPLICATION_ENABLED).
         self.only = only
+        #: Push only while this says the instance acts as the primary (called off the event
+        #: loop); what is pending meanwhile waits, and goes out once it does.
+        self.gate = gate
         self.interval = float(interval) if interval is not None else catch_up_seconds()
         self._pending: dict[str, set[str]] = {}
         self._wake: Optional["asyncio.Event"] = None
@@ -122,6 +126,11 @@ class AutoReplicator:
                     every_graph = [g for g in every_graph if self.only(g)]
                 for target in self.replication.targets():
                     work.setdefault(target.target_id, set()).update(g for g in every_graph if target.takes(g))
+            if work and self.gate is not None and not await asyncio.to_thread(self.gate):
+                for target_id, graphs in work.items():
+                    self._pending.setdefault(target_id, set()).update(graphs)
+                logger.debug("not acting as the primary: %d target(s) wait", len(work))
+                continue
             if work:
                 await asyncio.gather(*(self._push_to(target_id, graphs) for target_id, graphs in work.items()))
 

@@ -32,7 +32,7 @@ import logging
 import os
 import time
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from lightrag.backup.environment import env_number
 from lightrag.backup.errors import BackupError, OperationRunningError
@@ -90,8 +90,10 @@ class ContinuousReplicator:
     ``await start()`` / ``await stop()``. ``auto``: the running automatic replicator, if any."""
 
     def __init__(self, replication: "ReplicationManager", auto: Optional["AutoReplicator"] = None, *,
-                 poll: Optional[float] = None) -> None:
+                 poll: Optional[float] = None, gate: Optional[Callable[[], bool]] = None) -> None:
         self.replication = replication
+        #: Passed to the replicator of its own (see AutoReplicator.gate).
+        self.gate = gate
         self.manager = replication.backup
         self.switch = GraphSwitch(self.manager.storage, CONTINUOUS_SETTINGS, CONTINUOUS_ENV)
         self.poll = float(poll) if poll is not None else poll_seconds()
@@ -138,7 +140,7 @@ class ContinuousReplicator:
         if self._task is not None:
             return
         if self.auto is None:
-            self._own_auto = AutoReplicator(self.replication, only=self.is_continuous)
+            self._own_auto = AutoReplicator(self.replication, only=self.is_continuous, gate=self.gate)
             await self._own_auto.start()
         self._stopping = False
         self._task = asyncio.create_task(self._run(), name="lightrag-continuous-replication")
@@ -178,8 +180,8 @@ class ContinuousReplicator:
         except BackupError:
             return  # no longer registered
         current = await asyncio.to_thread(fingerprint, backup.graph_dir)
-        if current == self._snapshotted.get(graph_id):
-            return
+        if not current or current == self._snapshotted.get(graph_id):
+            return  # unchanged, or LightRAG has not written the graph's files yet
         if graph_id in self._snapshotted:
             self._status.setdefault(graph_id, {})["change_seen_at"] = _now()
             # Still being written, maybe: act once the files stay put for a moment.

@@ -220,15 +220,24 @@ class ReplicationManager:
 
     def _instance_call(self, target: ReplicationTarget, method: str, path: str,
                        timeout: Optional[float] = None) -> dict[str, Any]:
-        """One call to an instance target's receiving side (``/replication/receive/<path>``),
+        """One call to an instance target's receiving side (``/replication/receive/<path>``);
+        see :meth:`_remote_call`."""
+        return self._remote_call(target, method, f"/replication/receive/{path}", None, timeout)
+
+    def _remote_call(self, target: ReplicationTarget, method: str, path: str, body: Optional[dict[str, Any]],
+                     timeout: Optional[float] = None) -> dict[str, Any]:
+        """One call to an instance target (``path`` from its root, a JSON ``body`` if any),
         with this instance's key and epoch; a refusal or failure raises InvalidInputError
         saying what the target answered."""
         import ssl
         import urllib.error
         import urllib.request
 
-        request = urllib.request.Request(f"{target.base_url.rstrip('/')}/replication/receive/{path}",
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(f"{target.base_url.rstrip('/')}{path}", data=data,
                                          headers={"X-Source-Epoch": str(self.epoch)}, method=method)
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
         key = target.resolved_api_key()
         if key:
             request.add_header("X-API-Key", key)
@@ -374,6 +383,17 @@ class ReplicationManager:
             return {"target_id": target.target_id, "status": ReplicationStatus.FAILED.value, "snapshots": [],
                     "bytes_sent": 0, "chunks_sent": 0, "duration_ms": 0, "error": f"PushRefusedError: {message}",
                     "kind": "push_refused"}
+        policy = target.conflict_policy
+        if target.kind == "instance" and policy == "reject" and not dry_run:
+            # An old primary that became a standby under this one: what only it had is kept as
+            # `diverged` snapshots, and this primary's state becomes its head (as Patroni
+            # rewinds a returning primary instead of merging).
+            try:
+                info = self._instance_call(target, "GET", "info", timeout=min(self.timeout, 10.0))
+                if info.get("rewind") and int(info.get("epoch") or 0) <= self.epoch:
+                    policy = "source_wins"
+            except InvalidInputError:
+                pass  # unreachable: the push below says so
         for attempt in range(self.retries + 1):
             attempted_at = _now()
             try:
@@ -381,7 +401,7 @@ class ReplicationManager:
                 if target.kind == "instance":
                     op = self._engine.push_op(target.base_url, graph_id, target.resolved_api_key(), target.ca_file,
                                               self.epoch, ids, dry_run, self.retries, self.timeout, progress,
-                                              target.conflict_policy, sent)
+                                              policy, sent)
                 else:
                     op = self._engine.copy_op(self._repository(target), graph_id, ids, dry_run, progress,
                                               target.conflict_policy, sent)
@@ -542,6 +562,37 @@ def set_instance_role(catalog: Any, role: str) -> None:
     if role not in ("primary", "standby"):
         raise InvalidInputError(f"role {role!r}: use primary or standby")
     catalog.set_state("role", role)
+    if role == "primary":
+        catalog.set_state("rewind_allowed", "")  # a primary again: nothing of its own is re-issued
+
+
+def rewind_allowed(catalog: Any) -> Optional[dict[str, Any]]:
+    """Set on an old primary that found a higher epoch holding the lease and became a standby:
+    the new primary's pushes may re-issue what only it had as ``diverged`` snapshots (kept,
+    never deleted) instead of being refused as a conflict. ``{epoch, by, at}`` or ``None``."""
+    raw = catalog.state("rewind_allowed")
+    try:
+        value = json.loads(raw) if raw else None
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) and instance_role(catalog) == "standby" else None
+
+
+def instance_name(catalog: Any) -> str:
+    """This instance's name (in the failover lease, and told to the instances that push here):
+    ``LIGHTRAG_RECOVERY_INSTANCE_NAME``, else one made once (host name and a random suffix)
+    and kept in the catalog."""
+    import socket
+    import uuid
+
+    configured = os.environ.get("LIGHTRAG_RECOVERY_INSTANCE_NAME", "").strip()
+    if configured:
+        return configured
+    name = catalog.state("instance_name")
+    if not name:
+        name = f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
+        catalog.set_state("instance_name", name)
+    return str(name)
 
 
 def instance_epoch(catalog: Any) -> int:

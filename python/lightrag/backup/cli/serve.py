@@ -54,6 +54,8 @@ def serve(args: argparse.Namespace, bar: ProgressBar) -> int:
     if args.role:
         set_instance_role(owner.catalog, args.role)
     role, epoch = instance_role(owner.catalog), instance_epoch(owner.catalog)
+    host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
+    os.environ.setdefault("LIGHTRAG_RECOVERY_ADVERTISE_URL", f"{'https' if tls else 'http'}://{host}:{args.port}")
     app = create_app(owner, api_key=key, graphs_dir=graphs_dir, run_scheduler=not args.no_scheduler)
     graphs = owner.graph_ids
     print(f"lightrag-backup serve: {'https' if tls else 'http'}://{args.host}:{args.port}  repository {store.url}  "

@@ -109,31 +109,48 @@ def _holds_graph_files(folder: Path) -> bool:
 
 def _replication_services(manager: "BackupManager") -> list[Any]:
     """The tasks a server runs beside its routes, each with ``start()`` and ``stop()``: with
-    ``LIGHTRAG_REPLICATION_ENABLED=true`` the one that pushes every commit to the targets (and
-    catches up periodically), the recovery scheduler (recovery points and health checks on
-    their intervals), and always the watcher of the graphs that replicate continuously (it does
-    nothing until one does; last, as ``app.state.continuous``)."""
+    ``LIGHTRAG_RECOVERY_LEASE_URL`` the failover lease keeper (first: a primary holds the lease
+    before anything else starts), with ``LIGHTRAG_REPLICATION_ENABLED=true`` the one that pushes
+    every commit to the targets (and catches up periodically), the recovery scheduler (recovery
+    points and health checks on their intervals), and always the watcher of the graphs that
+    replicate continuously (it does nothing until one does; last, as ``app.state.continuous``).
+    Pushes go out only while the instance acts as the primary."""
     from lightrag.replication import ReplicationManager
     from lightrag.replication.auto import AutoReplicator, enabled_by_environment
     from lightrag.replication.continuous import ContinuousReplicator
 
-    from lightrag.recovery import RecoveryScheduler, recovery_manager_for
+    from lightrag.recovery import RecoveryScheduler, instance_status, recovery_manager_for
+    from lightrag.recovery.lease import lease_keeper_for
 
     replication = ReplicationManager(manager)
-    auto = AutoReplicator(replication) if enabled_by_environment() else None
-    continuous = ContinuousReplicator(replication, auto)
     recovery = recovery_manager_for(manager, replication=replication)
+    keeper = lease_keeper_for(recovery)
+
+    def acting_primary() -> bool:
+        return bool(instance_status(manager.catalog, keeper)["acting_as"] == "primary")
+
+    auto = AutoReplicator(replication, gate=acting_primary) if enabled_by_environment() else None
+    continuous = ContinuousReplicator(replication, auto, gate=acting_primary)
+
+    def replicator() -> Any:
+        return auto if auto is not None else continuous.auto_replicator
 
     def send_point(point: Any) -> None:
         # A point reaches a standby once every snapshot it names is there: pushing its graphs
         # again sends it (their snapshots are there already, or are on their way).
-        replicator = auto if auto is not None else continuous.auto_replicator
-        if replicator is not None:
-            replicator.notify_graphs(point.graphs)
+        if replicator() is not None:
+            replicator().notify_graphs(point.graphs)
+
+    def promoted() -> None:
+        # A new primary brings the other instances up to date at once, not at the catch-up.
+        if replicator() is not None:
+            replicator().notify_graphs(manager.graph_ids)
 
     recovery.add_point_listener(send_point)
+    recovery.add_promotion_listener(promoted)
     # The recovery scheduler first: it stops before the replicators, so its last point is pushed.
-    return [*([auto] if auto is not None else []), RecoveryScheduler(recovery), continuous]
+    return [*([keeper] if keeper is not None else []), *([auto] if auto is not None else []),
+            RecoveryScheduler(recovery), continuous]
 
 
 def graphs_dir_resolver(manager: "BackupManager", graphs_dir: Path) -> Callable[[str], None]:
