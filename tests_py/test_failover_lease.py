@@ -239,3 +239,205 @@ def test_the_primary_is_killed_a_standby_takes_over_and_the_old_primary_returns_
         for proxy in proxies.values():
             proxy.close()
         deployment.close()
+
+
+def s3_env(endpoint: str) -> dict[str, str]:
+    return {"AWS_ENDPOINT": endpoint, "AWS_ACCESS_KEY_ID": "test-key", "AWS_SECRET_ACCESS_KEY": "test-secret-value",
+            "AWS_REGION": "us-east-1", "AWS_ALLOW_HTTP": "true"}
+
+
+def test_a_primary_cut_off_from_the_lease_demotes_itself_before_a_standby_promotes(tmp_path: Path):
+    from test_backends import server_env
+
+    endpoint, bucket = server_env("LRB_TEST_S3_ENDPOINT"), server_env("LRB_TEST_S3_BUCKET")
+    lease_proxy = FaultProxy(int(endpoint.rsplit(":", 1)[1]))
+    # Only the primary reaches the lease location through the proxy: the cut is between it and
+    # the object store alone; the instances still reach each other.
+    deployment = Deployment(tmp_path, f"s3://{bucket}/lease-{uuid.uuid4().hex}",
+                            env={"a": s3_env(lease_proxy.base), "b": s3_env(endpoint), "c": s3_env(endpoint)})
+    watcher: PrimaryWatcher | None = None
+    try:
+        deployment.start("a")
+        deployment.start("b", "--backup-role", "standby")
+        deployment.start("c", "--backup-role", "standby")
+        deployment.connect()
+        a = deployment.clients["a"]
+        watcher = PrimaryWatcher(deployment.bases)
+        watcher.wait_for(lambda p: p == {"a"}, "a to be the primary", 30)
+        insert(a, "[[Ines Park]] founds [[Kelp Labs]] in [[Porto]].", "i.txt")
+        for name in "bc":
+            eventually(lambda: exists(deployment.clients[name], "Ines Park"), "the standbys to follow")
+
+        cut = time.monotonic()
+        lease_proxy.cut = True
+        demoted = watcher.wait_for(lambda p: "a" not in p, "a to demote itself", TTL)
+        assert a.get("/primary").json()["acting_as"] == "demoted"
+        refused = a.post("/documents/text", json={"text": "[[Late]] write.", "file_source": "late.txt"})
+        assert refused.status_code == 503 and refused.json()["error"]["kind"] == "read_only_standby", refused.text
+        promoted = watcher.wait_for(lambda p: len(p) == 1 and "a" not in p, "a standby to take over", TTL + 10)
+        (new_name,) = watcher.primaries()
+        print(f"cut off from the lease: a demoted after {demoted + 0:.2f} s, {new_name} primary after "
+              f"{time.monotonic() - cut:.2f} s")
+        # Demoted first: from the cut, the standby's promotion came later by at least the margin.
+        last_a = max(at for at, p in watcher.samples if "a" in p)
+        first_new = min(at for at, p in watcher.samples if new_name in p)
+        assert first_new - last_a >= 1.0, (first_new - last_a)
+        new = deployment.clients[new_name]
+        insert(new, "[[Jon Vale]] joins [[Kelp Labs]].", "j.txt")
+
+        # Reconnected, the old primary finds the new holder and becomes its standby.
+        lease_proxy.cut = False
+        eventually(lambda: role(a)["role"] == "standby" and role(a)["epoch"] == 1, "a to become a standby", 30)
+        eventually(lambda: exists(a, "Jon Vale"), "a to be brought up to date", 60)
+        lease = a.get("/recovery/lease").json()
+        assert lease["holder"] == new_name and lease["epoch"] == 1 and not lease["holding"], lease
+        assert any(e["event"] == "demoted" for e in lease["history"]), lease["history"]
+    finally:
+        if watcher is not None:
+            watcher.stop()
+        deployment.close()
+        lease_proxy.close()
+
+
+def test_switchover_under_a_stream_of_inserts_loses_nothing(tmp_path: Path):
+    deployment = Deployment(tmp_path, str(tmp_path / "lease"))
+    watcher: PrimaryWatcher | None = None
+    stop_writing = threading.Event()
+    acknowledged: list[tuple[str, str]] = []  # (entity, instance that acknowledged it)
+    refusals: list[str] = []
+    try:
+        deployment.start("a")
+        deployment.start("b", "--backup-role", "standby")
+        deployment.start("c", "--backup-role", "standby")
+        deployment.connect()
+        watcher = PrimaryWatcher(deployment.bases)
+        watcher.wait_for(lambda p: p == {"a"}, "a to be the primary", 30)
+
+        def writer() -> None:
+            # A client that writes to whichever instance is the primary (as a load balancer
+            # checking /primary would send it), and retries what was refused.
+            with httpx.Client(headers={"X-API-Key": API_KEY}, timeout=30) as client:
+                n = 0
+                while not stop_writing.is_set():
+                    primaries = watcher.primaries() if watcher else frozenset()
+                    if len(primaries) != 1:
+                        time.sleep(0.05)
+                        continue
+                    (name,) = primaries
+                    entity = f"Writer{n:03d}"
+                    try:
+                        answer = client.post(f"{deployment.bases[name]}/documents/text", json={
+                            "text": f"[[{entity}]] works at [[Stream Co]].", "file_source": f"w{n}.txt"})
+                    except httpx.HTTPError as error:
+                        refusals.append(f"{name}: {error}")
+                        continue
+                    if answer.status_code == 200:
+                        acknowledged.append((entity, name))
+                        n += 1
+                    else:
+                        refusals.append(f"{name}: {answer.status_code} {answer.text[:200]}")
+                        time.sleep(0.1)
+                    time.sleep(0.15)
+
+        thread = threading.Thread(target=writer, daemon=True)
+        thread.start()
+        eventually(lambda: len(acknowledged) >= 5, "some inserts on a")
+        a = deployment.clients["a"]
+        began = time.monotonic()
+        done = a.post("/recovery/switchover?wait=true", json={"candidate": "b"}, timeout=300)
+        took = time.monotonic() - began
+        assert done.status_code == 200, done.text
+        report = done.json()["result"]
+        assert report["ok"] and report["candidate"] == "b", report
+        watcher.wait_for(lambda p: p == {"b"}, "b to be the primary", 10)
+        eventually(lambda: any(n == "b" for _, n in acknowledged), "inserts to go on on b")
+        stop_writing.set()
+        thread.join(30)
+        print(f"switchover: {took:.2f} s ({report['took_seconds']} s in the report, drain "
+              f"{report['drain_seconds']} s); {len(acknowledged)} inserts acknowledged "
+              f"({sum(1 for _, n in acknowledged if n == 'a')} by a), {len(refusals)} refused and retried")
+        # Every insert acknowledged, by a before or b after, is answered by b.
+        b = deployment.clients["b"]
+
+        def settled() -> bool:
+            status = b.get("/documents/pipeline_status").json()
+            counts = b.get("/documents/status_counts").json().get("status_counts", {})
+            return not status["busy"] and not any(counts.get(s) for s in ("pending", "processing", "preprocessed"))
+
+        eventually(settled, "b's pipeline to finish", 120)
+        lost = [(e, n) for e, n in acknowledged if not exists(b, e)]
+        assert not lost, f"lost on the switchover: {lost}"
+        assert any("switchover_in_progress" in r or "read_only_standby" in r for r in refusals), refusals
+        # a is b's standby now, at b's epoch, and follows it.
+        assert role(a)["role"] == "standby" and role(a)["epoch"] == 1
+        last = acknowledged[-1][0]
+        eventually(lambda: exists(a, last), "a to follow b", 60)
+        eventually(lambda: role(deployment.clients["c"])["epoch"] == 1, "c to follow b")
+        status = b.get("/recovery/status").json()
+        assert status["acting_as"] == "primary" and status["epoch"] == 1, status
+        assert status["lease"]["holder"] == "b" and status["lease"]["holding"], status["lease"]
+        last_switchover = a.get("/recovery/status").json()["last_switchover"]
+        assert last_switchover["ok"] is True and last_switchover["candidate"] == "b", last_switchover
+
+        # Bad requests change nothing: an unknown candidate, a switchover asked of a standby,
+        # a manual failover while the primary holds the lease, a promotion of the primary.
+        c = deployment.clients["c"]
+        unknown = b.post("/recovery/switchover?wait=true", json={"candidate": "nobody"})
+        assert unknown.status_code == 422 and "nobody" in unknown.json()["error"]["message"], unknown.text
+        assert b.post("/recovery/switchover", json={}).status_code == 422
+        not_primary = c.post("/recovery/switchover?wait=true", json={"candidate": "a"})
+        assert not_primary.status_code == 409 and not_primary.json()["error"]["kind"] == "switchover_failed"
+        point = b.post("/recovery/checkpoint", json={"description": "while b is primary"}).json()
+        eventually(lambda: c.get(f"/recovery/checkpoints/{point['checkpoint_id']}").status_code == 200,
+                   "the point to reach c")
+        held = c.post(f"/recovery/checkpoints/{point['checkpoint_id']}/failover?wait=true")
+        assert held.status_code == 409 and held.json()["error"]["kind"] == "lease_held", held.text
+        assert "holds the lease" in held.json()["error"]["message"]
+        promote = b.post("/recovery/promote", json={"checkpoint_id": point["checkpoint_id"], "from_epoch": 0})
+        assert promote.status_code == 409 and promote.json()["error"]["kind"] == "already_primary", promote.text
+        watcher.wait_for(lambda p: p == {"b"}, "b still the one primary", 5)
+
+        # Failback: the same switchover the other way, from the command line.
+        cli = subprocess.run(["lightrag-backup", "recovery", "switchover", "a", "--server", deployment.bases["b"],
+                              "--api-key", API_KEY], capture_output=True, text=True, timeout=300)
+        assert cli.returncode == 0, cli.stdout + cli.stderr
+        assert "switchover to a done" in cli.stdout, cli.stdout
+        watcher.wait_for(lambda p: p == {"a"}, "a to be the primary again", 10)
+        assert role(b)["role"] == "standby" and role(a)["epoch"] == 2
+        shown = subprocess.run(["lightrag-backup", "recovery", "lease"], capture_output=True, text=True, timeout=60,
+                               env={**os.environ, "LIGHTRAG_RECOVERY_LEASE_URL": deployment.lease_url})
+        assert shown.returncode == 0 and "held by a" in shown.stdout and "epoch 2" in shown.stdout, shown.stdout
+        refused = subprocess.run(["lightrag-backup", "recovery", "switchover", "c", "--server", deployment.bases["b"],
+                                  "--api-key", API_KEY], capture_output=True, text=True, timeout=300)
+        assert refused.returncode != 0 and "switchover_failed" in refused.stderr, refused.stdout + refused.stderr
+    finally:
+        stop_writing.set()
+        if watcher is not None:
+            watcher.stop()
+        deployment.close()
+
+
+def test_a_lease_timing_that_breaks_the_rule_is_refused_at_start(tmp_path: Path):
+    (tmp_path / "graphs").mkdir()
+    subprocess.run(["lightrag-backup", "--repo", str(tmp_path / "repo"), "init"], check=True, capture_output=True)
+    env = {**os.environ, "LIGHTRAG_RECOVERY_LEASE_URL": str(tmp_path / "lease"),
+           "LIGHTRAG_RECOVERY_LEASE_TTL_SECONDS": "20", "LIGHTRAG_RECOVERY_LEASE_RENEW_SECONDS": "10"}
+    started = subprocess.run(["lightrag-backup", "--repo", str(tmp_path / "repo"), "--catalog",
+                              str(tmp_path / "catalog.sqlite3"), "serve", "--graphs-dir", str(tmp_path / "graphs"),
+                              "--port", "0"], capture_output=True, text=True, timeout=60, env=env)
+    assert started.returncode != 0
+    assert "renew + 2 * timeout + margin <= ttl" in started.stderr and "10 + 2 * 5 + 5 = 25 > 20" in started.stderr, \
+        started.stderr
+
+
+def test_lease_settings_follow_the_rule():
+    from lightrag.backup.errors import InvalidInputError
+    from lightrag.recovery.lease import LeaseSettings
+
+    assert LeaseSettings(url="/tmp/x").ttl == 30  # the defaults keep the rule: 10 + 2 * 5 + 5 <= 30
+    LeaseSettings(url="/tmp/x", ttl=6, renew=1, timeout=1.5, margin=1.5)
+    for bad in ({"ttl": 24.9}, {"renew": 0}, {"margin": -1}, {"timeout": 12}):
+        with pytest.raises(InvalidInputError):
+            LeaseSettings(url="/tmp/x", **bad)
+    with pytest.raises(InvalidInputError):
+        LeaseSettings(url=" ")

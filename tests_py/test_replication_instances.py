@@ -78,7 +78,7 @@ def test_role_endpoints_answer_a_load_balancer(servers):
         as_primary, as_standby = httpx.get(f"{base}/primary"), httpx.get(f"{base}/standby")  # no key
         assert (as_primary.status_code, as_standby.status_code) == ((200, 503) if is_primary else (503, 200)), name
         assert as_primary.json() == {"role": "primary" if is_primary else "standby", "epoch": 0, "fenced": None,
-                                     "acting_as": "primary" if is_primary else "standby"}
+                                     "acting_as": "primary" if is_primary else "standby", "primary": None}
         assert httpx.head(f"{base}/primary").status_code == as_primary.status_code
         assert httpx.head(f"{base}/standby").status_code == as_standby.status_code
 

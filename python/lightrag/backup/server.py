@@ -142,13 +142,24 @@ def guard_writes(app: Any, manager: BackupManager) -> None:
     async def read_only_unless_primary(request: Any, call_next: Any) -> Any:
         if not is_lightrag_write(request.method, request.url.path):
             return await call_next(request)
-        if recovery.writes_frozen:
-            return JSONResponse({"error": {"kind": "switchover_in_progress", "message": recovery.writes_frozen +
-                                           ": writes are refused until it is done; retry against the new primary"}},
+        # Counted from before the first check until LightRAG answered (by then it reserved its
+        # enqueue slot): a switchover's drain waits for every write that got past the checks.
+        def frozen() -> Any:
+            return JSONResponse({"error": {"kind": "switchover_in_progress", "message": f"{recovery.writes_frozen}: "
+                                           "writes are refused until it is done; retry against the new primary"}},
                                 status_code=503, headers={"Retry-After": "2"})
-        status = await asyncio.to_thread(instance_status, manager.catalog, recovery.lease)
-        if status["acting_as"] == "primary":
-            return await call_next(request)
+
+        recovery.writes_in_flight += 1
+        try:
+            if recovery.writes_frozen:
+                return frozen()
+            status = await asyncio.to_thread(instance_status, manager.catalog, recovery.lease)
+            if recovery.writes_frozen:
+                return frozen()
+            if status["acting_as"] == "primary":
+                return await call_next(request)
+        finally:
+            recovery.writes_in_flight -= 1
         primary = status.get("primary")
         where = (f"the primary is {primary['name']}" + (f" at {primary['url']}" if primary.get("url") else "")
                  if primary else "write to the primary")

@@ -116,6 +116,8 @@ class DisasterRecoveryManager:
         #: Set (to the reason) while a switchover holds writes back: LightRAG's write routes
         #: answer 503 ``switchover_in_progress``.
         self.writes_frozen: Optional[str] = None
+        #: LightRAG write requests let through and not answered yet (lightrag-backup-server).
+        self.writes_in_flight = 0
 
     def __repr__(self) -> str:
         return f"DisasterRecoveryManager({self.manager.storage!r})"

@@ -27,7 +27,7 @@ import logging
 import time
 import uuid
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any
 
 from lightrag.backup.environment import env_number
 from lightrag.backup.errors import BackupError, InvalidInputError
@@ -40,8 +40,9 @@ from lightrag.replication.graph_replication import (
 
 from .errors import AlreadyPrimaryError, SwitchoverError
 
-if TYPE_CHECKING:
-    from .disaster_recovery import DisasterRecoveryManager
+#: The functions take the instance's DisasterRecoveryManager (typed Any: that module calls
+#: this one, and the house has no import circles).
+Recovery = Any
 
 logger = logging.getLogger("lightrag.recovery.switchover")
 
@@ -69,12 +70,14 @@ async def _in_flight(rag: Any) -> str:
     return ", ".join(f"{n} {state}" for state, n in waiting.items())
 
 
-async def drain(recovery: "DisasterRecoveryManager", timeout: float) -> float:
+async def drain(recovery: Recovery, timeout: float) -> float:
     """Wait until every live instance finished every document it accepted; returns seconds."""
     began = time.monotonic()
     rags = [b.rag for b in (recovery.manager.get_graph(g) for g in recovery.manager.graph_ids) if b.rag is not None]
     while True:
         busy = [f"{r.workspace or 'default'}: {w}" for r in rags for w in [await _in_flight(r)] if w]
+        if recovery.writes_in_flight:
+            busy.append(f"{recovery.writes_in_flight} write request(s) being answered")
         if not busy:
             return time.monotonic() - began
         if time.monotonic() - began > timeout:
@@ -83,7 +86,7 @@ async def drain(recovery: "DisasterRecoveryManager", timeout: float) -> float:
         await asyncio.sleep(0.1)
 
 
-async def aswitchover(recovery: "DisasterRecoveryManager", candidate: str) -> dict[str, Any]:
+async def aswitchover(recovery: Recovery, candidate: str) -> dict[str, Any]:
     """Hand the primary role to ``candidate`` (the name or id of an instance replication
     target); see the module documentation. Returns the report (also in the catalog)."""
     from .roles import instance_status
@@ -175,7 +178,7 @@ async def aswitchover(recovery: "DisasterRecoveryManager", candidate: str) -> di
     return report
 
 
-async def _take_back(recovery: "DisasterRecoveryManager", report: dict[str, Any]) -> None:
+async def _take_back(recovery: Recovery, report: dict[str, Any]) -> None:
     """The candidate did not promote: be the primary again (the lease taken back)."""
     try:
         if recovery.lease is not None:
@@ -188,7 +191,7 @@ async def _take_back(recovery: "DisasterRecoveryManager", report: dict[str, Any]
         logger.error("switchover could not roll back (%s): check /recovery/status on both instances", error)
 
 
-async def apromote(recovery: "DisasterRecoveryManager", checkpoint_id: str, from_epoch: int) -> dict[str, Any]:
+async def apromote(recovery: Recovery, checkpoint_id: str, from_epoch: int) -> dict[str, Any]:
     """The candidate's half of a switchover: take the handed-over lease (with a lease), fail
     over to the final point with an epoch above ``from_epoch``, act as the primary."""
     if await asyncio.to_thread(instance_role, recovery.catalog) != "standby":

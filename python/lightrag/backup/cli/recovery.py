@@ -1,5 +1,5 @@
 """The disaster recovery commands: ``recovery checkpoint|list|show|delete|validate|failover|drill|
-status|health`` (the CLI may import ``lightrag.recovery``; backup's own modules never do).
+switchover|lease|status|health`` (the CLI may import ``lightrag.recovery``; backup's own modules never do).
 
 They work on the graphs the catalog knows (registered by ``schedule set``, a server, or
 ``--graph ID=DIR`` here). A server's live LightRAG instances fail over through its REST API
@@ -50,6 +50,15 @@ def register(commands: Any, wanted: Wanted) -> None:
     drill = action("drill", "restore a point to scratch, validate, query, measure the RTO; nothing live touched",
                    drill_cmd)
     drill.add_argument("point", nargs="?", default="latest", help=_POINT_HELP + " (default: latest)")
+    switchover = action("switchover", "on the running primary: hand the primary role to a standby, nothing lost",
+                        switchover_cmd)
+    switchover.add_argument("candidate", help="the standby: the name (or id) of one of the primary's instance targets")
+    switchover.add_argument("--server", default=None, metavar="URL",
+                            help="the primary's server (default: $LIGHTRAG_BACKUP_SERVER_URL, else "
+                                 "http://127.0.0.1:9621, lightrag-server's port)")
+    switchover.add_argument("--api-key", default=None, help="its key (default: $LIGHTRAG_API_KEY)")
+    switchover.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for it (default 900)")
+    action("lease", "the failover lease ($LIGHTRAG_RECOVERY_LEASE_URL): holder, epoch, expiry", lease_cmd)
     action("status", "role, epoch, RPO and RTO, per graph", status_cmd)
     health = action("health", "validate the graphs as they are now (files, stores, freshness)", health_cmd)
     health.add_argument("--graph-id", "-g", action="append", dest="graphs", metavar="GRAPH_ID")
@@ -149,6 +158,68 @@ def failover_cmd(args: argparse.Namespace, bar: ProgressBar) -> int:
     lines += [f"  report: {path}" for path in report.get("files", [])]
     emit(args, report, "\n".join(lines))
     return 0 if report["ok"] else EXIT_ERROR
+
+
+def switchover_cmd(args: argparse.Namespace, bar: ProgressBar) -> int:
+    import json
+    import os
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    from ..errors import InvalidInputError
+
+    server = (args.server or os.environ.get("LIGHTRAG_BACKUP_SERVER_URL") or "http://127.0.0.1:9621").rstrip("/")
+    if urllib.parse.urlparse(server).scheme not in ("http", "https"):
+        raise InvalidInputError(f"--server {server!r}: give the primary's http(s) URL")
+    key = args.api_key if args.api_key is not None else os.environ.get("LIGHTRAG_API_KEY")
+    request = urllib.request.Request(f"{server}/recovery/switchover?wait=true", method="POST",
+                                     data=json.dumps({"candidate": args.candidate}).encode(),
+                                     headers={"Content-Type": "application/json", **({"X-API-Key": key} if key else {})})
+    print(f"switching over from {server} to {args.candidate} ...", file=__import__("sys").stderr, flush=True)
+    try:
+        with urllib.request.urlopen(request, timeout=args.timeout) as answer:
+            job = json.loads(answer.read())
+    except urllib.error.HTTPError as failure:
+        try:
+            error = json.loads(failure.read())["error"]
+            message = f"{error['kind']}: {error['message']}"
+        except (ValueError, KeyError, TypeError):
+            message = str(failure.reason)
+        raise InvalidInputError(f"the server refused the switchover ({failure.code}): {message}") from None
+    except (urllib.error.URLError, OSError) as failure:
+        raise InvalidInputError(f"cannot reach {server}: {getattr(failure, 'reason', failure)}") from None
+    report = job.get("result") or {}
+    if job.get("state") != "succeeded" or not report.get("ok"):
+        emit(args, job, f"switchover FAILED: {job.get('error') or report.get('error') or job.get('state')}")
+        return EXIT_ERROR
+    steps = ", ".join(f"{s['step']} {s['took_ms']:.0f} ms" for s in report["steps"])
+    emit(args, report, f"switchover to {report['candidate']} done in {report['took_seconds']} s (writes paused "
+                       f"{report['took_seconds']} s, nothing lost); epoch {report['epoch']['after']}\n  {steps}")
+    return 0
+
+
+def lease_cmd(args: argparse.Namespace, bar: ProgressBar) -> int:
+    import json
+
+    from lightrag.backup import _native
+    from lightrag.recovery.lease import LeaseSettings
+
+    from ..errors import InvalidInputError
+
+    settings = LeaseSettings.from_environment()
+    if settings is None:
+        raise InvalidInputError("no failover lease is configured: set LIGHTRAG_RECOVERY_LEASE_URL")
+    lease = _native.Lease(settings.url, settings.name, settings.timeout)
+    record = json.loads(lease.current_op().run())
+    if record is None:
+        emit(args, {"location": lease.location, "record": None}, f"{lease.location}: never taken")
+        return 0
+    emit(args, {"location": lease.location, "record": record},
+         f"{lease.location}: {record['state']} by {record['holder']} ({record.get('holder_url') or 'no address'}), "
+         f"epoch {record['epoch']}, written {record['written_at']}, until {record['expires_at']} by its clock"
+         + (f", handed over to {record['handover_to']}" if record.get("handover_to") else ""))
+    return 0
 
 
 def drill_cmd(args: argparse.Namespace, bar: ProgressBar) -> int:
