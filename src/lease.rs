@@ -101,6 +101,10 @@ pub struct LeaseStore {
 }
 
 fn check_name(name: &str) -> Result<()> {
+    check_label("lease name", name)
+}
+
+fn check_label(what: &str, name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name
@@ -111,7 +115,7 @@ fn check_name(name: &str) -> Result<()> {
         Ok(())
     } else {
         Err(Error::invalid(format!(
-            "lease name {name:?}: use 1-64 letters, digits, '-', '_' or '.' (not starting with '.')"
+            "{what} {name:?}: use 1-64 letters, digits, '-', '_' or '.' (not starting with '.')"
         )))
     }
 }
@@ -219,6 +223,49 @@ impl LeaseStore {
         Err(Error::Conflict {
             message: format!("the lease at {} kept changing while read", self.location()),
         })
+    }
+
+    fn member_path(&self, member: &str) -> Path {
+        Path::from(format!("{}/members/{member}.json", self.name))
+    }
+
+    /// Publish what one instance holds (its member record, replaced each time): standbys read
+    /// each other's before a takeover, so the one with the newest state takes the lease. Only
+    /// a preference: the slots alone decide who holds the lease.
+    ///
+    /// # Errors
+    /// `InvalidInput` for a bad member name or a record that is not a JSON object; `Backend`.
+    pub async fn publish_member(&self, member: &str, record: &serde_json::Value) -> Result<()> {
+        check_label("instance name", member)?;
+        if !record.is_object() {
+            return Err(Error::invalid("a member record is a JSON object"));
+        }
+        let body = serde_json::to_vec(record).expect("a JSON value serialises");
+        let path = self.member_path(member);
+        self.bounded("publish a member record", async {
+            self.backend.put_overwrite(&path, body.into()).await
+        })
+        .await
+    }
+
+    /// Every member record (unreadable ones are skipped: a preference, never a decision).
+    ///
+    /// # Errors
+    /// `Backend` when the listing fails or does not answer within the timeout.
+    pub async fn members(&self) -> Result<Vec<serde_json::Value>> {
+        self.bounded("read the member records", async {
+            let mut members = Vec::new();
+            for (path, _) in self.backend.list(&format!("{}/members", self.name)).await? {
+                if let Ok(Some(bytes)) = self.backend.get_opt(&path).await {
+                    if let Ok(value @ serde_json::Value::Object(_)) = serde_json::from_slice(&bytes)
+                    {
+                        members.push(value);
+                    }
+                }
+            }
+            Ok(members)
+        })
+        .await
     }
 
     /// The newest slot, or `None` when the lease was never taken.

@@ -367,6 +367,32 @@ fn lease_chain_refuses_stale_writes(kind: &str) {
     }
 }
 
+/// Member records are replaced by their writer and listed for everyone.
+fn lease_members_are_published(kind: &str) {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(lease) = lease(kind, tmp.path()) else {
+        return;
+    };
+    assert!(block_on(lease.members()).unwrap().is_empty());
+    for (member, n) in [("b", 1), ("c", 1), ("b", 2)] {
+        let record = serde_json::json!({"instance": member, "n": n});
+        block_on(lease.publish_member(member, &record)).unwrap();
+    }
+    let mut members = block_on(lease.members()).unwrap();
+    members.sort_by_key(|m| m["instance"].as_str().unwrap().to_string());
+    assert_eq!(
+        members,
+        vec![
+            serde_json::json!({"instance": "b", "n": 2}),
+            serde_json::json!({"instance": "c", "n": 1})
+        ]
+    );
+    assert!(block_on(lease.publish_member("../x", &serde_json::json!({}))).is_err());
+    assert!(block_on(lease.publish_member("x", &serde_json::json!([1]))).is_err());
+    // Member records are not slots.
+    assert_eq!(block_on(lease.current()).unwrap(), None);
+}
+
 fn repository_round_trip(kind: &str) {
     let tmp = tempfile::tempdir().unwrap();
     let Some((url, options)) = location(kind, tmp.path()) else {
@@ -426,6 +452,8 @@ macro_rules! conformance {
             fn repository_round_trip() { super::repository_round_trip(stringify!($kind)) }
             #[test]
             fn lease_swaps_have_one_winner() { super::lease_swaps_have_one_winner(stringify!($kind)) }
+            #[test]
+            fn lease_members_are_published() { super::lease_members_are_published(stringify!($kind)) }
             #[test]
             fn lease_chain_refuses_stale_writes() {
                 super::lease_chain_refuses_stale_writes(stringify!($kind))

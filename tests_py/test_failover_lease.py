@@ -13,6 +13,7 @@ under a stream of inserts (nothing acknowledged is lost).
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -188,6 +189,13 @@ def test_the_primary_is_killed_a_standby_takes_over_and_the_old_primary_returns_
         assert b.post("/documents/paginated", json={"page": 1, "page_size": 10}).status_code == 200
         assert answers(b, "Who runs [[Nova Works]]?")
 
+        # c falls behind (its pushes fail), b keeps up: when the primary dies, b must win.
+        proxies["c"].fail_next = 10**6
+        insert(a, "[[Yara Holt]] chairs [[Nova Works]].", "y.txt")
+        eventually(lambda: exists(b, "Yara Holt"), "b to serve Yara")
+        assert not exists(c, "Yara Holt")
+        eventually(lambda: len({json.dumps(m["heads"]) for m in a.get("/recovery/status").json()["instances"]
+                                if m["instance"] in "bc"}) == 2, "b and c to publish what they hold")
         # The primary's last document never reaches a standby: then it is killed.
         for proxy in proxies.values():
             proxy.fail_next = 10**6
@@ -198,7 +206,8 @@ def test_the_primary_is_killed_a_standby_takes_over_and_the_old_primary_returns_
         deployment.kill("a")
         took = watcher.wait_for(lambda p: len(p) == 1 and "a" not in p, "a standby to take over", TTL + 10)
         (new_name,) = watcher.primaries()
-        other_name = "c" if new_name == "b" else "b"
+        assert new_name == "b", "the standby holding the newest state takes over"
+        other_name = "c"
         new, other = deployment.clients[new_name], deployment.clients[other_name]
         print(f"automatic failover: SIGKILL -> {new_name} answers /primary 200 in {time.monotonic() - killed:.2f} s "
               f"(watcher: {took:.2f} s)")
@@ -207,7 +216,15 @@ def test_the_primary_is_killed_a_standby_takes_over_and_the_old_primary_returns_
         assert status["lease"]["holder"] == new_name and status["lease"]["epoch"] == 1
         assert status["last_failover"]["ok"], status["last_failover"]
         # LightRAG on the new primary takes writes and answers from the graph it held.
-        assert exists(new, "Dana Lee") and not exists(new, "Zed Quinn")
+        assert exists(new, "Dana Lee") and exists(new, "Yara Holt") and not exists(new, "Zed Quinn")
+        c_lease = other.get("/recovery/lease").json()
+        assert any(e["event"] == "deferring" and "b holds a newer state" in e["message"]
+                   for e in c_lease["history"]), c_lease["history"]
+
+        def roles() -> dict[str, str]:
+            return {m["instance"]: m["role"] for m in new.get("/recovery/status").json()["instances"]}
+
+        eventually(lambda: roles() == {"a": "primary", "b": "primary", "c": "standby"}, "the instances' roles")
         insert(new, "[[Gus Moe]] joins [[Nova Works]].", "g.txt")
         assert exists(new, "Gus Moe") and answers(new, "Who joins [[Nova Works]]?")
         # The other standby follows the new primary: its epoch, its pushes.

@@ -225,6 +225,19 @@ impl Backend {
         }
     }
 
+    /// Write an object, replacing any at `path` (only for small records whose last writer
+    /// wins by design, such as the lease's member records).
+    ///
+    /// # Errors
+    /// `Backend` when the store fails.
+    pub async fn put_overwrite(&self, path: &Path, data: Bytes) -> Result<()> {
+        self.store
+            .put_opts(path, PutPayload::from_bytes(data), PutOptions::default())
+            .await
+            .map(|_| ())
+            .map_err(|source| self.error("write", path, source))
+    }
+
     /// Write a content-addressed object (its name is the hash of `data`): create-only, and on
     /// cloud stores a large one uploads as a multipart upload with parts in parallel, each
     /// retried on its own. A multipart upload has no create-only mode, so the object is looked

@@ -64,6 +64,26 @@ impl PyLease {
         })
     }
 
+    /// Publish this instance's member record (a JSON object), replacing its last one.
+    fn publish_member_op(&self, member: String, record_json: String) -> PyOperation {
+        let store = self.store.clone();
+        PyOperation::new(move || {
+            let record: serde_json::Value = serde_json::from_str(&record_json)
+                .map_err(|e| Error::invalid(format!("member record: {e}")))?;
+            block_on(store.publish_member(&member, &record))?;
+            Ok("null".to_string())
+        })
+    }
+
+    /// Every member record, as a JSON list.
+    fn members_op(&self) -> PyOperation {
+        let store = self.store.clone();
+        PyOperation::new(move || {
+            let members = block_on(store.members())?;
+            Ok(serde_json::to_string(&members).expect("JSON values serialise"))
+        })
+    }
+
     /// Write the slot after `expected_slot` (`None` for a lease never taken) from
     /// `proposal_json` (`holder`, `holder_url`, `epoch`, `ttl_ms`, `state`, `handover_to`):
     /// JSON `{outcome: won, record}` or `{outcome: lost, current}`.

@@ -192,24 +192,24 @@ class DisasterRecoveryManager:
                 logger.warning("recovery point listener failed: %s", error)
         return point
 
-    async def acreate_point_of_held_state(self, description: str) -> RecoveryPoint:
-        """A recovery point of the newest state this instance holds of every graph in its
-        repository: each graph's head (its newest snapshot that is neither a safety snapshot
-        nor diverged), nothing captured anew. What a standby fails over to when its primary
-        is gone."""
-        def heads() -> dict[str, str]:
-            chosen = {}
-            for graph_id in self.manager.storage.list_graphs():
-                head = self.manager._backup_of(graph_id).head()
-                if head is not None:
-                    chosen[graph_id] = head.snapshot_id
-            return chosen
+    def held_state(self) -> dict[str, Any]:
+        """The newest state this instance holds of every graph in its repository: per graph its
+        head (newest snapshot that is neither a safety snapshot nor diverged)."""
+        heads = {}
+        for graph_id in self.manager.storage.list_graphs():
+            head = self.manager._backup_of(graph_id).head()
+            if head is not None:
+                heads[graph_id] = head
+        return heads
 
-        snapshots = await asyncio.to_thread(heads)
-        if not snapshots:
+    async def acreate_point_of_held_state(self, description: str) -> RecoveryPoint:
+        """A recovery point of :meth:`held_state`, nothing captured anew: what a standby fails
+        over to when its primary is gone."""
+        heads = await asyncio.to_thread(self.held_state)
+        if not heads:
             raise InvalidInputError("this instance holds no snapshot of any graph: there is nothing to fail over to")
-        raw = await self.engine.create_point_op(snapshots, description, "lightrag-backup failover",
-                                                json.dumps({"held_state": True})).start()
+        raw = await self.engine.create_point_op({g: s.snapshot_id for g, s in heads.items()}, description,
+                                                "lightrag-backup failover", json.dumps({"held_state": True})).start()
         point = RecoveryPoint._from_native(json.loads(raw))
         await asyncio.to_thread(self.manager.refresh_recovery_points)
         logger.warning("recovery point %s of the held state of %s", point.checkpoint_id, ", ".join(point.graphs))
@@ -693,6 +693,7 @@ class DisasterRecoveryManager:
                                "ok": failovers[0]["ok"], "rto_seconds": failovers[0]["rto_seconds"],
                                "rpo_seconds": failovers[0]["rpo_seconds"]} if failovers else None),
             "lease": self.lease.status() if self.lease is not None else {"configured": False},
+            "instances": self.lease.instances() if self.lease is not None else [],
             "primary": instance["primary"],
             "last_switchover": ({"at": switchovers[0]["started_at"], "ok": switchovers[0]["ok"],
                                  "took_seconds": switchovers[0]["rto_seconds"],

@@ -147,6 +147,9 @@ class LeaseKeeper:
         self._demoted_logged = False
         self.last_error: Optional[str] = None
         self.history: deque[dict[str, Any]] = deque(maxlen=_HISTORY)
+        self._published_at = 0.0  # monotonic: when this instance's member record was last written
+        self._not_before = 0.0  # monotonic: no takeover before (after one that failed)
+        self._deferring: Optional[tuple[str, float]] = None  # (to whom, since) while another standby is ahead
 
     # -- what others ask ---------------------------------------------------------------------
 
@@ -209,6 +212,7 @@ class LeaseKeeper:
         self._stopping = asyncio.Event()
         async with self._swap_lock:
             await self._tick()  # a primary holds the lease before it serves writes
+        await self._publish()
         self._task = asyncio.create_task(self._run(), name="lightrag-recovery-lease")
 
     async def stop(self) -> None:
@@ -240,6 +244,8 @@ class LeaseKeeper:
             try:
                 async with self._swap_lock:
                     await self._tick()
+                if time.monotonic() - self._published_at >= self.settings.renew:
+                    await self._publish()
             except Exception as error:  # noqa: BLE001 - the keeper never dies of one round
                 self.last_error = f"{type(error).__name__}: {error}"
                 logger.exception("lease round failed")
@@ -310,9 +316,93 @@ class LeaseKeeper:
         if self._promoting:
             return
         for_me = current["state"] == "released" and current.get("handover_to") == self.name
-        if for_me or (self.settings.auto_failover and self._expired(current)):
-            await self._take_over(current, epoch, fenced, "handed over by a switchover" if for_me else
+        if for_me:
+            await self._take_over(current, epoch, fenced, "handed over by a switchover")
+        elif self.settings.auto_failover and self._expired(current) and await self._should_take_over():
+            await self._take_over(current, epoch, fenced,
                                   f"the lease of {current['holder']} (epoch {current['epoch']}) expired")
+
+    async def _should_take_over(self) -> bool:
+        """Whether this standby should take an expired lease now: it holds a state to fail over
+        to, its last attempt did not just fail, and no other standby that fails over
+        automatically holds a strictly newer state (that one goes first; after twice the TTL
+        without it, this one goes anyway)."""
+        if time.monotonic() < self._not_before:
+            return False
+        mine = await asyncio.to_thread(self.recovery.held_state)
+        if not mine:
+            if self._deferring is None or self._deferring[0] != "":
+                self._deferring = ("", time.monotonic())
+                logger.warning("lease expired, but this standby holds no snapshot: it does not take over")
+            return False
+        ahead = await self._standby_ahead(mine)
+        if ahead is None:
+            self._deferring = None
+            return True
+        if self._deferring is None or self._deferring[0] != ahead:
+            self._deferring = (ahead, time.monotonic())
+            self._change("deferring", f"{ahead} holds a newer state: it takes over first", level=logging.WARNING)
+        return time.monotonic() - self._deferring[1] >= 2 * self.settings.ttl
+
+    async def _standby_ahead(self, mine: dict[str, Any]) -> Optional[str]:
+        try:
+            members = json.loads(await self._lease.members_op().start())
+        except BackupError as error:
+            self._failed("read the member records", error)
+            return None
+        now = datetime.now(timezone.utc)
+        ours = {g: s.timestamp for g, s in mine.items()}
+        for member in members:
+            if (member.get("instance") == self.name or member.get("role") != "standby"
+                    or not member.get("auto_failover")):
+                continue
+            try:
+                written = datetime.fromisoformat(member["written_at"])
+                theirs = {g: datetime.fromisoformat(h["time"]) for g, h in (member.get("heads") or {}).items()}
+            except (KeyError, TypeError, ValueError):
+                continue
+            if abs((now - written).total_seconds()) > 2 * self.settings.ttl:
+                continue  # gone quiet: not a candidate
+            newer = any(g not in ours or t > ours[g] for g, t in theirs.items())
+            older = any(g not in theirs or t > theirs[g] for g, t in ours.items())
+            if newer and not older:
+                return str(member["instance"])
+        return None
+
+    async def _publish(self) -> None:
+        """Write this instance's member record: role, epoch, and the newest state it holds."""
+        self._published_at = time.monotonic()
+        try:
+            heads = await asyncio.to_thread(self.recovery.held_state)
+            record = {"instance": self.name, "url": self.url,
+                      "role": await asyncio.to_thread(instance_role, self.catalog),
+                      "epoch": await asyncio.to_thread(instance_epoch, self.catalog),
+                      "acting_primary": self.acting_primary(), "auto_failover": self.settings.auto_failover,
+                      "heads": {g: {"snapshot_id": s.snapshot_id, "time": s.timestamp.isoformat()}
+                                for g, s in heads.items()},
+                      "written_at": _iso()}
+            await self._lease.publish_member_op(self.name, json.dumps(record)).start()
+        except BackupError as error:
+            self._failed("publish the member record", error)
+
+    def instances(self) -> list[dict[str, Any]]:
+        """Every instance's member record (role, epoch, what it holds, as it last said), for
+        the status; an unreadable lease location gives an empty list."""
+        try:
+            members = json.loads(self._lease.members_op().run())
+        except BackupError as error:
+            self._failed("read the member records", error)
+            return []
+        now = datetime.now(timezone.utc)
+        for member in members:
+            try:
+                age = (now - datetime.fromisoformat(member["written_at"])).total_seconds()
+            except (KeyError, TypeError, ValueError):
+                age = None
+            # Quiet for two TTLs: gone, or cut off (what it says is how it last was).
+            member["silent"] = age is None or age > 2 * self.settings.ttl
+            member["age_seconds"] = round(age, 1) if age is not None else None
+        return sorted(members, key=lambda m: str(m.get("instance")))
 
     def _expired(self, record: dict[str, Any]) -> bool:
         """Expired by this instance's clock: released without a candidate, or seen unchanged for
@@ -343,6 +433,7 @@ class LeaseKeeper:
         # snapshots by the new primary's first push (kept, never deleted), not refused.
         await asyncio.to_thread(self.catalog.set_state, "rewind_allowed",
                                 json.dumps({"epoch": current["epoch"], "by": current["holder"], "at": _iso()}))
+        self._published_at = 0.0
         self._change("standby", f"{current['holder']} holds the lease with epoch {current['epoch']}: this instance "
                                 "is a standby now and follows it", level=logging.WARNING)
 
@@ -375,10 +466,13 @@ class LeaseKeeper:
         finally:
             self._promoting = False
         if report is not None and report.get("ok"):
+            self._not_before = 0.0
+            self._published_at = 0.0  # say so at the next round
             self._change("promoted", f"automatic failover done: primary with epoch {epoch}, RTO "
                                      f"{report['rto_seconds']} s", level=logging.WARNING)
             return
-        # Give the lease back, so another standby may try.
+        # Give the lease back, so another standby may try (this one waits a TTL first).
+        self._not_before = time.monotonic() + self.settings.ttl
         async with self._swap_lock:
             try:
                 if self.record is not None and self.record.get("holder") == self.name:
