@@ -34,7 +34,7 @@ def offline_tokenizer() -> None:
 
 def main() -> None:
     offline_tokenizer()
-    with StubOpenAI(embedding_dim=16) as url:
+    with StubOpenAI(embedding_dim=int(os.environ.get("EMBEDDING_DIM", "16"))) as url:
         for binding in ("LLM", "EMBEDDING"):
             os.environ[f"{binding}_BINDING"] = "openai"
             os.environ[f"{binding}_BINDING_HOST"] = url

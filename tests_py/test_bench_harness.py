@@ -78,3 +78,17 @@ def test_the_recovery_benchmark_measures_drills_failovers_and_rpo(tmp_path: Path
     for row in ("drill (cold)", "restic restore", "borg extract", "failover (cold)", "failover (warm)"):
         assert f"| {row} |" in report
     assert "RPO under continuous replication" in report
+
+
+def test_the_failover_benchmark_measures_automatic_failover_and_switchover(tmp_path: Path):
+    out = tmp_path / "BENCHMARKS.md"
+    result = subprocess.run(
+        [sys.executable, str(BENCH.parent / "failover.py"), "--entities", "200", "--dim", "32", "--runs", "1",
+         "--work", str(tmp_path / "work"), "--out", str(out)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = out.read_text()
+    assert "| SIGKILL of the primary -> LightRAG on the new primary accepts an insert |" in report
+    assert "| switchover (request -> done) |" in report
+    assert "Switchover RPO: 0 of" in report, report
