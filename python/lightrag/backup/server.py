@@ -108,7 +108,34 @@ def mount_backup(
                   run_scheduler=run_scheduler,
                   only_under=("/backup", "/replication", "/recovery", "/primary", "/standby"))
     guard_writes(app, manager)
+    allow_pushes_through_body_limit(app)
     return manager
+
+
+def allow_pushes_through_body_limit(app: Any) -> None:
+    """LightRAG caps every request body (``MAX_REQUEST_BODY_BYTES``, 1 MiB by default), which
+    would refuse every pack a primary pushes to this standby. Under ``/replication/receive/``
+    the cap becomes ours (``MAX_PUSH_BYTES``, enforced by our error handlers too); LightRAG's
+    own limits stay as they are everywhere else."""
+    from starlette.middleware import Middleware
+
+    from .http.errors import MAX_PUSH_BYTES, PUSH_PATH
+
+    try:
+        from lightrag.api.body_limit_middleware import BodyLimitMiddleware
+        from lightrag.api.utils_api import get_route_path
+    except ImportError:  # an older LightRAG without the middleware
+        return
+
+    class PushAwareBodyLimit(BodyLimitMiddleware):  # type: ignore[misc]
+        def _limit_for(self, scope: dict[str, Any]) -> int:
+            if get_route_path(scope, self._api_prefix).startswith(PUSH_PATH):
+                return MAX_PUSH_BYTES
+            return int(super()._limit_for(scope))
+
+    for index, entry in enumerate(list(app.user_middleware)):
+        if entry.cls is BodyLimitMiddleware:
+            app.user_middleware[index] = Middleware(PushAwareBodyLimit, *entry.args, **entry.kwargs)
 
 
 #: LightRAG's routes that only read although they are POSTs.

@@ -46,7 +46,7 @@ from lightrag.replication.graph_replication import (
 
 from .errors import AlreadyPrimaryError, FailoverRunningError
 from .health import HealthValidator, check_folder, scratch_root
-from .points import FAILED, HEALTHY, HealthStatus, Problem, RecoveryPoint, worst
+from .points import FAILED, HEALTHY, HealthStatus, Problem, RecoveryPoint, promoted, worst
 from .smoke import folder_smoke, smoke_query
 
 if TYPE_CHECKING:
@@ -415,7 +415,7 @@ class DisasterRecoveryManager:
                     await self.lease.afailover_done(False)
                 raise
             if via_lease:
-                await self.lease.afailover_done(bool(report["ok"]))
+                await self.lease.afailover_done(promoted(report))
             return report
         finally:
             self._failover.release()

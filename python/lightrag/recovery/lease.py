@@ -58,6 +58,7 @@ from lightrag.replication.graph_replication import (
 )
 
 from .errors import LeaseHeldError
+from .points import promoted
 
 if TYPE_CHECKING:
     from .disaster_recovery import DisasterRecoveryManager
@@ -465,11 +466,18 @@ class LeaseKeeper:
             logger.exception("automatic failover failed")
         finally:
             self._promoting = False
-        if report is not None and report.get("ok"):
+        if promoted(report):
+            assert report is not None
             self._not_before = 0.0
             self._published_at = 0.0  # say so at the next round
-            self._change("promoted", f"automatic failover done: primary with epoch {epoch}, RTO "
-                                     f"{report['rto_seconds']} s", level=logging.WARNING)
+            if report.get("ok"):
+                self._change("promoted", f"automatic failover done: primary with epoch {epoch}, RTO "
+                                         f"{report['rto_seconds']} s", level=logging.WARNING)
+            else:
+                # Restored and promoted, but the validation found problems: this is the best
+                # state there is, so this instance stays the primary; the report says what.
+                self._change("promoted", f"automatic failover: primary with epoch {epoch}, but the validation "
+                                         "of the restored graphs failed: see the failover report", level=logging.ERROR)
             return
         # Give the lease back, so another standby may try (this one waits a TTL first).
         self._not_before = time.monotonic() + self.settings.ttl
@@ -507,7 +515,8 @@ class LeaseKeeper:
             return new_epoch
 
     async def afailover_done(self, ok: bool) -> None:
-        """After :meth:`atake_for_failover`'s failover: act as primary, or give the lease back."""
+        """After :meth:`atake_for_failover`'s failover: act as primary (``ok``: it was
+        promoted), or give the lease back."""
         self._promoting = False
         if ok:
             self._change("promoted", "failover done: acting as the primary", level=logging.WARNING)

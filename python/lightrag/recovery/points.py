@@ -160,4 +160,10 @@ class HealthStatus:
         return f"{self.status}: {self.problems[0].message}" + (f" (and {more} more)" if more else "")
 
 
-__all__ = ["DEGRADED", "FAILED", "HEALTHY", "HealthStatus", "Problem", "RecoveryPoint", "worst"]
+__all__ = ["DEGRADED", "FAILED", "HEALTHY", "HealthStatus", "Problem", "RecoveryPoint", "promoted", "worst"]
+
+
+def promoted(report: Optional[dict[str, Any]]) -> bool:
+    """Whether a failover report says the instance became the primary (every graph restored,
+    the epoch raised), whatever its validation found."""
+    return report is not None and bool(report.get("epoch"))

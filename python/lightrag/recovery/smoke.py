@@ -2,8 +2,8 @@
 
 - Through a running LightRAG instance (``rag``): a real query, ``mode="naive"`` with
   ``only_need_context=True`` (the embedding model is called once, the LLM never), asked with
-  the opening words of one of the graph's own chunks; it must come back with context that
-  holds graph text.
+  the text of one of the graph's own chunks (so the question lies on that chunk's own vector,
+  whatever the embedding model); it must come back with context that holds graph text.
 - On a folder (a drill's scratch restore, a graph served by ``lightrag-backup serve``): the
   retrieval path without any model, run by the engine while it validates the folder (one read
   of the files): a few entities' stored vectors are searched for over the whole entity matrix
@@ -47,12 +47,17 @@ async def _through_lightrag(rag: Any) -> tuple[bool, str]:
     first = next(iter(sorted(data.items())), None)
     if first is None:
         return False, "the instance holds no text chunk to ask about"
-    words = " ".join(str(first[1].get("content", "")).split()[:12])
-    context = await rag.aquery(words, param=QueryParam(mode="naive", only_need_context=True, top_k=5, chunk_top_k=5))
+    content = str(first[1].get("content", ""))[:_QUESTION_CHARS]
+    words = " ".join(content.split()[:12])
+    context = await rag.aquery(content, param=QueryParam(mode="naive", only_need_context=True, top_k=5, chunk_top_k=5))
     text = context if isinstance(context, str) else json.dumps(context, default=str)
     if not text or not any(w in text for w in words.split()[:3]):
-        return False, f"asked {words!r}, got no context holding it ({text[:120]!r})"
-    return True, f"asked {words!r}: {len(text)} characters of context"
+        return False, f"asked with chunk {first[0]} ({words!r}...), got no context holding it ({text[:120]!r})"
+    return True, f"asked with chunk {first[0]} ({words!r}...): {len(text)} characters of context"
+
+
+#: A chunk's text is the question (LightRAG's chunks are 1200 tokens by default).
+_QUESTION_CHARS = 16000
 
 
 def _on_folder(graph_id: str, folder: Path) -> tuple[bool, str]:

@@ -39,6 +39,7 @@ from lightrag.replication.graph_replication import (
 )
 
 from .errors import AlreadyPrimaryError, SwitchoverError
+from .points import promoted
 
 #: The functions take the instance's DisasterRecoveryManager (typed Any: that module calls
 #: this one, and the house has no import circles).
@@ -204,7 +205,7 @@ async def apromote(recovery: Recovery, checkpoint_id: str, from_epoch: int) -> d
         except BaseException:
             await recovery.lease.afailover_done(False)
             raise
-        await recovery.lease.afailover_done(bool(report["ok"]))
+        await recovery.lease.afailover_done(promoted(report))
         return report
     own = await asyncio.to_thread(instance_epoch, recovery.catalog)
     return await recovery.afailover(checkpoint_id, epoch=max(own, int(from_epoch)) + 1)
