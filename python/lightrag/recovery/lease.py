@@ -318,7 +318,10 @@ class LeaseKeeper:
             return
         for_me = current["state"] == "released" and current.get("handover_to") == self.name
         if for_me:
-            await self._take_over(current, epoch, fenced, "handed over by a switchover")
+            # The switchover's primary calls this instance's /recovery/promote, which takes it;
+            # only when that never came (the primary died mid-switchover) does this, a TTL later.
+            if self._expired(current):
+                await self._take_over(current, epoch, fenced, "handed over by a switchover that did not finish")
         elif self.settings.auto_failover and self._expired(current) and await self._should_take_over():
             await self._take_over(current, epoch, fenced,
                                   f"the lease of {current['holder']} (epoch {current['epoch']}) expired")
@@ -407,7 +410,8 @@ class LeaseKeeper:
 
     def _expired(self, record: dict[str, Any]) -> bool:
         """Expired by this instance's clock: released without a candidate, or seen unchanged for
-        its whole TTL (a released lease with a candidate waits the TTL for the candidate)."""
+        its whole TTL (a lease released for a switchover's candidate is the candidate's to take
+        through the switchover; anyone's once its TTL ran out)."""
         if record["state"] == "released" and not record.get("handover_to"):
             return True
         observed = self._observed

@@ -370,12 +370,20 @@ class ReplicationManager:
         sent = [(row["backup_id"], row["data_hash"] or "") for row in self.catalog.replication_logs(
             graph_id, target_id=target.target_id, status=ReplicationStatus.COMPLETED.value)]
         fenced = fencing_state(self.catalog)
+        message = None
         if fenced is not None and not dry_run:
             # Failed over: another instance is the primary now. Pushing would only be refused
             # (and must never win): nothing is sent until failover or switchover makes this
             # instance primary again with a higher epoch.
             message = (f"this instance was fenced: {fenced['by']} has epoch {fenced['epoch']} (this one "
                        f"{self.epoch}) since {fenced['at']}; it is no longer the primary and pushes nothing")
+        elif target.kind == "instance" and not dry_run and self.role == "standby":
+            # Only the primary feeds instances: a standby pushing to another standby (at the
+            # same epoch, so not fenced) would hand it a second source. Copies to repository
+            # targets stay allowed.
+            message = ("this instance is a standby: only the primary pushes to instances (copy to a repository "
+                       "target, or switch over first)")
+        if message is not None:
             self.catalog.record_replication(
                 backup_id=snapshot_id or "", target_id=target.target_id, graph_id=graph_id,
                 status=ReplicationStatus.FAILED.value, error_message=f"PushRefusedError: {message}",
