@@ -247,7 +247,10 @@ def test_the_primary_is_killed_a_standby_takes_over_and_the_old_primary_returns_
         eventually(lambda: exists(a, "Gus Moe"), "the old primary to be brought up to date", 60)
         tags = [s["tags"] for s in a.get("/backup/graphs/live/snapshots").json()]
         assert any("diverged" in t for t in tags), tags
-        # Pushes from the old primary would be refused everywhere: it pushes nothing.
+        # The old primary pushes nothing: asked to, it refuses (and its epoch is fenced anyway).
+        pushed = a.post("/replication/graphs/live/replicate?wait=true").json()["result"]
+        assert pushed and all(r["status"] == "failed" and "only the primary pushes" in r["error"]
+                              for r in pushed.values()), pushed
         assert role(other)["epoch"] == 1 and other.get("/primary").status_code == 503
         watcher.wait_for(lambda p: p == {new_name}, "one primary", 5)
     finally:
