@@ -13,6 +13,12 @@ if ! command -v restic >/dev/null || ! command -v borg >/dev/null || [ ! -x /usr
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq restic borgbackup time >/dev/null
 fi
+# The status page is tested in a real browser: headless Chromium (Debian).
+if ! command -v chromium >/dev/null; then
+    echo "== installing chromium (Debian)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
 # Every backend runs for real: Azurite (Azure Blob), moto and s3s-fs (S3) on loopback.
 if ! command -v npm >/dev/null; then
     apt-get update -qq

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from lightrag.backup.offline_graph import new_rag
 
@@ -36,6 +37,17 @@ async def observe_folder(working_dir: Path, workspace: str) -> dict[str, Any]:
         return await observe(rag)
     finally:
         await rag.finalize_storages()
+
+
+def eventually(check: Callable[[], Any], what: str, seconds: float = 60) -> Any:
+    """``check()``'s first true value, polled every 0.1 s; fails after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
 
 
 def free_port() -> int:

@@ -21,28 +21,19 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import httpx
 import pytest
 
 from fault_proxy import FaultProxy
-from test_mounted_server import API_KEY, answers, exists, insert, start, stop
+from helpers import eventually
+from test_mounted_server import API_KEY, answers, exists, insert, start
 
 #: Short lease timings for tests: renew + 2 * timeout + margin = 1 + 3 + 1.5 <= 6.
 TIMING = {"LIGHTRAG_RECOVERY_LEASE_TTL_SECONDS": "6", "LIGHTRAG_RECOVERY_LEASE_RENEW_SECONDS": "1",
           "LIGHTRAG_RECOVERY_LEASE_TIMEOUT_SECONDS": "1.5", "LIGHTRAG_RECOVERY_LEASE_MARGIN_SECONDS": "1.5"}
 TTL = 6.0
-
-
-def eventually(check: Callable[[], Any], what: str, seconds: float = 60) -> Any:
-    deadline = time.monotonic() + seconds
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
 
 
 class PrimaryWatcher:
@@ -294,7 +285,7 @@ def test_a_primary_cut_off_from_the_lease_demotes_itself_before_a_standby_promot
         assert a.get("/primary").json()["acting_as"] == "demoted"
         refused = a.post("/documents/text", json={"text": "[[Late]] write.", "file_source": "late.txt"})
         assert refused.status_code == 503 and refused.json()["error"]["kind"] == "read_only_standby", refused.text
-        promoted = watcher.wait_for(lambda p: len(p) == 1 and "a" not in p, "a standby to take over", TTL + 10)
+        watcher.wait_for(lambda p: len(p) == 1 and "a" not in p, "a standby to take over", TTL + 10)
         (new_name,) = watcher.primaries()
         print(f"cut off from the lease: a demoted after {demoted + 0:.2f} s, {new_name} primary after "
               f"{time.monotonic() - cut:.2f} s")

@@ -119,6 +119,12 @@ def test_routes_sit_behind_lightrags_auth(mounted):
     health = mounted["client"].get("/backup/health").json()
     assert health["graphs"] == ["live"] and health["scheduler_running"] is True
     assert health["repository"] == str(mounted["root"] / "repo")
+    # The metrics sit behind the same auth; the status page holds no data, so it does not.
+    assert httpx.get(f"{base}/metrics").status_code in (401, 403)
+    scraped = mounted["client"].get("/metrics")
+    assert scraped.status_code == 200 and 'lightrag_recovery_role{role="primary"} 1.0' in scraped.text, scraped.text
+    page = httpx.get(f"{base}/backup/ui")
+    assert page.status_code == 200 and "are my graphs safe?" in page.text and API_KEY not in page.text
     # LightRAG's own routes are still there, behind the same key.
     assert httpx.get(f"{base}/graph/label/list").status_code in (401, 403)
     assert mounted["client"].get("/graph/label/list").status_code == 200

@@ -10,7 +10,7 @@ import os
 import signal
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 
@@ -20,20 +20,10 @@ from lightrag.backup.storage import LocalBackupStorage
 from lightrag.recovery import HealthValidator
 from lightrag.replication import ReplicationManager
 
-from helpers import add_document, build, observe_folder, restart_serve, start_server, stop_serve
+from helpers import add_document, build, eventually, observe_folder, restart_serve, start_server, stop_serve
 
 PRIMARY_KEY, STANDBY_KEY, SECOND_KEY = "dr-primary-key", "dr-standby-key", "dr-second-key"
 GRAPHS = ("alpha", "beta", "gamma")
-
-
-def eventually(check: Callable[[], Any], what: str, seconds: float = 60) -> Any:
-    deadline = time.monotonic() + seconds
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
 
 
 def snapshot_ids(client: httpx.Client, graph_id: str) -> list[str]:

@@ -3,7 +3,7 @@
 import os
 from typing import Awaitable, Callable, Optional, final
 
-__all__ = ["DisasterRecoveryManager", "FORMAT_VERSION", "GraphBackup", "Operation", "ReplicationManager", "Repository", "__version__", "_drain", "is_graph_file", "stage_links"]
+__all__ = ["DisasterRecoveryManager", "FORMAT_VERSION", "GraphBackup", "Lease", "Operation", "ReplicationManager", "Repository", "__version__", "_drain", "is_graph_file", "stage_links"]
 
 FORMAT_VERSION: int
 __version__: str

@@ -358,6 +358,11 @@ class Catalog:
                 (graph_id, snapshot_id, now_iso(), int(ok), int(read_data), json.dumps(errors[:100])),
             )
 
+    def verify_failures(self, graph_id: str) -> int:
+        """How many verifications of ``graph_id`` found damage."""
+        rows = self._rows("SELECT COUNT(*) AS n FROM verify_results WHERE graph_id = ? AND ok = 0", (graph_id,))
+        return int(rows[0]["n"])
+
     def last_verify(self, graph_id: str) -> Optional[dict[str, Any]]:
         rows = self._rows(
             "SELECT snapshot_id, verified_at, ok, read_data, errors FROM verify_results WHERE graph_id = ? "

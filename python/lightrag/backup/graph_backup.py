@@ -158,8 +158,9 @@ class GraphBackup:
                     adopt=adopt,
                 )
             )
+        started = time.perf_counter()
         op = self._snapshot_op(self.graph_dir, description, tags, metadata, progress, "offline", skip_if_unchanged, adopt)
-        return self._committed(op.run())
+        return self._committed(op.run(), started)
 
     async def acreate_snapshot(
         self,
@@ -173,8 +174,9 @@ class GraphBackup:
     ) -> BackupSnapshot:
         """Async twin of :meth:`create_snapshot`."""
         if self.rag is None:
+            started = time.perf_counter()
             op = self._snapshot_op(self.graph_dir, description, tags, metadata, progress, "offline", skip_if_unchanged, adopt)
-            return self._committed(await op.start())
+            return self._committed(await op.start(), started)
         # Imported here: a live instance's modules are not needed by offline work (the CLI).
         import shutil
 
@@ -237,8 +239,9 @@ class GraphBackup:
     ) -> BackupSnapshot:
         recorded = dict(metadata or {})
         recorded["live_pause_ms"] = round(pause_ms, 3)
+        started = time.perf_counter()
         op = self._snapshot_op(staging, description, tags, recorded, progress, "live", skip_if_unchanged, adopt)
-        return self._committed(await op.start())
+        return self._committed(await op.start(), started)
 
     def _snapshot_op(
         self,
@@ -276,9 +279,11 @@ class GraphBackup:
     def _snapshot(self, result: str) -> BackupSnapshot:
         return BackupSnapshot._from_native(json.loads(result), self.storage.location)
 
-    def _committed(self, result: str) -> BackupSnapshot:
+    def _committed(self, result: str, started: float) -> BackupSnapshot:
         snapshot = self._snapshot(result)
         if self.recorder is not None and not snapshot.skipped:
+            # How long the engine took (in the catalog, for the metrics; not in the manifest).
+            snapshot.metadata["duration_ms"] = round((time.perf_counter() - started) * 1000, 1)
             self.recorder.record_snapshot(snapshot)
         return snapshot
 

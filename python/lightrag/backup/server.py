@@ -106,7 +106,7 @@ def mount_backup(
     # LightRAG's own routes keep LightRAG's error bodies and upload sizes: ours apply to ours.
     mount_routers(app, manager, dependencies=[Depends(get_combined_auth_dependency(key))],
                   run_scheduler=run_scheduler,
-                  only_under=("/backup", "/replication", "/recovery", "/primary", "/standby"))
+                  only_under=("/backup", "/replication", "/recovery", "/primary", "/standby", "/metrics"))
     guard_writes(app, manager)
     allow_pushes_through_body_limit(app)
     return manager

@@ -1,6 +1,8 @@
 """Disaster recovery for LightRAG graph deployments: recovery points across graphs, validation
 that knows LightRAG, failover to a standby, drills with measured RTO and RPO, and the role
-endpoints a load balancer checks.
+endpoints a load balancer checks; automatic failover through a lease in an object store
+(:class:`LeaseKeeper`) and switchover with nothing lost
+(:meth:`DisasterRecoveryManager.aswitchover`).
 
 ```python
 from lightrag.recovery import DisasterRecoveryManager
@@ -22,7 +24,15 @@ from lightrag.backup._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .disaster_recovery import DisasterRecoveryManager, recovery_manager_for
-    from .errors import AlreadyPrimaryError, FailoverRunningError, RecoveryPointNotFoundError, SnapshotProtectedError
+    from .errors import (
+        AlreadyPrimaryError,
+        FailoverRunningError,
+        LeaseHeldError,
+        RecoveryPointNotFoundError,
+        SnapshotProtectedError,
+        SwitchoverError,
+    )
+    from .lease import LeaseKeeper, LeaseSettings
     from .health import HealthValidator
     from .points import HealthStatus, Problem, RecoveryPoint
     from .roles import instance_status
@@ -35,11 +45,15 @@ _LAZY = {
     "FailoverRunningError": "errors",
     "HealthStatus": "points",
     "HealthValidator": "health",
+    "LeaseHeldError": "errors",
+    "LeaseKeeper": "lease",
+    "LeaseSettings": "lease",
     "Problem": "points",
     "RecoveryPoint": "points",
     "RecoveryPointNotFoundError": "errors",
     "RecoveryScheduler": "scheduler",
     "SnapshotProtectedError": "errors",
+    "SwitchoverError": "errors",
     "instance_status": "roles",
     "recovery_manager_for": "disaster_recovery",
     "smoke_query": "smoke",

@@ -142,6 +142,10 @@ def create_replication_router(
         # so it runs beside a backup of the graph, but never twice at once.
         return await runner.answer(request, runner.start("replicate", f"{graph_id}:replicate", work), wait)
 
+    @router.get("/metrics", summary="Per target and graph: attempts, successes, failures, bytes sent, lag, latency")
+    async def replication_metrics() -> dict[str, Any]:
+        return await asyncio.to_thread(replication.get_replication_metrics)
+
     @router.get("/graphs/{graph_id}/status", summary="Per target: last replicated snapshot, lag, last error")
     async def status(graph_id: str = GraphId) -> dict[str, Any]:
         known(graph_id)

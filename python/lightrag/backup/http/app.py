@@ -49,8 +49,32 @@ def _recovery_router(manager: "BackupManager", runner: JobRunner, dependencies: 
     return create_recovery_router(manager, runner=runner, dependencies=dependencies, resolve_graph=resolve_graph)
 
 
+def _metrics_router(manager: "BackupManager", runner: JobRunner, dependencies: list[Any],
+                    resolve_graph: Optional[Callable[[str], None]]) -> "APIRouter":
+    from lightrag.recovery import recovery_manager_for
+    from lightrag.recovery.metrics import recovery_families
+    from lightrag.replication.metrics import replication_families
+
+    from .metrics import MetricsRegistry, backup_families, metrics_router
+
+    recovery = recovery_manager_for(manager)
+    registry = MetricsRegistry()
+    registry.add_source("backup", lambda: backup_families(manager))
+    # The recovery manager's replication manager is the one the services push with.
+    registry.add_source("replication", lambda: replication_families(recovery.replication))
+    registry.add_source("recovery", lambda: recovery_families(recovery))
+    return metrics_router(registry, dependencies)
+
+
+def _ui_router(manager: "BackupManager", runner: JobRunner, dependencies: list[Any],
+               resolve_graph: Optional[Callable[[str], None]]) -> "APIRouter":
+    from .ui import ui_router
+
+    return ui_router()
+
+
 #: Every router an app serves.
-ROUTERS: list[RouterFactory] = [_backup_router, _replication_router, _recovery_router]
+ROUTERS: list[RouterFactory] = [_backup_router, _replication_router, _recovery_router, _metrics_router, _ui_router]
 
 
 def mount_routers(
