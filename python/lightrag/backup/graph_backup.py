@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any, AsyncIterator, Coroutine, Optional, TypeVar
 
+from .display import Progress, SnapshotList, StatsReport, progress_callback
 from .errors import InvalidInputError
 from .storage import BackupStorageBackend, as_storage
 from .types import (
@@ -135,7 +136,7 @@ class GraphBackup:
         tags: Optional[list[str]] = None,
         *,
         metadata: Optional[dict[str, Any]] = None,
-        progress: Optional[ProgressCallback] = None,
+        progress: Progress = None,
         skip_if_unchanged: bool = False,
         adopt: bool = False,
     ) -> BackupSnapshot:
@@ -151,16 +152,17 @@ class GraphBackup:
         Raises :class:`GraphDirNotFoundError` when the folder is missing,
         :class:`GraphBusyError` when the graph stays busy past ``busy_timeout``.
         """
-        if self.rag is not None:
-            return _run_sync(
-                self.acreate_snapshot(
-                    description, tags, metadata=metadata, progress=progress, skip_if_unchanged=skip_if_unchanged,
-                    adopt=adopt,
+        with progress_callback(progress) as callback:
+            if self.rag is not None:
+                return _run_sync(
+                    self.acreate_snapshot(
+                        description, tags, metadata=metadata, progress=callback, skip_if_unchanged=skip_if_unchanged,
+                        adopt=adopt,
+                    )
                 )
-            )
-        started = time.perf_counter()
-        op = self._snapshot_op(self.graph_dir, description, tags, metadata, progress, "offline", skip_if_unchanged, adopt)
-        return self._committed(op.run(), started)
+            started = time.perf_counter()
+            op = self._snapshot_op(self.graph_dir, description, tags, metadata, callback, "offline", skip_if_unchanged, adopt)
+            return self._committed(op.run(), started)
 
     async def acreate_snapshot(
         self,
@@ -168,30 +170,31 @@ class GraphBackup:
         tags: Optional[list[str]] = None,
         *,
         metadata: Optional[dict[str, Any]] = None,
-        progress: Optional[ProgressCallback] = None,
+        progress: Progress = None,
         skip_if_unchanged: bool = False,
         adopt: bool = False,
     ) -> BackupSnapshot:
         """Async twin of :meth:`create_snapshot`."""
-        if self.rag is None:
-            started = time.perf_counter()
-            op = self._snapshot_op(self.graph_dir, description, tags, metadata, progress, "offline", skip_if_unchanged, adopt)
-            return self._committed(await op.start(), started)
-        # Imported here: a live instance's modules are not needed by offline work (the CLI).
-        import shutil
+        with progress_callback(progress) as callback:
+            if self.rag is None:
+                started = time.perf_counter()
+                op = self._snapshot_op(self.graph_dir, description, tags, metadata, callback, "offline", skip_if_unchanged, adopt)
+                return self._committed(await op.start(), started)
+            # Imported here: a live instance's modules are not needed by offline work (the CLI).
+            import shutil
 
-        from . import _live
+            from . import _live
 
-        staging = self._new_staging()
-        try:
-            async with _live.pipeline_reservation(self.rag, kind="snapshot", timeout=self.busy_timeout):
-                paused_at = time.perf_counter()
-                await self._stage(staging)
-                pause_ms = (time.perf_counter() - paused_at) * 1000
-            return await self._snapshot_staged(staging, pause_ms, description, tags, metadata, progress,
-                                               skip_if_unchanged, adopt)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+            staging = self._new_staging()
+            try:
+                async with _live.pipeline_reservation(self.rag, kind="snapshot", timeout=self.busy_timeout):
+                    paused_at = time.perf_counter()
+                    await self._stage(staging)
+                    pause_ms = (time.perf_counter() - paused_at) * 1000
+                return await self._snapshot_staged(staging, pause_ms, description, tags, metadata, callback,
+                                                   skip_if_unchanged, adopt)
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
 
     @contextlib.asynccontextmanager
     async def consistent_view(self) -> AsyncIterator[Path]:
@@ -298,7 +301,8 @@ class GraphBackup:
         return self._snapshots(await self._engine.list_op().start())
 
     def _snapshots(self, result: str) -> list[BackupSnapshot]:
-        return [BackupSnapshot._from_native(entry, self.storage.location) for entry in json.loads(result)]
+        # A list that renders as a table in a notebook.
+        return SnapshotList(BackupSnapshot._from_native(entry, self.storage.location) for entry in json.loads(result))
 
     def head(self) -> Optional[BackupSnapshot]:
         """The graph's head: its newest snapshot that is neither a safety snapshot
@@ -340,7 +344,7 @@ class GraphBackup:
         target_dir: str | os.PathLike[str] | None = None,
         *,
         safety_snapshot: bool = True,
-        progress: Optional[ProgressCallback] = None,
+        progress: Progress = None,
     ) -> bool:
         """Restore a snapshot; ``True`` when done.
 
@@ -350,11 +354,12 @@ class GraphBackup:
         target untouched. The state replaced is kept as a snapshot tagged ``pre-restore``
         unless ``safety_snapshot=False``.
         """
-        if self.rag is not None and target_dir is None:
-            return _run_sync(self.arestore_snapshot(snapshot_id, safety_snapshot=safety_snapshot, progress=progress))
-        op = self._restore_op(snapshot_id, target_dir, safety_snapshot, False, progress)
-        self._restored(op.run())
-        return True
+        with progress_callback(progress) as callback:
+            if self.rag is not None and target_dir is None:
+                return _run_sync(self.arestore_snapshot(snapshot_id, safety_snapshot=safety_snapshot, progress=callback))
+            op = self._restore_op(snapshot_id, target_dir, safety_snapshot, False, callback)
+            self._restored(op.run())
+            return True
 
     async def arestore_snapshot(
         self,
@@ -362,20 +367,21 @@ class GraphBackup:
         target_dir: str | os.PathLike[str] | None = None,
         *,
         safety_snapshot: bool = True,
-        progress: Optional[ProgressCallback] = None,
+        progress: Progress = None,
     ) -> bool:
         """Async twin of :meth:`restore_snapshot`."""
-        op = self._restore_op(snapshot_id, target_dir, safety_snapshot, False, progress)
-        if self.rag is None or target_dir is not None:
-            self._restored(await op.start())
-            return True
-        from . import _live
+        with progress_callback(progress) as callback:
+            op = self._restore_op(snapshot_id, target_dir, safety_snapshot, False, callback)
+            if self.rag is None or target_dir is not None:
+                self._restored(await op.start())
+                return True
+            from . import _live
 
-        async with _live.pipeline_reservation(self.rag, kind="restore", timeout=self.busy_timeout):
-            await _live.flush_storages(self.rag)
-            self._restored(await op.start())
-            await _live.reload_storages(self.rag)
-        return True
+            async with _live.pipeline_reservation(self.rag, kind="restore", timeout=self.busy_timeout):
+                await _live.flush_storages(self.rag)
+                self._restored(await op.start())
+                await _live.reload_storages(self.rag)
+            return True
 
     def _restored(self, result: str) -> None:
         """Keep the outcome (``last_restore``); tell the recorder of the safety snapshot taken
@@ -415,7 +421,7 @@ class GraphBackup:
         read_data: bool = True,
         *,
         read_data_subset: Optional[float] = None,
-        progress: Optional[ProgressCallback] = None,
+        progress: Progress = None,
     ) -> VerifyReport:
         """Check that a snapshot is whole.
 
@@ -423,9 +429,10 @@ class GraphBackup:
         (the default) also reads every chunk back and checks its SHA-256. ``read_data_subset``
         (0-1] reads only that fraction of the packs, picked at random.
         """
-        snapshot = self.get_snapshot(snapshot_id)
-        op = self._engine.verify_op([snapshot.snapshot_id], bool(read_data), read_data_subset, progress)
-        return self._verified(snapshot, verify_report(snapshot.snapshot_id, bool(read_data), op.run()))
+        with progress_callback(progress) as callback:
+            snapshot = self.get_snapshot(snapshot_id)
+            op = self._engine.verify_op([snapshot.snapshot_id], bool(read_data), read_data_subset, callback)
+            return self._verified(snapshot, verify_report(snapshot.snapshot_id, bool(read_data), op.run()))
 
     async def averify_snapshot(
         self,
@@ -433,12 +440,13 @@ class GraphBackup:
         read_data: bool = True,
         *,
         read_data_subset: Optional[float] = None,
-        progress: Optional[ProgressCallback] = None,
+        progress: Progress = None,
     ) -> VerifyReport:
         """Async twin of :meth:`verify_snapshot`."""
-        snapshot = await self.aget_snapshot(snapshot_id)
-        op = self._engine.verify_op([snapshot.snapshot_id], bool(read_data), read_data_subset, progress)
-        return self._verified(snapshot, verify_report(snapshot.snapshot_id, bool(read_data), await op.start()))
+        with progress_callback(progress) as callback:
+            snapshot = await self.aget_snapshot(snapshot_id)
+            op = self._engine.verify_op([snapshot.snapshot_id], bool(read_data), read_data_subset, callback)
+            return self._verified(snapshot, verify_report(snapshot.snapshot_id, bool(read_data), await op.start()))
 
     def _verified(self, snapshot: BackupSnapshot, report: VerifyReport) -> VerifyReport:
         """Record the result, and the snapshot with the status it proved (verified or corrupted)."""
@@ -450,13 +458,13 @@ class GraphBackup:
     def get_backup_stats(self) -> dict[str, Any]:
         """Snapshot count, logical/unique/stored bytes, dedup and compression ratios, oldest
         and newest snapshot of this graph."""
-        stats = json.loads(self._engine.stats_op().run())
+        stats = StatsReport(json.loads(self._engine.stats_op().run()))
         stats["graph_id"] = self.graph_id
         return stats
 
     async def aget_backup_stats(self) -> dict[str, Any]:
         """Async twin of :meth:`get_backup_stats`."""
-        stats = json.loads(await self._engine.stats_op().start())
+        stats = StatsReport(json.loads(await self._engine.stats_op().start()))
         stats["graph_id"] = self.graph_id
         return stats
 

@@ -366,7 +366,9 @@ class BackupManager:
             stats["schedule"] = _schedule_view(schedule) if schedule else None
             graphs[graph_id] = stats
         overall["storage_efficiency"] = overall.get("space_saving", 0.0)
-        return {"overall": overall, "graphs": graphs}
+        from .display import StatsReport
+
+        return StatsReport(overall=overall, graphs=graphs)
 
     # -- schedules ------------------------------------------------------------------------
 

@@ -119,6 +119,12 @@ class BackupSnapshot:
             skipped=bool(data.get("skipped", False)),
         )
 
+    def _repr_html_(self) -> str:
+        """A one-row table in a notebook."""
+        from .display import SNAPSHOT_COLUMNS, html_table, snapshot_row
+
+        return html_table(SNAPSHOT_COLUMNS, [snapshot_row(self)])
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (used by the CLI's ``--json``)."""
         return {
@@ -186,6 +192,18 @@ class VerifyReport:
     @property
     def _subject(self) -> str:
         return self.scope or f"snapshot {self.snapshot_id}"
+
+    def _repr_html_(self) -> str:
+        """The verdict and the counts as a table in a notebook; the errors below it."""
+        from .display import html_table, human_bytes
+
+        verdict = "nothing to verify" if self.checked_nothing else "whole" if self.ok else "DAMAGED"
+        table = html_table(("subject", "verdict", "how", "files", "chunks", "packs read", "read"),
+                           [(self._subject, verdict, "every chunk read" if self.read_data else "structure only",
+                             self.files_checked, self.chunks_checked, self.packs_read, human_bytes(self.bytes_read))])
+        if self.errors:
+            table += html_table(("error",), [(e,) for e in self.errors])
+        return table
 
     def to_dict(self) -> dict[str, Any]:
         return {
