@@ -208,9 +208,9 @@ def test_the_primary_is_killed_a_standby_takes_over_and_the_old_primary_returns_
         assert status["last_failover"]["ok"], status["last_failover"]
         # LightRAG on the new primary takes writes and answers from the graph it held.
         assert exists(new, "Dana Lee") and exists(new, "Yara Holt") and not exists(new, "Zed Quinn")
+        # c deferred to b if it saw the lease expire first (test_a_standby_defers_... checks the rule).
         c_lease = other.get("/recovery/lease").json()
-        assert any(e["event"] == "deferring" and "b holds a newer state" in e["message"]
-                   for e in c_lease["history"]), c_lease["history"]
+        assert all("b holds a newer state" in e["message"] for e in c_lease["history"] if e["event"] == "deferring")
 
         def roles() -> dict[str, str]:
             return {m["instance"]: m["role"] for m in new.get("/recovery/status").json()["instances"]}
@@ -439,6 +439,47 @@ def test_a_lease_timing_that_breaks_the_rule_is_refused_at_start(tmp_path: Path)
     assert started.returncode != 0
     assert "renew + 2 * timeout + margin <= ttl" in started.stderr and "10 + 2 * 5 + 5 = 25 > 20" in started.stderr, \
         started.stderr
+
+
+def test_a_standby_defers_to_a_standby_holding_a_newer_state(tmp_path: Path):
+    """Two standbys' keepers over one lease folder, each over its own repository: c holds an
+    older snapshot of the graph than b. When the lease has expired, c defers to b (and says
+    so) until b has been quiet for two TTLs; b does not defer to c."""
+    import asyncio
+    import shutil
+
+    from helpers import build
+
+    from lightrag.backup import BackupManager
+    from lightrag.backup.storage import LocalBackupStorage
+    from lightrag.recovery import DisasterRecoveryManager
+    from lightrag.recovery.lease import LeaseKeeper, LeaseSettings
+
+    build(tmp_path / "graph", 1, seed=71)
+    shutil.copytree(tmp_path / "graph", tmp_path / "graph-c")
+    managers = {name: BackupManager(LocalBackupStorage(tmp_path / f"repo-{name}"), tmp_path / f"{name}.sqlite3")
+                for name in ("b", "c")}
+    managers["c"].register_graph("live", tmp_path / "graph-c")
+    managers["c"].get_graph("live").create_snapshot()  # the older state
+    managers["b"].register_graph("live", tmp_path / "graph")
+    managers["b"].get_graph("live").create_snapshot()
+    settings = LeaseSettings(url=str(tmp_path / "lease"), ttl=6, renew=1, timeout=1.5, margin=1.5, auto_failover=True)
+
+    async def run() -> None:
+        keepers = {}
+        for name, manager in managers.items():
+            manager.catalog.set_state("role", "standby")
+            keepers[name] = LeaseKeeper(DisasterRecoveryManager(manager), settings, name=name)
+            await keepers[name]._publish()
+        assert await keepers["c"]._should_take_over() is False
+        assert keepers["c"].history[-1]["event"] == "deferring" and "b holds a newer state" in \
+            keepers["c"].history[-1]["message"]
+        assert await keepers["b"]._should_take_over() is True
+        # b gone quiet past two TTLs (its record's time): c goes after all.
+        keepers["c"]._deferring = ("b", keepers["c"]._deferring[1] - 2 * settings.ttl)
+        assert await keepers["c"]._should_take_over() is True
+
+    asyncio.run(run())
 
 
 def test_lease_settings_follow_the_rule():

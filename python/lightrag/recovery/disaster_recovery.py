@@ -46,7 +46,7 @@ from lightrag.replication.graph_replication import (
 
 from .errors import AlreadyPrimaryError, FailoverRunningError
 from .health import HealthValidator, check_folder, scratch_root
-from .points import FAILED, HEALTHY, HealthStatus, Problem, RecoveryPoint, promoted, worst
+from .points import FAILED, HEALTHY, HealthStatus, Problem, RecoveryPoint, RecoveryStatusReport, promoted, worst
 from .smoke import folder_smoke, smoke_query
 
 if TYPE_CHECKING:
@@ -680,7 +680,7 @@ class DisasterRecoveryManager:
         last_drill = drills[0] if drills else None
         rpos = [g["rpo_seconds"] for g in graphs.values() if g["rpo_seconds"] is not None]
         overall = worst(statuses) if statuses else "unknown"
-        return {
+        return RecoveryStatusReport({
             "role": instance["role"], "epoch": instance["epoch"], "acting_as": instance["acting_as"],
             "fenced": instance["fenced"],
             "status": overall,
@@ -703,7 +703,7 @@ class DisasterRecoveryManager:
             "rpo_seconds": max(rpos) if rpos else None,
             "goals": dict(GOALS),
             "graphs": graphs,
-        }
+        })
 
 
 def _point_ref(checkpoint_id: str) -> str:

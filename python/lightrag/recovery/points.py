@@ -160,10 +160,37 @@ class HealthStatus:
         return f"{self.status}: {self.problems[0].message}" + (f" (and {more} more)" if more else "")
 
 
-__all__ = ["DEGRADED", "FAILED", "HEALTHY", "HealthStatus", "Problem", "RecoveryPoint", "promoted", "worst"]
+__all__ = ["DEGRADED", "FAILED", "HEALTHY", "HealthStatus", "Problem", "RecoveryPoint", "RecoveryStatusReport", "promoted",
+           "worst"]
 
 
 def promoted(report: Optional[dict[str, Any]]) -> bool:
     """Whether a failover report says the instance became the primary (every graph restored,
     the epoch raised), whatever its validation found."""
     return report is not None and bool(report.get("epoch"))
+
+
+class RecoveryStatusReport(dict):  # type: ignore[type-arg]
+    """``get_recovery_status()``'s dict, rendered in a notebook as the instance's line and a
+    table per graph."""
+
+    def _repr_html_(self) -> str:
+        from lightrag.backup.display import html_table
+
+        def seconds(value: Any) -> str:
+            return "-" if value is None else f"{value:.1f} s"
+
+        lease = self.get("lease") or {}
+        head = html_table(
+            ("acting as", "epoch", "status", "RPO now", "RTO (last drill)", "recovery points", "lease holder"),
+            [(self.get("acting_as"), self.get("epoch"), self.get("status"), seconds(self.get("rpo_seconds")),
+              seconds(self.get("rto_seconds")), self.get("recovery_points"),
+              lease.get("holder") if lease.get("configured") else "no lease")])
+        rows = []
+        for graph_id, graph in (self.get("graphs") or {}).items():
+            newest = graph.get("newest_snapshot") or {}
+            health = graph.get("last_health_check") or {}
+            standbys = ", ".join(f"{n} ({seconds(s.get('lag_seconds'))})" for n, s in (graph.get("standbys") or {}).items())
+            rows.append((graph_id, (newest.get("snapshot_id") or "-")[:8], seconds(graph.get("rpo_seconds")),
+                         standbys or "-", health.get("status", "-")))
+        return head + html_table(("graph", "newest snapshot", "RPO", "standbys (lag)", "health"), rows)

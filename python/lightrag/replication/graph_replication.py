@@ -480,8 +480,8 @@ class ReplicationManager:
         validate_graph_id(graph_id)
         snapshots = self.backup._backup_of(graph_id).list_snapshots()
         newest = snapshots[-1] if snapshots else None
-        status: dict[str, Any] = {"graph_id": graph_id, "newest_snapshot": newest.snapshot_id if newest else None,
-                                  "targets": {}}
+        status: dict[str, Any] = ReplicationStatusReport(
+            graph_id=graph_id, newest_snapshot=newest.snapshot_id if newest else None, targets={})
         for target in self.targets():
             if not target.takes(graph_id):
                 continue
@@ -554,6 +554,21 @@ class ReplicationManager:
     async def aget_replication_metrics(self) -> dict[str, Any]:
         """Async twin of :meth:`get_replication_metrics`."""
         return await asyncio.to_thread(self.get_replication_metrics)
+
+
+class ReplicationStatusReport(dict):  # type: ignore[type-arg]
+    """A graph's replication status (a plain dict) that renders as a table per target in a
+    notebook."""
+
+    def _repr_html_(self) -> str:
+        from lightrag.backup.display import html_table
+
+        rows = [(name, (t.get("last_replicated_snapshot") or "-")[:8], "yes" if t.get("holds_newest") else "no",
+                 f"{t.get('lag_seconds', 0):.1f} s", t.get("last_success") or "-", t.get("last_error") or "")
+                for name, t in (self.get("targets") or {}).items()]
+        return html_table(("target", "last replicated", "holds newest", "lag", "last success", "last error"), rows,
+                          f"replication of {self.get('graph_id')}: newest snapshot "
+                          f"{(self.get('newest_snapshot') or '-')[:8]}")
 
 
 def instance_role(catalog: Any) -> str:
