@@ -8,6 +8,7 @@
 mod error;
 mod graph_backup;
 mod lease;
+mod logging;
 mod operation;
 mod progress;
 mod recovery;
@@ -79,6 +80,7 @@ fn is_graph_file(name: &str) -> bool {
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    logging::install();
     m.add_class::<repository::PyRepository>()?;
     m.add_class::<graph_backup::PyGraphBackup>()?;
     m.add_class::<operation::PyOperation>()?;

@@ -180,10 +180,21 @@ impl Client {
             };
             attempt += 1;
             if attempt > self.target.retries {
+                log::warn!(
+                    "{method} {path} to {}: giving up after {attempt} tries: {failure}",
+                    self.target.base_url
+                );
                 return Err(failure);
             }
-            let backoff = 0.2 * 2f64.powi(attempt as i32 - 1) * (0.5 + rand::random::<f64>());
-            tokio::time::sleep(Duration::from_secs_f64(backoff.min(10.0))).await;
+            let backoff =
+                (0.2 * 2f64.powi(attempt as i32 - 1) * (0.5 + rand::random::<f64>())).min(10.0);
+            log::warn!(
+                "{method} {path} to {}: {failure}; retrying in {backoff:.1} s (try {} of {})",
+                self.target.base_url,
+                attempt + 1,
+                self.target.retries + 1
+            );
+            tokio::time::sleep(Duration::from_secs_f64(backoff)).await;
         }
     }
 
