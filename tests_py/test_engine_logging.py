@@ -4,6 +4,7 @@ a push that meets 503s retries, and each retry is a WARNING an operator's loggin
 from __future__ import annotations
 
 import logging
+import uuid
 from pathlib import Path
 
 from fault_proxy import FaultProxy
@@ -59,7 +60,7 @@ def test_the_object_store_clients_retries_reach_python_logging(tmp_path: Path, c
     engine = logging.getLogger("lightrag.backup.engine")
     engine.addHandler(caplog.handler)
     try:
-        storage = S3BackupStorage(bucket, f"logging-{tmp_path.name}", endpoint_url=proxy.base,
+        storage = S3BackupStorage(bucket, f"logging-{uuid.uuid4().hex}", endpoint_url=proxy.base,
                                   access_key_id="test-key", secret_access_key="test-secret-value")
         proxy.fail_next = 2
         with caplog.at_level(logging.INFO, logger="lightrag.backup.engine"):
