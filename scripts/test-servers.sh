@@ -3,6 +3,9 @@
 #   Azurite 3.35.0   Azure Blob                        127.0.0.1:${LRB_AZURITE_PORT:-10000}
 #   moto 5.2.5       S3 (atomic conditional writes)     127.0.0.1:${LRB_MOTO_PORT:-5000}
 #   s3s-fs 0.14.1    S3 that checks signatures, on disk 127.0.0.1:${LRB_S3S_PORT:-5002}
+# and the databases LightRAG keeps graphs in, from Debian:
+#   PostgreSQL 15    KV, doc status, table graph        127.0.0.1:${LRB_PG_PORT:-55432}
+#   Redis 7          KV, doc status                     127.0.0.1:${LRB_REDIS_PORT:-56379}
 #
 #   bash scripts/test-servers.sh install   # idempotent; npm, a venv and cargo install
 #   bash scripts/test-servers.sh start     # starts all three, creates the test bucket/container
@@ -17,6 +20,11 @@ DIR=${LRB_SERVERS_DIR:-$HOME/.cache/lightrag-backup-test-servers}
 AZURITE_PORT=${LRB_AZURITE_PORT:-10000}
 MOTO_PORT=${LRB_MOTO_PORT:-5000}
 S3S_PORT=${LRB_S3S_PORT:-5002}
+PG_PORT=${LRB_PG_PORT:-55432}
+REDIS_PORT=${LRB_REDIS_PORT:-56379}
+# PostgreSQL runs as the postgres user, which cannot enter root's home: its data lives here.
+PG_DIR=${LRB_PG_DIR:-/var/tmp/lightrag-backup-test-pg}
+PG_BIN=${LRB_PG_BIN:-/usr/lib/postgresql/15/bin}
 BUCKET=lrb-test
 CONTAINER=lrb-test
 # s3s-fs checks signatures against these (test-only credentials).
@@ -27,6 +35,11 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 
 install() {
     mkdir -p "$DIR"
+    if [ ! -x "$PG_BIN/initdb" ] || ! command -v redis-server >/dev/null; then
+        echo "== installing PostgreSQL 15 and Redis (Debian)"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15 redis-server >/dev/null
+    fi
     if [ ! -x "$DIR/node_modules/.bin/azurite-blob" ]; then
         echo "== installing Azurite 3.35.0 (npm)"
         (cd "$DIR" && npm install --no-audit --no-fund --silent azurite@3.35.0 >/dev/null)
@@ -72,6 +85,35 @@ start_one() { # name port command...
     wait_port "$name" "$port" "$!"
 }
 
+as_postgres() {
+    if [ "$(id -u)" = 0 ]; then su postgres -s /bin/sh -c "$*"; else sh -c "$*"; fi
+}
+
+start_postgres() {
+    if [ -f "$PG_DIR/data/postmaster.pid" ] && as_postgres "$PG_BIN/pg_ctl -D $PG_DIR/data status" >/dev/null 2>&1; then
+        return 0
+    fi
+    if (exec 3<>"/dev/tcp/127.0.0.1/$PG_PORT") 2>/dev/null; then
+        echo "127.0.0.1:$PG_PORT is already in use (not by this script's PostgreSQL); pick another LRB_PG_PORT" >&2
+        return 1
+    fi
+    mkdir -p "$PG_DIR"
+    [ "$(id -u)" = 0 ] && chown postgres "$PG_DIR"
+    chmod 700 "$PG_DIR"
+    if [ ! -f "$PG_DIR/data/PG_VERSION" ]; then
+        as_postgres "$PG_BIN/initdb -D $PG_DIR/data -U postgres --auth=trust -E UTF8 >$PG_DIR/initdb.log 2>&1"
+    fi
+    # Test data only: fsync off keeps the many small LightRAG commits fast on a shared disk.
+    as_postgres "$PG_BIN/pg_ctl -D $PG_DIR/data -l $PG_DIR/server.log -w -t 60 \
+        -o '-c listen_addresses=127.0.0.1 -p $PG_PORT -k $PG_DIR -c fsync=off -c max_connections=200' start" >/dev/null
+}
+
+stop_postgres() {
+    if [ -f "$PG_DIR/data/postmaster.pid" ]; then
+        as_postgres "$PG_BIN/pg_ctl -D $PG_DIR/data -m fast -w stop" >/dev/null 2>&1 || true
+    fi
+}
+
 start() {
     install
     mkdir -p "$DIR/azurite-data" "$DIR/s3s-data/$BUCKET"
@@ -81,14 +123,18 @@ start() {
     start_one moto "$MOTO_PORT" "$DIR/moto/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT"
     start_one s3s "$S3S_PORT" "$DIR/bin/s3s-fs" --host 127.0.0.1 --port "$S3S_PORT" \
         --access-key "$S3S_KEY" --secret-key "$S3S_SECRET" "$DIR/s3s-data"
+    start_one redis "$REDIS_PORT" redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$DIR" \
+        --save "" --appendonly no --daemonize no
+    start_postgres
     # The test bucket and container (creating an existing one is fine).
     curl -sS -o /dev/null -X PUT "http://127.0.0.1:$MOTO_PORT/$BUCKET"
     "$PYTHON" "$HERE/azurite_container.py" "http://127.0.0.1:$AZURITE_PORT" "$CONTAINER"
-    echo "== test servers up: Azurite :$AZURITE_PORT, moto :$MOTO_PORT, s3s-fs :$S3S_PORT"
+    echo "== test servers up: Azurite :$AZURITE_PORT, moto :$MOTO_PORT, s3s-fs :$S3S_PORT, PostgreSQL :$PG_PORT, Redis :$REDIS_PORT"
 }
 
 stop() {
-    for name in azurite moto s3s; do
+    stop_postgres
+    for name in azurite moto s3s redis; do
         if [ -f "$DIR/$name.pid" ]; then
             kill "$(cat "$DIR/$name.pid")" 2>/dev/null || true
             rm -f "$DIR/$name.pid"
@@ -110,6 +156,12 @@ export LRB_TEST_AZURITE_ENDPOINT=http://127.0.0.1:$AZURITE_PORT
 export LRB_TEST_AZURITE_CONTAINER=$CONTAINER
 export LRB_TEST_AZURITE_BIN=$DIR/node_modules/.bin/azurite-blob
 export LRB_TEST_MOTO_BIN=$DIR/moto/bin/moto_server
+export LRB_TEST_PG_HOST=127.0.0.1
+export LRB_TEST_PG_PORT=$PG_PORT
+export LRB_TEST_PG_USER=postgres
+export LRB_TEST_PG_BIN=$PG_BIN
+export LRB_TEST_REDIS_URI=redis://127.0.0.1:$REDIS_PORT
+export LRB_TEST_REDIS_BIN=$(command -v redis-server || echo redis-server)
 EOF
 }
 

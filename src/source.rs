@@ -43,8 +43,9 @@ pub struct SourceFile {
 }
 
 /// Whether a file name is part of a LightRAG graph's file storage: the JSON KV stores, the
-/// NanoVectorDB files, the NetworkX GraphML, and Faiss indexes with their metadata. LightRAG's
-/// in-flight temp files (`*.tmp.<pid>.<tid>.<ns>`) are not.
+/// NanoVectorDB files, the NetworkX GraphML, and Faiss indexes with their metadata; and the
+/// records of a graph kept in databases ([`is_records_file`]). LightRAG's in-flight temp files
+/// (`*.tmp.<pid>.<tid>.<ns>`) are not.
 pub fn is_graph_file(name: &str) -> bool {
     if name.starts_with('.') || name.contains(".tmp.") {
         return false;
@@ -53,6 +54,15 @@ pub fn is_graph_file(name: &str) -> bool {
         || (name.starts_with("vdb_") && name.ends_with(".json"))
         || name.ends_with(".graphml")
         || name.starts_with("faiss_index_")
+        || is_records_file(name)
+}
+
+/// Whether a file name belongs to the records of a database-backed graph, as the Python side
+/// lays them out: the `records.json` manifest, one sorted `records_<store>.jsonl` per storage
+/// and `records_<store>.f32` rows of float32 vectors beside a vector store's records.
+pub fn is_records_file(name: &str) -> bool {
+    name == "records.json"
+        || (name.starts_with("records_") && (name.ends_with(".jsonl") || name.ends_with(".f32")))
 }
 
 /// The graph files directly inside `dir`, sorted by name. Sub-folders are other workspaces and
@@ -119,4 +129,29 @@ pub fn stage_links(dir: &Path, staging: &Path) -> Result<usize> {
         }
     }
     Ok(files.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{is_graph_file, is_records_file};
+
+    #[test]
+    fn records_files_are_graph_files_and_nothing_else_is() {
+        for name in [
+            "records.json",
+            "records_text_chunks.jsonl",
+            "records_chunks_vdb.f32",
+        ] {
+            assert!(is_records_file(name), "{name}");
+            assert!(is_graph_file(name), "{name}");
+        }
+        for name in [
+            "records.jsonl",
+            "records_x.json",
+            "notes.txt",
+            "records_x.jsonl.tmp.1.2.3",
+        ] {
+            assert!(!is_graph_file(name), "{name}");
+        }
+    }
 }

@@ -50,6 +50,21 @@ def eventually(check: Callable[[], Any], what: str, seconds: float = 60) -> Any:
         time.sleep(0.1)
 
 
+def server_env(name: str) -> str:
+    """A test server's setting from ``scripts/test-servers.sh env``: without it the test skips,
+    unless ``LRB_REQUIRE_CLOUD_BACKENDS=1`` (CI), where it fails."""
+    import os
+
+    import pytest
+
+    value = os.environ.get(name)
+    if not value:
+        if os.environ.get("LRB_REQUIRE_CLOUD_BACKENDS") == "1":
+            pytest.fail(f"{name} is not set but LRB_REQUIRE_CLOUD_BACKENDS=1 (run scripts/test-servers.sh start)")
+        pytest.skip(f"{name} not set: run scripts/test-servers.sh start")
+    return value
+
+
 def free_port() -> int:
     import socket
 

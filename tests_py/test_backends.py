@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
+from helpers import server_env
 
 from lightrag.backup import GraphBackup
 from lightrag.backup.errors import (
@@ -39,15 +40,6 @@ from lightrag.backup.storage import (
 )
 
 AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
-
-
-def server_env(name: str) -> str:
-    value = os.environ.get(name)
-    if not value:
-        if os.environ.get("LRB_REQUIRE_CLOUD_BACKENDS") == "1":
-            pytest.fail(f"{name} is not set but LRB_REQUIRE_CLOUD_BACKENDS=1 (run scripts/test-servers.sh start)")
-        pytest.skip(f"{name} not set: run scripts/test-servers.sh start")
-    return value
 
 
 def azurite_connection(endpoint: str, key: str = AZURITE_KEY) -> str:

@@ -48,7 +48,7 @@ def test_a_run_replaces_its_own_section_and_keeps_the_rest(tmp_path: Path):
 
 
 def test_the_benchmark_runs_on_the_cloud_backends(tmp_path: Path):
-    from test_backends import server_env
+    from helpers import server_env
 
     server_env("LRB_TEST_S3_ENDPOINT")
     server_env("LRB_TEST_AZURITE_ENDPOINT")

@@ -49,7 +49,7 @@ def test_the_engines_retries_reach_python_logging(tmp_path: Path, caplog):
 
 
 def test_the_object_store_clients_retries_reach_python_logging(tmp_path: Path, caplog):
-    from test_backends import server_env
+    from helpers import server_env
 
     from lightrag.backup import GraphBackup
     from lightrag.backup.storage import S3BackupStorage

@@ -258,7 +258,7 @@ def s3_env(endpoint: str) -> dict[str, str]:
 
 
 def test_a_primary_cut_off_from_the_lease_demotes_itself_before_a_standby_promotes(tmp_path: Path):
-    from test_backends import server_env
+    from helpers import server_env
 
     endpoint, bucket = server_env("LRB_TEST_S3_ENDPOINT"), server_env("LRB_TEST_S3_BUCKET")
     lease_proxy = FaultProxy(int(endpoint.rsplit(":", 1)[1]))

@@ -19,7 +19,8 @@ from lightrag.backup.storage import LocalBackupStorage, storage_from_url
 from lightrag.replication import GraphReplicator, ReplicationManager, ReplicationTarget
 from lightrag.replication.errors import TargetExistsError
 
-from test_backends import azurite_connection, server_env
+from helpers import server_env
+from test_backends import azurite_connection
 
 
 async def graph_in(path: Path) -> Path:

@@ -37,16 +37,27 @@ def graph_dir_of(rag: Any) -> Path:
     return Path(working_dir, workspace) if workspace else Path(working_dir)
 
 
+def _is_file_storage(storage: Any) -> bool:
+    return any(
+        hasattr(storage, attribute)
+        for attribute in ("_file_name", "_client_file_name", "_graphml_xml_file", "_faiss_index_file")
+    )
+
+
+def uses_file_storages(rag: Any) -> bool:
+    """Whether every storage of the instance is one of LightRAG's file storages (its graph is
+    the files of its working_dir); otherwise its records are captured through the storages."""
+    return all(_is_file_storage(storage) for storage in _storages(rag))
+
+
 def check_file_storages(rag: Any) -> None:
-    """Refuse instances whose storages are not LightRAG's file storages (databases come later)."""
+    """Refuse instances whose storages are not all LightRAG's file storages (for the file
+    work: hard-links, file swaps, reloads)."""
     for storage in _storages(rag):
-        if not any(
-            hasattr(storage, attribute)
-            for attribute in ("_file_name", "_client_file_name", "_graphml_xml_file", "_faiss_index_file")
-        ):
+        if not _is_file_storage(storage):
             raise InvalidInputError(
                 f"{type(storage).__name__} ({getattr(storage, 'namespace', '?')}) keeps its data outside "
-                "the working_dir; lightrag-backup backs up LightRAG's file storages (JsonKVStorage, "
+                "the working_dir; this needs LightRAG's file storages (JsonKVStorage, "
                 "NanoVectorDBStorage, NetworkXStorage, FaissVectorDBStorage)"
             )
 

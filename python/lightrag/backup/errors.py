@@ -182,6 +182,24 @@ class CatalogError(BackupError):
     kind = "catalog"
 
 
+class GraphStorageUnavailableError(BackupError):
+    """A database-backed graph's storage (PostgreSQL, Redis, Milvus, ...) failed while its
+    records were read; nothing was committed. Retry when the database is back."""
+
+    kind = "graph_storage_unavailable"
+    http_status = 503
+    retryable = True
+
+
+class RestoreIncompleteError(BackupError):
+    """Writing a snapshot's records into the target failed after the target's old records
+    were dropped: the message says which stage failed and how to get a whole graph back (the
+    safety snapshot to restore, or the same restore again)."""
+
+    kind = "restore_incomplete"
+    http_status = 500
+
+
 class BackupIOError(BackupError, OSError):
     """A local file could not be read or written."""
 
@@ -225,6 +243,7 @@ __all__ = [
     "GraphDirNotFoundError",
     "GraphNotFoundError",
     "GraphSourceConflictError",
+    "GraphStorageUnavailableError",
     "IncompatibleTargetError",
     "IntegrityError",
     "InvalidInputError",
@@ -235,6 +254,7 @@ __all__ = [
     "RepositoryConflictError",
     "RepositoryError",
     "RepositoryNotFoundError",
+    "RestoreIncompleteError",
     "SnapshotNotFoundError",
     "SnapshotProtectedError",
     "StorageAuthError",

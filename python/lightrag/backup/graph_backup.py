@@ -91,13 +91,22 @@ class GraphBackup:
         self.busy_timeout = float(busy_timeout)
         #: Told of every commit, forget and verify (the manager's catalog); reads tell nothing.
         self.recorder = recorder
+        #: Whether the live instance's graph is captured as records through its storages (any
+        #: storage not one of LightRAG's file storages: databases) rather than as its files.
+        self.records = False
+        self._source: Optional[str] = None
+        self._staged_records: dict[str, Any] = {}
         if rag is not None:
             from . import _live
 
-            _live.check_file_storages(rag)
             self.graph_dir = _live.graph_dir_of(rag)
             self.working_dir = Path(rag.working_dir)
             self.workspace = getattr(rag, "workspace", "") or ""
+            if not _live.uses_file_storages(rag):
+                from .records.target import source_of
+
+                self.records = True
+                self._source = source_of(rag)
         else:
             if working_dir is None:
                 working_dir = os.environ.get("WORKING_DIR")
@@ -121,11 +130,15 @@ class GraphBackup:
         busy_timeout: float = 30.0,
         recorder: Optional[SnapshotRecorder] = None,
     ) -> "GraphBackup":
-        """Back up a live, initialised ``LightRAG`` instance from inside its process."""
+        """Back up a live, initialised ``LightRAG`` instance from inside its process.
+
+        Any storages: with LightRAG's file storages the snapshot holds its files; with
+        databases (PostgreSQL, Redis, Milvus, ...) it holds every record of the workspace,
+        vectors included (``records``; format in :mod:`lightrag.backup.records.layout`)."""
         return cls(graph_id, storage, rag=rag, busy_timeout=busy_timeout, recorder=recorder)
 
     def __repr__(self) -> str:
-        mode = "live" if self.rag is not None else "offline"
+        mode = "live records" if self.records else "live" if self.rag is not None else "offline"
         return f"GraphBackup({self.graph_id!r}, {self.storage!r}, graph_dir={str(self.graph_dir)!r}, {mode})"
 
     # -- snapshot -------------------------------------------------------------------------
@@ -189,7 +202,7 @@ class GraphBackup:
             try:
                 async with _live.pipeline_reservation(self.rag, kind="snapshot", timeout=self.busy_timeout):
                     paused_at = time.perf_counter()
-                    await self._stage(staging)
+                    await self._stage(staging, callback)
                     pause_ms = (time.perf_counter() - paused_at) * 1000
                 return await self._snapshot_staged(staging, pause_ms, description, tags, metadata, callback,
                                                    skip_if_unchanged, adopt)
@@ -213,6 +226,17 @@ class GraphBackup:
         try:
             async with _live.pipeline_reservation(self.rag, kind="validate", timeout=self.busy_timeout):
                 await self._stage(staging)
+            if self.records:
+                # The records as LightRAG's file storages: what the folder checks read.
+                from .records import files, load
+
+                view = self._new_staging()
+                try:
+                    await files.to_file_storages(load.Records(staging), view)
+                    yield view
+                finally:
+                    shutil.rmtree(view, ignore_errors=True)
+                return
             yield staging
         finally:
             shutil.rmtree(staging, ignore_errors=True)
@@ -220,14 +244,34 @@ class GraphBackup:
     def _new_staging(self) -> Path:
         import uuid
 
-        return self.graph_dir / f"{_STAGING_PREFIX}{uuid.uuid4().hex}"
+        # A database-backed instance's working_dir holds no graph files; it is still where
+        # LightRAG keeps its local state, and a folder of the same file system is needed.
+        base = self.graph_dir if not self.records else self.working_dir
+        base.mkdir(parents=True, exist_ok=True)
+        return base / f"{_STAGING_PREFIX}{uuid.uuid4().hex}"
 
-    async def _stage(self, staging: Path) -> None:
-        """With the pipeline held: flush the live instance and hard-link its files."""
+    async def _stage(self, staging: Path, progress: Optional[ProgressCallback] = None) -> None:
+        """With the pipeline held: flush the live instance and hard-link its files, or, for
+        a database-backed instance, read every record into ``staging``."""
         from . import _live
 
         await _live.flush_storages(self.rag)
-        _native_stage_links(self.graph_dir, staging)
+        if not self.records:
+            _native_stage_links(self.graph_dir, staging)
+            return
+        from .records import capture, summary
+
+        from .errors import GraphStorageUnavailableError
+        from .records.native import storage_errors
+
+        # Steps, not bytes: ``records:<step>`` phases, then the engine's own "snapshot" bytes.
+        try:
+            self._staged_records = summary(await capture.capture(self.rag, staging, progress=progress))
+        except storage_errors() as error:  # a database failing mid-read: nothing is committed
+            raise GraphStorageUnavailableError(
+                f"reading the records of graph {self.graph_id!r} failed ({type(error).__name__}: {error}); "
+                "nothing was committed; retry when its storages answer"
+            ) from error
 
     async def _snapshot_staged(
         self,
@@ -242,8 +286,12 @@ class GraphBackup:
     ) -> BackupSnapshot:
         recorded = dict(metadata or {})
         recorded["live_pause_ms"] = round(pause_ms, 3)
+        mode = "live"
+        if self.records:
+            mode = "records"
+            recorded["records"] = self._staged_records
         started = time.perf_counter()
-        op = self._snapshot_op(staging, description, tags, recorded, progress, "live", skip_if_unchanged, adopt)
+        op = self._snapshot_op(staging, description, tags, recorded, progress, mode, skip_if_unchanged, adopt)
         return self._committed(await op.start(), started)
 
     def _snapshot_op(
@@ -266,7 +314,8 @@ class GraphBackup:
             {
                 "lightrag_version": _lightrag_version(),
                 "workspace": self.workspace,
-                "working_dir": str(self.working_dir),
+                # A database-backed graph is identified by its storages and where they connect.
+                "working_dir": self._source or str(self.working_dir),
                 "capture": mode,
             }
         )
@@ -343,6 +392,8 @@ class GraphBackup:
         snapshot_id: str,
         target_dir: str | os.PathLike[str] | None = None,
         *,
+        into: Any = None,
+        replace: bool = False,
         safety_snapshot: bool = True,
         progress: Progress = None,
     ) -> bool:
@@ -353,10 +404,22 @@ class GraphBackup:
         file is replaced; a damaged snapshot raises :class:`IntegrityError` and leaves the
         target untouched. The state replaced is kept as a snapshot tagged ``pre-restore``
         unless ``safety_snapshot=False``.
+
+        Any snapshot restores into any backend: ``into`` names the target, a live
+        ``LightRAG`` instance or a :class:`~lightrag.backup.records.StorageConfig` (say
+        PostgreSQL + Redis, or file storages in another folder); a database-backed snapshot
+        restored into ``target_dir`` becomes LightRAG's file storages there. The vectors come
+        back as saved, never re-embedded. A target other than this graph's own instance that
+        already holds a graph is refused unless ``replace=True``.
         """
         with progress_callback(progress) as callback:
-            if self.rag is not None and target_dir is None:
-                return _run_sync(self.arestore_snapshot(snapshot_id, safety_snapshot=safety_snapshot, progress=callback))
+            if into is not None or (self.rag is not None and target_dir is None) or self._is_records(snapshot_id):
+                return _run_sync(
+                    self.arestore_snapshot(
+                        snapshot_id, target_dir, into=into, replace=replace, safety_snapshot=safety_snapshot,
+                        progress=callback,
+                    )
+                )
             op = self._restore_op(snapshot_id, target_dir, safety_snapshot, False, callback)
             self._restored(op.run())
             return True
@@ -366,12 +429,25 @@ class GraphBackup:
         snapshot_id: str,
         target_dir: str | os.PathLike[str] | None = None,
         *,
+        into: Any = None,
+        replace: bool = False,
         safety_snapshot: bool = True,
         progress: Progress = None,
     ) -> bool:
         """Async twin of :meth:`restore_snapshot`."""
         with progress_callback(progress) as callback:
-            op = self._restore_op(snapshot_id, target_dir, safety_snapshot, False, callback)
+            if into is not None and target_dir is not None:
+                raise InvalidInputError("pass either target_dir or into, not both")
+            snapshot = await self.aget_snapshot(snapshot_id)
+            from .records import restore as records_restore
+
+            if records_restore.needs_records(self, snapshot, target_dir, into):
+                self.last_restore = await records_restore.restore(
+                    self, snapshot, target_dir=target_dir, into=into, replace=replace,
+                    safety_snapshot=safety_snapshot, progress=callback,
+                )
+                return True
+            op = self._restore_op(snapshot.snapshot_id, target_dir, safety_snapshot, False, callback)
             if self.rag is None or target_dir is not None:
                 self._restored(await op.start())
                 return True
@@ -395,6 +471,9 @@ class GraphBackup:
         expired = self.last_restore.get("expired_safety_snapshots") or []
         if expired:
             self.recorder.forget_snapshots(list(expired))
+
+    def _is_records(self, snapshot_id: str) -> bool:
+        return bool(self.get_snapshot(snapshot_id).metadata.get("capture") == "records")
 
     def plan_restore(self, snapshot_id: str, target_dir: str | os.PathLike[str] | None = None) -> dict[str, Any]:
         """What :meth:`restore_snapshot` would write and remove, without doing it."""

@@ -92,8 +92,12 @@ def make_embedding_func(dim: int = 16) -> Any:
     return EmbeddingFunc(embedding_dim=dim, func=embed, model_name=f"stub-{dim}")
 
 
-async def new_rag(working_dir: str | Path, *, workspace: str = "", embedding_dim: int = 16) -> Any:
-    """An initialised LightRAG instance with file storages and the stub models."""
+async def new_rag(
+    working_dir: str | Path, *, workspace: str = "", embedding_dim: int = 16, storages: dict[str, str] | None = None
+) -> Any:
+    """An initialised LightRAG instance with the stub models; file storages unless
+    ``storages`` names others (``{"kv_storage": "PGKVStorage", ...}``, connected through the
+    environment variables LightRAG reads)."""
     from lightrag.lightrag import LightRAG
     from lightrag.utils import Tokenizer
 
@@ -105,6 +109,7 @@ async def new_rag(working_dir: str | Path, *, workspace: str = "", embedding_dim
         embedding_func=make_embedding_func(embedding_dim),
         tokenizer=Tokenizer("char", CharTokenizer()),
         enable_llm_cache_for_entity_extract=True,
+        **(storages or {}),
     )
     await rag.initialize_storages()
     try:
@@ -140,9 +145,17 @@ def documents(count: int, *, seed: int = 0, start: int = 0) -> list[str]:
     return docs
 
 
-async def build_graph(working_dir: str | Path, doc_count: int = 4, *, workspace: str = "", seed: int = 0, embedding_dim: int = 16) -> Any:
+async def build_graph(
+    working_dir: str | Path,
+    doc_count: int = 4,
+    *,
+    workspace: str = "",
+    seed: int = 0,
+    embedding_dim: int = 16,
+    storages: dict[str, str] | None = None,
+) -> Any:
     """Build a graph of ``doc_count`` documents; returns the still-open LightRAG instance."""
-    rag = await new_rag(working_dir, workspace=workspace, embedding_dim=embedding_dim)
+    rag = await new_rag(working_dir, workspace=workspace, embedding_dim=embedding_dim, storages=storages)
     await rag.ainsert(documents(doc_count, seed=seed), ids=None)
     return rag
 

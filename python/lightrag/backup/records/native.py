@@ -1,0 +1,125 @@
+"""Listing a storage's ids the backend's own way.
+
+LightRAG's KV and vector interfaces cannot list keys, so the capture derives ids as LightRAG
+builds them; a native listing, where the backend has one, both checks that derivation and
+reaches records nothing points to (query-time LLM cache entries, orphans). ``list_ids``
+returns ``None`` for a backend without a native lister here: its capture is marked unchecked.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+#: Storage classes with a native lister, for the README and the manifest.
+LISTED = (
+    "JsonKVStorage",
+    "JsonDocStatusStorage",
+    "NanoVectorDBStorage",
+    "FaissVectorDBStorage",
+    "PGKVStorage",
+    "PGDocStatusStorage",
+    "PGVectorStorage",
+    "RedisKVStorage",
+    "RedisDocStatusStorage",
+)
+
+
+def backend_of(storage: Any) -> str:
+    """A short name of the backend behind a storage: files, postgres, redis, milvus, ..."""
+    name = type(storage).__name__
+    for prefix, backend in (
+        ("Json", "files"),
+        ("Nano", "files"),
+        ("NetworkX", "files"),
+        ("Faiss", "files"),
+        ("PG", "postgres"),
+        ("Redis", "redis"),
+        ("Milvus", "milvus"),
+        ("Mongo", "mongo"),
+        ("Neo4J", "neo4j"),
+        ("Memgraph", "memgraph"),
+        ("Qdrant", "qdrant"),
+        ("OpenSearch", "opensearch"),
+    ):
+        if name.startswith(prefix):
+            return backend
+    return name
+
+
+async def list_ids(storage: Any) -> Optional[set[str]]:
+    """Every id the storage holds in its workspace, read natively; ``None`` when unsupported."""
+    name = type(storage).__name__
+    if name in ("JsonKVStorage", "JsonDocStatusStorage"):
+        data = getattr(storage, "_data", None)
+        return set(data.keys()) if data is not None else None
+    if name == "NanoVectorDBStorage":
+        client_storage = await storage.client_storage
+        ids = {row["__id__"] for row in client_storage.get("data", [])}
+        return ids | set(getattr(storage, "_pending_upserts", {}) or {})
+    if name == "FaissVectorDBStorage":
+        await storage._get_index()
+        return {meta["__id__"] for meta in storage._id_to_meta.values() if "__id__" in meta}
+    if name in ("PGKVStorage", "PGDocStatusStorage", "PGVectorStorage"):
+        return await _postgres_ids(storage)
+    if name in ("RedisKVStorage", "RedisDocStatusStorage"):
+        return await _redis_ids(storage)
+    return None
+
+
+def postgres_table(storage: Any) -> str:
+    table = getattr(storage, "table_name", None)
+    if table:
+        return str(table)
+    from lightrag.kg.postgres_impl import namespace_to_table_name
+
+    table = namespace_to_table_name(storage.namespace)
+    if not table:
+        raise ValueError(f"no PostgreSQL table for namespace {storage.namespace!r}")
+    return str(table)
+
+
+async def _postgres_ids(storage: Any) -> set[str]:
+    rows = await storage.db.query(
+        f"SELECT id FROM {postgres_table(storage)} WHERE workspace = $1", [storage.workspace], multirows=True
+    )
+    return {row["id"] for row in rows or []}
+
+
+async def _redis_ids(storage: Any) -> set[str]:
+    prefix = f"{storage.final_namespace}:"
+    ids: set[str] = set()
+    async with storage._get_redis_connection() as redis:
+        cursor = 0
+        while True:
+            cursor, keys = await redis.scan(cursor, match=f"{_glob_escape(prefix)}*", count=1000)
+            for key in keys:
+                key = key.decode() if isinstance(key, bytes) else key
+                ids.add(key[len(prefix):])
+            if not cursor:
+                break
+    return ids
+
+
+def _glob_escape(text: str) -> str:
+    return "".join(f"\\{c}" if c in "*?[]\\" else c for c in text)
+
+
+def storage_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions that mean a backend failed (went away, timed out, refused), as opposed
+    to a bug: these make a capture retryable."""
+    import asyncio
+
+    errors: list[type[BaseException]] = [OSError, asyncio.TimeoutError]
+    for module, names in (
+        ("asyncpg", ("PostgresError", "InterfaceError")),
+        ("redis.exceptions", ("RedisError",)),
+        ("pymilvus.exceptions", ("MilvusException",)),
+        # LightRAG's storages retry with tenacity, which ends with RetryError.
+        ("tenacity", ("RetryError",)),
+    ):
+        try:
+            imported = __import__(module, fromlist=list(names))
+        except ImportError:
+            continue
+        errors.extend(getattr(imported, name) for name in names if hasattr(imported, name))
+    return tuple(errors)

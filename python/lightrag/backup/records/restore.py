@@ -1,0 +1,184 @@
+"""Restoring any snapshot into any backend, through records.
+
+A database-backed snapshot holds records; a file snapshot holds LightRAG's files, which are
+read into records by LightRAG's own file storages. Either is then written into the target: a
+live instance (this graph's own, with a ``pre-restore`` safety snapshot of what it held, or
+another one), a :class:`StorageConfig` opened here, or a folder as file storages. Every
+chunk is checked and every record read before the target is touched.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+from ..errors import InvalidInputError, RestoreIncompleteError
+from . import files, layout, load
+from .target import StorageConfig, opened
+
+
+def is_rag(value: Any) -> bool:
+    return hasattr(value, "chunk_entity_relation_graph") and hasattr(value, "doc_status")
+
+
+def needs_records(backup: Any, snapshot: Any, target_dir: Any, into: Any) -> bool:
+    """Whether a restore goes through records (anything but files into files)."""
+    if into is not None:
+        return True
+    if snapshot.metadata.get("capture") == "records":
+        return True
+    return target_dir is None and bool(backup.records)
+
+
+async def restore(
+    backup: Any,
+    snapshot: Any,
+    *,
+    target_dir: Any,
+    into: Any,
+    replace: bool,
+    safety_snapshot: bool,
+    progress: Any,
+) -> dict[str, Any]:
+    if into is not None and not (is_rag(into) or isinstance(into, StorageConfig)):
+        raise InvalidInputError("into= takes a LightRAG instance or a lightrag.backup.records.StorageConfig")
+    if into is None and target_dir is None and backup.rag is None:
+        target_dir = backup.graph_dir  # an offline graph's own folder: file storages there
+    scratch = backup._new_staging()
+    try:
+        restored = scratch / "snapshot"
+        await backup._engine.restore_op(snapshot.snapshot_id, str(restored), False, False, progress).start()
+        records = await _records_of(restored, scratch, into)
+        outcome: dict[str, Any] = {"snapshot_id": snapshot.snapshot_id, "records_status": records.manifest.get("status")}
+        if target_dir is not None:
+            target = Path(target_dir).expanduser().absolute()
+            if not replace and _has_graph_files(target):
+                raise InvalidInputError(
+                    f"{target} already holds a LightRAG graph; pass replace=True to overwrite it, or another folder"
+                )
+            outcome.update(target=str(target), restored=await files.to_file_storages(records, target, progress=progress))
+            return outcome
+        if into is None or into is backup.rag:
+            outcome.update(await _into_own(backup, snapshot, records, safety_snapshot, progress))
+            return outcome
+        if is_rag(into):
+            from .. import _live
+
+            async with _live.pipeline_reservation(into, kind="restore", timeout=backup.busy_timeout):
+                await _refuse_nonempty(into, replace)
+                outcome.update(target="instance", restored=await _load(records, into, progress, None))
+            return outcome
+        async with opened(
+            into, embedding_dim=records.dim, model_name=records.manifest["embedding"].get("model_name")
+        ) as rag:
+            await _refuse_nonempty(rag, replace)
+            outcome.update(target=into.describe(), restored=await _load(records, rag, progress, None))
+        return outcome
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+async def _into_own(backup: Any, snapshot: Any, records: "load.Records", safety_snapshot: bool, progress: Any) -> dict[str, Any]:
+    from .. import _live
+
+    async with _live.pipeline_reservation(backup.rag, kind="restore", timeout=backup.busy_timeout):
+        safety = None
+        if safety_snapshot:
+            staging = backup._new_staging()
+            try:
+                paused_at = time.perf_counter()
+                await backup._stage(staging)
+                safety = await backup._snapshot_staged(
+                    staging, (time.perf_counter() - paused_at) * 1000,
+                    f"state replaced by restoring {snapshot.snapshot_id}", ["pre-restore"],
+                    {"replaced_by": snapshot.snapshot_id}, None, False, False,
+                )
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+        restored = await _load(records, backup.rag, progress, safety.snapshot_id if safety else None)
+    return {
+        "target": "live instance",
+        "restored": restored,
+        "safety_snapshot": safety.snapshot_id if safety is not None else None,
+    }
+
+
+async def _load(records: "load.Records", rag: Any, progress: Any, safety_id: Optional[str]) -> dict[str, int]:
+    try:
+        return await load.load(records, rag, progress=progress)
+    except load.RestoreInterrupted as interrupted:
+        from .target import storage_config_of
+
+        back = (
+            f"the state it replaced is safety snapshot {safety_id}: restore that, or retry this restore"
+            if safety_id
+            else "retry this restore (no safety snapshot was taken)"
+        )
+        raise RestoreIncompleteError(
+            f"the restore failed while writing the records ({interrupted}); the target "
+            f"({storage_config_of(rag).describe()}) had its old records dropped and holds part of the snapshot: {back}"
+        ) from interrupted.error
+
+
+async def _records_of(restored: Path, scratch: Path, into: Any) -> "load.Records":
+    """The restored snapshot as records: itself for a database-backed snapshot, else its
+    files read by LightRAG's file storages."""
+    if layout.is_records_folder(restored):
+        return load.Records(restored)
+    dim, model = _file_graph_embedding(restored, into)
+    folder = scratch / "records"
+    await files.from_file_storages(restored, folder, embedding_dim=dim, model_name=model)
+    return load.Records(folder)
+
+
+def _file_graph_embedding(folder: Path, into: Any) -> tuple[int, Optional[str]]:
+    """The embedding dimension of a file graph (NanoVectorDB records it in each file) and
+    the model name the target names its tables after."""
+    model: Optional[str] = None
+    dim: Optional[int] = None
+    if is_rag(into):
+        model = getattr(into.embedding_func, "model_name", None)
+        dim = getattr(into.embedding_func, "embedding_dim", None)
+    elif isinstance(into, StorageConfig):
+        model, dim = into.embedding_model, into.embedding_dim
+    for name in ("vdb_chunks.json", "vdb_entities.json", "vdb_relationships.json"):
+        path = folder / name
+        if path.exists():
+            try:
+                recorded = json.loads(path.read_text(encoding="utf-8")).get("embedding_dim")
+            except ValueError as error:
+                raise InvalidInputError(f"the snapshot's {name} is not valid JSON: {error}") from None
+            if isinstance(recorded, int):
+                if dim is not None and dim != recorded:
+                    raise InvalidInputError(
+                        f"the snapshot's vectors have {recorded} dimensions; the target embeds with {dim}"
+                    )
+                return recorded, model
+    if dim is None:
+        raise InvalidInputError("the snapshot's file graph records no embedding dimension; set StorageConfig.embedding_dim")
+    return int(dim), model
+
+
+def _has_graph_files(folder: Path) -> bool:
+    from .. import _native
+
+    return folder.is_dir() and any(p.is_file() and _native.is_graph_file(p.name) for p in folder.iterdir())
+
+
+async def _refuse_nonempty(rag: Any, replace: bool) -> None:
+    if replace:
+        return
+    for name in layout.KV_STORES + (layout.DOC_STATUS,):
+        if not await getattr(rag, name).is_empty():
+            break
+    else:
+        if not await rag.chunk_entity_relation_graph.get_all_labels():
+            return
+    from .target import storage_config_of
+
+    raise InvalidInputError(
+        f"the target ({storage_config_of(rag).describe()}) already holds a graph; pass replace=True to replace it"
+    )

@@ -1,0 +1,419 @@
+"""Graphs kept in databases: PostgreSQL 15 and Redis from Debian, started by
+``scripts/test-servers.sh``. Real LightRAG graphs are built in each combination, snapshotted,
+changed, snapshotted again and restored into fresh backends of the same and other kinds and
+into file storages; every record and vector is compared, and LightRAG answers the same queries
+from each restored graph.
+
+Without the servers these tests skip, unless ``LRB_REQUIRE_CLOUD_BACKENDS=1`` (CI).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+import numpy as np
+import pytest
+from helpers import QUESTION, forget_shared_data, free_port, server_env
+
+from lightrag.backup import GraphBackup
+from lightrag.backup.errors import GraphStorageUnavailableError, InvalidInputError
+from lightrag.backup.offline_graph import build_graph, documents, new_rag
+from lightrag.backup.records import StorageConfig, capture, layout, load, mapping
+from lightrag.backup.records.target import _environment
+
+POSTGRES = {"kv_storage": "PGKVStorage", "doc_status_storage": "PGDocStatusStorage", "graph_storage": "PGTableGraphStorage"}
+REDIS = {"kv_storage": "RedisKVStorage", "doc_status_storage": "RedisDocStatusStorage"}
+# Redis KV beside PostgreSQL doc status and graph: a graph spread over two databases.
+MIXED = {"kv_storage": "RedisKVStorage", "doc_status_storage": "PGDocStatusStorage", "graph_storage": "PGTableGraphStorage"}
+
+
+@pytest.fixture(scope="module")
+def db_env() -> dict[str, str]:
+    """The backend variables LightRAG's storages read, for the test servers."""
+    return {
+        "POSTGRES_HOST": server_env("LRB_TEST_PG_HOST"),
+        "POSTGRES_PORT": server_env("LRB_TEST_PG_PORT"),
+        "POSTGRES_USER": server_env("LRB_TEST_PG_USER"),
+        "POSTGRES_PASSWORD": "",
+        "POSTGRES_DATABASE": "postgres",
+        "REDIS_URI": server_env("LRB_TEST_REDIS_URI"),
+    }
+
+
+@pytest.fixture(autouse=True)
+def _fresh_shared_data():
+    forget_shared_data()
+    yield
+    forget_shared_data()
+
+
+def workspace() -> str:
+    return "t" + uuid.uuid4().hex[:12]
+
+
+@contextlib.asynccontextmanager
+async def graph(
+    folder: Path, env: dict[str, str], storages: "dict[str, str] | None", *, ws: str, docs: int = 4
+) -> AsyncIterator[Any]:
+    """A live LightRAG instance (stub models) on ``storages``, with ``docs`` documents."""
+    with _environment(env):
+        rag = await (build_graph(folder, docs, workspace=ws, storages=storages) if docs else
+                     new_rag(folder, workspace=ws, storages=storages))
+    try:
+        yield rag
+    finally:
+        await rag.finalize_storages()
+
+
+async def records_of(rag: Any, folder: Path) -> dict[str, Any]:
+    """Every record of an instance, comparable across backends: write times left out."""
+    await capture.capture(rag, folder)
+    return comparable(load.Records(folder))
+
+
+def comparable(records: "load.Records") -> dict[str, Any]:
+    out: dict[str, Any] = {name: {k: mapping.comparable_kv(v) for k, v in kv.items()} for name, kv in records.kv.items()}
+    out["nodes"] = {k: mapping.comparable_vector(v) for k, v in records.nodes.items()}
+    out["edges"] = {(s, t): mapping.comparable_vector(p) for s, t, p in records.edges}
+    for name, (metas, _) in records.vectors.items():
+        out[name] = {k: mapping.comparable_vector(v) for k, v in metas.items()}
+    return out
+
+
+def differences(a: dict[str, Any], b: dict[str, Any], limit: int = 12) -> list[Any]:
+    """The first differing (store, id, field, a, b), to say what a failed comparison saw."""
+    found: list[Any] = []
+    for store in sorted(set(a) | set(b)):
+        sa, sb = a.get(store, {}), b.get(store, {})
+        for key in sorted(set(sa) | set(sb), key=str):
+            ra, rb = sa.get(key), sb.get(key)
+            if ra == rb:
+                continue
+            if not isinstance(ra, dict) or not isinstance(rb, dict):
+                found.append((store, key, ra is not None, rb is not None))
+            else:
+                found.extend(
+                    (store, key, f, ra.get(f, "<absent>"), rb.get(f, "<absent>"))
+                    for f in sorted(set(ra) | set(rb))
+                    if ra.get(f, "<absent>") != rb.get(f, "<absent>")
+                )
+            if len(found) >= limit * 20:
+                break
+    # One example of each differing (store, field).
+    seen: dict[Any, Any] = {}
+    for item in found:
+        seen.setdefault((item[0], item[2]) if len(item) == 5 else item[:2], item)
+    return list(seen.values())
+
+
+def vectors_of(records: "load.Records") -> dict[str, dict[str, Any]]:
+    return {
+        name: {key: matrix[row] for row, key in enumerate(metas)} for name, (metas, matrix) in records.vectors.items()
+    }
+
+
+def assert_same_vectors(a: "load.Records", b: "load.Records", atol: float) -> None:
+    va, vb = vectors_of(a), vectors_of(b)
+    for name in va:
+        assert set(va[name]) == set(vb[name]), name
+        assert va[name], f"{name} holds no vectors: the graph is not a real test"
+        for key in va[name]:
+            assert np.allclose(va[name][key], vb[name][key], atol=atol, rtol=0), (name, key)
+
+
+async def answers(rag: Any) -> dict[str, Any]:
+    """The graph and LightRAG's global and naive answers. (``local`` ranks entities of equal
+    degree in the order the store returns them, which is not part of a graph's state.)"""
+    from lightrag import QueryParam
+
+    kg = await rag.get_knowledge_graph("*", max_depth=2)
+    out: dict[str, Any] = {
+        "nodes": sorted((n.id, n.properties.get("description", "")) for n in kg.nodes),
+        "edges": sorted(tuple(sorted((e.source, e.target))) for e in kg.edges),
+    }
+    for mode in ("global", "naive"):
+        out[mode] = await rag.aquery(QUESTION, param=QueryParam(mode=mode, enable_rerank=False))
+    assert out["nodes"] and out["naive"], "an empty graph proves nothing"
+    return out
+
+
+async def snapshot_records(backup: GraphBackup, snapshot_id: str, folder: Path) -> "load.Records":
+    """The records a snapshot holds, as restored from the repository."""
+    await backup._engine.restore_op(snapshot_id, str(folder), False, False, None).start()
+    return load.Records(folder)
+
+
+async def test_a_postgres_graph_restores_into_every_backend_with_its_vectors(tmp_path, storage, db_env):
+    ws = workspace()
+    async with graph(tmp_path / "src", db_env, POSTGRES, ws=ws) as rag:
+        backup = GraphBackup.from_rag("pg", rag, storage)
+        assert backup.records
+        first = await backup.acreate_snapshot("four documents")
+        first_answers = await answers(rag)
+        meta = first.metadata["records"]
+        assert first.metadata["capture"] == "records" and meta["complete"], meta
+        assert meta["storages"]["full_docs"] == "PGKVStorage"
+        assert meta["counts"]["full_docs"] == 4 and meta["counts"]["graph_nodes"] > 10
+
+        await rag.ainsert(documents(2, seed=7, start=50))
+        second = await backup.acreate_snapshot("six documents")
+        assert second.metadata["records"]["counts"]["full_docs"] == 6
+
+    for snapshot, expected_answers in ((first, first_answers), (second, None)):
+        source = await snapshot_records(backup, snapshot.snapshot_id, tmp_path / f"snap-{snapshot.snapshot_id[:8]}")
+        targets = {
+            "files": None,
+            "postgres": StorageConfig(**POSTGRES, working_dir=str(tmp_path / "t-pg"), workspace=workspace(), env=db_env),
+            "redis": StorageConfig(**REDIS, working_dir=str(tmp_path / "t-redis"), workspace=workspace(), env=db_env),
+        }
+        for kind, config in targets.items():
+            if config is None:
+                folder = tmp_path / f"files-{snapshot.snapshot_id[:8]}"
+                await backup.arestore_snapshot(snapshot.snapshot_id, folder)
+                assert (folder / "kv_store_full_docs.json").exists() and (folder / "vdb_chunks.json").exists()
+                config = StorageConfig(working_dir=str(folder.parent), workspace=folder.name)
+            else:
+                await backup.arestore_snapshot(snapshot.snapshot_id, into=config)
+            async with graph(Path(config.working_dir), db_env, config.storages(), ws=config.workspace, docs=0) as target:
+                restored_folder = tmp_path / f"check-{kind}-{snapshot.snapshot_id[:8]}"
+                restored = await records_of(target, restored_folder)
+                assert restored == comparable(source), (kind, differences(comparable(source), restored))
+                # Nano (the vector store here) keeps float16: 2^-11 of a unit vector's entries.
+                assert_same_vectors(source, load.Records(restored_folder), atol=5e-4)
+                if expected_answers is not None:
+                    assert await answers(target) == expected_answers, kind
+            forget_shared_data()
+
+
+async def test_restore_into_its_own_live_postgres_instance_keeps_a_safety_snapshot(tmp_path, storage, db_env):
+    async with graph(tmp_path / "src", db_env, POSTGRES, ws=workspace()) as rag:
+        backup = GraphBackup.from_rag("own", rag, storage)
+        first = await backup.acreate_snapshot()
+        then = await answers(rag)
+        await rag.ainsert(documents(2, seed=3, start=80))
+        changed = await answers(rag)
+        assert changed["nodes"] != then["nodes"]
+
+        await backup.arestore_snapshot(first.snapshot_id)
+        assert await answers(rag) == then
+        assert backup.last_restore["safety_snapshot"]
+        safety = await backup.aget_snapshot(backup.last_restore["safety_snapshot"])
+        assert "pre-restore" in safety.tags and safety.metadata["records"]["counts"]["full_docs"] == 6
+
+        # It keeps working: an insert lands on top of the restored graph.
+        await rag.ainsert(documents(1, seed=4, start=90))
+        assert len((await answers(rag))["nodes"]) > len(then["nodes"])
+
+        # And the safety snapshot brings back what the restore replaced.
+        await backup.arestore_snapshot(safety.snapshot_id, safety_snapshot=False)
+        assert await answers(rag) == changed
+
+
+async def test_a_redis_graph_restores_into_a_fresh_redis_database_and_into_postgres(tmp_path, storage, db_env):
+    async with graph(tmp_path / "src", db_env, REDIS, ws=workspace()) as rag:
+        backup = GraphBackup.from_rag("redis", rag, storage)
+        snapshot = await backup.acreate_snapshot()
+        assert snapshot.metadata["records"]["complete"]
+        then = await answers(rag)
+    source = comparable(await snapshot_records(backup, snapshot.snapshot_id, tmp_path / "snap"))
+    fresh_db = dict(db_env, REDIS_URI=db_env["REDIS_URI"].rstrip("/") + "/4")
+    for name, config in (
+        ("redis-db4", StorageConfig(**REDIS, working_dir=str(tmp_path / "r4"), workspace=workspace(), env=fresh_db)),
+        ("postgres", StorageConfig(**POSTGRES, working_dir=str(tmp_path / "pg"), workspace=workspace(), env=db_env)),
+    ):
+        await backup.arestore_snapshot(snapshot.snapshot_id, into=config)
+        async with graph(Path(config.working_dir), dict(config.env), config.storages(), ws=config.workspace, docs=0) as target:
+            restored = await records_of(target, tmp_path / f"check-{name}")
+            assert restored == source, (name, differences(source, restored))
+            assert await answers(target) == then, name
+        forget_shared_data()
+
+
+async def test_a_file_graph_restores_into_databases(tmp_path, storage, db_env):
+    async with graph(tmp_path / "src", db_env, None, ws="") as rag:
+        backup = GraphBackup.from_rag("files", rag, storage)
+        assert not backup.records
+        snapshot = await backup.acreate_snapshot()
+        source = await records_of(rag, tmp_path / "source-records")
+        then = await answers(rag)
+    for name, storages in (("mixed", MIXED), ("redis", REDIS)):
+        config = StorageConfig(**storages, working_dir=str(tmp_path / name), workspace=workspace(), env=db_env,
+                               embedding_model="stub-16")
+        await backup.arestore_snapshot(snapshot.snapshot_id, into=config)
+        async with graph(Path(config.working_dir), db_env, config.storages(), ws=config.workspace, docs=0) as target:
+            restored = await records_of(target, tmp_path / f"check-{name}")
+            assert restored == source, (name, differences(source, restored))
+            assert await answers(target) == then, name
+        forget_shared_data()
+
+
+async def test_query_cache_entries_nothing_points_to_are_found_by_the_native_listing(tmp_path, storage, db_env):
+    async with graph(tmp_path / "src", db_env, POSTGRES, ws=workspace()) as rag:
+        before = await capture.capture(rag, tmp_path / "before")
+        await answers(rag)  # queries cache their keywords and answers under keys no chunk lists
+        after = await capture.capture(rag, tmp_path / "after")
+    cache_before, cache_after = before["stores"]["llm_response_cache"], after["stores"]["llm_response_cache"]
+    assert cache_after["native"] > cache_before["native"]
+    assert cache_after["captured"] == cache_after["native"] > cache_after["derived"]
+    assert after["complete"]
+
+
+async def test_refusals_change_nothing(tmp_path, storage, db_env):
+    async with graph(tmp_path / "src", db_env, POSTGRES, ws=workspace()) as rag:
+        backup = GraphBackup.from_rag("refuse", rag, storage)
+        snapshot = await backup.acreate_snapshot()
+        occupied = StorageConfig(**POSTGRES, working_dir=str(tmp_path / "occ"), workspace=workspace(), env=db_env)
+        await backup.arestore_snapshot(snapshot.snapshot_id, into=occupied)
+        async with graph(tmp_path / "occ", db_env, POSTGRES, ws=occupied.workspace, docs=0) as target:
+            held = await records_of(target, tmp_path / "held")
+        forget_shared_data()
+
+        # A target that holds a graph is not replaced unless asked.
+        with pytest.raises(InvalidInputError, match="already holds a graph"):
+            await backup.arestore_snapshot(snapshot.snapshot_id, into=occupied)
+        folder = tmp_path / "out"
+        await backup.arestore_snapshot(snapshot.snapshot_id, folder)
+        with pytest.raises(InvalidInputError, match="already holds a LightRAG graph"):
+            await backup.arestore_snapshot(snapshot.snapshot_id, folder)
+        # Vectors of another dimension do not fit: refused before anything is dropped.
+        with _environment(db_env):
+            other = await new_rag(tmp_path / "dim", workspace=occupied.workspace, embedding_dim=8, storages=POSTGRES)
+        try:
+            with pytest.raises(InvalidInputError, match="16 dimensions"):
+                await backup.arestore_snapshot(snapshot.snapshot_id, into=other, replace=True)
+        finally:
+            await other.finalize_storages()
+        forget_shared_data()
+        async with graph(tmp_path / "occ", db_env, POSTGRES, ws=occupied.workspace, docs=0) as target:
+            assert await records_of(target, tmp_path / "held-after") == held
+        with pytest.raises(InvalidInputError, match="LightRAG instance or a"):
+            await backup.arestore_snapshot(snapshot.snapshot_id, into="postgres://somewhere")
+
+
+async def test_records_layout_is_sorted_and_vectors_are_exact_float32(tmp_path, storage, db_env):
+    async with graph(tmp_path / "src", db_env, POSTGRES, ws=workspace()) as rag:
+        folder = tmp_path / "records"
+        manifest = await capture.capture(rag, folder)
+        assert manifest["format"] == "lightrag-records" and manifest["version"] == 1
+        assert manifest["embedding"] == {"dim": 16, "model_name": "stub-16"}
+        assert manifest["lightrag_version"]
+        for name in layout.ROLES:
+            if name != layout.GRAPH:
+                ids = [row[0] for row in layout.read_lines(folder / layout.records_file(name))]
+                assert ids == sorted(ids), name
+        for name in layout.VECTOR_STORES:
+            ids = [row[0] for row in layout.read_lines(folder / layout.records_file(name))]
+            raw = np.frombuffer((folder / layout.vectors_file(name)).read_bytes(), dtype="<f4").reshape(len(ids), 16)
+            stored = await getattr(rag, name).get_vectors_by_ids(ids)
+            for row, key in enumerate(ids):
+                assert np.array_equal(raw[row], np.asarray(stored[key], dtype=np.float32)), (name, key)
+
+
+def _start_redis(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [server_env("LRB_TEST_REDIS_BIN"), "--bind", "127.0.0.1", "--port", str(port), "--dir", str(folder),
+         "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    import socket
+
+    deadline = time.monotonic() + 15
+    while True:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            break
+        assert time.monotonic() < deadline, "redis did not start"
+        time.sleep(0.05)
+    return process, f"redis://127.0.0.1:{port}"
+
+
+async def test_the_database_going_away_mid_capture_commits_nothing(tmp_path, storage, db_env):
+    process, uri = _start_redis(tmp_path)
+    try:
+        env = dict(db_env, REDIS_URI=uri)
+        async with graph(tmp_path / "src", env, REDIS, ws=workspace()) as rag:
+            backup = GraphBackup.from_rag("gone", rag, storage)
+            good = await backup.acreate_snapshot()
+
+            original = rag.text_chunks.get_by_ids
+
+            async def killed_mid_read(ids: list[str]) -> Any:
+                process.send_signal(signal.SIGKILL)
+                process.wait()
+                return await original(ids)
+
+            rag.text_chunks.get_by_ids = killed_mid_read
+            with pytest.raises(GraphStorageUnavailableError) as raised:
+                await backup.acreate_snapshot()
+            assert raised.value.retryable and raised.value.http_status == 503
+            rag.text_chunks.get_by_ids = original
+            assert [s.snapshot_id for s in await backup.alist_snapshots()] == [good.snapshot_id]
+            assert (await backup.averify_snapshot(good.snapshot_id)).ok
+            assert not list(Path(rag.working_dir).glob(".lightrag-backup-stage-*")), "staging left behind"
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+def test_a_fresh_postgres_database_is_restored_from_another_process(tmp_path, storage, db_env):
+    """LightRAG keeps one PostgreSQL pool per process: a graph moved to another database is
+    restored by a process of its own (here a child running the same API)."""
+    ws = workspace()
+    database = "lrb_" + uuid.uuid4().hex[:8]
+    psql = [os.path.join(server_env("LRB_TEST_PG_BIN"), "psql"), "-h", db_env["POSTGRES_HOST"], "-p",
+            db_env["POSTGRES_PORT"], "-U", db_env["POSTGRES_USER"], "-v", "ON_ERROR_STOP=1"]
+    if not os.path.exists(psql[0]):
+        psql[0] = "psql"
+    subprocess.run([*psql, "-c", f"CREATE DATABASE {database}"], check=True, capture_output=True)
+    script = f"""
+import asyncio, json, os, sys
+from lightrag.backup import GraphBackup
+from lightrag.backup.storage import LocalBackupStorage
+from lightrag.backup.offline_graph import build_graph, new_rag
+from lightrag.backup.records import StorageConfig
+from lightrag.backup.records.target import _environment
+POSTGRES = {POSTGRES!r}
+env = json.loads(sys.argv[1])
+async def main():
+    repo = LocalBackupStorage({str(tmp_path / 'repo')!r})
+    if sys.argv[2] == "backup":
+        with _environment(env):
+            rag = await build_graph({str(tmp_path / 'src')!r}, 3, workspace={ws!r}, storages=POSTGRES)
+        snapshot = await GraphBackup.from_rag("moved", rag, repo).acreate_snapshot()
+        await rag.finalize_storages()
+        print(json.dumps(snapshot.snapshot_id))
+    else:
+        target = StorageConfig(**POSTGRES, working_dir={str(tmp_path / 'dst')!r}, workspace={ws!r}, env=env)
+        await GraphBackup("moved", repo, {str(tmp_path / 'unused')!r}).arestore_snapshot(sys.argv[3], into=target)
+        with _environment(env):
+            rag = await new_rag({str(tmp_path / 'dst')!r}, workspace={ws!r}, storages=POSTGRES)
+        print(json.dumps(len(await rag.chunk_entity_relation_graph.get_all_nodes())))
+        await rag.finalize_storages()
+asyncio.run(main())
+"""
+    source_env = json.dumps(db_env)
+    target_env = json.dumps(dict(db_env, POSTGRES_DATABASE=database))
+    try:
+        run = lambda *args: json.loads(  # noqa: E731
+            subprocess.run([sys.executable, "-c", script, *args], check=True, capture_output=True, text=True,
+                           timeout=300).stdout.strip().splitlines()[-1]
+        )
+        snapshot_id = run(source_env, "backup")
+        nodes = run(target_env, "restore", snapshot_id)
+        assert nodes > 5
+        count = subprocess.run(
+            [*psql, "-d", database, "-tAc", f"SELECT count(*) FROM lightrag_doc_full WHERE workspace = '{ws}'"],
+            check=True, capture_output=True, text=True,
+        ).stdout.strip()
+        assert count == "3"
+    finally:
+        subprocess.run([*psql, "-c", f"DROP DATABASE IF EXISTS {database} WITH (FORCE)"], capture_output=True)
