@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The object-store servers the test suite runs every backend against, on loopback only:
 #   Azurite 3.35.0   Azure Blob                        127.0.0.1:${LRB_AZURITE_PORT:-10000}
-#   moto 5.2.5       S3 (atomic conditional writes)     127.0.0.1:${LRB_MOTO_PORT:-5000}
+#   moto 5.2.5       S3 (conditional writes made atomic: moto_serial.py) 127.0.0.1:${LRB_MOTO_PORT:-5000}
 #   s3s-fs 0.14.1    S3 that checks signatures, on disk 127.0.0.1:${LRB_S3S_PORT:-5002}
 # and the databases LightRAG keeps graphs in, from Debian:
 #   PostgreSQL 15    KV, doc status, table graph        127.0.0.1:${LRB_PG_PORT:-55432}
@@ -120,7 +120,8 @@ start() {
     start_one azurite "$AZURITE_PORT" "$DIR/node_modules/.bin/azurite-blob" \
         --blobHost 127.0.0.1 --blobPort "$AZURITE_PORT" --location "$DIR/azurite-data" \
         --skipApiVersionCheck --loose --disableTelemetry --silent
-    start_one moto "$MOTO_PORT" "$DIR/moto/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT"
+    # moto's conditional writes are check-then-write: served one request at a time (see the script).
+    start_one moto "$MOTO_PORT" "$DIR/moto/bin/python" "$HERE/moto_serial.py" 127.0.0.1 "$MOTO_PORT"
     start_one s3s "$S3S_PORT" "$DIR/bin/s3s-fs" --host 127.0.0.1 --port "$S3S_PORT" \
         --access-key "$S3S_KEY" --secret-key "$S3S_SECRET" "$DIR/s3s-data"
     start_one redis "$REDIS_PORT" redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$DIR" \

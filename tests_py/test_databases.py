@@ -206,7 +206,7 @@ async def test_restore_into_its_own_live_postgres_instance_keeps_a_safety_snapsh
         await backup.arestore_snapshot(first.snapshot_id)
         assert await answers(rag) == then
         assert backup.last_restore["safety_snapshot"]
-        safety = await backup.aget_snapshot(backup.last_restore["safety_snapshot"])
+        safety = await backup.aget_snapshot(backup.last_restore["safety_snapshot"]["snapshot_id"])
         assert "pre-restore" in safety.tags and safety.metadata["records"]["counts"]["full_docs"] == 6
 
         # It keeps working: an insert lands on top of the restored graph.
@@ -417,3 +417,124 @@ asyncio.run(main())
         assert count == "3"
     finally:
         subprocess.run([*psql, "-c", f"DROP DATABASE IF EXISTS {database} WITH (FORCE)"], capture_output=True)
+
+
+def _env_file(path: Path, env: dict[str, str], storages: dict[str, str], working_dir: Path, ws: str) -> Path:
+    names = {"kv_storage": "LIGHTRAG_KV_STORAGE", "vector_storage": "LIGHTRAG_VECTOR_STORAGE",
+             "graph_storage": "LIGHTRAG_GRAPH_STORAGE", "doc_status_storage": "LIGHTRAG_DOC_STATUS_STORAGE"}
+    lines = [f"{names[k]}={v}" for k, v in storages.items()]
+    lines += [f"{k}={v}" for k, v in env.items()]
+    lines += [f"WORKING_DIR={working_dir}", f"WORKSPACE={ws}", "EMBEDDING_DIM=16", "EMBEDDING_MODEL=stub-16"]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+async def test_the_cli_backs_up_from_lightrags_variables_and_restores_into_another_backend(tmp_path, db_env):
+    from test_cli import cli
+
+    ws = workspace()
+    async with graph(tmp_path / "src", db_env, POSTGRES, ws=ws) as rag:
+        then = await answers(rag)  # its query cache entries are part of the graph backed up
+        source = await records_of(rag, tmp_path / "source-records")
+    forget_shared_data()
+    source_env = _env_file(tmp_path / "source.env", db_env, POSTGRES, tmp_path / "src", ws)
+    repo = str(tmp_path / "repo")
+    unset = ("LIGHTRAG_BACKUP_STORAGE_PATH", "WORKING_DIR", "WORKSPACE", "LIGHTRAG_GRAPH_ID", "LIGHTRAG_BACKUP_S3_BUCKET")
+    made = cli("--repo", repo, "--json", "snapshot", "--init", "--from-env", str(source_env), "-g", "cli", unset=unset)
+    assert made.returncode == 0, made.stderr
+    snapshot = json.loads(made.stdout)
+    assert snapshot["graph_id"] == "cli"
+
+    target_ws = workspace()
+    target_env = _env_file(tmp_path / "target.env", db_env, REDIS, tmp_path / "dst", target_ws)
+    done = cli("--repo", repo, "restore", "latest", "-g", "cli", "--into-env", str(target_env), unset=unset)
+    assert done.returncode == 0, done.stderr
+    assert "restored snapshot" in done.stdout and "full_docs" in done.stdout
+    async with graph(tmp_path / "dst", db_env, REDIS, ws=target_ws, docs=0) as target:
+        restored = await records_of(target, tmp_path / "check")
+        assert restored == source, differences(source, restored)
+        assert await answers(target) == then
+
+    # The target holds a graph now: a second restore is refused, and says how to go on.
+    again = cli("--repo", repo, "restore", "latest", "-g", "cli", "--into-env", str(target_env), unset=unset)
+    assert again.returncode != 0 and "already holds a graph" in again.stderr and "replace" in again.stderr
+    missing = cli("--repo", repo, "restore", "latest", "-g", "cli", "--into-env", str(tmp_path / "nope.env"), unset=unset)
+    assert missing.returncode != 0 and "no such file" in missing.stderr
+    replaced = cli("--repo", repo, "restore", "latest", "-g", "cli", "--into-env", str(target_env), "--replace",
+                   unset=unset)
+    assert replaced.returncode == 0, replaced.stderr
+
+
+def _custom_kg(count: int) -> dict[str, Any]:
+    """A graph of ``count`` entities in a chain, one chunk per ten, inserted without an LLM."""
+    chunks, entities, relations = [], [], []
+    for number in range(count):
+        source = f"chunk-{number // 10:06d}"
+        if number % 10 == 0:
+            chunks.append({"content": f"chunk {number // 10} text " * 20, "source_id": source, "file_path": "kg.txt"})
+        entities.append({"entity_name": f"Entity {number:06d}", "entity_type": "concept",
+                         "description": f"entity number {number}", "source_id": source})
+        if number:
+            relations.append({"src_id": f"Entity {number - 1:06d}", "tgt_id": f"Entity {number:06d}",
+                              "description": f"link {number}", "keywords": "chain", "weight": 1.0,
+                              "source_id": source})
+    return {"chunks": chunks, "entities": entities, "relationships": relations}
+
+
+async def test_a_restore_killed_midway_is_marked_refused_for_backup_and_completed_by_running_it_again(
+    tmp_path, storage, db_env
+):
+    from test_cli import cli
+
+    from lightrag.backup.errors import RestoreIncompleteError
+
+    rag = await new_rag(tmp_path / "src")
+    try:
+        await rag.ainsert_custom_kg(_custom_kg(4000))
+        backup = GraphBackup.from_rag("big", rag, storage)
+        snapshot = await backup.acreate_snapshot()
+        source = await records_of(rag, tmp_path / "source-records")
+    finally:
+        await rag.finalize_storages()
+    forget_shared_data()
+
+    ws = workspace()
+    target_env = _env_file(tmp_path / "target.env", db_env, POSTGRES, tmp_path / "dst", ws)
+    marker = tmp_path / "dst" / f".lightrag-backup-restoring-{ws}.json"
+    command = ["lightrag-backup", "--repo", str(tmp_path / "repo"), "restore", snapshot.snapshot_id, "-g", "big",
+               "--into-env", str(target_env)]
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not marker.exists():
+        assert child.poll() is None, child.communicate()
+        assert time.monotonic() < deadline, "the restore never began writing"
+        time.sleep(0.005)
+    time.sleep(0.3)  # into the writes
+    assert child.poll() is None, "the restore finished before it could be killed: make the graph larger"
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+
+    # The target says it is partial: a backup of it is refused, naming the snapshot.
+    assert json.loads(marker.read_text())["snapshot_id"] == snapshot.snapshot_id
+    with _environment(db_env):
+        target = await new_rag(tmp_path / "dst", workspace=ws, storages=POSTGRES)
+    try:
+        with pytest.raises(RestoreIncompleteError, match=snapshot.snapshot_id):
+            await GraphBackup.from_rag("partial", target, storage).acreate_snapshot()
+    finally:
+        await target.finalize_storages()
+    forget_shared_data()
+
+    # Running the same restore again completes it (no --replace needed for its own partial state).
+    again = cli("--repo", str(tmp_path / "repo"), "restore", snapshot.snapshot_id, "-g", "big", "--into-env",
+                str(target_env))
+    assert again.returncode == 0, again.stderr
+    assert not marker.exists()
+    # PostgreSQL keeps no source_id/status on text chunks (custom-KG chunks have them): said, not hidden.
+    assert "not stored by the target" in again.stdout and "text_chunks.source_id in 400 records" in again.stdout
+    for chunk in source["text_chunks"].values():
+        chunk.pop("source_id", None)
+        chunk.pop("status", None)
+    async with graph(tmp_path / "dst", db_env, POSTGRES, ws=ws, docs=0) as target:
+        restored = await records_of(target, tmp_path / "check")
+        assert restored == source, differences(source, restored)

@@ -198,6 +198,9 @@ class GraphBackup:
 
             from . import _live
 
+            from .records.restore import check_not_interrupted
+
+            check_not_interrupted(self.rag)
             staging = self._new_staging()
             try:
                 async with _live.pipeline_reservation(self.rag, kind="snapshot", timeout=self.busy_timeout):
@@ -283,15 +286,18 @@ class GraphBackup:
         progress: Optional[ProgressCallback],
         skip_if_unchanged: bool,
         adopt: bool,
+        *,
+        safety: bool = False,
     ) -> BackupSnapshot:
         recorded = dict(metadata or {})
         recorded["live_pause_ms"] = round(pause_ms, 3)
-        mode = "live"
+        mode = "live" if self.rag is not None else "offline"
         if self.records:
             mode = "records"
             recorded["records"] = self._staged_records
         started = time.perf_counter()
-        op = self._snapshot_op(staging, description, tags, recorded, progress, mode, skip_if_unchanged, adopt)
+        op = self._snapshot_op(staging, description, tags, recorded, progress, mode, skip_if_unchanged, adopt,
+                               safety=safety)
         return self._committed(await op.start(), started)
 
     def _snapshot_op(
@@ -304,21 +310,24 @@ class GraphBackup:
         mode: str,
         skip_if_unchanged: bool = False,
         adopt: bool = False,
+        *,
+        safety: bool = False,
     ) -> Any:
+        """The engine's snapshot of ``source``. A ``safety`` snapshot (the state a restore
+        replaces, tagged ``pre-restore``) names no source folder, as the engine's own do: it
+        is not this graph's source and never conflicts with it."""
         if tags is not None and (isinstance(tags, str) or not all(isinstance(t, str) for t in tags)):
             raise InvalidInputError("tags must be a list of strings")
         if description is not None and not isinstance(description, str):
             raise InvalidInputError("description must be a string")
         recorded: dict[str, Any] = dict(metadata or {})
-        recorded.update(
-            {
-                "lightrag_version": _lightrag_version(),
-                "workspace": self.workspace,
-                # A database-backed graph is identified by its storages and where they connect.
-                "working_dir": self._source or str(self.working_dir),
-                "capture": mode,
-            }
-        )
+        recorded.update({"lightrag_version": _lightrag_version(), "capture": mode})
+        if safety:
+            tags = sorted({*(tags or []), "pre-restore"})
+            recorded["replaced_state_of"] = self._source or str(self.graph_dir)
+        else:
+            # A database-backed graph is identified by its storages and where they connect.
+            recorded.update({"workspace": self.workspace, "working_dir": self._source or str(self.working_dir)})
         try:
             metadata_json = json.dumps(recorded)
         except (TypeError, ValueError) as error:

@@ -38,6 +38,10 @@ def register(commands: Any, wanted: Wanted) -> None:
         sub.add_argument("--adopt", action="store_true",
                          help="take the snapshot even though the graph id holds snapshots of another folder "
                               "(the graph moved here)")
+        sub.add_argument("--from-env", nargs="?", const=".env", metavar="ENV_FILE",
+                         help="open the graph from the variables LightRAG's server reads (LIGHTRAG_KV_STORAGE, "
+                              "POSTGRES_*, REDIS_URI, EMBEDDING_DIM, ...; the environment, then ENV_FILE, "
+                              "default ./.env): a graph in databases, without an LLM")
 
     sub = add_command(commands, "list", "list snapshots (of one graph, or all)", list_, defined=wanted("list"))
     if wanted("list"):
@@ -64,6 +68,11 @@ def register(commands: Any, wanted: Wanted) -> None:
         sub.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
         sub.add_argument("--no-safety-snapshot", action="store_true",
                          help="do not snapshot the state the restore replaces")
+        sub.add_argument("--into-env", metavar="ENV_FILE",
+                         help="restore into the storages this file names, as LightRAG's server reads them "
+                              "(LIGHTRAG_KV_STORAGE, POSTGRES_*, REDIS_URI, WORKSPACE, ...): any backend")
+        sub.add_argument("--replace", action="store_true",
+                         help="replace a graph the --into-env or --target place already holds")
 
     sub = add_command(commands, "delete", "forget a snapshot", delete, defined=wanted("delete"))
     if wanted("delete"):
@@ -97,12 +106,41 @@ def snapshot(args: argparse.Namespace, bar: ProgressBar) -> int:
 
     from ..errors import GraphDirNotFoundError
 
+    if args.from_env is not None:
+        return _snapshot_from_env(args, bar)
     folder = Path(args.working_dir).expanduser().absolute() / (args.workspace or "")
     if not folder.is_dir():  # checked first: a failed first snapshot leaves no repository behind
         raise GraphDirNotFoundError(f"graph folder {str(folder)!r} does not exist (check -w/--working-dir and --workspace)")
     store = storage(args)
     made = backup(args, store, manager(args, store)).create_snapshot(args.description, args.tag, progress=bar,
                                                                      adopt=args.adopt)
+    emit(args, made.to_dict(), "snapshot " + snapshot_line(made), bar)
+    return 0
+
+
+def _snapshot_from_env(args: argparse.Namespace, bar: ProgressBar) -> int:
+    """A snapshot of the graph LightRAG's variables name, opened here without an LLM. No
+    LightRAG pipeline runs in this process, so a LightRAG server writing to the same
+    databases meanwhile is not paused: back up a served graph through its server."""
+    from ..graph_backup import GraphBackup, _run_sync
+    from ..records.target import StorageConfig, embedding_of, opened
+
+    config = StorageConfig.from_env(env_file=args.from_env)
+    args.workspace = config.workspace
+    args.working_dir = config.working_dir
+    store = storage(args)
+    owner = manager(args, store)
+    dim, model = embedding_of(config)
+
+    async def run() -> Any:
+        async with opened(config, embedding_dim=dim, model_name=model) as rag:
+            made = GraphBackup.from_rag(graph_id(args), rag, store, recorder=owner.catalog)
+            return await made.acreate_snapshot(
+                args.description, args.tag, progress=bar, adopt=args.adopt,
+                metadata={"opened_by": "lightrag-backup snapshot --from-env"},
+            )
+
+    made = _run_sync(run())
     emit(args, made.to_dict(), "snapshot " + snapshot_line(made), bar)
     return 0
 
@@ -142,6 +180,8 @@ def verify(args: argparse.Namespace, bar: ProgressBar) -> int:
 
 def restore(args: argparse.Namespace, bar: ProgressBar) -> int:
     graph = backup(args, storage(args))
+    if args.into_env is not None:
+        return _restore_into_env(args, bar, graph)
     if args.target is None and args.working_dir is None:
         # No place given: never guess one (./rag_storage of whatever folder this runs in).
         from ..errors import InvalidInputError
@@ -162,14 +202,44 @@ def restore(args: argparse.Namespace, bar: ProgressBar) -> int:
         lines += [f"  remove {name}" for name in plan["remove"]]
         emit(args, plan, "\n".join(lines))
         return 0
-    graph.restore_snapshot(args.snapshot_id, args.target, safety_snapshot=not args.no_safety_snapshot, progress=bar)
+    graph.restore_snapshot(args.snapshot_id, args.target, replace=args.replace,
+                           safety_snapshot=not args.no_safety_snapshot, progress=bar)
     result = graph.last_restore
     safety = result.get("safety_snapshot")
-    text = (f"restored snapshot {result['snapshot_id']} into {result['target']}: "
-            f"{result['files_written']} files, {human(result['bytes_written'])}")
+    if "restored" in result:  # through records: a database-backed snapshot, or into databases
+        text = f"restored snapshot {result['snapshot_id']} into {result['target']}: {_counts(result['restored'])}"
+    else:
+        text = (f"restored snapshot {result['snapshot_id']} into {result['target']}: "
+                f"{result['files_written']} files, {human(result['bytes_written'])}")
     if safety:
         text += f"\nthe replaced state was kept as snapshot {safety['snapshot_id']}"
     emit(args, result, text, bar)
+    return 0
+
+
+def _counts(restored: dict[str, Any]) -> str:
+    text = ", ".join(f"{count} {name}" for name, count in restored.items() if count and name != "not_stored")
+    lost = restored.get("not_stored")
+    if lost:
+        text += "; not stored by the target (it has no place for them): " + ", ".join(
+            f"{field} in {count} records" for field, count in lost.items())
+    return text
+
+
+def _restore_into_env(args: argparse.Namespace, bar: ProgressBar, graph: Any) -> int:
+    from ..errors import InvalidInputError
+    from ..records.target import StorageConfig
+
+    if args.target is not None or args.dry_run:
+        raise InvalidInputError("--into-env restores into the storages its file names: no --target or --dry-run with it")
+    if not os.path.isfile(args.into_env):
+        raise InvalidInputError(f"--into-env {args.into_env!r}: no such file")
+    # Only the file names the target: this process's own variables may name the source.
+    config = StorageConfig.from_env({}, env_file=args.into_env)
+    graph.restore_snapshot(args.snapshot_id, into=config, replace=args.replace, progress=bar)
+    result = graph.last_restore
+    emit(args, result, f"restored snapshot {result['snapshot_id']} into {result['target']}: {_counts(result['restored'])}",
+         bar)
     return 0
 
 

@@ -39,12 +39,14 @@ async def to_file_storages(
         config = StorageConfig(working_dir=str(target_dir), workspace=workspace)
         async with opened(config, embedding_dim=records.dim, model_name=records.manifest["embedding"].get("model_name")) as rag:
             counts = await load_records.load(records, rag, progress=progress)
+        # Each file replaced by rename (never a half-written file); then the graph files the
+        # restored graph does not have are removed.
+        written = {p.name for p in private.iterdir() if p.is_file() and _native.is_graph_file(p.name)}
+        for name in sorted(written):
+            os.replace(private / name, target_dir / name)
         for old in target_dir.iterdir():
-            if old.is_file() and _native.is_graph_file(old.name):
+            if old.is_file() and _native.is_graph_file(old.name) and old.name not in written:
                 old.unlink()
-        for written in private.iterdir():
-            if written.is_file() and _native.is_graph_file(written.name):
-                os.replace(written, target_dir / written.name)
         return counts
     finally:
         shutil.rmtree(private, ignore_errors=True)

@@ -146,8 +146,6 @@ async def load(
         finally:
             for storage, original in replaced:
                 storage.embedding_func = original
-    except InvalidInputError:
-        raise
     except Exception as error:  # noqa: BLE001 - any failure here leaves the target half-written
         raise RestoreInterrupted(stage, error) from error
     if progress is not None:

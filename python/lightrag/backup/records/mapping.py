@@ -17,6 +17,10 @@ dropped unless it is an echo of the record's own key or workspace:
   ``src_id``/``tgt_id``. Both are mapped to the file form on capture and back on restore.
 - Vectors restored into PostgreSQL need ``tokens`` and ``chunk_order_index`` on chunk rows:
   taken from the text chunk of the same id.
+- Fields a backend has no column for are not stored there (``UNSTORED``): PostgreSQL's text
+  chunk table keeps no ``source_id`` or ``status`` (present on chunks inserted with
+  ``ainsert_custom_kg``). A restore into such a target says which fields, in how many
+  records, it could not store (``not_stored`` in its outcome, and a warning in the log).
 - Write times (``create_time``/``update_time`` in KV, ``created_at`` in vector stores) are
   stamped by the target store when it writes, so a restored record carries the time of the
   restore there. Kept in the records; excluded when records are compared.
@@ -36,6 +40,23 @@ POSTGRES_DEFAULTS: dict[str, dict[str, Any]] = {
     "doc_status": {"error_msg": None},
 }
 _VECTOR_INTERNAL = frozenset({"__id__", "__vector__", "vector", "__metrics__", "distance", "id"})
+
+
+UNSTORED: dict[str, dict[str, tuple[str, ...]]] = {
+    "postgres": {"text_chunks": ("source_id", "status")},
+}
+
+
+def not_stored(backend_of_store: dict[str, str], kv: dict[str, dict[str, Any]]) -> dict[str, int]:
+    """``{"<store>.<field>": records}`` for the fields the target's backends cannot keep."""
+    found: dict[str, int] = {}
+    for store, records in kv.items():
+        fields = UNSTORED.get(backend_of_store.get(store, ""), {}).get(store, ())
+        for field in fields:
+            count = sum(1 for record in records.values() if field in record)
+            if count:
+                found[f"{store}.{field}"] = count
+    return found
 
 
 def canonical_kv(store: str, key: str, record: dict[str, Any], backend: str = "files") -> dict[str, Any]:

@@ -10,6 +10,7 @@ chunk is checked and every record read before the target is touched.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from pathlib import Path
@@ -45,9 +46,10 @@ async def restore(
 ) -> dict[str, Any]:
     if into is not None and not (is_rag(into) or isinstance(into, StorageConfig)):
         raise InvalidInputError("into= takes a LightRAG instance or a lightrag.backup.records.StorageConfig")
-    if into is None and target_dir is None and backup.rag is None:
+    own_folder = into is None and target_dir is None and backup.rag is None
+    if own_folder:
         target_dir = backup.graph_dir  # an offline graph's own folder: file storages there
-    scratch = backup._new_staging()
+    scratch = _scratch(backup, target_dir)
     try:
         restored = scratch / "snapshot"
         await backup._engine.restore_op(snapshot.snapshot_id, str(restored), False, False, progress).start()
@@ -55,7 +57,16 @@ async def restore(
         outcome: dict[str, Any] = {"snapshot_id": snapshot.snapshot_id, "records_status": records.manifest.get("status")}
         if target_dir is not None:
             target = Path(target_dir).expanduser().absolute()
-            if not replace and _has_graph_files(target):
+            if own_folder:
+                # The graph's own folder is replaced as a file restore replaces it: what it
+                # held is kept as a safety snapshot first.
+                if safety_snapshot and _has_graph_files(target):
+                    safety = await backup._snapshot_staged(
+                        target, 0.0, f"state replaced by restoring {snapshot.snapshot_id}", None,
+                        {"replaced_by": snapshot.snapshot_id}, None, False, False, safety=True,
+                    )
+                    outcome["safety_snapshot"] = safety.to_dict()
+            elif not replace and _has_graph_files(target):
                 raise InvalidInputError(
                     f"{target} already holds a LightRAG graph; pass replace=True to overwrite it, or another folder"
                 )
@@ -69,16 +80,31 @@ async def restore(
 
             async with _live.pipeline_reservation(into, kind="restore", timeout=backup.busy_timeout):
                 await _refuse_nonempty(into, replace)
-                outcome.update(target="instance", restored=await _load(records, into, progress, None))
+                outcome.update(target="instance", restored=await _load(records, into, progress, None, snapshot.snapshot_id))
             return outcome
         async with opened(
             into, embedding_dim=records.dim, model_name=records.manifest["embedding"].get("model_name")
         ) as rag:
             await _refuse_nonempty(rag, replace)
-            outcome.update(target=into.describe(), restored=await _load(records, rag, progress, None))
+            outcome.update(target=into.describe(), restored=await _load(records, rag, progress, None, snapshot.snapshot_id))
         return outcome
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _scratch(backup: Any, target_dir: Any) -> Path:
+    """A folder for the restored snapshot and its records: beside the target folder, in the
+    live instance's working_dir, or (a graph named only by its id) a temp folder."""
+    import tempfile
+    import uuid
+
+    if target_dir is not None:
+        base = Path(target_dir).expanduser().absolute()
+        base.mkdir(parents=True, exist_ok=True)
+        return base / f".lightrag-backup-stage-{uuid.uuid4().hex}"
+    if backup.rag is not None:
+        return Path(backup._new_staging())
+    return Path(tempfile.mkdtemp(prefix="lightrag-backup-restore-"))
 
 
 async def _into_own(backup: Any, snapshot: Any, records: "load.Records", safety_snapshot: bool, progress: Any) -> dict[str, Any]:
@@ -93,25 +119,78 @@ async def _into_own(backup: Any, snapshot: Any, records: "load.Records", safety_
                 await backup._stage(staging)
                 safety = await backup._snapshot_staged(
                     staging, (time.perf_counter() - paused_at) * 1000,
-                    f"state replaced by restoring {snapshot.snapshot_id}", ["pre-restore"],
-                    {"replaced_by": snapshot.snapshot_id}, None, False, False,
+                    f"state replaced by restoring {snapshot.snapshot_id}", None,
+                    {"replaced_by": snapshot.snapshot_id}, None, False, False, safety=True,
                 )
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
-        restored = await _load(records, backup.rag, progress, safety.snapshot_id if safety else None)
+        restored = await _load(records, backup.rag, progress, safety.snapshot_id if safety else None,
+                               snapshot.snapshot_id)
     return {
         "target": "live instance",
         "restored": restored,
-        "safety_snapshot": safety.snapshot_id if safety is not None else None,
+        "safety_snapshot": safety.to_dict() if safety is not None else None,
     }
 
 
-async def _load(records: "load.Records", rag: Any, progress: Any, safety_id: Optional[str]) -> dict[str, int]:
-    try:
-        return await load.load(records, rag, progress=progress)
-    except load.RestoreInterrupted as interrupted:
-        from .target import storage_config_of
+def marker_path(rag: Any) -> Path:
+    """Where a records restore into ``rag``'s graph marks itself as under way: beside the
+    graph in its working_dir, so every process of that graph on this host sees it."""
+    workspace = getattr(rag, "workspace", "") or "_"
+    return Path(rag.working_dir) / f".lightrag-backup-restoring-{workspace}.json"
 
+
+def interrupted_restore(rag: Any) -> Optional[dict[str, Any]]:
+    """The marker of a records restore into ``rag`` that did not finish (killed, failed), or
+    ``None``: until a restore completes, the graph holds part of a snapshot."""
+    path = marker_path(rag)
+    try:
+        marker = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except ValueError:
+        marker = {}
+    return marker if isinstance(marker, dict) else {}
+
+
+def check_not_interrupted(rag: Any) -> None:
+    """Refuse to back up a graph a restore left half-written: that snapshot would become its
+    head (and replicate) while it holds part of another one."""
+    marker = interrupted_restore(rag)
+    if marker is not None:
+        raise RestoreIncompleteError(
+            f"a restore of snapshot {marker.get('snapshot_id', '?')} into this graph (started "
+            f"{marker.get('started_at', '?')}) did not finish, so it holds part of that snapshot; run the same "
+            f"restore again to complete it (marker {marker_path(rag)})"
+        )
+
+
+async def _load(
+    records: "load.Records", rag: Any, progress: Any, safety_id: Optional[str], snapshot_id: str
+) -> dict[str, int]:
+    from datetime import datetime, timezone
+
+    from .target import storage_config_of
+
+    marker = marker_path(rag)
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    note = {
+        "snapshot_id": snapshot_id,
+        "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "target": storage_config_of(rag).describe(),
+        "safety_snapshot": safety_id,
+    }
+    # Written (and synced) before the first record is dropped; removed when the last is written.
+    with open(marker, "w", encoding="utf-8") as out:
+        json.dump(note, out)
+        out.flush()
+        os.fsync(out.fileno())
+    try:
+        counts = await load.load(records, rag, progress=progress)
+    except InvalidInputError:
+        marker.unlink(missing_ok=True)  # refused before anything was dropped
+        raise
+    except load.RestoreInterrupted as interrupted:
         back = (
             f"the state it replaced is safety snapshot {safety_id}: restore that, or retry this restore"
             if safety_id
@@ -121,6 +200,20 @@ async def _load(records: "load.Records", rag: Any, progress: Any, safety_id: Opt
             f"the restore failed while writing the records ({interrupted}); the target "
             f"({storage_config_of(rag).describe()}) had its old records dropped and holds part of the snapshot: {back}"
         ) from interrupted.error
+    marker.unlink(missing_ok=True)
+    from . import mapping, native
+
+    lost = mapping.not_stored({name: native.backend_of(getattr(rag, name)) for name in records.kv}, records.kv)
+    if lost:
+        import logging
+
+        logging.getLogger("lightrag.backup").warning(
+            "restore of %s: the target cannot store %s", snapshot_id,
+            ", ".join(f"{field} ({count} records)" for field, count in lost.items()),
+        )
+        counts = {**counts, "not_stored": lost}  # type: ignore[dict-item]
+    return counts
+
 
 
 async def _records_of(restored: Path, scratch: Path, into: Any) -> "load.Records":
@@ -169,8 +262,8 @@ def _has_graph_files(folder: Path) -> bool:
 
 
 async def _refuse_nonempty(rag: Any, replace: bool) -> None:
-    if replace:
-        return
+    if replace or interrupted_restore(rag) is not None:
+        return  # asked to, or what it holds is part of an interrupted restore
     for name in layout.KV_STORES + (layout.DOC_STATUS,):
         if not await getattr(rag, name).is_empty():
             break

@@ -87,6 +87,29 @@ class StorageConfig:
         return ", ".join(parts) + f", workspace={self.workspace!r}" + (f", {where}" if where else "")
 
 
+def embedding_of(config: StorageConfig) -> tuple[int, Optional[str]]:
+    """The embedding dimension and model name to open ``config``'s graph with: its
+    ``EMBEDDING_DIM``/``EMBEDDING_MODEL``, else what a file vector store records."""
+    if config.embedding_dim:
+        return int(config.embedding_dim), config.embedding_model
+    folder = Path(config.working_dir, config.workspace) if config.workspace else Path(config.working_dir)
+    for name in ("vdb_chunks.json", "vdb_entities.json", "vdb_relationships.json"):
+        path = folder / name
+        if config.vector_storage == "NanoVectorDBStorage" and path.is_file():
+            import json
+
+            try:
+                dim = json.loads(path.read_text(encoding="utf-8")).get("embedding_dim")
+            except ValueError:
+                dim = None
+            if isinstance(dim, int):
+                return dim, config.embedding_model
+    raise InvalidInputError(
+        "set EMBEDDING_DIM (and EMBEDDING_MODEL) as the graph's LightRAG server has them: vector stores are "
+        "opened, and PostgreSQL and Milvus name their tables, by the embedding model"
+    )
+
+
 def _int_or_none(value: Optional[str], name: str) -> Optional[int]:
     if not value:
         return None
