@@ -64,9 +64,19 @@ def custom_kg(start: int, count: int, seed: int) -> dict[str, Any]:
     return {"chunks": chunks, "entities": entities, "relationships": relations}
 
 
-async def build(working_dir: Path, entities: int, *, seed: int = 0, dim: int = 1024, batch: int = 2000) -> None:
-    """Build a graph of ``entities`` entities in ``working_dir``."""
-    rag = await new_rag(working_dir, embedding_dim=dim)
+async def build(
+    working_dir: Path,
+    entities: int,
+    *,
+    seed: int = 0,
+    dim: int = 1024,
+    batch: int = 2000,
+    workspace: str = "",
+    storages: dict[str, str] | None = None,
+) -> None:
+    """Build a graph of ``entities`` entities in ``working_dir`` (or in the databases
+    ``storages`` name, under ``workspace``)."""
+    rag = await new_rag(working_dir, workspace=workspace, embedding_dim=dim, storages=storages)
     try:
         for start in range(0, entities, batch):
             await rag.ainsert_custom_kg(custom_kg(start, min(batch, entities - start), seed))
@@ -74,10 +84,19 @@ async def build(working_dir: Path, entities: int, *, seed: int = 0, dim: int = 1
         await rag.finalize_storages()
 
 
-async def change(working_dir: Path, entities: int, *, round_number: int, seed: int = 0, dim: int = 1024) -> dict[str, int]:
+async def change(
+    working_dir: Path,
+    entities: int,
+    *,
+    round_number: int,
+    seed: int = 0,
+    dim: int = 1024,
+    workspace: str = "",
+    storages: dict[str, str] | None = None,
+) -> dict[str, int]:
     """One change step on a graph of about ``entities`` entities."""
     rng = random.Random(seed * 7919 + round_number)
-    rag = await new_rag(working_dir, embedding_dim=dim)
+    rag = await new_rag(working_dir, workspace=workspace, embedding_dim=dim, storages=storages)
     try:
         added = max(1, entities // 100)
         first_new = entities + round_number * added * 10  # fresh numbers each round

@@ -527,6 +527,23 @@ fn read_one(
     };
     let encoding = if vdb::is_vector_file(&file.name) {
         read_vector_file(&handle, params, matrix, &file.path, &mut emit)?
+    } else if let (rows @ 1.., Some(dim @ 1..)) = (
+        matrix.rows_per_chunk,
+        crate::source::records_vector_dim(&file.name),
+    ) {
+        // A database-backed graph's vectors: raw float32 rows, each its own chunk (as the
+        // decoded NanoVectorDB matrices are), so a row deduplicates wherever it moves.
+        let size = (dim as usize * 4)
+            .saturating_mul(rows as usize)
+            .min(1 << 24);
+        let mut probe = MatrixProbe::default();
+        let reader = std::io::BufReader::with_capacity(1 << 20, &handle);
+        for chunk in chunker::fixed_chunks(reader, size, &file.path) {
+            let chunk = chunk?;
+            let stored = probe.store_uncompressed(&chunk);
+            emit(chunk, stored)?;
+        }
+        FileEncoding::Raw
     } else {
         for chunk in chunker::chunks(&handle, params, &file.path) {
             emit(chunk?, false)?;

@@ -58,11 +58,19 @@ pub fn is_graph_file(name: &str) -> bool {
 }
 
 /// Whether a file name belongs to the records of a database-backed graph, as the Python side
-/// lays them out: the `records.json` manifest, one sorted `records_<store>.jsonl` per storage
-/// and `records_<store>.f32` rows of float32 vectors beside a vector store's records.
+/// lays them out: the `records.json` manifest, one `records_<store>.jsonl` per storage and
+/// `records_<store>.d<dim>.f32` rows of float32 vectors beside a vector store's records.
 pub fn is_records_file(name: &str) -> bool {
     name == "records.json"
         || (name.starts_with("records_") && (name.ends_with(".jsonl") || name.ends_with(".f32")))
+}
+
+/// The dimension of a records vector file (`records_<store>.d<dim>.f32`): its rows are `dim`
+/// float32 each. `None` for any other name.
+pub fn records_vector_dim(name: &str) -> Option<u32> {
+    let stem = name.strip_prefix("records_")?.strip_suffix(".f32")?;
+    let (_, dim) = stem.rsplit_once(".d")?;
+    dim.parse().ok().filter(|d| *d > 0)
 }
 
 /// The graph files directly inside `dir`, sorted by name. Sub-folders are other workspaces and
@@ -133,7 +141,24 @@ pub fn stage_links(dir: &Path, staging: &Path) -> Result<usize> {
 
 #[cfg(test)]
 mod tests {
-    use super::{is_graph_file, is_records_file};
+    use super::{is_graph_file, is_records_file, records_vector_dim};
+
+    #[test]
+    fn a_records_vector_file_names_its_dimension() {
+        assert_eq!(
+            records_vector_dim("records_entities_vdb.d1024.f32"),
+            Some(1024)
+        );
+        assert_eq!(records_vector_dim("records_chunks_vdb.d8.f32"), Some(8));
+        for name in [
+            "records_chunks_vdb.f32",
+            "records_x.d0.f32",
+            "records_x.dx.f32",
+            "vdb_x.d8.f32",
+        ] {
+            assert_eq!(records_vector_dim(name), None, "{name}");
+        }
+    }
 
     #[test]
     fn records_files_are_graph_files_and_nothing_else_is() {

@@ -299,20 +299,21 @@ async def test_refusals_change_nothing(tmp_path, storage, db_env):
             await backup.arestore_snapshot(snapshot.snapshot_id, into="postgres://somewhere")
 
 
-async def test_records_layout_is_sorted_and_vectors_are_exact_float32(tmp_path, storage, db_env):
+async def test_records_are_laid_out_in_creation_order_and_vectors_are_exact_float32(tmp_path, storage, db_env):
     async with graph(tmp_path / "src", db_env, POSTGRES, ws=workspace()) as rag:
         folder = tmp_path / "records"
         manifest = await capture.capture(rag, folder)
         assert manifest["format"] == "lightrag-records" and manifest["version"] == 1
         assert manifest["embedding"] == {"dim": 16, "model_name": "stub-16"}
         assert manifest["lightrag_version"]
-        for name in layout.ROLES:
+        for name in [*layout.ROLES, layout.NODES, layout.EDGES]:
             if name != layout.GRAPH:
-                ids = [row[0] for row in layout.read_lines(folder / layout.records_file(name))]
-                assert ids == sorted(ids), name
+                rows = {tuple(row[:-1]) if len(row) > 2 else row[0]: row[-1]
+                        for row in layout.read_lines(folder / layout.records_file(name))}
+                assert list(rows) == layout.creation_order(rows), f"{name} is not in creation order"
         for name in layout.VECTOR_STORES:
             ids = [row[0] for row in layout.read_lines(folder / layout.records_file(name))]
-            raw = np.frombuffer((folder / layout.vectors_file(name)).read_bytes(), dtype="<f4").reshape(len(ids), 16)
+            raw = np.frombuffer((folder / layout.vectors_file(name, 16)).read_bytes(), dtype="<f4").reshape(len(ids), 16)
             stored = await getattr(rag, name).get_vectors_by_ids(ids)
             for row, key in enumerate(ids):
                 assert np.array_equal(raw[row], np.asarray(stored[key], dtype=np.float32)), (name, key)
@@ -538,3 +539,105 @@ async def test_a_restore_killed_midway_is_marked_refused_for_backup_and_complete
     async with graph(tmp_path / "dst", db_env, POSTGRES, ws=ws, docs=0) as target:
         restored = await records_of(target, tmp_path / "check")
         assert restored == source, differences(source, restored)
+
+
+async def test_recovery_points_hold_database_graphs_and_fail_over_into_the_same_or_another_backend(tmp_path, db_env):
+    """A recovery point of a live PostgreSQL graph; a failover restores it into the same
+    instance (its records re-stamped on write: validated by content, not bytes), and a
+    standby with no database fails over into LightRAG files in its graphs dir."""
+    from lightrag.backup import BackupManager
+    from lightrag.backup.storage import LocalBackupStorage
+    from lightrag.recovery import DisasterRecoveryManager
+    from lightrag.replication.graph_replication import instance_role, set_instance_role
+
+    async with graph(tmp_path / "src", db_env, POSTGRES, ws=workspace()) as rag:
+        manager = BackupManager(LocalBackupStorage(tmp_path / "repo"), tmp_path / "catalog.sqlite3")
+        manager.register_graph("pg", rag=rag)
+        recovery = DisasterRecoveryManager(manager)
+        point = await recovery.acreate_recovery_point(description="database graph")
+        snapshot = await manager.get_graph("pg").aget_snapshot(point.snapshots["pg"])
+        assert snapshot.metadata["capture"] == "records" and snapshot.metadata["records"]["digest"]
+        validated = await recovery.avalidate_recovery_point(point.checkpoint_id)
+        assert validated["validated"], validated
+        then = await answers(rag)
+        point_records = await records_of(rag, tmp_path / "point-records")
+
+        await rag.ainsert(documents(2, seed=21, start=70))
+        set_instance_role(manager.catalog, "standby")
+        assert await recovery.ainitiate_failover(point.checkpoint_id) is True, json.dumps(recovery.last_report,
+                                                                                          default=str)
+        report = recovery.last_report
+        assert report["ok"] and report["validation"]["ok"], report
+        assert [a["action"] for a in report["actions"]] == ["restore", "adopt", "promote"]
+        assert instance_role(manager.catalog) == "primary"
+        assert await answers(rag) == then
+        restored = await records_of(rag, tmp_path / "after-failover")
+        assert restored == point_records, differences(point_records, restored)
+
+    # Another machine's standby, with no PostgreSQL: the same point into a folder of files.
+    forget_shared_data()
+    other = BackupManager(LocalBackupStorage(tmp_path / "repo"), tmp_path / "other.sqlite3")
+    set_instance_role(other.catalog, "standby")
+    elsewhere = DisasterRecoveryManager(other, graphs_dir=tmp_path / "graphs")
+    assert await elsewhere.ainitiate_failover(point.checkpoint_id) is True, json.dumps(elsewhere.last_report, default=str)
+    assert elsewhere.last_report["validation"]["ok"], elsewhere.last_report
+    folder = tmp_path / "graphs" / "pg"
+    assert (folder / "kv_store_full_docs.json").exists() and not list(folder.glob("records*"))
+    forget_shared_data()
+    shutil_copy = tmp_path / "as-files"
+    import shutil
+
+    shutil.copytree(folder, shutil_copy / "ws")
+    async with graph(shutil_copy, db_env, None, ws="ws", docs=0) as files_rag:
+        assert await answers(files_rag) == then
+
+
+async def test_a_standby_applies_replicated_database_snapshots_into_its_own_files(tmp_path, db_env):
+    """A PostgreSQL graph's snapshots, pushed by the primary's server to a standby's server
+    over HTTP, are applied there into a folder of LightRAG files: another backend."""
+    import asyncio
+
+    from helpers import start_server, stop_serve, wait_applied
+
+    from lightrag.backup.storage import LocalBackupStorage
+
+    primary = start_server(tmp_path, "primary", "primary-key")
+    standby = start_server(tmp_path, "standby", "standby-key", "--role", "standby")
+    try:
+        (standby["graphs"] / "pg").mkdir()
+        on = await asyncio.to_thread(standby["client"].put, "/replication/graphs/pg/apply", json={"enabled": True})
+        assert on.status_code == 200, on.text
+        made = await asyncio.to_thread(primary["client"].post, "/replication/targets",
+                                       json={"name": "standby", "base_url": standby["base"], "api_key": "standby-key"})
+        assert made.status_code == 201, made.text
+        repo = LocalBackupStorage(primary["repo"], create=False)
+
+        async def push() -> None:
+            pushed = await asyncio.to_thread(primary["client"].post, "/replication/graphs/pg/replicate?wait=true")
+            assert pushed.json()["result"]["standby"]["status"] == "completed", pushed.text
+
+        async with graph(tmp_path / "src", db_env, POSTGRES, ws=workspace()) as rag:
+            backup = GraphBackup.from_rag("pg", rag, repo)
+            snapshots = []
+            for step in range(2):
+                if step:
+                    await rag.ainsert(documents(2, seed=31, start=60))
+                snapshots.append(await backup.acreate_snapshot(f"step {step}"))
+                source = await records_of(rag, tmp_path / f"source-{step}")
+                await push()
+                applied = await asyncio.to_thread(wait_applied, standby["client"], "pg", snapshots[-1].snapshot_id)
+                folder = standby["graphs"] / "pg"
+                assert (folder / "kv_store_full_docs.json").exists() and not list(folder.glob("records*"))
+                # Opened under a workspace of its own (one process shares a workspace's data).
+                copy = tmp_path / f"standby-copy-{step}"
+                import shutil
+
+                shutil.copytree(folder, copy / f"ws{step}")
+                async with graph(copy, db_env, None, ws=f"ws{step}", docs=0) as served:
+                    restored = await records_of(served, tmp_path / f"standby-{step}")
+                    assert restored == source, differences(source, restored)
+            # The second apply replaced a graph: the standby kept what it replaced.
+            assert applied["safety_snapshot"], applied
+    finally:
+        stop_serve(primary)
+        stop_serve(standby)

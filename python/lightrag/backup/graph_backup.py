@@ -95,7 +95,6 @@ class GraphBackup:
         #: storage not one of LightRAG's file storages: databases) rather than as its files.
         self.records = False
         self._source: Optional[str] = None
-        self._staged_records: dict[str, Any] = {}
         if rag is not None:
             from . import _live
 
@@ -205,10 +204,11 @@ class GraphBackup:
             try:
                 async with _live.pipeline_reservation(self.rag, kind="snapshot", timeout=self.busy_timeout):
                     paused_at = time.perf_counter()
-                    await self._stage(staging, callback)
+                    captured = await self._stage(staging, callback)
                     pause_ms = (time.perf_counter() - paused_at) * 1000
+                records = self._finish_stage(staging, captured)
                 return await self._snapshot_staged(staging, pause_ms, description, tags, metadata, callback,
-                                                   skip_if_unchanged, adopt)
+                                                   skip_if_unchanged, adopt, records=records)
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
 
@@ -228,7 +228,8 @@ class GraphBackup:
         staging = self._new_staging()
         try:
             async with _live.pipeline_reservation(self.rag, kind="validate", timeout=self.busy_timeout):
-                await self._stage(staging)
+                captured = await self._stage(staging)
+            self._finish_stage(staging, captured)
             if self.records:
                 # The records as LightRAG's file storages: what the folder checks read.
                 from .records import files, load
@@ -244,6 +245,34 @@ class GraphBackup:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
+    async def acontent_digest(self) -> str:
+        """The content digest of the graph as it is now, whatever it is stored in (files,
+        databases): equal to a records snapshot's ``metadata["records"]["digest"]`` when the
+        graph holds what that snapshot holds (see :mod:`lightrag.backup.records.digest`)."""
+        import shutil
+        import tempfile
+
+        from .records import capture
+
+        if self.rag is not None:
+            from . import _live
+
+            async with _live.pipeline_reservation(self.rag, kind="validate", timeout=self.busy_timeout):
+                await _live.flush_storages(self.rag)
+                captured = await capture.read(self.rag)
+            return captured.digest()
+        from .records import files
+        from .records.restore import file_graph_embedding
+
+        scratch = Path(tempfile.mkdtemp(prefix="lightrag-backup-digest-"))
+        try:
+            dim, model = file_graph_embedding(self.graph_dir, None)
+            manifest = await files.from_file_storages(self.graph_dir, scratch / "records", embedding_dim=dim,
+                                                      model_name=model)
+            return str(manifest["digest"])
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
     def _new_staging(self) -> Path:
         import uuid
 
@@ -253,7 +282,7 @@ class GraphBackup:
         base.mkdir(parents=True, exist_ok=True)
         return base / f"{_STAGING_PREFIX}{uuid.uuid4().hex}"
 
-    async def _stage(self, staging: Path, progress: Optional[ProgressCallback] = None) -> None:
+    async def _stage(self, staging: Path, progress: Optional[ProgressCallback] = None) -> Any:
         """With the pipeline held: flush the live instance and hard-link its files, or, for
         a database-backed instance, read every record into ``staging``."""
         from . import _live
@@ -261,20 +290,31 @@ class GraphBackup:
         await _live.flush_storages(self.rag)
         if not self.records:
             _native_stage_links(self.graph_dir, staging)
-            return
-        from .records import capture, summary
-
+            return None
         from .errors import GraphStorageUnavailableError
+        from .records import capture
         from .records.native import storage_errors
 
         # Steps, not bytes: ``records:<step>`` phases, then the engine's own "snapshot" bytes.
+        # Only the reads happen here, with the pipeline held; the records are laid out in
+        # ``staging`` by :meth:`_finish_stage`, after it is released.
         try:
-            self._staged_records = summary(await capture.capture(self.rag, staging, progress=progress))
+            return await capture.read(self.rag, progress=progress)
         except storage_errors() as error:  # a database failing mid-read: nothing is committed
             raise GraphStorageUnavailableError(
                 f"reading the records of graph {self.graph_id!r} failed ({type(error).__name__}: {error}); "
                 "nothing was committed; retry when its storages answer"
             ) from error
+
+    @staticmethod
+    def _finish_stage(staging: Path, captured: Any) -> Optional[dict[str, Any]]:
+        """After the pipeline is released: lay out the records :meth:`_stage` read (returns
+        their summary for the snapshot's metadata; ``None`` for file graphs, already linked)."""
+        if captured is None:
+            return None
+        from .records import summary
+
+        return summary(captured.write(staging))
 
     async def _snapshot_staged(
         self,
@@ -288,13 +328,14 @@ class GraphBackup:
         adopt: bool,
         *,
         safety: bool = False,
+        records: Optional[dict[str, Any]] = None,
     ) -> BackupSnapshot:
         recorded = dict(metadata or {})
         recorded["live_pause_ms"] = round(pause_ms, 3)
         mode = "live" if self.rag is not None else "offline"
-        if self.records:
+        if records is not None:
             mode = "records"
-            recorded["records"] = self._staged_records
+            recorded["records"] = records
         started = time.perf_counter()
         op = self._snapshot_op(staging, description, tags, recorded, progress, mode, skip_if_unchanged, adopt,
                                safety=safety)
@@ -482,7 +523,9 @@ class GraphBackup:
             self.recorder.forget_snapshots(list(expired))
 
     def _is_records(self, snapshot_id: str) -> bool:
-        return bool(self.get_snapshot(snapshot_id).metadata.get("capture") == "records")
+        from .records.restore import is_records_snapshot
+
+        return is_records_snapshot(self.get_snapshot(snapshot_id))
 
     def plan_restore(self, snapshot_id: str, target_dir: str | os.PathLike[str] | None = None) -> dict[str, Any]:
         """What :meth:`restore_snapshot` would write and remove, without doing it."""
@@ -581,6 +624,7 @@ async def asnapshot_together(
 
     live = [b for b in backups if b.rag is not None]
     staged: dict[int, Path] = {}
+    captured: dict[int, Any] = {}  # read under the hold, then the records summaries
     pause_ms = 0.0
     try:
         if live:
@@ -588,8 +632,10 @@ async def asnapshot_together(
                 paused_at = time.perf_counter()
                 for backup in live:
                     staged[id(backup)] = backup._new_staging()
-                    await backup._stage(staged[id(backup)])
+                    captured[id(backup)] = await backup._stage(staged[id(backup)])
                 pause_ms = (time.perf_counter() - paused_at) * 1000
+            for backup in live:
+                captured[id(backup)] = backup._finish_stage(staged[id(backup)], captured[id(backup)])
         recorded = dict(metadata or {})
         recorded["together_pause_ms"] = round(pause_ms, 3)
         snapshots = []
@@ -600,7 +646,8 @@ async def asnapshot_together(
                                                                skip_if_unchanged=skip_if_unchanged))
             else:
                 snapshots.append(await backup._snapshot_staged(staging, pause_ms, description, tags, recorded, None,
-                                                               skip_if_unchanged, False))
+                                                               skip_if_unchanged, False,
+                                                               records=captured.get(id(backup))))
         return snapshots, pause_ms
     finally:
         for staging in staged.values():

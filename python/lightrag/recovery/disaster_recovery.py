@@ -459,7 +459,7 @@ class DisasterRecoveryManager:
                         # are read once (the adopting snapshot below) instead of rewritten; a
                         # folder changed since is restored after all.
                         adopted = await backup.acreate_snapshot(description, ["failover"], adopt=True)
-                        if adopted.data_hash == expected:
+                        if await _holds(backup, snapshot_id, expected, adopted.data_hash):
                             hashes[graph_id] = adopted.data_hash
                             act("adopt", graph_id, began, snapshot_id=adopted.snapshot_id, warm=True)
                             continue
@@ -541,9 +541,9 @@ class DisasterRecoveryManager:
             if current is None:
                 current = (await backup.acreate_snapshot("validation after recovery", ["recovery-validation"],
                                                          skip_if_unchanged=True)).data_hash
-            if expected and current != expected:
+            if expected and not await _holds(backup, point.snapshots[graph_id], expected, current):
                 health.add(Problem(FAILED, str(backup.graph_dir), "file", None,
-                                   f"the files of {graph_id} do not hash to recovery point {point.checkpoint_id}'s "
+                                   f"the data of {graph_id} does not hash to recovery point {point.checkpoint_id}'s "
                                    f"snapshot {point.snapshots[graph_id]} (they changed since, or the restore "
                                    "did not finish)"))
             smoke = await smoke_query(graph_id, rag=backup.rag) if backup.rag is not None else folder_smoke(health)
@@ -763,3 +763,14 @@ def recovery_manager_for(manager: "BackupManager", **options: Any) -> DisasterRe
 
 
 __all__ = ["GOALS", "DisasterRecoveryManager", "recovery_manager_for", "render_markdown"]
+
+
+async def _holds(backup: GraphBackup, snapshot_id: str, expected_hash: Optional[str], current_hash: Optional[str]) -> bool:
+    """Whether the graph holds what snapshot ``snapshot_id`` holds: the same files (data hash),
+    or, for a database-backed snapshot, the same content wherever it is stored now (a records
+    restore re-stamps write times, and a standby may keep the graph in another backend)."""
+    if expected_hash and current_hash == expected_hash:
+        return True
+    snapshot = await backup.aget_snapshot(snapshot_id)
+    digest = (snapshot.metadata.get("records") or {}).get("digest")
+    return bool(digest) and await backup.acontent_digest() == digest

@@ -42,9 +42,7 @@ async def smoke_query(graph_id: str, *, folder: Optional[Path] = None, rag: Any 
 async def _through_lightrag(rag: Any) -> tuple[bool, str]:
     from lightrag.base import QueryParam
 
-    chunks = getattr(rag, "text_chunks", None)
-    data = getattr(chunks, "_data", None) or {}
-    first = next(iter(sorted(data.items())), None)
+    first = await _first_chunk(rag)
     if first is None:
         return False, "the instance holds no text chunk to ask about"
     content = str(first[1].get("content", ""))[:_QUESTION_CHARS]
@@ -54,6 +52,25 @@ async def _through_lightrag(rag: Any) -> tuple[bool, str]:
     if not text or not any(w in text for w in words.split()[:3]):
         return False, f"asked with chunk {first[0]} ({words!r}...), got no context holding it ({text[:120]!r})"
     return True, f"asked with chunk {first[0]} ({words!r}...): {len(text)} characters of context"
+
+
+async def _first_chunk(rag: Any) -> Optional[tuple[str, dict[str, Any]]]:
+    """The text chunk to ask with: the first by id of a JSON store's memory, or, for any other
+    store (which cannot list its keys), the first chunk of the first processed document."""
+    chunks = getattr(rag, "text_chunks", None)
+    data = getattr(chunks, "_data", None)
+    if data is not None:
+        return next(iter(sorted(data.items())), None)
+    from lightrag.base import DocStatus
+
+    docs = await rag.doc_status.get_docs_by_statuses([DocStatus.PROCESSED])
+    for doc_id in sorted(docs):
+        record = await rag.doc_status.get_by_id(doc_id) or {}
+        for chunk_id in sorted(record.get("chunks_list") or []):
+            chunk = await rag.text_chunks.get_by_id(chunk_id)
+            if chunk:
+                return chunk_id, dict(chunk)
+    return None
 
 
 #: A chunk's text is the question (LightRAG's chunks are 1200 tokens by default).

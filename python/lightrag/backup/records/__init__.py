@@ -32,6 +32,7 @@ def summary(manifest: dict[str, Any]) -> dict[str, Any]:
             if info.get("status") == "incomplete"
         },
         "embedding": manifest.get("embedding"),
+        "digest": manifest.get("digest"),
     }
 
 

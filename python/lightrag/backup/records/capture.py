@@ -23,6 +23,53 @@ STEPS = ("doc_status", "graph", "kv", "vectors", "write")
 async def capture(rag: Any, folder: Path, *, progress: Optional[Callable[[str, int, int], None]] = None) -> dict[str, Any]:
     """Write every record of ``rag`` into ``folder`` (layout ``lightrag-records`` v1) and
     return the manifest. Raises what the storages raise when a backend fails."""
+    return (await read(rag, progress=progress)).write(folder)
+
+
+class Captured:
+    """Every record of an instance, read and held in memory until :meth:`write` lays it out
+    (so a live instance's pipeline is held for the reads only, not for the writing)."""
+
+    def __init__(self, manifest: dict[str, Any], kv: dict[str, dict[str, Any]], nodes: dict[str, Any],
+                 edges: dict[tuple[str, str], Any], vectors: dict[str, tuple[dict[str, Any], Any]],
+                 progress: Optional[Callable[[str, int, int], None]]) -> None:
+        self.manifest, self.kv, self.nodes, self.edges, self.vectors = manifest, kv, nodes, edges, vectors
+        self.progress = progress
+
+    def digest(self) -> str:
+        """The content digest of these records (:mod:`.digest`)."""
+        from .digest import content_digest
+
+        return content_digest(self.kv, self.nodes, [(s, t, p) for (s, t), p in self.edges.items()], self.vectors)
+
+    def write(self, folder: Path) -> dict[str, Any]:
+        """Lay the records out in ``folder``; returns the manifest (with the content digest)."""
+        if self.progress is not None:
+            self.progress("records:write", STEPS.index("write"), len(STEPS))
+        folder.mkdir(parents=True, exist_ok=True)
+        order = layout.creation_order
+        for name, records in self.kv.items():
+            layout.write_lines(folder / layout.records_file(name), ([k, records[k]] for k in order(records)))
+        layout.write_lines(folder / layout.records_file(layout.NODES), ([k, self.nodes[k]] for k in order(self.nodes)))
+        layout.write_lines(folder / layout.records_file(layout.EDGES),
+                           ([s, t, self.edges[(s, t)]] for s, t in order(self.edges)))
+        for name, (records, matrix) in self.vectors.items():
+            keys = order(records)
+            rows = {key: row for row, key in enumerate(records)}
+            layout.write_lines(folder / layout.records_file(name), ([k, records[k]] for k in keys))
+            ordered = matrix[[rows[k] for k in keys]] if keys else matrix
+            dim = int(self.manifest["embedding"]["dim"])
+            (folder / layout.vectors_file(name, dim)).write_bytes(ordered.astype("<f4").tobytes())
+        manifest = dict(self.manifest)
+        manifest["digest"] = self.digest()
+        layout.write_manifest(folder, manifest)
+        if self.progress is not None:
+            self.progress("records:done", len(STEPS), len(STEPS))
+        return manifest
+
+
+async def read(rag: Any, *, progress: Optional[Callable[[str, int, int], None]] = None) -> Captured:
+    """Read every record of ``rag``. Raises what the storages raise when a backend fails."""
     import numpy as np
     from lightrag.base import DocStatus
     from lightrag.constants import GRAPH_FIELD_SEP
@@ -32,7 +79,6 @@ async def capture(rag: Any, folder: Path, *, progress: Optional[Callable[[str, i
         if progress is not None:
             progress(f"records:{name}", STEPS.index(name), len(STEPS))
 
-    folder.mkdir(parents=True, exist_ok=True)
     stores: dict[str, dict[str, Any]] = {}
 
     def entry(name: str, storage: Any, derived: Optional[set[str]], listed: Optional[set[str]]) -> dict[str, Any]:
@@ -146,23 +192,8 @@ async def capture(rag: Any, folder: Path, *, progress: Optional[Callable[[str, i
             matrix[row] = vector
         vectors[name] = (records, matrix)
 
-    step("write")
-    for name, records in kv.items():
-        layout.write_lines(folder / layout.records_file(name), ([k, records[k]] for k in sorted(records)))
-    layout.write_lines(
-        folder / layout.records_file(layout.DOC_STATUS),
-        ([k, status_records[k]] for k in sorted(status_records)),
-    )
-    layout.write_lines(folder / layout.records_file(layout.NODES), ([k, nodes[k]] for k in sorted(nodes)))
-    layout.write_lines(folder / layout.records_file(layout.EDGES), ([s, t, edges[(s, t)]] for s, t in sorted(edges)))
-    for name, (records, matrix) in vectors.items():
-        layout.write_lines(folder / layout.records_file(name), ([k, records[k]] for k in sorted(records)))
-        (folder / layout.vectors_file(name)).write_bytes(matrix.tobytes())
-    manifest = _manifest(rag, stores, dim)
-    layout.write_manifest(folder, manifest)
-    if progress is not None:
-        progress("records:done", len(STEPS), len(STEPS))
-    return manifest
+    return Captured(_manifest(rag, stores, dim), {**kv, layout.DOC_STATUS: status_records}, nodes, edges, vectors,
+                    progress)
 
 
 def _manifest(rag: Any, stores: dict[str, Any], dim: int) -> dict[str, Any]:

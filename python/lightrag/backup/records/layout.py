@@ -7,10 +7,15 @@ folder of records that the repository chunks and deduplicates like any other fil
   model (dimension and name), and per storage its role, class, backend, namespace, how many
   records were derived, listed natively and captured, and whether the capture is complete.
 - ``records_<storage>.jsonl``: one line per record, ``[id, record]`` (``[source, target,
-  properties]`` for graph edges), sorted by id, keys sorted: a small change in the graph
-  changes a few lines, so a few chunks.
-- ``records_<storage>.f32``: for a vector storage, its vectors as raw little-endian float32
-  rows, in the order of its ``.jsonl`` lines: exact, and unchanged rows dedupe across snapshots.
+  properties]`` for graph edges), keys sorted, in the order the records were created (their
+  creation time, then id): new records land at the end and an edit changes its own line, so
+  a change step touches a few chunks, as LightRAG's own files (appended in insertion order)
+  do. Sorting by id alone scattered every change step's new records over the whole file
+  (ids are hashes), and each one cost a chunk.
+- ``records_<storage>.d<dim>.f32``: for a vector storage, its vectors as raw little-endian
+  float32 rows, in the order of its ``.jsonl`` lines: exact. The engine stores each row as its
+  own chunk (as it does the decoded matrices of NanoVectorDB files), so an unchanged row
+  costs nothing in the next snapshot wherever it moved.
 
 Records are kept in the backend-neutral form of LightRAG's file storages (``mapping`` says how
 each backend's fields are mapped to it), so the same graph gives the same records whatever it
@@ -52,8 +57,10 @@ def records_file(store: str) -> str:
     return f"records_{store}.jsonl"
 
 
-def vectors_file(store: str) -> str:
-    return f"records_{store}.f32"
+def vectors_file(store: str, dim: int) -> str:
+    """The vectors of a vector store: ``dim`` float32 per row; the engine cuts the file into
+    one chunk per row (it reads the row size from the name)."""
+    return f"records_{store}.d{int(dim)}.f32"
 
 
 NODES = "graph_nodes"
@@ -63,6 +70,32 @@ EDGES = "graph_edges"
 def dumps(value: Any) -> str:
     """One canonical JSON line: keys sorted, no spaces, non-ASCII kept."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+#: The fields a record's creation time is kept in, by role of the store (the first present).
+CREATED_FIELDS = ("create_time", "created_at", "__created_at__")
+
+
+def creation_order(records: "dict[Any, Any]") -> list[Any]:
+    """The keys of ``records`` in the order the records were created: by creation time (a
+    number, or an ISO time), then by key, records without one first."""
+
+    def when(record: Any) -> float:
+        if isinstance(record, dict):
+            for field in CREATED_FIELDS:
+                value = record.get(field)
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    return float(value)
+                if isinstance(value, str) and value:
+                    try:
+                        from datetime import datetime
+
+                        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+                    except ValueError:
+                        continue
+        return float("-inf")
+
+    return sorted(records, key=lambda key: (when(records[key]), key))
 
 
 def write_lines(path: Path, rows: Iterable[Any]) -> int:

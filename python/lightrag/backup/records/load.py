@@ -49,10 +49,10 @@ class Records:
             self.vectors: dict[str, tuple[dict[str, Any], Any]] = {}
             for name in layout.VECTOR_STORES:
                 records = {key: record for key, record in self._lines(folder, name)}
-                raw = (folder / layout.vectors_file(name)).read_bytes()
+                raw = (folder / layout.vectors_file(name, self.dim)).read_bytes()
                 if len(raw) != len(records) * self.dim * 4:
                     raise ValueError(
-                        f"{layout.vectors_file(name)} holds {len(raw)} bytes; {len(records)} records of "
+                        f"{layout.vectors_file(name, self.dim)} holds {len(raw)} bytes; {len(records)} records of "
                         f"{self.dim} float32 need {len(records) * self.dim * 4}"
                     )
                 matrix = np.frombuffer(raw, dtype="<f4").reshape(len(records), self.dim)
@@ -73,6 +73,12 @@ class Records:
         counts["graph_nodes"] = len(self.nodes)
         counts["graph_edges"] = len(self.edges)
         return counts
+
+    def digest(self) -> str:
+        """The content digest of these records (:mod:`.digest`)."""
+        from .digest import content_digest
+
+        return content_digest(self.kv, self.nodes, self.edges, self.vectors)
 
     def replay_table(self, name: str) -> dict[str, Any]:
         """Each record's content -> its saved vector, for the replaying embedding function."""

@@ -25,11 +25,16 @@ def is_rag(value: Any) -> bool:
     return hasattr(value, "chunk_entity_relation_graph") and hasattr(value, "doc_status")
 
 
+def is_records_snapshot(snapshot: Any) -> bool:
+    """Whether a snapshot holds records (a database-backed graph) rather than LightRAG's files."""
+    return any(f.path == layout.MANIFEST for f in snapshot.files)
+
+
 def needs_records(backup: Any, snapshot: Any, target_dir: Any, into: Any) -> bool:
     """Whether a restore goes through records (anything but files into files)."""
     if into is not None:
         return True
-    if snapshot.metadata.get("capture") == "records":
+    if is_records_snapshot(snapshot):
         return True
     return target_dir is None and bool(backup.records)
 
@@ -116,11 +121,13 @@ async def _into_own(backup: Any, snapshot: Any, records: "load.Records", safety_
             staging = backup._new_staging()
             try:
                 paused_at = time.perf_counter()
-                await backup._stage(staging)
+                captured = await backup._stage(staging)
+                # The pipeline stays held: the restore follows under the same hold.
                 safety = await backup._snapshot_staged(
                     staging, (time.perf_counter() - paused_at) * 1000,
                     f"state replaced by restoring {snapshot.snapshot_id}", None,
                     {"replaced_by": snapshot.snapshot_id}, None, False, False, safety=True,
+                    records=backup._finish_stage(staging, captured),
                 )
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
@@ -221,13 +228,13 @@ async def _records_of(restored: Path, scratch: Path, into: Any) -> "load.Records
     files read by LightRAG's file storages."""
     if layout.is_records_folder(restored):
         return load.Records(restored)
-    dim, model = _file_graph_embedding(restored, into)
+    dim, model = file_graph_embedding(restored, into)
     folder = scratch / "records"
     await files.from_file_storages(restored, folder, embedding_dim=dim, model_name=model)
     return load.Records(folder)
 
 
-def _file_graph_embedding(folder: Path, into: Any) -> tuple[int, Optional[str]]:
+def file_graph_embedding(folder: Path, into: Any) -> tuple[int, Optional[str]]:
     """The embedding dimension of a file graph (NanoVectorDB records it in each file) and
     the model name the target names its tables after."""
     model: Optional[str] = None
