@@ -170,10 +170,15 @@ async def read(rag: Any, *, progress: Optional[Callable[[str, int, int], None]] 
     dim = _embedding_dim(rag)
     for name in layout.VECTOR_STORES:
         storage = getattr(rag, name)
-        listed = await native.list_ids(storage)
-        wanted = derived_vectors[name] | (listed or set())
-        records = {k: mapping.canonical_vector(name, k, v) for k, v in (await _get_all(storage, wanted)).items()}
-        found = await _get_vectors(storage, sorted(records))
+        bulk = await native.read_vectors(storage)
+        if bulk is not None:
+            listed = set(bulk[0])
+            raw, found = bulk
+        else:
+            listed = await native.list_ids(storage)
+            raw = await _get_all(storage, derived_vectors[name] | (listed or set()))
+            found = await _get_vectors(storage, sorted(raw))
+        records = {k: mapping.canonical_vector(name, k, raw[k]) for k in sorted(raw)}
         without_vector = sorted(set(records) - set(found))
         info = entry(name, storage, derived_vectors[name], listed)
         _finish(info, records, listed if listed is not None else set(records), listed, derived_vectors[name])

@@ -66,6 +66,37 @@ async def list_ids(storage: Any) -> Optional[set[str]]:
     return None
 
 
+async def read_vectors(storage: Any) -> Optional[tuple[dict[str, dict[str, Any]], dict[str, Any]]]:
+    """Every record and vector of a vector store read in bulk, the backend's own way, or
+    ``None`` where there is no such read (the caller then asks ``get_by_ids`` and
+    ``get_vectors_by_ids``).
+
+    NanoVectorDB: its matrix rows (float32, what its queries search) beside its data rows,
+    when nothing is buffered or unsaved (the capture flushes first). LightRAG's own
+    ``get_vectors_by_ids`` decodes the float16 copy each row also keeps, one row at a time,
+    and its ``get_by_ids`` scans every row per call: for a graph of 20000 entities that was
+    most of the pause."""
+    if type(storage).__name__ != "NanoVectorDBStorage":
+        return None
+    for pending in ("_pending_upserts", "_pending_deletes", "_unsaved_upserts", "_unsaved_deletes"):
+        if getattr(storage, pending, None):
+            return None
+    format_record = getattr(storage, "_format_record", None)
+    if format_record is None:
+        return None
+    client_storage = await storage.client_storage  # used before the next await (see LightRAG)
+    data, matrix = client_storage["data"], client_storage["matrix"]
+    if len(data) != len(matrix):
+        return None
+    records: dict[str, dict[str, Any]] = {}
+    vectors: dict[str, Any] = {}
+    for row, dp in enumerate(data):
+        key = str(dp["__id__"])
+        records[key] = format_record(dp)
+        vectors[key] = matrix[row]
+    return records, vectors
+
+
 def postgres_table(storage: Any) -> str:
     table = getattr(storage, "table_name", None)
     if table:
