@@ -336,6 +336,12 @@ class GraphBackup:
         if records is not None:
             mode = "records"
             recorded["records"] = records
+            # The counts the engine reads off a file graph's files, from the records here.
+            counts = records.get("counts", {})
+            for field, store in (("entities", "graph_nodes"), ("relations", "graph_edges"),
+                                 ("chunks", "text_chunks"), ("documents", "full_docs")):
+                if store in counts:
+                    recorded.setdefault(field, counts[store])
         started = time.perf_counter()
         op = self._snapshot_op(staging, description, tags, recorded, progress, mode, skip_if_unchanged, adopt,
                                safety=safety)
