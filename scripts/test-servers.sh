@@ -5,6 +5,8 @@
 #   s3s-fs 0.14.1    S3 that checks signatures, on disk 127.0.0.1:${LRB_S3S_PORT:-5002}
 # and the databases LightRAG keeps graphs in, from Debian:
 #   PostgreSQL 15    KV, doc status, table graph        127.0.0.1:${LRB_PG_PORT:-55432}
+# and PostgreSQL 16 with pgvector 0.6 from the PyPI wheel pgserver 0.1.4 (vectors too):
+#                                                       127.0.0.1:${LRB_PGVECTOR_PORT:-55433}
 #   Redis 7          KV, doc status                     127.0.0.1:${LRB_REDIS_PORT:-56379}
 #
 #   bash scripts/test-servers.sh install   # idempotent; npm, a venv and cargo install
@@ -25,6 +27,10 @@ REDIS_PORT=${LRB_REDIS_PORT:-56379}
 # PostgreSQL runs as the postgres user, which cannot enter root's home: its data lives here.
 PG_DIR=${LRB_PG_DIR:-/var/tmp/lightrag-backup-test-pg}
 PG_BIN=${LRB_PG_BIN:-/usr/lib/postgresql/15/bin}
+PGVECTOR_PORT=${LRB_PGVECTOR_PORT:-55433}
+PGVECTOR_DIR=${LRB_PGVECTOR_DIR:-/var/tmp/lightrag-backup-test-pgvector}
+# The wheel's binaries find their libraries relative to themselves (../../../pgserver.libs).
+PGVECTOR_BIN=$PGVECTOR_DIR/site/pgserver/pginstall/bin
 BUCKET=lrb-test
 CONTAINER=lrb-test
 # s3s-fs checks signatures against these (test-only credentials).
@@ -39,6 +45,14 @@ install() {
         echo "== installing PostgreSQL 15 and Redis (Debian)"
         apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15 redis-server >/dev/null
+    fi
+    if [ ! -x "$PGVECTOR_BIN/postgres" ]; then
+        echo "== installing PostgreSQL 16 + pgvector (the pgserver 0.1.4 wheel) for the postgres user"
+        rm -rf "$DIR/pgserver-site"
+        "$PYTHON" -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --no-deps \
+            --target "$DIR/pgserver-site" pgserver==0.1.4
+        mkdir -p "$PGVECTOR_DIR/site"
+        cp -r "$DIR/pgserver-site/pgserver" "$DIR/pgserver-site/pgserver.libs" "$PGVECTOR_DIR/site/"
     fi
     if [ ! -x "$DIR/node_modules/.bin/azurite-blob" ]; then
         echo "== installing Azurite 3.35.0 (npm)"
@@ -89,28 +103,29 @@ as_postgres() {
     if [ "$(id -u)" = 0 ]; then su postgres -s /bin/sh -c "$*"; else sh -c "$*"; fi
 }
 
-start_postgres() {
-    if [ -f "$PG_DIR/data/postmaster.pid" ] && as_postgres "$PG_BIN/pg_ctl -D $PG_DIR/data status" >/dev/null 2>&1; then
+start_postgres() { # name dir bin port
+    local name=$1 dir=$2 bin=$3 port=$4
+    if [ -f "$dir/data/postmaster.pid" ] && as_postgres "$bin/pg_ctl -D $dir/data status" >/dev/null 2>&1; then
         return 0
     fi
-    if (exec 3<>"/dev/tcp/127.0.0.1/$PG_PORT") 2>/dev/null; then
-        echo "127.0.0.1:$PG_PORT is already in use (not by this script's PostgreSQL); pick another LRB_PG_PORT" >&2
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+        echo "127.0.0.1:$port is already in use (not by this script's $name); pick another port (LRB_*_PORT)" >&2
         return 1
     fi
-    mkdir -p "$PG_DIR"
-    [ "$(id -u)" = 0 ] && chown postgres "$PG_DIR"
-    chmod 700 "$PG_DIR"
-    if [ ! -f "$PG_DIR/data/PG_VERSION" ]; then
-        as_postgres "$PG_BIN/initdb -D $PG_DIR/data -U postgres --auth=trust -E UTF8 >$PG_DIR/initdb.log 2>&1"
+    mkdir -p "$dir"
+    if [ "$(id -u)" = 0 ]; then chown -R postgres "$dir"; fi
+    chmod 700 "$dir"
+    if [ ! -f "$dir/data/PG_VERSION" ]; then
+        as_postgres "$bin/initdb -D $dir/data -U postgres --auth=trust -E UTF8 >$dir/initdb.log 2>&1"
     fi
     # Test data only: fsync off keeps the many small LightRAG commits fast on a shared disk.
-    as_postgres "$PG_BIN/pg_ctl -D $PG_DIR/data -l $PG_DIR/server.log -w -t 60 \
-        -o '-c listen_addresses=127.0.0.1 -p $PG_PORT -k $PG_DIR -c fsync=off -c max_connections=200' start" >/dev/null
+    as_postgres "$bin/pg_ctl -D $dir/data -l $dir/server.log -w -t 60 \
+        -o '-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c max_connections=200' start" >/dev/null
 }
 
-stop_postgres() {
-    if [ -f "$PG_DIR/data/postmaster.pid" ]; then
-        as_postgres "$PG_BIN/pg_ctl -D $PG_DIR/data -m fast -w stop" >/dev/null 2>&1 || true
+stop_postgres() { # dir bin
+    if [ -f "$1/data/postmaster.pid" ]; then
+        as_postgres "$2/pg_ctl -D $1/data -m fast -w stop" >/dev/null 2>&1 || true
     fi
 }
 
@@ -126,15 +141,18 @@ start() {
         --access-key "$S3S_KEY" --secret-key "$S3S_SECRET" "$DIR/s3s-data"
     start_one redis "$REDIS_PORT" redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$DIR" \
         --save "" --appendonly no --daemonize no
-    start_postgres
+    start_postgres PostgreSQL "$PG_DIR" "$PG_BIN" "$PG_PORT"
+    start_postgres "PostgreSQL with pgvector" "$PGVECTOR_DIR" "$PGVECTOR_BIN" "$PGVECTOR_PORT"
+    "$PGVECTOR_BIN/psql" -h 127.0.0.1 -p "$PGVECTOR_PORT" -U postgres -q -c "CREATE EXTENSION IF NOT EXISTS vector" >/dev/null
     # The test bucket and container (creating an existing one is fine).
     curl -sS -o /dev/null -X PUT "http://127.0.0.1:$MOTO_PORT/$BUCKET"
     "$PYTHON" "$HERE/azurite_container.py" "http://127.0.0.1:$AZURITE_PORT" "$CONTAINER"
-    echo "== test servers up: Azurite :$AZURITE_PORT, moto :$MOTO_PORT, s3s-fs :$S3S_PORT, PostgreSQL :$PG_PORT, Redis :$REDIS_PORT"
+    echo "== test servers up: Azurite :$AZURITE_PORT, moto :$MOTO_PORT, s3s-fs :$S3S_PORT, PostgreSQL :$PG_PORT, pgvector :$PGVECTOR_PORT, Redis :$REDIS_PORT"
 }
 
 stop() {
-    stop_postgres
+    stop_postgres "$PG_DIR" "$PG_BIN"
+    stop_postgres "$PGVECTOR_DIR" "$PGVECTOR_BIN"
     for name in azurite moto s3s redis; do
         if [ -f "$DIR/$name.pid" ]; then
             kill "$(cat "$DIR/$name.pid")" 2>/dev/null || true
@@ -161,6 +179,7 @@ export LRB_TEST_PG_HOST=127.0.0.1
 export LRB_TEST_PG_PORT=$PG_PORT
 export LRB_TEST_PG_USER=postgres
 export LRB_TEST_PG_BIN=$PG_BIN
+export LRB_TEST_PGVECTOR_PORT=$PGVECTOR_PORT
 export LRB_TEST_REDIS_URI=redis://127.0.0.1:$REDIS_PORT
 export LRB_TEST_REDIS_BIN=$(command -v redis-server || echo redis-server)
 EOF

@@ -696,3 +696,52 @@ def test_lightrag_backup_server_backs_up_and_restores_its_postgres_instance(tmp_
     finally:
         client.close()
         stop(process)
+
+
+PGVECTOR = {**POSTGRES, "vector_storage": "PGVectorStorage"}
+
+
+async def test_a_pgvector_graph_restores_exactly_into_pgvector_files_and_redis(tmp_path, storage, db_env):
+    """Every storage in PostgreSQL, vectors in pgvector (PostgreSQL 16 + pgvector 0.6 from the
+    pgserver wheel): restored into a fresh pgvector workspace the vectors are bit-identical;
+    into files and Redis + NanoVectorDB within its renormalisation; every graph answers alike.
+    Then a graph built on PostgreSQL 15 (no pgvector) moves into pgvector: another server,
+    after this process's pool to the first one closed."""
+    vector_env = dict(db_env, POSTGRES_PORT=server_env("LRB_TEST_PGVECTOR_PORT"))
+    async with graph(tmp_path / "src", vector_env, PGVECTOR, ws=workspace()) as rag:
+        backup = GraphBackup.from_rag("pgvector", rag, storage)
+        snapshot = await backup.acreate_snapshot()
+        meta = snapshot.metadata["records"]
+        assert meta["complete"] and meta["storages"]["entities_vdb"] == "PGVectorStorage", meta
+        then = await answers(rag)
+    source = await snapshot_records(backup, snapshot.snapshot_id, tmp_path / "snap")
+    targets = [
+        ("pgvector", StorageConfig(**PGVECTOR, working_dir=str(tmp_path / "pv"), workspace=workspace(), env=vector_env),
+         0.0),
+        ("redis", StorageConfig(**REDIS, working_dir=str(tmp_path / "rd"), workspace=workspace(), env=db_env), 5e-4),
+        ("files", None, 5e-4),
+    ]
+    for kind, config, atol in targets:
+        if config is None:
+            await backup.arestore_snapshot(snapshot.snapshot_id, tmp_path / "files" / "ws")
+            config = StorageConfig(working_dir=str(tmp_path / "files"), workspace="ws")
+        else:
+            await backup.arestore_snapshot(snapshot.snapshot_id, into=config)
+        async with graph(Path(config.working_dir), dict(config.env), config.storages(), ws=config.workspace,
+                         docs=0) as target:
+            check = tmp_path / f"check-{kind}"
+            restored = await records_of(target, check)
+            assert restored == comparable(source), (kind, differences(comparable(source), restored))
+            assert_same_vectors(source, load.Records(check), atol=atol)
+            assert await answers(target) == then, kind
+        forget_shared_data()
+
+    async with graph(tmp_path / "pg15", db_env, POSTGRES, ws=workspace()) as rag:
+        plain = GraphBackup.from_rag("pg15", rag, storage)
+        moved = await plain.acreate_snapshot()
+        before = await records_of(rag, tmp_path / "pg15-records")
+    into = StorageConfig(**PGVECTOR, working_dir=str(tmp_path / "moved"), workspace=workspace(), env=vector_env)
+    await plain.arestore_snapshot(moved.snapshot_id, into=into)
+    async with graph(tmp_path / "moved", vector_env, PGVECTOR, ws=into.workspace, docs=0) as target:
+        restored = await records_of(target, tmp_path / "moved-records")
+        assert restored == before, differences(before, restored)

@@ -178,7 +178,8 @@ async def read(rag: Any, *, progress: Optional[Callable[[str, int, int], None]] 
             listed = await native.list_ids(storage)
             raw = await _get_all(storage, derived_vectors[name] | (listed or set()))
             found = await _get_vectors(storage, sorted(raw))
-        records = {k: mapping.canonical_vector(name, k, raw[k]) for k in sorted(raw)}
+        backend = native.backend_of(storage)
+        records = {k: mapping.canonical_vector(name, k, raw[k], backend) for k in sorted(raw)}
         without_vector = sorted(set(records) - set(found))
         info = entry(name, storage, derived_vectors[name], listed)
         _finish(info, records, listed if listed is not None else set(records), listed, derived_vectors[name])

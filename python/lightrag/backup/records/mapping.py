@@ -12,15 +12,20 @@ dropped unless it is an echo of the record's own key or workspace:
   its column default is left out, as the file form leaves it out; LightRAG reads the two alike.
 - LLM cache (PostgreSQL): ``return_value`` echoes ``return``; ``id``, ``mode`` and
   ``original_prompt`` are kept when they carry information.
-- Vectors (PostgreSQL): rows keep ``chunk_ids`` as an array where files keep ``source_id``
-  joined with LightRAG's separator; entity rows keep ``entity_name``, relation rows
-  ``src_id``/``tgt_id``. Both are mapped to the file form on capture and back on restore.
+- Vectors (pgvector): rows keep ``chunk_ids`` as an array where files keep ``source_id``
+  joined with LightRAG's separator; relation rows keep their endpoints as
+  ``source_id``/``target_id`` where files keep ``src_id``/``tgt_id``; rows carry their own
+  ``create_time``/``update_time`` stamps; chunk rows repeat ``tokens`` and
+  ``chunk_order_index`` of their text chunk. All mapped to the file form on capture, and back
+  (through LightRAG's upsert, which takes the file form) on restore.
 - Vectors restored into PostgreSQL need ``tokens`` and ``chunk_order_index`` on chunk rows:
   taken from the text chunk of the same id.
 - Fields a backend has no column for are not stored there (``UNSTORED``): PostgreSQL's text
   chunk table keeps no ``source_id`` or ``status`` (present on chunks inserted with
   ``ainsert_custom_kg``). A restore into such a target says which fields, in how many
   records, it could not store (``not_stored`` in its outcome, and a warning in the log).
+- Timestamps PostgreSQL returns as datetimes (pgvector rows' ``created_at``) become epoch
+  seconds, as the file stores keep write times (any other datetime: an ISO 8601 string).
 - Write times (``create_time``/``update_time`` in KV, ``created_at`` in vector stores) are
   stamped by the target store when it writes, so a restored record carries the time of the
   restore there. Kept in the records; excluded when records are compared.
@@ -42,6 +47,10 @@ POSTGRES_DEFAULTS: dict[str, dict[str, Any]] = {
 _VECTOR_INTERNAL = frozenset({"__id__", "__vector__", "vector", "__metrics__", "distance", "id"})
 
 
+#: Fields pgvector chunk rows repeat from their text chunk (restored from it: see
+#: :func:`vector_upsert_record`).
+POSTGRES_VECTOR_ROW_FIELDS: dict[str, tuple[str, ...]] = {"chunks_vdb": ("tokens", "chunk_order_index")}
+
 UNSTORED: dict[str, dict[str, tuple[str, ...]]] = {
     "postgres": {"text_chunks": ("source_id", "status")},
 }
@@ -59,9 +68,22 @@ def not_stored(backend_of_store: dict[str, str], kv: dict[str, dict[str, Any]]) 
     return found
 
 
+def _plain(field: str, value: Any) -> Any:
+    """JSON values: PostgreSQL hands timestamps back as datetimes (pgvector rows'
+    ``created_at``); a write time becomes epoch seconds as the file stores keep it, any other
+    datetime an ISO 8601 string."""
+    from datetime import datetime
+
+    if isinstance(value, datetime):
+        if field in KV_WRITE_TIME_FIELDS or field in VECTOR_WRITE_TIME_FIELDS:
+            return int(value.timestamp())
+        return value.isoformat()
+    return value
+
+
 def canonical_kv(store: str, key: str, record: dict[str, Any], backend: str = "files") -> dict[str, Any]:
     """A KV or doc-status record in the file form."""
-    out = {k: v for k, v in record.items() if k not in _ECHOES and not (k == "id" and v == key)}
+    out = {k: _plain(k, v) for k, v in record.items() if k not in _ECHOES and not (k == "id" and v == key)}
     if backend == "postgres":
         for field, default in POSTGRES_DEFAULTS.get(store, {}).items():
             if field in out and out[field] == default:
@@ -71,9 +93,16 @@ def canonical_kv(store: str, key: str, record: dict[str, Any], backend: str = "f
     return out
 
 
-def canonical_vector(store: str, key: str, record: dict[str, Any]) -> dict[str, Any]:
+def canonical_vector(store: str, key: str, record: dict[str, Any], backend: str = "files") -> dict[str, Any]:
     """A vector store's metadata record in the file form (without the vector)."""
-    out = {k: v for k, v in record.items() if k not in _ECHOES and k not in _VECTOR_INTERNAL}
+    out = {k: _plain(k, v) for k, v in record.items() if k not in _ECHOES and k not in _VECTOR_INTERNAL}
+    if backend == "postgres":
+        # pgvector rows are table rows: relation endpoints in source_id/target_id, the row's
+        # own write stamps, and chunk rows repeating their text chunk's tokens and order.
+        if store == "relationships_vdb" and "target_id" in out:
+            out["src_id"], out["tgt_id"] = out.pop("source_id", None), out.pop("target_id")
+        for field in POSTGRES_VECTOR_ROW_FIELDS.get(store, ()) + ("create_time", "update_time"):
+            out.pop(field, None)
     chunk_ids = out.pop("chunk_ids", None)
     if chunk_ids is not None and "source_id" not in out:
         from lightrag.constants import GRAPH_FIELD_SEP
