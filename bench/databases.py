@@ -13,8 +13,10 @@ repository, and a restore into a fresh workspace of the same backend. The native
 timed as commands on the same data: a ``pg_dump -Fc`` of LightRAG's tables (LightRAG's
 PostgreSQL storages keep every workspace in the same tables, so this is what an operator
 dumps) and ``redis-cli --rdb``; neither has increments, so each change step costs a full
-dump. Vectors stay in NanoVectorDB files beside the databases (PostgreSQL 15 here has no
-pgvector); lightrag-backup captures them with the records, the native tools do not see them.
+dump. In the PostgreSQL and Redis columns the vectors stay in NanoVectorDB files beside the
+databases (lightrag-backup captures them with the records; the native tools do not see them);
+the pgvector column keeps everything, vectors included, in PostgreSQL 16 + pgvector (the
+pgserver wheel's server of ``scripts/test-servers.sh``), which its ``pg_dump`` dumps whole.
 Nothing here asserts a timing.
 """
 
@@ -43,6 +45,9 @@ BACKENDS: dict[str, dict[str, str] | None] = {
     "postgres": {"kv_storage": "PGKVStorage", "doc_status_storage": "PGDocStatusStorage",
                  "graph_storage": "PGTableGraphStorage"},
     "redis": {"kv_storage": "RedisKVStorage", "doc_status_storage": "RedisDocStatusStorage"},
+    # Everything in PostgreSQL, vectors in pgvector (PostgreSQL 16 from the pgserver wheel).
+    "pgvector": {"kv_storage": "PGKVStorage", "doc_status_storage": "PGDocStatusStorage",
+                 "graph_storage": "PGTableGraphStorage", "vector_storage": "PGVectorStorage"},
 }
 
 
@@ -58,6 +63,10 @@ def server_env(work: Path) -> tuple[dict[str, str], Any]:
     database = "lrb_bench_" + uuid.uuid4().hex[:8]
     psql = ["psql", "-h", host, "-p", port, "-U", user, "-v", "ON_ERROR_STOP=1", "-c"]
     subprocess.run([*psql, f"CREATE DATABASE {database}"], check=True, capture_output=True)
+    vector_port = os.environ.get("LRB_TEST_PGVECTOR_PORT")
+    vector_psql = ["psql", "-h", host, "-p", vector_port or "", "-U", user, "-v", "ON_ERROR_STOP=1", "-c"]
+    if vector_port:
+        subprocess.run([*vector_psql, f"CREATE DATABASE {database}"], check=True, capture_output=True)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         redis_port = probe.getsockname()[1]
@@ -72,9 +81,12 @@ def server_env(work: Path) -> tuple[dict[str, str], Any]:
     def cleanup() -> None:
         redis.kill()
         subprocess.run([*psql, f"DROP DATABASE IF EXISTS {database} WITH (FORCE)"], capture_output=True)
+        if vector_port:
+            subprocess.run([*vector_psql, f"DROP DATABASE IF EXISTS {database} WITH (FORCE)"], capture_output=True)
 
     env = {"POSTGRES_HOST": host, "POSTGRES_PORT": port, "POSTGRES_USER": user, "POSTGRES_PASSWORD": "",
-           "POSTGRES_DATABASE": database, "REDIS_URI": f"redis://127.0.0.1:{redis_port}"}
+           "POSTGRES_DATABASE": database, "REDIS_URI": f"redis://127.0.0.1:{redis_port}",
+           "LRB_VECTOR_PORT": vector_port or ""}
     return env, cleanup
 
 
@@ -92,8 +104,8 @@ def timed_command(command: list[str], env: dict[str, str] | None = None) -> tupl
     return seconds, rss
 
 
-def pg_dump(env: dict[str, str], out: Path) -> tuple[float, int]:
-    binary = shutil.which("pg_dump") or "/usr/lib/postgresql/15/bin/pg_dump"
+def pg_dump(env: dict[str, str], out: Path, binary: str = "") -> tuple[float, int]:
+    binary = binary or shutil.which("pg_dump") or "/usr/lib/postgresql/15/bin/pg_dump"
     seconds, _ = timed_command([binary, "-h", env["POSTGRES_HOST"], "-p", env["POSTGRES_PORT"], "-U",
                                 env["POSTGRES_USER"], "-d", env["POSTGRES_DATABASE"], "-Fc", "-t", "lightrag_*",
                                 "-f", str(out)])
@@ -119,6 +131,11 @@ async def measure(backend: str, storages: dict[str, str] | None, args: argparse.
     repo_dir = work / f"repo-{backend}"
     for path in (folder, repo_dir):
         shutil.rmtree(path, ignore_errors=True)
+    if backend == "pgvector":
+        if not env.get("LRB_VECTOR_PORT"):
+            raise SystemExit("LRB_TEST_PGVECTOR_PORT is not set: the pgvector server of scripts/test-servers.sh")
+        env = dict(env, POSTGRES_PORT=env["LRB_VECTOR_PORT"])
+    env = {k: v for k, v in env.items() if k != "LRB_VECTOR_PORT"}
     os.environ.update(env)
     started = time.perf_counter()
     await lightrag_graph.build(folder, args.entities, dim=args.dim, workspace=workspace, storages=storages)
@@ -144,8 +161,10 @@ async def measure(backend: str, storages: dict[str, str] | None, args: argparse.
     native_dir = work / f"native-{backend}"
     shutil.rmtree(native_dir, ignore_errors=True)
     native_dir.mkdir()
-    if backend == "postgres":
-        result["native"] = [pg_dump(env, native_dir / "first.dump")]
+    # pgserver's own pg_dump for its PostgreSQL 16 (Debian's 15 refuses a newer server).
+    dump_bin = os.environ.get("LRB_TEST_PGVECTOR_PG_DUMP", "") if backend == "pgvector" else ""
+    if backend in ("postgres", "pgvector"):
+        result["native"] = [pg_dump(env, native_dir / "first.dump", dump_bin)]
     elif backend == "redis":
         result["native"] = [redis_rdb(env, native_dir / "first.rdb")]
     made = first
@@ -154,8 +173,8 @@ async def measure(backend: str, storages: dict[str, str] | None, args: argparse.
                                     storages=storages)
         made, seconds, added = await snapshot(f"step {step}")
         result["steps"].append({"seconds": seconds, "added": added, "pause_ms": made.metadata["live_pause_ms"]})
-        if backend == "postgres":
-            result["native"].append(pg_dump(env, native_dir / f"step{step}.dump"))
+        if backend in ("postgres", "pgvector"):
+            result["native"].append(pg_dump(env, native_dir / f"step{step}.dump", dump_bin))
         elif backend == "redis":
             result["native"].append(redis_rdb(env, native_dir / f"step{step}.rdb"))
     result["repo_total"] = folder_size(repo_dir)
@@ -180,13 +199,13 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
     import importlib.metadata as md
 
     lines = [
-        f"## Database-backed graph ({args.entities} entities, dim {args.dim}): files, PostgreSQL, Redis",
+        f"## Database-backed graph ({args.entities} entities, dim {args.dim}): files, PostgreSQL, Redis, pgvector",
         "",
         f"Graph: the `run.py` graph of {args.entities} entities built by LightRAG into each backend "
         f"(`ainsert_custom_kg`), {args.change_rounds} change steps (1% added, 0.2% deleted, a few edits). PostgreSQL "
         "15: `PGKVStorage`, `PGDocStatusStorage`, `PGTableGraphStorage`; Redis 7: `RedisKVStorage`, "
-        "`RedisDocStatusStorage` (graph in NetworkX); vectors in NanoVectorDB files in both (no pgvector here), "
-        "captured with the records. Timed in-process on the live instance (snapshot) and a fresh workspace "
+        "`RedisDocStatusStorage` (graph in NetworkX), vectors in NanoVectorDB files in both, captured with the "
+        "records; PostgreSQL 16 + pgvector 0.6: the same PostgreSQL storages and `PGVectorStorage`. Timed in-process on the live instance (snapshot) and a fresh workspace "
         "(restore); native tools as commands on the same databases. Command: "
         f"`python bench/databases.py --entities {args.entities} --change-rounds {args.change_rounds}`. Run of "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
@@ -194,8 +213,8 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
         f"Machine: {os.cpu_count()} cores, {platform.platform()}. Versions: lightrag-hku {md.version('lightrag-hku')}, "
         f"lightrag-backup {md.version('lightrag-backup')}.",
         "",
-        "| | files | PostgreSQL | Redis |",
-        "|---|---|---|---|",
+        "| | files | PostgreSQL | Redis | PostgreSQL + pgvector |",
+        "|---|---|---|---|---|",
     ]
     by = {r["backend"]: r for r in results}
 
@@ -212,7 +231,8 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
     row(f"repository after {args.change_rounds} steps", lambda r: mb(r["repo_total"]))
     row("restore into a fresh workspace", lambda r: f"{r['restore_s']:.2f} s")
     row("capture status", lambda r: r["records_status"] or "files")
-    native = {"postgres": "pg_dump -Fc of lightrag_* tables", "redis": "redis-cli --rdb"}
+    native = {"postgres": "pg_dump -Fc of lightrag_* tables", "redis": "redis-cli --rdb",
+              "pgvector": "pg_dump -Fc of lightrag_* tables"}
     row("native tool", lambda r: native.get(r["backend"], "-"))
     row("native: first dump (time, size)",
         lambda r: f"{r['native'][0][0]:.2f} s, {mb(r['native'][0][1])}" if "native" in r else "-")

@@ -180,6 +180,7 @@ export LRB_TEST_PG_PORT=$PG_PORT
 export LRB_TEST_PG_USER=postgres
 export LRB_TEST_PG_BIN=$PG_BIN
 export LRB_TEST_PGVECTOR_PORT=$PGVECTOR_PORT
+export LRB_TEST_PGVECTOR_PG_DUMP=$PGVECTOR_BIN/pg_dump
 export LRB_TEST_REDIS_URI=redis://127.0.0.1:$REDIS_PORT
 export LRB_TEST_REDIS_BIN=$(command -v redis-server || echo redis-server)
 EOF

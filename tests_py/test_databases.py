@@ -745,3 +745,54 @@ async def test_a_pgvector_graph_restores_exactly_into_pgvector_files_and_redis(t
     async with graph(tmp_path / "moved", vector_env, PGVECTOR, ws=into.workspace, docs=0) as target:
         restored = await records_of(target, tmp_path / "moved-records")
         assert restored == before, differences(before, restored)
+
+
+MILVUS = {**POSTGRES, "vector_storage": "MilvusVectorDBStorage"}
+
+
+async def test_a_milvus_lite_graph_restores_into_another_milvus_and_into_files(tmp_path, storage, db_env):
+    """Vectors in Milvus Lite (PyPI ``milvus-lite``, a database file per instance), the rest in
+    PostgreSQL: listed natively by Milvus's query iterator, restored into a fresh Milvus file and
+    into LightRAG's files with every record and vector, answering alike; and a file graph moved
+    into Milvus."""
+    import pymilvus  # noqa: F401 - before MILVUS_URI is set (pymilvus reads it on import)
+
+    source_env = dict(db_env, MILVUS_URI=str(tmp_path / "source.db"), MILVUS_DB_NAME="default")
+    async with graph(tmp_path / "src", source_env, MILVUS, ws=workspace()) as rag:
+        backup = GraphBackup.from_rag("milvus", rag, storage)
+        snapshot = await backup.acreate_snapshot()
+        meta = snapshot.metadata["records"]
+        assert meta["complete"] and meta["storages"]["chunks_vdb"] == "MilvusVectorDBStorage", meta
+        then = await answers(rag)
+    source = await snapshot_records(backup, snapshot.snapshot_id, tmp_path / "snap")
+    target_env = dict(db_env, MILVUS_URI=str(tmp_path / "target.db"), MILVUS_DB_NAME="default")
+    for kind, config, atol in (
+        ("milvus", StorageConfig(**MILVUS, working_dir=str(tmp_path / "mv"), workspace=workspace(), env=target_env),
+         1e-6),
+        ("files", None, 5e-4),
+    ):
+        if config is None:
+            await backup.arestore_snapshot(snapshot.snapshot_id, tmp_path / "files" / "ws")
+            config = StorageConfig(working_dir=str(tmp_path / "files"), workspace="ws")
+        else:
+            await backup.arestore_snapshot(snapshot.snapshot_id, into=config)
+        async with graph(Path(config.working_dir), dict(config.env), config.storages(), ws=config.workspace,
+                         docs=0) as target:
+            check = tmp_path / f"check-{kind}"
+            restored = await records_of(target, check)
+            assert restored == comparable(source), (kind, differences(comparable(source), restored))
+            assert_same_vectors(source, load.Records(check), atol=atol)
+            assert await answers(target) == then, kind
+        forget_shared_data()
+
+    # A file graph into Milvus (+ PostgreSQL), by the embedding model named for the target.
+    async with graph(tmp_path / "plain", db_env, None, ws="") as rag:
+        files_backup = GraphBackup.from_rag("plain", rag, storage)
+        plain = await files_backup.acreate_snapshot()
+        before = await records_of(rag, tmp_path / "plain-records")
+    into = StorageConfig(**MILVUS, working_dir=str(tmp_path / "to-milvus"), workspace=workspace(), env=target_env,
+                         embedding_model="stub-16")
+    await files_backup.arestore_snapshot(plain.snapshot_id, into=into)
+    async with graph(tmp_path / "to-milvus", target_env, MILVUS, ws=into.workspace, docs=0) as target:
+        restored = await records_of(target, tmp_path / "to-milvus-records")
+        assert restored == before, differences(before, restored)

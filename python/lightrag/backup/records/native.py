@@ -21,6 +21,7 @@ LISTED = (
     "PGVectorStorage",
     "RedisKVStorage",
     "RedisDocStatusStorage",
+    "MilvusVectorDBStorage",
 )
 
 
@@ -63,7 +64,29 @@ async def list_ids(storage: Any) -> Optional[set[str]]:
         return await _postgres_ids(storage)
     if name in ("RedisKVStorage", "RedisDocStatusStorage"):
         return await _redis_ids(storage)
+    if name == "MilvusVectorDBStorage":
+        return _milvus_ids(storage)
     return None
+
+
+def _milvus_ids(storage: Any) -> set[str]:
+    """Every id of the storage's collection (one per workspace and namespace), by Milvus's
+    query iterator (a plain query caps its result)."""
+    ensure_loaded = getattr(storage, "_ensure_collection_loaded", None)
+    if callable(ensure_loaded):
+        ensure_loaded()
+    iterator = storage._client.query_iterator(
+        collection_name=storage.final_namespace, batch_size=1000, filter='id != ""', output_fields=["id"]
+    )
+    ids: set[str] = set()
+    try:
+        while True:
+            rows = iterator.next()
+            if not rows:
+                return ids
+            ids.update(str(row["id"]) for row in rows)
+    finally:
+        iterator.close()
 
 
 async def read_vectors(storage: Any) -> Optional[tuple[dict[str, dict[str, Any]], dict[str, Any]]]:
