@@ -92,13 +92,15 @@ def _milvus_ids(storage: Any) -> set[str]:
 async def read_vectors(storage: Any) -> Optional[tuple[dict[str, dict[str, Any]], dict[str, Any]]]:
     """Every record and vector of a vector store read in bulk, the backend's own way, or
     ``None`` where there is no such read (the caller then asks ``get_by_ids`` and
-    ``get_vectors_by_ids``).
+    ``get_vectors_by_ids``). pgvector: its rows, vector included, in pages.
 
     NanoVectorDB: its matrix rows (float32, what its queries search) beside its data rows,
     when nothing is buffered or unsaved (the capture flushes first). LightRAG's own
     ``get_vectors_by_ids`` decodes the float16 copy each row also keeps, one row at a time,
     and its ``get_by_ids`` scans every row per call: for a graph of 20000 entities that was
     most of the pause."""
+    if type(storage).__name__ == "PGVectorStorage":
+        return await _pgvector_rows(storage)
     if type(storage).__name__ != "NanoVectorDBStorage":
         return None
     for pending in ("_pending_upserts", "_pending_deletes", "_unsaved_upserts", "_unsaved_deletes"):
@@ -118,6 +120,47 @@ async def read_vectors(storage: Any) -> Optional[tuple[dict[str, dict[str, Any]]
         records[key] = format_record(dp)
         vectors[key] = matrix[row]
     return records, vectors
+
+
+_PGVECTOR_PAGE = 2000
+
+
+async def _pgvector_rows(storage: Any) -> Optional[tuple[dict[str, dict[str, Any]], dict[str, Any]]]:
+    """A pgvector table's rows of the workspace, pages of 2000 in id order, each row read once
+    with its vector: the shape LightRAG's ``get_by_ids`` returns (``SELECT *`` with
+    ``created_at`` in epoch seconds, the vector column left out), the vector beside it. Its
+    per-id reads fetch every vector twice (``get_by_ids`` selects the vector column, then
+    drops it) in 500-id batches. ``None`` while upserts or deletes are buffered."""
+    import numpy as np
+
+    if getattr(storage, "_pending_vector_docs", None) or getattr(storage, "_pending_vector_deletes", None):
+        return None
+    table = postgres_table(storage)
+    records: dict[str, dict[str, Any]] = {}
+    vectors: dict[str, Any] = {}
+    last = ""
+    while True:
+        rows = await storage.db.query(
+            f"SELECT *, EXTRACT(EPOCH FROM create_time)::BIGINT as created_at FROM {table} "
+            "WHERE workspace=$1 AND id > $2 ORDER BY id LIMIT $3",
+            [storage.workspace, last, _PGVECTOR_PAGE],
+            multirows=True,
+        )
+        for row in rows or []:
+            record = dict(row)
+            vector = record.pop("content_vector", None)
+            if vector is None:
+                return None  # a row without its vector: let the per-id path report it
+            if hasattr(vector, "to_numpy"):  # pgvector's codec: a Vector (or HalfVec)
+                vector = vector.to_numpy()
+            elif isinstance(vector, str):  # a connection without pgvector's codec
+                vector = np.array([float(x) for x in vector.strip("[]").split(",")], dtype=np.float32)
+            key = str(record["id"])
+            records[key] = record
+            vectors[key] = np.asarray(vector, dtype=np.float32)
+            last = key
+        if not rows or len(rows) < _PGVECTOR_PAGE:
+            return records, vectors
 
 
 def postgres_table(storage: Any) -> str:
