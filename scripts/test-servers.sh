@@ -143,7 +143,8 @@ start() {
         --save "" --appendonly no --daemonize no
     start_postgres PostgreSQL "$PG_DIR" "$PG_BIN" "$PG_PORT"
     start_postgres "PostgreSQL with pgvector" "$PGVECTOR_DIR" "$PGVECTOR_BIN" "$PGVECTOR_PORT"
-    "$PGVECTOR_BIN/psql" -h 127.0.0.1 -p "$PGVECTOR_PORT" -U postgres -q -c "CREATE EXTENSION IF NOT EXISTS vector" >/dev/null
+    PGOPTIONS="-c client_min_messages=warning" "$PGVECTOR_BIN/psql" -h 127.0.0.1 -p "$PGVECTOR_PORT" -U postgres \
+        -v ON_ERROR_STOP=1 -q -c "CREATE EXTENSION IF NOT EXISTS vector" >/dev/null
     # The test bucket and container (creating an existing one is fine).
     curl -sS -o /dev/null -X PUT "http://127.0.0.1:$MOTO_PORT/$BUCKET"
     "$PYTHON" "$HERE/azurite_container.py" "http://127.0.0.1:$AZURITE_PORT" "$CONTAINER"
