@@ -701,6 +701,27 @@ def test_lightrag_backup_server_backs_up_and_restores_its_postgres_instance(tmp_
 PGVECTOR = {**POSTGRES, "vector_storage": "PGVectorStorage"}
 
 
+async def restore_into_each(backup: GraphBackup, snapshot_id: str, source: "load.Records", then: dict[str, Any],
+                            targets: list[Any], tmp_path: Path) -> None:
+    """Restore the snapshot into each ``(kind, StorageConfig or None for files, vector
+    tolerance)`` target; each holds the snapshot's every record, its vectors within the
+    tolerance, and answers as the source did."""
+    for kind, config, atol in targets:
+        if config is None:
+            await backup.arestore_snapshot(snapshot_id, tmp_path / "files" / "ws")
+            config = StorageConfig(working_dir=str(tmp_path / "files"), workspace="ws")
+        else:
+            await backup.arestore_snapshot(snapshot_id, into=config)
+        async with graph(Path(config.working_dir), dict(config.env), config.storages(), ws=config.workspace,
+                         docs=0) as target:
+            check = tmp_path / f"check-{kind}"
+            restored = await records_of(target, check)
+            assert restored == comparable(source), (kind, differences(comparable(source), restored))
+            assert_same_vectors(source, load.Records(check), atol=atol)
+            assert await answers(target) == then, kind
+        forget_shared_data()
+
+
 async def test_a_pgvector_graph_restores_exactly_into_pgvector_files_and_redis(tmp_path, storage, db_env):
     """Every storage in PostgreSQL, vectors in pgvector (PostgreSQL 16 + pgvector 0.6 from the
     pgserver wheel): restored into a fresh pgvector workspace the vectors are bit-identical;
@@ -721,20 +742,7 @@ async def test_a_pgvector_graph_restores_exactly_into_pgvector_files_and_redis(t
         ("redis", StorageConfig(**REDIS, working_dir=str(tmp_path / "rd"), workspace=workspace(), env=db_env), 5e-4),
         ("files", None, 5e-4),
     ]
-    for kind, config, atol in targets:
-        if config is None:
-            await backup.arestore_snapshot(snapshot.snapshot_id, tmp_path / "files" / "ws")
-            config = StorageConfig(working_dir=str(tmp_path / "files"), workspace="ws")
-        else:
-            await backup.arestore_snapshot(snapshot.snapshot_id, into=config)
-        async with graph(Path(config.working_dir), dict(config.env), config.storages(), ws=config.workspace,
-                         docs=0) as target:
-            check = tmp_path / f"check-{kind}"
-            restored = await records_of(target, check)
-            assert restored == comparable(source), (kind, differences(comparable(source), restored))
-            assert_same_vectors(source, load.Records(check), atol=atol)
-            assert await answers(target) == then, kind
-        forget_shared_data()
+    await restore_into_each(backup, snapshot.snapshot_id, source, then, targets, tmp_path)
 
     async with graph(tmp_path / "pg15", db_env, POSTGRES, ws=workspace()) as rag:
         plain = GraphBackup.from_rag("pg15", rag, storage)
@@ -766,24 +774,12 @@ async def test_a_milvus_lite_graph_restores_into_another_milvus_and_into_files(t
         then = await answers(rag)
     source = await snapshot_records(backup, snapshot.snapshot_id, tmp_path / "snap")
     target_env = dict(db_env, MILVUS_URI=str(tmp_path / "target.db"), MILVUS_DB_NAME="default")
-    for kind, config, atol in (
+    targets = [
         ("milvus", StorageConfig(**MILVUS, working_dir=str(tmp_path / "mv"), workspace=workspace(), env=target_env),
          1e-6),
         ("files", None, 5e-4),
-    ):
-        if config is None:
-            await backup.arestore_snapshot(snapshot.snapshot_id, tmp_path / "files" / "ws")
-            config = StorageConfig(working_dir=str(tmp_path / "files"), workspace="ws")
-        else:
-            await backup.arestore_snapshot(snapshot.snapshot_id, into=config)
-        async with graph(Path(config.working_dir), dict(config.env), config.storages(), ws=config.workspace,
-                         docs=0) as target:
-            check = tmp_path / f"check-{kind}"
-            restored = await records_of(target, check)
-            assert restored == comparable(source), (kind, differences(comparable(source), restored))
-            assert_same_vectors(source, load.Records(check), atol=atol)
-            assert await answers(target) == then, kind
-        forget_shared_data()
+    ]
+    await restore_into_each(backup, snapshot.snapshot_id, source, then, targets, tmp_path)
 
     # A file graph into Milvus (+ PostgreSQL), by the embedding model named for the target.
     async with graph(tmp_path / "plain", db_env, None, ws="") as rag:
