@@ -18,7 +18,7 @@ from typing import Any, Optional
 
 from ..errors import InvalidInputError, RestoreIncompleteError
 from . import files, layout, load
-from .target import StorageConfig, opened
+from .target import StorageConfig, file_graph_dimension, opened
 
 
 def is_rag(value: Any) -> bool:
@@ -244,19 +244,11 @@ def file_graph_embedding(folder: Path, into: Any) -> tuple[int, Optional[str]]:
         dim = getattr(into.embedding_func, "embedding_dim", None)
     elif isinstance(into, StorageConfig):
         model, dim = into.embedding_model, into.embedding_dim
-    for name in ("vdb_chunks.json", "vdb_entities.json", "vdb_relationships.json"):
-        path = folder / name
-        if path.exists():
-            try:
-                recorded = json.loads(path.read_text(encoding="utf-8")).get("embedding_dim")
-            except ValueError as error:
-                raise InvalidInputError(f"the snapshot's {name} is not valid JSON: {error}") from None
-            if isinstance(recorded, int):
-                if dim is not None and dim != recorded:
-                    raise InvalidInputError(
-                        f"the snapshot's vectors have {recorded} dimensions; the target embeds with {dim}"
-                    )
-                return recorded, model
+    recorded = file_graph_dimension(folder)
+    if recorded is not None:
+        if dim is not None and dim != recorded:
+            raise InvalidInputError(f"the snapshot's vectors have {recorded} dimensions; the target embeds with {dim}")
+        return recorded, model
     if dim is None:
         raise InvalidInputError("the snapshot's file graph records no embedding dimension; set StorageConfig.embedding_dim")
     return int(dim), model

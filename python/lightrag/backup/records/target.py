@@ -62,7 +62,9 @@ class StorageConfig:
         environment leaves unset (as LightRAG's server does)."""
         values: dict[str, str] = {}
         if env_file is not None and Path(env_file).is_file():
-            values.update(_read_env_file(Path(env_file)))
+            from dotenv import dotenv_values  # python-dotenv comes with lightrag-hku
+
+            values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
         values.update(dict(os.environ if environ is None else environ))
         storages = {field: values.get(name) or FILE_STORAGES[field] for field, name in _ENV_NAMES.items()}
         return cls(
@@ -77,9 +79,6 @@ class StorageConfig:
     def storages(self) -> dict[str, str]:
         return {field: getattr(self, field) for field in FILE_STORAGES}
 
-    def uses_files_only(self) -> bool:
-        return self.storages() == FILE_STORAGES
-
     def describe(self) -> str:
         """The storages and where they connect, without secrets."""
         parts = [f"{field.removesuffix('_storage')}={cls}" for field, cls in self.storages().items()]
@@ -93,21 +92,30 @@ def embedding_of(config: StorageConfig) -> tuple[int, Optional[str]]:
     if config.embedding_dim:
         return int(config.embedding_dim), config.embedding_model
     folder = Path(config.working_dir, config.workspace) if config.workspace else Path(config.working_dir)
-    for name in ("vdb_chunks.json", "vdb_entities.json", "vdb_relationships.json"):
-        path = folder / name
-        if config.vector_storage == "NanoVectorDBStorage" and path.is_file():
-            import json
-
-            try:
-                dim = json.loads(path.read_text(encoding="utf-8")).get("embedding_dim")
-            except ValueError:
-                dim = None
-            if isinstance(dim, int):
-                return dim, config.embedding_model
+    dim = file_graph_dimension(folder) if config.vector_storage == "NanoVectorDBStorage" else None
+    if dim is not None:
+        return dim, config.embedding_model
     raise InvalidInputError(
         "set EMBEDDING_DIM (and EMBEDDING_MODEL) as the graph's LightRAG server has them: vector stores are "
         "opened, and PostgreSQL and Milvus name their tables, by the embedding model"
     )
+
+
+def file_graph_dimension(folder: Path) -> Optional[int]:
+    """The embedding dimension a NanoVectorDB file in ``folder`` records (``None`` without
+    one). Raises :class:`InvalidInputError` for a vector file that is not JSON."""
+    import json
+
+    for name in ("vdb_chunks.json", "vdb_entities.json", "vdb_relationships.json"):
+        path = folder / name
+        if path.is_file():
+            try:
+                dim = json.loads(path.read_text(encoding="utf-8")).get("embedding_dim")
+            except ValueError as error:
+                raise InvalidInputError(f"{path} is not valid JSON: {error}") from None
+            if isinstance(dim, int):
+                return dim
+    return None
 
 
 def _int_or_none(value: Optional[str], name: str) -> Optional[int]:
@@ -117,20 +125,6 @@ def _int_or_none(value: Optional[str], name: str) -> Optional[int]:
         return int(value)
     except ValueError:
         raise InvalidInputError(f"{name}={value!r} is not a whole number") from None
-
-
-def _read_env_file(path: Path) -> dict[str, str]:
-    values: dict[str, str] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        line = line.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, _, value = line.removeprefix("export ").partition("=")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        values[key.strip()] = value
-    return values
 
 
 def storage_config_of(rag: Any) -> StorageConfig:
