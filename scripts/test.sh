@@ -13,6 +13,12 @@ if ! command -v restic >/dev/null || ! command -v borg >/dev/null || [ ! -x /usr
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq restic borgbackup time >/dev/null
 fi
+# Safety snapshots a week old are made by a process whose clock is set back (libfaketime).
+if ! command -v faketime >/dev/null; then
+    echo "== installing faketime (Debian)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq faketime >/dev/null
+fi
 # The status page is tested in a real browser: headless Chromium (Debian).
 if ! command -v chromium >/dev/null; then
     echo "== installing chromium (Debian)"

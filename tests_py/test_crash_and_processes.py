@@ -185,3 +185,46 @@ def test_ctrl_c_stops_a_long_snapshot_cleanly(tmp_path: Path):
     backup = GraphBackup("g", storage, working_dir=graph_dir)
     snapshot = backup.create_snapshot()
     assert backup.verify_snapshot(snapshot.snapshot_id, read_data=False).ok
+
+
+HOLD_STAGING = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from lightrag.backup import staging
+
+    print(staging.new(Path(sys.argv[1])), flush=True)
+    time.sleep(600)
+    """
+)
+
+
+def test_staging_folders_of_live_processes_stay_and_those_of_killed_ones_go(tmp_path: Path):
+    from lightrag.backup import staging
+
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_STAGING, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        theirs = Path(holder.stdout.readline().strip())
+        assert theirs.is_dir() and theirs.parent == tmp_path
+        mine = staging.new(tmp_path)
+        # Another process's folder in use, and this process's own other folder, both stay.
+        assert staging.sweep(tmp_path) == [] and theirs.is_dir()
+        second = staging.new(tmp_path)
+        assert second != mine and mine.is_dir()
+        staging.remove(second)
+        # Set up but not yet locked (no lock file): left alone until it is old.
+        unlocked = tmp_path / (staging.PREFIX + "unlocked")
+        unlocked.mkdir()
+        assert staging.sweep(tmp_path) == [] and unlocked.is_dir()
+        old = time.time() - staging.UNLOCKED_GRACE_SECONDS - 60
+        os.utime(unlocked, (old, old))
+
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=30)
+        assert sorted(staging.sweep(tmp_path)) == sorted([theirs, unlocked])
+        assert not theirs.exists() and not unlocked.exists() and mine.is_dir()
+        staging.remove(mine)
+        assert not mine.exists()
+    finally:
+        if holder.poll() is None:
+            holder.kill()

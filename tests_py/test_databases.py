@@ -18,7 +18,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Callable
 
 import numpy as np
 import pytest
@@ -27,7 +27,7 @@ from helpers import QUESTION, forget_shared_data, free_port, server_env
 from lightrag.backup import GraphBackup
 from lightrag.backup.errors import GraphStorageUnavailableError, InvalidInputError
 from lightrag.backup.offline_graph import build_graph, documents, new_rag
-from lightrag.backup.records import StorageConfig, capture, layout, load, mapping
+from lightrag.backup.records import StorageConfig, capture, digest, layout, load, mapping
 from lightrag.backup.records.target import _environment
 
 POSTGRES = {"kv_storage": "PGKVStorage", "doc_status_storage": "PGDocStatusStorage", "graph_storage": "PGTableGraphStorage"}
@@ -152,46 +152,69 @@ async def snapshot_records(backup: GraphBackup, snapshot_id: str, folder: Path) 
     return load.Records(folder)
 
 
+async def snapshot_change_snapshot(backup: GraphBackup, rag: Any) -> list[tuple[Any, dict[str, Any]]]:
+    """Snapshot, change the graph (two more documents), snapshot again: each snapshot with the
+    answers the graph gave when it was taken."""
+    steps = []
+    for step in range(2):
+        if step:
+            await rag.ainsert(documents(2, seed=41, start=60))
+        snapshot = await backup.acreate_snapshot(f"step {step}")
+        assert snapshot.metadata["records"]["complete"], snapshot.metadata["records"]
+        steps.append((snapshot, await answers(rag)))
+    assert steps[1][1]["nodes"] != steps[0][1]["nodes"], "the change changed nothing"
+    return steps
+
+
+async def restore_into_each(backup: GraphBackup, snapshot_id: str, source: "load.Records", then: dict[str, Any],
+                            targets: list[Any], tmp_path: Path) -> None:
+    """Restore the snapshot into each ``(kind, StorageConfig or None for files, vector
+    tolerance)`` target; each holds the snapshot's every record, its vectors within the
+    tolerance, and answers as the source did."""
+    for kind, config, atol in targets:
+        if config is None:
+            await backup.arestore_snapshot(snapshot_id, tmp_path / "files" / "ws")
+            assert (tmp_path / "files" / "ws" / "kv_store_full_docs.json").exists()
+            config = StorageConfig(working_dir=str(tmp_path / "files"), workspace="ws")
+        else:
+            await backup.arestore_snapshot(snapshot_id, into=config)
+        async with graph(Path(config.working_dir), dict(config.env), config.storages(), ws=config.workspace,
+                         docs=0) as target:
+            check = tmp_path / f"check-{kind}"
+            restored = await records_of(target, check)
+            assert restored == comparable(source), (kind, differences(comparable(source), restored))
+            assert_same_vectors(source, load.Records(check), atol=atol)
+            assert await answers(target) == then, kind
+        forget_shared_data()
+
+
+async def restore_each_step(backup: GraphBackup, steps: list[tuple[Any, dict[str, Any]]], tmp_path: Path,
+                            targets: Callable[[], list[Any]]) -> None:
+    """Each snapshot of ``steps`` restored into fresh ``targets()`` (see :func:`restore_into_each`)."""
+    for step, (snapshot, then) in enumerate(steps):
+        folder = tmp_path / f"step{step}"
+        source = await snapshot_records(backup, snapshot.snapshot_id, folder / "snap")
+        await restore_into_each(backup, snapshot.snapshot_id, source, then, targets(), folder)
+
+
 async def test_a_postgres_graph_restores_into_every_backend_with_its_vectors(tmp_path, storage, db_env):
-    ws = workspace()
-    async with graph(tmp_path / "src", db_env, POSTGRES, ws=ws) as rag:
+    async with graph(tmp_path / "src", db_env, POSTGRES, ws=workspace()) as rag:
         backup = GraphBackup.from_rag("pg", rag, storage)
         assert backup.records
-        first = await backup.acreate_snapshot("four documents")
-        first_answers = await answers(rag)
-        meta = first.metadata["records"]
-        assert first.metadata["capture"] == "records" and meta["complete"], meta
-        assert meta["storages"]["full_docs"] == "PGKVStorage"
-        assert meta["counts"]["full_docs"] == 4 and meta["counts"]["graph_nodes"] > 10
-
-        await rag.ainsert(documents(2, seed=7, start=50))
-        second = await backup.acreate_snapshot("six documents")
-        assert second.metadata["records"]["counts"]["full_docs"] == 6
-
-    for snapshot, expected_answers in ((first, first_answers), (second, None)):
-        source = await snapshot_records(backup, snapshot.snapshot_id, tmp_path / f"snap-{snapshot.snapshot_id[:8]}")
-        targets = {
-            "files": None,
-            "postgres": StorageConfig(**POSTGRES, working_dir=str(tmp_path / "t-pg"), workspace=workspace(), env=db_env),
-            "redis": StorageConfig(**REDIS, working_dir=str(tmp_path / "t-redis"), workspace=workspace(), env=db_env),
-        }
-        for kind, config in targets.items():
-            if config is None:
-                folder = tmp_path / f"files-{snapshot.snapshot_id[:8]}"
-                await backup.arestore_snapshot(snapshot.snapshot_id, folder)
-                assert (folder / "kv_store_full_docs.json").exists() and (folder / "vdb_chunks.json").exists()
-                config = StorageConfig(working_dir=str(folder.parent), workspace=folder.name)
-            else:
-                await backup.arestore_snapshot(snapshot.snapshot_id, into=config)
-            async with graph(Path(config.working_dir), db_env, config.storages(), ws=config.workspace, docs=0) as target:
-                restored_folder = tmp_path / f"check-{kind}-{snapshot.snapshot_id[:8]}"
-                restored = await records_of(target, restored_folder)
-                assert restored == comparable(source), (kind, differences(comparable(source), restored))
-                # Nano (the vector store here) keeps float16: 2^-11 of a unit vector's entries.
-                assert_same_vectors(source, load.Records(restored_folder), atol=5e-4)
-                if expected_answers is not None:
-                    assert await answers(target) == expected_answers, kind
-            forget_shared_data()
+        steps = await snapshot_change_snapshot(backup, rag)
+    meta = steps[0][0].metadata["records"]
+    assert steps[0][0].metadata["capture"] == "records", meta
+    assert meta["storages"]["full_docs"] == "PGKVStorage"
+    assert meta["counts"]["full_docs"] == 4 and meta["counts"]["graph_nodes"] > 10
+    assert steps[1][0].metadata["records"]["counts"]["full_docs"] == 6
+    # Nano (the vector store of the targets) keeps float16: 2^-11 of a unit vector's entries.
+    await restore_each_step(backup, steps, tmp_path, lambda: [
+        ("files", None, 5e-4),
+        ("postgres", StorageConfig(**POSTGRES, working_dir=str(tmp_path / "t-pg"), workspace=workspace(), env=db_env),
+         5e-4),
+        ("redis", StorageConfig(**REDIS, working_dir=str(tmp_path / "t-redis"), workspace=workspace(), env=db_env),
+         5e-4),
+    ])
 
 
 async def test_restore_into_its_own_live_postgres_instance_keeps_a_safety_snapshot(tmp_path, storage, db_env):
@@ -218,24 +241,19 @@ async def test_restore_into_its_own_live_postgres_instance_keeps_a_safety_snapsh
         assert await answers(rag) == changed
 
 
-async def test_a_redis_graph_restores_into_a_fresh_redis_database_and_into_postgres(tmp_path, storage, db_env):
+async def test_a_redis_graph_restores_into_a_fresh_redis_database_postgres_and_files(tmp_path, storage, db_env):
     async with graph(tmp_path / "src", db_env, REDIS, ws=workspace()) as rag:
         backup = GraphBackup.from_rag("redis", rag, storage)
-        snapshot = await backup.acreate_snapshot()
-        assert snapshot.metadata["records"]["complete"]
-        then = await answers(rag)
-    source = comparable(await snapshot_records(backup, snapshot.snapshot_id, tmp_path / "snap"))
+        steps = await snapshot_change_snapshot(backup, rag)
+    assert steps[0][0].metadata["records"]["storages"]["full_docs"] == "RedisKVStorage"
     fresh_db = dict(db_env, REDIS_URI=db_env["REDIS_URI"].rstrip("/") + "/4")
-    for name, config in (
-        ("redis-db4", StorageConfig(**REDIS, working_dir=str(tmp_path / "r4"), workspace=workspace(), env=fresh_db)),
-        ("postgres", StorageConfig(**POSTGRES, working_dir=str(tmp_path / "pg"), workspace=workspace(), env=db_env)),
-    ):
-        await backup.arestore_snapshot(snapshot.snapshot_id, into=config)
-        async with graph(Path(config.working_dir), dict(config.env), config.storages(), ws=config.workspace, docs=0) as target:
-            restored = await records_of(target, tmp_path / f"check-{name}")
-            assert restored == source, (name, differences(source, restored))
-            assert await answers(target) == then, name
-        forget_shared_data()
+    await restore_each_step(backup, steps, tmp_path, lambda: [
+        ("redis-db4", StorageConfig(**REDIS, working_dir=str(tmp_path / "r4"), workspace=workspace(), env=fresh_db),
+         5e-4),
+        ("postgres", StorageConfig(**POSTGRES, working_dir=str(tmp_path / "pg"), workspace=workspace(), env=db_env),
+         5e-4),
+        ("files", None, 5e-4),
+    ])
 
 
 async def test_a_file_graph_restores_into_databases(tmp_path, storage, db_env):
@@ -254,6 +272,53 @@ async def test_a_file_graph_restores_into_databases(tmp_path, storage, db_env):
             assert restored == source, (name, differences(source, restored))
             assert await answers(target) == then, name
         forget_shared_data()
+
+
+AGED_RESTORE = (
+    "import sys\n"
+    "from lightrag.backup import GraphBackup\n"
+    "from lightrag.backup.storage import LocalBackupStorage\n"
+    "GraphBackup('aged', LocalBackupStorage(sys.argv[1], create=False), working_dir=sys.argv[2])"
+    ".restore_snapshot(sys.argv[3])\n"
+)
+
+
+async def test_a_records_restore_expires_safety_snapshots_past_their_week(tmp_path, storage, db_env):
+    """Safety snapshots expire after a week whatever restores the graph: a restore into
+    databases forgets them, in the repository and in the catalog, as a file restore does."""
+    from datetime import datetime, timezone
+
+    folder = tmp_path / "wd"
+    async with graph(folder, db_env, None, ws="") as rag:
+        snapshot = await GraphBackup.from_rag("aged", rag, storage).acreate_snapshot()
+        await rag.ainsert(documents(1, seed=5, start=40))
+    forget_shared_data()
+    # A restore eight days ago (by the child's clock, libfaketime) kept what it replaced.
+    subprocess.run(["faketime", "-f", "-8d", sys.executable, "-c", AGED_RESTORE, str(tmp_path / "repo"),
+                    str(folder), snapshot.snapshot_id], check=True, timeout=300)
+    from lightrag.backup import BackupManager
+
+    manager = BackupManager(storage, tmp_path / "catalog.sqlite3")
+    manager.register_graph("aged", working_dir=folder)
+    backup = manager.get_graph("aged")
+    manager.rebuild_catalog_of("aged")  # the snapshots were taken before this catalog existed
+    aged = [s for s in await backup.alist_snapshots() if "pre-restore" in s.tags]
+    assert len(aged) == 1 and (datetime.now(timezone.utc) - aged[0].timestamp).days >= 7, aged
+    assert {r["backup_id"] for r in manager.catalog.snapshots("aged")} == {snapshot.snapshot_id, aged[0].snapshot_id}
+
+    config = StorageConfig(**REDIS, working_dir=str(tmp_path / "redis"), workspace=workspace(), env=db_env,
+                           embedding_model="stub-16")
+    await backup.arestore_snapshot(snapshot.snapshot_id, into=config)
+    assert backup.last_restore["expired_safety_snapshots"] == [aged[0].snapshot_id], backup.last_restore
+    assert [s.snapshot_id for s in await backup.alist_snapshots()] == [snapshot.snapshot_id]
+    # The catalog forgets it too (it would list a snapshot the repository no longer has).
+    assert [r["backup_id"] for r in manager.catalog.snapshots("aged")] == [snapshot.snapshot_id]
+    # A safety snapshot within its week stays (one taken by a records restore now).
+    async with graph(tmp_path / "own", db_env, REDIS, ws=config.workspace, docs=0) as target:
+        own = GraphBackup.from_rag("aged", target, storage)
+        await own.arestore_snapshot(snapshot.snapshot_id, into=None, replace=True)
+        assert own.last_restore["expired_safety_snapshots"] == []
+    assert any("pre-restore" in s.tags for s in await backup.alist_snapshots())
 
 
 async def test_query_cache_entries_nothing_points_to_are_found_by_the_native_listing(tmp_path, storage, db_env):
@@ -487,6 +552,83 @@ def _custom_kg(count: int) -> dict[str, Any]:
     return {"chunks": chunks, "entities": entities, "relationships": relations}
 
 
+KILLED_SNAPSHOT = """
+import asyncio, json, sys, time
+from lightrag.backup import GraphBackup
+from lightrag.backup.offline_graph import new_rag
+from lightrag.backup.records.target import _environment
+from lightrag.backup.storage import LocalBackupStorage
+
+env, storages, point, repo, working_dir, ws = *map(json.loads, sys.argv[1:3]), *sys.argv[3:]
+
+def progress(phase, done, total):
+    if phase == point:
+        print("AT", phase, done, total, flush=True)
+        time.sleep(600)  # killed here
+
+async def main():
+    with _environment(env):
+        rag = await new_rag(working_dir, workspace=ws, storages=storages)
+    await GraphBackup.from_rag("killed", rag, LocalBackupStorage(repo)).acreate_snapshot(progress=progress)
+    print("FINISHED", flush=True)
+
+asyncio.run(main())
+"""
+
+
+async def test_a_snapshot_process_killed_mid_capture_commits_nothing_and_the_next_one_removes_its_leftovers(
+    tmp_path, storage, db_env
+):
+    """SIGKILL of the snapshotting process while it reads the records under the pipeline hold,
+    while it lays them out, and as the engine starts storing them (a kill in the middle of the
+    engine's writes is tested on a large graph in test_crash_and_processes: records go through
+    the same commit order): no snapshot is committed, the earlier one verifies and restores,
+    and the next snapshot completes, holds the same graph and removes the staging folders the
+    killed processes left behind."""
+    ws = workspace()
+    with _environment(db_env):
+        rag = await new_rag(tmp_path / "src", workspace=ws, storages=POSTGRES)
+    try:
+        await rag.ainsert_custom_kg(_custom_kg(1500))
+        backup = GraphBackup.from_rag("killed", rag, storage)
+        good = await backup.acreate_snapshot()
+        assert good.metadata["records"]["complete"]
+    finally:
+        await rag.finalize_storages()
+    forget_shared_data()
+
+    for point in ("records:kv", "records:write", "snapshot"):
+        child = subprocess.Popen(
+            [sys.executable, "-c", KILLED_SNAPSHOT, json.dumps(db_env), json.dumps(POSTGRES), point,
+             str(tmp_path / "repo"), str(tmp_path / "src"), ws],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        line = child.stdout.readline()
+        assert line.startswith("AT " + point), (point, line, child.communicate(timeout=60))
+        left = list((tmp_path / "src").glob(".lightrag-backup-stage-*"))
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=60)
+        assert left, f"killed at {point} with nothing staged: the test kills too early"
+        assert [s.snapshot_id for s in await backup.alist_snapshots()] == [good.snapshot_id], point
+        assert (await backup.averify_snapshot(good.snapshot_id, read_data=True)).ok, point
+
+    with _environment(db_env):
+        rag = await new_rag(tmp_path / "src", workspace=ws, storages=POSTGRES)
+    try:
+        after = await GraphBackup.from_rag("killed", rag, storage).acreate_snapshot()
+    finally:
+        await rag.finalize_storages()
+    assert after.metadata["records"]["complete"]
+    # The same graph: a process reopening NanoVectorDB files reads float16-rounded vectors
+    # (within VECTOR_TOLERANCE of the float32 ones the first process held), the rest exactly.
+    assert after.metadata["records"]["digest"] == good.metadata["records"]["digest"]
+    assert not list((tmp_path / "src").glob(".lightrag-backup-stage-*")), "the killed runs' staging stayed"
+    first, last = [await snapshot_records(backup, s.snapshot_id, tmp_path / f"check-{s.snapshot_id}")
+                   for s in (good, after)]
+    assert comparable(first) == comparable(last)
+    assert not digest.vectors_differ(first.vectors, last.vectors)
+
+
 async def test_a_restore_killed_midway_is_marked_refused_for_backup_and_completed_by_running_it_again(
     tmp_path, storage, db_env
 ):
@@ -701,27 +843,6 @@ def test_lightrag_backup_server_backs_up_and_restores_its_postgres_instance(tmp_
 PGVECTOR = {**POSTGRES, "vector_storage": "PGVectorStorage"}
 
 
-async def restore_into_each(backup: GraphBackup, snapshot_id: str, source: "load.Records", then: dict[str, Any],
-                            targets: list[Any], tmp_path: Path) -> None:
-    """Restore the snapshot into each ``(kind, StorageConfig or None for files, vector
-    tolerance)`` target; each holds the snapshot's every record, its vectors within the
-    tolerance, and answers as the source did."""
-    for kind, config, atol in targets:
-        if config is None:
-            await backup.arestore_snapshot(snapshot_id, tmp_path / "files" / "ws")
-            config = StorageConfig(working_dir=str(tmp_path / "files"), workspace="ws")
-        else:
-            await backup.arestore_snapshot(snapshot_id, into=config)
-        async with graph(Path(config.working_dir), dict(config.env), config.storages(), ws=config.workspace,
-                         docs=0) as target:
-            check = tmp_path / f"check-{kind}"
-            restored = await records_of(target, check)
-            assert restored == comparable(source), (kind, differences(comparable(source), restored))
-            assert_same_vectors(source, load.Records(check), atol=atol)
-            assert await answers(target) == then, kind
-        forget_shared_data()
-
-
 async def test_a_pgvector_graph_restores_exactly_into_pgvector_files_and_redis(tmp_path, storage, db_env):
     """Every storage in PostgreSQL, vectors in pgvector (PostgreSQL 16 + pgvector 0.6 from the
     pgserver wheel): restored into a fresh pgvector workspace the vectors are bit-identical;
@@ -731,18 +852,14 @@ async def test_a_pgvector_graph_restores_exactly_into_pgvector_files_and_redis(t
     vector_env = dict(db_env, POSTGRES_PORT=server_env("LRB_TEST_PGVECTOR_PORT"))
     async with graph(tmp_path / "src", vector_env, PGVECTOR, ws=workspace()) as rag:
         backup = GraphBackup.from_rag("pgvector", rag, storage)
-        snapshot = await backup.acreate_snapshot()
-        meta = snapshot.metadata["records"]
-        assert meta["complete"] and meta["storages"]["entities_vdb"] == "PGVectorStorage", meta
-        then = await answers(rag)
-    source = await snapshot_records(backup, snapshot.snapshot_id, tmp_path / "snap")
-    targets = [
+        steps = await snapshot_change_snapshot(backup, rag)
+    assert steps[0][0].metadata["records"]["storages"]["entities_vdb"] == "PGVectorStorage"
+    await restore_each_step(backup, steps, tmp_path, lambda: [
         ("pgvector", StorageConfig(**PGVECTOR, working_dir=str(tmp_path / "pv"), workspace=workspace(), env=vector_env),
          0.0),
         ("redis", StorageConfig(**REDIS, working_dir=str(tmp_path / "rd"), workspace=workspace(), env=db_env), 5e-4),
         ("files", None, 5e-4),
-    ]
-    await restore_into_each(backup, snapshot.snapshot_id, source, then, targets, tmp_path)
+    ])
 
     async with graph(tmp_path / "pg15", db_env, POSTGRES, ws=workspace()) as rag:
         plain = GraphBackup.from_rag("pg15", rag, storage)
@@ -768,27 +885,105 @@ async def test_a_milvus_lite_graph_restores_into_another_milvus_and_into_files(t
     source_env = dict(db_env, MILVUS_URI=str(tmp_path / "source.db"), MILVUS_DB_NAME="default")
     async with graph(tmp_path / "src", source_env, MILVUS, ws=workspace()) as rag:
         backup = GraphBackup.from_rag("milvus", rag, storage)
-        snapshot = await backup.acreate_snapshot()
-        meta = snapshot.metadata["records"]
-        assert meta["complete"] and meta["storages"]["chunks_vdb"] == "MilvusVectorDBStorage", meta
-        then = await answers(rag)
-    source = await snapshot_records(backup, snapshot.snapshot_id, tmp_path / "snap")
+        steps = await snapshot_change_snapshot(backup, rag)
+    assert steps[0][0].metadata["records"]["storages"]["chunks_vdb"] == "MilvusVectorDBStorage"
     target_env = dict(db_env, MILVUS_URI=str(tmp_path / "target.db"), MILVUS_DB_NAME="default")
-    targets = [
+    await restore_each_step(backup, steps, tmp_path, lambda: [
         ("milvus", StorageConfig(**MILVUS, working_dir=str(tmp_path / "mv"), workspace=workspace(), env=target_env),
          1e-6),
         ("files", None, 5e-4),
-    ]
-    await restore_into_each(backup, snapshot.snapshot_id, source, then, targets, tmp_path)
+    ])
 
-    # A file graph into Milvus (+ PostgreSQL), by the embedding model named for the target.
+    # A file graph into PostgreSQL + Redis + Milvus at once, by the embedding model named for
+    # the target: every record, and the same answers.
     async with graph(tmp_path / "plain", db_env, None, ws="") as rag:
         files_backup = GraphBackup.from_rag("plain", rag, storage)
         plain = await files_backup.acreate_snapshot()
         before = await records_of(rag, tmp_path / "plain-records")
-    into = StorageConfig(**MILVUS, working_dir=str(tmp_path / "to-milvus"), workspace=workspace(), env=target_env,
+        then = await answers(rag)
+    spread = {**MIXED, "vector_storage": "MilvusVectorDBStorage"}
+    into = StorageConfig(**spread, working_dir=str(tmp_path / "to-milvus"), workspace=workspace(), env=target_env,
                          embedding_model="stub-16")
     await files_backup.arestore_snapshot(plain.snapshot_id, into=into)
-    async with graph(tmp_path / "to-milvus", target_env, MILVUS, ws=into.workspace, docs=0) as target:
+    async with graph(tmp_path / "to-milvus", target_env, spread, ws=into.workspace, docs=0) as target:
         restored = await records_of(target, tmp_path / "to-milvus-records")
         assert restored == before, differences(before, restored)
+        assert await answers(target) == then
+
+
+def test_a_standby_server_on_redis_applies_what_a_postgres_primary_pushes(tmp_path, db_env):
+    """Two `lightrag-backup-server`s, each LightRAG's own server on its own backend: the primary
+    keeps its graph in PostgreSQL, the standby in Redis (KV and doc status) beside its own
+    NetworkX and NanoVectorDB files. Each snapshot the primary pushes is applied into the
+    standby's running instance, which then serves the primary's graph: same entities with the
+    same descriptions, same relations, same documents; no restart."""
+    import httpx
+    from helpers import wait_applied
+    from test_mounted_server import API_KEY, exists, insert, labels, start, stop
+
+    def served(client: httpx.Client) -> dict[str, Any]:
+        kg = client.get("/graphs", params={"label": "*", "max_depth": 3, "max_nodes": 1000}).json()
+        docs = client.post("/documents/paginated", json={"page": 1, "page_size": 50}).json()["documents"]
+        return {"nodes": sorted((n["id"], n["properties"].get("description")) for n in kg["nodes"]),
+                "edges": sorted(tuple(sorted((e["source"], e["target"]))) for e in kg["edges"]),
+                "documents": sorted((d["file_path"], d["status"], d["chunks_count"]) for d in docs)}
+
+    roots = {name: tmp_path / name for name in ("primary", "standby")}
+    for root in roots.values():
+        root.mkdir()
+    primary_env = {**db_env, "WORKSPACE": workspace(), **{
+        f"LIGHTRAG_{kind.upper()}": name for kind, name in POSTGRES.items()}}
+    standby_env = {**db_env, "WORKSPACE": workspace(), "LIGHTRAG_REPLICATION_APPLY": "live", **{
+        f"LIGHTRAG_{kind.upper()}": name for kind, name in REDIS.items()}}
+    common = ("--backup-graph-id", "live")
+    primary, primary_base = start(roots["primary"], "--backup-repo", str(roots["primary"] / "repo"), *common,
+                                  "--backup-catalog", str(roots["primary"] / "catalog.sqlite3"), env=primary_env)
+    standby, standby_base = start(roots["standby"], "--backup-repo", str(roots["standby"] / "repo"), *common,
+                                  "--backup-catalog", str(roots["standby"] / "catalog.sqlite3"),
+                                  "--backup-role", "standby", env=standby_env)
+    source, target = (httpx.Client(base_url=base, headers={"X-API-Key": API_KEY}, timeout=120)
+                      for base in (primary_base, standby_base))
+    try:
+        made = source.post("/replication/targets", json={"name": "standby", "base_url": standby_base,
+                                                         "api_key": API_KEY})
+        assert made.status_code == 201, made.text
+        texts = ["[[Ines Moreau]] directs [[Kite Labs]] in [[Porto]]. [[Kite Labs]] builds [[Drone Nine]].",
+                 "[[Omar Haddad]] invests in [[Kite Labs]] from [[Dubai]]."]
+        for step, text in enumerate(texts):
+            insert(source, text, f"doc-{step}.txt")
+            snapshot = source.post("/backup/graphs/live/snapshots?wait=true", json={}).json()["result"]
+            assert snapshot["metadata"]["capture"] == "records", snapshot["metadata"]
+            pushed = source.post("/replication/graphs/live/replicate?wait=true").json()["result"]["standby"]
+            assert pushed["status"] == "completed", pushed
+            applied = wait_applied(target, "live", snapshot["snapshot_id"])
+            assert standby.poll() is None
+            assert served(target) == served(source), step
+            assert labels(target) == labels(source)
+        assert exists(target, "Omar Haddad") and applied["safety_snapshot"], applied
+        # What the standby's Redis holds is the primary's graph, not a copy of files beside it.
+        import redis
+
+        keys = redis.Redis.from_url(db_env["REDIS_URI"]).keys(f"{standby_env['WORKSPACE']}_full_docs:*")
+        assert len(keys) == len(texts), keys
+    finally:
+        source.close()
+        target.close()
+        stop(primary)
+        stop(standby)
+
+
+FAISS = {**POSTGRES, "vector_storage": "FaissVectorDBStorage"}
+
+
+async def test_a_faiss_graph_restores_into_another_faiss_workspace_and_into_files(tmp_path, storage, db_env):
+    """Vectors in Faiss (PyPI ``faiss-cpu``; LightRAG keeps them L2-normalised in float32 index
+    files), the rest in PostgreSQL: snapshot, change, snapshot, each restored into a fresh
+    PostgreSQL + Faiss workspace and into LightRAG's files, with every record and vector."""
+    async with graph(tmp_path / "src", db_env, FAISS, ws=workspace()) as rag:
+        backup = GraphBackup.from_rag("faiss", rag, storage)
+        steps = await snapshot_change_snapshot(backup, rag)
+    assert steps[0][0].metadata["records"]["storages"]["entities_vdb"] == "FaissVectorDBStorage"
+    await restore_each_step(backup, steps, tmp_path, lambda: [
+        ("faiss", StorageConfig(**FAISS, working_dir=str(tmp_path / "fa"), workspace=workspace(), env=db_env), 1e-6),
+        ("files", None, 5e-4),
+    ])

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any, AsyncIterator, Coroutine, Optional, TypeVar
 
+from . import staging as staging_folders
 from .display import Progress, SnapshotList, StatsReport, progress_callback
 from .errors import InvalidInputError
 from .storage import BackupStorageBackend, as_storage
@@ -31,8 +32,6 @@ from .types import (
 )
 
 T = TypeVar("T")
-
-_STAGING_PREFIX = ".lightrag-backup-stage-"
 
 
 def _lightrag_version() -> Optional[str]:
@@ -193,8 +192,6 @@ class GraphBackup:
                 op = self._snapshot_op(self.graph_dir, description, tags, metadata, callback, "offline", skip_if_unchanged, adopt)
                 return self._committed(await op.start(), started)
             # Imported here: a live instance's modules are not needed by offline work (the CLI).
-            import shutil
-
             from . import _live
 
             from .records.restore import check_not_interrupted
@@ -210,7 +207,7 @@ class GraphBackup:
                 return await self._snapshot_staged(staging, pause_ms, description, tags, metadata, callback,
                                                    skip_if_unchanged, adopt, records=records)
             finally:
-                shutil.rmtree(staging, ignore_errors=True)
+                staging_folders.remove(staging)
 
     @contextlib.asynccontextmanager
     async def consistent_view(self) -> AsyncIterator[Path]:
@@ -221,8 +218,6 @@ class GraphBackup:
         if self.rag is None:
             yield self.graph_dir
             return
-        import shutil
-
         from . import _live
 
         staging = self._new_staging()
@@ -239,16 +234,16 @@ class GraphBackup:
                     await files.to_file_storages(load.Records(staging), view)
                     yield view
                 finally:
-                    shutil.rmtree(view, ignore_errors=True)
+                    staging_folders.remove(view)
                 return
             yield staging
         finally:
-            shutil.rmtree(staging, ignore_errors=True)
+            staging_folders.remove(staging)
 
-    async def acontent_digest(self) -> str:
-        """The content digest of the graph as it is now, whatever it is stored in (files,
-        databases): equal to a records snapshot's ``metadata["records"]["digest"]`` when the
-        graph holds what that snapshot holds (see :mod:`lightrag.backup.records.digest`)."""
+    @contextlib.asynccontextmanager
+    async def _current_records(self) -> AsyncIterator[Any]:
+        """Every record of the graph as it is now, whatever it is stored in: a live instance
+        read under its pipeline hold, a folder of files converted (``digest()``, ``vectors``)."""
         import shutil
         import tempfile
 
@@ -260,27 +255,65 @@ class GraphBackup:
             async with _live.pipeline_reservation(self.rag, kind="validate", timeout=self.busy_timeout):
                 await _live.flush_storages(self.rag)
                 captured = await capture.read(self.rag)
-            return captured.digest()
-        from .records import files
+            yield captured
+            return
+        from .records import files, load
         from .records.restore import file_graph_embedding
 
         scratch = Path(tempfile.mkdtemp(prefix="lightrag-backup-digest-"))
         try:
             dim, model = file_graph_embedding(self.graph_dir, None)
-            manifest = await files.from_file_storages(self.graph_dir, scratch / "records", embedding_dim=dim,
-                                                      model_name=model)
-            return str(manifest["digest"])
+            await files.from_file_storages(self.graph_dir, scratch / "records", embedding_dim=dim, model_name=model)
+            yield load.Records(scratch / "records")
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 
+    async def acontent_digest(self) -> str:
+        """The content digest of the graph as it is now, whatever it is stored in (files,
+        databases): equal to a records snapshot's ``metadata["records"]["digest"]`` when the
+        graph holds the records that snapshot holds (vectors aside: see
+        :meth:`aholds_snapshot` and :mod:`lightrag.backup.records.digest`)."""
+        async with self._current_records() as records:
+            return str(records.digest())
+
+    def holds_snapshot(self, snapshot_id: str) -> bool:
+        """Sync twin of :meth:`aholds_snapshot`."""
+        return _run_sync(self.aholds_snapshot(snapshot_id))
+
+    async def aholds_snapshot(self, snapshot_id: str) -> bool:
+        """Whether the graph, wherever it is stored now, holds what records snapshot
+        ``snapshot_id`` holds: the same content digest, and every vector within
+        :data:`~lightrag.backup.records.digest.VECTOR_TOLERANCE` of the snapshot's. False
+        for a snapshot of files (compare their ``data_hash``)."""
+        import shutil
+        import tempfile
+
+        from .records import load
+        from .records.digest import vectors_differ
+
+        snapshot = await self.aget_snapshot(snapshot_id)
+        expected = (snapshot.metadata.get("records") or {}).get("digest")
+        if not expected:
+            return False
+        async with self._current_records() as now:
+            if now.digest() != expected:
+                return False
+            scratch = Path(tempfile.mkdtemp(prefix="lightrag-backup-holds-"))
+            try:
+                await self._engine.restore_op(snapshot.snapshot_id, str(scratch / "snapshot"), False, False,
+                                              None).start()
+                return not vectors_differ(load.Records(scratch / "snapshot").vectors, now.vectors)
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)
+
     def _new_staging(self) -> Path:
-        import uuid
+        """A staging folder beside the graph (see :mod:`.staging`: removed with
+        :func:`.staging.remove`; one a killed process left behind is removed by the next)."""
+        from . import staging
 
         # A database-backed instance's working_dir holds no graph files; it is still where
         # LightRAG keeps its local state, and a folder of the same file system is needed.
-        base = self.graph_dir if not self.records else self.working_dir
-        base.mkdir(parents=True, exist_ok=True)
-        return base / f"{_STAGING_PREFIX}{uuid.uuid4().hex}"
+        return staging.new(self.graph_dir if not self.records else self.working_dir)
 
     async def _stage(self, staging: Path, progress: Optional[ProgressCallback] = None) -> Any:
         """With the pipeline held: flush the live instance and hard-link its files, or, for
@@ -498,10 +531,13 @@ class GraphBackup:
             from .records import restore as records_restore
 
             if records_restore.needs_records(self, snapshot, target_dir, into):
-                self.last_restore = await records_restore.restore(
+                outcome = await records_restore.restore(
                     self, snapshot, target_dir=target_dir, into=into, replace=replace,
                     safety_snapshot=safety_snapshot, progress=callback,
                 )
+                self.last_restore = outcome
+                if self.recorder is not None and outcome["expired_safety_snapshots"]:
+                    self.recorder.forget_snapshots(list(outcome["expired_safety_snapshots"]))
                 return True
             op = self._restore_op(snapshot.snapshot_id, target_dir, safety_snapshot, False, callback)
             if self.rag is None or target_dir is not None:
@@ -624,8 +660,6 @@ async def asnapshot_together(
 
     Raises :class:`GraphBusyError` when the instances are not all idle at once within
     ``busy_timeout`` seconds (none is held while another is waited for)."""
-    import shutil
-
     from . import _live
 
     live = [b for b in backups if b.rag is not None]
@@ -657,7 +691,7 @@ async def asnapshot_together(
         return snapshots, pause_ms
     finally:
         for staging in staged.values():
-            shutil.rmtree(staging, ignore_errors=True)
+            staging_folders.remove(staging)
 
 
 def _native_stage_links(source: Path, staging: Path) -> int:

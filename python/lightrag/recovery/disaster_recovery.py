@@ -771,6 +771,4 @@ async def _holds(backup: GraphBackup, snapshot_id: str, expected_hash: Optional[
     restore re-stamps write times, and a standby may keep the graph in another backend)."""
     if expected_hash and current_hash == expected_hash:
         return True
-    snapshot = await backup.aget_snapshot(snapshot_id)
-    digest = (snapshot.metadata.get("records") or {}).get("digest")
-    return bool(digest) and await backup.acontent_digest() == digest
+    return await backup.aholds_snapshot(snapshot_id)

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 from pathlib import Path
 from typing import Any, Optional
 
+from .. import staging
 from ..errors import InvalidInputError, RestoreIncompleteError
 from . import files, layout, load
 from .target import StorageConfig, file_graph_dimension, opened
@@ -57,9 +57,13 @@ async def restore(
     scratch = _scratch(backup, target_dir)
     try:
         restored = scratch / "snapshot"
-        await backup._engine.restore_op(snapshot.snapshot_id, str(restored), False, False, progress).start()
+        unpacked = json.loads(
+            await backup._engine.restore_op(snapshot.snapshot_id, str(restored), False, False, progress).start())
         records = await _records_of(restored, scratch, into)
-        outcome: dict[str, Any] = {"snapshot_id": snapshot.snapshot_id, "records_status": records.manifest.get("status")}
+        outcome: dict[str, Any] = {"snapshot_id": snapshot.snapshot_id, "records_status": records.manifest.get("status"),
+                                   # The engine's restore (into the scratch folder) forgot the
+                                   # graph's safety snapshots past their week, as every restore does.
+                                   "expired_safety_snapshots": unpacked.get("expired_safety_snapshots") or []}
         if target_dir is not None:
             target = Path(target_dir).expanduser().absolute()
             if own_folder:
@@ -94,19 +98,16 @@ async def restore(
             outcome.update(target=into.describe(), restored=await _load(records, rag, progress, None, snapshot.snapshot_id))
         return outcome
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        staging.remove(scratch)
 
 
 def _scratch(backup: Any, target_dir: Any) -> Path:
     """A folder for the restored snapshot and its records: beside the target folder, in the
     live instance's working_dir, or (a graph named only by its id) a temp folder."""
     import tempfile
-    import uuid
 
     if target_dir is not None:
-        base = Path(target_dir).expanduser().absolute()
-        base.mkdir(parents=True, exist_ok=True)
-        return base / f".lightrag-backup-stage-{uuid.uuid4().hex}"
+        return staging.new(Path(target_dir).expanduser().absolute())
     if backup.rag is not None:
         return Path(backup._new_staging())
     return Path(tempfile.mkdtemp(prefix="lightrag-backup-restore-"))
@@ -118,19 +119,19 @@ async def _into_own(backup: Any, snapshot: Any, records: "load.Records", safety_
     async with _live.pipeline_reservation(backup.rag, kind="restore", timeout=backup.busy_timeout):
         safety = None
         if safety_snapshot:
-            staging = backup._new_staging()
+            folder = backup._new_staging()
             try:
                 paused_at = time.perf_counter()
-                captured = await backup._stage(staging)
+                captured = await backup._stage(folder)
                 # The pipeline stays held: the restore follows under the same hold.
                 safety = await backup._snapshot_staged(
-                    staging, (time.perf_counter() - paused_at) * 1000,
+                    folder, (time.perf_counter() - paused_at) * 1000,
                     f"state replaced by restoring {snapshot.snapshot_id}", None,
                     {"replaced_by": snapshot.snapshot_id}, None, False, False, safety=True,
-                    records=backup._finish_stage(staging, captured),
+                    records=backup._finish_stage(folder, captured),
                 )
             finally:
-                shutil.rmtree(staging, ignore_errors=True)
+                staging.remove(folder)
         restored = await _load(records, backup.rag, progress, safety.snapshot_id if safety else None,
                                snapshot.snapshot_id)
     return {
