@@ -282,7 +282,9 @@ class GraphBackup:
 
     async def aholds_snapshot(self, snapshot_id: str) -> bool:
         """Whether the graph, wherever it is stored now, holds what records snapshot
-        ``snapshot_id`` holds: the same content digest, and every vector within
+        ``snapshot_id`` holds: every record alike but for write times (content digests,
+        recomputed for the snapshot's records as they are read back, so the digest a snapshot
+        of an older build recorded does not matter), and every vector within
         :data:`~lightrag.backup.records.digest.VECTOR_TOLERANCE` of the snapshot's. False
         for a snapshot of files (compare their ``data_hash``)."""
         import shutil
@@ -292,19 +294,16 @@ class GraphBackup:
         from .records.digest import vectors_differ
 
         snapshot = await self.aget_snapshot(snapshot_id)
-        expected = (snapshot.metadata.get("records") or {}).get("digest")
-        if not expected:
+        if snapshot.metadata.get("capture") != "records":
             return False
-        async with self._current_records() as now:
-            if now.digest() != expected:
-                return False
-            scratch = Path(tempfile.mkdtemp(prefix="lightrag-backup-holds-"))
-            try:
-                await self._engine.restore_op(snapshot.snapshot_id, str(scratch / "snapshot"), False, False,
-                                              None).start()
-                return not vectors_differ(load.Records(scratch / "snapshot").vectors, now.vectors)
-            finally:
-                shutil.rmtree(scratch, ignore_errors=True)
+        scratch = Path(tempfile.mkdtemp(prefix="lightrag-backup-holds-"))
+        try:
+            await self._engine.restore_op(snapshot.snapshot_id, str(scratch / "snapshot"), False, False, None).start()
+            then = load.Records(scratch / "snapshot")
+            async with self._current_records() as now:
+                return bool(now.digest() == then.digest() and not vectors_differ(then.vectors, now.vectors))
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
 
     def _new_staging(self) -> Path:
         """A staging folder beside the graph (see :mod:`.staging`: removed with
