@@ -9,7 +9,10 @@ Needs the test servers (``bash scripts/test-servers.sh start``; the PostgreSQL a
 (``ainsert_custom_kg``, as ``run.py`` builds file graphs: same entities, same change steps),
 then, timed in this process: the first snapshot of the live instance (and the pause it held
 LightRAG's pipeline for), each change step's snapshot and the bytes it added to the
-repository, and a restore into a fresh workspace of the same backend. The native tools are
+repository, and restores of the newest snapshot into a fresh workspace beside the graph
+(PostgreSQL: the same tables) and into a fresh database (disaster recovery: tables of its own),
+beside ``pg_restore`` of the last dump into a fresh database and a Redis server loading the last
+RDB. The native tools are
 timed as commands on the same data: a ``pg_dump -Fc`` of LightRAG's tables (LightRAG's
 PostgreSQL storages keep every workspace in the same tables, so this is what an operator
 dumps) and ``redis-cli --rdb``; neither has increments, so each change step costs a full
@@ -80,14 +83,70 @@ def server_env(work: Path) -> tuple[dict[str, str], Any]:
 
     def cleanup() -> None:
         redis.kill()
-        subprocess.run([*psql, f"DROP DATABASE IF EXISTS {database} WITH (FORCE)"], capture_output=True)
-        if vector_port:
-            subprocess.run([*vector_psql, f"DROP DATABASE IF EXISTS {database} WITH (FORCE)"], capture_output=True)
+        # The benchmark's database and those its restores created (fresh_database).
+        for suffix in ("", *FRESH_SUFFIXES):
+            subprocess.run([*psql, f"DROP DATABASE IF EXISTS {database}{suffix} WITH (FORCE)"], capture_output=True)
+            if vector_port:
+                subprocess.run([*vector_psql, f"DROP DATABASE IF EXISTS {database}{suffix} WITH (FORCE)"],
+                               capture_output=True)
 
     env = {"POSTGRES_HOST": host, "POSTGRES_PORT": port, "POSTGRES_USER": user, "POSTGRES_PASSWORD": "",
            "POSTGRES_DATABASE": database, "REDIS_URI": f"redis://127.0.0.1:{redis_port}",
            "LRB_VECTOR_PORT": vector_port or ""}
     return env, cleanup
+
+
+FRESH_SUFFIXES = ("_restored", "_native")
+
+
+def fresh_database(env: dict[str, str], suffix: str, vector: bool = False) -> dict[str, str]:
+    """``env`` pointed at a new, empty database ``<benchmark database><suffix>`` on the same
+    server (with the vector extension where ``vector``); dropped by the cleanup."""
+    database = env["POSTGRES_DATABASE"] + suffix
+    psql = ["psql", "-h", env["POSTGRES_HOST"], "-p", env["POSTGRES_PORT"], "-U", env["POSTGRES_USER"], "-v",
+            "ON_ERROR_STOP=1"]
+    subprocess.run([*psql, "-c", f"CREATE DATABASE {database}"], check=True, capture_output=True)
+    if vector:
+        subprocess.run([*psql, "-d", database, "-c", "CREATE EXTENSION IF NOT EXISTS vector"], check=True,
+                       capture_output=True)
+    return dict(env, POSTGRES_DATABASE=database)
+
+
+def pg_restore(env: dict[str, str], dump: Path, dump_binary: str = "") -> float:
+    """Seconds of ``pg_restore`` of a dump into a fresh database (what an operator restoring
+    from ``pg_dump`` runs)."""
+    binary = str(Path(dump_binary).with_name("pg_restore")) if dump_binary else (
+        shutil.which("pg_restore") or "/usr/lib/postgresql/15/bin/pg_restore")
+    target = fresh_database(env, "_native", vector=bool(dump_binary))
+    seconds, _ = timed_command([binary, "-h", target["POSTGRES_HOST"], "-p", target["POSTGRES_PORT"], "-U",
+                                target["POSTGRES_USER"], "-d", target["POSTGRES_DATABASE"], "--no-owner", str(dump)])
+    return seconds
+
+
+def redis_load(rdb: Path) -> float:
+    """Seconds from starting a Redis server on an RDB file to it answering with the data
+    loaded (how an ``redis-cli --rdb`` dump is restored)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    started = time.perf_counter()
+    server = subprocess.Popen(["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--dir", str(rdb.parent),
+                               "--dbfilename", rdb.name, "--save", "", "--appendonly", "no"],
+                              stdout=subprocess.DEVNULL)
+    try:
+        while True:
+            info = subprocess.run(["redis-cli", "-p", str(port), "info", "persistence"], capture_output=True,
+                                  text=True)
+            if "loading:0" in info.stdout:
+                return time.perf_counter() - started
+            if time.perf_counter() - started > 600:
+                raise RuntimeError("redis-server did not load the RDB in 600 s")
+            time.sleep(0.02)
+    finally:
+        server.kill()
+        server.wait()
 
 
 def timed_command(command: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
@@ -179,15 +238,26 @@ async def measure(backend: str, storages: dict[str, str] | None, args: argparse.
             result["native"].append(redis_rdb(env, native_dir / f"step{step}.rdb"))
     result["repo_total"] = folder_size(repo_dir)
 
-    # A restore of the newest snapshot into a fresh workspace of the same backend.
-    target = StorageConfig(**(storages or {}), working_dir=str(work / f"restored-{backend}"),
-                           workspace="r" + uuid.uuid4().hex[:10], env=env)
+    # Restores of the newest snapshot: beside the graph (a fresh workspace of the same
+    # database, so the same tables), and into a fresh database (disaster recovery onto another
+    # server: tables of its own); Redis and files have no tables, so one restore each.
     backup = GraphBackup(backend, repo, os.devnull)
-    began = time.perf_counter()
-    await backup.arestore_snapshot(made.snapshot_id, into=target)
-    result["restore_s"] = time.perf_counter() - began
-    finalize_share_data()
-    shutil.rmtree(work / f"restored-{backend}", ignore_errors=True)
+    targets = {"beside": env}
+    if backend in ("postgres", "pgvector"):
+        targets["fresh"] = fresh_database(env, "_restored", vector=backend == "pgvector")
+    for kind, target_env in targets.items():
+        target = StorageConfig(**(storages or {}), working_dir=str(work / f"restored-{backend}"),
+                               workspace="r" + uuid.uuid4().hex[:10], env=target_env)
+        began = time.perf_counter()
+        await backup.arestore_snapshot(made.snapshot_id, into=target)
+        result[f"restore_{kind}_s"] = time.perf_counter() - began
+        result[f"restore_{kind}_writes"] = sorted(set(backup.last_restore["restored"].get("vector_writes", {}).values()))
+        finalize_share_data()
+        shutil.rmtree(work / f"restored-{backend}", ignore_errors=True)
+    if backend in ("postgres", "pgvector"):
+        result["native_restore_s"] = pg_restore(env, native_dir / f"step{args.change_rounds}.dump", dump_bin)
+    elif backend == "redis":
+        result["native_restore_s"] = redis_load(native_dir / f"step{args.change_rounds}.rdb")
     return result
 
 
@@ -205,8 +275,8 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
         f"(`ainsert_custom_kg`), {args.change_rounds} change steps (1% added, 0.2% deleted, a few edits). PostgreSQL "
         "15: `PGKVStorage`, `PGDocStatusStorage`, `PGTableGraphStorage`; Redis 7: `RedisKVStorage`, "
         "`RedisDocStatusStorage` (graph in NetworkX), vectors in NanoVectorDB files in both, captured with the "
-        "records; PostgreSQL 16 + pgvector 0.6: the same PostgreSQL storages and `PGVectorStorage`. Timed in-process on the live instance (snapshot) and a fresh workspace "
-        "(restore); native tools as commands on the same databases. Command: "
+        "records; PostgreSQL 16 + pgvector 0.6: the same PostgreSQL storages and `PGVectorStorage`. Timed in-process on the live instance (snapshot) and on restores of the last "
+        "snapshot beside the graph and into a fresh database; native tools as commands on the same databases. Command: "
         f"`python bench/databases.py --entities {args.entities} --change-rounds {args.change_rounds}`. Run of "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
         "",
@@ -229,7 +299,8 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
     row("repository after the first snapshot", lambda r: mb(r["repo_first"]))
     row("bytes added per change step (median)", lambda r: mb(statistics.median(s["added"] for s in r["steps"])))
     row(f"repository after {args.change_rounds} steps", lambda r: mb(r["repo_total"]))
-    row("restore into a fresh workspace", lambda r: f"{r['restore_s']:.2f} s")
+    row("restore beside the graph (fresh workspace, same tables)", lambda r: f"{r['restore_beside_s']:.2f} s")
+    row("restore into a fresh database", lambda r: f"{r['restore_fresh_s']:.2f} s" if "restore_fresh_s" in r else "-")
     row("capture status", lambda r: r["records_status"] or "files")
     native = {"postgres": "pg_dump -Fc of lightrag_* tables", "redis": "redis-cli --rdb",
               "pgvector": "pg_dump -Fc of lightrag_* tables"}
@@ -240,6 +311,8 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
         lambda r: mb(statistics.median(n[1] for n in r["native"][1:])) if "native" in r else "-")
     row(f"native: after {args.change_rounds} steps (every dump kept)",
         lambda r: mb(sum(n[1] for n in r["native"])) if "native" in r else "-")
+    row("native: restore of the last dump (pg_restore into a fresh database; redis-server loading the RDB)",
+        lambda r: f"{r['native_restore_s']:.2f} s" if "native_restore_s" in r else "-")
     return "\n".join(lines) + "\n"
 
 

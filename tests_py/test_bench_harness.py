@@ -94,3 +94,25 @@ def test_the_failover_benchmark_measures_automatic_failover_and_switchover(tmp_p
     assert "| SIGKILL of the primary -> LightRAG on the new primary accepts an insert |" in report
     assert "| switchover (request -> done) |" in report
     assert "Switchover RPO: 0 of" in report, report
+
+
+def test_the_database_benchmark_measures_every_backend_and_the_native_tools(tmp_path: Path):
+    """Needs the test servers (PostgreSQL, pgvector, Redis): CI starts them."""
+    from helpers import server_env
+
+    for name in ("LRB_TEST_PG_PORT", "LRB_TEST_PGVECTOR_PORT", "LRB_TEST_REDIS_URI"):
+        server_env(name)
+    out = tmp_path / "BENCHMARKS.md"
+    result = subprocess.run(
+        [sys.executable, str(BENCH.parent / "databases.py"), "--entities", "200", "--dim", "32",
+         "--change-rounds", "1", "--work", str(tmp_path / "work"), "--out", str(out)],
+        capture_output=True, text=True, timeout=900,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = out.read_text()
+    for row in ("first snapshot (time)", "bytes added per change step (median)",
+                "restore beside the graph (fresh workspace, same tables)", "restore into a fresh database",
+                "native: first dump (time, size)", "native: restore of the last dump"):
+        assert f"| {row}" in report, row
+    line = next(line for line in report.splitlines() if line.startswith("| native: restore of the last dump"))
+    assert line.count(" s") == 3, line  # PostgreSQL, Redis and pgvector each timed

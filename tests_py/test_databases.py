@@ -717,9 +717,14 @@ async def test_recovery_points_hold_database_graphs_and_fail_over_into_the_same_
         assert report["ok"] and report["validation"]["ok"], report
         assert [a["action"] for a in report["actions"]] == ["restore", "adopt", "promote"]
         assert instance_role(manager.catalog) == "primary"
+        # Before any query adds its cache entries: the graph holds the point's records.
+        pg = manager.get_graph("pg")
+        assert await pg.aholds_snapshot(point.snapshots["pg"])
         assert await answers(rag) == then
         restored = await records_of(rag, tmp_path / "after-failover")
         assert restored == point_records, differences(point_records, restored)
+        await rag.ainsert(documents(1, seed=22, start=75))
+        assert not await pg.aholds_snapshot(point.snapshots["pg"]), "a changed graph still holds the point"
 
     # Another machine's standby, with no PostgreSQL: the same point into a folder of files.
     forget_shared_data()
@@ -870,6 +875,103 @@ async def test_a_pgvector_graph_restores_exactly_into_pgvector_files_and_redis(t
     async with graph(tmp_path / "moved", vector_env, PGVECTOR, ws=into.workspace, docs=0) as target:
         restored = await records_of(target, tmp_path / "moved-records")
         assert restored == before, differences(before, restored)
+
+
+async def vector_indexes(rag: Any) -> dict[str, list[str]]:
+    """Each pgvector store's vector index definitions (``pg_indexes``)."""
+    out = {}
+    for name in layout.VECTOR_STORES:
+        storage = getattr(rag, name)
+        rows = await storage.db.query(
+            "SELECT indexdef FROM pg_indexes WHERE tablename = $1 AND indexdef ~* ' USING (hnsw|ivfflat) '",
+            [storage.table_name.lower()], multirows=True,
+        )
+        out[name] = sorted(row["indexdef"] for row in rows or [])
+    return out
+
+
+@contextlib.asynccontextmanager
+async def pgvector_database(env: dict[str, str]) -> AsyncIterator[dict[str, str]]:
+    """A database of its own on the pgvector server: ``env`` pointed at it; dropped after."""
+    import asyncpg
+
+    name = "lrb_" + uuid.uuid4().hex[:10]
+    connect = dict(host=env["POSTGRES_HOST"], port=int(env["POSTGRES_PORT"]), user=env["POSTGRES_USER"])
+    admin = await asyncpg.connect(database="postgres", **connect)
+    try:
+        await admin.execute(f"CREATE DATABASE {name}")
+        yield dict(env, POSTGRES_DATABASE=name)
+        forget_shared_data()
+        await admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+    finally:
+        await admin.close()
+
+
+async def test_a_pgvector_restore_builds_the_vector_index_after_the_rows_unless_another_workspace_shares_it(
+        tmp_path, storage, db_env):
+    """Into a database of its own, a pgvector restore drops each vector table's index, writes
+    the rows and builds the index again from its own definition (``records.bulk_index``); the
+    graph is the snapshot's, exactly, and answers alike. Into a table another workspace
+    shares, the index stays. A write that fails inside still gets its index back, and a bad
+    ``LIGHTRAG_BACKUP_PG_INDEX_MEMORY`` refuses the restore before anything changes."""
+    from lightrag.backup.records import bulk_index
+
+    vector_env = dict(db_env, POSTGRES_PORT=server_env("LRB_TEST_PGVECTOR_PORT"))
+    async with graph(tmp_path / "src", vector_env, PGVECTOR, ws=workspace()) as rag:
+        backup = GraphBackup.from_rag("bulk", rag, storage)
+        snapshot = await backup.acreate_snapshot()
+        then = await answers(rag)
+        indexes = await vector_indexes(rag)
+    assert all(len(found) == 1 for found in indexes.values()), indexes
+    source = await snapshot_records(backup, snapshot.snapshot_id, tmp_path / "snap")
+    forget_shared_data()
+
+    async with pgvector_database(vector_env) as own_env:
+        first = StorageConfig(**PGVECTOR, working_dir=str(tmp_path / "first"), workspace=workspace(), env=own_env)
+        await backup.arestore_snapshot(snapshot.snapshot_id, into=first)
+        writes = backup.last_restore["restored"]["vector_writes"]
+        assert set(writes) == set(layout.VECTOR_STORES), writes
+        assert all(how.startswith("bulk") for how in writes.values()), writes
+        async with graph(tmp_path / "first", own_env, PGVECTOR, ws=first.workspace, docs=0) as target:
+            assert await vector_indexes(target) == indexes
+            restored = await records_of(target, tmp_path / "check-first")
+            assert restored == comparable(source), differences(comparable(source), restored)
+            assert_same_vectors(source, load.Records(tmp_path / "check-first"), atol=0.0)
+            assert await answers(target) == then
+
+            entities = target.entities_vdb
+            with pytest.raises(RuntimeError, match="a write failed"):
+                async with bulk_index.deferred_vector_index(entities, 1, source.dim, bulk_index.memory_cap()) as how:
+                    assert how["path"].startswith("bulk")
+                    assert (await vector_indexes(target))["entities_vdb"] == []
+                    raise RuntimeError("a write failed")
+            assert await vector_indexes(target) == indexes
+        forget_shared_data()
+
+        second = StorageConfig(**PGVECTOR, working_dir=str(tmp_path / "second"), workspace=workspace(), env=own_env)
+        with _environment({bulk_index.MEMORY_ENV: "plenty"}):
+            with pytest.raises(InvalidInputError, match=bulk_index.MEMORY_ENV):
+                await backup.arestore_snapshot(snapshot.snapshot_id, into=second)
+        forget_shared_data()
+        async with graph(tmp_path / "second", own_env, PGVECTOR, ws=second.workspace, docs=0) as target:
+            assert await vector_indexes(target) == indexes
+            empty = load.Records(await _captured(target, tmp_path / "check-refused"))
+            assert not any(empty.counts().values()), empty.counts()
+        forget_shared_data()
+
+        # The tables now hold the first workspace: its queries keep their index.
+        await backup.arestore_snapshot(snapshot.snapshot_id, into=second)
+        writes = backup.last_restore["restored"]["vector_writes"]
+        assert all(how.startswith("upsert, index kept") for how in writes.values()), writes
+        async with graph(tmp_path / "second", own_env, PGVECTOR, ws=second.workspace, docs=0) as target:
+            assert await vector_indexes(target) == indexes
+            restored = await records_of(target, tmp_path / "check-second")
+            assert restored == comparable(source), differences(comparable(source), restored)
+
+
+async def _captured(rag: Any, folder: Path) -> Path:
+    await capture.capture(rag, folder)
+    return folder
 
 
 MILVUS = {**POSTGRES, "vector_storage": "MilvusVectorDBStorage"}

@@ -218,7 +218,7 @@ def restore(args: argparse.Namespace, bar: ProgressBar) -> int:
 
 
 def _counts(restored: dict[str, Any]) -> str:
-    text = ", ".join(f"{count} {name}" for name, count in restored.items() if count and name != "not_stored")
+    text = ", ".join(f"{count} {name}" for name, count in restored.items() if count and isinstance(count, int))
     lost = restored.get("not_stored")
     if lost:
         text += "; not stored by the target (it has no place for them): " + ", ".join(

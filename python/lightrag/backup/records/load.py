@@ -2,7 +2,8 @@
 
 Everything is read and checked before the target is touched (format version, embedding
 dimension, every line, every vector row); only then are the target's storages dropped and the
-records written through LightRAG's own upserts, so each backend stores them its own way. The
+records written through LightRAG's own upserts, so each backend stores them its own way
+(pgvector with its vector index built after the rows, :mod:`.bulk_index`). The
 vectors are never recomputed: while the records are written, each vector storage's embedding
 function is replaced by one that answers every text with its saved vector, and a text without
 one fails the restore instead of being embedded by a model.
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from ..errors import InvalidInputError
-from . import layout, mapping
+from . import bulk_index, layout, mapping
 
 BATCH = 500
 STEPS = ("read", "drop", "kv", "graph", "vectors", "flush")
@@ -106,6 +107,7 @@ async def load(
             f"{target_dim}: open the target with the snapshot's embedding model "
             f"({records.manifest['embedding'].get('model_name')!r}, dim {records.dim})"
         )
+    index_memory = bulk_index.memory_cap()
     storages = {name: getattr(rag, name) for name in layout.ROLES}
     stage = "drop"
     try:
@@ -132,6 +134,7 @@ async def load(
         step("vectors")
         text_chunks = records.kv["text_chunks"]
         replaced: list[tuple[Any, Any]] = []
+        vector_writes: dict[str, str] = {}
         try:
             for name in layout.VECTOR_STORES:
                 storage = storages[name]
@@ -142,8 +145,11 @@ async def load(
                     (key, mapping.vector_upsert_record(name, record, text_chunks, key))
                     for key, record in vector_records.items()
                 ]
-                for start in range(0, len(items), BATCH):
-                    await storage.upsert(dict(items[start : start + BATCH]))
+                async with bulk_index.deferred_vector_index(storage, len(items), records.dim, index_memory) as how:
+                    for start in range(0, len(items), BATCH):
+                        await storage.upsert(dict(items[start : start + BATCH]))
+                    await storage.index_done_callback()  # a buffering store writes here
+                vector_writes[name] = how["path"]
             stage = "flush"
             step("flush")
             # Buffering stores embed when they flush: the replay stays in place until then.
@@ -156,7 +162,7 @@ async def load(
         raise RestoreInterrupted(stage, error) from error
     if progress is not None:
         progress("records:done", len(STEPS), len(STEPS))
-    return records.counts()
+    return {**records.counts(), "vector_writes": vector_writes}  # type: ignore[dict-item]
 
 
 def _replaying(original: Any, table: dict[Any, Any], store: str) -> Any:
