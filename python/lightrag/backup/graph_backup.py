@@ -298,7 +298,8 @@ class GraphBackup:
             return False
         scratch = Path(tempfile.mkdtemp(prefix="lightrag-backup-holds-"))
         try:
-            await self._engine.restore_op(snapshot.snapshot_id, str(scratch / "snapshot"), False, False, None).start()
+            self._record_restore(json.loads(
+                await self._engine.restore_op(snapshot.snapshot_id, str(scratch / "snapshot"), False, False, None).start()))
             then = load.Records(scratch / "snapshot")
             async with self._current_records() as now:
                 return bool(now.digest() == then.digest() and not vectors_differ(then.vectors, now.vectors))
@@ -535,8 +536,7 @@ class GraphBackup:
                     safety_snapshot=safety_snapshot, progress=callback,
                 )
                 self.last_restore = outcome
-                if self.recorder is not None and outcome["expired_safety_snapshots"]:
-                    self.recorder.forget_snapshots(list(outcome["expired_safety_snapshots"]))
+                self._record_restore({"expired_safety_snapshots": outcome["expired_safety_snapshots"]})
                 return True
             op = self._restore_op(snapshot.snapshot_id, target_dir, safety_snapshot, False, callback)
             if self.rag is None or target_dir is not None:
@@ -551,15 +551,19 @@ class GraphBackup:
             return True
 
     def _restored(self, result: str) -> None:
-        """Keep the outcome (``last_restore``); tell the recorder of the safety snapshot taken
-        and of the expired ones forgotten."""
+        """Keep the outcome (``last_restore``) and tell the recorder of it."""
         self.last_restore = json.loads(result)
+        self._record_restore(self.last_restore)
+
+    def _record_restore(self, outcome: dict[str, Any]) -> None:
+        """Tell the recorder of the safety snapshot a restore took and of the expired ones
+        it forgot (every engine restore expires them, a scratch restore too)."""
         if self.recorder is None:
             return
-        safety = self.last_restore.get("safety_snapshot")
+        safety = outcome.get("safety_snapshot")
         if safety:
             self.recorder.record_snapshot(BackupSnapshot._from_native(safety, self.storage.location))
-        expired = self.last_restore.get("expired_safety_snapshots") or []
+        expired = outcome.get("expired_safety_snapshots") or []
         if expired:
             self.recorder.forget_snapshots(list(expired))
 
