@@ -1,5 +1,9 @@
-"""How long a records capture holds LightRAG's pipeline: ``capture.read`` of a graph of N
-entities in one backend, timed (the reads are what a snapshot holds the pipeline for).
+"""How long a records snapshot holds LightRAG's pipeline, for a graph of N entities in one
+backend. Each round times ``capture.read`` (what the pause is when the reads run under the
+hold) and then takes a snapshot into a local repository, printing its recorded pause
+(``live_pause_ms``) and how its records were read (``pipeline_held``, or
+``postgresql_snapshot`` for a graph wholly in PostgreSQL, whose pause is only the opening of
+the snapshot's transaction).
 
     eval "$(bash scripts/test-servers.sh env)"
     python bench/records_pause.py --backend pgvector --entities 5000 --dim 1024
@@ -24,6 +28,11 @@ from databases import BACKENDS  # noqa: E402
 
 
 async def measure(args: argparse.Namespace) -> None:
+    import shutil
+    import tempfile
+
+    from lightrag.backup import GraphBackup
+    from lightrag.backup.storage import LocalBackupStorage
     from lightrag.backup.offline_graph import new_rag
     from lightrag.backup.records import capture
 
@@ -36,15 +45,23 @@ async def measure(args: argparse.Namespace) -> None:
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.touch()
     rag = await new_rag(folder, workspace=workspace, embedding_dim=args.dim, storages=storages)
+    repository = Path(tempfile.mkdtemp(prefix="lightrag-backup-bench-pause-repo-"))
     try:
+        backup = GraphBackup.from_rag("pause", rag, LocalBackupStorage(str(repository)))
         for _ in range(args.rounds):
             started = time.perf_counter()
             captured = await capture.read(rag)
             seconds = time.perf_counter() - started
+            started = time.perf_counter()
+            snapshot = await backup.acreate_snapshot()
+            total = time.perf_counter() - started
+            records = snapshot.metadata["records"]
             print(f"{args.backend} {args.entities} entities: read {seconds:.2f} s, {captured.manifest['status']}, "
-                  f"{captured.digest()}", flush=True)
+                  f"{captured.digest()}; snapshot {total:.2f} s, pause {snapshot.metadata['live_pause_ms']:.0f} ms "
+                  f"({records['read']}), {records['digest']}", flush=True)
     finally:
         await rag.finalize_storages()
+        shutil.rmtree(repository, ignore_errors=True)
 
 
 def main() -> int:

@@ -141,14 +141,71 @@ pub fn execute_restore_with(
                 .map_err(|e| Error::io("set owner of", &plan.target, e))?;
         }
     }
-    let staging = plan.target.join(format!(
-        ".lightrag-backup-restore-{}",
-        uuid::Uuid::new_v4().simple()
-    ));
+    sweep_staging(&plan.target);
+    let staging = plan
+        .target
+        .join(format!("{STAGING_PREFIX}{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir(&staging).map_err(|e| Error::io("create folder", &staging, e))?;
-    let result = stage_and_swap(repo, plan, &staging, progress, before_swap);
+    let result = own_staging(&staging)
+        .and_then(|_owner| stage_and_swap(repo, plan, &staging, progress, before_swap));
     let _ = std::fs::remove_dir_all(&staging);
     result
+}
+
+/// Names of the folders a restore stages its files in, inside the target.
+const STAGING_PREFIX: &str = ".lightrag-backup-restore-";
+/// The lock file of a staging folder, `flock`ed by the restore that owns it.
+const STAGING_OWNER: &str = ".owner";
+/// A staging folder without a lock file (made by a build before lock files, or by a process
+/// killed between creating it and locking it) is left alone this long after its last change.
+const UNLOCKED_GRACE: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Lock a new staging folder for this process: the kernel releases the lock when the process
+/// dies, however it dies, which tells a later restore the folder was abandoned.
+fn own_staging(staging: &Path) -> Result<std::fs::File> {
+    let path = staging.join(STAGING_OWNER);
+    let owner = std::fs::File::create(&path).map_err(|e| Error::io("create", &path, e))?;
+    if !try_lock(&owner) {
+        return Err(Error::io(
+            "lock",
+            &path,
+            std::io::Error::new(std::io::ErrorKind::WouldBlock, "locked by another process"),
+        ));
+    }
+    Ok(owner)
+}
+
+/// Remove the staging folders that restores killed mid-way (SIGKILL, power loss) left in
+/// `target`: those whose lock file nobody holds. A folder a live restore owns stays.
+pub fn sweep_staging(target: &Path) {
+    let Ok(entries) = std::fs::read_dir(target) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let abandoned = entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with(STAGING_PREFIX)
+            && match std::fs::File::open(entry.path().join(STAGING_OWNER)) {
+                // Taking its lock means its owner is gone (the lock goes with the file).
+                Ok(owner) => try_lock(&owner),
+                Err(_) => entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|modified| modified.elapsed().ok())
+                    .is_some_and(|age| age > UNLOCKED_GRACE),
+            };
+        if abandoned {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+fn try_lock(file: &std::fs::File) -> bool {
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock takes a file descriptor this File keeps open for the call.
+    unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
 }
 
 fn stage_and_swap(

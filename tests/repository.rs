@@ -526,3 +526,61 @@ fn settings_keep_their_newest_version_and_can_be_removed() {
     assert!(put_setting(&repo, "schedules", "../x", None).is_err());
     assert!(settings(&repo, "a/b").is_err());
 }
+
+#[test]
+fn a_restore_removes_staging_folders_killed_restores_left_and_keeps_those_of_live_ones() {
+    let tmp = tempfile::tempdir().unwrap();
+    let graph = tmp.path().join("graph");
+    common::write_graph(&graph, 1);
+    let repo = open_local(&tmp.path().join("repo"));
+    let manifest = snapshot(&repo, "g1", &graph);
+    let target = tmp.path().join("restored");
+    let stage = |name: &str| {
+        let dir = target.join(format!(".lightrag-backup-restore-{name}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("kv_store_full_docs.json"), b"{\"half\": ").unwrap();
+        dir
+    };
+    // Killed: its lock file is there, nobody holds it.
+    let killed = stage("killed");
+    std::fs::write(killed.join(".owner"), b"").unwrap();
+    // Live: another restore holds the lock of its lock file.
+    let live = stage("live");
+    let held = std::fs::File::create(live.join(".owner")).unwrap();
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock on a descriptor `held` keeps open.
+    assert_eq!(
+        unsafe { libc::flock(held.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) },
+        0
+    );
+    // No lock file: an old one goes, a recent one (its owner may be about to lock it) stays.
+    let old = stage("old");
+    let recent = stage("recent");
+    let long_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    std::fs::File::open(&old)
+        .unwrap()
+        .set_modified(long_ago)
+        .unwrap();
+
+    restore_snapshot(
+        &repo,
+        "g1",
+        &manifest.snapshot_id,
+        &target,
+        RestoreOptions::default(),
+        &NoProgress,
+    )
+    .unwrap();
+    assert_eq!(common::graph_files(&target), common::graph_files(&graph));
+    assert!(!killed.exists(), "a killed restore's staging folder stays");
+    assert!(
+        !old.exists(),
+        "an old staging folder without a lock file stays"
+    );
+    assert!(live.exists(), "a live restore's staging folder was removed");
+    assert!(
+        recent.exists(),
+        "a recent staging folder without a lock file was removed"
+    );
+    drop(held);
+}

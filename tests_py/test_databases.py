@@ -206,6 +206,8 @@ async def test_a_postgres_graph_restores_into_every_backend_with_its_vectors(tmp
     assert steps[0][0].metadata["capture"] == "records", meta
     assert meta["storages"]["full_docs"] == "PGKVStorage"
     assert meta["counts"]["full_docs"] == 4 and meta["counts"]["graph_nodes"] > 10
+    # Its vectors live in NanoVectorDB files, in memory: read with the pipeline held.
+    assert meta["read"] == "pipeline_held", meta
     assert steps[1][0].metadata["records"]["counts"]["full_docs"] == 6
     # Nano (the vector store of the targets) keeps float16: 2^-11 of a unit vector's entries.
     await restore_each_step(backup, steps, tmp_path, lambda: [
@@ -967,6 +969,105 @@ async def test_a_pgvector_restore_builds_the_vector_index_after_the_rows_unless_
             assert await vector_indexes(target) == indexes
             restored = await records_of(target, tmp_path / "check-second")
             assert restored == comparable(source), differences(comparable(source), restored)
+
+
+def _in_another_connection(env: dict[str, str], statements: list[tuple[str, list[Any]]]) -> list[Any]:
+    """Run ``statements`` on a connection of their own, committed before this returns (from a
+    thread: a progress callback is synchronous, and the capture's loop is waiting in it)."""
+    import asyncio
+    import threading
+
+    import asyncpg
+
+    results: list[Any] = []
+    failure: list[BaseException] = []
+
+    async def run() -> None:
+        connection = await asyncpg.connect(host=env["POSTGRES_HOST"], port=int(env["POSTGRES_PORT"]),
+                                           user=env["POSTGRES_USER"], database=env["POSTGRES_DATABASE"])
+        try:
+            for sql, args in statements:
+                results.append(await connection.execute(sql, *args))
+        finally:
+            await connection.close()
+
+    def thread() -> None:
+        try:
+            asyncio.run(run())
+        except BaseException as error:
+            failure.append(error)
+
+    worker = threading.Thread(target=thread)
+    worker.start()
+    worker.join()
+    if failure:
+        raise failure[0]
+    return results
+
+
+async def test_an_all_postgresql_graph_is_read_in_one_database_snapshot_after_the_pipeline_is_released(
+        tmp_path, storage, db_env):
+    """Every storage in one PostgreSQL database: a snapshot holds the pipeline only to open a
+    REPEATABLE READ transaction, then reads every record in it with the pipeline free
+    (``records.pg_snapshot``). Changes another connection commits in the middle of the reads
+    are not in the snapshot, which holds the graph as it was when the hold was taken; the next
+    snapshot has them. A snapshot whose connection the server kills mid-read commits nothing,
+    and the one after it works."""
+    from lightrag.kg.shared_storage import get_namespace_data
+
+    from lightrag.backup.records import native
+
+    vector_env = dict(db_env, POSTGRES_PORT=server_env("LRB_TEST_PGVECTOR_PORT"), POSTGRES_POOL_CLOSE_TIMEOUT="1")
+    async with pgvector_database(vector_env) as env, graph(tmp_path / "src", env, PGVECTOR, ws=workspace()) as rag:
+        backup = GraphBackup.from_rag("frozen", rag, storage)
+        before = await records_of(rag, tmp_path / "before")
+        status = await get_namespace_data("pipeline_status", workspace=rag.workspace)
+        doc_id = sorted(before["full_docs"])[0]
+        entity_id = sorted(before["entities_vdb"])[0]
+        changes = [
+            (f"UPDATE {native.postgres_table(rag.full_docs)} SET content = 'changed mid-read' "
+             "WHERE workspace = $1 AND id = $2", [rag.workspace, doc_id]),
+            (f"DELETE FROM {native.postgres_table(rag.entities_vdb)} WHERE workspace = $1 AND id = $2",
+             [rag.workspace, entity_id]),
+        ]
+        busy_during_reads: list[Any] = []
+
+        def change_mid_read(phase: str, done: int, total: int) -> None:
+            if phase == "records:doc_status" and not busy_during_reads:
+                busy_during_reads.append(status.get("busy"))
+                assert _in_another_connection(env, changes) == ["UPDATE 1", "DELETE 1"]
+
+        frozen = await backup.acreate_snapshot("in one snapshot", progress=change_mid_read)
+        assert busy_during_reads == [False], "the pipeline was still held while the records were read"
+        assert frozen.metadata["records"]["read"] == "postgresql_snapshot", frozen.metadata["records"]
+        assert frozen.metadata["records"]["complete"], frozen.metadata["records"]
+        held = comparable(await snapshot_records(backup, frozen.snapshot_id, tmp_path / "frozen"))
+        assert held == before, differences(before, held)
+
+        after = await records_of(rag, tmp_path / "after")
+        assert after["full_docs"][doc_id]["content"] == "changed mid-read"
+        assert entity_id not in after["entities_vdb"]
+        later = await backup.acreate_snapshot("after the change")
+        assert comparable(await snapshot_records(backup, later.snapshot_id, tmp_path / "later")) == after
+
+        killed: list[Any] = []
+
+        def kill_mid_read(phase: str, done: int, total: int) -> None:
+            if phase == "records:kv" and not killed:
+                # The snapshot's connection is the only one idle inside a transaction.
+                killed.extend(_in_another_connection(env, [(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND state = 'idle in transaction' AND pid <> pg_backend_pid()", [])]))
+
+        with pytest.raises(GraphStorageUnavailableError, match="snapshot") as raised:
+            await backup.acreate_snapshot("killed mid-read", progress=kill_mid_read)
+        assert killed == ["SELECT 1"], killed
+        assert raised.value.retryable
+        assert {s.snapshot_id for s in await backup.alist_snapshots()} == {later.snapshot_id, frozen.snapshot_id}
+        assert (await backup.averify_snapshot(later.snapshot_id)).ok
+        again = await backup.acreate_snapshot("after the kill")
+        assert again.metadata["records"]["read"] == "postgresql_snapshot"
+        assert comparable(await snapshot_records(backup, again.snapshot_id, tmp_path / "again")) == after
 
 
 async def _captured(rag: Any, folder: Path) -> Path:

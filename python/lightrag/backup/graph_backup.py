@@ -201,9 +201,9 @@ class GraphBackup:
             try:
                 async with _live.pipeline_reservation(self.rag, kind="snapshot", timeout=self.busy_timeout):
                     paused_at = time.perf_counter()
-                    captured = await self._stage(staging, callback)
+                    held = await self._stage(staging, callback)
                     pause_ms = (time.perf_counter() - paused_at) * 1000
-                records = self._finish_stage(staging, captured)
+                records = await self._finish_stage(staging, held, callback)
                 return await self._snapshot_staged(staging, pause_ms, description, tags, metadata, callback,
                                                    skip_if_unchanged, adopt, records=records)
             finally:
@@ -223,8 +223,8 @@ class GraphBackup:
         staging = self._new_staging()
         try:
             async with _live.pipeline_reservation(self.rag, kind="validate", timeout=self.busy_timeout):
-                captured = await self._stage(staging)
-            self._finish_stage(staging, captured)
+                held = await self._stage(staging)
+            await self._finish_stage(staging, held)
             if self.records:
                 # The records as LightRAG's file storages: what the folder checks read.
                 from .records import files, load
@@ -317,37 +317,67 @@ class GraphBackup:
 
     async def _stage(self, staging: Path, progress: Optional[ProgressCallback] = None) -> Any:
         """With the pipeline held: flush the live instance and hard-link its files, or, for
-        a database-backed instance, read every record into ``staging``."""
+        a database-backed instance, read every record; when they all live in one PostgreSQL
+        database, only open a snapshot of it, read after the hold (:mod:`.records.pg_snapshot`).
+        What it returns goes to :meth:`_finish_stage`."""
         from . import _live
 
         await _live.flush_storages(self.rag)
         if not self.records:
             _native_stage_links(self.graph_dir, staging)
             return None
-        from .errors import GraphStorageUnavailableError
+        from .records import pg_snapshot
+
+        async with self._reading_records():
+            view = await pg_snapshot.open(self.rag)
+        if view is not None:
+            return view
+        return await self._read_records(progress)
+
+    async def _read_records(self, progress: Optional[ProgressCallback] = None, view: Any = None) -> Any:
+        """Every record of the live instance (in ``view``'s snapshot when there is one).
+        Steps, not bytes: ``records:<step>`` phases, then the engine's own "snapshot" bytes."""
         from .records import capture
+
+        async with self._reading_records():
+            if view is None:
+                return await capture.read(self.rag, progress=progress)
+            async with view.reading():
+                return await capture.read(self.rag, progress=progress)
+
+    @contextlib.asynccontextmanager
+    async def _reading_records(self) -> AsyncIterator[None]:
+        """A database failing mid-read becomes a retryable error: nothing is committed."""
+        from .errors import GraphStorageUnavailableError
         from .records.native import storage_errors
 
-        # Steps, not bytes: ``records:<step>`` phases, then the engine's own "snapshot" bytes.
-        # Only the reads happen here, with the pipeline held; the records are laid out in
-        # ``staging`` by :meth:`_finish_stage`, after it is released.
         try:
-            return await capture.read(self.rag, progress=progress)
-        except storage_errors() as error:  # a database failing mid-read: nothing is committed
+            yield
+        except storage_errors() as error:
             raise GraphStorageUnavailableError(
                 f"reading the records of graph {self.graph_id!r} failed ({type(error).__name__}: {error}); "
                 "nothing was committed; retry when its storages answer"
             ) from error
 
-    @staticmethod
-    def _finish_stage(staging: Path, captured: Any) -> Optional[dict[str, Any]]:
-        """After the pipeline is released: lay out the records :meth:`_stage` read (returns
-        their summary for the snapshot's metadata; ``None`` for file graphs, already linked)."""
-        if captured is None:
-            return None
-        from .records import summary
+    async def _finish_stage(self, staging: Path, held: Any,
+                            progress: Optional[ProgressCallback] = None) -> Optional[dict[str, Any]]:
+        """After the pipeline is released: read the records in the snapshot :meth:`_stage`
+        opened, if it did, and lay them out in ``staging`` (returns their summary for the
+        snapshot's metadata; ``None`` for file graphs, already linked)."""
+        from .records import pg_snapshot, summary
 
-        return summary(captured.write(staging))
+        if held is None:
+            return None
+        if isinstance(held, pg_snapshot.View):
+            captured = await self._read_records(progress, held)
+            read = "postgresql_snapshot"
+        else:
+            captured, read = held, "pipeline_held"
+        recorded = summary(captured.write(staging))
+        # How the records are one state: read with the pipeline held, or in one PostgreSQL
+        # snapshot taken with it held (the pause then ends before the reads).
+        recorded["read"] = read
+        return recorded
 
     async def _snapshot_staged(
         self,
@@ -678,7 +708,7 @@ async def asnapshot_together(
                     captured[id(backup)] = await backup._stage(staged[id(backup)])
                 pause_ms = (time.perf_counter() - paused_at) * 1000
             for backup in live:
-                captured[id(backup)] = backup._finish_stage(staged[id(backup)], captured[id(backup)])
+                captured[id(backup)] = await backup._finish_stage(staged[id(backup)], captured.pop(id(backup)))
         recorded = dict(metadata or {})
         recorded["together_pause_ms"] = round(pause_ms, 3)
         snapshots = []
@@ -693,6 +723,11 @@ async def asnapshot_together(
                                                                records=captured.get(id(backup))))
         return snapshots, pause_ms
     finally:
+        from .records.pg_snapshot import View
+
+        for held in captured.values():  # snapshots opened for graphs a failure left unread
+            if isinstance(held, View):
+                await held.close()
         for staging in staged.values():
             staging_folders.remove(staging)
 

@@ -130,10 +130,16 @@ async def _pgvector_rows(storage: Any) -> Optional[tuple[dict[str, dict[str, Any
     with its vector: the shape LightRAG's ``get_by_ids`` returns (``SELECT *`` with
     ``created_at`` in epoch seconds, the vector column left out), the vector beside it. Its
     per-id reads fetch every vector twice (``get_by_ids`` selects the vector column, then
-    drops it) in 500-id batches. ``None`` while upserts or deletes are buffered."""
+    drops it) in 500-id batches. A row without a vector is returned without one (the capture
+    reports it missing). ``None`` while upserts or deletes are buffered, unless the read runs in
+    a :mod:`.pg_snapshot` (checked unbuffered when it was taken; what is buffered since is
+    after it)."""
     import numpy as np
 
-    if getattr(storage, "_pending_vector_docs", None) or getattr(storage, "_pending_vector_deletes", None):
+    from . import pg_snapshot
+
+    buffered = getattr(storage, "_pending_vector_docs", None) or getattr(storage, "_pending_vector_deletes", None)
+    if buffered and not pg_snapshot.reads_snapshot(storage.db):
         return None
     table = postgres_table(storage)
     records: dict[str, dict[str, Any]] = {}
@@ -149,16 +155,16 @@ async def _pgvector_rows(storage: Any) -> Optional[tuple[dict[str, dict[str, Any
         for row in rows or []:
             record = dict(row)
             vector = record.pop("content_vector", None)
+            key = str(record["id"])
+            records[key] = record
+            last = key
             if vector is None:
-                return None  # a row without its vector: let the per-id path report it
+                continue
             if hasattr(vector, "to_numpy"):  # pgvector's codec: a Vector (or HalfVec)
                 vector = vector.to_numpy()
             elif isinstance(vector, str):  # a connection without pgvector's codec
                 vector = np.array([float(x) for x in vector.strip("[]").split(",")], dtype=np.float32)
-            key = str(record["id"])
-            records[key] = record
             vectors[key] = np.asarray(vector, dtype=np.float32)
-            last = key
         if not rows or len(rows) < _PGVECTOR_PAGE:
             return records, vectors
 

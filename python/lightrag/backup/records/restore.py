@@ -128,7 +128,7 @@ async def _into_own(backup: Any, snapshot: Any, records: "load.Records", safety_
                     folder, (time.perf_counter() - paused_at) * 1000,
                     f"state replaced by restoring {snapshot.snapshot_id}", None,
                     {"replaced_by": snapshot.snapshot_id}, None, False, False, safety=True,
-                    records=backup._finish_stage(folder, captured),
+                    records=await backup._finish_stage(folder, captured),
                 )
             finally:
                 staging.remove(folder)
