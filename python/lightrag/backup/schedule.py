@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Optional, Union
 
+from .background import BackgroundTask
 from .errors import InvalidInputError
 
 if TYPE_CHECKING:
@@ -196,7 +197,7 @@ ScheduledRun = Callable[[str, Optional[dict[str, Any]]], Awaitable[RunResult]]
 """``run(graph_id, schedule)``: one scheduled backup of a graph (and its retention)."""
 
 
-class BackupScheduler:
+class BackupScheduler(BackgroundTask):
     """Runs the schedules kept in ``catalog`` as one asyncio task: ``await scheduler.start()``
     / ``await scheduler.stop()``, or ``async with``. ``run`` does each due backup (the
     manager's, which takes the graph's lock); the scheduler only decides when."""
@@ -205,15 +206,10 @@ class BackupScheduler:
         self.catalog = catalog
         self._run = run
         self.poll_seconds = float(poll_seconds)
-        self._task: Optional["asyncio.Task[None]"] = None
         self._wake: Optional["asyncio.Event"] = None
         self._running: dict[str, "asyncio.Task[RunResult]"] = {}
         self._stopping = False
         self.history: list[RunResult] = []
-
-    @property
-    def running(self) -> bool:
-        return self._task is not None and not self._task.done()
 
     @property
     def stopping(self) -> bool:
@@ -227,27 +223,18 @@ class BackupScheduler:
             return
         self._stopping = False
         self._wake = asyncio.Event()
-        self._task = asyncio.create_task(self._loop(), name="lightrag-backup-scheduler")
+        self._launch(self._loop(), "lightrag-backup-scheduler")
 
     async def stop(self) -> None:
         """Stop scheduling; a backup already running is allowed to finish (it is never cut
-        off half-way).
-
-        The loop is asked to stop and wakes up, rather than being cancelled: on Python < 3.12
-        ``asyncio.wait_for`` swallows a cancellation that arrives as its inner wait completes
-        (CPython gh-86296), and a swallowed cancel left ``stop`` awaiting a loop that went on
-        forever."""
+        off half-way): the loop is asked to stop and wakes up, rather than being cancelled
+        (see :meth:`BackgroundTask._join`)."""
         import asyncio
 
-        task, self._task = self._task, None
-        if task is not None:
+        if self._task is not None:
             self._stopping = True
             self.wake()
-            try:
-                await asyncio.shield(task)
-            except asyncio.CancelledError:
-                task.cancel()  # stop() itself was cancelled: do not leave the loop behind
-                raise
+            await self._join()
         running = list(self._running.values())
         if running:
             await asyncio.gather(*running, return_exceptions=True)

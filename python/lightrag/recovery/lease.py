@@ -46,6 +46,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Optional
 
+from lightrag.backup.background import BackgroundTask
 from lightrag.backup.environment import env_flag, env_number
 from lightrag.backup.errors import BackupError, InvalidInputError
 from lightrag.replication.graph_replication import (
@@ -117,7 +118,7 @@ def _iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
-class LeaseKeeper:
+class LeaseKeeper(BackgroundTask):
     """Holds, renews, watches and takes the lease for one instance (the service the servers
     run, ``await start()`` / ``await stop()``). ``acting_primary()`` is the one answer to "may
     this instance act as the primary now" that the role endpoints, LightRAG's write routes and
@@ -144,7 +145,6 @@ class LeaseKeeper:
         self._promoting = False
         self._swap_lock = asyncio.Lock()
         self._stopping: Optional[asyncio.Event] = None
-        self._task: Optional["asyncio.Task[None]"] = None
         self._demoted_logged = False
         self.last_error: Optional[str] = None
         self.history: deque[dict[str, Any]] = deque(maxlen=_HISTORY)
@@ -203,10 +203,6 @@ class LeaseKeeper:
 
     # -- the service -------------------------------------------------------------------------
 
-    @property
-    def running(self) -> bool:
-        return self._task is not None and not self._task.done()
-
     async def start(self) -> None:
         if self.running:
             return
@@ -214,15 +210,13 @@ class LeaseKeeper:
         async with self._swap_lock:
             await self._tick()  # a primary holds the lease before it serves writes
         await self._publish()
-        self._task = asyncio.create_task(self._run(), name="lightrag-recovery-lease")
+        self._launch(self._run(), "lightrag-recovery-lease")
 
     async def stop(self) -> None:
         """Stop; a primary releases the lease so a standby need not wait for the TTL."""
         if self._stopping is not None:
             self._stopping.set()
-        if self._task is not None:
-            await self._task
-            self._task = None
+        await self._join()
         async with self._swap_lock:
             if self.holding() and self.record is not None and self.record.get("holder") == self.name:
                 try:

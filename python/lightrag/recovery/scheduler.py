@@ -19,6 +19,7 @@ import os
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Optional
 
+from lightrag.backup.background import BackgroundTask
 from lightrag.backup.environment import env_number
 from lightrag.backup.errors import BackupError
 
@@ -43,7 +44,7 @@ def health_check_interval_seconds() -> float:
     return _interval("LIGHTRAG_RECOVERY_HEALTH_CHECK_INTERVAL_MINUTES", 5.0) * 60
 
 
-class RecoveryScheduler:
+class RecoveryScheduler(BackgroundTask):
     """Takes recovery points and runs health checks on their intervals."""
 
     def __init__(self, recovery: "DisasterRecoveryManager", *, checkpoint_interval: Optional[float] = None,
@@ -52,29 +53,22 @@ class RecoveryScheduler:
         self.checkpoint_interval = (float(checkpoint_interval) if checkpoint_interval is not None
                                     else checkpoint_interval_seconds())
         self.health_interval = float(health_interval) if health_interval is not None else health_check_interval_seconds()
-        self._task: Optional["asyncio.Task[None]"] = None
         self._stop: Optional[asyncio.Event] = None
         self._started = datetime.now(timezone.utc)
         #: The outcome of the last scheduled point and health check.
         self.last: dict[str, Any] = {}
-
-    @property
-    def running(self) -> bool:
-        return self._task is not None and not self._task.done()
 
     async def start(self) -> None:
         if self.running or (self.checkpoint_interval <= 0 and self.health_interval <= 0):
             return
         self._stop = asyncio.Event()
         self._started = datetime.now(timezone.utc)
-        self._task = asyncio.create_task(self._run(), name="lightrag-recovery-scheduler")
+        self._launch(self._run(), "lightrag-recovery-scheduler")
 
     async def stop(self) -> None:
         if self._stop is not None:
             self._stop.set()
-        if self._task is not None:
-            await self._task
-            self._task = None
+        await self._join()
 
     async def _run(self) -> None:
         assert self._stop is not None

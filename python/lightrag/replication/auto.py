@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
+from lightrag.backup.background import BackgroundTask
 from lightrag.backup.environment import env_flag, env_number
 
 if TYPE_CHECKING:
@@ -32,7 +33,7 @@ def catch_up_seconds() -> float:
     return env_number("LIGHTRAG_REPLICATION_CATCH_UP_SECONDS", 300.0)
 
 
-class AutoReplicator:
+class AutoReplicator(BackgroundTask):
     """Pushes each commit of ``replication``'s manager to its targets, and catches up every
     ``interval`` seconds. ``await start()`` / ``await stop()`` (a push in progress finishes)."""
 
@@ -49,14 +50,9 @@ class AutoReplicator:
         self._pending: dict[str, set[str]] = {}
         self._wake: Optional["asyncio.Event"] = None
         self._loop: Optional["asyncio.AbstractEventLoop"] = None
-        self._task: Optional["asyncio.Task[None]"] = None
         self._stopping = False
         #: Per target name, the outcome of its last push round.
         self.last_round: dict[str, dict[str, Any]] = {}
-
-    @property
-    def running(self) -> bool:
-        return self._task is not None and not self._task.done()
 
     async def start(self) -> None:
         import asyncio
@@ -67,16 +63,14 @@ class AutoReplicator:
         self._wake = asyncio.Event()
         self._stopping = False
         self.replication.backup.add_commit_listener(self.notify)
-        self._task = asyncio.create_task(self._run(), name="lightrag-replication")
+        self._launch(self._run(), "lightrag-replication")
 
     async def stop(self) -> None:
         self.replication.backup.remove_commit_listener(self.notify)
         self._stopping = True
         if self._wake is not None:
             self._wake.set()
-        if self._task is not None:
-            await self._task
-            self._task = None
+        await self._join()
 
     def notify(self, snapshot: "BackupSnapshot") -> None:
         """The commit listener: mark the graph pending for every target (from any thread)."""

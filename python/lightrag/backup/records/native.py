@@ -65,13 +65,16 @@ async def list_ids(storage: Any) -> Optional[set[str]]:
     if name in ("RedisKVStorage", "RedisDocStatusStorage"):
         return await _redis_ids(storage)
     if name == "MilvusVectorDBStorage":
-        return _milvus_ids(storage)
+        import asyncio
+
+        # pymilvus blocks: off the event loop, so the instance answers queries meanwhile.
+        return await asyncio.to_thread(_milvus_ids, storage)
     return None
 
 
 def _milvus_ids(storage: Any) -> set[str]:
     """Every id of the storage's collection (one per workspace and namespace), by Milvus's
-    query iterator (a plain query caps its result)."""
+    query iterator (a plain query caps its result). Blocking: run in a thread."""
     ensure_loaded = getattr(storage, "_ensure_collection_loaded", None)
     if callable(ensure_loaded):
         ensure_loaded()
