@@ -26,13 +26,19 @@ fn snapshot(
     create_snapshot(repo, graph, dir, &SnapshotOptions::default(), &NoProgress).unwrap()
 }
 
+/// A graph written into `tmp/graph`, a local repository in `tmp/repo` and one snapshot of it.
+fn graph_in_local_repository(tmp: &Path) -> (std::path::PathBuf, Repository, SnapshotManifest) {
+    let graph = tmp.join("graph");
+    common::write_graph(&graph, 1);
+    let repo = open_local(&tmp.join("repo"));
+    let manifest = snapshot(&repo, "g1", &graph);
+    (graph, repo, manifest)
+}
+
 #[test]
 fn snapshot_restore_round_trip_is_byte_identical() {
     let tmp = tempfile::tempdir().unwrap();
-    let graph = tmp.path().join("graph");
-    common::write_graph(&graph, 1);
-    let repo = open_local(&tmp.path().join("repo"));
-    let manifest = snapshot(&repo, "g1", &graph);
+    let (graph, repo, manifest) = graph_in_local_repository(tmp.path());
     assert_eq!(
         manifest.files.len(),
         4,
@@ -530,10 +536,7 @@ fn settings_keep_their_newest_version_and_can_be_removed() {
 #[test]
 fn a_restore_removes_staging_folders_killed_restores_left_and_keeps_those_of_live_ones() {
     let tmp = tempfile::tempdir().unwrap();
-    let graph = tmp.path().join("graph");
-    common::write_graph(&graph, 1);
-    let repo = open_local(&tmp.path().join("repo"));
-    let manifest = snapshot(&repo, "g1", &graph);
+    let (graph, repo, manifest) = graph_in_local_repository(tmp.path());
     let target = tmp.path().join("restored");
     let stage = |name: &str| {
         let dir = target.join(format!(".lightrag-backup-restore-{name}"));
