@@ -12,12 +12,18 @@ QUESTION = "Who worked with Project Zeta in Riga?"
 
 
 async def observe(rag: Any) -> dict[str, Any]:
-    """The knowledge graph and query answers of a LightRAG instance, comparable with ==."""
+    """The knowledge graph and query answers of a LightRAG instance, comparable with ==.
+
+    ``local`` is its retrieved context, line by line in sorted order: LightRAG ranks entities
+    of equal degree in the order its store returns them, which a reload may change (the stub
+    answer, a hash of the whole prompt, changed with it: a flaky test, not a stale graph); the
+    entities, relations and chunks it retrieves are the graph's state."""
     from lightrag import QueryParam
 
     graph = await rag.get_knowledge_graph("*", max_depth=2)
-    answers = {}
-    for mode in ("local", "global", "naive"):
+    context = await rag.aquery(QUESTION, param=QueryParam(mode="local", enable_rerank=False, only_need_context=True))
+    answers: dict[str, Any] = {"local": sorted(str(context).splitlines())}
+    for mode in ("global", "naive"):
         answers[mode] = await rag.aquery(QUESTION, param=QueryParam(mode=mode, enable_rerank=False))
     return {
         "nodes": sorted((n.id, n.properties.get("description", "")) for n in graph.nodes),
