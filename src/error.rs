@@ -151,6 +151,12 @@ impl Error {
         }
     }
 
+    /// Whether this says a stored object is damaged (cannot be decoded, fails its checks):
+    /// such an object is reported and skipped, never fatal to the others.
+    pub fn is_damage(&self) -> bool {
+        matches!(self, Error::Integrity { .. })
+    }
+
     /// The short machine-readable kind used by the bindings and `--json` output.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -187,6 +193,43 @@ impl Error {
             operation,
             path: path.into(),
             source,
+        }
+    }
+
+    /// The message without its kind's prefix ("integrity check failed: ", "invalid input: "),
+    /// for wrapping into another error's message without repeating it.
+    pub fn detail(&self) -> String {
+        match self {
+            Error::Integrity { message } | Error::InvalidInput { message } => message.clone(),
+            other => other.to_string(),
+        }
+    }
+
+    /// The same error, its message followed by `note` (what was done about it).
+    pub(crate) fn with_note(self, note: &str) -> Self {
+        match self {
+            Error::Io {
+                operation,
+                path,
+                source,
+            } => Error::Io {
+                operation,
+                path,
+                source: std::io::Error::new(source.kind(), format!("{source}; {note}")),
+            },
+            Error::Integrity { message } => Error::integrity(format!("{message}; {note}")),
+            Error::Backend {
+                operation,
+                path,
+                message,
+                failure,
+            } => Error::Backend {
+                operation,
+                path,
+                message: format!("{message}; {note}"),
+                failure,
+            },
+            other => Error::integrity(format!("{}; {note}", other.detail())),
         }
     }
 

@@ -60,16 +60,20 @@ pub(crate) struct Window {
     pub(crate) ranges: Vec<std::ops::Range<usize>>,
 }
 
-/// The chunks of a file in windows of about `window_bytes` stored bytes, in file order.
+/// The chunks of a file in windows of about `window_bytes` stored bytes, in file order. A
+/// window also ends at four times that in plaintext, so the buffer it decompresses into stays
+/// bounded however well (or however implausibly) its chunks claim to compress.
 pub(crate) fn windows(locations: &[BlobLocation], window_bytes: u64) -> Vec<&[BlobLocation]> {
     let mut out = Vec::new();
-    let (mut first, mut bytes) = (0, 0u64);
+    let (mut first, mut bytes, mut plain) = (0, 0u64, 0u64);
     for (i, location) in locations.iter().enumerate() {
         bytes += location.entry.length as u64;
-        if bytes >= window_bytes {
+        plain += location.entry.raw_length as u64;
+        if bytes >= window_bytes || plain >= 4 * window_bytes {
             out.push(&locations[first..=i]);
             first = i + 1;
             bytes = 0;
+            plain = 0;
         }
     }
     if first < locations.len() {
@@ -208,8 +212,9 @@ impl SpanJob<'_> {
                     ))
                 })
                 .and_then(|compressed| {
-                    pack::open_blob_into(&entry, compressed, out)
-                        .map_err(|e| Error::integrity(format!("{e} (in pack {})", self.span.pack)))
+                    pack::open_blob_into(&entry, compressed, out).map_err(|e| {
+                        Error::integrity(format!("{} (in pack {})", e.detail(), self.span.pack))
+                    })
                 });
             if let Err(error) = result {
                 if failure.as_ref().is_none_or(|(at, _)| i < *at) {

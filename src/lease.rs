@@ -190,7 +190,7 @@ impl LeaseStore {
 
     async fn read_slot(&self, slot: u64) -> Result<Option<LeaseRecord>> {
         let path = self.slot_path(slot);
-        let Some(bytes) = self.backend.get_opt(&path).await? else {
+        let Some(bytes) = self.backend.get_bounded(&path).await? else {
             return Ok(None);
         };
         let record: LeaseRecord = serde_json::from_slice(&bytes)

@@ -168,7 +168,9 @@ struct Census {
 fn census(repo: &Repository) -> Result<Census> {
     let now = chrono::Utc::now();
     let mut referenced = HashSet::new();
-    let manifests = repo.all_snapshots()?;
+    let scan = repo.scan_snapshots(None)?;
+    refuse_while_unreadable(repo, &scan)?;
+    let manifests = scan.manifests;
     for manifest in &manifests {
         for chunk in manifest.files.iter().flat_map(|f| &f.chunks) {
             referenced.insert(chunk.id);
@@ -189,10 +191,16 @@ fn census(repo: &Repository) -> Result<Census> {
         let index_files = repo.read_index_files().await?;
         let mut markers = BTreeMap::new();
         for (path, _) in backend.list(paths::PRUNE).await? {
-            if let Some(bytes) = backend.get_opt(&path).await? {
-                let marker: PruneMarker =
-                    decode_object(format::prune::MAGIC, &bytes, path.as_ref())?;
-                markers.insert(path.to_string(), marker);
+            if let Some(bytes) = backend.get_bounded(&path).await? {
+                // An unreadable marker names packs nobody can sweep by it: skipped (verify
+                // reports it, repair sets it aside).
+                match decode_object::<PruneMarker>(format::prune::MAGIC, &bytes, path.as_ref()) {
+                    Ok(marker) => {
+                        markers.insert(path.to_string(), marker);
+                    }
+                    Err(error) if error.is_damage() => {}
+                    Err(error) => return Err(error),
+                }
             }
         }
         Ok::<_, Error>((index_files, markers))
@@ -204,6 +212,42 @@ fn census(repo: &Repository) -> Result<Census> {
         snapshots: manifests.len(),
         markers,
     })
+}
+
+/// Prune decides what is unused from every manifest and every index object: while one of them
+/// cannot be read, it cannot know what that one needs, so it frees nothing and says how to
+/// resolve it.
+fn refuse_while_unreadable(
+    repo: &Repository,
+    scan: &crate::repository::SnapshotScan,
+) -> Result<()> {
+    repo.refresh_index()?;
+    let mut unreadable: Vec<String> = scan
+        .unreadable
+        .iter()
+        .map(|u| {
+            format!(
+                "snapshot {} of graph {:?} ({})",
+                u.snapshot_id, u.graph_id, u.path
+            )
+        })
+        .collect();
+    unreadable.extend(
+        repo.unreadable_index_objects()
+            .into_iter()
+            .filter(|(path, _)| path.starts_with(paths::INDEX))
+            .map(|(path, _)| format!("index object {path}")),
+    );
+    match unreadable.first() {
+        None => Ok(()),
+        Some(first) => Err(Error::integrity(format!(
+            "prune freed nothing: {first}{} cannot be read, so what it needs is unknown. Delete the snapshot (`lightrag-backup delete -g GRAPH SNAPSHOT`) or run `lightrag-backup repair`, which sets unreadable objects aside (and re-indexes packs from their own trailers), then prune again",
+            match unreadable.len() {
+                1 => String::new(),
+                n => format!(" and {} more object(s)", n - 1),
+            }
+        ))),
+    }
 }
 
 fn marker_age(marker: &PruneMarker) -> i64 {
@@ -449,7 +493,11 @@ fn mark(
             })?;
             // Never carry damage forward: each chunk must still match its hash.
             open_blob(blob, compressed).map_err(|e| {
-                Error::integrity(format!("{e} (in pack {}; nothing was deleted)", pack.id))
+                Error::integrity(format!(
+                    "{} (in pack {}; nothing was deleted)",
+                    e.detail(),
+                    pack.id
+                ))
             })?;
             packer.add(blob.id, compressed, blob.raw_length)?;
             progress.advance(blob.length as u64);

@@ -165,11 +165,25 @@ pub fn list_points(repo: &Repository) -> Result<Vec<PointStatus>> {
     }
     let mut out = Vec::with_capacity(points.len());
     for id in points {
-        let Some(point) = read_point(repo, &id)? else {
-            continue; // deleted while we listed
+        // A damaged point is left out (and logged), never fatal to the others; repair sets
+        // it aside ([`unreadable_points`] names it).
+        let point = match read_point(repo, &id) {
+            Ok(Some(point)) => point,
+            Ok(None) => continue, // deleted while we listed
+            Err(error) if error.is_damage() => {
+                log::warn!("recovery point {id} is unreadable and left out: {error}");
+                continue;
+            }
+            Err(error) => return Err(error),
         };
         let validation = match validations.get(&id) {
-            Some(version) => read_validation(repo, &id, version)?,
+            Some(version) => match read_validation(repo, &id, version) {
+                Err(error) if error.is_damage() => {
+                    log::warn!("a validation of recovery point {id} is unreadable: {error}");
+                    None
+                }
+                other => other?,
+            },
             None => None,
         };
         out.push(PointStatus { point, validation });
@@ -181,9 +195,28 @@ pub fn list_points(repo: &Repository) -> Result<Vec<PointStatus>> {
     Ok(out)
 }
 
+/// The recovery points whose object cannot be read, by path, with why.
+///
+/// # Errors
+/// `Backend` when the store fails.
+pub fn unreadable_points(repo: &Repository) -> Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for (path, _) in block_on(repo.backend().list(&paths::recovery(None)))? {
+        let parts: Vec<&str> = path.as_ref().split('/').collect();
+        if let [_, id, "point"] = parts[..] {
+            match read_point(repo, id) {
+                Err(error) if error.is_damage() => out.push((path.to_string(), error.to_string())),
+                Err(error) => return Err(error),
+                Ok(_) => {}
+            }
+        }
+    }
+    Ok(out)
+}
+
 fn read_point(repo: &Repository, checkpoint_id: &str) -> Result<Option<RecoveryPoint>> {
     let path = paths::recovery_point(checkpoint_id);
-    let Some(bytes) = block_on(repo.backend().get_opt(&path))? else {
+    let Some(bytes) = block_on(repo.backend().get_bounded(&path))? else {
         return Ok(None);
     };
     let point: RecoveryPoint = decode_object(format::recovery::MAGIC, &bytes, path.as_ref())?;
@@ -202,7 +235,7 @@ fn read_validation(
     version: &str,
 ) -> Result<Option<ValidationRecord>> {
     let path = paths::recovery_validation(checkpoint_id, version);
-    match block_on(repo.backend().get_opt(&path))? {
+    match block_on(repo.backend().get_bounded(&path))? {
         Some(bytes) => Ok(Some(decode_object(
             format::recovery::VALIDATION_MAGIC,
             &bytes,
@@ -380,16 +413,27 @@ pub fn resolve(
 /// # Errors
 /// `SnapshotProtected` naming the points; as [`Repository::delete_snapshot`] otherwise.
 pub fn delete_snapshot(repo: &Repository, graph_id: &str, snapshot_ref: &str) -> Result<String> {
-    let manifest = repo.load_snapshot(graph_id, snapshot_ref)?;
-    let points = Protection::load(repo)?.points_naming(&manifest);
+    let snapshot_id = repo.resolve_snapshot_id(graph_id, snapshot_ref)?;
+    let protection = Protection::load(repo)?;
+    let points = match repo.load_snapshot(graph_id, &snapshot_id) {
+        Ok(manifest) => protection.points_naming(&manifest),
+        // An unreadable manifest can still be deleted (the way out of the damage); only a
+        // point naming its id keeps it.
+        Err(error) if error.is_damage() => protection
+            .named
+            .get(&(graph_id.to_string(), snapshot_id.clone()))
+            .cloned()
+            .unwrap_or_default(),
+        Err(error) => return Err(error),
+    };
     if !points.is_empty() {
         return Err(Error::SnapshotProtected {
             graph_id: graph_id.to_string(),
-            snapshot_id: manifest.snapshot_id,
+            snapshot_id,
             points: points.join(", "),
         });
     }
-    repo.delete_snapshot(graph_id, &manifest.snapshot_id)
+    repo.delete_snapshot(graph_id, &snapshot_id)
 }
 
 /// Copy to `target` the recovery points of `source` that name `graph_id` and that `target`

@@ -64,6 +64,14 @@ pub struct RepairReport {
     pub snapshots: Vec<SnapshotRepair>,
     /// Every snapshot that cannot be restored whole, as `graph/snapshot`.
     pub unhealed: Vec<String>,
+    /// Objects that could not be read at all (manifests, index objects, markers, damage
+    /// records), by path.
+    pub unreadable_objects: Vec<String>,
+    /// Where they were set aside (`quarantine/...`): out of every listing, kept for a
+    /// post-mortem. A snapshot whose manifest is set aside is gone.
+    pub set_aside: Vec<String>,
+    /// Packs no readable index object listed, indexed again from their trailers.
+    pub packs_reindexed: usize,
     /// Graph folders that could not be read for healing, with why.
     pub sources_skipped: Vec<String>,
 }
@@ -78,11 +86,39 @@ pub fn repair(
     options: &RepairOptions,
     progress: &dyn Progress,
 ) -> Result<RepairReport> {
-    let manifests = repo.all_snapshots()?;
     let mut report = RepairReport {
         dry_run: options.dry_run,
         ..Default::default()
     };
+    // 0. Objects that cannot be read at all: packs that only an unreadable index object listed
+    //    are indexed again from their own trailers, then every unreadable object is set aside.
+    let scan = repo.scan_snapshots(None)?;
+    repo.refresh_index()?;
+    let unreadable_index = repo.unreadable_index_objects();
+    report.unreadable_objects = scan
+        .unreadable
+        .iter()
+        .map(|u| u.path.clone())
+        .chain(unreadable_index.iter().map(|(path, _)| path.clone()))
+        .chain(
+            crate::recovery::unreadable_points(repo)?
+                .into_iter()
+                .map(|(path, _)| path),
+        )
+        .collect();
+    if !options.dry_run && !report.unreadable_objects.is_empty() {
+        if unreadable_index
+            .iter()
+            .any(|(path, _)| path.starts_with(crate::format::paths::INDEX))
+        {
+            report.packs_reindexed = reindex_unlisted_packs(repo, progress)?;
+        }
+        for path in &report.unreadable_objects {
+            report.set_aside.push(repo.quarantine(path)?);
+        }
+        repo.refresh_index()?;
+    }
+    let manifests = scan.manifests;
     // 1. Find the damage (a dry run reads without recording anything).
     let verified = verify_snapshots_with(
         repo,
@@ -228,6 +264,43 @@ pub fn repair(
         }
     }
     Ok(report)
+}
+
+/// Index every stored pack that no readable index object lists, from the pack's own trailer
+/// (packs are self-describing for this): what an unreadable index object knew is known again.
+/// A pack that does not match its name or whose trailer is unreadable is left to verify.
+/// Returns how many packs were indexed.
+fn reindex_unlisted_packs(repo: &Repository, progress: &dyn Progress) -> Result<usize> {
+    let indexed = repo.indexed_packs();
+    let stored = repo.backend().list_blocking(crate::format::paths::DATA)?;
+    let mut file = crate::format::IndexFile::default();
+    let mut count = 0;
+    for (path, size) in stored {
+        check_cancelled(progress, "repair")?;
+        let Some(id) = path.filename().and_then(ObjectId::from_hex) else {
+            continue;
+        };
+        if indexed.contains_key(&id) {
+            continue;
+        }
+        let Ok(bytes) = block_on(repo.backend().get(&path)) else {
+            continue;
+        };
+        if ObjectId::of(&bytes) != id {
+            continue;
+        }
+        let Ok(blobs) = pack::read_trailer(&bytes) else {
+            continue;
+        };
+        file.packs
+            .push(crate::format::IndexPack { id, size, blobs });
+        count += 1;
+        if file.packs.len() >= 256 {
+            repo.write_index(&std::mem::take(&mut file))?;
+        }
+    }
+    repo.write_index(&file)?;
+    Ok(count)
 }
 
 fn snapshot_repair(

@@ -45,6 +45,8 @@ struct IndexState {
     /// and a copy elsewhere is always preferred.
     damage: HashMap<String, DamageRecord>,
     damaged: HashSet<ObjectId>,
+    /// Index objects, markers and damage records that could not be read, by path, with why.
+    unreadable: HashMap<String, String>,
 }
 
 impl IndexState {
@@ -52,6 +54,22 @@ impl IndexState {
     fn avoided(&self, pack: &ObjectId) -> bool {
         self.excluded.contains(pack) || self.damaged.contains(pack)
     }
+}
+
+/// A snapshot manifest that cannot be read (truncated, bit-rotted, not what its name says).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct UnreadableSnapshot {
+    pub graph_id: String,
+    pub snapshot_id: String,
+    pub path: String,
+    pub reason: String,
+}
+
+/// What [`Repository::scan_snapshots`] found.
+#[derive(Debug, Clone, Default)]
+pub struct SnapshotScan {
+    pub manifests: Vec<SnapshotManifest>,
+    pub unreadable: Vec<UnreadableSnapshot>,
 }
 
 /// An open repository. Cheap to share behind an `Arc`; every method takes `&self`.
@@ -169,7 +187,10 @@ impl Repository {
         let path = paths::config();
         match block_on(backend.put_create(&path, Bytes::from(bytes)))? {
             Created::New => Ok(Repository {
-                backend,
+                backend: {
+                    backend.restrict_root();
+                    backend
+                },
                 config,
                 index: RwLock::new(IndexState::default()),
             }),
@@ -234,6 +255,25 @@ impl Repository {
                 supported: FORMAT_VERSION,
             });
         }
+        for (what, params) in [
+            ("chunker", config.chunker),
+            ("matrix_chunker", config.matrix_chunker),
+        ] {
+            let ChunkerParams {
+                min_size,
+                avg_size,
+                max_size,
+            } = params;
+            let sane = (64..=avg_size).contains(&min_size)
+                && avg_size <= max_size
+                && max_size <= format::limits::MAX_CHUNK;
+            if !sane {
+                return Err(Error::integrity(format!(
+                    "repository config is unreadable: {what} {params:?} is out of the format's range (64 <= min <= avg <= max <= {})",
+                    format::limits::MAX_CHUNK
+                )));
+            }
+        }
         let repo = Repository {
             backend,
             config,
@@ -292,14 +332,15 @@ impl Repository {
             let removed = state.loaded.iter().any(|p| !listed.contains(p))
                 || state.markers.keys().any(|p| !marker_paths.contains(p))
                 || state.damage.keys().any(|p| !damage_paths.contains(p));
+            let known = |p: &String, read: bool| read || state.unreadable.contains_key(p);
             let fresh_markers: Vec<String> = marker_paths
                 .iter()
-                .filter(|p| !state.markers.contains_key(*p))
+                .filter(|p| !known(p, state.markers.contains_key(*p)))
                 .cloned()
                 .collect();
             let fresh_damage: Vec<String> = damage_paths
                 .iter()
-                .filter(|p| !state.damage.contains_key(*p))
+                .filter(|p| !known(p, state.damage.contains_key(*p)))
                 .cloned()
                 .collect();
             let rebuild = removed || !fresh_markers.is_empty() || !fresh_damage.is_empty();
@@ -314,35 +355,54 @@ impl Repository {
             return Ok(true);
         }
         let loaded = block_on(async {
+            // A damaged object is recorded as unreadable and skipped: one bad object never
+            // makes the repository unusable (verify reports it, repair sets it aside).
+            let mut unreadable: Vec<(String, String)> = Vec::new();
             let mut files = Vec::with_capacity(fresh.len());
             for path in fresh {
                 let location = Path::from(path.as_str());
-                let Some(bytes) = self.backend.get_opt(&location).await? else {
+                let Some(bytes) = self.backend.get_bounded(&location).await.transpose() else {
                     return Ok(None);
                 };
-                let file = Self::decode_index_file(&location, &bytes)?;
-                files.push((path, file));
+                match bytes.and_then(|bytes| self.decode_index_file(&location, &bytes)) {
+                    Ok(file) => files.push((path, file)),
+                    Err(error) if error.is_damage() => unreadable.push((path, error.to_string())),
+                    Err(error) => return Err(error),
+                }
             }
             let mut markers = Vec::with_capacity(fresh_markers.len());
             for path in fresh_markers {
                 // A marker deleted in between was swept: nothing to exclude any more.
-                if let Some(bytes) = self.backend.get_opt(&Path::from(path.as_str())).await? {
-                    let marker: PruneMarker = decode_object(format::prune::MAGIC, &bytes, &path)?;
-                    markers.push((path, marker));
+                let location = Path::from(path.as_str());
+                let Some(bytes) = self.backend.get_bounded(&location).await.transpose() else {
+                    continue;
+                };
+                match bytes.and_then(|b| decode_object(format::prune::MAGIC, &b, &path)) {
+                    Ok(marker) => markers.push((path, marker)),
+                    Err(error) if error.is_damage() => unreadable.push((path, error.to_string())),
+                    Err(error) => return Err(error),
                 }
             }
             let mut damage = Vec::with_capacity(fresh_damage.len());
             for path in fresh_damage {
-                if let Some(bytes) = self.backend.get_opt(&Path::from(path.as_str())).await? {
-                    let record: DamageRecord = decode_object(format::damage::MAGIC, &bytes, &path)?;
-                    damage.push((path, record));
+                let location = Path::from(path.as_str());
+                let Some(bytes) = self.backend.get_bounded(&location).await.transpose() else {
+                    continue;
+                };
+                match bytes.and_then(|b| decode_object(format::damage::MAGIC, &b, &path)) {
+                    Ok(record) => damage.push((path, record)),
+                    Err(error) if error.is_damage() => unreadable.push((path, error.to_string())),
+                    Err(error) => return Err(error),
                 }
             }
-            Ok::<_, Error>(Some((files, markers, damage)))
+            Ok::<_, Error>(Some((files, markers, damage, unreadable)))
         })?;
-        let Some((files, markers, damage)) = loaded else {
+        let Some((files, markers, damage, unreadable)) = loaded else {
             return Ok(false);
         };
+        for (path, why) in &unreadable {
+            log::warn!("{path} is unreadable and skipped: {why}");
+        }
         let mut state = self.index.write().unwrap();
         if rebuild {
             let kept_markers: HashMap<String, PruneMarker> = std::mem::take(&mut state.markers)
@@ -355,7 +415,9 @@ impl Repository {
                 .filter(|(path, _)| damage_paths.contains(path))
                 .chain(damage)
                 .collect();
+            let unreadable = std::mem::take(&mut state.unreadable);
             *state = IndexState {
+                unreadable,
                 excluded: kept_markers
                     .values()
                     .flat_map(|m| m.packs.iter().copied())
@@ -373,17 +435,35 @@ impl Repository {
             Self::add_to_state(&mut state, &file);
             state.loaded.insert(path);
         }
+        // Objects are immutable: one unreadable now stays so, and is not fetched again.
+        let all_listed =
+            |p: &String| listed.contains(p) || marker_paths.contains(p) || damage_paths.contains(p);
+        state.unreadable.retain(|path, _| all_listed(path));
+        for (path, why) in unreadable {
+            if path.starts_with(paths::INDEX) {
+                state.loaded.insert(path.clone());
+            }
+            state.unreadable.insert(path, why);
+        }
         Ok(true)
     }
 
     /// Every index file of the repository, by path.
     ///
     /// # Errors
-    /// `Backend` when the store fails; `Integrity` for an index file that does not match its name.
+    /// `Backend` when the store fails. An index file that cannot be read (damaged, or not
+    /// matching its name) is left out.
     pub async fn read_index_files(&self) -> Result<std::collections::BTreeMap<String, IndexFile>> {
         let mut files = std::collections::BTreeMap::new();
         for (path, _) in self.backend.list(paths::INDEX).await? {
-            files.insert(path.to_string(), self.read_index_file(&path).await?);
+            // An unreadable one is skipped here as in the in-memory index (which names it).
+            match self.read_index_file(&path).await {
+                Ok(file) => {
+                    files.insert(path.to_string(), file);
+                }
+                Err(error) if error.is_damage() => log::warn!("{path} is unreadable: {error}"),
+                Err(error) => return Err(error),
+            }
         }
         Ok(files)
     }
@@ -425,17 +505,29 @@ impl Repository {
 
     /// Read and check one index file.
     pub(crate) async fn read_index_file(&self, path: &Path) -> Result<IndexFile> {
-        let bytes = self.backend.get(path).await?;
-        Self::decode_index_file(path, &bytes)
+        let bytes = self
+            .backend
+            .get_bounded(path)
+            .await?
+            .ok_or_else(|| crate::backend::missing(path))?;
+        self.decode_index_file(path, &bytes)
     }
 
-    fn decode_index_file(path: &Path, bytes: &[u8]) -> Result<IndexFile> {
+    fn decode_index_file(&self, path: &Path, bytes: &[u8]) -> Result<IndexFile> {
         if ObjectId::of(bytes).to_hex() != path.filename().unwrap_or_default() {
             return Err(Error::integrity(format!(
                 "index file {path} does not match its name"
             )));
         }
-        decode_object(format::index::MAGIC, bytes, path.as_ref())
+        let file: IndexFile = decode_object(format::index::MAGIC, bytes, path.as_ref())?;
+        // Lengths are checked here, once, so nothing downstream sizes a buffer from a bad one.
+        for pack in &file.packs {
+            for blob in &pack.blobs {
+                format::pack::check_entry(blob, pack.size, self.config.max_chunk_len())
+                    .map_err(|why| Error::integrity(format!("index file {path}: {why}")))?;
+            }
+        }
+        Ok(file)
     }
 
     fn add_to_state(state: &mut IndexState, file: &IndexFile) {
@@ -663,7 +755,7 @@ impl Repository {
             .get_range(&pack_path(&location.pack), range)
             .await?;
         format::pack::open_blob(&entry, &compressed)
-            .map_err(|e| Error::integrity(format!("{e} (in pack {})", location.pack)))
+            .map_err(|e| Error::integrity(format!("{} (in pack {})", e.detail(), location.pack)))
     }
 
     /// Ids of the graphs that have at least one snapshot.
@@ -724,6 +816,10 @@ impl Repository {
                     Ok(_) => {}
                     // Forgotten while we looked: not the newest any more.
                     Err(Error::SnapshotNotFound { .. }) => {}
+                    // Unreadable: skipped, as every listing does (verify names it).
+                    Err(error) if error.is_damage() => {
+                        log::warn!("snapshot {graph_id}/{id} is unreadable and skipped: {error}");
+                    }
                     Err(error) => return Err(error),
                 }
             }
@@ -731,46 +827,96 @@ impl Repository {
         })
     }
 
-    /// Every snapshot of a graph, oldest first.
+    /// Every readable snapshot of a graph, oldest first. An unreadable manifest is left out
+    /// (and logged): [`Repository::scan_snapshots`] names it.
     pub fn list_snapshots(&self, graph_id: &str) -> Result<Vec<SnapshotManifest>> {
-        let names = self.list_snapshot_names(Some(graph_id))?;
-        block_on(async {
-            let mut out = Vec::with_capacity(names.len());
-            for (graph, id) in names {
-                out.push(self.read_manifest(&graph, &id).await?);
-            }
-            out.sort_by(|a, b| (&a.time, &a.snapshot_id).cmp(&(&b.time, &b.snapshot_id)));
-            Ok(out)
-        })
+        Ok(self.scan_snapshots(Some(graph_id))?.manifests)
     }
 
-    /// Every snapshot of every graph. A manifest deleted while listing is skipped.
+    /// Every readable snapshot of every graph (see [`Repository::list_snapshots`]).
     pub fn all_snapshots(&self) -> Result<Vec<SnapshotManifest>> {
-        let names = self.list_snapshot_names(None)?;
-        block_on(async {
-            let mut out = Vec::with_capacity(names.len());
+        Ok(self.scan_snapshots(None)?.manifests)
+    }
+
+    /// Read the manifests of one graph (or of every graph): the readable ones, oldest first
+    /// within a graph, and the unreadable ones named with why. One damaged manifest never
+    /// hides the others; a manifest deleted while listing is skipped.
+    ///
+    /// # Errors
+    /// `Backend` when the store fails (a damaged object is not an error here).
+    pub fn scan_snapshots(&self, graph_id: Option<&str>) -> Result<SnapshotScan> {
+        let names = self.list_snapshot_names(graph_id)?;
+        let mut scan = block_on(async {
+            let mut scan = SnapshotScan::default();
             for (graph, id) in names {
                 match self.read_manifest(&graph, &id).await {
-                    Ok(manifest) => out.push(manifest),
+                    Ok(manifest) => scan.manifests.push(manifest),
                     Err(Error::SnapshotNotFound { .. }) => {}
+                    Err(error) if error.is_damage() => {
+                        log::warn!("snapshot {graph}/{id} is unreadable: {error}");
+                        scan.unreadable.push(UnreadableSnapshot {
+                            path: paths::snapshot(&graph, &id).to_string(),
+                            graph_id: graph,
+                            snapshot_id: id,
+                            reason: error.to_string(),
+                        });
+                    }
                     Err(other) => return Err(other),
                 }
             }
-            Ok(out)
-        })
+            Ok::<_, Error>(scan)
+        })?;
+        scan.manifests.sort_by(|a, b| {
+            (&a.graph_id, &a.time, &a.snapshot_id).cmp(&(&b.graph_id, &b.time, &b.snapshot_id))
+        });
+        Ok(scan)
+    }
+
+    /// The objects the last index refresh could not read (index objects, prune markers, damage
+    /// records), by path, with why: they are skipped, never fatal; verify reports them and
+    /// repair sets them aside.
+    pub fn unreadable_index_objects(&self) -> Vec<(String, String)> {
+        let state = self.index.read().unwrap();
+        let mut out: Vec<(String, String)> = state
+            .unreadable
+            .iter()
+            .map(|(path, why)| (path.clone(), why.clone()))
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Move an unreadable object out of the way: its bytes are kept under
+    /// `quarantine/<its path>` (for a post-mortem, never read again) and the object is deleted,
+    /// so every operation that lists its folder goes on without it. Returns the quarantine path.
+    ///
+    /// # Errors
+    /// `Backend` when the store fails (the object is then left where it was).
+    pub fn quarantine(&self, path: &str) -> Result<String> {
+        let from = Path::from(path);
+        let to = Path::from(format!("{}/{path}", paths::QUARANTINE));
+        block_on(async {
+            if let Some(bytes) = self.backend.get_opt(&from).await? {
+                self.backend.put_immutable(&to, bytes).await?;
+                self.backend.delete(&from).await?;
+            }
+            Ok::<_, Error>(())
+        })?;
+        self.index.write().unwrap().unreadable.remove(path);
+        Ok(to.to_string())
     }
 
     async fn read_manifest(&self, graph_id: &str, snapshot_id: &str) -> Result<SnapshotManifest> {
         let path = paths::snapshot(graph_id, snapshot_id);
-        let bytes = self
-            .backend
-            .get_opt(&path)
-            .await?
-            .ok_or_else(|| Error::SnapshotNotFound {
-                graph_id: graph_id.to_string(),
-                snapshot_id: snapshot_id.to_string(),
-                hint: String::new(),
-            })?;
+        let bytes =
+            self.backend
+                .get_bounded(&path)
+                .await?
+                .ok_or_else(|| Error::SnapshotNotFound {
+                    graph_id: graph_id.to_string(),
+                    snapshot_id: snapshot_id.to_string(),
+                    hint: String::new(),
+                })?;
         let manifest: SnapshotManifest =
             decode_object(format::manifest::MAGIC, &bytes, path.as_ref())?;
         if manifest.graph_id != graph_id || manifest.snapshot_id != snapshot_id {

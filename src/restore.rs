@@ -56,27 +56,28 @@ pub fn plan_restore(
     target: &Path,
 ) -> Result<RestorePlan> {
     repo.refresh_index()?;
+    check_manifest_files(manifest)?;
     let mut files = Vec::with_capacity(manifest.files.len());
     for entry in &manifest.files {
-        if entry.path.contains('/')
-            || entry.path.starts_with('.')
-            || !crate::source::is_graph_file(&entry.path)
-        {
-            return Err(Error::integrity(format!(
-                "snapshot lists an unexpected file name {:?}",
-                entry.path
-            )));
-        }
         let locations = entry
             .chunks
             .iter()
             .map(|chunk| {
-                repo.locate(&chunk.id).ok_or_else(|| {
+                let location = repo.locate(&chunk.id).ok_or_else(|| {
                     Error::integrity(format!(
                         "chunk {} of {} is missing from the repository; snapshot {} cannot be restored",
                         chunk.id, entry.path, manifest.snapshot_id
                     ))
-                })
+                })?;
+                // The manifest and the index must agree on the chunk's size before a buffer
+                // is sized from either.
+                if location.entry.raw_length != chunk.length {
+                    return Err(Error::integrity(format!(
+                        "chunk {} of {} has {} bytes in the snapshot and {} in the index; snapshot {} cannot be restored",
+                        chunk.id, entry.path, chunk.length, location.entry.raw_length, manifest.snapshot_id
+                    )));
+                }
+                Ok(location)
             })
             .collect::<Result<Vec<_>>>()?;
         files.push(PlannedFile {
@@ -103,6 +104,55 @@ pub fn plan_restore(
         remove,
         replaces_existing,
     })
+}
+
+/// Check the file list of a manifest before anything is planned or stored from it: every path
+/// a plain LightRAG file name (no folder, no `..`, no leading `.`, no NUL), named once, its
+/// chunks within the format's limits and adding up to its size. A manifest read from the
+/// repository and one pushed by a peer get the same checks.
+///
+/// # Errors
+/// `Integrity` naming the first problem.
+pub fn check_manifest_files(manifest: &SnapshotManifest) -> Result<()> {
+    let mut seen = std::collections::HashSet::with_capacity(manifest.files.len());
+    for entry in &manifest.files {
+        let shown: String = entry.path.chars().take(80).collect();
+        if entry.path.contains('/')
+            || entry.path.contains('\0')
+            || entry.path.starts_with('.')
+            || !crate::source::is_graph_file(&entry.path)
+        {
+            return Err(Error::integrity(format!(
+                "snapshot {} lists an unexpected file name {shown:?}",
+                manifest.snapshot_id
+            )));
+        }
+        if !seen.insert(entry.path.as_str()) {
+            return Err(Error::integrity(format!(
+                "snapshot {} lists {shown:?} twice",
+                manifest.snapshot_id
+            )));
+        }
+        if let Some(chunk) = entry
+            .chunks
+            .iter()
+            .find(|c| c.length > crate::format::limits::MAX_CHUNK)
+        {
+            return Err(Error::integrity(format!(
+                "snapshot {}: chunk {} of {shown:?} claims {} bytes, more than the largest chunk",
+                manifest.snapshot_id, chunk.id, chunk.length
+            )));
+        }
+        if entry.rebuilt_size() != entry.size {
+            return Err(Error::integrity(format!(
+                "snapshot {}: the chunks of {shown:?} make {} bytes, the snapshot says {}",
+                manifest.snapshot_id,
+                entry.rebuilt_size(),
+                entry.size
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Carry out a plan.
@@ -145,7 +195,10 @@ pub fn execute_restore_with(
     let staging = plan
         .target
         .join(format!("{STAGING_PREFIX}{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir(&staging).map_err(|e| Error::io("create folder", &staging, e))?;
+    // Its owner's only (0700): staged files are the graph's text before their modes are set.
+    std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700)
+        .create(&staging)
+        .map_err(|e| Error::io("create folder", &staging, e))?;
     let result = own_staging(&staging)
         .and_then(|_owner| stage_and_swap(repo, plan, &staging, progress, before_swap));
     let _ = std::fs::remove_dir_all(&staging);
@@ -221,29 +274,110 @@ fn stage_and_swap(
     check_cancelled(progress, "restore")?;
     before_swap()?;
     check_cancelled(progress, "restore")?;
-    // Everything is staged and checked: swap.
-    let mut report = RestoreReport::default();
-    let trash = staging.join(".replaced");
-    std::fs::create_dir(&trash).map_err(|e| Error::io("create folder", &trash, e))?;
-    for name in &plan.remove {
-        let from = plan.target.join(name);
-        match std::fs::rename(&from, trash.join(name)) {
-            Ok(()) => report.files_removed += 1,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::io("remove", &from, e)),
-        }
-    }
-    for file in &plan.files {
-        let to = plan.target.join(&file.entry.path);
-        std::fs::rename(staging.join(&file.entry.path), &to)
-            .map_err(|e| Error::io("replace", &to, e))?;
-        report.files_written += 1;
-        report.bytes_written += file.entry.size;
-    }
+    // Everything is staged and checked: swap, all or nothing.
+    let report = swap(plan, staging)?;
     if let Ok(dir) = std::fs::File::open(&plan.target) {
         let _ = dir.sync_all();
     }
     Ok(report)
+}
+
+/// What the swap changed so far, so a failure can put it back.
+enum Swapped {
+    /// A graph file the snapshot does not have, moved aside into the trash.
+    Removed(String),
+    /// A file replaced by its staged version; its old version (if it had one) is in the trash.
+    Replaced { name: String, had_old: bool },
+}
+
+/// Put the staged files in place of the target's, all or nothing: the target's files are kept
+/// in `<staging>/.replaced` (hard links to those that get replaced, made before anything is
+/// touched) until every rename succeeded; when one fails, every change already made is undone
+/// from them, and the error says the graph was left as it was.
+fn swap(plan: &RestorePlan, staging: &Path) -> Result<RestoreReport> {
+    let trash = staging.join(".replaced");
+    std::fs::create_dir(&trash).map_err(|e| Error::io("create folder", &trash, e))?;
+    // Keep a link to every file that will be replaced: nothing is changed yet, so a failure
+    // here leaves the graph as it was.
+    let mut had_old = std::collections::HashSet::new();
+    for file in &plan.files {
+        let from = plan.target.join(&file.entry.path);
+        match std::fs::symlink_metadata(&from) {
+            Ok(meta) if meta.is_file() => {
+                std::fs::hard_link(&from, trash.join(&file.entry.path))
+                    .map_err(|e| Error::io("keep the current version of", &from, e))?;
+                had_old.insert(file.entry.path.as_str());
+            }
+            Ok(_) => {
+                return Err(Error::io(
+                    "replace",
+                    &from,
+                    std::io::Error::other("it is not a regular file; the restore changed nothing"),
+                ))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io("read", &from, e)),
+        }
+    }
+    let mut done: Vec<Swapped> = Vec::with_capacity(plan.remove.len() + plan.files.len());
+    let mut report = RestoreReport::default();
+    let mut step = || -> Result<()> {
+        for file in &plan.files {
+            let to = plan.target.join(&file.entry.path);
+            std::fs::rename(staging.join(&file.entry.path), &to)
+                .map_err(|e| Error::io("replace", &to, e))?;
+            done.push(Swapped::Replaced {
+                name: file.entry.path.clone(),
+                had_old: had_old.contains(file.entry.path.as_str()),
+            });
+            report.files_written += 1;
+            report.bytes_written += file.entry.size;
+        }
+        for name in &plan.remove {
+            let from = plan.target.join(name);
+            match std::fs::rename(&from, trash.join(name)) {
+                Ok(()) => {
+                    report.files_removed += 1;
+                    done.push(Swapped::Removed(name.clone()));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io("remove", &from, e)),
+            }
+        }
+        Ok(())
+    };
+    let Err(failure) = step() else {
+        return Ok(report);
+    };
+    let mut not_undone = Vec::new();
+    for change in done.iter().rev() {
+        let undone = match change {
+            Swapped::Removed(name)
+            | Swapped::Replaced {
+                name,
+                had_old: true,
+            } => std::fs::rename(trash.join(name), plan.target.join(name)),
+            Swapped::Replaced { name, .. } => std::fs::remove_file(plan.target.join(name)),
+        };
+        if let Err(e) = undone {
+            let (Swapped::Removed(name) | Swapped::Replaced { name, .. }) = change;
+            not_undone.push(format!("{name}: {e}"));
+        }
+    }
+    if not_undone.is_empty() {
+        return Err(failure.with_note("the restore was rolled back, the graph is as it was"));
+    }
+    // Keep the trash (and say where): it holds the versions that could not be put back.
+    let kept = plan.target.join(format!(
+        ".lightrag-backup-replaced-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    let _ = std::fs::rename(&trash, &kept);
+    Err(failure.with_note(&format!(
+        "rolling back failed for {} (the replaced versions are kept in {})",
+        not_undone.join(", "),
+        kept.display()
+    )))
 }
 
 /// Stage every file, the largest first, two at a time from a local repository: one file keeps
@@ -304,8 +438,8 @@ fn write_file(
 ) -> Result<()> {
     let out = std::fs::File::create(dest).map_err(|e| Error::io("create", dest, e))?;
     let refused = |e: Error| {
-        Error::integrity(format!(
-            "{e}; restoring {} refused, target left untouched",
+        e.with_note(&format!(
+            "restoring {} refused, target left untouched",
             file.entry.path
         ))
     };
@@ -390,11 +524,19 @@ fn write_file(
             .map_err(|e| Error::io("set owner of", dest, e))?;
     }
     use std::os::unix::fs::PermissionsExt;
-    if file.entry.mode != 0 {
-        std::fs::set_permissions(dest, std::fs::Permissions::from_mode(file.entry.mode))
+    let mode = restored_mode(file.entry.mode);
+    if mode != 0 {
+        std::fs::set_permissions(dest, std::fs::Permissions::from_mode(mode))
             .map_err(|e| Error::io("set permissions of", dest, e))?;
     }
     Ok(())
+}
+
+/// The permission bits a restored file gets: the snapshot's, without set-user-id, set-group-id,
+/// sticky and world-write, which no graph file needs (a manifest asking for them is damaged or
+/// hostile, and a restore run as root would otherwise make them real).
+pub fn restored_mode(mode: u32) -> u32 {
+    mode & 0o775
 }
 
 /// Ownership is restored only by root, as restic does: anyone else can only give files away.

@@ -63,7 +63,7 @@ pub fn put_setting(repo: &Repository, kind: &str, name: &str, value: Option<&Val
 /// Every setting of a kind: name -> its newest value (removed settings left out).
 ///
 /// # Errors
-/// `Backend` when the store fails; `Integrity` for a version that is not JSON.
+/// `Backend` when the store fails (a version that is not JSON is left out).
 pub fn settings(repo: &Repository, kind: &str) -> Result<BTreeMap<String, Value>> {
     validate_segment("kind", kind)?;
     let backend = repo.backend();
@@ -83,11 +83,17 @@ pub fn settings(repo: &Repository, kind: &str) -> Result<BTreeMap<String, Value>
     for (name, version) in newest {
         let path = paths::setting(kind, &name, &version);
         // Superseded and deleted while we listed: a newer version exists; read it next time.
-        let Some(bytes) = block_on(backend.get_opt(&path))? else {
+        let Some(bytes) = block_on(backend.get_bounded(&path))? else {
             continue;
         };
-        let value: Value = serde_json::from_slice(&bytes)
-            .map_err(|e| Error::integrity(format!("setting {path} is not JSON: {e}")))?;
+        // A damaged setting is left out (and logged): the others still apply.
+        let value: Value = match serde_json::from_slice(&bytes) {
+            Ok(value) => value,
+            Err(e) => {
+                log::warn!("setting {path} is not JSON and is left out: {e}");
+                continue;
+            }
+        };
         if !value.is_null() {
             out.insert(name, value);
         }

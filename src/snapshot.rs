@@ -487,10 +487,14 @@ fn read_one(
         params: repo.config().matrix_chunker,
         rows_per_chunk: repo.config().matrix_rows_per_chunk,
     };
-    let handle = match std::fs::File::open(&file.path) {
+    let handle = match crate::source::open_no_follow(&file.path) {
         Ok(handle) => handle,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            // Removed since it was listed: record nothing and let the caller retry.
+        Err(e)
+            if e.kind() == std::io::ErrorKind::NotFound
+                || e.raw_os_error() == Some(libc::ELOOP) =>
+        {
+            // Removed (or swapped for a link) since it was listed: record nothing and let the
+            // caller retry; the next listing refuses a link by name.
             let read = FileRead {
                 stat: file.stat,
                 chunks: 0,
@@ -535,7 +539,7 @@ fn read_one(
         // decoded NanoVectorDB matrices are), so a row deduplicates wherever it moves.
         let size = (dim as usize * 4)
             .saturating_mul(rows as usize)
-            .min(1 << 24);
+            .min(crate::format::limits::MAX_ROW_CHUNK as usize);
         let mut probe = MatrixProbe::default();
         let reader = std::io::BufReader::with_capacity(1 << 20, &handle);
         for chunk in chunker::fixed_chunks(reader, size, &file.path) {
@@ -606,7 +610,7 @@ fn read_vector_file(
         (rows @ 1.., Some(dim @ 1..)) => {
             let size = (dim as usize * 4)
                 .saturating_mul(rows as usize)
-                .min(1 << 24);
+                .min(crate::format::limits::MAX_ROW_CHUNK as usize);
             for chunk in chunker::fixed_chunks(&mut matrix, size, path) {
                 emit_matrix(chunk?)?;
             }

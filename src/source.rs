@@ -103,7 +103,9 @@ pub fn list_graph_files(dir: &Path) -> Result<Vec<SourceFile>> {
             continue;
         }
         let path = entry.path();
-        let meta = match std::fs::metadata(&path) {
+        // The entry itself, never what a link points to: nothing is followed out of a graph
+        // folder.
+        let meta = match std::fs::symlink_metadata(&path) {
             Ok(meta) => meta,
             // Replaced or removed between listing and stat: the caller's consistency check
             // notices the changed listing.
@@ -116,10 +118,49 @@ pub fn list_graph_files(dir: &Path) -> Result<Vec<SourceFile>> {
                 path,
                 stat: FileStat::of(&meta),
             });
+        } else if !meta.is_dir() {
+            return Err(not_a_regular_file(&path, &meta));
         }
     }
     files.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(files)
+}
+
+/// A graph file name taken by a symbolic link, a FIFO, a device or a socket. LightRAG writes
+/// none of them; following a link would back up (and let anyone who reads the repository see)
+/// a file outside the graph folder, and reading a FIFO would block.
+fn not_a_regular_file(path: &Path, meta: &std::fs::Metadata) -> Error {
+    use std::os::unix::fs::FileTypeExt;
+    let kind = meta.file_type();
+    let what = if kind.is_symlink() {
+        match std::fs::read_link(path) {
+            Ok(to) => format!("a symbolic link (to {})", to.display()),
+            Err(_) => "a symbolic link".to_string(),
+        }
+    } else if kind.is_fifo() {
+        "a FIFO".to_string()
+    } else if kind.is_socket() {
+        "a socket".to_string()
+    } else {
+        "a device".to_string()
+    };
+    Error::invalid(format!(
+        "{} is {what}, not a regular file: LightRAG never writes one, and lightrag-backup does not follow one out of a graph folder; replace it with the file itself or move it out of the folder",
+        path.display()
+    ))
+}
+
+/// Open a graph file for reading without following a link (a file swapped for a link after
+/// it was listed is refused, not read) and without blocking on a FIFO.
+///
+/// # Errors
+/// `Io` when it cannot be opened (`ELOOP` for a link).
+pub fn open_no_follow(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
 }
 
 /// Hard-link the graph files of `dir` into `staging` (same file system), freezing this
@@ -132,8 +173,11 @@ pub fn stage_links(dir: &Path, staging: &Path) -> Result<usize> {
     for file in &files {
         let dest = staging.join(&file.name);
         if let Err(link_error) = std::fs::hard_link(&file.path, &dest) {
-            std::fs::copy(&file.path, &dest)
-                .map_err(|_| Error::io("link", &file.path, link_error))?;
+            let copied = open_no_follow(&file.path).and_then(|mut from| {
+                let mut to = std::fs::File::create(&dest)?;
+                std::io::copy(&mut from, &mut to)
+            });
+            copied.map_err(|_| Error::io("link", &file.path, link_error))?;
         }
     }
     Ok(files.len())

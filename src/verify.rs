@@ -34,6 +34,34 @@ pub struct VerifyReport {
     /// Packs found damaged (missing, the wrong size, or holding bad chunks), recorded in the
     /// repository so that no snapshot reuses them (see `format::damage`).
     pub damaged_packs: Vec<String>,
+    /// Objects that cannot be read at all (manifests, index objects, prune markers, damage
+    /// records), by path: `repair` sets them aside.
+    pub unreadable_objects: Vec<String>,
+}
+
+/// Verify what a scan found: its readable snapshots, and every unreadable manifest reported as
+/// an error naming it.
+///
+/// # Errors
+/// As [`verify_snapshots`].
+pub fn verify_scan(
+    repo: &Repository,
+    scan: &crate::repository::SnapshotScan,
+    options: VerifyOptions,
+    progress: &dyn Progress,
+) -> Result<VerifyReport> {
+    let mut report = verify_snapshots(repo, &scan.manifests, options, progress)?;
+    for unreadable in &scan.unreadable {
+        report.errors.push(format!(
+            "snapshot {} of graph {:?} cannot be read ({}): {}",
+            unreadable.snapshot_id, unreadable.graph_id, unreadable.path, unreadable.reason
+        ));
+        report.unreadable_objects.push(unreadable.path.clone());
+    }
+    report.snapshots_checked += scan.unreadable.len();
+    report.unreadable_objects.sort();
+    report.ok = report.errors.is_empty();
+    Ok(report)
 }
 
 /// Verify the given snapshots.
@@ -66,6 +94,10 @@ pub fn verify_snapshots_with(
         snapshots_checked: manifests.len(),
         ..Default::default()
     };
+    for (path, why) in repo.unreadable_index_objects() {
+        report.errors.push(format!("{path} cannot be read: {why}"));
+        report.unreadable_objects.push(path);
+    }
     let stored: HashMap<String, u64> = repo
         .backend()
         .list_blocking(crate::format::paths::DATA)?

@@ -97,7 +97,7 @@ pub struct Backend {
 }
 
 /// An object the repository's index or manifests name is not there.
-fn missing(path: &Path) -> Error {
+pub(crate) fn missing(path: &Path) -> Error {
     Error::integrity(format!("object {path} is missing from the repository"))
 }
 
@@ -174,7 +174,9 @@ impl Backend {
         let local_path =
             std::path::absolute(&local_path).map_err(|e| Error::io("resolve", &local_path, e))?;
         let created = !local_path.exists();
-        std::fs::create_dir_all(&local_path)
+        // A folder made here is its owner's only (0700) from the start, whatever the umask.
+        std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+            .create(&local_path)
             .map_err(|e| Error::io("create folder", &local_path, e))?;
         let store = object_store::local::LocalFileSystem::new_with_prefix(&local_path)
             .map_err(|e| Error::Backend {
@@ -219,7 +221,10 @@ impl Backend {
             .put_opts(path, PutPayload::from_bytes(data), options)
             .await
         {
-            Ok(_) => Ok(Created::New),
+            Ok(_) => {
+                self.restrict(path);
+                Ok(Created::New)
+            }
             Err(object_store::Error::AlreadyExists { .. }) => Ok(Created::AlreadyExisted),
             Err(source) => Err(self.error("write", path, source)),
         }
@@ -234,8 +239,41 @@ impl Backend {
         self.store
             .put_opts(path, PutPayload::from_bytes(data), PutOptions::default())
             .await
-            .map(|_| ())
+            .map(|_| self.restrict(path))
             .map_err(|source| self.error("write", path, source))
+    }
+
+    /// Make a local object readable by its owner only (0600, its folders 0700), whatever the
+    /// umask, as restic does: a repository holds every graph's text, and other local users
+    /// read nothing of it. Other stores have no modes. Best effort: the repository's root
+    /// folder is 0700 already, which alone keeps others out.
+    fn restrict(&self, path: &Path) {
+        use std::os::unix::fs::PermissionsExt;
+        let Kind::Local { root, .. } = &self.kind else {
+            return;
+        };
+        let file = root.join(path.as_ref());
+        let _ = std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600));
+        let mut dir = file.parent();
+        while let Some(folder) = dir.filter(|d| d.starts_with(root) && *d != root.as_path()) {
+            match std::fs::metadata(folder) {
+                Ok(meta) if meta.permissions().mode() & 0o777 != 0o700 => {
+                    let _ =
+                        std::fs::set_permissions(folder, std::fs::Permissions::from_mode(0o700));
+                }
+                _ => break, // already restricted, and so are the folders above it
+            }
+            dir = folder.parent();
+        }
+    }
+
+    /// Make a local repository's root folder its owner's only (0700): called when a
+    /// repository is created there.
+    pub(crate) fn restrict_root(&self) {
+        use std::os::unix::fs::PermissionsExt;
+        if let Kind::Local { root, .. } = &self.kind {
+            let _ = std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o700));
+        }
     }
 
     /// Write a content-addressed object (its name is the hash of `data`): create-only, and on
@@ -282,6 +320,32 @@ impl Backend {
     /// Read a whole object. `Ok(None)` when it does not exist.
     pub async fn get_opt(&self, path: &Path) -> Result<Option<Bytes>> {
         match self.store.get(path).await {
+            Ok(result) => result
+                .bytes()
+                .await
+                .map(Some)
+                .map_err(|source| self.error("read", path, source)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(source) => Err(self.error("read", path, source)),
+        }
+    }
+
+    /// Read a whole metadata object (a manifest, an index, a recovery point, ...), refusing
+    /// one larger than any the format writes ([`limits::MAX_WHOLE_OBJECT`]) before its bytes
+    /// are read: its size comes with the answer's head.
+    ///
+    /// # Errors
+    /// `Integrity` for an object over the limit (a damaged or hostile one); `Backend` when
+    /// the store fails.
+    ///
+    /// [`limits::MAX_WHOLE_OBJECT`]: crate::format::limits::MAX_WHOLE_OBJECT
+    pub async fn get_bounded(&self, path: &Path) -> Result<Option<Bytes>> {
+        let limit = crate::format::limits::MAX_WHOLE_OBJECT;
+        match self.store.get(path).await {
+            Ok(result) if result.meta.size > limit => Err(Error::integrity(format!(
+                "{path} has {} bytes, more than any object of its kind ({limit} bytes)",
+                result.meta.size
+            ))),
             Ok(result) => result
                 .bytes()
                 .await

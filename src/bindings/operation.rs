@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::format::SnapshotManifest;
 use crate::repository::Repository;
 use crate::stats::compute;
-use crate::verify::{verify_snapshots, VerifyOptions};
+use crate::verify::{verify_scan, verify_snapshots, VerifyOptions};
 use pyo3::prelude::*;
 use std::sync::{Arc, Mutex};
 
@@ -66,15 +66,25 @@ pub(crate) fn verify_operation(
         }
     }
     Ok(PyOperation::new(move || {
-        let manifests = select(&repo, graph_id.as_deref(), snapshot_ids.as_deref())?;
         let progress = PyProgress::new(progress);
         let options = VerifyOptions {
             read_data,
             read_data_subset: subset,
         };
-        Ok(to_json(&verify_snapshots(
-            &repo, &manifests, options, &progress,
-        )?))
+        let report = match snapshot_ids {
+            Some(ids) => {
+                let manifests = select(&repo, graph_id.as_deref(), Some(&ids))?;
+                verify_snapshots(&repo, &manifests, options, &progress)?
+            }
+            // Every snapshot: an unreadable manifest is an error of the report, not of verify.
+            None => verify_scan(
+                &repo,
+                &repo.scan_snapshots(graph_id.as_deref())?,
+                options,
+                &progress,
+            )?,
+        };
+        Ok(to_json(&report))
     }))
 }
 
@@ -97,12 +107,6 @@ fn select(
         (Some(graph), Some(ids)) => ids.iter().map(|id| repo.load_snapshot(graph, id)).collect(),
         (Some(graph), None) => repo.list_snapshots(graph),
         (None, Some(_)) => Err(Error::invalid("snapshot ids need a graph id")),
-        (None, None) => {
-            let mut all = Vec::new();
-            for graph in repo.list_graphs()? {
-                all.extend(repo.list_snapshots(&graph)?);
-            }
-            Ok(all)
-        }
+        (None, None) => repo.all_snapshots(),
     }
 }

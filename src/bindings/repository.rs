@@ -71,6 +71,17 @@ impl PyRepository {
         run_blocking(py, || self.repo.list_graphs())
     }
 
+    /// The snapshot manifests (of one graph, or of every graph) that cannot be read, as JSON:
+    /// graph_id, snapshot_id, path, reason of each.
+    #[pyo3(signature = (graph_id=None))]
+    fn unreadable_snapshots(&self, py: Python<'_>, graph_id: Option<String>) -> PyResult<String> {
+        run_blocking(py, || {
+            Ok(to_json(
+                &self.repo.scan_snapshots(graph_id.as_deref())?.unreadable,
+            ))
+        })
+    }
+
     fn find_snapshot_graph(&self, py: Python<'_>, snapshot_id: String) -> PyResult<Option<String>> {
         run_blocking(py, || self.repo.find_snapshot_graph(&snapshot_id))
     }

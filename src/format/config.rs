@@ -87,6 +87,20 @@ impl RepoConfig {
         )
     }
 
+    /// The largest chunk this repository's writers make: its chunkers' maximum, or a whole
+    /// matrix row chunk. Lengths read from its index are checked against it.
+    pub fn max_chunk_len(&self) -> u32 {
+        let rows = if self.matrix_rows_per_chunk > 0 {
+            super::limits::MAX_ROW_CHUNK
+        } else {
+            0
+        };
+        self.chunker
+            .max_size
+            .max(self.matrix_chunker.max_size)
+            .max(rows)
+    }
+
     /// The chunking parameters, as an error message names them.
     pub fn chunking(&self) -> String {
         format!(

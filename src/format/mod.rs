@@ -56,6 +56,55 @@ pub const FORMAT_VERSION: u32 = 4;
 
 const ZSTD_LEVEL_METADATA: i32 = 3;
 
+/// The format's size limits. Every length read from a repository or a peer is checked against
+/// these before anything is allocated or decompressed: a damaged or hostile object is then
+/// reported as damage (an `Integrity` error naming it), never an allocation that aborts the
+/// process. Each limit sits well above what a real writer produces and far below what would
+/// exhaust a machine.
+pub mod limits {
+    /// The largest chunk a matrix row chunk is cut to (`snapshot.rs`): a row of 1,024 float32
+    /// is 4 KiB.
+    pub const MAX_ROW_CHUNK: u32 = 1 << 20;
+    /// The largest chunk any repository may hold, whatever its config says (format version 1
+    /// cut up to 4 MiB). Each repository's own limit is tighter:
+    /// [`RepoConfig::max_chunk_len`](super::RepoConfig::max_chunk_len).
+    pub const MAX_CHUNK: u32 = 16 << 20;
+    /// A decoded (msgpack) snapshot manifest or index object: about 45 bytes per chunk, so
+    /// 256 MiB lists about 6 million chunks (some 380 GB of graph at 64 KiB a chunk); the
+    /// 1.2 GB bench graph's manifest is 9 MB.
+    pub const MAX_MANIFEST: usize = 256 << 20;
+    /// A decoded index object (about 60 bytes per chunk; prune merges many into one).
+    pub const MAX_INDEX: usize = 256 << 20;
+    /// A decoded pack trailer: a pack holds at most a few thousand chunks (about 45 bytes each).
+    pub const MAX_TRAILER: usize = 16 << 20;
+    /// Recovery points, validation records, prune markers, damage records, settings, lease
+    /// slots: a few KiB in practice.
+    pub const MAX_SMALL_OBJECT: usize = 16 << 20;
+    /// Any stored object read whole (everything but packs, which are read in ranges): a
+    /// compressed object is smaller than its decoded limit.
+    pub const MAX_WHOLE_OBJECT: u64 = MAX_MANIFEST as u64;
+
+    /// The largest compressed length a chunk of `raw` bytes can have: zstd's worst case
+    /// (`ZSTD_compressBound`) and a stored frame (`stored_frame`) both stay under it.
+    pub const fn max_compressed(raw: u32) -> u64 {
+        raw as u64 + raw as u64 / 128 + 1024
+    }
+}
+
+/// How many times its stored size a metadata object may inflate to (plus 1 MiB).
+const MAX_METADATA_RATIO: usize = 32;
+
+/// The decoded-size limit of an object, by its magic.
+fn limit_of(magic: &[u8; 4]) -> usize {
+    if magic == manifest::MAGIC {
+        limits::MAX_MANIFEST
+    } else if magic == index::MAGIC {
+        limits::MAX_INDEX
+    } else {
+        limits::MAX_SMALL_OBJECT
+    }
+}
+
 /// Encode a metadata object (index, manifest) with its magic and version.
 pub(crate) fn encode_object<T: Serialize>(magic: &[u8; 4], value: &T) -> Result<Vec<u8>> {
     let packed = rmp_serde::to_vec_named(value)
@@ -88,7 +137,11 @@ pub(crate) fn decode_object<T: DeserializeOwned>(
             supported: FORMAT_VERSION,
         });
     }
-    let packed = decompress_bounded(&bytes[5..], 1 << 30)
+    // Metadata is mostly random ids (chunk and pack SHA-256s), which do not compress: a real
+    // object inflates a few times at most. Bounding the ratio keeps a small hostile frame from
+    // inflating to the kind's whole limit.
+    let limit = limit_of(magic).min(bytes.len().saturating_mul(MAX_METADATA_RATIO) + (1 << 20));
+    let packed = decompress_bounded(&bytes[5..], limit)
         .map_err(|e| Error::integrity(format!("{what} cannot be decompressed: {e}")))?;
     rmp_serde::from_slice(&packed)
         .map_err(|e| Error::integrity(format!("{what} cannot be decoded: {e}")))
@@ -120,11 +173,20 @@ pub(crate) fn stored_frame(data: &[u8]) -> Vec<u8> {
     frame
 }
 
-/// zstd-decompress a whole frame, refusing output larger than `limit`.
+/// zstd-decompress a whole frame, refusing output larger than `limit`: memory grows with
+/// what the frame really inflates to (never with a size it claims), up to `limit`.
 pub(crate) fn decompress_bounded(data: &[u8], limit: usize) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
+    // A frame that declares more than the limit is refused before anything is inflated.
+    if let Ok(Some(declared)) = zstd::zstd_safe::get_frame_content_size(data) {
+        if declared > limit as u64 {
+            return Err(std::io::Error::other(format!(
+                "it declares {declared} bytes, more than the limit of {limit}"
+            )));
+        }
+    }
     let mut decoder = zstd::stream::read::Decoder::new(data)?;
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(data.len().saturating_mul(4).min(limit).min(1 << 20));
     (&mut decoder)
         .take(limit as u64 + 1)
         .read_to_end(&mut out)?;

@@ -9,7 +9,7 @@
 //! ```
 //! A pack's id is the SHA-256 of all its bytes.
 
-use super::{decompress_bounded, BlobEntry, ObjectId, FORMAT_VERSION};
+use super::{decompress_bounded, limits, BlobEntry, ObjectId, FORMAT_VERSION};
 use crate::error::{Error, Result};
 
 const HEADER: &[u8; 7] = b"LRBPACK";
@@ -124,17 +124,42 @@ pub fn read_trailer(pack: &[u8]) -> Result<Vec<BlobEntry>> {
         return Err(bad("trailer length out of range"));
     }
     let trailer_start = pack.len() - 8 - trailer_len;
-    let trailer = decompress_bounded(&pack[trailer_start..pack.len() - 8], 64 << 20)
+    let trailer = decompress_bounded(&pack[trailer_start..pack.len() - 8], limits::MAX_TRAILER)
         .map_err(|e| bad(&format!("trailer cannot be decompressed: {e}")))?;
     let blobs: Vec<BlobEntry> = rmp_serde::from_slice(&trailer)
         .map_err(|e| bad(&format!("trailer cannot be decoded: {e}")))?;
     for blob in &blobs {
-        let end = blob.offset as usize + blob.length as usize;
-        if (blob.offset as usize) < HEADER_LEN || end > trailer_start {
-            return Err(bad("blob outside the data area"));
-        }
+        check_entry(blob, trailer_start as u64, limits::MAX_CHUNK).map_err(|why| bad(&why))?;
     }
     Ok(blobs)
+}
+
+/// Check a blob entry read from an index or a pack trailer against the format's limits
+/// before anything is sized from it: its plaintext at most `max_chunk` (the repository's
+/// largest chunk), its stored length what zstd could have made of that, and its bytes inside
+/// the pack's data area (`data_end`: where the trailer starts, or the pack's size). Returns why
+/// it is out of range.
+pub fn check_entry(
+    blob: &BlobEntry,
+    data_end: u64,
+    max_chunk: u32,
+) -> std::result::Result<(), String> {
+    let end = blob.offset as u64 + blob.length as u64;
+    if blob.raw_length > max_chunk {
+        Err(format!(
+            "chunk {} claims {} bytes, more than the largest chunk ({max_chunk} bytes)",
+            blob.id, blob.raw_length
+        ))
+    } else if blob.length as u64 > limits::max_compressed(blob.raw_length) {
+        Err(format!(
+            "chunk {} claims {} stored bytes for {} bytes of data",
+            blob.id, blob.length, blob.raw_length
+        ))
+    } else if (blob.offset as usize) < HEADER_LEN || end > data_end {
+        Err(format!("chunk {} lies outside the pack's data", blob.id))
+    } else {
+        Ok(())
+    }
 }
 
 thread_local! {
@@ -170,7 +195,13 @@ fn check_blob(entry: &BlobEntry, plain: &[u8]) -> Result<()> {
 
 /// Decompress one blob and check it against its id.
 pub fn open_blob(entry: &BlobEntry, compressed: &[u8]) -> Result<Vec<u8>> {
-    // The plaintext length is known: decompress into one exact allocation.
+    if entry.raw_length > limits::MAX_CHUNK {
+        return Err(Error::integrity(format!(
+            "chunk {} claims {} bytes, more than the largest chunk",
+            entry.id, entry.raw_length
+        )));
+    }
+    // The plaintext length is known and bounded: decompress into one exact allocation.
     let plain = with_decompressor(entry, |d| {
         d.decompress(compressed, entry.raw_length as usize)
     })?;

@@ -12,6 +12,7 @@
 //! recovery/<id>/validations/<version>  what each validation of a point found
 //! replication/<name>                   replication state (reserved for replication)
 //! settings/<kind>/<name>/<version>     settings (schedules, ...), newest version wins
+//! quarantine/<path>                    unreadable objects repair set aside (never read)
 //! ```
 
 use super::ObjectId;
@@ -33,6 +34,9 @@ pub const LOCKS: &str = "locks";
 pub const DAMAGED: &str = "damaged";
 /// The folder of recovery points.
 pub const RECOVERY: &str = "recovery";
+/// Where repair sets unreadable objects aside (`quarantine/<their path>`): kept for a
+/// post-mortem, never read by any operation.
+pub const QUARANTINE: &str = "quarantine";
 /// The folder of replication state.
 pub const REPLICATION: &str = "replication";
 

@@ -46,9 +46,19 @@ pub struct ReceivedPack {
 /// `Integrity` when its framing is broken or any chunk does not match its id (nothing of it
 /// is stored); `Backend` when the store fails.
 pub fn receive_pack(repo: &Repository, bytes: &[u8]) -> Result<ReceivedPack> {
-    let blobs = pack::read_trailer(bytes)
-        .map_err(|e| Error::integrity(format!("{e}; the pack was refused, nothing was stored")))?;
+    let blobs = pack::read_trailer(bytes).map_err(|e| {
+        Error::integrity(format!(
+            "{}; the pack was refused, nothing was stored",
+            e.detail()
+        ))
+    })?;
+    let max_chunk = repo.config().max_chunk_len();
     for blob in &blobs {
+        // Nothing is inflated past what this repository's chunks may be (a zstd bomb in a
+        // small pack is refused by its claimed length, or by the bounded decompression).
+        pack::check_entry(blob, bytes.len() as u64, max_chunk).map_err(|why| {
+            Error::integrity(format!("{why}; the pack was refused, nothing was stored"))
+        })?;
         let start = blob.offset as usize;
         let compressed = bytes
             .get(start..start + blob.length as usize)
@@ -117,8 +127,12 @@ pub fn receive_snapshot(
 ) -> Result<ReceivedSnapshot> {
     validate_graph_id(graph_id)?;
     let manifest: SnapshotManifest =
-        decode_object(crate::format::manifest::MAGIC, encoded, "pushed manifest")
-            .map_err(|e| Error::invalid(format!("the pushed manifest cannot be read: {e}")))?;
+        decode_object(crate::format::manifest::MAGIC, encoded, "pushed manifest").map_err(|e| {
+            Error::invalid(format!(
+                "the pushed manifest cannot be read: {}",
+                e.detail()
+            ))
+        })?;
     if manifest.graph_id != graph_id {
         return Err(Error::invalid(format!(
             "the pushed manifest is of graph {:?}, not {graph_id:?}",
@@ -126,7 +140,27 @@ pub fn receive_snapshot(
         )));
     }
     crate::repository::validate_snapshot_id(&manifest.snapshot_id)?;
+    // The checks a manifest read from this repository gets, before anything is committed: a
+    // peer's manifest becomes this standby's `latest`, and its restore must not be the first
+    // to find out it is unusable.
+    crate::restore::check_manifest_files(&manifest)
+        .map_err(|e| Error::invalid(format!("the pushed manifest was refused: {}", e.detail())))?;
+    if SnapshotManifest::compute_data_hash(&manifest.files) != manifest.data_hash {
+        return Err(Error::invalid(format!(
+            "the pushed manifest was refused: snapshot {}'s data hash does not match its files",
+            manifest.snapshot_id
+        )));
+    }
     repo.refresh_index()?;
+    if let Some(chunk) = manifest.files.iter().flat_map(|f| &f.chunks).find(|c| {
+        repo.locate(&c.id)
+            .is_some_and(|at| at.entry.raw_length != c.length)
+    }) {
+        return Err(Error::invalid(format!(
+            "the pushed manifest was refused: it gives chunk {} {} bytes, this repository holds it with another length",
+            chunk.id, chunk.length
+        )));
+    }
     let missing = manifest
         .files
         .iter()

@@ -62,6 +62,12 @@ class BackupStorageBackend:
         """Ids of every graph with at least one snapshot in this repository."""
         return self._repo.list_graphs()
 
+    def unreadable_snapshots(self, graph_id: "str | None" = None) -> list[dict[str, str]]:
+        """The snapshots (of one graph, or of every graph) whose manifest cannot be read:
+        ``graph_id``, ``snapshot_id``, ``path`` and ``reason`` of each. Listings leave them
+        out; ``verify`` fails naming them; ``delete`` or ``repair`` resolves them."""
+        return list(json.loads(self._repo.unreadable_snapshots(graph_id)))
+
     def list_snapshots(self, graph_id: str) -> list[str]:
         """Snapshot ids of a graph, oldest first."""
         return [entry["snapshot_id"] for entry in json.loads(self._repo.graph(graph_id).list_op().run())]

@@ -160,6 +160,9 @@ class VerifyReport:
     damaged_packs: tuple[str, ...] = ()
     """Packs found damaged, now recorded in the repository: no snapshot reuses them, the next
     backup of healthy data stores their chunks again, and ``repair`` heals what it can."""
+    unreadable_objects: tuple[str, ...] = ()
+    """Objects that cannot be read at all (manifests, index objects, ...), by path:
+    ``repair`` sets them aside (a snapshot whose manifest is unreadable is lost)."""
     """Set when several snapshots were verified together: what they were."""
 
     @property
@@ -187,6 +190,9 @@ class VerifyReport:
         if self.damaged_packs:
             text += (f" ({len(self.damaged_packs)} damaged pack(s) recorded: no snapshot reuses them, the next "
                      "backup stores their chunks again, and `lightrag-backup repair` heals what it can)")
+        if self.unreadable_objects:
+            text += (f" ({len(self.unreadable_objects)} unreadable object(s): `lightrag-backup repair` sets them "
+                     "aside, or `delete` an unreadable snapshot)")
         return text
 
     @property
@@ -220,6 +226,7 @@ class VerifyReport:
             "errors": list(self.errors),
             "checked_nothing": self.checked_nothing,
             "damaged_packs": list(self.damaged_packs),
+            "unreadable_objects": list(self.unreadable_objects),
         }
 
 
@@ -256,6 +263,7 @@ def verify_report(snapshot_id: str, read_data: bool, result: str, scope: str = "
         bytes_read=data["bytes_read"],
         errors=tuple(data["errors"]),
         damaged_packs=tuple(data.get("damaged_packs") or ()),
+        unreadable_objects=tuple(data.get("unreadable_objects") or ()),
     )
 
 

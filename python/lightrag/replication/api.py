@@ -6,8 +6,9 @@ never returned (``***``). Replicating runs as a job, like a snapshot: ``202`` wi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Optional
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi import Path as PathParam
@@ -70,6 +71,49 @@ class ReplicateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     snapshot_id: Optional[str] = Field(None, pattern=SNAPSHOT_ID_PATTERN, max_length=64)
     targets: Optional[list[str]] = Field(None, max_length=32)
+
+
+#: The largest fencing epoch: the catalog keeps it as a SQLite integer (signed 64 bits), the
+#: engine as u64. A peer cannot push an epoch past it (and so fence every normal primary).
+MAX_EPOCH = 2**63 - 1
+
+
+def parse_epoch(raw: str) -> int:
+    """An ``X-Source-Epoch`` header as an epoch: decimal digits only, within ``MAX_EPOCH``;
+    anything else is a 422 and nothing is recorded."""
+    text = raw.strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > 19 or int(text) > MAX_EPOCH:
+        raise HTTPError(422, "invalid_input", f"X-Source-Epoch must be an integer from 0 to {MAX_EPOCH}")
+    return int(text)
+
+
+class ReceiveGate:
+    """Bounds the receive work a standby does at once, whoever pushes: ``running`` requests
+    work (each reads its body only once its turn comes), ``waiting`` more wait for a turn, and
+    any beyond that are refused with 503 and ``Retry-After`` (a pushing primary retries).
+
+    Memory: a request holds its body (at most ``MAX_PUSH_BYTES``, 64 MiB) and what it inflates
+    (a chunk at most the repository's largest chunk, 1 MiB; a manifest or recovery point at most
+    32 times its body plus 1 MiB, and never over 256 MiB): with two at work, the standby's
+    receive side stays within a few hundred MiB under any flood of pushes, and within tens of
+    MiB for real ones (packs of 16 MiB, manifests of a few MiB)."""
+
+    def __init__(self, running: int = 2, waiting: int = 16) -> None:
+        self._slots = asyncio.Semaphore(running)
+        self._limit = running + waiting
+        self._admitted = 0
+
+    @contextlib.asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        if self._admitted >= self._limit:
+            raise HTTPError(503, "busy", "this standby is receiving as much as it takes at once; retry shortly",
+                            headers={"Retry-After": "1"})
+        self._admitted += 1
+        try:
+            async with self._slots:
+                yield
+        finally:
+            self._admitted -= 1
 
 
 def create_replication_router(
@@ -189,11 +233,7 @@ def create_replication_router(
     async def fencing(request: Request) -> None:
         """Refuse a push from a lower epoch (whatever this instance's role), then one to a
         primary: a misconfigured pair never writes into a live graph's repository."""
-        raw = request.headers.get("x-source-epoch", "0")
-        try:
-            source_epoch = int(raw)
-        except ValueError:
-            raise HTTPError(422, "invalid_input", "X-Source-Epoch must be an integer") from None
+        source_epoch = parse_epoch(request.headers.get("x-source-epoch", "0"))
         own = instance_epoch(manager.catalog)
         if source_epoch < own:
             raise HTTPError(409, "fenced", f"this instance has epoch {own}, the push comes from epoch {source_epoch}: "
@@ -237,16 +277,17 @@ def create_replication_router(
 
         return dict(json.loads(await manager.storage._repo.missing_chunks_op(body.chunks).start()))
 
-    # Packs are taken two at a time (one per core checking chunks), each read only once its
-    # turn comes: a source pushing several in flight waits on TCP, and the standby's memory
-    # stays at two packs (of 16 MiB) however many arrive.
-    packs_at_once = asyncio.Semaphore(2)
+    # Packs, manifests and recovery points are taken two at a time (one per core checking
+    # chunks), each body read only once its turn comes: a source pushing several in flight
+    # waits on TCP, and what the standby holds stays bounded however many arrive (see
+    # ReceiveGate).
+    gate = ReceiveGate()
 
     @receive.post("/packs", summary="A pack of chunks: every one is checked before any is stored")
     async def receive_pack(request: Request) -> dict[str, Any]:
         import json
 
-        async with packs_at_once:
+        async with gate.turn():
             data = await request.body()
             if not data:
                 raise HTTPError(422, "invalid_input", "a pack is sent as the request body")
@@ -268,10 +309,10 @@ def create_replication_router(
     ) -> dict[str, Any]:
         import json
 
-        data = await request.body()
         # One commit of a graph at a time here: the head check and the commit go together.
         lock = commits.setdefault(graph_id, asyncio.Lock())
-        async with lock:
+        async with gate.turn(), lock:
+            data = await request.body()
             try:
                 result = dict(json.loads(await manager.storage._repo.receive_snapshot_op(
                     graph_id, data, None if expected_head == "none" else expected_head,
@@ -316,13 +357,14 @@ def create_replication_router(
     async def receive_point(request: Request) -> dict[str, Any]:
         import json
 
-        data = await request.body()
-        if not data:
-            raise HTTPError(422, "invalid_input", "a recovery point is sent as the request body")
-        try:
-            result = dict(json.loads(await manager.storage._repo.recovery().receive_point_op(data).start()))
-        except IntegrityError as error:
-            raise HTTPError(422, "integrity", str(error)) from None
+        async with gate.turn():
+            data = await request.body()
+            if not data:
+                raise HTTPError(422, "invalid_input", "a recovery point is sent as the request body")
+            try:
+                result = dict(json.loads(await manager.storage._repo.recovery().receive_point_op(data).start()))
+            except IntegrityError as error:
+                raise HTTPError(422, "integrity", str(error)) from None
         if result["status"] == "stored":
             log.info("received recovery point %s", result["checkpoint_id"])
             await asyncio.to_thread(manager.refresh_recovery_points)
@@ -344,4 +386,4 @@ def create_replication_router(
     return router
 
 
-__all__ = ["create_replication_router"]
+__all__ = ["MAX_EPOCH", "ReceiveGate", "create_replication_router", "parse_epoch"]

@@ -625,6 +625,10 @@ def instance_epoch(catalog: Any) -> int:
 def set_instance_epoch(catalog: Any, epoch: int) -> int:
     """Raise this instance's fencing epoch to ``epoch`` (an epoch never goes down: a lower
     one changes nothing). Returns the epoch now."""
+    if not 0 <= int(epoch) <= 2**63 - 1:
+        from lightrag.backup.errors import InvalidInputError
+
+        raise InvalidInputError(f"an epoch is an integer from 0 to {2**63 - 1}")
     current = instance_epoch(catalog)
     if int(epoch) > current:
         catalog.set_state("epoch", str(int(epoch)))

@@ -151,8 +151,14 @@ def list_(args: argparse.Namespace, bar: ProgressBar) -> int:
     store = storage(args)
     graphs = [args.graph_id] if args.graph_id else store.list_graphs()
     snapshots = [s for g in graphs for s in GraphBackup(g, store, os.devnull).list_snapshots()]
-    text = "\n".join([SNAPSHOT_HEADER, *(snapshot_line(s) for s in snapshots)]) if snapshots else "no snapshots"
-    emit(args, [s.to_dict() for s in snapshots], text)
+    # A damaged manifest hides nothing else: the rest are listed, it is flagged.
+    unreadable = store.unreadable_snapshots(args.graph_id or None)
+    flagged = [f"! {u['snapshot_id']}  graph {u['graph_id']}  UNREADABLE: {u['reason']}" for u in unreadable]
+    if unreadable:
+        flagged.append("  (`lightrag-backup verify` names the damage; `delete -g GRAPH ID` or `repair` resolves it)")
+    lines = [SNAPSHOT_HEADER, *(snapshot_line(s) for s in snapshots)] if snapshots else ["no snapshots"]
+    emit(args, [s.to_dict() for s in snapshots] + [dict(u, unreadable=True) for u in unreadable],
+         "\n".join(lines + flagged))
     return 0
 
 

@@ -105,10 +105,16 @@ def repair(args: argparse.Namespace, bar: ProgressBar) -> int:
 
 def repair_text(report: dict[str, Any]) -> str:
     verb = "would" if report["dry_run"] else "did"
-    if not report["damaged_packs"] and not report["unhealed"]:
+    unreadable = report.get("unreadable_objects") or []
+    if not report["damaged_packs"] and not report["unhealed"] and not unreadable:
         return "repair: no damage found; every snapshot reads back whole"
     lines = [f"repair ({verb}): {len(report['damaged_packs'])} damaged pack(s); {report['chunks_copied']} whole chunk(s) "
              f"saved, {report['chunks_healed']} healed from the graphs' files, {report['chunks_lost']} lost"]
+    if unreadable:
+        done = "set aside under quarantine/" if report.get("set_aside") else "would be set aside"
+        lines.append(f"{len(unreadable)} unreadable object(s) {done}: " + ", ".join(unreadable))
+        if report.get("packs_reindexed"):
+            lines.append(f"  {report['packs_reindexed']} pack(s) indexed again from their own trailers")
     for snapshot in report["snapshots"]:
         state = "healed" if snapshot["healed"] else "CANNOT BE RESTORED: " + ", ".join(snapshot["unrestorable_files"])
         lines.append(f"  {snapshot['graph_id']}/{snapshot['snapshot_id']}  {snapshot['time'][:19]}  {state}")

@@ -24,9 +24,11 @@ _ECHO_LIMIT = 80
 class HTTPError(Exception):
     """An error with its own status and kind, raised by routes and dependencies."""
 
-    def __init__(self, status: int, kind: str, message: str, **extra: Any) -> None:
+    def __init__(self, status: int, kind: str, message: str, *, headers: "dict[str, str] | None" = None,
+                 **extra: Any) -> None:
         super().__init__(message)
         self.status, self.kind, self.message, self.extra = status, kind, message, extra
+        self.headers = headers
 
 
 def error_body(kind: str, message: str, **extra: Any) -> dict[str, Any]:
@@ -94,7 +96,8 @@ def install_error_handlers(app: Any, *, only_under: "str | tuple[str, ...] | Non
 
     @app.exception_handler(HTTPError)
     async def http_error(_request: Request, error: HTTPError) -> JSONResponse:
-        return JSONResponse(error_body(error.kind, error.message, **error.extra), status_code=error.status)
+        return JSONResponse(error_body(error.kind, error.message, **error.extra), status_code=error.status,
+                            headers=error.headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, error: RequestValidationError) -> Any:
