@@ -253,7 +253,7 @@ pub fn load_point(repo: &Repository, checkpoint_ref: &str) -> Result<PointStatus
     let points = list_points(repo)?;
     let wanted = checkpoint_ref.trim().to_ascii_lowercase();
     let not_found = |hint: &str| Error::RecoveryPointNotFound {
-        checkpoint_id: checkpoint_ref.to_string(),
+        checkpoint_id: crate::repository::shown(checkpoint_ref),
         hint: hint.to_string(),
     };
     if wanted == crate::repository::LATEST {

@@ -99,7 +99,8 @@ pub fn validate_graph_id(graph_id: &str) -> Result<()> {
         Ok(())
     } else {
         Err(Error::invalid(format!(
-            "graph id {graph_id:?} is not valid: use 1-128 characters of letters, digits, '_', '-' and '.', not starting with '.'"
+            "graph id {:?} is not valid: use 1-128 characters of letters, digits, '_', '-' and '.', not starting with '.'",
+            shown(graph_id)
         )))
     }
 }
@@ -113,8 +114,16 @@ pub fn validate_snapshot_id(snapshot_id: &str) -> Result<()> {
         Ok(id) if id.hyphenated().to_string() == snapshot_id => Ok(()),
         _ => Err(Error::invalid(format!(
             "snapshot id {:?} is not a UUID",
-            snapshot_id.chars().take(80).collect::<String>()
+            shown(snapshot_id)
         ))),
+    }
+}
+
+/// Input as an error message repeats it: at most 80 characters (an id of 5,000 is cut).
+pub(crate) fn shown(input: &str) -> String {
+    match input.char_indices().nth(80) {
+        Some((at, _)) => format!("{}...", &input[..at]),
+        None => input.to_string(),
     }
 }
 
@@ -132,7 +141,7 @@ fn validate_snapshot_ref(graph_id: &str, snapshot_id: &str) -> Result<()> {
     } else {
         Err(Error::SnapshotNotFound {
             graph_id: graph_id.to_string(),
-            snapshot_id: snapshot_id.to_string(),
+            snapshot_id: shown(snapshot_id),
             hint: " (a snapshot id is a UUID, a unique prefix of one, or `latest`)".to_string(),
         })
     }
@@ -366,7 +375,7 @@ impl Repository {
                 };
                 match bytes.and_then(|bytes| self.decode_index_file(&location, &bytes)) {
                     Ok(file) => files.push((path, file)),
-                    Err(error) if error.is_damage() => unreadable.push((path, error.to_string())),
+                    Err(error) if error.is_damage() => unreadable.push((path, error.detail())),
                     Err(error) => return Err(error),
                 }
             }
@@ -379,7 +388,7 @@ impl Repository {
                 };
                 match bytes.and_then(|b| decode_object(format::prune::MAGIC, &b, &path)) {
                     Ok(marker) => markers.push((path, marker)),
-                    Err(error) if error.is_damage() => unreadable.push((path, error.to_string())),
+                    Err(error) if error.is_damage() => unreadable.push((path, error.detail())),
                     Err(error) => return Err(error),
                 }
             }
@@ -391,7 +400,7 @@ impl Repository {
                 };
                 match bytes.and_then(|b| decode_object(format::damage::MAGIC, &b, &path)) {
                     Ok(record) => damage.push((path, record)),
-                    Err(error) if error.is_damage() => unreadable.push((path, error.to_string())),
+                    Err(error) if error.is_damage() => unreadable.push((path, error.detail())),
                     Err(error) => return Err(error),
                 }
             }
@@ -401,7 +410,7 @@ impl Repository {
             return Ok(false);
         };
         for (path, why) in &unreadable {
-            log::warn!("{path} is unreadable and skipped: {why}");
+            warn_once(path, &Error::integrity(why.clone()));
         }
         let mut state = self.index.write().unwrap();
         if rebuild {
@@ -461,7 +470,7 @@ impl Repository {
                 Ok(file) => {
                     files.insert(path.to_string(), file);
                 }
-                Err(error) if error.is_damage() => log::warn!("{path} is unreadable: {error}"),
+                Err(error) if error.is_damage() => warn_once(path.as_ref(), &error),
                 Err(error) => return Err(error),
             }
         }
@@ -818,7 +827,7 @@ impl Repository {
                     Err(Error::SnapshotNotFound { .. }) => {}
                     // Unreadable: skipped, as every listing does (verify names it).
                     Err(error) if error.is_damage() => {
-                        log::warn!("snapshot {graph_id}/{id} is unreadable and skipped: {error}");
+                        warn_once(&paths::snapshot(graph_id, id).to_string(), &error);
                     }
                     Err(error) => return Err(error),
                 }
@@ -853,12 +862,13 @@ impl Repository {
                     Ok(manifest) => scan.manifests.push(manifest),
                     Err(Error::SnapshotNotFound { .. }) => {}
                     Err(error) if error.is_damage() => {
-                        log::warn!("snapshot {graph}/{id} is unreadable: {error}");
+                        let path = paths::snapshot(&graph, &id).to_string();
+                        warn_once(&path, &error);
                         scan.unreadable.push(UnreadableSnapshot {
-                            path: paths::snapshot(&graph, &id).to_string(),
+                            path,
                             graph_id: graph,
                             snapshot_id: id,
-                            reason: error.to_string(),
+                            reason: error.detail(),
                         });
                     }
                     Err(other) => return Err(other),
@@ -1026,6 +1036,16 @@ impl Repository {
                 .delete(&paths::snapshot(graph_id, &snapshot_id)),
         )?;
         Ok(snapshot_id)
+    }
+}
+
+/// Log an unreadable object once per process (every listing meets it again; the operator
+/// needs to hear of it, not to read it on every line).
+fn warn_once(path: &str, error: &Error) {
+    static WARNED: std::sync::Mutex<Option<HashSet<String>>> = std::sync::Mutex::new(None);
+    let mut warned = WARNED.lock().unwrap_or_else(|e| e.into_inner());
+    if warned.get_or_insert_with(HashSet::new).insert(path.to_string()) {
+        log::warn!("{path} cannot be read and is skipped: {}", error.detail());
     }
 }
 

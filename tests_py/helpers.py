@@ -98,11 +98,16 @@ def start_serve(repo: Path, catalog: Path, graphs: Path, key: str, *extra: str, 
         subprocess.run([sys.executable, "-m", "lightrag.backup.cli", "--repo", str(repo), "init"], check=True,
                        capture_output=True)
     port = port or free_port()
+    # Its output goes to a file: a pipe nobody reads fills up (64 KiB of logs) and then blocks
+    # the server on its next log line.
+    log_path = Path(str(catalog) + f".serve-{port}.log")
+    log = open(log_path, "w")
     process = subprocess.Popen(
         [sys.executable, "-m", "lightrag.backup.cli", "--repo", str(repo), "--catalog", str(catalog), "serve",
          "--graphs-dir", str(graphs), "--port", str(port), "--api-key", key, *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, **(env or {})},
+        stdout=log, stderr=subprocess.STDOUT, text=True, env={**os.environ, **(env or {})},
     )
+    log.close()
     base = f"{'https' if ca else 'http'}://127.0.0.1:{port}"
     verify: Any = ssl.create_default_context(cafile=str(ca)) if ca else True
     deadline = time.monotonic() + 60
@@ -113,12 +118,12 @@ def start_serve(repo: Path, catalog: Path, graphs: Path, key: str, *extra: str, 
         except httpx.HTTPError:
             pass
         if process.poll() is not None or time.monotonic() > deadline:
-            output = process.stdout.read() if process.stdout else ""
-            raise RuntimeError(f"server did not start: {output}")
+            process.kill()
+            raise RuntimeError(f"server did not start: {log_path.read_text()[-6000:]}")
         time.sleep(0.2)
     client = httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=120, verify=verify)
     return {"process": process, "base": base, "client": client, "repo": repo, "catalog": catalog, "graphs": graphs,
-            "port": port, "key": key, "extra": extra, "env": env, "ca": ca}
+            "port": port, "key": key, "extra": extra, "env": env, "ca": ca, "log": log_path}
 
 
 def restart_serve(server: dict[str, Any]) -> dict[str, Any]:

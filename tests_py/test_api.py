@@ -39,7 +39,9 @@ def server(tmp_path_factory) -> Iterator[dict[str, Any]]:
     # A big file makes g2's operations last long enough to overlap.
     (graphs / "g2" / "vdb_chunks.json").write_bytes(os.urandom(48 * 1024 * 1024))
     (graphs / ".hidden").mkdir()
-    started = start_serve(root / "repo", root / "catalog.sqlite3", graphs, API_KEY)
+    # Folder targets may be registered over REST only inside the folders the operator allows.
+    started = start_serve(root / "repo", root / "catalog.sqlite3", graphs, API_KEY,
+                          env={"LIGHTRAG_REPLICATION_ALLOWED_DIRS": str(root / "allowed")})
     yield {"client": started["client"], "base": started["base"], "graphs": graphs, "root": root}
     stop_serve(started)
 
@@ -284,13 +286,27 @@ def test_property_based_pass_over_the_openapi_schema_finds_no_5xx(server):
 
 def test_replication_endpoints_over_http(server):
     client, root = server["client"], server["root"]
-    made = client.post("/replication/targets", json={"name": "dr", "base_url": f"file://{root / 'dr-replica'}",
+    made = client.post("/replication/targets", json={"name": "dr",
+                                                      "base_url": f"file://{root / 'allowed' / 'dr-replica'}",
                                                       "api_key": "standby-secret"})
     assert made.status_code == 201, made.text
     target = made.json()
     assert target["api_key"] == "***" and "standby-secret" not in made.text
-    assert_error_shape(client.post("/replication/targets", json={"name": "dr", "base_url": "file:///tmp/other"}),
+    assert_error_shape(client.post("/replication/targets", json={"name": "dr",
+                                                                 "base_url": f"file://{root / 'allowed' / 'other'}"}),
                        409, "target_exists")
+    # A key holder cannot make the server create a repository in any folder it can write.
+    for outside in (f"file://{root / 'ssh'}", str(root / "ssh"), f"file://{root / 'allowed' / '..' / 'ssh'}"):
+        refused = client.post("/replication/targets", json={"name": "ssh", "base_url": outside})
+        assert_error_shape(refused, 422, "invalid_input")
+        assert "LIGHTRAG_REPLICATION_ALLOWED_DIRS" in refused.json()["error"]["message"]
+    assert not (root / "ssh").exists()
+    # A CA file that is not PEM is refused at registration, naming the problem.
+    (root / "broken-ca.pem").write_text("not a certificate")
+    refused = client.post("/replication/targets", json={"name": "tls", "base_url": "https://127.0.0.1:9",
+                                                        "ca_file": str(root / "broken-ca.pem")})
+    assert_error_shape(refused, 422, "invalid_input")
+    assert "not a PEM CA certificate" in refused.json()["error"]["message"]
     assert_error_shape(client.post("/replication/targets", json={"name": "x", "base_url": "ftp://nope"}), 422)
     listed = client.get("/replication/targets").json()
     assert [t["name"] for t in listed] == ["dr"] and "standby-secret" not in client.get("/replication/targets").text

@@ -34,7 +34,7 @@ def value(values: dict[Any, float], name: str, **labels: str) -> float:
 def test_metrics_match_what_the_api_reports(tmp_path: Path):
     build(tmp_path / "m-graphs" / "docs", 2, seed=41)
     build(tmp_path / "m-graphs" / "notes", 1, seed=42)
-    server = start_server(tmp_path, "m", KEY)
+    server = start_server(tmp_path, "m", KEY, env={"LIGHTRAG_REPLICATION_ALLOWED_DIRS": str(tmp_path)})
     client = server["client"]
     try:
         assert httpx.get(f"{server['base']}/metrics").status_code in (401, 403), "behind the key"

@@ -173,6 +173,12 @@ impl Backend {
         };
         let local_path =
             std::path::absolute(&local_path).map_err(|e| Error::io("resolve", &local_path, e))?;
+        if local_path.exists() && !local_path.is_dir() {
+            return Err(Error::invalid(format!(
+                "{} is a file, not a lightrag-backup repository (a local repository is a folder)",
+                local_path.display()
+            )));
+        }
         let created = !local_path.exists();
         // A folder made here is its owner's only (0700) from the start, whatever the umask.
         std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)

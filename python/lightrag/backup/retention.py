@@ -41,6 +41,8 @@ def parse_duration(value: Duration, *, default_unit: str = "d") -> timedelta:
             result = timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2) or default_unit])
         else:
             raise InvalidInputError(f"{value!r} is not a duration")
+    except InvalidInputError:
+        raise
     except (OverflowError, ValueError):
         raise InvalidInputError(f"{value!r} is not a usable duration (too large)") from None
     if result > MAX_DURATION:

@@ -47,6 +47,10 @@ _BACKUP_ARGS.add_argument("--backup-graph-id", metavar="ID",
                           help="this server's graph id (default: $LIGHTRAG_BACKUP_GRAPH_ID, else the workspace or 'default')")
 _BACKUP_ARGS.add_argument("--backup-catalog", metavar="PATH", help="the SQLite catalog (default: $LIGHTRAG_BACKUP_CATALOG_PATH)")
 _BACKUP_ARGS.add_argument("--backup-no-scheduler", action="store_true", help="do not run backup schedules in this server")
+_BACKUP_ARGS.add_argument("--backup-no-auth", action="store_true",
+                          help="serve the backup, replication and recovery routes without an API key or accounts on "
+                               "a non-loopback address (LightRAG listens on 0.0.0.0 by default): anyone who reaches "
+                               "it can restore, delete and push; refused without this flag")
 _BACKUP_ARGS.add_argument("--backup-role", "--role", dest="backup_role", choices=("primary", "standby"),
                           help="this instance's role, kept in the catalog (default: the catalog's, else "
                                "$LIGHTRAG_RECOVERY_ROLE, else primary); only a standby takes pushes")
@@ -96,6 +100,7 @@ def mount_backup(
     from lightrag.api.utils_api import get_combined_auth_dependency
 
     from .http.app import mount_routers
+    from .http.auth import constant_time_auth
 
     rag = rag if rag is not None else find_lightrag(app)
     if manager is None:
@@ -104,7 +109,8 @@ def mount_backup(
     manager.register_graph(graph_id, rag=rag)
     key = api_key if api_key is not None else os.environ.get("LIGHTRAG_API_KEY")
     # LightRAG's own routes keep LightRAG's error bodies and upload sizes: ours apply to ours.
-    mount_routers(app, manager, dependencies=[Depends(get_combined_auth_dependency(key))],
+    auth = constant_time_auth(key, get_combined_auth_dependency(key))
+    mount_routers(app, manager, dependencies=[Depends(auth)],
                   run_scheduler=run_scheduler,
                   only_under=("/backup", "/replication", "/recovery", "/primary", "/standby", "/metrics"))
     guard_writes(app, manager)
@@ -236,6 +242,12 @@ def main(argv: Optional[list[str]] = None) -> None:
         os.environ.setdefault("LIGHTRAG_RECOVERY_ADVERTISE_URL", f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:"
                               f"{getattr(args, 'port', 9621)}")
         try:
+            from .http.auth import auth_mode
+
+            key = os.environ.get("LIGHTRAG_API_KEY") or getattr(args, "key", None)
+            accounts = bool(os.environ.get("AUTH_ACCOUNTS") or getattr(args, "auth_accounts", None))
+            auth_mode(host, key, options.backup_no_auth, accounts=accounts, program="lightrag-backup-server",
+                      no_auth_flag="--backup-no-auth")
             storage = storage_from_url(options.backup_repo or default_repository(rag), create=True, **repo_options)
             manager = BackupManager(storage, options.backup_catalog)
             if options.backup_role:
@@ -244,7 +256,7 @@ def main(argv: Optional[list[str]] = None) -> None:
                 set_instance_role(manager.catalog, options.backup_role)
             mount_backup(app, rag, manager=manager,
                          graph_id=options.backup_graph_id,
-                         api_key=os.environ.get("LIGHTRAG_API_KEY") or getattr(args, "key", None),
+                         api_key=key,
                          run_scheduler=not options.backup_no_scheduler)
         except BackupError as error:
             print(f"lightrag-backup-server: {type(error).__name__}: {error}", file=sys.stderr)

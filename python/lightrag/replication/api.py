@@ -87,6 +87,29 @@ def parse_epoch(raw: str) -> int:
     return int(text)
 
 
+#: The folders (``os.pathsep``-separated) inside which ``file://`` (and plain path) targets may
+#: be registered over REST. Unset: none. The CLI, run by the operator, may name any folder.
+ALLOWED_DIRS_ENV = "LIGHTRAG_REPLICATION_ALLOWED_DIRS"
+
+
+def confine_folder_target(target: ReplicationTarget) -> None:
+    """Refuse (422) a folder target registered over REST outside the folders the operator
+    allowed: a key holder must not make the server create a repository in any folder it can
+    write (``~/.ssh``, a web root ...)."""
+    import os
+
+    folder = target.local_folder()
+    if folder is None:
+        return
+    allowed = [os.path.realpath(os.path.expanduser(d)) for d in os.environ.get(ALLOWED_DIRS_ENV, "").split(os.pathsep)
+               if d.strip()]
+    if not any(folder == root or folder.startswith(root.rstrip(os.sep) + os.sep) for root in allowed):
+        raise HTTPError(422, "invalid_input",
+                        f"a folder target is accepted over REST only inside the folders {ALLOWED_DIRS_ENV} names "
+                        f"({'none set' if not allowed else ', '.join(allowed)}); register it with the CLI "
+                        "(`lightrag-backup replication add`) or set the variable")
+
+
 class ReceiveGate:
     """Bounds the receive work a standby does at once, whoever pushes: ``running`` requests
     work (each reads its body only once its turn comes), ``waiting`` more wait for a turn, and
@@ -142,6 +165,7 @@ def create_replication_router(
     @router.post("/targets", status_code=201, summary="Register a replication target")
     async def register_target(request: Request, body: TargetRequest) -> dict[str, Any]:
         target = ReplicationTarget(**body.model_dump())
+        confine_folder_target(target)
         # It also writes the target into the repository's settings: off the event loop.
         await asyncio.to_thread(replication.register_target, target)
         # A running replicator brings the new target up to date now, not at its next catch-up.
@@ -386,4 +410,5 @@ def create_replication_router(
     return router
 
 
-__all__ = ["MAX_EPOCH", "ReceiveGate", "create_replication_router", "parse_epoch"]
+__all__ = ["ALLOWED_DIRS_ENV", "MAX_EPOCH", "ReceiveGate", "confine_folder_target", "create_replication_router",
+           "parse_epoch"]

@@ -114,6 +114,7 @@ class ReplicationManager:
         an instance target (over HTTP), which this version cannot replicate to yet."""
         if not isinstance(target, ReplicationTarget):
             raise InvalidInputError("register_target takes a ReplicationTarget")
+        target.tls_context()  # a CA file that is missing or not PEM is refused now, naming it
         existing = self.targets()
         for other in existing:
             if other.name == target.name and other.target_id != target.target_id:
@@ -229,7 +230,6 @@ class ReplicationManager:
         """One call to an instance target (``path`` from its root, a JSON ``body`` if any),
         with this instance's key and epoch; a refusal or failure raises InvalidInputError
         saying what the target answered."""
-        import ssl
         import urllib.error
         import urllib.request
 
@@ -241,7 +241,7 @@ class ReplicationManager:
         key = target.resolved_api_key()
         if key:
             request.add_header("X-API-Key", key)
-        context = ssl.create_default_context(cafile=target.ca_file) if target.ca_file else None
+        context = target.tls_context()
         try:
             with urllib.request.urlopen(request, timeout=timeout or 30, context=context) as answer:
                 return dict(json.loads(answer.read()))
@@ -407,6 +407,7 @@ class ReplicationManager:
             try:
                 ids = [snapshot_id] if snapshot_id else None
                 if target.kind == "instance":
+                    target.tls_context()  # a CA file broken since registration fails this target only
                     op = self._engine.push_op(target.base_url, graph_id, target.resolved_api_key(), target.ca_file,
                                               self.epoch, ids, dry_run, self.retries, self.timeout, progress,
                                               policy, sent)

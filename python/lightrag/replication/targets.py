@@ -68,14 +68,52 @@ class ReplicationTarget:
         return "instance" if self.scheme in INSTANCE_SCHEMES else "repository"
 
     def resolved_api_key(self) -> Optional[str]:
-        """The key itself (an ``env:NAME`` reference read now)."""
+        """The key itself (an ``env:NAME`` or ``file:PATH`` reference read now)."""
         if self.api_key and self.api_key.startswith("env:"):
             name = self.api_key[4:]
             value = os.environ.get(name)
             if not value:
                 raise InvalidInputError(f"target {self.name}: the API key variable {name} is not set")
             return value
+        if self.api_key and self.api_key.startswith("file:"):
+            path = self.api_key[5:]
+            try:
+                with open(path, encoding="utf-8") as handle:
+                    value = handle.readline().strip()
+            except OSError as error:
+                raise InvalidInputError(f"target {self.name}: the API key file {path}: {error.strerror}") from None
+            if not value:
+                raise InvalidInputError(f"target {self.name}: the API key file {path} holds no key")
+            return value
         return self.api_key
+
+    def tls_context(self) -> Any:
+        """The TLS context for an ``https://`` target: the system's CAs, or ``ca_file``'s.
+        Raises :class:`InvalidInputError` naming the problem when ``ca_file`` is missing or not
+        PEM (checked when the target is registered, and again before each use: a CA file
+        broken later fails this target only)."""
+        if not self.ca_file:
+            return None
+        import ssl
+
+        try:
+            return ssl.create_default_context(cafile=self.ca_file)
+        except FileNotFoundError:
+            raise InvalidInputError(f"target {self.name}: ca_file {self.ca_file} does not exist") from None
+        except (ssl.SSLError, OSError, ValueError) as error:
+            raise InvalidInputError(
+                f"target {self.name}: ca_file {self.ca_file} is not a PEM CA certificate "
+                f"({getattr(error, 'reason', None) or getattr(error, 'strerror', None) or error})"
+            ) from None
+
+    def local_folder(self) -> Optional[str]:
+        """The folder a ``file://`` URL or a plain path names (absolute), else ``None``."""
+        if self.kind != "repository" or self.scheme not in ("file", ""):
+            return None
+        from urllib.parse import unquote, urlparse
+
+        path = unquote(urlparse(self.base_url).path) if self.scheme == "file" else self.base_url
+        return os.path.realpath(os.path.expanduser(path))
 
     def takes(self, graph_id: str) -> bool:
         return self.enabled and (self.graphs is None or graph_id in self.graphs)
@@ -83,19 +121,20 @@ class ReplicationTarget:
     def to_dict(self, *, secrets: bool = False) -> dict[str, Any]:
         """A JSON-ready view; the API key is masked (an ``env:`` reference is shown as such)."""
         key = self.api_key
-        if key and not secrets and not key.startswith("env:"):
+        if key and not secrets and not key.startswith(("env:", "file:")):
             key = "***"
         return {
             "target_id": self.target_id,
             "name": self.name,
-            "base_url": self.base_url,
+            "base_url": self.base_url if secrets else masked_url(self.base_url),
             "kind": self.kind,
             "api_key": key,
             "enabled": self.enabled,
             "graphs": self.graphs,
             "conflict_policy": self.conflict_policy,
             "ca_file": self.ca_file,
-            "options": {k: ("***" if _secret_option(k) and not secrets else v) for k, v in self.options.items()},
+            "options": {k: v if secrets else "***" if _secret_option(k) else masked_url(v)
+                        for k, v in self.options.items()},
         }
 
     @classmethod
@@ -105,6 +144,12 @@ class ReplicationTarget:
             graphs=row.get("graphs"), conflict_policy=row.get("conflict_policy") or "reject",
             ca_file=row.get("ca_file"), options=dict(row.get("options") or {}), target_id=row["target_id"],
         )
+
+
+def masked_url(url: str) -> str:
+    """``url`` with the password of a ``user:password@`` part shown as ``***``: what output
+    and logs may show of an endpoint URL."""
+    return re.sub(r"(://[^/@:]*):[^/@]*@", r"\1:***@", url)
 
 
 def _secret_option(key: str) -> bool:

@@ -129,6 +129,49 @@ def default_graph_id(working_dir: "str | os.PathLike[str]") -> str:
     return f"{name}-{hashlib.sha256(str(path).encode()).hexdigest()[:8]}"
 
 
+def graph_folder(args: argparse.Namespace) -> Any:
+    """The graph folder ``-w/--working-dir`` (and ``--workspace``) name, which must be a folder:
+    checked before anything is written, so bad input changes nothing."""
+    from pathlib import Path
+
+    from ..errors import GraphDirNotFoundError
+
+    folder = Path(args.working_dir).expanduser().absolute() / (args.workspace or "")
+    if not folder.is_dir():
+        why = "is not a folder" if folder.exists() else "does not exist"
+        raise GraphDirNotFoundError(f"graph folder {str(folder)!r} {why} (check -w/--working-dir and --workspace)")
+    return folder
+
+
+def api_key_options(sub: argparse.ArgumentParser, what: str) -> None:
+    """``--api-key`` and ``--api-key-file`` for ``what`` (the key a server requires, or the one
+    it is called with); the default is ``$LIGHTRAG_API_KEY``."""
+    sub.add_argument("--api-key", default=None,
+                     help=f"{what} (default: $LIGHTRAG_API_KEY). A key on the command line is visible to every "
+                          "local user in the process list: prefer $LIGHTRAG_API_KEY or --api-key-file")
+    sub.add_argument("--api-key-file", default=None, metavar="PATH",
+                     help="read the key from this file (its first line), kept out of the process list")
+
+
+def api_key_of(args: argparse.Namespace) -> "str | None":
+    """The key ``--api-key-file``, ``--api-key`` or ``$LIGHTRAG_API_KEY`` gives, in that order."""
+    from ..errors import InvalidInputError
+
+    path = getattr(args, "api_key_file", None)
+    if path:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                key = handle.readline().strip()
+        except OSError as error:
+            raise InvalidInputError(f"--api-key-file {path}: {error.strerror or error}") from None
+        if not key:
+            raise InvalidInputError(f"--api-key-file {path} holds no key")
+        return key
+    if getattr(args, "api_key", None) is not None:
+        return str(args.api_key)
+    return os.environ.get("LIGHTRAG_API_KEY")
+
+
 def storage(args: argparse.Namespace) -> Any:
     """The repository the command names. Only ``init`` (and ``snapshot --init``) creates one
     (with ``--create-bucket``, its bucket or container too): a mistyped ``--repo`` is an

@@ -15,6 +15,7 @@ from ._common import (
     add_command,
     backup,
     emit,
+    graph_folder,
     graph_id,
     graph_options,
     human,
@@ -102,15 +103,9 @@ def init(args: argparse.Namespace, bar: ProgressBar) -> int:
 
 
 def snapshot(args: argparse.Namespace, bar: ProgressBar) -> int:
-    from pathlib import Path
-
-    from ..errors import GraphDirNotFoundError
-
     if args.from_env is not None:
         return _snapshot_from_env(args, bar)
-    folder = Path(args.working_dir).expanduser().absolute() / (args.workspace or "")
-    if not folder.is_dir():  # checked first: a failed first snapshot leaves no repository behind
-        raise GraphDirNotFoundError(f"graph folder {str(folder)!r} does not exist (check -w/--working-dir and --workspace)")
+    graph_folder(args)  # checked first: bad input changes nothing, leaves no repository behind
     store = storage(args)
     made = backup(args, store, manager(args, store)).create_snapshot(args.description, args.tag, progress=bar,
                                                                      adopt=args.adopt)
@@ -252,7 +247,12 @@ def _restore_into_env(args: argparse.Namespace, bar: ProgressBar, graph: Any) ->
 def delete(args: argparse.Namespace, bar: ProgressBar) -> int:
     store = storage(args)
     graph = backup(args, store, manager(args, store))
-    snapshot_id = graph.get_snapshot(args.snapshot_id).snapshot_id
+    from ..errors import IntegrityError
+
+    try:
+        snapshot_id = graph.get_snapshot(args.snapshot_id).snapshot_id
+    except IntegrityError:
+        snapshot_id = args.snapshot_id  # an unreadable manifest: deleted by its id, the way out of the damage
     graph.delete_snapshot(snapshot_id)
     emit(args, {"deleted": snapshot_id}, f"deleted snapshot {snapshot_id} (its data is freed by a prune)")
     return 0

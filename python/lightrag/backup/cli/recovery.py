@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ._common import EXIT_ERROR, ProgressBar, Wanted, add_command, emit, manager, storage
+from ._common import EXIT_ERROR, ProgressBar, Wanted, add_command, api_key_of, api_key_options, emit, manager, storage
 
 _POINT_HELP = "a recovery point id, a unique prefix of one, or latest"
 
@@ -56,7 +56,7 @@ def register(commands: Any, wanted: Wanted) -> None:
     switchover.add_argument("--server", default=None, metavar="URL",
                             help="the primary's server (default: $LIGHTRAG_BACKUP_SERVER_URL, else "
                                  "http://127.0.0.1:9621, lightrag-server's port)")
-    switchover.add_argument("--api-key", default=None, help="its key (default: $LIGHTRAG_API_KEY)")
+    api_key_options(switchover, "the primary's key")
     switchover.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for it (default 900)")
     action("lease", "the failover lease ($LIGHTRAG_RECOVERY_LEASE_URL): holder, epoch, expiry", lease_cmd)
     action("status", "role, epoch, RPO and RTO, per graph", status_cmd)
@@ -172,7 +172,7 @@ def switchover_cmd(args: argparse.Namespace, bar: ProgressBar) -> int:
     server = (args.server or os.environ.get("LIGHTRAG_BACKUP_SERVER_URL") or "http://127.0.0.1:9621").rstrip("/")
     if urllib.parse.urlparse(server).scheme not in ("http", "https"):
         raise InvalidInputError(f"--server {server!r}: give the primary's http(s) URL")
-    key = args.api_key if args.api_key is not None else os.environ.get("LIGHTRAG_API_KEY")
+    key = api_key_of(args)
     request = urllib.request.Request(f"{server}/recovery/switchover?wait=true", method="POST",
                                      data=json.dumps({"candidate": args.candidate}).encode(),
                                      headers={"Content-Type": "application/json", **({"X-API-Key": key} if key else {})})

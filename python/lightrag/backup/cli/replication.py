@@ -21,7 +21,9 @@ def register(commands: Any, wanted: Wanted) -> None:
                                            "(default: the system's, or $SSL_CERT_FILE)")
         add.add_argument("--target-option", "-t", action="append", default=[], metavar="KEY=VALUE",
                          help="the target store's settings (endpoint, region, ...), as -o for the repository")
-        add.add_argument("--api-key", help="the target's key, or env:VARIABLE to read it from the environment")
+        add.add_argument("--api-key", help="the target's key, or env:VARIABLE (read from the environment) or "
+                                           "file:PATH (read from a file) when it is used; a key itself on the command "
+                                           "line is visible to every local user in the process list")
         add.add_argument("--graph", action="append", dest="graphs", metavar="GRAPH_ID",
                          help="replicate only this graph there (repeatable; default: every graph)")
         add.add_argument("--conflict-policy", choices=("reject", "source_wins"), default="reject",

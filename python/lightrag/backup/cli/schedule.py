@@ -12,6 +12,7 @@ from ._common import (
     Wanted,
     add_command,
     emit,
+    graph_folder,
     graph_id,
     graph_options,
     has_policy,
@@ -47,14 +48,9 @@ def register(commands: Any, wanted: Wanted) -> None:
 
 def set_schedule(args: argparse.Namespace, bar: ProgressBar) -> int:
     """Create a schedule, or change only what is given of an existing one."""
-    from pathlib import Path
-
-    from ..errors import GraphDirNotFoundError
     from ..schedule import CronExpression, parse_interval
 
-    folder = Path(args.working_dir).expanduser().absolute() / (args.workspace or "")
-    if not folder.is_dir():  # checked before anything is registered: bad input changes nothing
-        raise GraphDirNotFoundError(f"graph folder {str(folder)!r} does not exist (check -w/--working-dir and --workspace)")
+    graph_folder(args)  # checked first: bad input changes nothing, leaves no repository behind
     when: Any = None
     if args.every:
         when = parse_interval(args.every, cron=False)

@@ -7,7 +7,7 @@ import os
 import sys
 from typing import Any
 
-from ._common import ProgressBar, Wanted, add_command, manager, storage
+from ._common import ProgressBar, Wanted, add_command, api_key_of, api_key_options, manager, storage
 
 
 def register(commands: Any, wanted: Wanted) -> None:
@@ -17,7 +17,7 @@ def register(commands: Any, wanted: Wanted) -> None:
         sub.add_argument("--graphs-dir", required=True, help="each subfolder is a graph; its name is the graph id")
         sub.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
         sub.add_argument("--port", type=int, default=9721, help="port (default 9721)")
-        sub.add_argument("--api-key", default=None, help="required X-API-Key (default: $LIGHTRAG_API_KEY)")
+        api_key_options(sub, "the X-API-Key this server requires")
         sub.add_argument("--no-auth", action="store_true",
                          help="serve without an API key on a non-loopback address (anyone who reaches it can "
                               "restore and delete): only on a network you trust")
@@ -45,7 +45,7 @@ def serve(args: argparse.Namespace, bar: ProgressBar) -> int:
     except ImportError as error:
         raise InvalidInputError(f"serve needs FastAPI and uvicorn: pip install 'lightrag-backup[server]' ({error})") from None
     tls = tls_files(args.ssl_certfile, args.ssl_keyfile)
-    key = args.api_key if args.api_key is not None else os.environ.get("LIGHTRAG_API_KEY")
+    key = api_key_of(args)
     auth = auth_mode(args.host, key, args.no_auth)
     store = storage(args)
     owner = manager(args, store)
@@ -90,31 +90,7 @@ def tls_files(certfile: "str | None", keyfile: "str | None") -> dict[str, str]:
 
 
 def auth_mode(host: str, key: "str | None", no_auth: bool) -> str:
-    """How the server guards its routes; refuses an open server on a non-loopback address
-    unless ``--no-auth`` says so (then with a warning)."""
-    from ..errors import InvalidInputError
+    """How the server guards its routes (see :func:`lightrag.backup.http.auth.auth_mode`)."""
+    from ..http.auth import auth_mode as rule
 
-    if key:
-        return "X-API-Key required"
-    if is_loopback(host):
-        return "none (loopback only: set LIGHTRAG_API_KEY or --api-key before listening elsewhere)"
-    if not no_auth:
-        raise InvalidInputError(
-            f"refusing to serve on {host} without an API key: anyone who reaches it could restore over and delete "
-            "your graphs' backups. Set LIGHTRAG_API_KEY (or --api-key), listen on 127.0.0.1, or pass --no-auth "
-            "on a network you trust"
-        )
-    print(f"lightrag-backup serve: WARNING: no API key on {host}: anyone who reaches this server can restore and "
-          "delete (--no-auth)", file=sys.stderr, flush=True)
-    return "NONE (--no-auth)"
-
-
-def is_loopback(host: str) -> bool:
-    import ipaddress
-
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False  # a host name: it may resolve anywhere
+    return rule(host, key, no_auth, program="lightrag-backup serve")
