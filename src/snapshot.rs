@@ -125,7 +125,9 @@ pub fn check_source(
                 .is_some()
     })?;
     let Some(newest) = newest else {
-        return Ok(());
+        // The graph's first snapshot from a folder: claim the id for it, create-only, so of
+        // two first snapshots from two folders at the same moment exactly one goes through.
+        return claim_graph_id(repo, graph_id, &ours);
     };
     let theirs = serde_json::from_str::<Map<String, Value>>(&newest.metadata_json)
         .ok()
@@ -138,6 +140,51 @@ pub fn check_source(
         graph_id: graph_id.to_string(),
         ours: describe_source(&hostname(), &ours),
         theirs: describe_source(&newest.hostname, &theirs),
+    })
+}
+
+/// The folder a graph id was first snapshotted from: `graphs/<graph id>/source`, written
+/// create-only before the graph's first snapshot. Once the graph has snapshots, their own
+/// metadata says where they came from (an adopted graph moves on with them); the claim
+/// decides only between first snapshots.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct GraphClaim {
+    working_dir: String,
+    workspace: String,
+    hostname: String,
+    claimed_at: String,
+}
+
+fn claim_graph_id(repo: &Repository, graph_id: &str, ours: &(String, String)) -> Result<()> {
+    let path = crate::format::paths::graph_claim(graph_id);
+    let claim = GraphClaim {
+        working_dir: ours.0.clone(),
+        workspace: ours.1.clone(),
+        hostname: hostname(),
+        claimed_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+    };
+    let bytes = serde_json::to_vec(&claim).expect("a claim serialises");
+    let backend = repo.backend();
+    if crate::runtime::block_on(backend.put_create(&path, bytes.into()))?
+        == crate::backend::Created::New
+    {
+        return Ok(());
+    }
+    let Some(bytes) = crate::runtime::block_on(backend.get_bounded(&path))? else {
+        return Ok(()); // removed in between: nothing claims the id
+    };
+    let Ok(theirs) = serde_json::from_slice::<GraphClaim>(&bytes) else {
+        log::warn!("{path} cannot be read; the graph id's first snapshot goes ahead");
+        return Ok(());
+    };
+    let theirs_source = (theirs.working_dir, theirs.workspace);
+    if &theirs_source == ours {
+        return Ok(());
+    }
+    Err(Error::GraphSourceConflict {
+        graph_id: graph_id.to_string(),
+        ours: describe_source(&hostname(), ours),
+        theirs: describe_source(&theirs.hostname, &theirs_source),
     })
 }
 

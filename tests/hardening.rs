@@ -494,3 +494,40 @@ fn a_config_with_chunk_sizes_out_of_range_is_refused() {
         "{error}"
     );
 }
+
+#[test]
+fn of_two_first_snapshots_of_one_graph_id_from_two_folders_exactly_one_commits() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo_dir = tmp.path().join("repo");
+    open_local(&repo_dir);
+    for round in 0..5 {
+        let graph_id = format!("g{round}");
+        let barrier = std::sync::Barrier::new(2);
+        let outcomes: Vec<Result<SnapshotManifest, Error>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = ["a", "b"]
+                .into_iter()
+                .map(|name| {
+                    let (barrier, graph_id, repo_dir) = (&barrier, &graph_id, &repo_dir);
+                    let folder = tmp.path().join(format!("{name}{round}"));
+                    common::write_graph(&folder, round);
+                    scope.spawn(move || {
+                        let repo = open_local(repo_dir);
+                        let mut options = SnapshotOptions::default();
+                        options.metadata.insert(
+                            "working_dir".into(),
+                            folder.display().to_string().into(),
+                        );
+                        barrier.wait();
+                        create_snapshot(&repo, graph_id, &folder, &options, &NoProgress)
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let committed = outcomes.iter().filter(|o| o.is_ok()).count();
+        assert_eq!(committed, 1, "{outcomes:?}");
+        let refused = outcomes.iter().find_map(|o| o.as_ref().err()).unwrap();
+        assert_eq!(refused.kind(), "graph_source_conflict", "{refused}");
+        assert_eq!(open_local(&repo_dir).list_snapshots(&graph_id).unwrap().len(), 1);
+    }
+}

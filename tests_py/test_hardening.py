@@ -318,3 +318,32 @@ def test_endpoint_passwords_are_masked_in_output():
     shown = json.dumps(target.to_dict())
     assert "s3cret" not in shown and "hunter2" not in shown and "user:***@" in shown
     assert "s3cret" in target.to_dict(secrets=True)["base_url"]
+
+
+# -- a database graph's snapshot into a new machine's empty LightRAG ---------------------------
+
+
+async def test_a_records_snapshot_restores_into_a_live_empty_file_backed_instance(tmp_path: Path):
+    """The migration from databases to files: a new machine, an empty LightRAG, the backup
+    brought in. An empty graph needs no safety snapshot; the restore goes through."""
+    import shutil
+
+    from helpers import forget_shared_data
+    from lightrag.backup import GraphBackup
+    from lightrag.backup.storage import LocalBackupStorage
+    from lightrag.backup.offline_graph import new_rag
+
+    fixture = Path(__file__).parent / "fixtures" / "records-v1"
+    storage = LocalBackupStorage(tmp_path / "repo")
+    shutil.copytree(fixture, tmp_path / "src")
+    snapshot = GraphBackup("migrated", storage, tmp_path / "src").create_snapshot()
+    forget_shared_data()
+    rag = await new_rag(tmp_path / "live", workspace="ws", embedding_dim=8)
+    try:
+        live = GraphBackup("migrated", storage, rag=rag)
+        assert await live.arestore_snapshot(snapshot.snapshot_id)
+        assert len(await rag.chunk_entity_relation_graph.get_all_nodes()) == 20
+        assert live.last_restore["safety_snapshot"] is None
+    finally:
+        await rag.finalize_storages()
+        forget_shared_data()

@@ -13,6 +13,7 @@
 //! replication/<name>                   replication state (reserved for replication)
 //! settings/<kind>/<name>/<version>     settings (schedules, ...), newest version wins
 //! quarantine/<path>                    unreadable objects repair set aside (never read)
+//! graphs/<graph id>/source             the folder a graph id was first snapshotted from
 //! ```
 
 use super::ObjectId;
@@ -34,6 +35,9 @@ pub const LOCKS: &str = "locks";
 pub const DAMAGED: &str = "damaged";
 /// The folder of recovery points.
 pub const RECOVERY: &str = "recovery";
+/// The folder of graph claims (`graphs/<graph id>/source`: the folder a graph id's first
+/// snapshot came from, written create-only).
+pub const GRAPHS: &str = "graphs";
 /// Where repair sets unreadable objects aside (`quarantine/<their path>`): kept for a
 /// post-mortem, never read by any operation.
 pub const QUARANTINE: &str = "quarantine";
@@ -54,6 +58,11 @@ pub fn pack(id: &ObjectId) -> Path {
 /// The path of an index file (named by the SHA-256 of its bytes).
 pub fn index(id: &ObjectId) -> Path {
     Path::from(format!("{INDEX}/{}", id.to_hex()))
+}
+
+/// The claim of a graph id (see [`GRAPHS`]).
+pub fn graph_claim(graph_id: &str) -> Path {
+    Path::from(format!("{GRAPHS}/{graph_id}/source"))
 }
 
 /// The folder of one graph's snapshots, or of every graph's.

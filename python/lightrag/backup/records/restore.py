@@ -123,13 +123,16 @@ async def _into_own(backup: Any, snapshot: Any, records: "load.Records", safety_
             try:
                 paused_at = time.perf_counter()
                 captured = await backup._stage(folder)
-                # The pipeline stays held: the restore follows under the same hold.
-                safety = await backup._snapshot_staged(
-                    folder, (time.perf_counter() - paused_at) * 1000,
-                    f"state replaced by restoring {snapshot.snapshot_id}", None,
-                    {"replaced_by": snapshot.snapshot_id}, None, False, False, safety=True,
-                    records=await backup._finish_stage(folder, captured),
-                )
+                records_read = await backup._finish_stage(folder, captured)
+                # The pipeline stays held: the restore follows under the same hold. An empty
+                # graph (a new machine's LightRAG) holds nothing to keep.
+                if _has_graph_files(folder):
+                    safety = await backup._snapshot_staged(
+                        folder, (time.perf_counter() - paused_at) * 1000,
+                        f"state replaced by restoring {snapshot.snapshot_id}", None,
+                        {"replaced_by": snapshot.snapshot_id}, None, False, False, safety=True,
+                        records=records_read,
+                    )
             finally:
                 staging.remove(folder)
         restored = await _load(records, backup.rag, progress, safety.snapshot_id if safety else None,
