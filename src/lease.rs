@@ -42,6 +42,22 @@ pub enum LeaseState {
     Released,
 }
 
+/// Decode a lease slot's record (`what` names it in errors).
+///
+/// # Errors
+/// `Integrity` for bytes that are not a lease record this build reads.
+pub fn decode_record(bytes: &[u8], what: &str) -> Result<LeaseRecord> {
+    let record: LeaseRecord = serde_json::from_slice(bytes)
+        .map_err(|e| Error::integrity(format!("lease record {what} cannot be read: {e}")))?;
+    if record.format != LEASE_FORMAT || record.version > LEASE_VERSION {
+        return Err(Error::integrity(format!(
+            "lease record {what} is {} version {}: this build reads {LEASE_FORMAT} up to version {LEASE_VERSION}",
+            record.format, record.version
+        )));
+    }
+    Ok(record)
+}
+
 /// One slot of the lease.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LeaseRecord {
@@ -193,14 +209,7 @@ impl LeaseStore {
         let Some(bytes) = self.backend.get_bounded(&path).await? else {
             return Ok(None);
         };
-        let record: LeaseRecord = serde_json::from_slice(&bytes)
-            .map_err(|e| Error::integrity(format!("lease record {path} cannot be read: {e}")))?;
-        if record.format != LEASE_FORMAT || record.version > LEASE_VERSION {
-            return Err(Error::integrity(format!(
-                "lease record {path} is {} version {}: this build reads {LEASE_FORMAT} up to version {LEASE_VERSION}",
-                record.format, record.version
-            )));
-        }
+        let record = decode_record(&bytes, path.as_ref())?;
         if record.slot != slot || record.name != self.name {
             return Err(Error::integrity(format!(
                 "lease record {path} says it is slot {} of lease {:?}",

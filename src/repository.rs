@@ -500,11 +500,7 @@ impl Repository {
                 .cloned()
                 .collect();
             if !kept.is_empty() {
-                let bytes = encode_object(format::index::MAGIC, &IndexFile { packs: kept })?;
-                let new_path = paths::index(&ObjectId::of(&bytes));
-                self.backend
-                    .put_create(&new_path, Bytes::from(bytes))
-                    .await?;
+                self.store_index(&IndexFile { packs: kept }).await?;
             }
             self.backend.delete(&Path::from(path.as_str())).await?;
             rewritten += 1;
@@ -656,13 +652,37 @@ impl Repository {
         if file.packs.is_empty() {
             return Ok(());
         }
-        let bytes = encode_object(format::index::MAGIC, file)?;
-        let path = paths::index(&ObjectId::of(&bytes));
-        block_on(self.backend.put_create(&path, Bytes::from(bytes)))?;
+        let path = block_on(self.store_index(file))?;
         let mut state = self.index.write().unwrap();
         Self::add_to_state(&mut state, file);
         state.loaded.insert(path.to_string());
         Ok(())
+    }
+
+    /// Write an index object create-only under the hash of its bytes. An object already there
+    /// holds these very bytes, unless it is damaged (content addressing meets damage: a
+    /// damaged object must never stand for a new one under its own name): then the index is
+    /// encoded again at another compression level, which gives it other bytes and another name.
+    async fn store_index(&self, file: &IndexFile) -> Result<Path> {
+        for level in 0..8 {
+            let bytes = format::encode_object_at(format::index::MAGIC, file, 3 + level)?;
+            let path = paths::index(&ObjectId::of(&bytes));
+            match self
+                .backend
+                .put_create(&path, Bytes::from(bytes.clone()))
+                .await?
+            {
+                Created::New => return Ok(path),
+                Created::AlreadyExisted => {
+                    if self.backend.get_bounded(&path).await?.as_deref() == Some(&bytes[..]) {
+                        return Ok(path);
+                    }
+                }
+            }
+        }
+        Err(Error::integrity(
+            "index objects with this content are all damaged; run `lightrag-backup repair`",
+        ))
     }
 
     /// Check, right before a manifest is written, that everything it references will still be
@@ -827,7 +847,7 @@ impl Repository {
                     Err(Error::SnapshotNotFound { .. }) => {}
                     // Unreadable: skipped, as every listing does (verify names it).
                     Err(error) if error.is_damage() => {
-                        warn_once(&paths::snapshot(graph_id, id).to_string(), &error);
+                        warn_once(paths::snapshot(graph_id, id).as_ref(), &error);
                     }
                     Err(error) => return Err(error),
                 }
@@ -1044,7 +1064,10 @@ impl Repository {
 fn warn_once(path: &str, error: &Error) {
     static WARNED: std::sync::Mutex<Option<HashSet<String>>> = std::sync::Mutex::new(None);
     let mut warned = WARNED.lock().unwrap_or_else(|e| e.into_inner());
-    if warned.get_or_insert_with(HashSet::new).insert(path.to_string()) {
+    if warned
+        .get_or_insert_with(HashSet::new)
+        .insert(path.to_string())
+    {
         log::warn!("{path} cannot be read and is skipped: {}", error.detail());
     }
 }

@@ -513,10 +513,9 @@ fn of_two_first_snapshots_of_one_graph_id_from_two_folders_exactly_one_commits()
                     scope.spawn(move || {
                         let repo = open_local(repo_dir);
                         let mut options = SnapshotOptions::default();
-                        options.metadata.insert(
-                            "working_dir".into(),
-                            folder.display().to_string().into(),
-                        );
+                        options
+                            .metadata
+                            .insert("working_dir".into(), folder.display().to_string().into());
                         barrier.wait();
                         create_snapshot(&repo, graph_id, &folder, &options, &NoProgress)
                     })
@@ -528,6 +527,12 @@ fn of_two_first_snapshots_of_one_graph_id_from_two_folders_exactly_one_commits()
         assert_eq!(committed, 1, "{outcomes:?}");
         let refused = outcomes.iter().find_map(|o| o.as_ref().err()).unwrap();
         assert_eq!(refused.kind(), "graph_source_conflict", "{refused}");
-        assert_eq!(open_local(&repo_dir).list_snapshots(&graph_id).unwrap().len(), 1);
+        assert_eq!(
+            open_local(&repo_dir)
+                .list_snapshots(&graph_id)
+                .unwrap()
+                .len(),
+            1
+        );
     }
 }

@@ -1190,3 +1190,35 @@ async def test_a_faiss_graph_restores_into_another_faiss_workspace_and_into_file
         ("faiss", StorageConfig(**FAISS, working_dir=str(tmp_path / "fa"), workspace=workspace(), env=db_env), 1e-6),
         ("files", None, 5e-4),
     ])
+
+
+async def test_an_insert_racing_a_redis_graph_snapshot_is_accepted_and_wholly_in_the_next(
+        tmp_path, storage, db_env, monkeypatch):
+    """A Redis graph is read with the pipeline held (seconds on a big graph): a document given
+    to LightRAG meanwhile is accepted (not refused with 409), waits, and is wholly in the next
+    snapshot and not at all in this one."""
+    import asyncio
+
+    async with graph(tmp_path / "src", db_env, REDIS, ws=workspace()) as rag:
+        backup = GraphBackup.from_rag("redis-race", rag, storage)
+        held, real_read = asyncio.Event(), capture.read
+
+        async def slow_read(*args: Any, **kwargs: Any) -> Any:
+            held.set()
+            await asyncio.sleep(1.0)
+            return await real_read(*args, **kwargs)
+
+        monkeypatch.setattr(capture, "read", slow_read)
+        snapshotting = asyncio.create_task(backup.acreate_snapshot())
+        await held.wait()
+        inserting = asyncio.create_task(rag.apipeline_enqueue_documents(documents(1, seed=78, start=60),
+                                                                        ids=["doc-racing"]))
+        first = await snapshotting
+        await inserting
+        monkeypatch.setattr(capture, "read", real_read)
+        second = await backup.acreate_snapshot()
+    before = await snapshot_records(backup, first.snapshot_id, tmp_path / "first")
+    after = await snapshot_records(backup, second.snapshot_id, tmp_path / "second")
+    for store in ("full_docs", "doc_status"):
+        assert "doc-racing" not in before.kv[store], store
+        assert "doc-racing" in after.kv[store], store

@@ -107,9 +107,18 @@ fn limit_of(magic: &[u8; 4]) -> usize {
 
 /// Encode a metadata object (index, manifest) with its magic and version.
 pub(crate) fn encode_object<T: Serialize>(magic: &[u8; 4], value: &T) -> Result<Vec<u8>> {
+    encode_object_at(magic, value, ZSTD_LEVEL_METADATA)
+}
+
+/// [`encode_object`] at a given zstd level: the same object, other bytes.
+pub(crate) fn encode_object_at<T: Serialize>(
+    magic: &[u8; 4],
+    value: &T,
+    level: i32,
+) -> Result<Vec<u8>> {
     let packed = rmp_serde::to_vec_named(value)
         .map_err(|e| Error::integrity(format!("cannot encode {}: {e}", magic_name(magic))))?;
-    let compressed = zstd::bulk::compress(&packed, ZSTD_LEVEL_METADATA)
+    let compressed = zstd::bulk::compress(&packed, level)
         .map_err(|e| Error::integrity(format!("cannot compress {}: {e}", magic_name(magic))))?;
     let mut out = Vec::with_capacity(5 + compressed.len());
     out.extend_from_slice(magic);
@@ -145,6 +154,73 @@ pub(crate) fn decode_object<T: DeserializeOwned>(
         .map_err(|e| Error::integrity(format!("{what} cannot be decompressed: {e}")))?;
     rmp_serde::from_slice(&packed)
         .map_err(|e| Error::integrity(format!("{what} cannot be decoded: {e}")))
+}
+
+/// The decoder of every kind of stored object, as each operation reads it: bounded by the
+/// format's [`limits`], ending in a typed error (`Integrity`, or `UnsupportedFormat` for a newer
+/// version) for anything damaged or hostile, never a panic or an allocation from a claimed size.
+/// Property tests (`tests/decoders.rs`) and the fuzz target (`fuzz/`) drive them.
+pub mod decode {
+    use super::*;
+
+    /// A snapshot manifest, with the checks a restore and a receive apply to its files.
+    pub fn manifest(bytes: &[u8]) -> Result<SnapshotManifest> {
+        let manifest: SnapshotManifest = decode_object(manifest::MAGIC, bytes, "manifest")?;
+        crate::restore::check_manifest_files(&manifest)?;
+        Ok(manifest)
+    }
+
+    /// An index object, every entry within `max_chunk` and inside its pack.
+    pub fn index(bytes: &[u8], max_chunk: u32) -> Result<IndexFile> {
+        let file: IndexFile = decode_object(index::MAGIC, bytes, "index")?;
+        for pack in &file.packs {
+            for blob in &pack.blobs {
+                pack::check_entry(blob, pack.size, max_chunk)
+                    .map_err(|why| Error::integrity(format!("index: {why}")))?;
+            }
+        }
+        Ok(file)
+    }
+
+    /// A pack's trailer (the pack's whole bytes).
+    pub fn pack_trailer(bytes: &[u8]) -> Result<Vec<BlobEntry>> {
+        pack::read_trailer(bytes)
+    }
+
+    /// A recovery point.
+    pub fn recovery_point(bytes: &[u8]) -> Result<RecoveryPoint> {
+        decode_object(recovery::MAGIC, bytes, "recovery point")
+    }
+
+    /// A validation record of a recovery point.
+    pub fn validation(bytes: &[u8]) -> Result<ValidationRecord> {
+        decode_object(recovery::VALIDATION_MAGIC, bytes, "validation record")
+    }
+
+    /// A prune marker.
+    pub fn prune_marker(bytes: &[u8]) -> Result<PruneMarker> {
+        decode_object(prune::MAGIC, bytes, "prune marker")
+    }
+
+    /// A damage record.
+    pub fn damage_record(bytes: &[u8]) -> Result<DamageRecord> {
+        decode_object(damage::MAGIC, bytes, "damage record")
+    }
+
+    /// Encode an object of one of the kinds above (for tests that mutate real encodings).
+    pub fn encode_manifest(value: &SnapshotManifest) -> Result<Vec<u8>> {
+        encode_object(manifest::MAGIC, value)
+    }
+
+    /// See [`encode_manifest`].
+    pub fn encode_index(value: &IndexFile) -> Result<Vec<u8>> {
+        encode_object(index::MAGIC, value)
+    }
+
+    /// See [`encode_manifest`].
+    pub fn encode_recovery_point(value: &RecoveryPoint) -> Result<Vec<u8>> {
+        encode_object(recovery::MAGIC, value)
+    }
 }
 
 /// `data` as a zstd frame of raw (stored) blocks: what a compressor would emit for bytes it

@@ -3,8 +3,8 @@
 LightRAG's file storages keep data in memory and write whole files by atomic rename at the end
 of each insert batch, so the files agree with each other only while the pipeline is idle and
 flushed. To capture or replace a consistent state we reserve the workspace's pipeline the way
-LightRAG's own destructive document routes do (``busy`` + ``destructive_busy``), flush every
-storage, do the file work, and release, handing the slot to a processing run when documents
+LightRAG's own document routes do (``busy``, plus ``destructive_busy`` for a restore), flush
+every storage, do the file work, and release, handing the slot to a processing run when documents
 were queued meanwhile (as LightRAG's own exits do), so no enqueued document is stranded.
 """
 
@@ -102,9 +102,28 @@ async def flush_storages(rag: Any) -> None:
             await storage.index_done_callback()
 
 
+def _enqueue_lock_namespace() -> "str | None":
+    """The namespace of LightRAG's lock around an enqueue's writes (LightRAG 1.5.7 and later:
+    ``enqueue_serialize``), or ``None`` for a LightRAG without one."""
+    try:
+        from lightrag.constants import ENQUEUE_SERIALIZE_LOCK_NAMESPACE
+    except ImportError:
+        return None
+    return str(ENQUEUE_SERIALIZE_LOCK_NAMESPACE)
+
+
 @contextlib.asynccontextmanager
 async def pipeline_reservation(rag: Any, *, kind: str, timeout: float) -> AsyncIterator[None]:
-    """Hold the workspace's pipeline (``busy`` + ``destructive_busy``) for the block.
+    """Hold the workspace's pipeline for the block.
+
+    A restore replaces the graph: it holds ``busy`` + ``destructive_busy``, as LightRAG's own
+    destructive routes do, and LightRAG refuses writers (409) meanwhile. Anything that only
+    reads (a snapshot, a validation, a recovery point) never refuses a writer: it holds ``busy``
+    alone, so no processing run starts and LightRAG accepts new documents and queues them,
+    and it holds LightRAG's enqueue lock (the lock each enqueue writes its documents under)
+    for the block, so an enqueue arriving meanwhile waits until the block ends: the state read
+    holds every document wholly enqueued, or not at all. (A LightRAG without that lock gets
+    the destructive hold.)
 
     Waits up to ``timeout`` seconds while an insert, scan or enqueue is running, then raises
     :class:`GraphBusyError`. When the instance has no pipeline status (storages used without
@@ -126,6 +145,10 @@ async def pipeline_reservation(rag: Any, *, kind: str, timeout: float) -> AsyncI
         return
     lock = get_namespace_lock("pipeline_status", workspace=workspace)
     token = f"lightrag-backup-{kind}-{uuid.uuid4().hex}"
+    enqueue_namespace = None if kind == "restore" else _enqueue_lock_namespace()
+    flags: dict[str, Any] = {"busy": True, "operation_record": {"kind": f"backup_{kind}"}}
+    if enqueue_namespace is None:
+        flags["destructive_busy"] = True
     deadline = time.monotonic() + max(timeout, 0.0)
     acquired = False
     try:
@@ -136,11 +159,7 @@ async def pipeline_reservation(rag: Any, *, kind: str, timeout: float) -> AsyncI
                 owner_key="busy_owner",
                 owner=token,
                 owner_kind=f"backup_{kind}",
-                flags={
-                    "busy": True,
-                    "destructive_busy": True,
-                    "operation_record": {"kind": f"backup_{kind}"},
-                },
+                flags=flags,
                 reject_when=(
                     ("busy", "an insert or another operation is running"),
                     ("scanning", "a document scan is running"),
@@ -159,7 +178,13 @@ async def pipeline_reservation(rag: Any, *, kind: str, timeout: float) -> AsyncI
             import asyncio
 
             await asyncio.sleep(_RESERVE_POLL_SECONDS)
-        yield
+        if enqueue_namespace is None:
+            yield
+        else:
+            # Taken after the reservation and released before it: never nested inside the
+            # pipeline_status lock (LightRAG's order is enqueue lock, then pipeline_status).
+            async with get_namespace_lock(enqueue_namespace, workspace=workspace):
+                yield
     finally:
         if acquired:
             await _release(rag, workspace, status, lock, token)
