@@ -5,8 +5,11 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 /// The identity of a file version: if any field moves, the file changed (or was replaced by
-/// LightRAG's atomic rename).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// LightRAG's atomic rename). The change time alone may move with the link count: a snapshot
+/// reads hard links of the graph's files, and LightRAG replacing a file (by rename) unlinks
+/// the old version, which changes its link count and so its ctime, not its content; such a
+/// pair is the same version (see the `PartialEq`).
+#[derive(Debug, Clone, Copy, Eq)]
 pub struct FileStat {
     pub size: u64,
     pub mtime_ns: i64,
@@ -16,6 +19,29 @@ pub struct FileStat {
     pub mode: u32,
     pub uid: u32,
     pub gid: u32,
+    pub nlink: u64,
+}
+
+impl PartialEq for FileStat {
+    fn eq(&self, other: &Self) -> bool {
+        (
+            self.size,
+            self.mtime_ns,
+            self.inode,
+            self.device,
+            self.mode,
+            self.uid,
+            self.gid,
+        ) == (
+            other.size,
+            other.mtime_ns,
+            other.inode,
+            other.device,
+            other.mode,
+            other.uid,
+            other.gid,
+        ) && (self.ctime_ns == other.ctime_ns || self.nlink != other.nlink)
+    }
 }
 
 impl FileStat {
@@ -29,6 +55,7 @@ impl FileStat {
             mode: meta.mode() & 0o7777,
             uid: meta.uid(),
             gid: meta.gid(),
+            nlink: meta.nlink(),
         }
     }
 }

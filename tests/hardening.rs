@@ -43,6 +43,21 @@ fn restore(repo: &Repository, graph: &str, id: &str, target: &Path) -> Result<()
     .map(|_| ())
 }
 
+/// Commit `manifest` changed by `change` as a new snapshot (as a damaged or hostile writer
+/// would have): returns it.
+fn commit_altered(
+    repo: &Repository,
+    manifest: &SnapshotManifest,
+    change: impl FnOnce(&mut SnapshotManifest),
+) -> SnapshotManifest {
+    let mut altered = manifest.clone();
+    change(&mut altered);
+    altered.snapshot_id = uuid::Uuid::new_v4().to_string();
+    altered.data_hash = SnapshotManifest::compute_data_hash(&altered.files);
+    repo.write_snapshot(&altered).unwrap();
+    altered
+}
+
 fn manifest_path(repo_dir: &Path, manifest: &SnapshotManifest) -> PathBuf {
     repo_dir
         .join("snapshots")
@@ -360,13 +375,11 @@ fn a_folder_where_a_file_goes_refuses_the_restore_before_anything_changes() {
     let before = common::graph_files(&graph);
     let blocker = graph.join("vdb_relationships.json");
     std::fs::create_dir(&blocker).unwrap();
-    let mut manifest = old.clone();
-    let mut extra = manifest.files[0].clone();
-    extra.path = "vdb_relationships.json".to_string();
-    manifest.files.push(extra);
-    manifest.snapshot_id = uuid::Uuid::new_v4().to_string();
-    manifest.data_hash = SnapshotManifest::compute_data_hash(&manifest.files);
-    repo.write_snapshot(&manifest).unwrap();
+    let manifest = commit_altered(&repo, &old, |m| {
+        let mut extra = m.files[0].clone();
+        extra.path = "vdb_relationships.json".to_string();
+        m.files.push(extra);
+    });
 
     let error = restore(&repo, "g", &manifest.snapshot_id, &graph).unwrap_err();
     let message = error.to_string();
@@ -382,11 +395,9 @@ fn a_manifest_naming_a_path_twice_is_refused_at_plan_time() {
     let graph = tmp.path().join("graph");
     common::write_graph(&graph, 1);
     let repo = open_local(&tmp.path().join("repo"));
-    let mut manifest = snapshot(&repo, "g", &graph);
-    let twice = manifest.files[0].clone();
-    manifest.files.push(twice);
-    manifest.snapshot_id = uuid::Uuid::new_v4().to_string();
-    repo.write_snapshot(&manifest).unwrap();
+    let manifest = commit_altered(&repo, &snapshot(&repo, "g", &graph), |m| {
+        m.files.push(m.files[0].clone());
+    });
     let target = tmp.path().join("t");
     let error = restore(&repo, "g", &manifest.snapshot_id, &target).unwrap_err();
     assert!(error.to_string().contains("twice"), "{error}");
@@ -399,12 +410,11 @@ fn restored_modes_lose_set_id_sticky_and_world_write_bits() {
     let graph = tmp.path().join("graph");
     common::write_graph(&graph, 1);
     let repo = open_local(&tmp.path().join("repo"));
-    let mut manifest = snapshot(&repo, "g", &graph);
-    for file in &mut manifest.files {
-        file.mode = 0o6777;
-    }
-    manifest.snapshot_id = uuid::Uuid::new_v4().to_string();
-    repo.write_snapshot(&manifest).unwrap();
+    let manifest = commit_altered(&repo, &snapshot(&repo, "g", &graph), |m| {
+        for file in &mut m.files {
+            file.mode = 0o6777;
+        }
+    });
     let target = tmp.path().join("t");
     restore(&repo, "g", &manifest.snapshot_id, &target).unwrap();
     for file in &manifest.files {

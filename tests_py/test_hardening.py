@@ -391,3 +391,37 @@ async def test_an_insert_racing_a_snapshot_is_accepted_and_wholly_in_the_next(ra
     second = await backup.acreate_snapshot()
     assert "doc-racing" not in held_doc_ids(first, storage, tmp_path / "first")
     assert "doc-racing" in held_doc_ids(second, storage, tmp_path / "second")
+
+
+# -- a broken CA file is one target's problem ---------------------------------------------------
+
+
+def test_a_broken_ca_file_fails_its_own_target_only(tmp_path: Path):
+    from helpers import make_test_ca
+
+    tls = make_test_ca(tmp_path / "tls")
+    graphs = tmp_path / "graphs"
+    build(graphs / "g", 2, seed=5)
+    primary = start_serve(tmp_path / "repo", tmp_path / "catalog.db", graphs, KEY,
+                          env={"LIGHTRAG_REPLICATION_ALLOWED_DIRS": str(tmp_path / "copies")})
+    try:
+        client = primary["client"]
+        ca_file = tmp_path / "target-ca.pem"
+        ca_file.write_bytes(tls["ca"].read_bytes())
+        for name, body in (("broken", {"base_url": "https://127.0.0.1:9", "ca_file": str(ca_file)}),
+                           ("healthy", {"base_url": f"file://{tmp_path / 'copies' / 'dr'}"})):
+            made = client.post("/replication/targets", json={"name": name, **body})
+            assert made.status_code == 201, made.text
+        ca_file.write_text("this CA file was damaged after the target was registered")
+        assert client.post("/backup/graphs/g/snapshots?wait=true").status_code == 200
+        done = client.post("/replication/graphs/g/replicate?wait=true")
+        assert done.status_code == 200, done.text
+        result = done.json()["result"]
+        assert result["healthy"]["status"] == "completed", result
+        assert result["broken"]["status"] == "failed" and "not a PEM CA certificate" in result["broken"]["error"]
+        broken_id = next(t["target_id"] for t in client.get("/replication/targets").json() if t["name"] == "broken")
+        health = client.post(f"/replication/targets/{broken_id}/health")
+        assert health.status_code == 200 and health.headers["content-type"].startswith("application/json")
+        assert health.json()["healthy"] is False and "not a PEM CA certificate" in health.json()["error"]
+    finally:
+        stop_serve(primary)

@@ -325,15 +325,7 @@ impl Backend {
 
     /// Read a whole object. `Ok(None)` when it does not exist.
     pub async fn get_opt(&self, path: &Path) -> Result<Option<Bytes>> {
-        match self.store.get(path).await {
-            Ok(result) => result
-                .bytes()
-                .await
-                .map(Some)
-                .map_err(|source| self.error("read", path, source)),
-            Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(source) => Err(self.error("read", path, source)),
-        }
+        self.get_at_most(path, u64::MAX).await
     }
 
     /// Read a whole metadata object (a manifest, an index, a recovery point, ...), refusing
@@ -346,7 +338,11 @@ impl Backend {
     ///
     /// [`limits::MAX_WHOLE_OBJECT`]: crate::format::limits::MAX_WHOLE_OBJECT
     pub async fn get_bounded(&self, path: &Path) -> Result<Option<Bytes>> {
-        let limit = crate::format::limits::MAX_WHOLE_OBJECT;
+        self.get_at_most(path, crate::format::limits::MAX_WHOLE_OBJECT)
+            .await
+    }
+
+    async fn get_at_most(&self, path: &Path, limit: u64) -> Result<Option<Bytes>> {
         match self.store.get(path).await {
             Ok(result) if result.meta.size > limit => Err(Error::integrity(format!(
                 "{path} has {} bytes, more than any object of its kind ({limit} bytes)",

@@ -30,4 +30,17 @@ def env_number(name: str, default: float, *, low: Optional[float] = None, high: 
     return value
 
 
-__all__ = ["env_flag", "env_number"]
+def read_secret_file(path: str, what: str) -> str:
+    """The secret a file holds (its first line, stripped), kept off command lines: raises
+    :class:`InvalidInputError` naming ``what`` when it cannot be read or is empty."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            secret = handle.readline().strip()
+    except OSError as error:
+        raise InvalidInputError(f"{what} {path}: {error.strerror or error}") from None
+    if not secret:
+        raise InvalidInputError(f"{what} {path} holds no key")
+    return secret
+
+
+__all__ = ["env_flag", "env_number", "read_secret_file"]

@@ -76,15 +76,9 @@ class ReplicationTarget:
                 raise InvalidInputError(f"target {self.name}: the API key variable {name} is not set")
             return value
         if self.api_key and self.api_key.startswith("file:"):
-            path = self.api_key[5:]
-            try:
-                with open(path, encoding="utf-8") as handle:
-                    value = handle.readline().strip()
-            except OSError as error:
-                raise InvalidInputError(f"target {self.name}: the API key file {path}: {error.strerror}") from None
-            if not value:
-                raise InvalidInputError(f"target {self.name}: the API key file {path} holds no key")
-            return value
+            from lightrag.backup.environment import read_secret_file
+
+            return read_secret_file(self.api_key[5:], f"target {self.name}: the API key file")
         return self.api_key
 
     def tls_context(self) -> Any:

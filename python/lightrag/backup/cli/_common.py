@@ -155,18 +155,11 @@ def api_key_options(sub: argparse.ArgumentParser, what: str) -> None:
 
 def api_key_of(args: argparse.Namespace) -> "str | None":
     """The key ``--api-key-file``, ``--api-key`` or ``$LIGHTRAG_API_KEY`` gives, in that order."""
-    from ..errors import InvalidInputError
+    from ..environment import read_secret_file
 
     path = getattr(args, "api_key_file", None)
     if path:
-        try:
-            with open(path, encoding="utf-8") as handle:
-                key = handle.readline().strip()
-        except OSError as error:
-            raise InvalidInputError(f"--api-key-file {path}: {error.strerror or error}") from None
-        if not key:
-            raise InvalidInputError(f"--api-key-file {path} holds no key")
-        return key
+        return read_secret_file(path, "--api-key-file")
     if getattr(args, "api_key", None) is not None:
         return str(args.api_key)
     return os.environ.get("LIGHTRAG_API_KEY")
