@@ -93,6 +93,10 @@ def constant_time_auth(api_key: Optional[str], lightrag_dependency: Callable[...
             return
         await lightrag_dependency(request, response, token, None)
 
+    # FastAPI reads the parameters' types from the annotations, which this module's
+    # postponed annotations leave as names it cannot resolve (fastapi is imported lazily here).
+    check.__annotations__ = {"request": Request, "response": Response, "token": Optional[str],
+                             "key": Optional[str], "return": None}
     return check
 
 
