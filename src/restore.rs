@@ -304,8 +304,10 @@ fn swap(plan: &RestorePlan, staging: &Path) -> Result<RestoreReport> {
         let from = plan.target.join(&file.entry.path);
         match std::fs::symlink_metadata(&from) {
             Ok(meta) if meta.is_file() => {
-                std::fs::hard_link(&from, trash.join(&file.entry.path))
-                    .map_err(|e| Error::io("keep the current version of", &from, e))?;
+                std::fs::hard_link(&from, trash.join(&file.entry.path)).map_err(|e| {
+                    Error::io("keep the current version of", &from, e)
+                        .with_note("the restore changed nothing")
+                })?;
                 had_old.insert(file.entry.path.as_str());
             }
             Ok(_) => {

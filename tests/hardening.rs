@@ -365,6 +365,33 @@ fn a_restore_that_fails_half_way_is_rolled_back() {
 }
 
 #[test]
+fn an_immutable_file_the_restore_replaces_refuses_it_before_anything_changes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let graph = tmp.path().join("graph");
+    common::write_graph(&graph, 1);
+    let repo = open_local(&tmp.path().join("repo"));
+    let old = snapshot(&repo, "g", &graph);
+    common::write_graph(&graph, 2);
+    let before = common::graph_files(&graph);
+    let stuck = graph.join("vdb_entities.json");
+    let chattr = |flag: &str| {
+        std::process::Command::new("chattr")
+            .arg(flag)
+            .arg(&stuck)
+            .status()
+            .unwrap()
+            .success()
+    };
+    assert!(chattr("+i"), "chattr +i needs root on ext4 (as CI runs)");
+    let result = restore(&repo, "g", &old.snapshot_id, &graph);
+    assert!(chattr("-i"));
+    let message = result.unwrap_err().to_string();
+    assert!(message.contains("changed nothing"), "{message}");
+    assert_eq!(common::graph_files(&graph), before);
+    assert!(staging_left(&graph).is_empty());
+}
+
+#[test]
 fn a_folder_where_a_file_goes_refuses_the_restore_before_anything_changes() {
     let tmp = tempfile::tempdir().unwrap();
     let graph = tmp.path().join("graph");
