@@ -335,7 +335,7 @@ def create_replication_router(
 
         # One commit of a graph at a time here: the head check and the commit go together.
         lock = commits.setdefault(graph_id, asyncio.Lock())
-        async with gate.turn(), lock:
+        async with lock, gate.turn():  # a commit waiting for its graph holds no receive turn
             data = await request.body()
             try:
                 result = dict(json.loads(await manager.storage._repo.receive_snapshot_op(
