@@ -56,7 +56,7 @@ pub fn plan_restore(
     target: &Path,
 ) -> Result<RestorePlan> {
     repo.refresh_index()?;
-    check_manifest_files(manifest)?;
+    manifest.check_files()?;
     let mut files = Vec::with_capacity(manifest.files.len());
     for entry in &manifest.files {
         let locations = entry
@@ -104,55 +104,6 @@ pub fn plan_restore(
         remove,
         replaces_existing,
     })
-}
-
-/// Check the file list of a manifest before anything is planned or stored from it: every path
-/// a plain LightRAG file name (no folder, no `..`, no leading `.`, no NUL), named once, its
-/// chunks within the format's limits and adding up to its size. A manifest read from the
-/// repository and one pushed by a peer get the same checks.
-///
-/// # Errors
-/// `Integrity` naming the first problem.
-pub fn check_manifest_files(manifest: &SnapshotManifest) -> Result<()> {
-    let mut seen = std::collections::HashSet::with_capacity(manifest.files.len());
-    for entry in &manifest.files {
-        let shown: String = entry.path.chars().take(80).collect();
-        if entry.path.contains('/')
-            || entry.path.contains('\0')
-            || entry.path.starts_with('.')
-            || !crate::source::is_graph_file(&entry.path)
-        {
-            return Err(Error::integrity(format!(
-                "snapshot {} lists an unexpected file name {shown:?}",
-                manifest.snapshot_id
-            )));
-        }
-        if !seen.insert(entry.path.as_str()) {
-            return Err(Error::integrity(format!(
-                "snapshot {} lists {shown:?} twice",
-                manifest.snapshot_id
-            )));
-        }
-        if let Some(chunk) = entry
-            .chunks
-            .iter()
-            .find(|c| c.length > crate::format::limits::MAX_CHUNK)
-        {
-            return Err(Error::integrity(format!(
-                "snapshot {}: chunk {} of {shown:?} claims {} bytes, more than the largest chunk",
-                manifest.snapshot_id, chunk.id, chunk.length
-            )));
-        }
-        if entry.rebuilt_size() != entry.size {
-            return Err(Error::integrity(format!(
-                "snapshot {}: the chunks of {shown:?} make {} bytes, the snapshot says {}",
-                manifest.snapshot_id,
-                entry.rebuilt_size(),
-                entry.size
-            )));
-        }
-    }
-    Ok(())
 }
 
 /// Carry out a plan.

@@ -101,6 +101,11 @@ pub(crate) fn missing(path: &Path) -> Error {
     Error::integrity(format!("object {path} is missing from the repository"))
 }
 
+/// The largest object read whole (everything but packs, which are read in ranges): the
+/// format's largest decoded manifest or index (`format::limits::MAX_MANIFEST`, 256 MiB); a
+/// stored object is compressed, so smaller still.
+pub const MAX_WHOLE_OBJECT: u64 = 256 << 20;
+
 /// What a create-only put found.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Created {
@@ -329,17 +334,14 @@ impl Backend {
     }
 
     /// Read a whole metadata object (a manifest, an index, a recovery point, ...), refusing
-    /// one larger than any the format writes ([`limits::MAX_WHOLE_OBJECT`]) before its bytes
+    /// one larger than any the format writes ([`MAX_WHOLE_OBJECT`]) before its bytes
     /// are read: its size comes with the answer's head.
     ///
     /// # Errors
     /// `Integrity` for an object over the limit (a damaged or hostile one); `Backend` when
     /// the store fails.
-    ///
-    /// [`limits::MAX_WHOLE_OBJECT`]: crate::format::limits::MAX_WHOLE_OBJECT
     pub async fn get_bounded(&self, path: &Path) -> Result<Option<Bytes>> {
-        self.get_at_most(path, crate::format::limits::MAX_WHOLE_OBJECT)
-            .await
+        self.get_at_most(path, MAX_WHOLE_OBJECT).await
     }
 
     async fn get_at_most(&self, path: &Path, limit: u64) -> Result<Option<Bytes>> {

@@ -1,6 +1,7 @@
 //! Snapshot manifests: the files of one snapshot and the chunks they are made of.
 
 use super::ObjectId;
+use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 
 /// One chunk of a file, in file order.
@@ -116,6 +117,55 @@ impl SnapshotManifest {
 }
 
 impl SnapshotManifest {
+    /// Check the file list of a manifest before anything is planned or stored from it: every path
+    /// a plain LightRAG file name (no folder, no `..`, no leading `.`, no NUL), named once, its
+    /// chunks within the format's limits and adding up to its size. A manifest read from the
+    /// repository and one pushed by a peer get the same checks.
+    ///
+    /// # Errors
+    /// `Integrity` naming the first problem.
+    pub fn check_files(&self) -> Result<()> {
+        let mut seen = std::collections::HashSet::with_capacity(self.files.len());
+        for entry in &self.files {
+            let shown: String = entry.path.chars().take(80).collect();
+            if entry.path.contains('/')
+                || entry.path.contains('\0')
+                || entry.path.starts_with('.')
+                || !crate::source::is_graph_file(&entry.path)
+            {
+                return Err(Error::integrity(format!(
+                    "snapshot {} lists an unexpected file name {shown:?}",
+                    self.snapshot_id
+                )));
+            }
+            if !seen.insert(entry.path.as_str()) {
+                return Err(Error::integrity(format!(
+                    "snapshot {} lists {shown:?} twice",
+                    self.snapshot_id
+                )));
+            }
+            if let Some(chunk) = entry
+                .chunks
+                .iter()
+                .find(|c| c.length > super::limits::MAX_CHUNK)
+            {
+                return Err(Error::integrity(format!(
+                    "snapshot {}: chunk {} of {shown:?} claims {} bytes, more than the largest chunk",
+                    self.snapshot_id, chunk.id, chunk.length
+                )));
+            }
+            if entry.rebuilt_size() != entry.size {
+                return Err(Error::integrity(format!(
+                    "snapshot {}: the chunks of {shown:?} make {} bytes, the snapshot says {}",
+                    self.snapshot_id,
+                    entry.rebuilt_size(),
+                    entry.size
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// The content hash of a list of files, as stored in `data_hash`.
     pub fn compute_data_hash(files: &[FileEntry]) -> ObjectId {
         use sha2::{Digest, Sha256};

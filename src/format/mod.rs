@@ -80,9 +80,8 @@ pub mod limits {
     /// Recovery points, validation records, prune markers, damage records, settings, lease
     /// slots: a few KiB in practice.
     pub const MAX_SMALL_OBJECT: usize = 16 << 20;
-    /// Any stored object read whole (everything but packs, which are read in ranges): a
-    /// compressed object is smaller than its decoded limit.
-    pub const MAX_WHOLE_OBJECT: u64 = MAX_MANIFEST as u64;
+    // Any stored object read whole is at most `backend::MAX_WHOLE_OBJECT` (MAX_MANIFEST): a
+    // compressed object is smaller than its decoded limit.
 
     /// The largest compressed length a chunk of `raw` bytes can have: zstd's worst case
     /// (`ZSTD_compressBound`) and a stored frame (`stored_frame`) both stay under it.
@@ -166,7 +165,7 @@ pub mod decode {
     /// A snapshot manifest, with the checks a restore and a receive apply to its files.
     pub fn manifest(bytes: &[u8]) -> Result<SnapshotManifest> {
         let manifest: SnapshotManifest = decode_object(manifest::MAGIC, bytes, "manifest")?;
-        crate::restore::check_manifest_files(&manifest)?;
+        manifest.check_files()?;
         Ok(manifest)
     }
 

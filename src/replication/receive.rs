@@ -143,7 +143,8 @@ pub fn receive_snapshot(
     // The checks a manifest read from this repository gets, before anything is committed: a
     // peer's manifest becomes this standby's `latest`, and its restore must not be the first
     // to find out it is unusable.
-    crate::restore::check_manifest_files(&manifest)
+    manifest
+        .check_files()
         .map_err(|e| Error::invalid(format!("the pushed manifest was refused: {}", e.detail())))?;
     if SnapshotManifest::compute_data_hash(&manifest.files) != manifest.data_hash {
         return Err(Error::invalid(format!(
