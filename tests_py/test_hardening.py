@@ -63,6 +63,18 @@ def test_one_unreadable_manifest_blocks_no_command(tmp_path: Path):
     assert f"! {ids[0]}" in listed.stdout and "UNREADABLE" in listed.stdout
     as_json = json.loads(cli("--json", *base, "list").stdout)
     assert [s["snapshot_id"] for s in as_json if s.get("unreadable")] == [ids[0]]
+    # The REST list does the same.
+    graphs = tmp_path / "graphs"
+    graphs.mkdir()
+    (graphs / "g").symlink_to(graph)
+    server = start_serve(repo, tmp_path / "serve.db", graphs, KEY, init=False)
+    try:
+        listed_rest = server["client"].get("/backup/graphs/g/snapshots")
+        assert listed_rest.status_code == 200, listed_rest.text
+        flagged = [s for s in listed_rest.json() if s.get("unreadable")]
+        assert [s["snapshot_id"] for s in flagged] == [ids[0]] and len(listed_rest.json()) == 3
+    finally:
+        stop_serve(server)
     # verify exits non-zero naming it, for the graph and for every graph.
     for scope in (["-g", "g"], ["--all-graphs"]):
         verified = cli(*base, "verify", *scope)
