@@ -142,11 +142,33 @@ pub fn validate_checkpoint_id(checkpoint_id: &str) -> Result<()> {
     }
 }
 
-/// Every recovery point with its newest validation, newest first.
+/// Every recovery point with its newest validation, newest first. A damaged point is left
+/// out (and logged), never fatal to the others: [`scan_points`] names it, repair sets it aside.
 ///
 /// # Errors
-/// `Backend` when the store fails; `Integrity` for an object that cannot be decoded.
+/// `Backend` when the store fails.
 pub fn list_points(repo: &Repository) -> Result<Vec<PointStatus>> {
+    Ok(scan_points(repo)?.0)
+}
+
+/// The recovery points whose object cannot be read, by path, with why.
+///
+/// # Errors
+/// `Backend` when the store fails.
+pub fn unreadable_points(repo: &Repository) -> Result<Vec<(String, String)>> {
+    Ok(scan_points(repo)?.1)
+}
+
+/// Every readable recovery point (newest first, with its newest validation) and every
+/// unreadable one (path, why).
+pub type PointScan = (Vec<PointStatus>, Vec<(String, String)>);
+
+/// Every readable recovery point (newest first, with its newest validation) and every
+/// unreadable one (path, why), from one listing.
+///
+/// # Errors
+/// `Backend` when the store fails.
+pub fn scan_points(repo: &Repository) -> Result<PointScan> {
     let listed = block_on(repo.backend().list(&paths::recovery(None)))?;
     let mut points: Vec<String> = Vec::new();
     let mut validations: HashMap<String, String> = HashMap::new();
@@ -164,14 +186,14 @@ pub fn list_points(repo: &Repository) -> Result<Vec<PointStatus>> {
         }
     }
     let mut out = Vec::with_capacity(points.len());
+    let mut unreadable = Vec::new();
     for id in points {
-        // A damaged point is left out (and logged), never fatal to the others; repair sets
-        // it aside ([`unreadable_points`] names it).
         let point = match read_point(repo, &id) {
             Ok(Some(point)) => point,
             Ok(None) => continue, // deleted while we listed
             Err(error) if error.is_damage() => {
                 log::warn!("recovery point {id} is unreadable and left out: {error}");
+                unreadable.push((paths::recovery_point(&id).to_string(), error.detail()));
                 continue;
             }
             Err(error) => return Err(error),
@@ -192,26 +214,7 @@ pub fn list_points(repo: &Repository) -> Result<Vec<PointStatus>> {
         (&b.point.timestamp, &b.point.checkpoint_id)
             .cmp(&(&a.point.timestamp, &a.point.checkpoint_id))
     });
-    Ok(out)
-}
-
-/// The recovery points whose object cannot be read, by path, with why.
-///
-/// # Errors
-/// `Backend` when the store fails.
-pub fn unreadable_points(repo: &Repository) -> Result<Vec<(String, String)>> {
-    let mut out = Vec::new();
-    for (path, _) in block_on(repo.backend().list(&paths::recovery(None)))? {
-        let parts: Vec<&str> = path.as_ref().split('/').collect();
-        if let [_, id, "point"] = parts[..] {
-            match read_point(repo, id) {
-                Err(error) if error.is_damage() => out.push((path.to_string(), error.to_string())),
-                Err(error) => return Err(error),
-                Ok(_) => {}
-            }
-        }
-    }
-    Ok(out)
+    Ok((out, unreadable))
 }
 
 fn read_point(repo: &Repository, checkpoint_id: &str) -> Result<Option<RecoveryPoint>> {
@@ -292,8 +295,19 @@ pub fn load_point(repo: &Repository, checkpoint_ref: &str) -> Result<PointStatus
 /// # Errors
 /// As [`load_point`]; `Backend` when the store fails.
 pub fn delete_point(repo: &Repository, checkpoint_ref: &str) -> Result<String> {
-    let id = load_point(repo, checkpoint_ref)?.point.checkpoint_id;
     let backend = repo.backend();
+    let id = match load_point(repo, checkpoint_ref) {
+        Ok(status) => status.point.checkpoint_id,
+        // An unreadable point (left out of every listing) is deleted by its full id: the way
+        // out of the damage.
+        Err(Error::RecoveryPointNotFound { .. })
+            if validate_checkpoint_id(checkpoint_ref).is_ok()
+                && block_on(backend.get_opt(&paths::recovery_point(checkpoint_ref)))?.is_some() =>
+        {
+            checkpoint_ref.to_string()
+        }
+        Err(error) => return Err(error),
+    };
     // The point first: once it is gone nothing is protected by it, whatever else remains.
     block_on(backend.delete(&paths::recovery_point(&id)))?;
     for (path, _) in block_on(backend.list(&paths::recovery(Some(&id))))? {
@@ -351,6 +365,8 @@ pub fn original_snapshot_id(manifest: &SnapshotManifest) -> Option<String> {
 #[derive(Debug, Clone, Default)]
 pub struct Protection {
     named: HashMap<(String, String), Vec<String>>,
+    /// Points that cannot be read, by path: what they protect is unknown.
+    unreadable: Vec<String>,
 }
 
 impl Protection {
@@ -360,7 +376,8 @@ impl Protection {
     /// As [`list_points`].
     pub fn load(repo: &Repository) -> Result<Self> {
         let mut named: HashMap<(String, String), Vec<String>> = HashMap::new();
-        for status in list_points(repo)? {
+        let (points, unreadable) = scan_points(repo)?;
+        for status in points {
             for (graph_id, snapshot) in &status.point.graphs {
                 named
                     .entry((graph_id.clone(), snapshot.snapshot_id.clone()))
@@ -368,7 +385,27 @@ impl Protection {
                     .push(status.point.checkpoint_id.clone());
             }
         }
-        Ok(Protection { named })
+        let unreadable = unreadable.into_iter().map(|(path, _)| path).collect();
+        Ok(Protection { named, unreadable })
+    }
+
+    /// Refuse to forget snapshots while a recovery point cannot be read: it may name any of
+    /// them. `what` says what was refused ("retention").
+    ///
+    /// # Errors
+    /// `Integrity` naming the point and the way out (delete it, or repair).
+    pub fn check_readable(&self, what: &str) -> Result<()> {
+        match self.unreadable.first() {
+            None => Ok(()),
+            Some(path) => Err(Error::integrity(format!(
+                "{what} forgot nothing: recovery point {path} cannot be read, so which snapshots it protects is unknown. Delete it (`lightrag-backup recovery delete ID` with its full id) or run `lightrag-backup repair`, which sets it aside"
+            ))),
+        }
+    }
+
+    /// Whether every recovery point could be read.
+    pub fn all_readable(&self) -> bool {
+        self.unreadable.is_empty()
     }
 
     /// The points that name this snapshot (by its id, or the id it had before it was

@@ -199,6 +199,9 @@ pub fn expire_safety_snapshots(
             Some(loaded) => loaded,
             None => protection.insert(Protection::load(repo)?),
         };
+        if !protection.all_readable() {
+            break; // an unreadable point may name any of them: they wait for repair
+        }
         if !protection.points_naming(&manifest).is_empty() {
             continue; // a recovery point names it
         }
@@ -249,6 +252,7 @@ pub fn forget(
         ..Default::default()
     };
     let protection = Protection::load(repo)?;
+    protection.check_readable("retention")?;
     let mut removed_manifests: Vec<SnapshotManifest> = Vec::new();
     for graph in graphs {
         let manifests = repo.list_snapshots(&graph)?;

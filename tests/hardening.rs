@@ -576,3 +576,67 @@ fn of_two_first_snapshots_of_one_graph_id_from_two_folders_exactly_one_commits()
         );
     }
 }
+
+#[test]
+fn an_unreadable_recovery_point_stops_retention_until_it_is_deleted_or_set_aside() {
+    use lightrag_backup::recovery;
+    use lightrag_backup::retention::{forget, RetentionPolicy};
+    let tmp = tempfile::tempdir().unwrap();
+    let graph = tmp.path().join("graph");
+    let repo_dir = tmp.path().join("repo");
+    let repo = open_local(&repo_dir);
+    let mut ids = Vec::new();
+    for version in 1..=3 {
+        common::write_graph(&graph, version);
+        ids.push(snapshot(&repo, "g", &graph).snapshot_id);
+    }
+    let named = std::collections::BTreeMap::from([("g".to_string(), ids[0].clone())]);
+    let point = recovery::create_point(&repo, &named, None, None, "{}").unwrap();
+    let path = repo_dir
+        .join("recovery")
+        .join(&point.checkpoint_id)
+        .join("point");
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..20]).unwrap();
+
+    // Listed without it; retention forgets nothing while it cannot know what the point names.
+    assert!(recovery::list_points(&repo).unwrap().is_empty());
+    assert_eq!(recovery::unreadable_points(&repo).unwrap().len(), 1);
+    let policy = RetentionPolicy {
+        keep_last: Some(1),
+        ..Default::default()
+    };
+    let error = forget(&repo, Some("g"), &policy, false).unwrap_err();
+    assert!(error.to_string().contains(&point.checkpoint_id), "{error}");
+    assert_eq!(repo.list_snapshots("g").unwrap().len(), 3);
+
+    // Deleted by its full id (the way out), retention goes on.
+    recovery::delete_point(&repo, &point.checkpoint_id).unwrap();
+    assert!(recovery::unreadable_points(&repo).unwrap().is_empty());
+    forget(&repo, Some("g"), &policy, false).unwrap();
+    assert_eq!(repo.list_snapshots("g").unwrap().len(), 1);
+}
+
+#[test]
+fn repair_sets_an_unreadable_recovery_point_aside() {
+    use lightrag_backup::recovery;
+    let tmp = tempfile::tempdir().unwrap();
+    let graph = tmp.path().join("graph");
+    common::write_graph(&graph, 1);
+    let repo_dir = tmp.path().join("repo");
+    let repo = open_local(&repo_dir);
+    let id = snapshot(&repo, "g", &graph).snapshot_id;
+    let named = std::collections::BTreeMap::from([("g".to_string(), id)]);
+    let point = recovery::create_point(&repo, &named, None, None, "{}").unwrap();
+    let path = repo_dir
+        .join("recovery")
+        .join(&point.checkpoint_id)
+        .join("point");
+    std::fs::write(&path, b"LRBP\x04nonsense").unwrap();
+    let report = repair(&repo, &RepairOptions::default(), &NoProgress).unwrap();
+    assert_eq!(
+        report.set_aside,
+        [format!("quarantine/recovery/{}/point", point.checkpoint_id)]
+    );
+    assert!(recovery::unreadable_points(&repo).unwrap().is_empty());
+}

@@ -117,7 +117,7 @@ class ReceiveGate:
 
     Memory: a request holds its body (at most ``MAX_PUSH_BYTES``, 64 MiB) and what it inflates
     (a chunk at most the repository's largest chunk, 1 MiB; a manifest or recovery point at most
-    32 times its body plus 1 MiB, and never over 256 MiB): with two at work, the standby's
+    256 times its body plus 1 MiB, and never over 256 MiB): with two at work, the standby's
     receive side stays within a few hundred MiB under any flood of pushes, and within tens of
     MiB for real ones (packs of 16 MiB, manifests of a few MiB)."""
 
