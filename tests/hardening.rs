@@ -320,6 +320,16 @@ fn a_manifest_and_an_index_that_disagree_on_a_chunk_length_refuse_the_restore() 
     assert!(!tmp.path().join("t").join("vdb_entities.json").exists());
 }
 
+/// `chattr FLAG path` (`+i`: immutable, even for root; needs root on ext4, as CI runs).
+fn chattr(flag: &str, path: &Path) -> bool {
+    std::process::Command::new("chattr")
+        .arg(flag)
+        .arg(path)
+        .status()
+        .unwrap()
+        .success()
+}
+
 fn staging_left(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir)
         .unwrap()
@@ -342,14 +352,7 @@ fn a_restore_that_fails_half_way_is_rolled_back() {
     let stuck = graph.join("kv_store_llm_response_cache.json");
     std::fs::write(&stuck, b"{}").unwrap();
     let before = common::graph_files(&graph);
-    let chattr = |flag: &str| {
-        std::process::Command::new("chattr")
-            .arg(flag)
-            .arg(&stuck)
-            .status()
-            .unwrap()
-            .success()
-    };
+    let chattr = |flag: &str| chattr(flag, &stuck);
     assert!(chattr("+i"), "chattr +i needs root on ext4 (as CI runs)");
     let result = restore(&repo, "g", &old.snapshot_id, &graph);
     assert!(chattr("-i"));
@@ -377,14 +380,7 @@ fn an_immutable_file_the_restore_replaces_refuses_it_before_anything_changes() {
     common::write_graph(&graph, 2);
     let before = common::graph_files(&graph);
     let stuck = graph.join("vdb_entities.json");
-    let chattr = |flag: &str| {
-        std::process::Command::new("chattr")
-            .arg(flag)
-            .arg(&stuck)
-            .status()
-            .unwrap()
-            .success()
-    };
+    let chattr = |flag: &str| chattr(flag, &stuck);
     assert!(chattr("+i"), "chattr +i needs root on ext4 (as CI runs)");
     let result = restore(&repo, "g", &old.snapshot_id, &graph);
     assert!(chattr("-i"));
