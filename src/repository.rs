@@ -379,31 +379,13 @@ impl Repository {
                     Err(error) => return Err(error),
                 }
             }
-            let mut markers = Vec::with_capacity(fresh_markers.len());
-            for path in fresh_markers {
-                // A marker deleted in between was swept: nothing to exclude any more.
-                let location = Path::from(path.as_str());
-                let Some(bytes) = self.backend.get_bounded(&location).await.transpose() else {
-                    continue;
-                };
-                match bytes.and_then(|b| decode_object(format::prune::MAGIC, &b, &path)) {
-                    Ok(marker) => markers.push((path, marker)),
-                    Err(error) if error.is_damage() => unreadable.push((path, error.detail())),
-                    Err(error) => return Err(error),
-                }
-            }
-            let mut damage = Vec::with_capacity(fresh_damage.len());
-            for path in fresh_damage {
-                let location = Path::from(path.as_str());
-                let Some(bytes) = self.backend.get_bounded(&location).await.transpose() else {
-                    continue;
-                };
-                match bytes.and_then(|b| decode_object(format::damage::MAGIC, &b, &path)) {
-                    Ok(record) => damage.push((path, record)),
-                    Err(error) if error.is_damage() => unreadable.push((path, error.detail())),
-                    Err(error) => return Err(error),
-                }
-            }
+            // A marker deleted in between was swept: nothing to exclude any more.
+            let markers = self
+                .read_small_objects(fresh_markers, format::prune::MAGIC, &mut unreadable)
+                .await?;
+            let damage = self
+                .read_small_objects(fresh_damage, format::damage::MAGIC, &mut unreadable)
+                .await?;
             Ok::<_, Error>(Some((files, markers, damage, unreadable)))
         })?;
         let Some((files, markers, damage, unreadable)) = loaded else {
@@ -455,6 +437,29 @@ impl Repository {
             state.unreadable.insert(path, why);
         }
         Ok(true)
+    }
+
+    /// Read and decode small objects of one kind by path: one gone since it was listed is left
+    /// out, one that cannot be read is added to `unreadable` (path, why).
+    async fn read_small_objects<T: serde::de::DeserializeOwned>(
+        &self,
+        paths: Vec<String>,
+        magic: &[u8; 4],
+        unreadable: &mut Vec<(String, String)>,
+    ) -> Result<Vec<(String, T)>> {
+        let mut out = Vec::with_capacity(paths.len());
+        for path in paths {
+            let location = Path::from(path.as_str());
+            let Some(bytes) = self.backend.get_bounded(&location).await.transpose() else {
+                continue;
+            };
+            match bytes.and_then(|b| decode_object(magic, &b, &path)) {
+                Ok(value) => out.push((path, value)),
+                Err(error) if error.is_damage() => unreadable.push((path, error.detail())),
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(out)
     }
 
     /// Every index file of the repository, by path.

@@ -320,6 +320,17 @@ fn a_manifest_and_an_index_that_disagree_on_a_chunk_length_refuse_the_restore() 
     assert!(!tmp.path().join("t").join("vdb_entities.json").exists());
 }
 
+/// A graph snapshotted at version 1 (`old`), then moved on to version 2 in its folder: the
+/// target of a restore that replaces it.
+fn moved_on(tmp: &Path) -> (PathBuf, Repository, SnapshotManifest) {
+    let graph = tmp.join("graph");
+    common::write_graph(&graph, 1);
+    let repo = open_local(&tmp.join("repo"));
+    let old = snapshot(&repo, "g", &graph);
+    common::write_graph(&graph, 2);
+    (graph, repo, old)
+}
+
 /// `chattr FLAG path` (`+i`: immutable, even for root; needs root on ext4, as CI runs).
 fn chattr(flag: &str, path: &Path) -> bool {
     std::process::Command::new("chattr")
@@ -373,11 +384,7 @@ fn a_restore_that_fails_half_way_is_rolled_back() {
 #[test]
 fn an_immutable_file_the_restore_replaces_refuses_it_before_anything_changes() {
     let tmp = tempfile::tempdir().unwrap();
-    let graph = tmp.path().join("graph");
-    common::write_graph(&graph, 1);
-    let repo = open_local(&tmp.path().join("repo"));
-    let old = snapshot(&repo, "g", &graph);
-    common::write_graph(&graph, 2);
+    let (graph, repo, old) = moved_on(tmp.path());
     let before = common::graph_files(&graph);
     let stuck = graph.join("vdb_entities.json");
     let chattr = |flag: &str| chattr(flag, &stuck);
@@ -393,11 +400,7 @@ fn an_immutable_file_the_restore_replaces_refuses_it_before_anything_changes() {
 #[test]
 fn a_folder_where_a_file_goes_refuses_the_restore_before_anything_changes() {
     let tmp = tempfile::tempdir().unwrap();
-    let graph = tmp.path().join("graph");
-    common::write_graph(&graph, 1);
-    let repo = open_local(&tmp.path().join("repo"));
-    let old = snapshot(&repo, "g", &graph);
-    common::write_graph(&graph, 2);
+    let (graph, repo, old) = moved_on(tmp.path());
     let before = common::graph_files(&graph);
     let blocker = graph.join("vdb_relationships.json");
     std::fs::create_dir(&blocker).unwrap();
