@@ -10,13 +10,68 @@ use std::path::Path;
 /// Bytes read from the source at a time (at least a few maximum-size chunks).
 const READ_BUFFER: usize = 4 * 1024 * 1024;
 
+/// FastCDC 2020's cutting for one set of parameters: its masks and its gear table (the public
+/// one, or an encrypted repository's secret one: see
+/// [`MasterKey::chunker_gear`](crate::keys::MasterKey::chunker_gear)).
+pub struct Cutter {
+    params: ChunkerParams,
+    mask_s: u64,
+    mask_l: u64,
+    gear: Box<[u64; 256]>,
+    gear_ls: Box<[u64; 256]>,
+}
+
+impl Cutter {
+    /// A cutter with `gear` (`None`: FastCDC's public table), normalisation level 1 (as
+    /// `FastCDC::new`).
+    pub fn new(params: ChunkerParams, gear: Option<&[u64; 256]>) -> Self {
+        use fastcdc::v2020::{logarithm2, MASKS};
+        let bits = logarithm2(params.avg_size);
+        let (gear, gear_ls) = match gear {
+            Some(table) => {
+                let table = Box::new(*table);
+                let mut shifted = Box::new([0u64; 256]);
+                for (out, value) in shifted.iter_mut().zip(table.iter()) {
+                    *out = value << 1;
+                }
+                (table, shifted)
+            }
+            None => fastcdc::v2020::get_gear_with_seed(0),
+        };
+        Cutter {
+            params,
+            mask_s: MASKS[(bits + 1) as usize],
+            mask_l: MASKS[(bits - 1) as usize],
+            gear,
+            gear_ls,
+        }
+    }
+
+    /// The length of the first chunk of `data` (all of it when it is short).
+    fn cut(&self, data: &[u8]) -> usize {
+        fastcdc::v2020::cut_gear(
+            data,
+            self.params.min_size as usize,
+            self.params.avg_size as usize,
+            self.params.max_size as usize,
+            self.mask_s,
+            self.mask_l,
+            self.mask_s << 1,
+            self.mask_l << 1,
+            &self.gear,
+            &self.gear_ls,
+        )
+        .1
+    }
+}
+
 /// The chunks of a reader, in order, cut exactly as [`cut_points`] cuts the whole input.
 ///
 /// Memory stays within one read buffer plus the chunks not yet taken. The buffer is compacted
 /// once per refill, not once per chunk.
 pub struct Chunks<'a, R: Read> {
     reader: R,
-    params: ChunkerParams,
+    cutter: &'a Cutter,
     path: &'a Path,
     buffer: Vec<u8>,
     start: usize,
@@ -25,12 +80,14 @@ pub struct Chunks<'a, R: Read> {
     ready: VecDeque<Vec<u8>>,
 }
 
-/// Iterate over the chunks of a reader.
-pub fn chunks<'a, R: Read + 'a>(reader: R, params: ChunkerParams, path: &'a Path) -> Chunks<'a, R> {
-    let capacity = READ_BUFFER.max(4 * params.max_size as usize);
+/// Iterate over the chunks of a reader, cut by `cutter` (in an encrypted repository its gear
+/// table is secret, so where a file is cut depends on a key a bucket reader does not have; and
+/// chunk lengths are sealed in packs).
+pub fn chunks<'a, R: Read + 'a>(reader: R, cutter: &'a Cutter, path: &'a Path) -> Chunks<'a, R> {
+    let capacity = READ_BUFFER.max(4 * cutter.params.max_size as usize);
     Chunks {
         reader,
-        params,
+        cutter,
         path,
         buffer: vec![0; capacity],
         start: 0,
@@ -44,20 +101,18 @@ impl<R: Read> Chunks<'_, R> {
     /// Cut every chunk of the buffered bytes whose cut point cannot depend on unread bytes.
     fn cut_buffered(&mut self) {
         let window = &self.buffer[self.start..self.end];
-        let max = self.params.max_size as usize;
+        let max = self.cutter.params.max_size as usize;
         let mut taken = 0;
-        for chunk in fastcdc::v2020::FastCDC::new(
-            window,
-            self.params.min_size,
-            self.params.avg_size,
-            self.params.max_size,
-        ) {
-            if !self.eof && chunk.offset + max > window.len() {
+        while taken < window.len() {
+            if !self.eof && taken + max > window.len() {
                 break; // more input could move this cut
             }
-            self.ready
-                .push_back(window[chunk.offset..chunk.offset + chunk.length].to_vec());
-            taken = chunk.offset + chunk.length;
+            let length = self.cutter.cut(&window[taken..]);
+            if length == 0 {
+                break;
+            }
+            self.ready.push_back(window[taken..taken + length].to_vec());
+            taken += length;
         }
         self.start += taken;
     }
@@ -141,7 +196,19 @@ pub fn fixed_chunks<'a, R: Read + 'a>(
 }
 
 /// Cut points of an in-memory buffer (offsets where chunks end), for tests and tools.
-pub fn cut_points(data: &[u8], params: ChunkerParams) -> Vec<usize> {
+pub fn cut_points(data: &[u8], params: ChunkerParams, gear: Option<&[u64; 256]>) -> Vec<usize> {
+    let cutter = Cutter::new(params, gear);
+    let mut cuts = Vec::new();
+    let mut at = 0;
+    while at < data.len() {
+        at += cutter.cut(&data[at..]);
+        cuts.push(at);
+    }
+    cuts
+}
+
+#[cfg(test)]
+fn fastcdc_cut_points(data: &[u8], params: ChunkerParams) -> Vec<usize> {
     fastcdc::v2020::FastCDC::new(data, params.min_size, params.avg_size, params.max_size)
         .map(|chunk| chunk.offset + chunk.length)
         .collect()
@@ -195,10 +262,48 @@ mod tests {
             .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
             .collect();
         let params = ChunkerParams::default();
-        let expected = cut_points(&data, params);
+        // The public table cuts exactly as the fastcdc crate does (repositories made before
+        // encryption keep their chunks).
+        assert_eq!(
+            cut_points(&data, params, None),
+            fastcdc_cut_points(&data, params)
+        );
+        let key = crate::keys::MasterKey::generate().unwrap();
+        let secret = key.chunker_gear();
+        for gear in [None, Some(&*secret)] {
+            let expected = cut_points(&data, params, gear);
+            streams_cut_like(&data, &Cutter::new(params, gear), &expected);
+        }
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let random: Vec<u8> = (0..4_000_000)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect();
+        let keyed = cut_points(&random, params, Some(&secret));
+        let public = cut_points(&random, params, None);
+        let shared = keyed
+            .iter()
+            .filter(|c| public.binary_search(c).is_ok())
+            .count();
+        assert!(
+            shared * 10 < keyed.len(),
+            "a secret table moves the cuts ({shared} of {} shared)",
+            keyed.len()
+        );
+        assert_eq!(
+            chunks(&b""[..], &Cutter::new(params, None), Path::new("x")).count(),
+            0
+        );
+    }
+
+    fn streams_cut_like(data: &[u8], cutter: &Cutter, expected: &[usize]) {
         for step in [1 << 20, 65_537, 4096] {
-            let reader = Trickle { data: &data, step };
-            let lengths: Vec<usize> = chunks(reader, params, Path::new("x"))
+            let reader = Trickle { data, step };
+            let lengths: Vec<usize> = chunks(reader, cutter, Path::new("x"))
                 .map(|c| c.unwrap().len())
                 .collect();
             let mut end = 0;
@@ -211,6 +316,5 @@ mod tests {
                 .collect();
             assert_eq!(cuts, expected, "step {step}");
         }
-        assert_eq!(chunks(&b""[..], params, Path::new("x")).count(), 0);
     }
 }

@@ -86,6 +86,14 @@ pub enum Error {
     #[error("no lightrag-backup repository at {location}: `lightrag-backup --repo {location} init` creates one (in Python: create=True)")]
     RepositoryNotFound { location: String },
 
+    /// The repository is encrypted (or a new one would be) and no password was given.
+    #[error("{message}")]
+    PasswordRequired { message: String },
+
+    /// No key object of the repository opens with the password given.
+    #[error("no key matches this password (repository {location}): check --password-file, --password-command or $LIGHTRAG_BACKUP_PASSWORD(_FILE/_COMMAND)")]
+    WrongPassword { location: String },
+
     /// The repository was written by a newer, incompatible version.
     #[error("repository format version {found} is not supported (this build reads versions up to {supported}); upgrade lightrag-backup")]
     UnsupportedFormat { found: u32, supported: u32 },
@@ -173,6 +181,8 @@ impl Error {
             Error::Integrity { .. } => "integrity",
             Error::RepositoryNotFound { .. } => "repository_not_found",
             Error::UnsupportedFormat { .. } => "unsupported_format",
+            Error::PasswordRequired { .. } => "password_required",
+            Error::WrongPassword { .. } => "wrong_password",
             Error::Backend { failure, .. } => match failure {
                 BackendFailure::Auth => "backend_auth",
                 BackendFailure::LocationNotFound => "backend_location_not_found",

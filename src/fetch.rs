@@ -7,7 +7,7 @@
 //! decompressed into the window's buffer and checked against their SHA-256 ids.
 
 use crate::error::{Error, Result};
-use crate::format::{pack, ObjectId};
+use crate::format::ObjectId;
 use crate::repository::{pack_path, BlobLocation, Repository};
 use crate::runtime::block_on;
 
@@ -171,7 +171,7 @@ pub(crate) fn fetch_window(
                 let bytes =
                     repo.backend()
                         .read_range_into(&path, job.span.start..job.span.end, read);
-                job.open(window, bytes).err()
+                job.open(repo.codec(), window, bytes).err()
             })
             .collect()
     } else {
@@ -194,6 +194,7 @@ impl SpanJob<'_> {
     /// order) with its chunk's index.
     fn open(
         self,
+        codec: &crate::format::Codec,
         window: &[BlobLocation],
         bytes: Result<&[u8]>,
     ) -> std::result::Result<(), (usize, Error)> {
@@ -212,7 +213,7 @@ impl SpanJob<'_> {
                     ))
                 })
                 .and_then(|compressed| {
-                    pack::open_blob_into(&entry, compressed, out).map_err(|e| {
+                    codec.open_chunk_into(&entry, compressed, out).map_err(|e| {
                         Error::integrity(format!("{} (in pack {})", e.detail(), self.span.pack))
                     })
                 });
@@ -258,8 +259,8 @@ fn fetch_spread(
                                     .get_range(&path, job.span.start..job.span.end),
                             );
                             match bytes {
-                                Ok(bytes) => job.open(window, Ok(&bytes)),
-                                Err(e) => job.open(window, Err(e)),
+                                Ok(bytes) => job.open(repo.codec(), window, Ok(&bytes)),
+                                Err(e) => job.open(repo.codec(), window, Err(e)),
                             }
                             .err()
                         })

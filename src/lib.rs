@@ -21,6 +21,7 @@ pub mod error;
 mod fetch;
 pub mod format;
 pub mod graph_stats;
+pub mod keys;
 pub mod lease;
 pub mod operations;
 pub mod packer;

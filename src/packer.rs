@@ -34,6 +34,7 @@ pub struct Packer {
     /// Pack ids never to produce: the repository's damaged packs (see
     /// [`PackWriter::finish_avoiding`]).
     avoid: HashSet<ObjectId>,
+    codec: crate::format::Codec,
 }
 
 impl Packer {
@@ -52,6 +53,7 @@ impl Packer {
             },
             index: IndexFile::default(),
             avoid: repo.damaged_packs(),
+            codec: repo.codec().clone(),
         }
     }
 
@@ -88,7 +90,7 @@ impl Packer {
     }
 
     fn start_upload(&mut self, pack: PackWriter) -> Result<()> {
-        let (id, bytes, blobs) = pack.finish_avoiding(&self.avoid)?;
+        let (id, bytes, blobs) = pack.finish_avoiding(&self.avoid, &self.codec)?;
         self.index.packs.push(IndexPack {
             id,
             size: bytes.len() as u64,

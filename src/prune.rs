@@ -20,11 +20,7 @@
 //! grace period. Two prunes never run at once: `locks/prune` is created create-only.
 
 use crate::error::{Error, Result};
-use crate::format::pack::open_blob;
-use crate::format::{
-    self, decode_object, encode_object, paths, BlobEntry, IndexFile, IndexPack, ObjectId,
-    PruneMarker,
-};
+use crate::format::{self, paths, BlobEntry, IndexFile, IndexPack, ObjectId, PruneMarker};
 use crate::packer::Packer;
 use crate::progress::{check_cancelled, Progress};
 use crate::repository::{hostname, pack_path, Repository};
@@ -105,6 +101,7 @@ impl<'a> Lock<'a> {
             created_at: chrono::Utc::now().to_rfc3339(),
         })
         .expect("lock serialises");
+        let body = repo.codec().seal_json(path.as_ref(), body);
         for _ in 0..2 {
             match block_on(repo.backend().put_create(&path, Bytes::from(body.clone())))? {
                 crate::backend::Created::New => return Ok(Lock { repo }),
@@ -113,7 +110,11 @@ impl<'a> Lock<'a> {
             let Some(held) = block_on(repo.backend().get_opt(&path))? else {
                 continue;
             };
-            let holder: Option<LockBody> = serde_json::from_slice(&held).ok();
+            let holder: Option<LockBody> = repo
+                .codec()
+                .open_json(path.as_ref(), &held)
+                .ok()
+                .and_then(|json| serde_json::from_slice(&json).ok());
             let stale = match &holder {
                 None => true,
                 Some(holder) => {
@@ -194,7 +195,12 @@ fn census(repo: &Repository) -> Result<Census> {
             if let Some(bytes) = backend.get_bounded(&path).await? {
                 // An unreadable marker names packs nobody can sweep by it: skipped (verify
                 // reports it, repair sets it aside).
-                match decode_object::<PruneMarker>(format::prune::MAGIC, &bytes, path.as_ref()) {
+                match repo.codec().decode_object::<PruneMarker>(
+                    format::prune::MAGIC,
+                    path.as_ref(),
+                    &bytes,
+                    path.as_ref(),
+                ) {
                     Ok(marker) => {
                         markers.insert(path.to_string(), marker);
                     }
@@ -492,7 +498,7 @@ fn mark(
                 Error::integrity(format!("pack {} is shorter than its index says", pack.id))
             })?;
             // Never carry damage forward: each chunk must still match its hash.
-            open_blob(blob, compressed).map_err(|e| {
+            repo.codec().open_chunk(blob, compressed).map_err(|e| {
                 Error::integrity(format!(
                     "{} (in pack {}; nothing was deleted)",
                     e.detail(),
@@ -514,8 +520,10 @@ fn mark(
         hostname: hostname(),
         packs: candidates,
     };
-    let bytes = encode_object(format::prune::MAGIC, &marker)?;
     let path = paths::prune_marker(&uuid::Uuid::new_v4());
+    let bytes = repo
+        .codec()
+        .encode_object(format::prune::MAGIC, path.as_ref(), &marker)?;
     block_on(repo.backend().put_create(&path, Bytes::from(bytes)))?;
     Ok(())
 }

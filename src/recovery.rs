@@ -12,10 +12,10 @@
 //! the original id it records.
 
 use crate::error::{Error, Result};
+use crate::format::codec::TRANSPORT_NAME;
 use crate::format::{
     self, paths, PointSnapshot, RecoveryPoint, SnapshotManifest, ValidationRecord,
 };
-use crate::format::{decode_object, encode_object};
 use crate::repository::{hostname, Repository};
 use crate::runtime::block_on;
 use bytes::Bytes;
@@ -115,11 +115,11 @@ pub fn write_point(repo: &Repository, point: &RecoveryPoint) -> Result<()> {
     for graph_id in point.graphs.keys() {
         crate::repository::validate_graph_id(graph_id)?;
     }
-    let bytes = encode_object(format::recovery::MAGIC, point)?;
-    match block_on(repo.backend().put_create(
-        &paths::recovery_point(&point.checkpoint_id),
-        Bytes::from(bytes),
-    ))? {
+    let path = paths::recovery_point(&point.checkpoint_id);
+    let bytes = repo
+        .codec()
+        .encode_object(format::recovery::MAGIC, path.as_ref(), point)?;
+    match block_on(repo.backend().put_create(&path, Bytes::from(bytes)))? {
         crate::backend::Created::New => Ok(()),
         crate::backend::Created::AlreadyExisted => Err(Error::invalid(format!(
             "recovery point {} already exists",
@@ -222,7 +222,12 @@ fn read_point(repo: &Repository, checkpoint_id: &str) -> Result<Option<RecoveryP
     let Some(bytes) = block_on(repo.backend().get_bounded(&path))? else {
         return Ok(None);
     };
-    let point: RecoveryPoint = decode_object(format::recovery::MAGIC, &bytes, path.as_ref())?;
+    let point: RecoveryPoint = repo.codec().decode_object(
+        format::recovery::MAGIC,
+        path.as_ref(),
+        &bytes,
+        path.as_ref(),
+    )?;
     if point.checkpoint_id != checkpoint_id {
         return Err(Error::integrity(format!(
             "recovery point {path} names another point ({})",
@@ -239,8 +244,9 @@ fn read_validation(
 ) -> Result<Option<ValidationRecord>> {
     let path = paths::recovery_validation(checkpoint_id, version);
     match block_on(repo.backend().get_bounded(&path))? {
-        Some(bytes) => Ok(Some(decode_object(
+        Some(bytes) => Ok(Some(repo.codec().decode_object(
             format::recovery::VALIDATION_MAGIC,
+            path.as_ref(),
             &bytes,
             path.as_ref(),
         )?)),
@@ -343,11 +349,11 @@ pub fn record_validation(
         chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ"),
         uuid::Uuid::new_v4().simple()
     );
-    let bytes = encode_object(format::recovery::VALIDATION_MAGIC, &record)?;
-    block_on(repo.backend().put_create(
-        &paths::recovery_validation(&id, &version),
-        Bytes::from(bytes),
-    ))?;
+    let path = paths::recovery_validation(&id, &version);
+    let bytes =
+        repo.codec()
+            .encode_object(format::recovery::VALIDATION_MAGIC, path.as_ref(), &record)?;
+    block_on(repo.backend().put_create(&path, Bytes::from(bytes)))?;
     Ok(record)
 }
 
@@ -490,7 +496,7 @@ pub fn copy_points(
         if have.contains(&point.checkpoint_id) {
             continue;
         }
-        let received = receive_point(target, &encode_point(&point)?)?;
+        let received = receive_point(target, &encode_point(source, &point)?)?;
         if received.status == "stored" {
             stored.push(received.checkpoint_id);
         }
@@ -502,8 +508,9 @@ pub fn copy_points(
 ///
 /// # Errors
 /// `Integrity` when it cannot be encoded.
-pub fn encode_point(point: &RecoveryPoint) -> Result<Vec<u8>> {
-    encode_object(format::recovery::MAGIC, point)
+pub fn encode_point(repo: &Repository, point: &RecoveryPoint) -> Result<Vec<u8>> {
+    repo.codec()
+        .encode_object(format::recovery::MAGIC, TRANSPORT_NAME, point)
 }
 
 /// What became of a recovery point a replication brought.
@@ -523,7 +530,12 @@ pub struct Received {
 /// # Errors
 /// `Integrity` for bytes that are not a point; `InvalidInput` for bad ids.
 pub fn receive_point(repo: &Repository, encoded: &[u8]) -> Result<Received> {
-    let point: RecoveryPoint = decode_object(format::recovery::MAGIC, encoded, "recovery point")?;
+    let point: RecoveryPoint = repo.codec().decode_object(
+        format::recovery::MAGIC,
+        TRANSPORT_NAME,
+        encoded,
+        "recovery point",
+    )?;
     validate_checkpoint_id(&point.checkpoint_id)?;
     let mut received = Received {
         checkpoint_id: point.checkpoint_id.clone(),

@@ -193,7 +193,10 @@ pub fn repair(
             let whole = bytes.as_ref().and_then(|bytes| {
                 let start = entry.offset as usize;
                 let compressed = bytes.get(start..start + entry.length as usize)?;
-                pack::open_blob(entry, compressed).ok().map(|_| compressed)
+                repo.codec()
+                    .open_chunk(entry, compressed)
+                    .ok()
+                    .map(|_| compressed)
             });
             match whole {
                 Some(compressed) => {
@@ -289,7 +292,7 @@ fn reindex_unlisted_packs(repo: &Repository, progress: &dyn Progress) -> Result<
         if ObjectId::of(&bytes) != id {
             continue;
         }
-        let Ok(blobs) = pack::read_trailer(&bytes) else {
+        let Ok(blobs) = pack::read_trailer(&bytes, repo.codec()) else {
             continue;
         };
         file.packs

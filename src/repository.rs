@@ -12,9 +12,11 @@
 use crate::backend::{Backend, Created};
 use crate::error::{Error, Result};
 use crate::format::{
-    self, decode_object, encode_object, paths, BlobEntry, ChunkerParams, DamageRecord, IdMap,
-    IndexFile, ObjectId, PruneMarker, RepoConfig, SnapshotManifest, FORMAT_VERSION,
+    self, config::SealedConfig, paths, BlobEntry, ChunkerParams, Codec, DamageRecord,
+    EncryptionHeader, IdMap, IndexFile, ObjectId, PruneMarker, RepoConfig, SnapshotManifest,
+    FORMAT_VERSION,
 };
+use crate::keys::{KeyObject, MasterKey};
 use crate::runtime::block_on;
 use bytes::Bytes;
 use object_store::path::Path;
@@ -76,12 +78,59 @@ pub struct SnapshotScan {
 pub struct Repository {
     backend: Backend,
     config: RepoConfig,
+    /// Compression and encryption of every chunk and object (see [`format::codec`]).
+    codec: Codec,
+    /// The key object this process unlocked the repository with (encrypted repositories).
+    key_id: std::sync::Mutex<Option<String>>,
     index: RwLock<IndexState>,
+}
+
+/// How a new repository is made.
+pub enum Encryption {
+    /// Not encrypted (`init --encryption none`).
+    None,
+    /// Encrypted under a password: a new random master key, or the one of a key export (a
+    /// repository that shares it takes the other's chunks as they are).
+    Password(Option<Box<MasterKey>>),
+}
+
+/// The name sealed configs are bound to.
+const CONFIG_NAME: &str = "config";
+
+/// A key object listed in a repository.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct KeyInfo {
+    pub id: String,
+    pub created_at: String,
+    pub hostname: String,
+    pub username: String,
+    pub kdf: crate::keys::KdfParams,
+    /// Whether this process opened the repository with it.
+    pub current: bool,
 }
 
 /// Path of a pack object.
 pub fn pack_path(id: &ObjectId) -> Path {
     paths::pack(id)
+}
+
+/// Why a target whose key has fingerprint `theirs` cannot take chunks stored under `ours` as
+/// they are (`None`: it can: the same key, or both unencrypted).
+pub fn key_mismatch(ours: Option<String>, theirs: Option<String>) -> Option<String> {
+    const PROVISION: &str = "a target must hold this repository's key: create it from a key export (`lightrag-backup key export`, then `init --from-key-export`), or let replication create a repository target";
+    match (ours, theirs) {
+        (a, b) if a == b => None,
+        (Some(_), None) => Some(format!(
+            "this repository is encrypted and the target's is not; {PROVISION}"
+        )),
+        (None, Some(_)) => Some(
+            "the target's repository is encrypted and this one is not, so their chunk ids differ"
+                .to_string(),
+        ),
+        _ => Some(format!(
+            "the target's repository is encrypted under another master key; {PROVISION}"
+        )),
+    }
 }
 
 /// Check a graph id: it names a folder in the repository, so it must be a plain name.
@@ -148,32 +197,63 @@ fn validate_snapshot_ref(graph_id: &str, snapshot_id: &str) -> Result<()> {
 }
 
 impl Repository {
-    /// Open the repository at `backend`; with `create`, initialise it when it has no `config`.
+    /// Open the repository at `backend`; with `create`, initialise it (unencrypted) when it has
+    /// no `config`. An encrypted repository needs [`Repository::open_with`].
     ///
     /// # Errors
     /// `RepositoryNotFound` when there is no config and `create` is false;
-    /// `UnsupportedFormat` for a newer format; `Backend` when the store fails.
+    /// `PasswordRequired` for an encrypted repository; `UnsupportedFormat` for a newer
+    /// format; `Backend` when the store fails.
     pub fn open(backend: Backend, create: bool) -> Result<Self> {
+        Self::open_with(backend, create.then_some(Encryption::None), None)
+    }
+
+    /// Open the repository at `backend` with `password` (needed when it is encrypted); with
+    /// `create`, initialise it as `create` says when it has no `config`.
+    ///
+    /// # Errors
+    /// As [`Repository::open`]; `WrongPassword` when no key opens with the password;
+    /// `PasswordRequired` when creating an encrypted repository without one.
+    pub fn open_with(
+        backend: Backend,
+        create: Option<Encryption>,
+        password: Option<&[u8]>,
+    ) -> Result<Self> {
         match block_on(backend.get_opt(&paths::config()))? {
-            Some(bytes) => Self::from_config_bytes(backend, &bytes),
+            Some(bytes) => Self::from_config_bytes(backend, &bytes, password),
             None => {
                 // A missing bucket or container also reads as "no config": say which it is.
                 backend.check_location_blocking()?;
-                if create {
-                    Self::init(backend, ChunkerParams::default())
-                } else {
-                    backend.remove_created_folder();
-                    Err(Error::RepositoryNotFound {
-                        location: backend.location().to_string(),
-                    })
+                match create {
+                    Some(encryption) => Self::create(
+                        backend,
+                        ChunkerParams::default(),
+                        (ChunkerParams::matrix(), 1),
+                        ZSTD_LEVEL,
+                        encryption,
+                        password,
+                    ),
+                    None => {
+                        backend.remove_created_folder();
+                        Err(Error::RepositoryNotFound {
+                            location: backend.location().to_string(),
+                        })
+                    }
                 }
             }
         }
     }
 
-    /// Create a new repository (or open the one a concurrent caller just created).
+    /// Create a new unencrypted repository (or open the one a concurrent caller just created).
     pub fn init(backend: Backend, chunker: ChunkerParams) -> Result<Self> {
-        Self::create(backend, chunker, (ChunkerParams::matrix(), 1), ZSTD_LEVEL)
+        Self::create(
+            backend,
+            chunker,
+            (ChunkerParams::matrix(), 1),
+            ZSTD_LEVEL,
+            Encryption::None,
+            None,
+        )
     }
 
     fn create(
@@ -181,8 +261,10 @@ impl Repository {
         chunker: ChunkerParams,
         (matrix_chunker, matrix_rows_per_chunk): (ChunkerParams, u32),
         compression_level: i32,
+        encryption: Encryption,
+        password: Option<&[u8]>,
     ) -> Result<Self> {
-        let config = RepoConfig {
+        let mut config = RepoConfig {
             format_version: FORMAT_VERSION,
             repository_id: uuid::Uuid::new_v4().to_string(),
             chunker,
@@ -191,24 +273,84 @@ impl Repository {
             compression: "zstd".to_string(),
             compression_level,
             created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            encryption: None,
         };
-        let bytes = serde_json::to_vec_pretty(&config).expect("config serialises");
         let path = paths::config();
+        let (bytes, codec, key_path) = match encryption {
+            Encryption::None => (
+                serde_json::to_vec_pretty(&config).expect("config serialises"),
+                Codec::plain(),
+                None,
+            ),
+            Encryption::Password(master) => {
+                let password = password.ok_or_else(|| Error::PasswordRequired {
+                    message: format!(
+                        "a new repository at {} is encrypted and needs a password: pass --password-file or --password-command, or set LIGHTRAG_BACKUP_PASSWORD_FILE, LIGHTRAG_BACKUP_PASSWORD_COMMAND or LIGHTRAG_BACKUP_PASSWORD (in Python: password=...); `--encryption none` makes an unencrypted one",
+                        backend.location()
+                    ),
+                })?;
+                let master = match master {
+                    Some(master) => *master,
+                    None => MasterKey::generate()?,
+                };
+                config.encryption = Some(EncryptionHeader::current());
+                let codec = Codec::encrypted(std::sync::Arc::new(master));
+                // The key object first: a config names an encrypted repository only once a
+                // key to open it exists (a key object left by a crash before its config is
+                // one no config opens, tried and passed over).
+                let key_path = Self::write_key_object(&backend, &codec, password)?;
+                let sealed = SealedConfig {
+                    format_version: config.format_version,
+                    repository_id: config.repository_id.clone(),
+                    encryption: EncryptionHeader::current(),
+                    sealed: base64::Engine::encode(
+                        &base64::engine::general_purpose::STANDARD,
+                        codec.seal_json(
+                            CONFIG_NAME,
+                            serde_json::to_vec(&config).expect("config serialises"),
+                        ),
+                    ),
+                };
+                (
+                    serde_json::to_vec_pretty(&sealed).expect("config serialises"),
+                    codec,
+                    Some(key_path),
+                )
+            }
+        };
         match block_on(backend.put_create(&path, Bytes::from(bytes)))? {
             Created::New => Ok(Repository {
                 backend: {
                     backend.restrict_root();
                     backend
                 },
+                key_id: std::sync::Mutex::new(
+                    key_path.and_then(|p| p.filename().map(str::to_string)),
+                ),
                 config,
+                codec,
                 index: RwLock::new(IndexState::default()),
             }),
             // Another process initialised it first: use theirs.
             Created::AlreadyExisted => {
+                if let Some(key_path) = key_path {
+                    block_on(backend.delete(&key_path))?;
+                }
                 let bytes = block_on(backend.get(&path))?;
-                Self::from_config_bytes(backend, &bytes)
+                Self::from_config_bytes(backend, &bytes, password)
             }
         }
+    }
+
+    /// Wrap this codec's master key under `password` into a new key object; returns its path.
+    fn write_key_object(backend: &Backend, codec: &Codec, password: &[u8]) -> Result<Path> {
+        let master = codec
+            .master_key()
+            .ok_or_else(|| Error::invalid("the repository is not encrypted: it has no keys"))?;
+        let object = KeyObject::wrap(master, password)?;
+        let path = paths::key(&uuid::Uuid::new_v4().simple().to_string());
+        block_on(backend.put_create(&path, Bytes::from(object.encode())))?;
+        Ok(path)
     }
 
     /// Create a repository at `backend` that takes `source`'s data as it is: the same chunker
@@ -218,12 +360,110 @@ impl Repository {
     ///
     /// # Errors
     /// As [`Repository::init`].
-    pub fn init_like(backend: Backend, source: &RepoConfig) -> Result<Self> {
+    pub fn init_like(backend: Backend, source: &Repository) -> Result<Self> {
+        let config = &source.config;
+        if source.codec.is_encrypted() {
+            // The same master key (so chunks move as they are stored), opened by the same
+            // passwords: the source's key objects are copied before the config.
+            let target = block_on(async {
+                for (path, _) in source.backend.list(paths::KEYS).await? {
+                    if let Some(bytes) = source.backend.get_opt(&path).await? {
+                        backend.put_immutable(&path, bytes).await?;
+                    }
+                }
+                Ok::<_, Error>(())
+            });
+            target?;
+            let master = source.codec.master_key().expect("encrypted");
+            let mut config = config.clone();
+            config.repository_id = uuid::Uuid::new_v4().to_string();
+            config.created_at =
+                chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+            let codec = Codec::encrypted(master.clone());
+            let sealed = SealedConfig {
+                format_version: config.format_version,
+                repository_id: config.repository_id.clone(),
+                encryption: EncryptionHeader::current(),
+                sealed: base64::Engine::encode(
+                    &base64::engine::general_purpose::STANDARD,
+                    codec.seal_json(
+                        CONFIG_NAME,
+                        serde_json::to_vec(&config).expect("serialises"),
+                    ),
+                ),
+            };
+            let bytes = serde_json::to_vec_pretty(&sealed).expect("config serialises");
+            return match block_on(backend.put_create(&paths::config(), Bytes::from(bytes)))? {
+                Created::New => Ok(Repository {
+                    backend: {
+                        backend.restrict_root();
+                        backend
+                    },
+                    config,
+                    codec,
+                    key_id: std::sync::Mutex::new(source.key_id.lock().unwrap().clone()),
+                    index: RwLock::new(IndexState::default()),
+                }),
+                Created::AlreadyExisted => {
+                    let bytes = block_on(backend.get(&paths::config()))?;
+                    Self::from_config_with_key(backend, &bytes, source)
+                }
+            };
+        }
         Self::create(
             backend,
-            source.chunker,
-            (source.matrix_chunker, source.matrix_rows_per_chunk),
-            source.compression_level,
+            config.chunker,
+            (config.matrix_chunker, config.matrix_rows_per_chunk),
+            config.compression_level,
+            Encryption::None,
+            None,
+        )
+    }
+
+    /// Open the repository whose config is `bytes` with `source`'s master key (a copy target
+    /// that shares it), or without a key when it is not encrypted.
+    ///
+    /// # Errors
+    /// `IncompatibleTarget` when it is encrypted under another key.
+    pub fn open_like(backend: Backend, source: &Repository) -> Result<Self> {
+        match block_on(backend.get_opt(&paths::config()))? {
+            Some(bytes) => Self::from_config_with_key(backend, &bytes, source),
+            None => Err(Error::RepositoryNotFound {
+                location: backend.location().to_string(),
+            }),
+        }
+    }
+
+    fn from_config_with_key(backend: Backend, bytes: &[u8], source: &Repository) -> Result<Self> {
+        let value: serde_json::Value = serde_json::from_slice(bytes)
+            .map_err(|e| Error::integrity(format!("repository config is unreadable: {e}")))?;
+        if value.get("sealed").is_none() {
+            return Self::from_config_bytes(backend, bytes, None);
+        }
+        let location = backend.location().to_string();
+        let master =
+            source
+                .codec
+                .master_key()
+                .cloned()
+                .ok_or_else(|| Error::IncompatibleTarget {
+                    target: location.clone(),
+                    reason: "it is encrypted and this repository is not".to_string(),
+                })?;
+        let sealed: SealedConfig = serde_json::from_value(value)
+            .map_err(|e| Error::integrity(format!("repository config is unreadable: {e}")))?;
+        let codec = Codec::encrypted(master);
+        let config = Self::open_sealed_config(&codec, &sealed).ok_or_else(|| {
+            Error::IncompatibleTarget {
+                target: location,
+                reason: "it is encrypted under another master key, so it cannot take this repository's chunks as they are stored".to_string(),
+            }
+        })??;
+        Self::checked(
+            backend,
+            config,
+            codec,
+            source.key_id.lock().unwrap().clone(),
         )
     }
 
@@ -238,6 +478,10 @@ impl Repository {
                 "it has format version {}, newer than this build reads",
                 theirs.format_version
             ))
+        } else if let Some(reason) =
+            key_mismatch(self.codec.fingerprint(), target.codec.fingerprint())
+        {
+            Some(reason)
         } else if !ours.chunks_like(theirs) {
             Some(format!(
                 "it chunks files with other parameters ({}, here {}), so nothing would deduplicate; copy into a new repository, which replication creates with these parameters",
@@ -255,9 +499,88 @@ impl Repository {
         }
     }
 
-    fn from_config_bytes(backend: Backend, bytes: &[u8]) -> Result<Self> {
-        let config: RepoConfig = serde_json::from_slice(bytes)
+    /// The config sealed in `sealed`, if `codec`'s key opens it (`None` when it does not).
+    fn open_sealed_config(codec: &Codec, sealed: &SealedConfig) -> Option<Result<RepoConfig>> {
+        let stored =
+            base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &sealed.sealed)
+                .ok()?;
+        let json = codec.open_json(CONFIG_NAME, &stored).ok()?;
+        Some(
+            serde_json::from_slice(&json)
+                .map_err(|e| Error::integrity(format!("repository config is unreadable: {e}"))),
+        )
+    }
+
+    fn from_config_bytes(backend: Backend, bytes: &[u8], password: Option<&[u8]>) -> Result<Self> {
+        let value: serde_json::Value = serde_json::from_slice(bytes)
             .map_err(|e| Error::integrity(format!("repository config is unreadable: {e}")))?;
+        if value.get("sealed").is_none() {
+            let config: RepoConfig = serde_json::from_value(value)
+                .map_err(|e| Error::integrity(format!("repository config is unreadable: {e}")))?;
+            // A repository with keys has a sealed config: a plain one there was put by someone
+            // without the key, to make writers store plaintext.
+            if config.format_version >= 5 && !block_on(backend.list(paths::KEYS))?.is_empty() {
+                return Err(Error::integrity(
+                    "repository config says it is not encrypted, but the repository has keys: the config was replaced by someone without the key; restore it from a copy",
+                ));
+            }
+            return Self::checked(backend, config, Codec::plain(), None);
+        }
+        let sealed: SealedConfig = serde_json::from_value(value)
+            .map_err(|e| Error::integrity(format!("repository config is unreadable: {e}")))?;
+        if sealed.format_version > FORMAT_VERSION {
+            return Err(Error::UnsupportedFormat {
+                found: sealed.format_version,
+                supported: FORMAT_VERSION,
+            });
+        }
+        let location = backend.location().to_string();
+        let password = password.ok_or_else(|| Error::PasswordRequired {
+            message: format!(
+                "repository {location} is encrypted: give its password with --password-file or --password-command, or set LIGHTRAG_BACKUP_PASSWORD_FILE, LIGHTRAG_BACKUP_PASSWORD_COMMAND or LIGHTRAG_BACKUP_PASSWORD (in Python: password=...)"
+            ),
+        })?;
+        let (codec, key_id, config) = block_on(async {
+            let mut keys = backend.list(paths::KEYS).await?;
+            keys.sort_by(|a, b| a.0.cmp(&b.0));
+            for (path, _) in keys.into_iter().take(crate::keys::MAX_KEYS) {
+                let Some(bytes) = backend.get_opt(&path).await? else {
+                    continue;
+                };
+                let object = match KeyObject::decode(&bytes, path.as_ref()) {
+                    Ok(object) => object,
+                    Err(error) => {
+                        warn_once(path.as_ref(), &error);
+                        continue;
+                    }
+                };
+                let master = match object.unwrap(password) {
+                    Ok(Some(master)) => master,
+                    Ok(None) => continue,
+                    Err(error) => {
+                        warn_once(path.as_ref(), &error);
+                        continue;
+                    }
+                };
+                let codec = Codec::encrypted(std::sync::Arc::new(master));
+                // A key whose master does not open the config is not this repository's.
+                if let Some(config) = Self::open_sealed_config(&codec, &sealed) {
+                    return Ok(Some((codec, path.filename().map(str::to_string), config?)));
+                }
+            }
+            Ok::<_, Error>(None)
+        })?
+        .ok_or(Error::WrongPassword { location })?;
+        Self::checked(backend, config, codec, key_id)
+    }
+
+    /// A repository of a config read from the store, its chunker parameters checked.
+    fn checked(
+        backend: Backend,
+        config: RepoConfig,
+        codec: Codec,
+        key_id: Option<String>,
+    ) -> Result<Self> {
         if config.format_version == 0 || config.format_version > FORMAT_VERSION {
             return Err(Error::UnsupportedFormat {
                 found: config.format_version,
@@ -286,6 +609,8 @@ impl Repository {
         let repo = Repository {
             backend,
             config,
+            codec,
+            key_id: std::sync::Mutex::new(key_id),
             index: RwLock::new(IndexState::default()),
         };
         repo.refresh_index()?;
@@ -294,6 +619,119 @@ impl Repository {
 
     pub fn config(&self) -> &RepoConfig {
         &self.config
+    }
+
+    /// How this repository's chunks and objects are compressed and encrypted.
+    pub fn codec(&self) -> &Codec {
+        &self.codec
+    }
+
+    /// The key objects of the repository (none when it is not encrypted).
+    ///
+    /// # Errors
+    /// `Backend` when the store fails.
+    pub fn keys(&self) -> Result<Vec<KeyInfo>> {
+        let current = self.key_id.lock().unwrap().clone();
+        block_on(async {
+            let mut out = Vec::new();
+            for (path, _) in self.backend.list(paths::KEYS).await? {
+                let Some(bytes) = self.backend.get_opt(&path).await? else {
+                    continue;
+                };
+                let id = path.filename().unwrap_or_default().to_string();
+                match KeyObject::decode(&bytes, path.as_ref()) {
+                    Ok(object) => out.push(KeyInfo {
+                        current: current.as_deref() == Some(id.as_str()),
+                        id,
+                        created_at: object.created_at,
+                        hostname: object.hostname,
+                        username: object.username,
+                        kdf: object.kdf,
+                    }),
+                    Err(error) => warn_once(path.as_ref(), &error),
+                }
+            }
+            out.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+            Ok(out)
+        })
+    }
+
+    /// Add a key object opened by `password`; returns its id.
+    ///
+    /// # Errors
+    /// `InvalidInput` when the repository is not encrypted; `Backend` when the store fails.
+    pub fn add_key(&self, password: &[u8]) -> Result<String> {
+        if password.is_empty() {
+            return Err(Error::invalid("the new password is empty"));
+        }
+        let path = Self::write_key_object(&self.backend, &self.codec, password)?;
+        Ok(path.filename().unwrap_or_default().to_string())
+    }
+
+    /// Remove a key object by id (or a unique prefix): not the one this process opened the
+    /// repository with (that is `change_password`), never the last one.
+    ///
+    /// # Errors
+    /// `InvalidInput` for an unknown, ambiguous, current or last key.
+    pub fn remove_key(&self, id: &str) -> Result<String> {
+        let keys = self.keys()?;
+        let matches: Vec<&KeyInfo> = keys
+            .iter()
+            .filter(|k| !id.is_empty() && k.id.starts_with(id))
+            .collect();
+        let key = match matches.as_slice() {
+            [key] => *key,
+            [] => {
+                return Err(Error::invalid(format!(
+                    "no key {:?} in this repository (`key list` shows them)",
+                    shown(id)
+                )))
+            }
+            _ => {
+                return Err(Error::invalid(format!(
+                    "key id prefix {:?} matches {} keys",
+                    shown(id),
+                    matches.len()
+                )))
+            }
+        };
+        if key.current {
+            return Err(Error::invalid(format!(
+                "key {} is the one this command opened the repository with: use `key passwd` to replace it, or open with another key's password to remove it",
+                key.id
+            )));
+        }
+        if keys.len() <= 1 {
+            return Err(Error::invalid(
+                "the repository's last key cannot be removed",
+            ));
+        }
+        block_on(self.backend.delete(&paths::key(&key.id)))?;
+        Ok(key.id.clone())
+    }
+
+    /// Replace the key this process opened the repository with by one opened by `password`:
+    /// the new key object is written before the old one is deleted. Returns the new key's id.
+    ///
+    /// # Errors
+    /// As [`Repository::add_key`].
+    pub fn change_password(&self, password: &[u8]) -> Result<String> {
+        let new_id = self.add_key(password)?;
+        let old = self.key_id.lock().unwrap().replace(new_id.clone());
+        if let Some(old) = old {
+            block_on(self.backend.delete(&paths::key(&old)))?;
+        }
+        Ok(new_id)
+    }
+
+    /// The master key as a key export (JSON), for safekeeping.
+    ///
+    /// # Errors
+    /// `InvalidInput` when the repository is not encrypted.
+    pub fn export_key(&self) -> Result<String> {
+        self.codec.master_key().map(|k| k.export()).ok_or_else(|| {
+            Error::invalid("the repository is not encrypted: it has no key to export")
+        })
     }
 
     pub fn backend(&self) -> &Backend {
@@ -453,7 +891,7 @@ impl Repository {
             let Some(bytes) = self.backend.get_bounded(&location).await.transpose() else {
                 continue;
             };
-            match bytes.and_then(|b| decode_object(magic, &b, &path)) {
+            match bytes.and_then(|b| self.codec.decode_object(magic, &path, &b, &path)) {
                 Ok(value) => out.push((path, value)),
                 Err(error) if error.is_damage() => unreadable.push((path, error.detail())),
                 Err(error) => return Err(error),
@@ -529,7 +967,9 @@ impl Repository {
                 "index file {path} does not match its name"
             )));
         }
-        let file: IndexFile = decode_object(format::index::MAGIC, bytes, path.as_ref())?;
+        let file: IndexFile =
+            self.codec
+                .decode_object(format::index::MAGIC, "", bytes, path.as_ref())?;
         // Lengths are checked here, once, so nothing downstream sizes a buffer from a bad one.
         for pack in &file.packs {
             for blob in &pack.blobs {
@@ -620,8 +1060,10 @@ impl Repository {
             packs: new.clone(),
             findings,
         };
-        let bytes = encode_object(format::damage::MAGIC, &record)?;
         let path = paths::damage_record(&uuid::Uuid::new_v4());
+        let bytes = self
+            .codec
+            .encode_object(format::damage::MAGIC, path.as_ref(), &record)?;
         block_on(self.backend.put_create(&path, Bytes::from(bytes)))?;
         // Refused for reuse at once; the next refresh reads the record as new and rebuilds
         // the index, so every chunk then prefers a copy outside the damaged packs.
@@ -670,7 +1112,9 @@ impl Repository {
     /// encoded again at another compression level, which gives it other bytes and another name.
     async fn store_index(&self, file: &IndexFile) -> Result<Path> {
         for level in 0..8 {
-            let bytes = format::encode_object_at(format::index::MAGIC, file, 3 + level)?;
+            let bytes = self
+                .codec
+                .encode_object_at(format::index::MAGIC, "", file, 3 + level)?;
             let path = paths::index(&ObjectId::of(&bytes));
             match self
                 .backend
@@ -757,8 +1201,10 @@ impl Repository {
     pub fn write_snapshot(&self, manifest: &SnapshotManifest) -> Result<()> {
         validate_graph_id(&manifest.graph_id)?;
         validate_snapshot_id(&manifest.snapshot_id)?;
-        let bytes = encode_object(format::manifest::MAGIC, manifest)?;
         let path = paths::snapshot(&manifest.graph_id, &manifest.snapshot_id);
+        let bytes = self
+            .codec
+            .encode_object(format::manifest::MAGIC, path.as_ref(), manifest)?;
         match block_on(self.backend.put_create(&path, Bytes::from(bytes)))? {
             Created::New => Ok(()),
             Created::AlreadyExisted => Err(Error::invalid(format!(
@@ -788,7 +1234,8 @@ impl Repository {
             .backend
             .get_range(&pack_path(&location.pack), range)
             .await?;
-        format::pack::open_blob(&entry, &compressed)
+        self.codec
+            .open_chunk(&entry, &compressed)
             .map_err(|e| Error::integrity(format!("{} (in pack {})", e.detail(), location.pack)))
     }
 
@@ -952,8 +1399,12 @@ impl Repository {
                     snapshot_id: snapshot_id.to_string(),
                     hint: String::new(),
                 })?;
-        let manifest: SnapshotManifest =
-            decode_object(format::manifest::MAGIC, &bytes, path.as_ref())?;
+        let manifest: SnapshotManifest = self.codec.decode_object(
+            format::manifest::MAGIC,
+            path.as_ref(),
+            &bytes,
+            path.as_ref(),
+        )?;
         if manifest.graph_id != graph_id || manifest.snapshot_id != snapshot_id {
             return Err(Error::integrity(format!(
                 "manifest {path} names another snapshot ({}/{})",

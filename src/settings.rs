@@ -45,9 +45,13 @@ pub fn put_setting(repo: &Repository, kind: &str, name: &str, value: Option<&Val
         chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ"),
         uuid::Uuid::new_v4().simple()
     );
-    let body = serde_json::to_vec(&value.cloned().unwrap_or(Value::Null)).expect("JSON serialises");
+    let path = paths::setting(kind, name, &version);
+    let body = repo.codec().seal_json(
+        path.as_ref(),
+        serde_json::to_vec(&value.cloned().unwrap_or(Value::Null)).expect("JSON serialises"),
+    );
     let backend = repo.backend();
-    block_on(backend.put_create(&paths::setting(kind, name, &version), Bytes::from(body)))?;
+    block_on(backend.put_create(&path, Bytes::from(body)))?;
     let listed = block_on(backend.list(&paths::settings(kind, Some(name))))?;
     for (path, _) in listed {
         if path
@@ -87,7 +91,14 @@ pub fn settings(repo: &Repository, kind: &str) -> Result<BTreeMap<String, Value>
             continue;
         };
         // A damaged setting is left out (and logged): the others still apply.
-        let value: Value = match serde_json::from_slice(&bytes) {
+        let json = match repo.codec().open_json(path.as_ref(), &bytes) {
+            Ok(json) => json,
+            Err(e) => {
+                log::warn!("setting {path} is left out: {}", e.detail());
+                continue;
+            }
+        };
+        let value: Value = match serde_json::from_slice(&json) {
             Ok(value) => value,
             Err(e) => {
                 log::warn!("setting {path} is not JSON and is left out: {e}");

@@ -12,9 +12,7 @@
 
 use crate::chunker;
 use crate::error::{Error, Result};
-use crate::format::{
-    ChunkRef, ChunkerParams, FileEncoding, FileEntry, IndexFile, ObjectId, SnapshotManifest,
-};
+use crate::format::{ChunkRef, FileEncoding, FileEntry, IndexFile, ObjectId, SnapshotManifest};
 use crate::graph_stats::FileCounter;
 use crate::packer::Packer;
 use crate::progress::{check_cancelled, Progress};
@@ -163,7 +161,10 @@ fn claim_graph_id(repo: &Repository, graph_id: &str, ours: &(String, String)) ->
         hostname: hostname(),
         claimed_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
     };
-    let bytes = serde_json::to_vec(&claim).expect("a claim serialises");
+    let bytes = repo.codec().seal_json(
+        path.as_ref(),
+        serde_json::to_vec(&claim).expect("a claim serialises"),
+    );
     let backend = repo.backend();
     if crate::runtime::block_on(backend.put_create(&path, bytes.into()))?
         == crate::backend::Created::New
@@ -173,7 +174,12 @@ fn claim_graph_id(repo: &Repository, graph_id: &str, ours: &(String, String)) ->
     let Some(bytes) = crate::runtime::block_on(backend.get_bounded(&path))? else {
         return Ok(()); // removed in between: nothing claims the id
     };
-    let Ok(theirs) = serde_json::from_slice::<GraphClaim>(&bytes) else {
+    let theirs = repo
+        .codec()
+        .open_json(path.as_ref(), &bytes)
+        .ok()
+        .and_then(|json| serde_json::from_slice::<GraphClaim>(&json).ok());
+    let Some(theirs) = theirs else {
         log::warn!("{path} cannot be read; the graph id's first snapshot goes ahead");
         return Ok(());
     };
@@ -530,10 +536,12 @@ fn read_one(
     progress: &dyn Progress,
 ) -> Result<(FileRead, bool)> {
     let params = repo.config().chunker;
+    let gear = repo.codec().chunker_gear();
     let matrix = MatrixChunking {
-        params: repo.config().matrix_chunker,
+        cutter: &chunker::Cutter::new(repo.config().matrix_chunker, gear),
         rows_per_chunk: repo.config().matrix_rows_per_chunk,
     };
+    let cutter = &chunker::Cutter::new(params, gear);
     let handle = match crate::source::open_no_follow(&file.path) {
         Ok(handle) => handle,
         Err(e)
@@ -577,7 +585,7 @@ fn read_one(
         Ok(())
     };
     let encoding = if vdb::is_vector_file(&file.name) {
-        read_vector_file(&handle, params, matrix, &file.path, &mut emit)?
+        read_vector_file(&handle, cutter, matrix, &file.path, &mut emit)?
     } else if let (rows @ 1.., Some(dim @ 1..)) = (
         matrix.rows_per_chunk,
         crate::source::records_vector_dim(&file.name),
@@ -596,7 +604,7 @@ fn read_one(
         }
         FileEncoding::Raw
     } else {
-        for chunk in chunker::chunks(&handle, params, &file.path) {
+        for chunk in chunker::chunks(&handle, cutter, &file.path) {
             emit(chunk?, false)?;
         }
         FileEncoding::Raw
@@ -616,15 +624,15 @@ fn read_one(
 ///
 /// [`RepoConfig::matrix_rows_per_chunk`]: crate::format::RepoConfig::matrix_rows_per_chunk
 #[derive(Clone, Copy)]
-struct MatrixChunking {
-    params: ChunkerParams,
+struct MatrixChunking<'a> {
+    cutter: &'a chunker::Cutter,
     rows_per_chunk: u32,
 }
 
 /// Chunk a NanoVectorDB file as head, decoded matrix and tail (see `vdb.rs`).
 fn read_vector_file(
     handle: &std::fs::File,
-    params: ChunkerParams,
+    cutter: &chunker::Cutter,
     matrix_chunking: MatrixChunking,
     path: &Path,
     emit: &mut dyn FnMut(Vec<u8>, bool) -> Result<()>,
@@ -633,7 +641,7 @@ fn read_vector_file(
     let mut head = vdb::HeadReader::new(&mut reader);
     let mut head_chunks = 0u32;
     let mut dimension = None;
-    for chunk in chunker::chunks(&mut head, params, path) {
+    for chunk in chunker::chunks(&mut head, cutter, path) {
         let chunk = chunk?;
         if head_chunks == 0 {
             dimension = vdb::embedding_dim(&chunk);
@@ -663,13 +671,13 @@ fn read_vector_file(
             }
         }
         _ => {
-            for chunk in chunker::chunks(&mut matrix, matrix_chunking.params, path) {
+            for chunk in chunker::chunks(&mut matrix, matrix_chunking.cutter, path) {
                 emit_matrix(chunk?)?;
             }
         }
     }
     let tail = std::io::Cursor::new(matrix.leftover()).chain(&mut reader);
-    for chunk in chunker::chunks(tail, params, path) {
+    for chunk in chunker::chunks(tail, cutter, path) {
         emit(chunk?, false)?;
     }
     Ok(if matrix_chunks == 0 {
@@ -718,28 +726,25 @@ fn hash_and_compress(
     jobs: Receiver<Vec<Job>>,
     blobs: Sender<Result<Vec<Blob>>>,
 ) {
-    // One compression context per worker, reused for every chunk.
-    let mut compressor = match zstd::bulk::Compressor::new(repo.config().compression_level) {
-        Ok(compressor) => compressor,
+    // One encoder (compression context) per worker, reused for every chunk.
+    let codec = repo.codec();
+    let mut encoder = match codec.chunk_encoder(repo.config().compression_level) {
+        Ok(encoder) => encoder,
         Err(e) => {
-            let _ = blobs.send(Err(Error::integrity(format!("cannot start zstd: {e}"))));
+            let _ = blobs.send(Err(e));
             return;
         }
     };
     for batch in jobs {
         let mut out = Vec::with_capacity(batch.len());
         for job in batch {
-            let id = ObjectId::of(&job.data);
+            let id = codec.chunk_id(&job.data);
             let is_new = !repo.contains(&id) && claimed.lock().unwrap().insert(id);
-            let compressed = if is_new && job.stored {
-                Some(crate::format::stored_frame(&job.data))
-            } else if is_new {
-                match compressor.compress(&job.data) {
+            let compressed = if is_new {
+                match encoder.encode(&id, &job.data, job.stored) {
                     Ok(bytes) => Some(bytes),
                     Err(e) => {
-                        let _ = blobs.send(Err(Error::integrity(format!(
-                            "zstd compression failed: {e}"
-                        ))));
+                        let _ = blobs.send(Err(e));
                         return;
                     }
                 }

@@ -258,7 +258,7 @@ fn read_pack(repo: &Repository, pack_id: &ObjectId, chunks: &BTreeSet<ObjectId>)
             "pack {pack_id} does not match its hash (corrupted)"
         ));
     }
-    let entries = match pack::read_trailer(&bytes) {
+    let entries = match pack::read_trailer(&bytes, repo.codec()) {
         Ok(entries) => entries,
         Err(e) => {
             check.errors.push(format!("pack {pack_id}: {e}"));
@@ -277,7 +277,7 @@ fn read_pack(repo: &Repository, pack_id: &ObjectId, chunks: &BTreeSet<ObjectId>)
         }
         let entry = location.entry;
         let blob = &bytes[entry.offset as usize..entry.offset as usize + entry.length as usize];
-        if let Err(e) = pack::open_blob(&entry, blob) {
+        if let Err(e) = repo.codec().open_chunk(&entry, blob) {
             check.errors.push(format!("pack {pack_id}: {e}"));
         }
     }

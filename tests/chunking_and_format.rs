@@ -3,12 +3,12 @@
 mod common;
 
 use lightrag_backup::chunker::cut_points;
-use lightrag_backup::format::{pack, ChunkerParams, ObjectId};
+use lightrag_backup::format::{pack, ChunkerParams, Codec, ObjectId};
 use std::collections::HashSet;
 
 fn chunk_ids(data: &[u8], params: ChunkerParams) -> Vec<ObjectId> {
     let mut start = 0;
-    cut_points(data, params)
+    cut_points(data, params, None)
         .into_iter()
         .map(|end| {
             let id = ObjectId::of(&data[start..end]);
@@ -22,8 +22,8 @@ fn chunk_ids(data: &[u8], params: ChunkerParams) -> Vec<ObjectId> {
 fn chunk_boundaries_are_deterministic() {
     let data = common::pseudo_random(12 << 20, 7);
     let params = ChunkerParams::default();
-    let first = cut_points(&data, params);
-    assert_eq!(first, cut_points(&data, params));
+    let first = cut_points(&data, params, None);
+    assert_eq!(first, cut_points(&data, params, None));
     assert_eq!(*first.last().unwrap(), data.len());
     let sizes: Vec<usize> = first.windows(2).map(|w| w[1] - w[0]).collect();
     assert!(sizes.iter().all(|&s| s <= params.max_size as usize));
@@ -64,32 +64,49 @@ fn chunks_survive_an_insertion_and_a_deletion() {
 
 #[test]
 fn packs_round_trip_and_detect_corruption() {
+    let master = lightrag_backup::keys::MasterKey::generate().unwrap();
+    for codec in [
+        Codec::plain(),
+        Codec::encrypted(std::sync::Arc::new(master)),
+    ] {
+        packs_round_trip_under(&codec);
+    }
+}
+
+fn packs_round_trip_under(codec: &Codec) {
     let chunks: Vec<Vec<u8>> = (0..5)
         .map(|i| common::pseudo_random(10_000 + i * 777, i as u64))
         .collect();
     let mut writer = pack::PackWriter::new();
+    let mut encoder = codec.chunk_encoder(3).unwrap();
     for chunk in &chunks {
+        let id = codec.chunk_id(chunk);
         writer.add(
-            ObjectId::of(chunk),
-            &zstd::bulk::compress(chunk, 3).unwrap(),
+            id,
+            &encoder.encode(&id, chunk, false).unwrap(),
             chunk.len() as u32,
         );
     }
-    let (id, bytes, entries) = writer.finish().unwrap();
+    let (id, bytes, entries) = writer.finish(codec).unwrap();
     assert_eq!(id, ObjectId::of(&bytes));
-    assert_eq!(pack::read_trailer(&bytes).unwrap(), entries);
+    assert_eq!(pack::read_trailer(&bytes, codec).unwrap(), entries);
     for (entry, chunk) in entries.iter().zip(&chunks) {
         let blob = &bytes[entry.offset as usize..(entry.offset + entry.length) as usize];
-        assert_eq!(&pack::open_blob(entry, blob).unwrap(), chunk);
+        assert_eq!(&codec.open_chunk(entry, blob).unwrap(), chunk);
     }
     // A flipped byte inside a blob is caught when the blob is opened.
     let mut damaged = bytes.clone();
     let entry = entries[2];
     damaged[entry.offset as usize + entry.length as usize / 2] ^= 0x40;
     let blob = &damaged[entry.offset as usize..(entry.offset + entry.length) as usize];
-    assert!(pack::open_blob(&entry, blob).is_err());
+    assert!(codec.open_chunk(&entry, blob).is_err());
     // A truncated pack is refused.
-    assert!(pack::read_trailer(&bytes[..bytes.len() - 3]).is_err());
+    assert!(pack::read_trailer(&bytes[..bytes.len() - 3], codec).is_err());
+    // So is a trailer one bit off (when sealed, before it is decompressed).
+    let mut flipped = bytes.clone();
+    let at = flipped.len() - 12;
+    flipped[at] ^= 1;
+    assert!(pack::read_trailer(&flipped, codec).is_err());
 }
 
 #[test]

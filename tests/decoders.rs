@@ -126,7 +126,10 @@ fn pack(chunks: &[&[u8]]) -> Vec<u8> {
         let compressed = zstd::bulk::compress(chunk, 1).unwrap();
         writer.add(ObjectId::of(chunk), &compressed, chunk.len() as u32);
     }
-    writer.finish().unwrap().1
+    writer
+        .finish(&lightrag_backup::format::Codec::plain())
+        .unwrap()
+        .1
 }
 
 fn point() -> RecoveryPoint {

@@ -12,6 +12,9 @@ use lightrag_backup::verify::{verify_snapshots, VerifyOptions};
 use lightrag_backup::{Backend, NoProgress, Repository};
 use std::path::{Path, PathBuf};
 
+/// The password of the encrypted fixtures (format 5 on).
+const GOLDEN_PASSWORD: &[u8] = b"golden fixture password";
+
 fn fixture(version: u32) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/golden-v{version}"))
 }
@@ -33,7 +36,23 @@ fn check_golden(version: u32) {
     let tmp = tempfile::tempdir().unwrap();
     let repo_dir = tmp.path().join("repo");
     copy_dir(&root.join("repo"), &repo_dir);
-    let repo = Repository::open(Backend::open(repo_dir.to_str().unwrap()).unwrap(), false).unwrap();
+    let backend = || Backend::open(repo_dir.to_str().unwrap()).unwrap();
+    let repo = if version >= 5 {
+        // Encrypted: nothing opens it without its password.
+        assert!(matches!(
+            Repository::open(backend(), false),
+            Err(lightrag_backup::Error::PasswordRequired { .. })
+        ));
+        assert!(matches!(
+            Repository::open_with(backend(), None, Some(b"not it")),
+            Err(lightrag_backup::Error::WrongPassword { .. })
+        ));
+        let repo = Repository::open_with(backend(), None, Some(GOLDEN_PASSWORD)).unwrap();
+        assert!(repo.codec().is_encrypted());
+        repo
+    } else {
+        Repository::open(backend(), false).unwrap()
+    };
     assert_eq!(repo.config().format_version, version);
     assert_eq!(repo.list_graphs().unwrap(), vec!["golden".to_string()]);
     let snapshots = repo.list_snapshots("golden").unwrap();
@@ -180,9 +199,10 @@ fn write_golden_fixture() {
         )
         .unwrap();
     }
-    let repo = Repository::open(
+    let repo = Repository::open_with(
         Backend::open(root.join("repo").to_str().unwrap()).unwrap(),
-        true,
+        Some(lightrag_backup::repository::Encryption::Password(None)),
+        Some(GOLDEN_PASSWORD),
     )
     .unwrap();
     for (dir, description) in [(&first, "version 1"), (&second, "version 2")] {

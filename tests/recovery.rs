@@ -253,7 +253,7 @@ fn a_copy_brings_a_point_once_every_graph_it_names_is_there() {
     .unwrap();
     let target = Repository::init_like(
         Backend::open(tmp.path().join("target").to_str().unwrap()).unwrap(),
-        source.config(),
+        &source,
     )
     .unwrap();
     let first = copy_graph(&source, &target, "ga", &CopyOptions::default(), &NoProgress).unwrap();

@@ -16,11 +16,7 @@ fn local(dir: &Path) -> Repository {
 }
 
 fn like(dir: &Path, source: &Repository) -> Repository {
-    Repository::init_like(
-        Backend::open(dir.to_str().unwrap()).unwrap(),
-        source.config(),
-    )
-    .unwrap()
+    Repository::init_like(Backend::open(dir.to_str().unwrap()).unwrap(), source).unwrap()
 }
 
 fn all() -> CopyOptions {

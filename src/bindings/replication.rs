@@ -53,9 +53,10 @@ impl PyReplicationManager {
             if create_location {
                 backend.create_location_blocking()?;
             }
-            match Repository::open(backend.clone(), false) {
+            // An encrypted source's target shares its master key (chunks move as stored).
+            match Repository::open_like(backend.clone(), &source) {
                 Err(Error::RepositoryNotFound { .. }) => {
-                    Repository::init_like(Backend::open_with(&url, &options)?, source.config())
+                    Repository::init_like(Backend::open_with(&url, &options)?, &source)
                 }
                 other => other,
             }

@@ -34,23 +34,47 @@ impl PyRepository {
 impl PyRepository {
     /// Open (with `create`, initialise when empty) the repository at `url`; `options` are the
     /// backend settings (endpoint, region, credentials, retries), and `create_location` first
-    /// creates a missing bucket or container.
+    /// creates a missing bucket or container. `password` opens an encrypted repository; a new
+    /// one is encrypted under it unless `encryption` is `"none"` (`key_export`: with the master
+    /// key of a key export instead of a new one).
     #[new]
-    #[pyo3(signature = (url, create = true, options = None, create_location = false))]
+    #[pyo3(signature = (url, create = true, options = None, create_location = false, password = None, encryption = None, key_export = None))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         url: String,
         create: bool,
         options: Option<BTreeMap<String, String>>,
         create_location: bool,
+        password: Option<Vec<u8>>,
+        encryption: Option<String>,
+        key_export: Option<String>,
     ) -> PyResult<Self> {
         let options = options.unwrap_or_default();
+        let password = password.map(zeroize::Zeroizing::new);
         let repo = run_blocking(py, || {
             let backend = Backend::open_with(&url, &options)?;
             if create_location {
                 backend.create_location_blocking()?;
             }
-            Repository::open(backend, create)
+            let new = match encryption.as_deref() {
+                _ if !create => None,
+                Some("none") => Some(crate::repository::Encryption::None),
+                None | Some("aes-256-gcm") | Some("repokey") => {
+                    let master = key_export
+                        .as_deref()
+                        .map(|text| crate::keys::MasterKey::import(text).map(Box::new))
+                        .transpose()?;
+                    Some(crate::repository::Encryption::Password(master))
+                }
+                Some(other) => {
+                    return Err(Error::invalid(format!(
+                        "unknown encryption {:?}: use \"aes-256-gcm\" (the default) or \"none\"",
+                        crate::repository::shown(other)
+                    )))
+                }
+            };
+            Repository::open_with(backend, new, password.as_deref().map(|p| &p[..]))
         })?;
         Ok(PyRepository {
             repo: Arc::new(repo),
@@ -62,9 +86,41 @@ impl PyRepository {
         self.repo.backend().location().to_string()
     }
 
+    /// The config, with `encrypted` and `key_fingerprint` (public: equal for repositories
+    /// that share a master key).
     #[getter]
     fn config_json(&self) -> String {
-        serde_json::to_string(self.repo.config()).expect("config serialises")
+        let mut config = serde_json::to_value(self.repo.config()).expect("config serialises");
+        config["encrypted"] = self.repo.codec().is_encrypted().into();
+        config["key_fingerprint"] = self.repo.codec().fingerprint().into();
+        config.to_string()
+    }
+
+    /// The key objects, as JSON (id, created_at, hostname, username, kdf, current).
+    fn keys_json(&self, py: Python<'_>) -> PyResult<String> {
+        run_blocking(py, || Ok(to_json(&self.repo.keys()?)))
+    }
+
+    /// Add a key opened by `password`; returns its id.
+    fn add_key(&self, py: Python<'_>, password: Vec<u8>) -> PyResult<String> {
+        let password = zeroize::Zeroizing::new(password);
+        run_blocking(py, || self.repo.add_key(&password))
+    }
+
+    /// Remove a key by id or unique prefix; returns its full id.
+    fn remove_key(&self, py: Python<'_>, key_id: String) -> PyResult<String> {
+        run_blocking(py, || self.repo.remove_key(&key_id))
+    }
+
+    /// Replace the key this repository was opened with by one opened by `password`.
+    fn change_password(&self, py: Python<'_>, password: Vec<u8>) -> PyResult<String> {
+        let password = zeroize::Zeroizing::new(password);
+        run_blocking(py, || self.repo.change_password(&password))
+    }
+
+    /// The master key as a key export (JSON).
+    fn export_key(&self) -> PyResult<String> {
+        self.repo.export_key().map_err(super::error::to_py_err)
     }
 
     fn list_graphs(&self, py: Python<'_>) -> PyResult<Vec<String>> {

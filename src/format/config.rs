@@ -71,6 +71,44 @@ pub struct RepoConfig {
     pub compression: String,
     pub compression_level: i32,
     pub created_at: String,
+    /// Format 5: how the repository is encrypted (absent: not encrypted). In an encrypted
+    /// repository the stored `config` object is a [`SealedConfig`]: this header in the clear
+    /// and the whole config sealed under the master key, which is what a reader trusts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<EncryptionHeader>,
+}
+
+/// The public header of an encrypted repository: what a reader needs before it has a key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EncryptionHeader {
+    /// `aes-256-gcm`.
+    pub algorithm: String,
+    /// How chunk ids are made: `hmac-sha256`.
+    pub chunk_id: String,
+    /// Where the key objects are (`keys/`); each names its own KDF and parameters.
+    pub keys: String,
+}
+
+impl EncryptionHeader {
+    /// What this build writes.
+    pub fn current() -> Self {
+        EncryptionHeader {
+            algorithm: "aes-256-gcm".to_string(),
+            chunk_id: "hmac-sha256".to_string(),
+            keys: format!("{}/", super::paths::KEYS),
+        }
+    }
+}
+
+/// The stored `config` of an encrypted repository: the public fields a reader needs to find
+/// its keys, and the whole [`RepoConfig`] sealed (`sealed`, base64), which is what counts once
+/// a key opened it (an altered public field changes nothing).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SealedConfig {
+    pub format_version: u32,
+    pub repository_id: String,
+    pub encryption: EncryptionHeader,
+    pub sealed: String,
 }
 
 impl RepoConfig {

@@ -13,12 +13,15 @@
 //! damaged/<uuid>                       DamageRecord: packs a verify found damaged
 //! recovery/<id>/point                  RecoveryPoint: one snapshot per graph, taken together
 //! recovery/<id>/validations/<version>  ValidationRecord: what a validation of the point found
+//! keys/<id>                            KeyObject: the master key wrapped under a password
 //! ```
 //!
-//! Binary objects other than packs are framed as `MAGIC(4) | version(u8) | zstd(msgpack)`.
-//! Readers accept every version up to [`FORMAT_VERSION`]; a golden fixture in
-//! `tests/fixtures` keeps version 1 readable.
+//! Binary objects other than packs are framed as `MAGIC(4) | version(u8) | zstd(msgpack)`, the
+//! body sealed in an encrypted repository ([`codec`] is the one layer that encodes and decodes
+//! chunks and objects). Readers accept every version up to [`FORMAT_VERSION`]; golden fixtures
+//! in `tests/fixtures` keep older versions readable.
 
+pub mod codec;
 pub mod config;
 pub mod damage;
 pub mod id;
@@ -29,7 +32,8 @@ pub mod paths;
 pub mod prune;
 pub mod recovery;
 
-pub use config::{ChunkerParams, RepoConfig};
+pub use codec::{ChunkEncoder, Codec};
+pub use config::{ChunkerParams, EncryptionHeader, RepoConfig};
 pub use damage::DamageRecord;
 pub use id::{IdMap, ObjectId};
 pub use index::{BlobEntry, IndexFile, IndexPack};
@@ -40,7 +44,6 @@ pub use prune::PruneMarker;
 pub use recovery::{PointSnapshot, RecoveryPoint, ValidationRecord};
 
 use crate::error::{Error, Result};
-use serde::{de::DeserializeOwned, Serialize};
 
 /// The newest repository format this build writes and reads.
 ///
@@ -52,9 +55,9 @@ use serde::{de::DeserializeOwned, Serialize};
 /// - 4: new repositories cut decoded matrices one row per chunk
 ///   ([`RepoConfig::matrix_rows_per_chunk`]); a version-3 writer would ignore that and cut
 ///   them otherwise (nothing would deduplicate), so it must refuse such a repository.
-pub const FORMAT_VERSION: u32 = 4;
-
-const ZSTD_LEVEL_METADATA: i32 = 3;
+/// - 5: repositories may be encrypted ([`RepoConfig::encryption`], [`codec`]); a version-4
+///   reader would take sealed objects for damage, so it must refuse them.
+pub const FORMAT_VERSION: u32 = 5;
 
 /// The format's size limits. Every length read from a repository or a peer is checked against
 /// these before anything is allocated or decompressed: a damaged or hostile object is then
@@ -107,57 +110,6 @@ fn limit_of(magic: &[u8; 4]) -> usize {
     }
 }
 
-/// Encode a metadata object (index, manifest) with its magic and version.
-pub(crate) fn encode_object<T: Serialize>(magic: &[u8; 4], value: &T) -> Result<Vec<u8>> {
-    encode_object_at(magic, value, ZSTD_LEVEL_METADATA)
-}
-
-/// [`encode_object`] at a given zstd level: the same object, other bytes.
-pub(crate) fn encode_object_at<T: Serialize>(
-    magic: &[u8; 4],
-    value: &T,
-    level: i32,
-) -> Result<Vec<u8>> {
-    let packed = rmp_serde::to_vec_named(value)
-        .map_err(|e| Error::integrity(format!("cannot encode {}: {e}", magic_name(magic))))?;
-    let compressed = zstd::bulk::compress(&packed, level)
-        .map_err(|e| Error::integrity(format!("cannot compress {}: {e}", magic_name(magic))))?;
-    let mut out = Vec::with_capacity(5 + compressed.len());
-    out.extend_from_slice(magic);
-    out.push(FORMAT_VERSION as u8);
-    out.extend_from_slice(&compressed);
-    Ok(out)
-}
-
-/// Decode an object written by [`encode_object`]; `what` names it in errors.
-pub(crate) fn decode_object<T: DeserializeOwned>(
-    magic: &[u8; 4],
-    bytes: &[u8],
-    what: &str,
-) -> Result<T> {
-    if bytes.len() < 5 || &bytes[..4] != magic {
-        return Err(Error::integrity(format!(
-            "{what} is not a {} object (bad magic)",
-            magic_name(magic)
-        )));
-    }
-    let version = bytes[4] as u32;
-    if version == 0 || version > FORMAT_VERSION {
-        return Err(Error::UnsupportedFormat {
-            found: version,
-            supported: FORMAT_VERSION,
-        });
-    }
-    // Bounding the ratio keeps a small hostile frame from inflating to the kind's whole limit.
-    // (Inflated whole, then decoded: three times faster than decoding from the stream, which
-    // matters for listings of big manifests.)
-    let limit = limit_of(magic).min(bytes.len().saturating_mul(MAX_METADATA_RATIO) + (1 << 20));
-    let packed = decompress_bounded(&bytes[5..], limit)
-        .map_err(|e| Error::integrity(format!("{what} cannot be decompressed: {e}")))?;
-    rmp_serde::from_slice(&packed)
-        .map_err(|e| Error::integrity(format!("{what} cannot be decoded: {e}")))
-}
-
 /// Refuse a frame that declares (in its header) more than `limit` bytes, before inflating it.
 fn refuse_declared_over(frame: &[u8], limit: usize) -> std::io::Result<()> {
     match zstd::zstd_safe::get_frame_content_size(frame) {
@@ -174,6 +126,18 @@ fn refuse_declared_over(frame: &[u8], limit: usize) -> std::io::Result<()> {
 /// Property tests (`tests/decoders.rs`) and the fuzz target (`fuzz/`) drive them.
 pub mod decode {
     use super::*;
+
+    fn decode_object<T: serde::de::DeserializeOwned>(
+        magic: &[u8; 4],
+        bytes: &[u8],
+        what: &str,
+    ) -> Result<T> {
+        Codec::plain().decode_object(magic, "", bytes, what)
+    }
+
+    fn encode_object<T: serde::Serialize>(magic: &[u8; 4], value: &T) -> Result<Vec<u8>> {
+        Codec::plain().encode_object(magic, "", value)
+    }
 
     /// A snapshot manifest, with the checks a restore and a receive apply to its files.
     pub fn manifest(bytes: &[u8]) -> Result<SnapshotManifest> {
@@ -196,7 +160,7 @@ pub mod decode {
 
     /// A pack's trailer (the pack's whole bytes).
     pub fn pack_trailer(bytes: &[u8]) -> Result<Vec<BlobEntry>> {
-        pack::read_trailer(bytes)
+        pack::read_trailer(bytes, &Codec::plain())
     }
 
     /// A recovery point.

@@ -3,13 +3,14 @@
 //!
 //! ```text
 //! "LRBPACK" version(u8)                8-byte header
-//! blob 0 | blob 1 | ...                zstd frames, one per chunk
-//! trailer                              zstd(msgpack(Vec<BlobEntry>))
+//! blob 0 | blob 1 | ...                zstd frames, one per chunk (each sealed when encrypted)
+//! trailer                              zstd(msgpack(Vec<BlobEntry>)) (sealed when encrypted:
+//!                                      chunk lengths are then hidden)
 //! trailer length (u32 LE) | "LRBT"     8-byte footer
 //! ```
 //! A pack's id is the SHA-256 of all its bytes.
 
-use super::{decompress_bounded, limits, BlobEntry, ObjectId, FORMAT_VERSION};
+use super::{decompress_bounded, limits, BlobEntry, Codec, ObjectId, FORMAT_VERSION};
 use crate::error::{Error, Result};
 
 const HEADER: &[u8; 7] = b"LRBPACK";
@@ -41,7 +42,7 @@ impl PackWriter {
         }
     }
 
-    /// Append a compressed chunk.
+    /// Append a stored chunk (as its repository's [`Codec`] encoded it).
     pub fn add(&mut self, id: ObjectId, compressed: &[u8], raw_length: u32) {
         self.blobs.push(BlobEntry {
             id,
@@ -62,8 +63,8 @@ impl PackWriter {
     }
 
     /// Finish the pack: returns its id, bytes and blob entries.
-    pub fn finish(self) -> Result<(ObjectId, Vec<u8>, Vec<BlobEntry>)> {
-        self.finish_avoiding(&std::collections::HashSet::new())
+    pub fn finish(self, codec: &Codec) -> Result<(ObjectId, Vec<u8>, Vec<BlobEntry>)> {
+        self.finish_avoiding(&std::collections::HashSet::new(), codec)
     }
 
     /// Finish the pack with an id that is none of `avoid`. Packs are content-addressed: the
@@ -74,27 +75,29 @@ impl PackWriter {
     pub fn finish_avoiding(
         mut self,
         avoid: &std::collections::HashSet<ObjectId>,
+        codec: &Codec,
     ) -> Result<(ObjectId, Vec<u8>, Vec<BlobEntry>)> {
         loop {
             let body = self.buffer.len();
-            let id = self.seal()?;
+            let id = self.seal(codec)?;
             if !avoid.contains(&id) {
                 return Ok((id, self.buffer, self.blobs));
             }
             self.buffer.truncate(body);
             let nonce: [u8; 16] = rand::random();
-            let compressed = zstd::bulk::compress(&nonce, 1)
-                .map_err(|e| Error::integrity(format!("cannot compress a pack nonce: {e}")))?;
-            self.add(ObjectId::of(&nonce), &compressed, nonce.len() as u32);
+            let id = codec.chunk_id(&nonce);
+            let stored = codec.chunk_encoder(1)?.encode(&id, &nonce, false)?;
+            self.add(id, &stored, nonce.len() as u32);
         }
     }
 
     /// Append the trailer and footer; returns the pack's id.
-    fn seal(&mut self) -> Result<ObjectId> {
+    fn seal(&mut self, codec: &Codec) -> Result<ObjectId> {
         let trailer = rmp_serde::to_vec(&self.blobs)
             .map_err(|e| Error::integrity(format!("cannot encode pack trailer: {e}")))?;
         let trailer = zstd::bulk::compress(&trailer, 3)
             .map_err(|e| Error::integrity(format!("cannot compress pack trailer: {e}")))?;
+        let trailer = codec.seal_trailer(trailer);
         self.buffer.extend_from_slice(&trailer);
         self.buffer
             .extend_from_slice(&(trailer.len() as u32).to_le_bytes());
@@ -103,8 +106,9 @@ impl PackWriter {
     }
 }
 
-/// Read the blob list from a whole pack's bytes, checking its framing.
-pub fn read_trailer(pack: &[u8]) -> Result<Vec<BlobEntry>> {
+/// Read the blob list from a whole pack's bytes, checking its framing (and, when encrypted,
+/// that the trailer is authentic).
+pub fn read_trailer(pack: &[u8], codec: &Codec) -> Result<Vec<BlobEntry>> {
     let bad = |why: &str| Error::integrity(format!("pack is malformed: {why}"));
     if pack.len() < HEADER_LEN + 8 || &pack[..7] != HEADER {
         return Err(bad("bad header"));
@@ -124,7 +128,8 @@ pub fn read_trailer(pack: &[u8]) -> Result<Vec<BlobEntry>> {
         return Err(bad("trailer length out of range"));
     }
     let trailer_start = pack.len() - 8 - trailer_len;
-    let trailer = decompress_bounded(&pack[trailer_start..pack.len() - 8], limits::MAX_TRAILER)
+    let stored = codec.open_trailer(&pack[trailer_start..pack.len() - 8], pack[7])?;
+    let trailer = decompress_bounded(&stored, limits::MAX_TRAILER)
         .map_err(|e| bad(&format!("trailer cannot be decompressed: {e}")))?;
     let blobs: Vec<BlobEntry> = rmp_serde::from_slice(&trailer)
         .map_err(|e| bad(&format!("trailer cannot be decoded: {e}")))?;
@@ -162,92 +167,47 @@ pub fn check_entry(
     }
 }
 
-thread_local! {
-    /// This thread's reusable decompression context.
-    static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
-        const { std::cell::RefCell::new(None) };
-}
-
-fn with_decompressor<T>(
-    entry: &BlobEntry,
-    work: impl FnOnce(&mut zstd::bulk::Decompressor<'static>) -> std::io::Result<T>,
-) -> Result<T> {
-    DECOMPRESSOR
-        .with(|cell| {
-            let mut slot = cell.borrow_mut();
-            if slot.is_none() {
-                *slot = Some(zstd::bulk::Decompressor::new()?);
-            }
-            work(slot.as_mut().expect("set above"))
-        })
-        .map_err(|e| Error::integrity(format!("chunk {} cannot be decompressed: {e}", entry.id)))
-}
-
-fn check_blob(entry: &BlobEntry, plain: &[u8]) -> Result<()> {
-    if plain.len() != entry.raw_length as usize || ObjectId::of(plain) != entry.id {
-        return Err(Error::integrity(format!(
-            "chunk {} does not match its hash",
-            entry.id
-        )));
-    }
-    Ok(())
-}
-
-/// Decompress one blob and check it against its id.
-pub fn open_blob(entry: &BlobEntry, compressed: &[u8]) -> Result<Vec<u8>> {
-    if entry.raw_length > limits::MAX_CHUNK {
-        return Err(Error::integrity(format!(
-            "chunk {} claims {} bytes, more than the largest chunk",
-            entry.id, entry.raw_length
-        )));
-    }
-    // The plaintext length is known and bounded: decompress into one exact allocation.
-    let plain = with_decompressor(entry, |d| {
-        d.decompress(compressed, entry.raw_length as usize)
-    })?;
-    check_blob(entry, &plain)?;
-    Ok(plain)
-}
-
-/// Decompress one blob into `out`, which must be exactly its plaintext length, and check it
-/// against its id.
-pub fn open_blob_into(entry: &BlobEntry, compressed: &[u8], out: &mut [u8]) -> Result<()> {
-    let written = with_decompressor(entry, |d| d.decompress_to_buffer(compressed, out))?;
-    check_blob(entry, &out[..written])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn pack_of(chunks: &[&[u8]]) -> PackWriter {
+        let codec = Codec::plain();
         let mut writer = PackWriter::new();
         for chunk in chunks {
-            let compressed = zstd::bulk::compress(chunk, 1).unwrap();
-            writer.add(ObjectId::of(chunk), &compressed, chunk.len() as u32);
+            let id = codec.chunk_id(chunk);
+            let stored = codec
+                .chunk_encoder(1)
+                .unwrap()
+                .encode(&id, chunk, false)
+                .unwrap();
+            writer.add(id, &stored, chunk.len() as u32);
         }
         writer
     }
 
     #[test]
     fn a_pack_never_takes_an_id_it_must_avoid() {
+        let codec = Codec::plain();
         let chunks: [&[u8]; 2] = [b"first chunk", b"second chunk"];
-        let (damaged, _, _) = pack_of(&chunks).finish().unwrap();
+        let (damaged, _, _) = pack_of(&chunks).finish(&codec).unwrap();
         // The same chunks in the same order make the same pack, unless that id is avoided.
-        assert_eq!(pack_of(&chunks).finish().unwrap().0, damaged);
+        assert_eq!(pack_of(&chunks).finish(&codec).unwrap().0, damaged);
         let avoid = std::collections::HashSet::from([damaged]);
-        let (id, bytes, blobs) = pack_of(&chunks).finish_avoiding(&avoid).unwrap();
+        let (id, bytes, blobs) = pack_of(&chunks).finish_avoiding(&avoid, &codec).unwrap();
         assert_ne!(id, damaged);
         assert_eq!(ObjectId::of(&bytes), id);
-        assert_eq!(read_trailer(&bytes).unwrap(), blobs);
+        assert_eq!(read_trailer(&bytes, &codec).unwrap(), blobs);
         assert_eq!(blobs.len(), 3, "the chunks and one nonce");
         for (blob, chunk) in blobs.iter().zip(chunks) {
             let start = blob.offset as usize;
-            let plain = open_blob(blob, &bytes[start..start + blob.length as usize]).unwrap();
-            assert_eq!(plain, chunk);
+            let stored = &bytes[start..start + blob.length as usize];
+            assert_eq!(codec.open_chunk(blob, stored).unwrap(), chunk);
         }
         let nonce = &blobs[2];
         let start = nonce.offset as usize;
-        assert!(open_blob(nonce, &bytes[start..start + nonce.length as usize]).is_ok());
+        assert!(codec
+            .open_chunk(nonce, &bytes[start..start + nonce.length as usize])
+            .is_ok());
     }
 }

@@ -14,6 +14,7 @@
 //! settings/<kind>/<name>/<version>     settings (schedules, ...), newest version wins
 //! quarantine/<path>                    unreadable objects repair set aside (never read)
 //! graphs/<graph id>/source             the folder a graph id was first snapshotted from
+//! keys/<id>                            key objects (the master key wrapped by a password)
 //! ```
 
 use super::ObjectId;
@@ -41,6 +42,14 @@ pub const GRAPHS: &str = "graphs";
 /// Where repair sets unreadable objects aside (`quarantine/<their path>`): kept for a
 /// post-mortem, never read by any operation.
 pub const QUARANTINE: &str = "quarantine";
+/// The folder of key objects of an encrypted repository.
+pub const KEYS: &str = "keys";
+
+/// The path of a key object.
+pub fn key(id: &str) -> Path {
+    Path::from(format!("{KEYS}/{id}"))
+}
+
 /// The folder of replication state.
 pub const REPLICATION: &str = "replication";
 

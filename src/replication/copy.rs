@@ -19,7 +19,7 @@
 use super::conflict::{self, ConflictPolicy, Known, Plan};
 use crate::error::{Error, Result};
 use crate::fetch::{spans, Reads};
-use crate::format::{pack, BlobEntry, SnapshotManifest};
+use crate::format::{BlobEntry, SnapshotManifest};
 use crate::packer::Packer;
 use crate::progress::{check_cancelled, Progress};
 use crate::repository::{pack_path, BlobLocation, Repository};
@@ -242,7 +242,7 @@ pub(crate) async fn read_checked(
                 )));
             }
             let compressed = data.slice(offset..end);
-            pack::open_blob(&entry, &compressed).map_err(|e| {
+            source.codec().open_chunk(&entry, &compressed).map_err(|e| {
                 Error::integrity(format!(
                     "{e} (in the source's pack {}; nothing of snapshot {snapshot_id} was committed on the target)",
                     span.pack

@@ -25,7 +25,7 @@ use super::conflict::{Plan, TargetSnapshot};
 use super::copy::{read_checked, CopyOptions, CopyReport, SnapshotCopy};
 use crate::error::{BackendFailure, Error, Result};
 use crate::fetch::{windows, Reads};
-use crate::format::{encode_object, pack::PackWriter, ObjectId, SnapshotManifest};
+use crate::format::{codec::TRANSPORT_NAME, pack::PackWriter, ObjectId, SnapshotManifest};
 use crate::packer::PACK_TARGET_SIZE;
 use crate::progress::{check_cancelled, Progress};
 use crate::repository::{BlobLocation, Repository};
@@ -63,6 +63,9 @@ struct Info {
     matrix_chunker: crate::format::ChunkerParams,
     #[serde(default)]
     matrix_rows_per_chunk: u32,
+    /// The public fingerprint of the target repository's key (absent: not encrypted).
+    #[serde(default)]
+    key_fingerprint: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -307,6 +310,14 @@ pub fn push_graph(
             matrix_rows_per_chunk: info.matrix_rows_per_chunk,
             ..ours.clone()
         };
+        if let Some(reason) =
+            crate::repository::key_mismatch(source.codec().fingerprint(), info.key_fingerprint)
+        {
+            return Err(Error::IncompatibleTarget {
+                target: target.base_url.clone(),
+                reason,
+            });
+        }
         if info.format_version > crate::format::FORMAT_VERSION || !ours.chunks_like(&theirs) {
             return Err(Error::IncompatibleTarget {
                 target: target.base_url.clone(),
@@ -371,9 +382,9 @@ pub fn push_graph(
             options.dry_run,
             wanted.iter().rev().find(|m| ids.contains(&m.snapshot_id)),
         ) {
-            commit(&client, newest, &mut plan).await?;
+            commit(&client, source, newest, &mut plan).await?;
         }
-        report.recovery_points = send_points(&client, &points).await?;
+        report.recovery_points = send_points(&client, source, &points).await?;
         report.duration_ms = started.elapsed().as_millis() as u64;
         Ok(report)
     })
@@ -437,7 +448,7 @@ async fn push_snapshot(
             writer.add(entry.id, &compressed, entry.raw_length);
             progress.advance(entry.length as u64);
             if writer.len() >= PUSH_PACK_SIZE {
-                let (_, packed, _) = std::mem::take(&mut writer).finish()?;
+                let (_, packed, _) = std::mem::take(&mut writer).finish(source.codec())?;
                 in_flight.push(send_pack(client, packed));
                 while in_flight.len() >= 4 {
                     futures::StreamExt::next(&mut in_flight)
@@ -448,14 +459,14 @@ async fn push_snapshot(
         }
     }
     if !writer.is_empty() {
-        let (_, packed, _) = writer.finish()?;
+        let (_, packed, _) = writer.finish(source.codec())?;
         in_flight.push(send_pack(client, packed));
     }
     while let Some(sent) = futures::StreamExt::next(&mut in_flight).await {
         sent?;
     }
     progress.finish();
-    let committed = commit(client, manifest, plan).await?;
+    let committed = commit(client, source, manifest, plan).await?;
     if committed.status == "present" {
         outcome.status = "present".into();
     }
@@ -473,10 +484,14 @@ async fn push_snapshot(
 /// Send the manifest, with the head the plan expects there and the snapshots it marks.
 async fn commit(
     client: &Client,
+    source: &Repository,
     manifest: &SnapshotManifest,
     plan: &mut Plan,
 ) -> Result<Committed> {
-    let encoded = encode_object(crate::format::manifest::MAGIC, manifest)?;
+    let encoded =
+        source
+            .codec()
+            .encode_object(crate::format::manifest::MAGIC, TRANSPORT_NAME, manifest)?;
     let committed: Committed = client
         .json(
             reqwest::Method::POST,
@@ -497,6 +512,7 @@ async fn commit(
 /// every snapshot the point names is there. Returns the ids it stored.
 async fn send_points(
     client: &Client,
+    source: &Repository,
     points: &[crate::format::RecoveryPoint],
 ) -> Result<Vec<String>> {
     if points.is_empty() {
@@ -518,7 +534,7 @@ async fn send_points(
         if have.checkpoint_ids.contains(&point.checkpoint_id) {
             continue;
         }
-        let encoded = crate::recovery::encode_point(point)?;
+        let encoded = crate::recovery::encode_point(source, point)?;
         let received: Received = client
             .json(
                 reqwest::Method::POST,

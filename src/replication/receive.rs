@@ -6,7 +6,7 @@
 //! repository knows to be damaged). One bad chunk refuses the whole pack.
 
 use crate::error::{Error, Result};
-use crate::format::{decode_object, pack, ObjectId, SnapshotManifest};
+use crate::format::{codec::TRANSPORT_NAME, pack, ObjectId, SnapshotManifest};
 use crate::packer::Packer;
 use crate::repository::{validate_graph_id, Repository};
 use serde::Serialize;
@@ -46,7 +46,7 @@ pub struct ReceivedPack {
 /// `Integrity` when its framing is broken or any chunk does not match its id (nothing of it
 /// is stored); `Backend` when the store fails.
 pub fn receive_pack(repo: &Repository, bytes: &[u8]) -> Result<ReceivedPack> {
-    let blobs = pack::read_trailer(bytes).map_err(|e| {
+    let blobs = pack::read_trailer(bytes, repo.codec()).map_err(|e| {
         Error::integrity(format!(
             "{}; the pack was refused, nothing was stored",
             e.detail()
@@ -65,7 +65,7 @@ pub fn receive_pack(repo: &Repository, bytes: &[u8]) -> Result<ReceivedPack> {
             .ok_or_else(|| {
                 Error::integrity("a chunk lies outside the pack; the pack was refused")
             })?;
-        pack::open_blob(blob, compressed).map_err(|e| {
+        repo.codec().open_chunk(blob, compressed).map_err(|e| {
             Error::integrity(format!(
                 "{e}; the pack was refused, nothing of it was stored"
             ))
@@ -126,8 +126,15 @@ pub fn receive_snapshot(
     diverged: &[String],
 ) -> Result<ReceivedSnapshot> {
     validate_graph_id(graph_id)?;
-    let manifest: SnapshotManifest =
-        decode_object(crate::format::manifest::MAGIC, encoded, "pushed manifest").map_err(|e| {
+    let manifest: SnapshotManifest = repo
+        .codec()
+        .decode_object(
+            crate::format::manifest::MAGIC,
+            TRANSPORT_NAME,
+            encoded,
+            "pushed manifest",
+        )
+        .map_err(|e| {
             Error::invalid(format!(
                 "the pushed manifest cannot be read: {}",
                 e.detail()

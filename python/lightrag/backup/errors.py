@@ -121,6 +121,22 @@ class RepositoryNotFoundError(RepositoryError, FileNotFoundError):
     kind = "repository_not_found"
 
 
+class PasswordRequiredError(RepositoryError):
+    """The repository is encrypted, or a new one would be, and no password source was given
+    (``password=``, ``LIGHTRAG_BACKUP_PASSWORD_FILE``, ``LIGHTRAG_BACKUP_PASSWORD_COMMAND`` or
+    ``LIGHTRAG_BACKUP_PASSWORD``; ``encryption="none"`` makes an unencrypted one)."""
+
+    http_status = 401
+    kind = "password_required"
+
+
+class WrongPasswordError(RepositoryError):
+    """No key of the repository opens with the password given."""
+
+    http_status = 401
+    kind = "wrong_password"
+
+
 class UnsupportedFormatError(RepositoryError):
     """The repository was written by a newer lightrag-backup."""
 
@@ -254,6 +270,8 @@ __all__ = [
     "RepositoryConflictError",
     "RepositoryError",
     "RepositoryNotFoundError",
+    "PasswordRequiredError",
+    "WrongPasswordError",
     "RestoreIncompleteError",
     "SnapshotNotFoundError",
     "SnapshotProtectedError",
