@@ -540,7 +540,8 @@ impl Repository {
                 "repository {location} is encrypted: give its password with --password-file or --password-command, or set LIGHTRAG_BACKUP_PASSWORD_FILE, LIGHTRAG_BACKUP_PASSWORD_COMMAND or LIGHTRAG_BACKUP_PASSWORD (in Python: password=...)"
             ),
         })?;
-        let (codec, key_id, config) = block_on(async {
+        let mut opened_a_key: Option<String> = None;
+        let found = block_on(async {
             let mut keys = backend.list(paths::KEYS).await?;
             keys.sort_by(|a, b| a.0.cmp(&b.0));
             for (path, _) in keys.into_iter().take(crate::keys::MAX_KEYS) {
@@ -563,14 +564,23 @@ impl Repository {
                     }
                 };
                 let codec = Codec::encrypted(std::sync::Arc::new(master));
-                // A key whose master does not open the config is not this repository's.
+                // A key whose master does not open the config is not this repository's (one
+                // left by an interrupted init), or the config is damaged.
                 if let Some(config) = Self::open_sealed_config(&codec, &sealed) {
                     return Ok(Some((codec, path.filename().map(str::to_string), config?)));
                 }
+                opened_a_key = Some(path.to_string());
             }
             Ok::<_, Error>(None)
-        })?
-        .ok_or(Error::WrongPassword { location })?;
+        })?;
+        let Some((codec, key_id, config)) = found else {
+            return Err(match opened_a_key {
+                Some(key) => Error::integrity(format!(
+                    "repository config of {location} is not authentic: key {key} opens with this password but the config does not open with its key (the config is damaged or was replaced; put back a copy of it)"
+                )),
+                None => Error::WrongPassword { location },
+            });
+        };
         Self::checked(backend, config, codec, key_id)
     }
 

@@ -1,0 +1,478 @@
+//! Encryption at rest: what a reader of the bucket sees, what an attacker who writes into it
+//! achieves (nothing unnoticed), and the keys an operator manages.
+
+mod common;
+
+use lightrag_backup::format::{ObjectId, SnapshotManifest};
+use lightrag_backup::operations::{restore_snapshot, RestoreOptions};
+use lightrag_backup::repair::{repair, RepairOptions};
+use lightrag_backup::replication::{copy_graph, CopyOptions};
+use lightrag_backup::repository::Encryption;
+use lightrag_backup::snapshot::{create_snapshot, SnapshotOptions};
+use lightrag_backup::verify::{verify_scan, VerifyOptions};
+use lightrag_backup::{Backend, Error, NoProgress, Repository};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+const PASSWORD: &[u8] = b"correct horse battery staple";
+const READ_ALL: VerifyOptions = VerifyOptions {
+    read_data: true,
+    read_data_subset: None,
+};
+
+fn backend(dir: &Path) -> Backend {
+    Backend::open(dir.to_str().unwrap()).unwrap()
+}
+
+fn encrypted(dir: &Path) -> Repository {
+    Repository::open_with(
+        backend(dir),
+        Some(Encryption::Password(None)),
+        Some(PASSWORD),
+    )
+    .unwrap()
+}
+
+fn reopen(dir: &Path) -> Repository {
+    Repository::open_with(backend(dir), None, Some(PASSWORD)).unwrap()
+}
+
+fn snapshot(repo: &Repository, dir: &Path) -> SnapshotManifest {
+    let options = SnapshotOptions {
+        adopt: true,
+        ..Default::default()
+    };
+    create_snapshot(repo, "g", dir, &options, &NoProgress).unwrap()
+}
+
+fn restored(repo: &Repository, snapshot_id: &str, at: &Path) {
+    restore_snapshot(
+        repo,
+        "g",
+        snapshot_id,
+        at,
+        RestoreOptions {
+            safety_snapshot: false,
+            dry_run: false,
+        },
+        &NoProgress,
+    )
+    .unwrap();
+}
+
+/// A graph with names no random bytes would hold.
+fn secret_graph(dir: &Path, seed: u64) {
+    common::write_graph(dir, seed);
+    let mut docs = String::from("{\n");
+    for i in 0..200 {
+        docs.push_str(&format!(
+            "  \"doc-{i}\": {{\"content\": \"Zaphod Beeblebrox met Trillian Astra in chunk {i}, seed {seed}\"}},\n"
+        ));
+    }
+    docs.push_str("  \"last\": {}\n}");
+    std::fs::write(dir.join("kv_store_text_chunks.json"), docs).unwrap();
+    std::fs::write(
+        dir.join("vdb_relationships.json"),
+        common::nano_vdb(&(0..300).collect::<Vec<u32>>(), 64),
+    )
+    .unwrap();
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out.sort();
+    out
+}
+
+fn flip_bit(path: &Path, at: usize) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let at = at.min(bytes.len() - 1);
+    bytes[at] ^= 0x10;
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn a_bucket_reader_learns_no_name_text_or_file_name_of_the_graph() {
+    let tmp = tempfile::tempdir().unwrap();
+    let graph = tmp.path().join("graph-of-acme-corp");
+    secret_graph(&graph, 1);
+    let repo_dir = tmp.path().join("repo");
+    let repo = encrypted(&repo_dir);
+    snapshot(&repo, &graph);
+    secret_graph(&graph, 2);
+    let second = snapshot(&repo, &graph);
+    lightrag_backup::settings::put_setting(
+        &repo,
+        "schedules",
+        "nightly",
+        Some(&serde_json::json!({"working_dir": "/srv/graph-of-acme-corp"})),
+    )
+    .unwrap();
+    let snapshots = std::collections::BTreeMap::from([("g".to_string(), second.snapshot_id)]);
+    lightrag_backup::recovery::create_point(&repo, &snapshots, Some("Zaphod".into()), None, "{}")
+        .unwrap();
+
+    let needles: [&[u8]; 8] = [
+        b"Zaphod",
+        b"Trillian",
+        b"document 1 of seed",
+        b"kv_store",
+        b"vdb_",
+        b"graphml",
+        b"acme-corp",
+        b"ent-0000",
+    ];
+    let files = files_under(&repo_dir);
+    assert!(files.len() >= 8, "{files:?}");
+    for file in files {
+        let bytes = std::fs::read(&file).unwrap();
+        for needle in needles {
+            assert!(
+                !bytes.windows(needle.len()).any(|w| w == needle),
+                "{} holds {:?}",
+                file.display(),
+                String::from_utf8_lossy(needle)
+            );
+        }
+    }
+    // And still everything reads back.
+    let target = tmp.path().join("restored");
+    restored(&reopen(&repo_dir), "latest", &target);
+    assert_eq!(common::graph_files(&target), common::graph_files(&graph));
+}
+
+#[test]
+fn two_repositories_with_different_keys_share_no_chunk_id() {
+    let tmp = tempfile::tempdir().unwrap();
+    let graph = tmp.path().join("graph");
+    secret_graph(&graph, 3);
+    let ids = |repo: &Repository| -> HashSet<ObjectId> {
+        snapshot(repo, &graph)
+            .files
+            .iter()
+            .flat_map(|f| f.chunks.iter().map(|c| c.id))
+            .collect()
+    };
+    let first = ids(&encrypted(&tmp.path().join("a")));
+    let second = ids(&encrypted(&tmp.path().join("b")));
+    let plain = ids(&Repository::open(backend(&tmp.path().join("c")), true).unwrap());
+    assert!(first.len() > 100);
+    assert!(first.is_disjoint(&second));
+    assert!(
+        first.is_disjoint(&plain),
+        "keyed ids are not SHA-256 of the content"
+    );
+    // A repository made from a key export shares its ids: chunks deduplicate across them.
+    let source = reopen(&tmp.path().join("a"));
+    let master = lightrag_backup::keys::MasterKey::import(&source.export_key().unwrap()).unwrap();
+    let shared = Repository::open_with(
+        backend(&tmp.path().join("d")),
+        Some(Encryption::Password(Some(Box::new(master)))),
+        Some(b"another password"),
+    )
+    .unwrap();
+    assert_eq!(ids(&shared), first);
+}
+
+#[test]
+fn a_wrong_or_missing_password_is_one_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("repo");
+    encrypted(&dir);
+    let error = Repository::open(backend(&dir), false).err().unwrap();
+    assert!(matches!(error, Error::PasswordRequired { .. }), "{error}");
+    assert!(
+        error.to_string().contains("LIGHTRAG_BACKUP_PASSWORD"),
+        "{error}"
+    );
+    let error = Repository::open_with(backend(&dir), None, Some(b"wrong"))
+        .err()
+        .unwrap();
+    assert!(matches!(error, Error::WrongPassword { .. }), "{error}");
+    assert!(error.to_string().contains("no key matches this password"));
+    // Creating one needs a password too.
+    let error = Repository::open_with(
+        backend(&tmp.path().join("new")),
+        Some(Encryption::Password(None)),
+        None,
+    )
+    .err()
+    .unwrap();
+    assert!(matches!(error, Error::PasswordRequired { .. }), "{error}");
+    assert!(error.to_string().contains("--encryption none"), "{error}");
+}
+
+#[test]
+fn keys_are_added_listed_changed_and_removed_without_touching_data() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("repo");
+    let graph = tmp.path().join("graph");
+    secret_graph(&graph, 4);
+    let repo = encrypted(&dir);
+    let taken = snapshot(&repo, &graph);
+    let data_before = files_under(&dir.join("data"));
+
+    let second = repo.add_key(b"second password").unwrap();
+    let keys = repo.keys().unwrap();
+    assert_eq!(keys.len(), 2);
+    assert_eq!(keys.iter().filter(|k| k.current).count(), 1);
+    assert!(keys.iter().any(|k| k.id == second && !k.current));
+    assert_eq!(keys[0].kdf.algorithm, "argon2id");
+    assert_eq!(keys[0].kdf.memory_kib, 64 * 1024);
+    // Either password opens it.
+    let by_second = Repository::open_with(backend(&dir), None, Some(b"second password")).unwrap();
+    assert_eq!(by_second.list_snapshots("g").unwrap().len(), 1);
+    // The key in use and the last key cannot be removed.
+    let current = keys.iter().find(|k| k.current).unwrap().id.clone();
+    assert!(repo.remove_key(&current).is_err());
+    assert!(repo.remove_key("no-such-key").is_err());
+    // passwd: the first password stops working, a new one starts.
+    let replaced = repo.change_password(b"third password").unwrap();
+    assert!(repo
+        .keys()
+        .unwrap()
+        .iter()
+        .any(|k| k.id == replaced && k.current));
+    assert!(matches!(
+        Repository::open_with(backend(&dir), None, Some(PASSWORD)),
+        Err(Error::WrongPassword { .. })
+    ));
+    let by_third = Repository::open_with(backend(&dir), None, Some(b"third password")).unwrap();
+    assert_eq!(by_third.remove_key(&second[..8]).unwrap(), second);
+    assert!(
+        by_third.remove_key(&replaced).is_err(),
+        "the last key stays"
+    );
+    assert_eq!(
+        files_under(&dir.join("data")),
+        data_before,
+        "no data rewritten"
+    );
+    let target = tmp.path().join("restored");
+    restored(&by_third, &taken.snapshot_id, &target);
+    assert_eq!(common::graph_files(&target), common::graph_files(&graph));
+}
+
+#[test]
+fn a_flipped_bit_in_every_kind_of_object_is_detected_and_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("repo");
+    let graph = tmp.path().join("graph");
+    secret_graph(&graph, 5);
+    let repo = encrypted(&dir);
+    let older = snapshot(&repo, &graph);
+    secret_graph(&graph, 6);
+    let newer = snapshot(&repo, &graph);
+    let snapshots =
+        std::collections::BTreeMap::from([("g".to_string(), newer.snapshot_id.clone())]);
+    let point =
+        lightrag_backup::recovery::create_point(&repo, &snapshots, None, None, "{}").unwrap();
+    drop(repo);
+
+    // A manifest: listed as unreadable, named; the other snapshot still reads.
+    let manifest = dir.join("snapshots/g").join(&older.snapshot_id);
+    flip_bit(&manifest, 40);
+    let repo = reopen(&dir);
+    let scan = repo.scan_snapshots(Some("g")).unwrap();
+    assert_eq!(scan.manifests.len(), 1);
+    assert_eq!(scan.unreadable[0].snapshot_id, older.snapshot_id);
+    assert!(
+        scan.unreadable[0].reason.contains("not authentic"),
+        "{:?}",
+        scan.unreadable
+    );
+    flip_bit(&manifest, 40);
+
+    // An index object: skipped and named at open; repair re-indexes from the packs.
+    let index = files_under(&dir.join("index")).remove(0);
+    flip_bit(&index, 30);
+    let repo = reopen(&dir);
+    let unreadable = repo.unreadable_index_objects();
+    assert_eq!(unreadable.len(), 1, "{unreadable:?}");
+    assert!(
+        unreadable[0].1.contains("does not match its name"),
+        "{unreadable:?}"
+    );
+    flip_bit(&index, 30);
+    let repo = reopen(&dir);
+
+    // A recovery point.
+    let point_path = dir
+        .join("recovery")
+        .join(&point.checkpoint_id)
+        .join("point");
+    flip_bit(&point_path, 20);
+    let points = lightrag_backup::recovery::scan_points(&repo).unwrap();
+    assert_eq!(points.1.len(), 1);
+    flip_bit(&point_path, 20);
+
+    // A chunk inside a pack and a pack trailer: verify names the pack.
+    let packs = files_under(&dir.join("data"));
+    flip_bit(&packs[0], 100);
+    let len = std::fs::metadata(&packs[1]).unwrap().len() as usize;
+    flip_bit(&packs[1], len - 20);
+    let report = verify_scan(
+        &repo,
+        &repo.scan_snapshots(None).unwrap(),
+        READ_ALL,
+        &NoProgress,
+    )
+    .unwrap();
+    assert!(!report.ok);
+    for pack in &packs[..2] {
+        let name = pack.file_name().unwrap().to_str().unwrap();
+        assert!(
+            report.damaged_packs.iter().any(|d| d == name),
+            "{name} not named: {report:?}"
+        );
+    }
+    // Repair heals from the graph's folder (the data exists there) and sets the index aside.
+    let report = repair(
+        &repo,
+        &RepairOptions {
+            dry_run: false,
+            sources: vec![("g".to_string(), graph.clone())],
+        },
+        &NoProgress,
+    )
+    .unwrap();
+    assert!(
+        report.chunks_healed + report.chunks_copied > 0,
+        "{report:?}"
+    );
+    assert_eq!(report.chunks_lost, 0, "{report:?}");
+    let repo = reopen(&dir);
+    let report = verify_scan(
+        &repo,
+        &repo.scan_snapshots(None).unwrap(),
+        READ_ALL,
+        &NoProgress,
+    )
+    .unwrap();
+    assert!(report.ok, "{report:?}");
+    let target = tmp.path().join("restored");
+    restored(&repo, &newer.snapshot_id, &target);
+    assert_eq!(common::graph_files(&target), common::graph_files(&graph));
+
+    // The config: a bit off in its sealed part is damage, not a wrong password.
+    let config = dir.join("config");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let at = text.find("\"sealed\": \"").unwrap() + 40;
+    let mut bytes = text.into_bytes();
+    bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
+    std::fs::write(&config, bytes).unwrap();
+    let error = Repository::open_with(backend(&dir), None, Some(PASSWORD))
+        .err()
+        .unwrap();
+    assert!(error.to_string().contains("config"), "{error}");
+    assert!(!matches!(error, Error::WrongPassword { .. }), "{error}");
+}
+
+#[test]
+fn objects_moved_to_another_name_or_kind_and_a_plaintext_config_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("repo");
+    let graph = tmp.path().join("graph");
+    secret_graph(&graph, 7);
+    let repo = encrypted(&dir);
+    let first = snapshot(&repo, &graph);
+    secret_graph(&graph, 8);
+    let second = snapshot(&repo, &graph);
+    let manifests = dir.join("snapshots/g");
+    // One manifest copied over the other's name.
+    std::fs::copy(
+        manifests.join(&first.snapshot_id),
+        manifests.join(&second.snapshot_id),
+    )
+    .unwrap();
+    // An index object renamed as a manifest.
+    let index = files_under(&dir.join("index")).remove(0);
+    let fake = uuid::Uuid::new_v4().to_string();
+    std::fs::copy(&index, manifests.join(&fake)).unwrap();
+    let scan = reopen(&dir).scan_snapshots(Some("g")).unwrap();
+    let unreadable: HashSet<&str> = scan
+        .unreadable
+        .iter()
+        .map(|u| u.snapshot_id.as_str())
+        .collect();
+    assert_eq!(
+        unreadable,
+        HashSet::from([second.snapshot_id.as_str(), fake.as_str()])
+    );
+    assert_eq!(scan.manifests.len(), 1);
+
+    // A plaintext config put in place of the sealed one (to make writers store plaintext).
+    let plain_dir = tmp.path().join("plain");
+    Repository::open(backend(&plain_dir), true).unwrap();
+    std::fs::copy(plain_dir.join("config"), dir.join("config")).unwrap();
+    let error = Repository::open(backend(&dir), false).err().unwrap();
+    assert!(error.to_string().contains("has keys"), "{error}");
+}
+
+#[test]
+fn a_copy_target_shares_the_key_takes_ciphertext_as_stored_and_sends_only_new_chunks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let graph = tmp.path().join("graph");
+    secret_graph(&graph, 9);
+    let source = encrypted(&tmp.path().join("source"));
+    snapshot(&source, &graph);
+    let target_dir = tmp.path().join("target");
+    let target = Repository::init_like(backend(&target_dir), &source).unwrap();
+    assert!(target.codec().is_encrypted());
+    assert_eq!(target.codec().fingerprint(), source.codec().fingerprint());
+    let first = copy_graph(&source, &target, "g", &CopyOptions::default(), &NoProgress).unwrap();
+    assert!(first.bytes_sent > 0);
+    // A change step sends only its new chunks; the target opens with the source's password.
+    let chunks = graph.join("kv_store_text_chunks.json");
+    let mut text = std::fs::read_to_string(&chunks).unwrap();
+    text.insert_str(2, "  \"doc-new\": {\"content\": \"a new chunk\"},\n");
+    std::fs::write(&chunks, text).unwrap();
+    let changed = snapshot(&source, &graph);
+    let step = copy_graph(&source, &target, "g", &CopyOptions::default(), &NoProgress).unwrap();
+    assert!(
+        step.bytes_sent < first.bytes_sent / 2,
+        "{} then {}",
+        first.bytes_sent,
+        step.bytes_sent
+    );
+    let reopened = reopen(&target_dir);
+    let restored_at = tmp.path().join("restored");
+    restored(&reopened, &changed.snapshot_id, &restored_at);
+    assert_eq!(
+        common::graph_files(&restored_at),
+        common::graph_files(&graph)
+    );
+    // Packs were copied as stored: the target's packs are byte-identical to the source's
+    // chunks (no decryption, no new encryption).
+    let source_chunk = source.locate(&changed.files[0].chunks[0].id).unwrap();
+    let target_chunk = reopened.locate(&changed.files[0].chunks[0].id).unwrap();
+    let read = |repo: &Repository, at: &lightrag_backup::repository::BlobLocation| {
+        let range = at.entry.offset as u64..(at.entry.offset + at.entry.length) as u64;
+        lightrag_backup::runtime::block_on(
+            repo.backend()
+                .get_range(&lightrag_backup::repository::pack_path(&at.pack), range),
+        )
+        .unwrap()
+    };
+    assert_eq!(read(&source, &source_chunk), read(&reopened, &target_chunk));
+
+    // A target under another key, or unencrypted, is refused before anything moves.
+    for other in [
+        encrypted(&tmp.path().join("other")),
+        Repository::open(backend(&tmp.path().join("plain")), true).unwrap(),
+    ] {
+        let error = copy_graph(&source, &other, "g", &CopyOptions::default(), &NoProgress)
+            .err()
+            .unwrap();
+        assert!(matches!(error, Error::IncompatibleTarget { .. }), "{error}");
+        assert!(other.list_snapshots("g").unwrap().is_empty());
+    }
+}
