@@ -130,7 +130,15 @@ LIGHTRAG_BACKUP_CLI = "lightrag-backup"
 
 
 class LightragBackup(Tool):
+    """lightrag-backup with its default, an encrypted repository (as restic and rustic always
+    are); ``lightrag-backup-plain`` is the same build with ``init --encryption none``."""
+
     name = "lightrag-backup"
+    encryption = "aes-256-gcm"
+
+    def __init__(self, work: Path) -> None:
+        super().__init__(work)
+        self.env["LIGHTRAG_BACKUP_PASSWORD"] = "bench password"
 
     def _cli(self, *args: str) -> list[str]:
         return [LIGHTRAG_BACKUP_CLI, "--repo", self.location(), "--no-progress", *args]
@@ -139,7 +147,8 @@ class LightragBackup(Tool):
         return str(self.repo)
 
     def init(self) -> None:
-        subprocess.run(self._cli("init"), capture_output=True, text=True, check=True, env=self.env)
+        subprocess.run(self._cli("init", "--encryption", self.encryption), capture_output=True, text=True, check=True,
+                       env=self.env)
 
     def backup(self, graph: Path) -> Measure:
         return timed(self._cli("snapshot", "-w", str(graph), "-g", "bench"), self.env)
@@ -151,6 +160,11 @@ class LightragBackup(Tool):
 
     def verify(self) -> Measure:
         return timed(self._cli("verify", "-g", "bench"), self.env)
+
+
+class PlainLightragBackup(LightragBackup):
+    name = "lightrag-backup (no encryption)"
+    encryption = "none"
 
 
 def _server(name: str) -> str:
@@ -268,10 +282,12 @@ class ResticS3(Restic):
 
 
 # (peer, ours, label): the ratio columns of the report.
-PAIRS = [("restic", "lightrag-backup", ""), ("restic (S3)", "lightrag-backup (S3)", " (S3)")]
+PAIRS = [("restic", "lightrag-backup", ""), ("restic (S3)", "lightrag-backup (S3)", " (S3)"),
+         ("lightrag-backup (no encryption)", "lightrag-backup", " (encrypted vs not)")]
 
 TOOLS: dict[str, Callable[[Path], Tool]] = {
     "lightrag-backup": LightragBackup,
+    "lightrag-backup-plain": PlainLightragBackup,
     "restic": Restic,
     "borg": Borg,
     "lightrag-backup-s3": S3LightragBackup,

@@ -174,6 +174,7 @@ export LRB_TEST_S3S_BIN=$DIR/bin/s3s-fs
 export LRB_TEST_S3S_DATA=$DIR/s3s-data
 export LRB_TEST_AZURITE_ENDPOINT=http://127.0.0.1:$AZURITE_PORT
 export LRB_TEST_AZURITE_CONTAINER=$CONTAINER
+export LRB_TEST_AZURITE_DATA=$DIR/azurite-data
 export LRB_TEST_AZURITE_BIN=$DIR/node_modules/.bin/azurite-blob
 export LRB_TEST_MOTO_BIN=$DIR/moto/bin/moto_server
 export LRB_TEST_PG_HOST=127.0.0.1

@@ -283,12 +283,14 @@ impl Repository {
                 None,
             ),
             Encryption::Password(master) => {
-                let password = password.ok_or_else(|| Error::PasswordRequired {
+                let password = password.ok_or_else(|| {
+                    backend.remove_created_folder();
+                    Error::PasswordRequired {
                     message: format!(
                         "a new repository at {} is encrypted and needs a password: pass --password-file or --password-command, or set LIGHTRAG_BACKUP_PASSWORD_FILE, LIGHTRAG_BACKUP_PASSWORD_COMMAND or LIGHTRAG_BACKUP_PASSWORD (in Python: password=...); `--encryption none` makes an unencrypted one",
                         backend.location()
                     ),
-                })?;
+                }})?;
                 let master = match master {
                     Some(master) => *master,
                     None => MasterKey::generate()?,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,12 @@ import pytest
 from lightrag.backup.storage import LocalBackupStorage
 
 logging.getLogger("lightrag").setLevel(logging.WARNING)
+
+#: Every repository the suite makes is encrypted (as the product's default is), under this
+#: password; the servers and commands it starts inherit it. Tests of unencrypted repositories
+#: and of other password sources say so explicitly.
+TEST_PASSWORD = "lightrag-backup test suite password"
+os.environ.setdefault("LIGHTRAG_BACKUP_PASSWORD", TEST_PASSWORD)
 
 
 @pytest.fixture

@@ -246,3 +246,15 @@ def wait_applied(client: Any, graph_id: str, snapshot_id: str) -> dict[str, Any]
             return dict(last)
         assert time.monotonic() < deadline, status
         time.sleep(0.1)
+
+
+#: Azurite's well-known development account key.
+AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+
+
+def azurite_connection(endpoint: str, key: str = AZURITE_KEY) -> str:
+    """A connection string to Azurite's development account at ``endpoint``."""
+    return (
+        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+        f"AccountKey={key};BlobEndpoint={endpoint}/devstoreaccount1;"
+    )

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
-from helpers import server_env
+from helpers import azurite_connection, server_env
 
 from lightrag.backup import GraphBackup
 from lightrag.backup.errors import (
@@ -39,14 +39,6 @@ from lightrag.backup.storage import (
     storage_from_url,
 )
 
-AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
-
-
-def azurite_connection(endpoint: str, key: str = AZURITE_KEY) -> str:
-    return (
-        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
-        f"AccountKey={key};BlobEndpoint={endpoint}/devstoreaccount1;"
-    )
 
 
 def s3_storage(prefix: str, **kwargs: Any) -> S3BackupStorage:

@@ -20,7 +20,7 @@ from lightrag.replication import GraphReplicator, ReplicationManager, Replicatio
 from lightrag.replication.errors import TargetExistsError
 
 from helpers import server_env
-from test_backends import azurite_connection
+from helpers import azurite_connection
 
 
 async def graph_in(path: Path) -> Path:

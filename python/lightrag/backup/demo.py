@@ -16,6 +16,27 @@ from pathlib import Path
 from typing import Any, Optional
 
 
+#: Where the demo keeps the throwaway password of its repository.
+PASSWORD_FILE = "repository-password"
+
+
+def _throwaway_password(base: Path) -> str:
+    """The demo repository's password: made once per demo folder, kept beside it (0600) so a
+    second run into the same folder, or a curious operator, opens the same repository."""
+    import os
+    import secrets
+
+    path = base / PASSWORD_FILE
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    base.mkdir(parents=True, exist_ok=True)
+    password = secrets.token_urlsafe(24)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(password + "\n")
+    return password
+
+
 def run_demo(directory: Optional[str], *, as_json: bool = False, progress: Any = None, verbose: bool = False) -> int:
     """Run the demo; its own story goes to stdout, LightRAG's log lines only with ``verbose``."""
     return asyncio.run(_demo(directory, as_json, progress, verbose))
@@ -47,7 +68,9 @@ async def _demo(directory: Optional[str], as_json: bool, progress: Any, verbose:
     say(f"building a LightRAG graph offline in {graph_dir}")
     rag = await build_graph(graph_dir, 6)
     try:
-        backup = GraphBackup.from_rag("demo", rag, LocalBackupStorage(repo_dir))
+        password = _throwaway_password(base)
+        backup = GraphBackup.from_rag("demo", rag, LocalBackupStorage(repo_dir, password=password))
+        say(f"the repository {repo_dir} is encrypted; its throwaway password is in {base / PASSWORD_FILE}")
         first = await backup.acreate_snapshot("initial graph", ["demo"], progress=progress)
         original_files = graph_files(graph_dir)
         original_nodes = sorted(n.id for n in (await rag.get_knowledge_graph("*", max_depth=2)).nodes)

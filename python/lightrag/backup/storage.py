@@ -10,6 +10,13 @@ graphs share one repository, and identical data is stored once across all their 
 Credentials come from the environment each cloud SDK already reads (``AWS_*`` and AWS
 profiles, ``AZURE_STORAGE_*``, ``GOOGLE_*``) or from keyword options; they never appear in
 ``repr()``, error messages or snapshot metadata.
+
+Repositories are encrypted (AES-256-GCM, keyed chunk ids): a new one is created under the
+``password`` given, else the one :mod:`lightrag.backup.passwords` finds in the environment
+(``LIGHTRAG_BACKUP_PASSWORD_FILE``, ``LIGHTRAG_BACKUP_PASSWORD_COMMAND``,
+``LIGHTRAG_BACKUP_PASSWORD``); without one, creating a repository raises
+:class:`~lightrag.backup.errors.PasswordRequiredError` unless ``encryption="none"`` asks for an
+unencrypted one. Repositories of earlier versions stay readable without a password.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from typing import Any, Mapping
 
 from . import _native
 from .errors import InvalidInputError, SnapshotNotFoundError
+from .passwords import PasswordSource, resolve_password
 from .types import BackupSnapshot, ProgressCallback, VerifyReport, check_snapshot_id, verify_report
 
 
@@ -30,6 +38,12 @@ class BackupStorageBackend:
     Subclasses say where the repository lives; the repository format, and so every operation,
     is the same on all of them. A repository is created on first use unless ``create=False``
     (then a missing repository raises :class:`~lightrag.backup.errors.RepositoryNotFoundError`).
+
+    ``password`` (a string, bytes, or a callable returning one; default: the environment's, see
+    :mod:`lightrag.backup.passwords`) opens an encrypted repository and encrypts a new one.
+    ``encryption="none"`` creates an unencrypted one instead; ``key_export`` (the text of
+    ``lightrag-backup key export``) creates one that shares another repository's master key, so
+    chunks deduplicate and move between them as stored.
     """
 
     def __init__(
@@ -39,9 +53,15 @@ class BackupStorageBackend:
         create: bool = True,
         options: Mapping[str, Any] | None = None,
         create_location: bool = False,
+        password: "PasswordSource | None" = None,
+        encryption: "str | None" = None,
+        key_export: "str | None" = None,
     ) -> None:
         self._url = url
-        self._repo = _native.Repository(url, create, _options(options), create_location)
+        if encryption not in (None, "none", "aes-256-gcm"):
+            raise InvalidInputError(f"encryption must be 'aes-256-gcm' (the default) or 'none', not {encryption!r}")
+        self._repo = _native.Repository(url, create, _options(options), create_location, resolve_password(password),
+                                        encryption, key_export)
 
     @property
     def url(self) -> str:
@@ -55,8 +75,38 @@ class BackupStorageBackend:
 
     @property
     def config(self) -> dict[str, Any]:
-        """The repository's format version, id, chunker and compression settings."""
+        """The repository's format version, id, chunker and compression settings, whether it
+        is ``encrypted`` and its public ``key_fingerprint``."""
         return json.loads(self._repo.config_json)
+
+    @property
+    def encrypted(self) -> bool:
+        """Whether the repository is encrypted."""
+        return bool(self.config.get("encrypted"))
+
+    def keys(self) -> list[dict[str, Any]]:
+        """The repository's keys: ``id``, ``created_at``, ``hostname``, ``username``, ``kdf``
+        (Argon2id parameters) and ``current`` (the one this storage was opened with)."""
+        return list(json.loads(self._repo.keys_json()))
+
+    def add_key(self, password: "PasswordSource") -> str:
+        """Add a key opened by ``password`` (the others keep working); returns its id."""
+        return self._repo.add_key(_required(password))
+
+    def remove_key(self, key_id: str) -> str:
+        """Remove a key by id or unique prefix (not the one in use, never the last one);
+        returns its full id."""
+        return self._repo.remove_key(key_id)
+
+    def change_password(self, password: "PasswordSource") -> str:
+        """Replace the key this storage was opened with by one opened by ``password``: one
+        small object is written and one deleted, no data is touched. Returns the new key's id."""
+        return self._repo.change_password(_required(password))
+
+    def export_key(self) -> str:
+        """The master key as JSON, for safekeeping: whoever holds it reads every snapshot.
+        ``init --from-key-export`` (``key_export=``) makes a repository that shares it."""
+        return self._repo.export_key()
 
     def list_graphs(self) -> list[str]:
         """Ids of every graph with at least one snapshot in this repository."""
@@ -130,7 +180,9 @@ class LocalBackupStorage(BackupStorageBackend):
     ``path`` defaults to ``LIGHTRAG_BACKUP_STORAGE_PATH``.
     """
 
-    def __init__(self, path: str | os.PathLike[str] | None = None, *, create: bool = True) -> None:
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, create: bool = True,
+                 password: "PasswordSource | None" = None, encryption: "str | None" = None,
+                 key_export: "str | None" = None) -> None:
         if path is None:
             path = os.environ.get("LIGHTRAG_BACKUP_STORAGE_PATH")
             if not path:
@@ -138,10 +190,18 @@ class LocalBackupStorage(BackupStorageBackend):
                     "no repository path: pass one or set LIGHTRAG_BACKUP_STORAGE_PATH"
                 )
         self.path = Path(path).expanduser().absolute()
-        super().__init__(str(self.path), create=create)
+        super().__init__(str(self.path), create=create, password=password, encryption=encryption,
+                         key_export=key_export)
 
     def __repr__(self) -> str:
         return f"LocalBackupStorage({str(self.path)!r})"
+
+
+def _required(password: "PasswordSource") -> bytes:
+    value = resolve_password(password)
+    if value is None:
+        raise InvalidInputError("a password is required")
+    return value
 
 
 def _options(options: Mapping[str, Any] | None) -> dict[str, str]:
@@ -203,6 +263,9 @@ class S3BackupStorage(BackupStorageBackend):
         allow_http: bool | None = None,
         create: bool = True,
         create_bucket: bool = False,
+        password: "PasswordSource | None" = None,
+        encryption: "str | None" = None,
+        key_export: "str | None" = None,
         **options: Any,
     ) -> None:
         bucket = bucket or os.environ.get("LIGHTRAG_BACKUP_S3_BUCKET")
@@ -231,6 +294,9 @@ class S3BackupStorage(BackupStorageBackend):
             create=create,
             options=merged,
             create_location=create_bucket,
+            password=password,
+            encryption=encryption,
+            key_export=key_export,
         )
 
     def __repr__(self) -> str:
@@ -268,6 +334,9 @@ class AzureBlobBackupStorage(BackupStorageBackend):
         use_emulator: bool | None = None,
         create: bool = True,
         create_container: bool = False,
+        password: "PasswordSource | None" = None,
+        encryption: "str | None" = None,
+        key_export: "str | None" = None,
         **options: Any,
     ) -> None:
         container = container or os.environ.get("LIGHTRAG_BACKUP_AZURE_CONTAINER")
@@ -294,6 +363,9 @@ class AzureBlobBackupStorage(BackupStorageBackend):
             create=create,
             options=merged,
             create_location=create_container,
+            password=password,
+            encryption=encryption,
+            key_export=key_export,
         )
 
     def __repr__(self) -> str:
@@ -302,16 +374,25 @@ class AzureBlobBackupStorage(BackupStorageBackend):
 
 
 def storage_from_url(
-    url: str, *, create: bool = True, create_location: bool = False, **options: Any
+    url: str,
+    *,
+    create: bool = True,
+    create_location: bool = False,
+    password: "PasswordSource | None" = None,
+    encryption: "str | None" = None,
+    key_export: "str | None" = None,
+    **options: Any,
 ) -> BackupStorageBackend:
     """Open a repository by URL: ``file:///path`` or a plain path, ``s3://bucket/prefix``,
     ``az://container/prefix`` (also ``azure://``), ``gs://bucket/prefix``, or ``memory://``
-    (tests). ``options`` are the backend's settings (see :class:`S3BackupStorage` and
+    (tests). ``password``, ``encryption`` and ``key_export`` as :class:`BackupStorageBackend`
+    takes them. ``options`` are the backend's settings (see :class:`S3BackupStorage` and
     :class:`AzureBlobBackupStorage`); ``create_location=True`` creates a missing bucket or
     container.
     """
     if not isinstance(url, str) or not url.strip():
         raise InvalidInputError("repository URL must be a non-empty string")
+    keys: dict[str, Any] = {"password": password, "encryption": encryption, "key_export": key_export}
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""
     if scheme in ("", "file"):
         if options:
@@ -319,16 +400,16 @@ def storage_from_url(
                 f"options {sorted(options)} do not apply to a local repository ({url!r})"
             )
         path = url[len("file://"):] if scheme == "file" else url
-        return LocalBackupStorage(path, create=create)
+        return LocalBackupStorage(path, create=create, **keys)
     if scheme in ("s3", "s3a"):
         bucket, _, prefix = url.split("://", 1)[1].partition("/")
-        return S3BackupStorage(bucket, prefix, create=create, create_bucket=create_location, **options)
+        return S3BackupStorage(bucket, prefix, create=create, create_bucket=create_location, **keys, **options)
     if scheme in ("az", "azure"):
         container, _, prefix = url.split("://", 1)[1].partition("/")
         return AzureBlobBackupStorage(
-            container, prefix, create=create, create_container=create_location, **options
+            container, prefix, create=create, create_container=create_location, **keys, **options
         )
-    return BackupStorageBackend(url, create=create, options=options, create_location=create_location)
+    return BackupStorageBackend(url, create=create, options=options, create_location=create_location, **keys)
 
 
 def default_location() -> str | None:

@@ -283,6 +283,7 @@ def create_replication_router(
                 "matrix_chunker": config["matrix_chunker"],
                 "matrix_rows_per_chunk": config.get("matrix_rows_per_chunk", 0),
                 "repository_id": config["repository_id"],
+                "key_fingerprint": config.get("key_fingerprint"),
                 "role": instance_role(manager.catalog), "epoch": instance_epoch(manager.catalog),
                 "fenced": fencing_state(manager.catalog), "version": __version__,
                 "instance": instance_name(manager.catalog), "rewind": rewind_allowed(manager.catalog) is not None}

@@ -18,11 +18,11 @@ import os
 import sys
 from typing import Optional, Sequence
 
-from . import backup, maintenance, recovery, replication, schedule, serve
-from ._common import EXIT_ERROR, EXIT_USAGE, GLOBAL_VALUE_OPTIONS, ProgressBar, global_options
+from . import backup, keys, maintenance, recovery, replication, schedule, serve
+from ._common import EXIT_ERROR, EXIT_PASSWORD, EXIT_USAGE, GLOBAL_VALUE_OPTIONS, ProgressBar, global_options
 
 #: The command groups, in the order ``--help`` lists them.
-GROUPS = (backup, maintenance, schedule, replication, recovery, serve)
+GROUPS = (backup, keys, maintenance, schedule, replication, recovery, serve)
 
 
 def _command_word(argv: Sequence[str]) -> Optional[str]:
@@ -89,7 +89,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.json:
             print(json.dumps({"error": {"kind": error.kind, "message": str(error)}}))
         print(f"lightrag-backup: error: {error}", file=sys.stderr)
-        return EXIT_ERROR
+        return EXIT_PASSWORD if error.kind in ("password_required", "wrong_password") else EXIT_ERROR
 
 
 def console() -> None:

@@ -13,6 +13,8 @@ from typing import Any, Callable
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_DAMAGED = 3
+#: No password for an encrypted repository, or none of its keys opens with the one given.
+EXIT_PASSWORD = 4
 
 #: ``wanted(name)``: whether the command ``name`` is the one being run (only its options are
 #: defined: argparse spends about a millisecond per option, a fifth of a quick command's run).
@@ -33,12 +35,19 @@ def global_options(parser: argparse.ArgumentParser, *, after_command: bool = Fal
     parser.add_argument("--catalog", default=default(None), metavar="PATH",
                         help="the SQLite catalog (default: $LIGHTRAG_BACKUP_CATALOG_PATH, else catalog.sqlite3 in a local "
                              "repository folder, else ~/.local/state/lightrag-backup)")
+    parser.add_argument("--password-file", default=default(None), metavar="PATH",
+                        help="read the repository password from this file's first line (default: "
+                             "$LIGHTRAG_BACKUP_PASSWORD_FILE, $LIGHTRAG_BACKUP_PASSWORD_COMMAND, $LIGHTRAG_BACKUP_PASSWORD)")
+    parser.add_argument("--password-command", default=default(None), metavar="CMD",
+                        help="run CMD and read the repository password from its output (a secret manager's or "
+                             "cloud KMS's CLI)")
     parser.add_argument("--json", action="store_true", default=default(False), help="print machine-readable JSON")
     parser.add_argument("--no-progress", action="store_true", default=default(False), help="do not draw progress bars")
 
 
 #: Global options that take a value: the command is the first other word of the command line.
-GLOBAL_VALUE_OPTIONS = frozenset({"--repo", "--repo-option", "-o", "--catalog"})
+GLOBAL_VALUE_OPTIONS = frozenset({"--repo", "--repo-option", "-o", "--catalog", "--password-file",
+                                  "--password-command"})
 
 
 class ProgressBar:
@@ -179,7 +188,34 @@ def storage(args: argparse.Namespace) -> Any:
         )
     options = parse_repo_options(args.repo_option)
     creating = args.command_path == "init" or bool(getattr(args, "init", False))
-    return storage_from_url(location, create=creating, create_location=creating and args.create_bucket, **options)
+    key_export = None
+    if getattr(args, "from_key_export", None):
+        try:
+            with open(args.from_key_export, encoding="utf-8") as handle:
+                key_export = handle.read(1 << 16)
+        except OSError as error:
+            raise InvalidInputError(f"--from-key-export {args.from_key_export}: {error.strerror or error}") from None
+    store = storage_from_url(location, create=creating, create_location=creating and args.create_bucket,
+                             password=password_of(args), encryption=getattr(args, "encryption", None),
+                             key_export=key_export, **options)
+    if not store.encrypted:
+        warn_unencrypted(store)
+    return store
+
+
+def password_of(args: argparse.Namespace) -> "bytes | None":
+    """The repository password ``--password-file``, ``--password-command`` or the environment
+    gives (see :mod:`lightrag.backup.passwords`)."""
+    from ..passwords import resolve_password
+
+    return resolve_password(password_file=getattr(args, "password_file", None),
+                            password_command=getattr(args, "password_command", None))
+
+
+def warn_unencrypted(store: Any) -> None:
+    """Say, on every command, that a repository is not encrypted."""
+    print(f"lightrag-backup: warning: repository {store.url} is not encrypted: whoever can read its storage "
+          "reads every graph in it", file=sys.stderr)
 
 
 def manager(args: argparse.Namespace, store: Any) -> Any:

@@ -26,8 +26,15 @@ from ._common import (
 
 
 def register(commands: Any, wanted: Wanted) -> None:
-    add_command(commands, "init", "create the repository (with --create-bucket, its bucket or container too)",
-                init, defined=wanted("init"))
+    sub = add_command(commands, "init", "create the repository, encrypted (with --create-bucket, its bucket or "
+                      "container too)", init, defined=wanted("init"))
+    if wanted("init"):
+        sub.add_argument("--encryption", choices=("aes-256-gcm", "none"), default="aes-256-gcm",
+                         help="aes-256-gcm (the default: needs a password, see --password-file) or none (an "
+                              "unencrypted repository: a warning on every command)")
+        sub.add_argument("--from-key-export", metavar="PATH",
+                         help="share the master key of another repository (the output of `key export` there): "
+                              "chunks then deduplicate and replicate between them as stored")
 
     sub = add_command(commands, "snapshot", "take a snapshot of a graph", snapshot, defined=wanted("snapshot"))
     if wanted("snapshot"):
@@ -97,8 +104,11 @@ def register(commands: Any, wanted: Wanted) -> None:
 def init(args: argparse.Namespace, bar: ProgressBar) -> int:
     store = storage(args)
     config = store.config
+    encryption = (f"encrypted, key fingerprint {config['key_fingerprint']}" if config.get("encrypted")
+                  else "NOT encrypted")
     emit(args, {"url": store.url, "location": store.location, "config": config},
-         f"repository {store.url} (format {config['format_version']}, id {config['repository_id']}) is ready")
+         f"repository {store.url} (format {config['format_version']}, id {config['repository_id']}, {encryption}) "
+         "is ready")
     return 0
 
 
