@@ -375,9 +375,12 @@ pub struct KeyObject {
 }
 
 impl KeyObject {
-    /// Wrap `master` under `password` with new parameters and salt.
-    pub fn wrap(master: &MasterKey, password: &[u8]) -> Result<Self> {
-        Self::wrap_with(master, password, KdfParams::new_default()?)
+    /// Wrap `master` under `password` with new parameters and salt; `hostname` says where
+    /// (shown by `key list`).
+    pub fn wrap(master: &MasterKey, password: &[u8], hostname: String) -> Result<Self> {
+        let mut object = Self::wrap_with(master, password, KdfParams::new_default()?)?;
+        object.hostname = hostname;
+        Ok(object)
     }
 
     /// [`KeyObject::wrap`] with given parameters (tests use cheap ones).
@@ -390,7 +393,7 @@ impl KeyObject {
             format: KEY_FORMAT.to_string(),
             version: 1,
             created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            hostname: crate::repository::hostname(),
+            hostname: String::new(),
             username: std::env::var("USER").unwrap_or_default(),
             kdf,
             wrapped: base64::engine::general_purpose::STANDARD.encode(wrapped),

@@ -349,7 +349,7 @@ impl Repository {
         let master = codec
             .master_key()
             .ok_or_else(|| Error::invalid("the repository is not encrypted: it has no keys"))?;
-        let object = KeyObject::wrap(master, password)?;
+        let object = KeyObject::wrap(master, password, hostname())?;
         let path = paths::key(&uuid::Uuid::new_v4().simple().to_string());
         block_on(backend.put_create(&path, Bytes::from(object.encode())))?;
         Ok(path)

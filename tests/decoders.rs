@@ -165,6 +165,43 @@ fn decode_all(bytes: &[u8]) {
     assert_typed(lightrag_backup::lease::decode_record(bytes, "slot"));
 }
 
+fn sealing_codec() -> lightrag_backup::format::Codec {
+    static KEY: std::sync::OnceLock<std::sync::Arc<lightrag_backup::keys::MasterKey>> =
+        std::sync::OnceLock::new();
+    let key = KEY
+        .get_or_init(|| std::sync::Arc::new(lightrag_backup::keys::MasterKey::generate().unwrap()));
+    lightrag_backup::format::Codec::encrypted(key.clone())
+}
+
+/// Sealed encodings of a manifest, an index object and a recovery point: (magic, name, bytes).
+fn sealed_originals(
+    codec: &lightrag_backup::format::Codec,
+) -> Vec<([u8; 4], &'static str, Vec<u8>)> {
+    vec![
+        (
+            *b"LRBS",
+            "snapshots/g/x",
+            codec
+                .encode_object(b"LRBS", "snapshots/g/x", &manifest(3, 100))
+                .unwrap(),
+        ),
+        (
+            *b"LRBI",
+            "",
+            codec
+                .encode_object(b"LRBI", "", &index(&[(8, 20, 100)], 1000))
+                .unwrap(),
+        ),
+        (
+            *b"LRBP",
+            "recovery/p/point",
+            codec
+                .encode_object(b"LRBP", "recovery/p/point", &point())
+                .unwrap(),
+        ),
+    ]
+}
+
 /// A real encoding of each kind.
 fn originals() -> Vec<Vec<u8>> {
     vec![
@@ -251,6 +288,21 @@ proptest! {
     ) {
         let bytes = mutate(originals()[which].clone(), &mutations);
         decode_all(&bytes);
+    }
+
+    #[test]
+    fn mutated_sealed_objects_end_in_a_typed_error_never_a_decoded_object(
+        which in 0usize..3,
+        mutations in proptest::collection::vec(mutation(), 1..6),
+    ) {
+        let codec = sealing_codec();
+        let (magic, name, original) = &sealed_originals(&codec)[which];
+        let bytes = mutate(original.clone(), &mutations);
+        let decoded = codec.decode_object::<serde_json::Value>(magic, name, &bytes, "object");
+        if bytes != *original {
+            prop_assert!(decoded.is_err(), "a changed sealed object decoded");
+        }
+        assert_typed(decoded);
     }
 
     #[test]
