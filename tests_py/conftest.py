@@ -19,6 +19,25 @@ TEST_PASSWORD = "lightrag-backup test suite password"
 os.environ.setdefault("LIGHTRAG_BACKUP_PASSWORD", TEST_PASSWORD)
 
 
+def _suite_key_export() -> None:
+    """Every repository the suite creates holds one master key (LIGHTRAG_BACKUP_KEY_EXPORT_FILE),
+    as an operator provisions a primary and its standbys: pushes between the instances a test
+    starts then work. Tests of a standby under another key unset it."""
+    if os.environ.get("LIGHTRAG_BACKUP_KEY_EXPORT_FILE"):
+        return
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="lightrag-backup-suite-key-"))
+    exported = LocalBackupStorage(folder / "repo", password=TEST_PASSWORD).export_key()
+    path = folder / "key-export.json"
+    path.write_text(exported)
+    path.chmod(0o600)
+    os.environ["LIGHTRAG_BACKUP_KEY_EXPORT_FILE"] = str(path)
+
+
+_suite_key_export()
+
+
 @pytest.fixture
 def storage(tmp_path: Path) -> LocalBackupStorage:
     return LocalBackupStorage(tmp_path / "repo")

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
-from helpers import azurite_connection, server_env
+from helpers import AZURITE_KEY, azurite_connection, server_env
 
 from lightrag.backup import GraphBackup
 from lightrag.backup.errors import (

@@ -265,3 +265,50 @@ async def test_no_entity_name_chunk_text_or_file_name_reaches_the_bucket(backend
     restored = tmp_path / "restored"
     await backup.arestore_snapshot("latest", target_dir=restored)
     assert needle.encode() in (restored / "kv_store_full_docs.json").read_bytes()
+
+
+def test_a_standby_must_hold_its_primarys_key_and_is_provisioned_from_a_key_export(tmp_path: Path):
+    from helpers import build, start_server, start_serve, stop_serve
+
+    build(tmp_path / "primary-graphs" / "g1", 2, seed=3)
+    primary = start_server(tmp_path, "primary", "primary-key")
+    servers = [primary]
+    try:
+        client = primary["client"]
+        made = client.post("/backup/graphs/g1/snapshots?wait=true").json()["result"]
+
+        def standby_with(name: str, *init_options: str, env: "dict[str, str]") -> dict[str, Any]:
+            repo = tmp_path / f"{name}-repo"
+            done = cli("--repo", str(repo), "init", *init_options, env=env)
+            assert done.returncode == 0, done.stderr
+            graphs = tmp_path / f"{name}-graphs"
+            graphs.mkdir()
+            server = start_serve(repo, tmp_path / f"{name}.sqlite3", graphs, f"{name}-key", "--role", "standby",
+                                 init=False, env=env)
+            servers.append(server)
+            client.post("/replication/targets", json={"name": name, "base_url": server["base"],
+                                                      "api_key": f"{name}-key"}).raise_for_status()
+            return server
+
+        # A standby whose repository made its own key: refused before anything moves.
+        own = {"LIGHTRAG_BACKUP_PASSWORD": "standby password", "LIGHTRAG_BACKUP_KEY_EXPORT_FILE": ""}
+        stranger = standby_with("stranger", env=own)
+        refused = client.post("/replication/graphs/g1/replicate?wait=true", json={"targets": ["stranger"]}).json()
+        outcome = refused["result"]["stranger"]
+        assert outcome["status"] == "failed" and "must hold this repository's key" in outcome["error"], outcome
+        assert stranger["client"].get("/backup/graphs").json() == []
+
+        # Provisioned from the primary's key export, under its own password: pushes go through.
+        exported = cli("--repo", str(primary["repo"]), "key", "export",
+                       env={"LIGHTRAG_BACKUP_PASSWORD": os.environ["LIGHTRAG_BACKUP_PASSWORD"]})
+        assert exported.returncode == 0, exported.stderr
+        export_file = tmp_path / "primary-key.json"
+        export_file.write_text(exported.stdout)
+        provisioned = standby_with("provisioned", "--from-key-export", str(export_file), env=own)
+        pushed = client.post("/replication/graphs/g1/replicate?wait=true", json={"targets": ["provisioned"]}).json()
+        assert pushed["result"]["provisioned"]["status"] == "completed", pushed
+        listed = provisioned["client"].get("/backup/graphs/g1/snapshots").json()
+        assert [s["snapshot_id"] for s in listed] == [made["snapshot_id"]]
+    finally:
+        for server in servers:
+            stop_serve(server)

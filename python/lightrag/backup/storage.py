@@ -60,6 +60,8 @@ class BackupStorageBackend:
         self._url = url
         if encryption not in (None, "none", "aes-256-gcm"):
             raise InvalidInputError(f"encryption must be 'aes-256-gcm' (the default) or 'none', not {encryption!r}")
+        if key_export is None and create:
+            key_export = _key_export_from_env()
         self._repo = _native.Repository(url, create, _options(options), create_location, resolve_password(password),
                                         encryption, key_export)
 
@@ -195,6 +197,19 @@ class LocalBackupStorage(BackupStorageBackend):
 
     def __repr__(self) -> str:
         return f"LocalBackupStorage({str(self.path)!r})"
+
+
+def _key_export_from_env() -> "str | None":
+    """The key export ``LIGHTRAG_BACKUP_KEY_EXPORT_FILE`` names: the master key a new encrypted
+    repository is created with (a standby's, so that it holds its primary's key)."""
+    path = os.environ.get("LIGHTRAG_BACKUP_KEY_EXPORT_FILE")
+    if not path:
+        return None
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read(1 << 16)
+    except OSError as error:
+        raise InvalidInputError(f"LIGHTRAG_BACKUP_KEY_EXPORT_FILE {path}: {error.strerror or error}") from None
 
 
 def _required(password: "PasswordSource") -> bytes:
