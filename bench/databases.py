@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
+import encryption  # noqa: E402
 import lightrag_graph  # noqa: E402
 from run import folder_size, write_section  # noqa: E402
 
@@ -325,6 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "lightrag-backup-bench-db")
     parser.add_argument("--out", type=Path, default=None, help="write this run's section into this file")
     args = parser.parse_args(argv)
+    encryption.provision(args.work)
     args.work.mkdir(parents=True, exist_ok=True)
     env, cleanup = server_env(args.work)
     results = []

@@ -39,6 +39,7 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
+import encryption  # noqa: E402
 import run  # noqa: E402
 
 KEY = "bench-failover-key"
@@ -243,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "lightrag-backup-bench")
     parser.add_argument("--out", type=Path, default=Path("BENCHMARKS.md"))
     args = parser.parse_args(argv)
+    encryption.provision(args.work)
     args.work.mkdir(parents=True, exist_ok=True)
     graph = run.prepare_versions(args.work, args.entities, 1, args.dim)[0]
     graph_mb = run.folder_size(graph) / 1e6

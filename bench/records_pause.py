@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+import encryption  # noqa: E402
 import lightrag_graph  # noqa: E402
 from databases import BACKENDS  # noqa: E402
 
@@ -72,6 +73,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--work", type=Path, default=Path("/tmp/lightrag-backup-bench-pause"))
     args = parser.parse_args()
+    encryption.provision(args.work)
     port = {"pgvector": os.environ.get("LRB_TEST_PGVECTOR_PORT")}.get(args.backend, os.environ.get("LRB_TEST_PG_PORT"))
     os.environ.update(POSTGRES_HOST=os.environ.get("LRB_TEST_PG_HOST", "127.0.0.1"), POSTGRES_PORT=port or "5432",
                       POSTGRES_USER=os.environ.get("LRB_TEST_PG_USER", "postgres"), POSTGRES_PASSWORD="",

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
+import encryption  # noqa: E402
 import replication  # noqa: E402
 import run  # noqa: E402
 
@@ -209,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--inserts", type=int, default=5, help="insert batches of the continuous-mode RPO run")
     parser.add_argument("--gap", type=float, default=2.0, help="seconds between two insert batches")
     args = parser.parse_args(argv)
+    encryption.provision(args.work)
     args.work.mkdir(parents=True, exist_ok=True)
     graph = run.prepare_versions(args.work, args.entities, 1, args.dim)[0]
     graph_mb = run.folder_size(graph) / 1e6

@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+import encryption  # noqa: E402
 import lightrag_graph  # noqa: E402
 import run  # noqa: E402
 
@@ -345,6 +346,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--inserts", type=int, default=8, help="insert batches of the continuous-mode RPO run")
     parser.add_argument("--gap", type=float, default=2.0, help="seconds between two insert batches")
     args = parser.parse_args(argv)
+    encryption.provision(args.work)
     args.work.mkdir(parents=True, exist_ok=True)
     cli = run.operator_venv(args.work)
     versions = run.prepare_versions(args.work, args.entities, 1, args.dim)

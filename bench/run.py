@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).parent))
+import encryption  # noqa: E402
 import lightrag_graph  # noqa: E402
 
 OPERATIONS = ["first backup", "backup after change", "restore", "verify (read all data)"]
@@ -482,6 +483,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("BENCHMARKS.md"),
                         help="the report; this run's section is replaced or added, the rest is kept")
     args = parser.parse_args(argv)
+    encryption.provision(args.work)
 
     args.work.mkdir(parents=True, exist_ok=True)
     global LIGHTRAG_BACKUP_CLI

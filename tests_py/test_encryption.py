@@ -172,6 +172,17 @@ def test_the_python_api_takes_a_password_a_callable_or_the_environment(tmp_path:
         LocalBackupStorage(tmp_path / "odd", encryption="rot13")
     with pytest.raises(InvalidInputError):
         made.add_key("")
+    # Where a storage is taken as a path or URL, so is a password.
+    from lightrag.backup import BackupManager, GraphBackup
+
+    monkeypatch.delenv("LIGHTRAG_BACKUP_PASSWORD")
+    by_path = GraphBackup("g", str(path), os.devnull, password="api password")
+    assert by_path.storage.encrypted and by_path.list_snapshots() == []
+    with pytest.raises(PasswordRequiredError):
+        GraphBackup("g", str(path), os.devnull)
+    with pytest.raises(InvalidInputError):
+        GraphBackup("g", made, os.devnull, password="api password")
+    assert BackupManager(str(path), tmp_path / "catalog.sqlite3", password=lambda: "api password").storage.encrypted
 
 
 def test_the_demo_runs_with_no_setup_and_keeps_its_throwaway_password(tmp_path: Path):

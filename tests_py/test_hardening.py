@@ -138,10 +138,15 @@ def test_messages_say_what_is_wrong(tmp_path: Path):
 
 @pytest.fixture(scope="module")
 def standby(tmp_path_factory) -> Iterator[dict[str, Any]]:
+    """A standby whose repository is not encrypted: a hostile peer's plaintext manifests and
+    packs then reach the decoders and checks under test (an encrypted standby refuses them
+    before, as not authentic: tests/encryption.rs)."""
     root = tmp_path_factory.mktemp("standby")
     graphs = root / "graphs"
     graphs.mkdir()
-    server = start_serve(root / "repo", root / "catalog.db", graphs, KEY, "--role", "standby")
+    subprocess.run([sys.executable, "-m", "lightrag.backup.cli", "--repo", str(root / "repo"), "init", "--encryption",
+                    "none"], check=True, capture_output=True)
+    server = start_serve(root / "repo", root / "catalog.db", graphs, KEY, "--role", "standby", init=False)
     server["root"] = root
     yield server
     stop_serve(server)

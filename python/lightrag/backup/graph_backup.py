@@ -68,6 +68,11 @@ class GraphBackup:
     for the few milliseconds it takes to flush and hard-link the files, then the copy runs from
     the links. Restoring into it swaps the files atomically and reloads its storages, so the
     next query answers from the restored graph.
+
+    ``storage`` is a :class:`~lightrag.backup.storage.BackupStorageBackend` or a path or URL;
+    for a path or URL, ``password`` (a string, bytes or a callable returning one; default: the
+    environment's, see :mod:`lightrag.backup.passwords`) opens or creates the encrypted
+    repository there.
     """
 
     def __init__(
@@ -80,9 +85,10 @@ class GraphBackup:
         rag: Any = None,
         busy_timeout: float = 30.0,
         recorder: Optional[SnapshotRecorder] = None,
+        password: Any = None,
     ) -> None:
         self.graph_id = validate_graph_id(graph_id)
-        self.storage = as_storage(storage)
+        self.storage = as_storage(storage, password)
         #: The engine's own GraphBackup (``_native.GraphBackup``): every operation on this
         #: graph in the repository. This class adds the live instance, asyncio and the catalog.
         self._engine = self.storage._repo.graph(self.graph_id)
@@ -123,17 +129,18 @@ class GraphBackup:
         cls,
         graph_id: str,
         rag: Any,
-        storage: "BackupStorageBackend",
+        storage: "BackupStorageBackend | str | os.PathLike[str]",
         *,
         busy_timeout: float = 30.0,
         recorder: Optional[SnapshotRecorder] = None,
+        password: Any = None,
     ) -> "GraphBackup":
         """Back up a live, initialised ``LightRAG`` instance from inside its process.
 
         Any storages: with LightRAG's file storages the snapshot holds its files; with
         databases (PostgreSQL, Redis, Milvus, ...) it holds every record of the workspace,
         vectors included (``records``; format in :mod:`lightrag.backup.records.layout`)."""
-        return cls(graph_id, storage, rag=rag, busy_timeout=busy_timeout, recorder=recorder)
+        return cls(graph_id, storage, rag=rag, busy_timeout=busy_timeout, recorder=recorder, password=password)
 
     def __repr__(self) -> str:
         mode = "live records" if self.records else "live" if self.rag is not None else "offline"

@@ -44,6 +44,7 @@ class BackupManager:
         catalog_path: "str | os.PathLike[str] | None" = None,
         *,
         scheduler_poll_seconds: float = 60.0,
+        password: Any = None,
     ) -> None:
         if storage is None:
             from .storage import default_location
@@ -53,7 +54,7 @@ class BackupManager:
                 raise InvalidInputError(
                     "no repository: pass storage= or set LIGHTRAG_BACKUP_STORAGE_PATH (or LIGHTRAG_BACKUP_S3_BUCKET)"
                 )
-        self.storage = as_storage(storage)
+        self.storage = as_storage(storage, password)
         self.catalog = Catalog(catalog_path if catalog_path is not None else default_catalog_path(self.storage.url))
         #: Called with every snapshot a graph of this manager commits (replication listens).
         self._commit_listeners: list[Callable[[BackupSnapshot], None]] = []

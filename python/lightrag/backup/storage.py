@@ -450,12 +450,16 @@ def parse_repo_options(items: list[str]) -> dict[str, Any]:
     return options
 
 
-def as_storage(storage: Any) -> BackupStorageBackend:
-    """A storage backend, or a path/URL to open one at."""
+def as_storage(storage: Any, password: "PasswordSource | None" = None) -> BackupStorageBackend:
+    """A storage backend, or a path/URL to open one at (with ``password``, else the
+    environment's)."""
     if isinstance(storage, BackupStorageBackend):
+        if password is not None:
+            raise InvalidInputError("password= applies to a repository given as a path or URL; a storage object "
+                                    "is opened with its own (LocalBackupStorage(path, password=...))")
         return storage
     if isinstance(storage, (str, os.PathLike)):
-        return storage_from_url(os.fspath(storage))
+        return storage_from_url(os.fspath(storage), password=password)
     raise InvalidInputError(
         f"storage must be a BackupStorageBackend (e.g. LocalBackupStorage(path)) or a path or URL, not {type(storage).__name__}"
     )
