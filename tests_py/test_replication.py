@@ -121,7 +121,7 @@ async def test_targets_keep_their_secrets_and_refuse_what_they_cannot_do(tmp_pat
     assert listed["api_key"] == "***" and listed["options"]["secret_access_key"] == "***"
     assert (tmp_path / "catalog.sqlite3").stat().st_mode & 0o077 == 0, "the catalog holding keys is private"
     settings = list((tmp_path / "repo" / "settings").rglob("*"))
-    assert settings and not any(secret in p.read_text() for p in settings if p.is_file())
+    assert settings and not any(secret.encode() in p.read_bytes() for p in settings if p.is_file())
     with pytest.raises(TargetExistsError):
         replication.register_target(ReplicationTarget("vault", f"file://{tmp_path / 'other'}"))
     with pytest.raises(InvalidInputError, match="scheme"):
