@@ -5,8 +5,8 @@
 //! ```text
 //!                 plain repository                encrypted repository (format 5)
 //! chunk id        SHA-256(plaintext)              HMAC-SHA256(id key, plaintext)
-//! chunk in pack   zstd frame                      nonce | AES-256-GCM(zstd frame) | tag
-//!                                                 key: chunk key(id), associated data: id
+//! chunk in pack   zstd frame                      salt | nonce | AES-256-GCM(zstd frame) | tag
+//!                                                 key: chunk key(salt), associated data: id
 //! object          MAGIC | version | zstd(msgpack) MAGIC | version | sealed zstd(msgpack)
 //!                                                 key: object key(MAGIC), associated data:
 //!                                                 MAGIC | version | its path ("" for index
@@ -27,6 +27,7 @@ use super::{
 };
 use crate::error::{Error, Result};
 use crate::keys::{self, MasterKey, SEAL_OVERHEAD};
+use ring::aead::LessSafeKey;
 use serde::{de::DeserializeOwned, Serialize};
 use std::sync::Arc;
 
@@ -64,6 +65,43 @@ thread_local! {
         const { std::cell::RefCell::new(None) };
     /// This thread's buffer for opening sealed chunks in place.
     static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// This thread's chunk keys, newest first: (master key's cache tag, salt, key). A window
+    /// of one pack's chunks holds the salts of the few encoders that filled it.
+    static CHUNK_KEYS: std::cell::RefCell<Vec<(u64, u64, std::rc::Rc<LessSafeKey>)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The salt before a sealed chunk.
+const SALT_LEN: usize = 8;
+/// What sealing adds to a chunk: salt, nonce and tag.
+pub const CHUNK_SEAL_OVERHEAD: usize = SALT_LEN + SEAL_OVERHEAD;
+/// Chunks an encoder seals under one key before it draws a new salt.
+const CHUNKS_PER_KEY: u32 = 1 << 20;
+
+/// The chunk key of `salt` under `keys`, from this thread's cache.
+fn chunk_key(keys: &MasterKey, salt: u64) -> std::rc::Rc<LessSafeKey> {
+    CHUNK_KEYS.with(|cell| {
+        let mut cache = cell.borrow_mut();
+        let tag = keys.cache_tag();
+        if let Some(at) = cache.iter().position(|(t, s, _)| *t == tag && *s == salt) {
+            let entry = cache.remove(at);
+            let key = entry.2.clone();
+            cache.insert(0, entry);
+            return key;
+        }
+        let key = std::rc::Rc::new(keys.chunk_key(salt));
+        cache.insert(0, (tag, salt, key.clone()));
+        cache.truncate(16);
+        key
+    })
+}
+
+/// Seal `compressed` under the key of `salt` into `salt | nonce | ciphertext | tag`.
+fn seal_chunk_with(key: &LessSafeKey, salt: u64, id: &ObjectId, compressed: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(compressed.len() + CHUNK_SEAL_OVERHEAD);
+    out.extend_from_slice(&salt.to_le_bytes());
+    keys::seal_into(key, &id.0, compressed, &mut out);
+    out
 }
 
 fn with_decompressor<T>(
@@ -144,18 +182,19 @@ impl Codec {
     pub fn chunk_encoder(&self, level: i32) -> Result<ChunkEncoder> {
         Ok(ChunkEncoder {
             codec: self.clone(),
+            key: None,
             compressor: zstd::bulk::Compressor::new(level)
                 .map_err(|e| Error::integrity(format!("cannot start zstd: {e}")))?,
         })
     }
 
-    /// Seal a compressed chunk for storing (a copy when the repository is plain).
+    /// Seal one compressed chunk for storing, under a key of its own salt (a copy when the
+    /// repository is plain). Many chunks go through a [`ChunkEncoder`], which keeps its key.
     pub fn seal_chunk(&self, id: &ObjectId, compressed: &[u8]) -> Vec<u8> {
         match &self.keys {
             Some(keys) => {
-                let mut out = Vec::with_capacity(compressed.len() + SEAL_OVERHEAD);
-                keys::seal_into(&keys.chunk_key(&id.0), &id.0, compressed, &mut out);
-                out
+                let salt: u64 = rand::random();
+                seal_chunk_with(&keys.chunk_key(salt), salt, id, compressed)
             }
             None => compressed.to_vec(),
         }
@@ -171,12 +210,17 @@ impl Codec {
         let Some(keys) = &self.keys else {
             return work(stored);
         };
+        let bad = || not_authentic(&format!("chunk {}", entry.id));
+        if stored.len() < CHUNK_SEAL_OVERHEAD {
+            return Err(bad());
+        }
+        let salt = u64::from_le_bytes(stored[..SALT_LEN].try_into().expect("8 bytes"));
+        let key = chunk_key(keys, salt);
         SCRATCH.with(|cell| {
             let mut scratch = cell.borrow_mut();
             scratch.clear();
-            scratch.extend_from_slice(stored);
-            let len = keys::open_in_place(&keys.chunk_key(&entry.id.0), &entry.id.0, &mut scratch)
-                .ok_or_else(|| not_authentic(&format!("chunk {}", entry.id)))?;
+            scratch.extend_from_slice(&stored[SALT_LEN..]);
+            let len = keys::open_in_place(&key, &entry.id.0, &mut scratch).ok_or_else(bad)?;
             work(&scratch[keys::NONCE_LEN..][..len])
         })
     }
@@ -385,6 +429,8 @@ fn associated_data(magic: &[u8; 4], version: u8, name: &str) -> Vec<u8> {
 /// a zstd frame), then seal.
 pub struct ChunkEncoder {
     codec: Codec,
+    /// The current chunk key: its salt, the key, how many chunks it sealed.
+    key: Option<(u64, LessSafeKey, u32)>,
     compressor: zstd::bulk::Compressor<'static>,
 }
 
@@ -402,16 +448,27 @@ impl ChunkEncoder {
                 .compress(data)
                 .map_err(|e| Error::integrity(format!("zstd compression failed: {e}")))?
         };
-        Ok(match &self.codec.keys {
-            Some(_) => self.codec.seal_chunk(id, &compressed),
-            None => compressed,
-        })
+        let Some(keys) = &self.codec.keys else {
+            return Ok(compressed);
+        };
+        if self
+            .key
+            .as_ref()
+            .is_none_or(|(_, _, used)| *used >= CHUNKS_PER_KEY)
+        {
+            let salt: u64 = rand::random();
+            self.key = Some((salt, keys.chunk_key(salt), 0));
+        }
+        let (salt, key, used) = self.key.as_mut().expect("set above");
+        *used += 1;
+        Ok(seal_chunk_with(key, *salt, id, &compressed))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashSet;
 
     fn encrypted() -> Codec {
         Codec::encrypted(Arc::new(MasterKey::generate().unwrap()))
@@ -442,6 +499,37 @@ mod tests {
                 ..entry
             };
             assert!(codec.open_chunk(&other, &stored).is_err());
+        }
+    }
+
+    #[test]
+    fn chunks_of_interleaved_encoders_open_each_under_its_own_salt() {
+        let codec = encrypted();
+        let mut encoders: Vec<ChunkEncoder> =
+            (0..20).map(|_| codec.chunk_encoder(1).unwrap()).collect();
+        let mut stored = Vec::new();
+        for round in 0..3u8 {
+            for (n, encoder) in encoders.iter_mut().enumerate() {
+                let data = vec![round ^ n as u8; 100 + n];
+                let id = codec.chunk_id(&data);
+                stored.push((id, data.clone(), encoder.encode(&id, &data, false).unwrap()));
+            }
+        }
+        let salts: HashSet<&[u8]> = stored.iter().map(|(_, _, s)| &s[..SALT_LEN]).collect();
+        assert_eq!(
+            salts.len(),
+            20,
+            "one salt per encoder, kept across its chunks"
+        );
+        // More salts than the thread's key cache holds, read in interleaved order.
+        for (id, data, bytes) in &stored {
+            let entry = BlobEntry {
+                id: *id,
+                offset: 8,
+                length: bytes.len() as u32,
+                raw_length: data.len() as u32,
+            };
+            assert_eq!(&codec.open_chunk(&entry, bytes).unwrap(), data);
         }
     }
 
