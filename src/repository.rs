@@ -97,6 +97,24 @@ pub enum Encryption {
 /// The name sealed configs are bound to.
 const CONFIG_NAME: &str = "config";
 
+/// The stored `config` of an encrypted repository: its public header and the whole config
+/// sealed under `codec`'s key.
+fn sealed_config(codec: &Codec, config: &RepoConfig) -> Vec<u8> {
+    let sealed = SealedConfig {
+        format_version: config.format_version,
+        repository_id: config.repository_id.clone(),
+        encryption: EncryptionHeader::current(),
+        sealed: base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            codec.seal_json(
+                CONFIG_NAME,
+                serde_json::to_vec(config).expect("config serialises"),
+            ),
+        ),
+    };
+    serde_json::to_vec_pretty(&sealed).expect("config serialises")
+}
+
 /// A key object listed in a repository.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct KeyInfo {
@@ -301,23 +319,7 @@ impl Repository {
                 // key to open it exists (a key object left by a crash before its config is
                 // one no config opens, tried and passed over).
                 let key_path = Self::write_key_object(&backend, &codec, password)?;
-                let sealed = SealedConfig {
-                    format_version: config.format_version,
-                    repository_id: config.repository_id.clone(),
-                    encryption: EncryptionHeader::current(),
-                    sealed: base64::Engine::encode(
-                        &base64::engine::general_purpose::STANDARD,
-                        codec.seal_json(
-                            CONFIG_NAME,
-                            serde_json::to_vec(&config).expect("config serialises"),
-                        ),
-                    ),
-                };
-                (
-                    serde_json::to_vec_pretty(&sealed).expect("config serialises"),
-                    codec,
-                    Some(key_path),
-                )
+                (sealed_config(&codec, &config), codec, Some(key_path))
             }
         };
         match block_on(backend.put_create(&path, Bytes::from(bytes)))? {
@@ -382,19 +384,7 @@ impl Repository {
             config.created_at =
                 chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
             let codec = Codec::encrypted(master.clone());
-            let sealed = SealedConfig {
-                format_version: config.format_version,
-                repository_id: config.repository_id.clone(),
-                encryption: EncryptionHeader::current(),
-                sealed: base64::Engine::encode(
-                    &base64::engine::general_purpose::STANDARD,
-                    codec.seal_json(
-                        CONFIG_NAME,
-                        serde_json::to_vec(&config).expect("serialises"),
-                    ),
-                ),
-            };
-            let bytes = serde_json::to_vec_pretty(&sealed).expect("config serialises");
+            let bytes = sealed_config(&codec, &config);
             return match block_on(backend.put_create(&paths::config(), Bytes::from(bytes)))? {
                 Created::New => Ok(Repository {
                     backend: {

@@ -107,3 +107,30 @@ pub fn assert_verifies_and_restores(
     .unwrap();
     assert_eq!(graph_files(target.path()), graph_files(expected_dir));
 }
+
+/// Every file under `dir`, recursively, sorted (a repository's objects, as raw files).
+pub fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Verify every snapshot of the repository, reading all data (unreadable manifests and index
+/// objects are errors of the report).
+pub fn verify_all(repo: &lightrag_backup::Repository) -> lightrag_backup::verify::VerifyReport {
+    let scan = repo.scan_snapshots(None).unwrap();
+    let options = lightrag_backup::verify::VerifyOptions {
+        read_data: true,
+        read_data_subset: None,
+    };
+    lightrag_backup::verify::verify_scan(repo, &scan, options, &lightrag_backup::NoProgress)
+        .unwrap()
+}

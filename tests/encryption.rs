@@ -9,16 +9,11 @@ use lightrag_backup::repair::{repair, RepairOptions};
 use lightrag_backup::replication::{copy_graph, CopyOptions};
 use lightrag_backup::repository::Encryption;
 use lightrag_backup::snapshot::{create_snapshot, SnapshotOptions};
-use lightrag_backup::verify::{verify_scan, VerifyOptions};
 use lightrag_backup::{Backend, Error, NoProgress, Repository};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 const PASSWORD: &[u8] = b"correct horse battery staple";
-const READ_ALL: VerifyOptions = VerifyOptions {
-    read_data: true,
-    read_data_subset: None,
-};
 
 fn backend(dir: &Path) -> Backend {
     Backend::open(dir.to_str().unwrap()).unwrap()
@@ -78,18 +73,27 @@ fn secret_graph(dir: &Path, seed: u64) {
     .unwrap();
 }
 
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            out.extend(files_under(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out.sort();
-    out
+use common::files_under;
+
+/// A new encrypted repository (`tmp/repo`) with two snapshots of `tmp/graph`, the secret graph
+/// of `seed` and then of `seed + 1`.
+fn two_snapshots(
+    tmp: &Path,
+    seed: u64,
+) -> (
+    PathBuf,
+    PathBuf,
+    Repository,
+    SnapshotManifest,
+    SnapshotManifest,
+) {
+    let (dir, graph) = (tmp.join("repo"), tmp.join("graph"));
+    secret_graph(&graph, seed);
+    let repo = encrypted(&dir);
+    let first = snapshot(&repo, &graph);
+    secret_graph(&graph, seed + 1);
+    let second = snapshot(&repo, &graph);
+    (dir, graph, repo, first, second)
 }
 
 fn flip_bit(path: &Path, at: usize) {
@@ -267,13 +271,7 @@ fn keys_are_added_listed_changed_and_removed_without_touching_data() {
 #[test]
 fn a_flipped_bit_in_every_kind_of_object_is_detected_and_named() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("repo");
-    let graph = tmp.path().join("graph");
-    secret_graph(&graph, 5);
-    let repo = encrypted(&dir);
-    let older = snapshot(&repo, &graph);
-    secret_graph(&graph, 6);
-    let newer = snapshot(&repo, &graph);
+    let (dir, graph, repo, older, newer) = two_snapshots(tmp.path(), 5);
     let snapshots =
         std::collections::BTreeMap::from([("g".to_string(), newer.snapshot_id.clone())]);
     let point =
@@ -322,13 +320,7 @@ fn a_flipped_bit_in_every_kind_of_object_is_detected_and_named() {
     flip_bit(&packs[0], 100);
     let len = std::fs::metadata(&packs[1]).unwrap().len() as usize;
     flip_bit(&packs[1], len - 20);
-    let report = verify_scan(
-        &repo,
-        &repo.scan_snapshots(None).unwrap(),
-        READ_ALL,
-        &NoProgress,
-    )
-    .unwrap();
+    let report = common::verify_all(&repo);
     assert!(!report.ok);
     for pack in &packs[..2] {
         let name = pack.file_name().unwrap().to_str().unwrap();
@@ -353,13 +345,7 @@ fn a_flipped_bit_in_every_kind_of_object_is_detected_and_named() {
     );
     assert_eq!(report.chunks_lost, 0, "{report:?}");
     let repo = reopen(&dir);
-    let report = verify_scan(
-        &repo,
-        &repo.scan_snapshots(None).unwrap(),
-        READ_ALL,
-        &NoProgress,
-    )
-    .unwrap();
+    let report = common::verify_all(&repo);
     assert!(report.ok, "{report:?}");
     let target = tmp.path().join("restored");
     restored(&repo, &newer.snapshot_id, &target);
@@ -382,13 +368,7 @@ fn a_flipped_bit_in_every_kind_of_object_is_detected_and_named() {
 #[test]
 fn objects_moved_to_another_name_or_kind_and_a_plaintext_config_are_refused() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("repo");
-    let graph = tmp.path().join("graph");
-    secret_graph(&graph, 7);
-    let repo = encrypted(&dir);
-    let first = snapshot(&repo, &graph);
-    secret_graph(&graph, 8);
-    let second = snapshot(&repo, &graph);
+    let (dir, _graph, _repo, first, second) = two_snapshots(tmp.path(), 7);
     let manifests = dir.join("snapshots/g");
     // One manifest copied over the other's name.
     std::fs::copy(

@@ -10,15 +10,9 @@ use lightrag_backup::operations::{restore_snapshot, RestoreOptions};
 use lightrag_backup::prune::{prune, PruneOptions};
 use lightrag_backup::repair::{repair, RepairOptions};
 use lightrag_backup::snapshot::{create_snapshot, SnapshotOptions};
-use lightrag_backup::verify::{verify_scan, VerifyOptions};
 use lightrag_backup::{Backend, Error, NoProgress, Repository};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-
-const READ_ALL: VerifyOptions = VerifyOptions {
-    read_data: true,
-    read_data_subset: None,
-};
 
 fn open_local(dir: &Path) -> Repository {
     Repository::open(Backend::open(dir.to_str().unwrap()).unwrap(), true).unwrap()
@@ -65,19 +59,7 @@ fn manifest_path(repo_dir: &Path, manifest: &SnapshotManifest) -> PathBuf {
         .join(&manifest.snapshot_id)
 }
 
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            out.extend(files_under(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out.sort();
-    out
-}
+use common::files_under;
 
 /// Two snapshots of one graph, the older one's manifest truncated to 30 bytes.
 fn repository_with_a_truncated_manifest(
@@ -115,13 +97,7 @@ fn an_unreadable_manifest_is_reported_and_blocks_nothing_else() {
     assert_eq!(repo.all_snapshots().unwrap().len(), 1);
 
     // Verify fails, naming it; the readable snapshot still verifies.
-    let report = verify_scan(
-        &repo,
-        &repo.scan_snapshots(None).unwrap(),
-        READ_ALL,
-        &NoProgress,
-    )
-    .unwrap();
+    let report = common::verify_all(&repo);
     assert!(!report.ok);
     assert_eq!(report.snapshots_checked, 2);
     assert!(
@@ -152,13 +128,7 @@ fn an_unreadable_manifest_is_reported_and_blocks_nothing_else() {
     lightrag_backup::recovery::delete_snapshot(&repo, "g", &older.snapshot_id).unwrap();
     assert!(repo.scan_snapshots(None).unwrap().unreadable.is_empty());
     prune(&repo, &PruneOptions::default(), &NoProgress).unwrap();
-    let report = verify_scan(
-        &repo,
-        &repo.scan_snapshots(None).unwrap(),
-        READ_ALL,
-        &NoProgress,
-    )
-    .unwrap();
+    let report = common::verify_all(&repo);
     assert!(report.ok, "{report:?}");
 }
 
@@ -210,13 +180,7 @@ fn an_unreadable_index_object_is_skipped_reported_and_rebuilt_by_repair() {
     let repo = open_local(&repo_dir);
     let unreadable = repo.unreadable_index_objects();
     assert_eq!(unreadable.len(), 1, "{unreadable:?}");
-    let report = verify_scan(
-        &repo,
-        &repo.scan_snapshots(None).unwrap(),
-        READ_ALL,
-        &NoProgress,
-    )
-    .unwrap();
+    let report = common::verify_all(&repo);
     assert!(!report.ok);
     assert_eq!(report.unreadable_objects.len(), 1, "{report:?}");
     let error = prune(&repo, &PruneOptions::default(), &NoProgress).unwrap_err();
@@ -233,13 +197,7 @@ fn an_unreadable_index_object_is_skipped_reported_and_rebuilt_by_repair() {
     assert_eq!(report.set_aside.len(), 1);
     let repo = open_local(&repo_dir);
     assert!(repo.unreadable_index_objects().is_empty());
-    let report = verify_scan(
-        &repo,
-        &repo.scan_snapshots(None).unwrap(),
-        READ_ALL,
-        &NoProgress,
-    )
-    .unwrap();
+    let report = common::verify_all(&repo);
     assert!(report.ok, "{report:?}");
     let target = tmp.path().join("restored");
     restore(&repo, "g", &manifest.snapshot_id, &target).unwrap();
