@@ -16,7 +16,7 @@ use crate::format::{
     EncryptionHeader, IdMap, IndexFile, ObjectId, PruneMarker, RepoConfig, SnapshotManifest,
     FORMAT_VERSION,
 };
-use crate::keys::{KeyObject, MasterKey};
+use crate::keys::{KeyObject, MasterKey, MAX_KEY_OBJECT};
 use crate::runtime::block_on;
 use bytes::Bytes;
 use object_store::path::Path;
@@ -96,6 +96,26 @@ pub enum Encryption {
 
 /// The name sealed configs are bound to.
 const CONFIG_NAME: &str = "config";
+
+/// A stored `config` object: a plain config, or an encrypted repository's sealed one.
+enum StoredConfig {
+    Plain(RepoConfig),
+    Sealed(SealedConfig),
+}
+
+impl StoredConfig {
+    fn parse(bytes: &[u8]) -> Result<Self> {
+        let unreadable = |e: serde_json::Error| {
+            Error::integrity(format!("repository config is unreadable: {e}"))
+        };
+        let value: serde_json::Value = serde_json::from_slice(bytes).map_err(unreadable)?;
+        Ok(if value.get("sealed").is_some() {
+            StoredConfig::Sealed(serde_json::from_value(value).map_err(unreadable)?)
+        } else {
+            StoredConfig::Plain(serde_json::from_value(value).map_err(unreadable)?)
+        })
+    }
+}
 
 /// The stored `config` of an encrypted repository: its public header and the whole config
 /// sealed under `codec`'s key.
@@ -371,7 +391,11 @@ impl Repository {
             // passwords: the source's key objects are copied before the config.
             let target = block_on(async {
                 for (path, _) in source.backend.list(paths::KEYS).await? {
-                    if let Some(bytes) = source.backend.get_opt(&path).await? {
+                    if let Some(bytes) = source
+                        .backend
+                        .get_at_most(&path, MAX_KEY_OBJECT as u64)
+                        .await?
+                    {
                         backend.put_immutable(&path, bytes).await?;
                     }
                 }
@@ -427,11 +451,10 @@ impl Repository {
     }
 
     fn from_config_with_key(backend: Backend, bytes: &[u8], source: &Repository) -> Result<Self> {
-        let value: serde_json::Value = serde_json::from_slice(bytes)
-            .map_err(|e| Error::integrity(format!("repository config is unreadable: {e}")))?;
-        if value.get("sealed").is_none() {
-            return Self::from_config_bytes(backend, bytes, None);
-        }
+        let sealed = match StoredConfig::parse(bytes)? {
+            StoredConfig::Plain(config) => return Self::from_plain_config(backend, config),
+            StoredConfig::Sealed(sealed) => sealed,
+        };
         let location = backend.location().to_string();
         let master =
             source
@@ -442,8 +465,6 @@ impl Repository {
                     target: location.clone(),
                     reason: "it is encrypted and this repository is not".to_string(),
                 })?;
-        let sealed: SealedConfig = serde_json::from_value(value)
-            .map_err(|e| Error::integrity(format!("repository config is unreadable: {e}")))?;
         let codec = Codec::encrypted(master);
         let config = Self::open_sealed_config(&codec, &sealed).ok_or_else(|| {
             Error::IncompatibleTarget {
@@ -503,23 +524,23 @@ impl Repository {
         )
     }
 
-    fn from_config_bytes(backend: Backend, bytes: &[u8], password: Option<&[u8]>) -> Result<Self> {
-        let value: serde_json::Value = serde_json::from_slice(bytes)
-            .map_err(|e| Error::integrity(format!("repository config is unreadable: {e}")))?;
-        if value.get("sealed").is_none() {
-            let config: RepoConfig = serde_json::from_value(value)
-                .map_err(|e| Error::integrity(format!("repository config is unreadable: {e}")))?;
-            // A repository with keys has a sealed config: a plain one there was put by someone
-            // without the key, to make writers store plaintext.
-            if config.format_version >= 5 && !block_on(backend.list(paths::KEYS))?.is_empty() {
-                return Err(Error::integrity(
-                    "repository config says it is not encrypted, but the repository has keys: the config was replaced by someone without the key; restore it from a copy",
-                ));
-            }
-            return Self::checked(backend, config, Codec::plain(), None);
+    /// A repository of an unencrypted config.
+    fn from_plain_config(backend: Backend, config: RepoConfig) -> Result<Self> {
+        // A repository with keys has a sealed config: a plain one there was put by someone
+        // without the key, to make writers store plaintext.
+        if config.format_version >= 5 && !block_on(backend.list(paths::KEYS))?.is_empty() {
+            return Err(Error::integrity(
+                "repository config says it is not encrypted, but the repository has keys: the config was replaced by someone without the key; restore it from a copy",
+            ));
         }
-        let sealed: SealedConfig = serde_json::from_value(value)
-            .map_err(|e| Error::integrity(format!("repository config is unreadable: {e}")))?;
+        Self::checked(backend, config, Codec::plain(), None)
+    }
+
+    fn from_config_bytes(backend: Backend, bytes: &[u8], password: Option<&[u8]>) -> Result<Self> {
+        let sealed = match StoredConfig::parse(bytes)? {
+            StoredConfig::Plain(config) => return Self::from_plain_config(backend, config),
+            StoredConfig::Sealed(sealed) => sealed,
+        };
         if sealed.format_version > FORMAT_VERSION {
             return Err(Error::UnsupportedFormat {
                 found: sealed.format_version,
@@ -537,8 +558,15 @@ impl Repository {
             let mut keys = backend.list(paths::KEYS).await?;
             keys.sort_by(|a, b| a.0.cmp(&b.0));
             for (path, _) in keys.into_iter().take(crate::keys::MAX_KEYS) {
-                let Some(bytes) = backend.get_opt(&path).await? else {
-                    continue;
+                let bytes = match backend.get_at_most(&path, MAX_KEY_OBJECT as u64).await {
+                    Ok(Some(bytes)) => bytes,
+                    Ok(None) => continue,
+                    // An oversized key object is damage: passed over, as one that cannot be read.
+                    Err(error) if error.is_damage() => {
+                        warn_once(path.as_ref(), &error);
+                        continue;
+                    }
+                    Err(error) => return Err(error),
                 };
                 let object = match KeyObject::decode(&bytes, path.as_ref()) {
                     Ok(object) => object,
@@ -637,8 +665,15 @@ impl Repository {
         block_on(async {
             let mut out = Vec::new();
             for (path, _) in self.backend.list(paths::KEYS).await? {
-                let Some(bytes) = self.backend.get_opt(&path).await? else {
-                    continue;
+                let bytes = match self.backend.get_at_most(&path, MAX_KEY_OBJECT as u64).await {
+                    Ok(Some(bytes)) => bytes,
+                    Ok(None) => continue,
+                    // An oversized key object is damage: passed over, as one that cannot be read.
+                    Err(error) if error.is_damage() => {
+                        warn_once(path.as_ref(), &error);
+                        continue;
+                    }
+                    Err(error) => return Err(error),
                 };
                 let id = path.filename().unwrap_or_default().to_string();
                 match KeyObject::decode(&bytes, path.as_ref()) {

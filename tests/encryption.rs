@@ -202,6 +202,10 @@ fn a_wrong_or_missing_password_is_one_clear_error() {
         .unwrap();
     assert!(matches!(error, Error::WrongPassword { .. }), "{error}");
     assert!(error.to_string().contains("no key matches this password"));
+    // An oversized object among the keys is passed over (read no further than a key's limit).
+    std::fs::write(dir.join("keys/oversized"), vec![b'{'; 1 << 20]).unwrap();
+    let opened = Repository::open_with(backend(&dir), None, Some(PASSWORD)).unwrap();
+    assert_eq!(opened.keys().unwrap().len(), 1);
     // Creating one needs a password too.
     let error = Repository::open_with(
         backend(&tmp.path().join("new")),

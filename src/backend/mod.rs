@@ -344,7 +344,8 @@ impl Backend {
         self.get_at_most(path, MAX_WHOLE_OBJECT).await
     }
 
-    async fn get_at_most(&self, path: &Path, limit: u64) -> Result<Option<Bytes>> {
+    /// [`Backend::get_bounded`] with a tighter `limit` (bytes), for objects the format keeps small.
+    pub async fn get_at_most(&self, path: &Path, limit: u64) -> Result<Option<Bytes>> {
         match self.store.get(path).await {
             Ok(result) if result.meta.size > limit => Err(Error::integrity(format!(
                 "{path} has {} bytes, more than any object of its kind ({limit} bytes)",
