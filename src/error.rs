@@ -94,6 +94,11 @@ pub enum Error {
     #[error("no key matches this password (repository {location}): check --password-file, --password-command or $LIGHTRAG_BACKUP_PASSWORD(_FILE/_COMMAND)")]
     WrongPassword { location: String },
 
+    /// The graph's own key was deleted (`shred`): its snapshots can never be read again, and
+    /// its id takes no new ones.
+    #[error("graph {graph_id:?} was shredded{at}: its key is deleted and its snapshots can never be read again; give new snapshots another graph id")]
+    GraphShredded { graph_id: String, at: String },
+
     /// The repository was written by a newer, incompatible version.
     #[error("repository format version {found} is not supported (this build reads versions up to {supported}); upgrade lightrag-backup")]
     UnsupportedFormat { found: u32, supported: u32 },
@@ -183,6 +188,7 @@ impl Error {
             Error::UnsupportedFormat { .. } => "unsupported_format",
             Error::PasswordRequired { .. } => "password_required",
             Error::WrongPassword { .. } => "wrong_password",
+            Error::GraphShredded { .. } => "graph_shredded",
             Error::Backend { failure, .. } => match failure {
                 BackendFailure::Auth => "backend_auth",
                 BackendFailure::LocationNotFound => "backend_location_not_found",

@@ -113,6 +113,28 @@ impl MasterKey {
         out
     }
 
+    /// The key as base64 (data key | id key | chunker seed), for a graph key object sealed
+    /// under the master key.
+    pub fn to_base64(&self) -> Zeroizing<String> {
+        Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(&self.to_bytes()[..]))
+    }
+
+    /// A key written by [`MasterKey::to_base64`].
+    ///
+    /// # Errors
+    /// `InvalidInput` when it is not one.
+    pub fn from_base64(text: &str) -> Result<Self> {
+        let bytes = Zeroizing::new(
+            base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .map_err(|_| Error::invalid("a key is not base64"))?,
+        );
+        let bytes: &[u8; 72] = bytes[..]
+            .try_into()
+            .map_err(|_| Error::invalid("a key is not 72 bytes"))?;
+        Ok(Self::from_bytes(bytes))
+    }
+
     /// The keyed id of a chunk: HMAC-SHA256(id key, plaintext).
     pub fn chunk_id(&self, data: &[u8]) -> [u8; 32] {
         let mut mac = self.id_mac.clone();

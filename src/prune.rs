@@ -285,6 +285,11 @@ pub fn prune(
         dry_run: options.dry_run,
         ..Default::default()
     };
+    // What an interrupted shred left (manifests no key opens) goes first; its packs are then
+    // unused like any forgotten snapshot's.
+    if !options.dry_run {
+        repo.finish_shreds()?;
+    }
     sweep(repo, options, &mut report)?;
     mark(repo, options, &mut report, progress)?;
     if options.grace_seconds == 0 && !options.dry_run {

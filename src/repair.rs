@@ -90,6 +90,11 @@ pub fn repair(
         dry_run: options.dry_run,
         ..Default::default()
     };
+    // Every graph's key, so chunks of any graph open; what an interrupted shred left goes.
+    repo.load_graph_keys()?;
+    if !options.dry_run {
+        repo.finish_shreds()?;
+    }
     // 0. Objects that cannot be read at all: packs that only an unreadable index object listed
     //    are indexed again from their own trailers, then every unreadable object is set aside.
     let scan = repo.scan_snapshots(None)?;
@@ -221,7 +226,10 @@ pub fn repair(
     if !lost.is_empty() && !options.dry_run {
         for (graph_id, dir) in &options.sources {
             check_cancelled(progress, "repair")?;
-            match crate::snapshot::store_missing_chunks(repo, dir, progress) {
+            let healed = repo.graph_codec(graph_id).and_then(|codec| {
+                crate::snapshot::store_missing_chunks(repo, &codec, dir, progress)
+            });
+            match healed {
                 Ok(_) => {}
                 Err(error @ Error::Cancelled { .. }) => return Err(error),
                 Err(error) => report

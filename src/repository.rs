@@ -83,6 +83,8 @@ pub struct Repository {
     /// The key object this process unlocked the repository with (encrypted repositories).
     key_id: std::sync::Mutex<Option<String>>,
     index: RwLock<IndexState>,
+    /// The graph keys this process has read (see [`crate::graph_keys`]).
+    pub(crate) graph_keys: crate::graph_keys::GraphKeys,
 }
 
 /// How a new repository is made.
@@ -92,6 +94,9 @@ pub enum Encryption {
     /// Encrypted under a password: a new random master key, or the one of a key export (a
     /// repository that shares it takes the other's chunks as they are).
     Password(Option<Box<MasterKey>>),
+    /// As `Password`, and every graph gets a key of its own at its first snapshot
+    /// (`init --key-per-graph`), so any graph can be shredded.
+    KeyPerGraph(Option<Box<MasterKey>>),
 }
 
 /// The name sealed configs are bound to.
@@ -312,6 +317,7 @@ impl Repository {
             compression_level,
             created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
             encryption: None,
+            key_per_graph: matches!(encryption, Encryption::KeyPerGraph(_)),
         };
         let path = paths::config();
         let (bytes, codec, key_path) = match encryption {
@@ -320,7 +326,7 @@ impl Repository {
                 Codec::plain(),
                 None,
             ),
-            Encryption::Password(master) => {
+            Encryption::Password(master) | Encryption::KeyPerGraph(master) => {
                 let password = password.ok_or_else(|| {
                     backend.remove_created_folder();
                     Error::PasswordRequired {
@@ -354,6 +360,7 @@ impl Repository {
                 config,
                 codec,
                 index: RwLock::new(IndexState::default()),
+                graph_keys: Default::default(),
             }),
             // Another process initialised it first: use theirs.
             Created::AlreadyExisted => {
@@ -419,6 +426,7 @@ impl Repository {
                     codec,
                     key_id: std::sync::Mutex::new(source.key_id.lock().unwrap().clone()),
                     index: RwLock::new(IndexState::default()),
+                    graph_keys: Default::default(),
                 }),
                 Created::AlreadyExisted => {
                     let bytes = block_on(backend.get(&paths::config()))?;
@@ -642,6 +650,7 @@ impl Repository {
             codec,
             key_id: std::sync::Mutex::new(key_id),
             index: RwLock::new(IndexState::default()),
+            graph_keys: Default::default(),
         };
         repo.refresh_index()?;
         Ok(repo)
@@ -1239,9 +1248,11 @@ impl Repository {
         validate_graph_id(&manifest.graph_id)?;
         validate_snapshot_id(&manifest.snapshot_id)?;
         let path = paths::snapshot(&manifest.graph_id, &manifest.snapshot_id);
-        let bytes = self
-            .codec
-            .encode_object(format::manifest::MAGIC, path.as_ref(), manifest)?;
+        let bytes = self.graph_codec(&manifest.graph_id)?.encode_object(
+            format::manifest::MAGIC,
+            path.as_ref(),
+            manifest,
+        )?;
         match block_on(self.backend.put_create(&path, Bytes::from(bytes)))? {
             Created::New => Ok(()),
             Created::AlreadyExisted => Err(Error::invalid(format!(
@@ -1273,7 +1284,12 @@ impl Repository {
             .await?;
         self.codec
             .open_chunk(&entry, &compressed)
-            .map_err(|e| Error::integrity(format!("{} (in pack {})", e.detail(), location.pack)))
+            .map_err(|e| match e {
+                Error::Integrity { message } => {
+                    Error::integrity(format!("{message} (in pack {})", location.pack))
+                }
+                other => other,
+            })
     }
 
     /// Ids of the graphs that have at least one snapshot.
@@ -1370,6 +1386,8 @@ impl Repository {
                 match self.read_manifest(&graph, &id).await {
                     Ok(manifest) => scan.manifests.push(manifest),
                     Err(Error::SnapshotNotFound { .. }) => {}
+                    // Left by an interrupted shred: unreadable by design, deleted by prune.
+                    Err(Error::GraphShredded { .. }) => {}
                     Err(error) if error.is_damage() => {
                         let path = paths::snapshot(&graph, &id).to_string();
                         warn_once(&path, &error);
@@ -1436,12 +1454,27 @@ impl Repository {
                     snapshot_id: snapshot_id.to_string(),
                     hint: String::new(),
                 })?;
-        let manifest: SnapshotManifest = self.codec.decode_object(
-            format::manifest::MAGIC,
-            path.as_ref(),
-            &bytes,
-            path.as_ref(),
-        )?;
+        let decode = |codec: &Codec| -> Result<SnapshotManifest> {
+            codec.decode_object(
+                format::manifest::MAGIC,
+                path.as_ref(),
+                &bytes,
+                path.as_ref(),
+            )
+        };
+        let codec = self.graph_codec_async(graph_id, false).await?;
+        let manifest = match decode(&codec) {
+            // Under the master key as far as this process knew: another process may have given
+            // the graph its key since (at its first snapshot), or shredded it.
+            Err(error) if error.is_damage() && codec.is_encrypted() && codec.key_tag() == 0 => {
+                let again = self.graph_codec_async(graph_id, true).await?;
+                if again.key_tag() == 0 {
+                    return Err(error);
+                }
+                decode(&again)?
+            }
+            other => other?,
+        };
         if manifest.graph_id != graph_id || manifest.snapshot_id != snapshot_id {
             return Err(Error::integrity(format!(
                 "manifest {path} names another snapshot ({}/{})",
@@ -1472,11 +1505,13 @@ impl Repository {
             };
             return match newest {
                 Some(newest) => Ok(newest.snapshot_id),
-                None => Err(Error::SnapshotNotFound {
-                    graph_id: graph_id.to_string(),
-                    snapshot_id: LATEST.to_string(),
-                    hint: " (the graph has no snapshots)".to_string(),
-                }),
+                None => Err(self
+                    .shredded_or(graph_id)?
+                    .unwrap_or(Error::SnapshotNotFound {
+                        graph_id: graph_id.to_string(),
+                        snapshot_id: LATEST.to_string(),
+                        hint: " (the graph has no snapshots)".to_string(),
+                    })),
             };
         }
         validate_snapshot_ref(graph_id, snapshot_ref)?;
@@ -1499,6 +1534,9 @@ impl Repository {
         match own.len() {
             1 => Ok(own[0].1.clone()),
             0 => {
+                if let Some(shredded) = self.shredded_or(graph_id)? {
+                    return Err(shredded);
+                }
                 let hint = match matches.first() {
                     Some((other, _)) => format!(" (it belongs to graph {other:?})"),
                     None => String::new(),
@@ -1521,6 +1559,16 @@ impl Repository {
                 })
             }
         }
+    }
+
+    /// `GraphShredded` when the graph was shredded (why none of its snapshots is found).
+    fn shredded_or(&self, graph_id: &str) -> Result<Option<Error>> {
+        Ok(match self.graph_codec(graph_id) {
+            Err(error @ Error::GraphShredded { .. }) => Some(error),
+            Err(error) if error.is_damage() => None,
+            Err(error) => return Err(error),
+            Ok(_) => None,
+        })
     }
 
     /// Load the manifest of a graph's snapshot, by id or unique prefix.

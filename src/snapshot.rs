@@ -12,7 +12,9 @@
 
 use crate::chunker;
 use crate::error::{Error, Result};
-use crate::format::{ChunkRef, FileEncoding, FileEntry, IndexFile, ObjectId, SnapshotManifest};
+use crate::format::{
+    ChunkRef, Codec, FileEncoding, FileEntry, IndexFile, ObjectId, SnapshotManifest,
+};
 use crate::graph_stats::FileCounter;
 use crate::packer::Packer;
 use crate::progress::{check_cancelled, Progress};
@@ -42,6 +44,10 @@ pub struct SnapshotOptions {
     /// Take the snapshot even when the graph id holds snapshots of another folder (the graph
     /// moved). Without it, such a snapshot is refused: see [`check_source`].
     pub adopt: bool,
+    /// At the graph's first snapshot in an encrypted repository, give it a key of its own (so
+    /// it can be shredded; see `graph_keys.rs`). Repositories made with `--key-per-graph` do
+    /// this for every graph.
+    pub own_key: bool,
 }
 
 /// The folder a snapshot's metadata says it came from: `working_dir` and `workspace`, as the
@@ -67,18 +73,20 @@ fn describe_source(host: &str, (working_dir, workspace): &(String, String)) -> S
 
 /// Store every chunk of the graph files in `dir` that the repository does not hold in a
 /// healthy pack, without writing a snapshot: how a repair heals damaged chunks from a graph's
-/// current files. Returns how many chunks it stored.
+/// current files (`codec`: the graph's, see [`Repository::graph_codec`]). Returns how many
+/// chunks it stored.
 ///
 /// # Errors
 /// `GraphDirNotFound` for a missing or empty folder; `Io`/`Backend` on I/O failures.
 pub fn store_missing_chunks(
     repo: &Repository,
+    codec: &Codec,
     dir: &Path,
     progress: &dyn Progress,
 ) -> Result<usize> {
     let files = graph_files_of(dir)?;
     progress.start("heal", files.iter().map(|f| f.stat.size).sum());
-    let pass = capture(repo, &files, progress)?;
+    let pass = capture(repo, codec, &files, progress)?;
     progress.finish();
     repo.write_index(&pass.index)?;
     Ok(pass.index.packs.iter().map(|p| p.blobs.len()).sum())
@@ -219,6 +227,7 @@ impl Default for SnapshotOptions {
             max_attempts: 5,
             skip_if_unchanged: false,
             adopt: false,
+            own_key: false,
         }
     }
 }
@@ -262,6 +271,9 @@ pub fn snapshot_or_skip(
         return Err(Error::invalid("description is longer than 4096 bytes"));
     }
     graph_files_of(dir)?; // a missing or empty folder says so before anything else
+                          // The graph's own key (made now at a first snapshot that asks for one), or the master
+                          // key; a shredded graph id refuses here.
+    let codec = repo.codec_for_snapshot(graph_id, options.own_key)?;
     if !options.adopt {
         check_source(repo, graph_id, &options.metadata)?;
     }
@@ -271,7 +283,7 @@ pub fn snapshot_or_skip(
     for _attempt in 0..options.max_attempts.max(1) {
         let files = graph_files_of(dir)?;
         progress.start("snapshot", files.iter().map(|f| f.stat.size).sum());
-        let pass = capture(repo, &files, progress)?;
+        let pass = capture(repo, &codec, &files, progress)?;
         repo.write_index(&pass.index)?;
         added.0 += pass.added_size;
         added.1 += pass.added_raw_size;
@@ -423,7 +435,12 @@ struct FileRead {
     encoding: FileEncoding,
 }
 
-fn capture(repo: &Repository, files: &[SourceFile], progress: &dyn Progress) -> Result<Pass> {
+fn capture(
+    repo: &Repository,
+    codec: &Codec,
+    files: &[SourceFile],
+    progress: &dyn Progress,
+) -> Result<Pass> {
     let workers = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
         .clamp(1, 8);
@@ -437,11 +454,11 @@ fn capture(repo: &Repository, files: &[SourceFile], progress: &dyn Progress) -> 
             let job_rx = job_rx.clone();
             let blob_tx = blob_tx.clone();
             let claimed = &claimed;
-            scope.spawn(move || hash_and_compress(repo, claimed, job_rx, blob_tx));
+            scope.spawn(move || hash_and_compress(repo, codec, claimed, job_rx, blob_tx));
         }
         drop(blob_tx);
         let packer = scope.spawn(|| pack_blobs(repo, blob_rx, files.len()));
-        let read = read_files(repo, files, &job_tx, progress);
+        let read = read_files(repo, codec, files, &job_tx, progress);
         drop(job_tx);
         let packed = packer
             .join()
@@ -496,6 +513,7 @@ type ReadOutcome = (Vec<FileRead>, Map<String, Value>, bool);
 /// large files in parallel keep both cores busy.
 fn read_files(
     repo: &Repository,
+    codec: &Codec,
     files: &[SourceFile],
     jobs: &Sender<Vec<Job>>,
     progress: &dyn Progress,
@@ -508,7 +526,7 @@ fn read_files(
         |file| file.stat.size,
         progress,
         |index, file| {
-            let read = read_one(repo, index, file, jobs, &counts, progress)?;
+            let read = read_one(repo, codec, index, file, jobs, &counts, progress)?;
             reads.lock().unwrap()[index] = Some(read);
             Ok(())
         },
@@ -529,6 +547,7 @@ fn read_files(
 
 fn read_one(
     repo: &Repository,
+    codec: &Codec,
     index: usize,
     file: &SourceFile,
     jobs: &Sender<Vec<Job>>,
@@ -536,7 +555,7 @@ fn read_one(
     progress: &dyn Progress,
 ) -> Result<(FileRead, bool)> {
     let params = repo.config().chunker;
-    let gear = repo.codec().chunker_gear();
+    let gear = codec.chunker_gear();
     let matrix = MatrixChunking {
         cutter: &chunker::Cutter::new(repo.config().matrix_chunker, gear),
         rows_per_chunk: repo.config().matrix_rows_per_chunk,
@@ -722,12 +741,12 @@ impl MatrixProbe {
 
 fn hash_and_compress(
     repo: &Repository,
+    codec: &Codec,
     claimed: &Mutex<HashSet<ObjectId>>,
     jobs: Receiver<Vec<Job>>,
     blobs: Sender<Result<Vec<Blob>>>,
 ) {
     // One encoder (compression context) per worker, reused for every chunk.
-    let codec = repo.codec();
     let mut encoder = match codec.chunk_encoder(repo.config().compression_level) {
         Ok(encoder) => encoder,
         Err(e) => {

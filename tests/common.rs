@@ -134,3 +134,12 @@ pub fn verify_all(repo: &lightrag_backup::Repository) -> lightrag_backup::verify
     lightrag_backup::verify::verify_scan(repo, &scan, options, &lightrag_backup::NoProgress)
         .unwrap()
 }
+
+/// Read one chunk by id (blocking).
+#[allow(dead_code)]
+pub fn block_on_read(
+    repo: &lightrag_backup::Repository,
+    id: &lightrag_backup::format::ObjectId,
+) -> lightrag_backup::Result<Vec<u8>> {
+    lightrag_backup::runtime::block_on(repo.read_chunk(id))
+}

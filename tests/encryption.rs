@@ -319,9 +319,20 @@ fn a_flipped_bit_in_every_kind_of_object_is_detected_and_named() {
     assert_eq!(points.1.len(), 1);
     flip_bit(&point_path, 20);
 
-    // A chunk inside a pack and a pack trailer: verify names the pack.
-    let packs = files_under(&dir.join("data"));
-    flip_bit(&packs[0], 100);
+    // A chunk inside a pack and a pack trailer: verify names the pack. The chunk is one the
+    // graph's folder still holds (the newest snapshot's), so repair can heal it from there.
+    let chunk = newer.files[0].chunks[0].id;
+    let location = repo.locate(&chunk).unwrap();
+    let damaged_chunk = files_under(&dir.join("data"))
+        .into_iter()
+        .find(|p| p.file_name().unwrap().to_str() == Some(location.pack.to_hex().as_str()))
+        .unwrap();
+    flip_bit(&damaged_chunk, location.entry.offset as usize + 30);
+    let other = files_under(&dir.join("data"))
+        .into_iter()
+        .find(|p| *p != damaged_chunk)
+        .unwrap();
+    let packs = [damaged_chunk, other];
     let len = std::fs::metadata(&packs[1]).unwrap().len() as usize;
     flip_bit(&packs[1], len - 20);
     let report = common::verify_all(&repo);

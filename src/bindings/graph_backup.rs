@@ -35,7 +35,7 @@ impl PyGraphBackup {
     }
 
     /// Snapshot the graph files of `source_dir` as a new snapshot of this graph.
-    #[pyo3(signature = (source_dir, description=None, tags=None, metadata_json=None, max_attempts=5, progress=None, skip_if_unchanged=false, adopt=false))]
+    #[pyo3(signature = (source_dir, description=None, tags=None, metadata_json=None, max_attempts=5, progress=None, skip_if_unchanged=false, adopt=false, own_key=false))]
     #[allow(clippy::too_many_arguments)]
     fn snapshot_op(
         &self,
@@ -47,6 +47,7 @@ impl PyGraphBackup {
         progress: Option<Py<PyAny>>,
         skip_if_unchanged: bool,
         adopt: bool,
+        own_key: bool,
     ) -> PyResult<PyOperation> {
         let (repo, graph_id) = (self.repo.clone(), self.graph_id.clone());
         let metadata = match metadata_json {
@@ -67,6 +68,7 @@ impl PyGraphBackup {
             max_attempts,
             skip_if_unchanged,
             adopt,
+            own_key,
         };
         Ok(PyOperation::new(move || {
             let progress = PyProgress::new(progress);

@@ -29,10 +29,17 @@ impl PyDisasterRecoveryManager {
 }
 
 fn point_json(repo: &Repository, checkpoint_ref: &str) -> crate::Result<String> {
-    Ok(to_json(&PointView::new(&recovery::load_point(
-        repo,
-        checkpoint_ref,
-    )?)))
+    let point = recovery::load_point(repo, checkpoint_ref)?;
+    Ok(to_json(&PointView::new(&point, &shredded_ids(repo)?)))
+}
+
+/// The ids of the repository's shredded graphs: a point naming one covers it no more.
+fn shredded_ids(repo: &Repository) -> crate::Result<std::collections::BTreeSet<String>> {
+    Ok(repo
+        .shredded_graphs()?
+        .into_iter()
+        .map(|record| record.graph_id)
+        .collect())
 }
 
 #[pymethods]
@@ -61,8 +68,12 @@ impl PyDisasterRecoveryManager {
         let repo = self.repo.clone();
         PyOperation::new(move || {
             let points = recovery::list_points(&repo)?;
+            let shredded = shredded_ids(&repo)?;
             Ok(to_json(
-                &points.iter().map(PointView::new).collect::<Vec<_>>(),
+                &points
+                    .iter()
+                    .map(|point| PointView::new(point, &shredded))
+                    .collect::<Vec<_>>(),
             ))
         })
     }

@@ -38,7 +38,7 @@ impl PyRepository {
     /// one is encrypted under it unless `encryption` is `"none"` (`key_export`: with the master
     /// key of a key export instead of a new one).
     #[new]
-    #[pyo3(signature = (url, create = true, options = None, create_location = false, password = None, encryption = None, key_export = None))]
+    #[pyo3(signature = (url, create = true, options = None, create_location = false, password = None, encryption = None, key_export = None, key_per_graph = false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -49,6 +49,7 @@ impl PyRepository {
         password: Option<Vec<u8>>,
         encryption: Option<String>,
         key_export: Option<String>,
+        key_per_graph: bool,
     ) -> PyResult<Self> {
         let options = options.unwrap_or_default();
         let password = password.map(zeroize::Zeroizing::new);
@@ -59,13 +60,22 @@ impl PyRepository {
             }
             let new = match encryption.as_deref() {
                 _ if !create => None,
+                Some("none") if key_per_graph => {
+                    return Err(Error::invalid(
+                        "per-graph keys need an encrypted repository: drop --encryption none",
+                    ))
+                }
                 Some("none") => Some(crate::repository::Encryption::None),
                 None | Some("aes-256-gcm") | Some("repokey") => {
                     let master = key_export
                         .as_deref()
                         .map(|text| crate::keys::MasterKey::import(text).map(Box::new))
                         .transpose()?;
-                    Some(crate::repository::Encryption::Password(master))
+                    Some(if key_per_graph {
+                        crate::repository::Encryption::KeyPerGraph(master)
+                    } else {
+                        crate::repository::Encryption::Password(master)
+                    })
                 }
                 Some(other) => {
                     return Err(Error::invalid(format!(
@@ -93,6 +103,7 @@ impl PyRepository {
         let mut config = serde_json::to_value(self.repo.config()).expect("config serialises");
         config["encrypted"] = self.repo.codec().is_encrypted().into();
         config["key_fingerprint"] = self.repo.codec().fingerprint().into();
+        config["key_per_graph"] = self.repo.config().key_per_graph.into();
         config.to_string()
     }
 
@@ -253,6 +264,44 @@ impl PyRepository {
                 &diverged,
             )?))
         })
+    }
+
+    /// The receiving side of a push: a graph's own key object, before its chunks.
+    fn receive_graph_key_op(&self, graph_id: String, data: Vec<u8>) -> PyOperation {
+        let repo = self.repo.clone();
+        PyOperation::new(move || {
+            crate::replication::receive::receive_graph_key(&repo, &graph_id, &data)?;
+            Ok(to_json(
+                &serde_json::json!({"graph_id": graph_id, "status": "stored"}),
+            ))
+        })
+    }
+
+    /// The receiving side of a push: a shred of a graph.
+    fn receive_shred_op(&self, graph_id: String, data: Vec<u8>) -> PyOperation {
+        let repo = self.repo.clone();
+        PyOperation::new(move || {
+            Ok(to_json(&crate::replication::receive::receive_shred(
+                &repo, &graph_id, &data,
+            )?))
+        })
+    }
+
+    /// Shred a graph: delete its own key (every snapshot of it unreadable at once), its
+    /// manifests and claim. Refused for a graph without a key of its own.
+    fn shred_graph_op(&self, graph_id: String) -> PyOperation {
+        let repo = self.repo.clone();
+        PyOperation::new(move || Ok(to_json(&repo.shred_graph(&graph_id)?)))
+    }
+
+    /// The shredded graphs of the repository (graph id, when, where).
+    fn shredded_graphs(&self, py: Python<'_>) -> PyResult<String> {
+        run_blocking(py, || Ok(to_json(&self.repo.shredded_graphs()?)))
+    }
+
+    /// Whether a graph has a key of its own (so it can be shredded).
+    fn has_own_key(&self, py: Python<'_>, graph_id: String) -> PyResult<bool> {
+        run_blocking(py, || self.repo.has_own_key(&graph_id))
     }
 
     /// The receiving side of a push: this repository's snapshots of a graph, as a source

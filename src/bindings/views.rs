@@ -190,26 +190,46 @@ pub(crate) struct PointView<'a> {
     validated: bool,
     validated_at: Option<&'a str>,
     validation: Value,
+    /// Graphs of the point that were shredded since: left out of `graphs` and `snapshots`
+    /// (nothing of them can be restored or validated any more).
+    shredded: Vec<&'a str>,
 }
 
 impl<'a> PointView<'a> {
-    pub(crate) fn new(status: &'a crate::recovery::PointStatus) -> Self {
+    pub(crate) fn new(
+        status: &'a crate::recovery::PointStatus,
+        shredded: &std::collections::BTreeSet<String>,
+    ) -> Self {
         let point = &status.point;
+        let live = |graph: &String| !shredded.contains(graph);
         PointView {
             checkpoint_id: &point.checkpoint_id,
             timestamp: &point.timestamp,
             hostname: &point.hostname,
             description: point.description.as_deref(),
             created_by: point.created_by.as_deref(),
-            graphs: point.graphs.keys().map(String::as_str).collect(),
+            graphs: point
+                .graphs
+                .keys()
+                .filter(|g| live(g))
+                .map(String::as_str)
+                .collect(),
             snapshots: point
                 .graphs
                 .iter()
+                .filter(|(g, _)| live(g))
                 .map(|(g, s)| (g.as_str(), s.snapshot_id.as_str()))
+                .collect(),
+            shredded: point
+                .graphs
+                .keys()
+                .filter(|g| !live(g))
+                .map(String::as_str)
                 .collect(),
             snapshot_details: point
                 .graphs
                 .iter()
+                .filter(|(g, _)| live(g))
                 .map(|(g, s)| {
                     (
                         g.as_str(),

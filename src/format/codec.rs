@@ -29,7 +29,8 @@ use crate::error::{Error, Result};
 use crate::keys::{self, MasterKey, SEAL_OVERHEAD};
 use ring::aead::LessSafeKey;
 use serde::{de::DeserializeOwned, Serialize};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 
 /// The name objects carried between instances (pushed manifests and recovery points) are
 /// bound to: they are decoded on arrival and stored again under their own names.
@@ -42,21 +43,33 @@ const TRAILER_MAGIC: &[u8; 4] = b"LRBT";
 const ZSTD_LEVEL_METADATA: i32 = 3;
 
 /// Compression and encryption of one repository's chunks and objects. Cheap to clone.
+///
+/// In a repository with per-graph keys, a graph's codec ([`Codec::for_graph`]) writes that
+/// graph's chunks and manifests under the graph's own key, and everything the repository needs
+/// to find and check packs (index objects, pack trailers, recovery points, settings, ...)
+/// under the master key. Every codec of a repository shares one [`KeyRing`], so any of them
+/// opens a chunk of any graph whose key this process holds: a sealed chunk names its key by
+/// the tag in the high 32 bits of its salt (0: the master key).
 #[derive(Clone, Default)]
 pub struct Codec {
+    /// The key chunks and manifests are written with: the master key, or a graph's own key.
     keys: Option<Arc<MasterKey>>,
+    /// The tag of `keys` (0 for the master key).
+    tag: u32,
+    /// The repository's master key.
+    master: Option<Arc<MasterKey>>,
     /// The chunker's secret gear table (encrypted repositories).
     gear: Option<Arc<[u64; 256]>>,
+    /// Graph keys (and shredded graphs) this process knows, by tag.
+    ring: Arc<RwLock<KeyRing>>,
 }
 
-impl std::fmt::Debug for Codec {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.keys.is_some() {
-            "Codec(encrypted)"
-        } else {
-            "Codec(plain)"
-        })
-    }
+/// The graph keys a repository's codecs know, by tag, and the tags of shredded graphs.
+#[derive(Default)]
+pub struct KeyRing {
+    keys: HashMap<u32, Vec<Arc<MasterKey>>>,
+    /// Tag -> (graph id, when it was shredded).
+    shredded: HashMap<u32, (String, String)>,
 }
 
 thread_local! {
@@ -128,18 +141,55 @@ fn not_authentic(what: &str) -> Error {
 impl Codec {
     /// The codec of an unencrypted repository.
     pub fn plain() -> Self {
-        Codec {
-            keys: None,
-            gear: None,
-        }
+        Codec::default()
     }
 
     /// The codec of a repository encrypted under `keys`.
     pub fn encrypted(keys: Arc<MasterKey>) -> Self {
         Codec {
             gear: Some(Arc::from(keys.chunker_gear())),
+            master: Some(keys.clone()),
             keys: Some(keys),
+            tag: 0,
+            ring: Arc::default(),
         }
+    }
+
+    /// The codec of one graph with a key of its own (`tag`, never 0): its chunks (ids, chunker,
+    /// sealing) and manifests under `key`, the rest under this codec's master key. The key
+    /// joins the ring every codec of the repository opens chunks with.
+    pub fn for_graph(&self, key: Arc<MasterKey>, tag: u32) -> Codec {
+        self.learn_key(tag, key.clone());
+        Codec {
+            gear: Some(Arc::from(key.chunker_gear())),
+            keys: Some(key),
+            tag,
+            master: self.master.clone(),
+            ring: self.ring.clone(),
+        }
+    }
+
+    /// Remember a graph key so chunks sealed under it open with any codec of the repository.
+    pub fn learn_key(&self, tag: u32, key: Arc<MasterKey>) {
+        let mut ring = self.ring.write().unwrap();
+        let keys = ring.keys.entry(tag).or_default();
+        if !keys.iter().any(|k| k.fingerprint() == key.fingerprint()) {
+            keys.push(key);
+        }
+    }
+
+    /// Remember that the graph of `tag` was shredded: its chunks are then reported as
+    /// shredded, not as damage.
+    pub fn learn_shredded(&self, tag: u32, graph_id: &str, at: &str) {
+        let mut ring = self.ring.write().unwrap();
+        ring.keys.remove(&tag);
+        ring.shredded
+            .insert(tag, (graph_id.to_string(), at.to_string()));
+    }
+
+    /// The tag of this codec's chunk key: 0 for the master key, a graph key's tag otherwise.
+    pub fn key_tag(&self) -> u32 {
+        self.tag
     }
 
     pub fn is_encrypted(&self) -> bool {
@@ -148,12 +198,13 @@ impl Codec {
 
     /// The master key, in an encrypted repository.
     pub fn master_key(&self) -> Option<&Arc<MasterKey>> {
-        self.keys.as_ref()
+        self.master.as_ref()
     }
 
-    /// The key's public fingerprint (see [`MasterKey::fingerprint`]); `None` when unencrypted.
+    /// The master key's public fingerprint (see [`MasterKey::fingerprint`]); `None` when
+    /// unencrypted.
     pub fn fingerprint(&self) -> Option<String> {
-        self.keys.as_ref().map(|k| k.fingerprint())
+        self.master.as_ref().map(|k| k.fingerprint())
     }
 
     /// Whether chunks stored under `other` open here as they are (same key, or both plain).
@@ -193,40 +244,91 @@ impl Codec {
     pub fn seal_chunk(&self, id: &ObjectId, compressed: &[u8]) -> Vec<u8> {
         match &self.keys {
             Some(keys) => {
-                let salt: u64 = rand::random();
+                let salt = self.new_salt();
                 seal_chunk_with(&keys.chunk_key(salt), salt, id, compressed)
             }
             None => compressed.to_vec(),
         }
     }
 
-    /// Run `work` on the compressed frame of a stored chunk (opened, when sealed).
+    /// A new salt for a chunk key of this codec: its key's tag, then 32 random bits.
+    fn new_salt(&self) -> u64 {
+        (u64::from(self.tag) << 32) | u64::from(rand::random::<u32>())
+    }
+
+    /// The keys that may have sealed a chunk with `salt`, most likely first: the key its tag
+    /// names, then this codec's key and the master key (chunks written before tags, or a
+    /// graph tag a random salt happened to match).
+    fn keys_for(&self, salt: u64) -> Vec<Arc<MasterKey>> {
+        let tag = (salt >> 32) as u32;
+        let mut keys: Vec<Arc<MasterKey>> = Vec::with_capacity(3);
+        if tag == self.tag {
+            keys.extend(self.keys.clone());
+        } else if tag == 0 {
+            keys.extend(self.master.clone());
+        } else if let Some(known) = self.ring.read().unwrap().keys.get(&tag) {
+            keys.extend(known.iter().cloned());
+        }
+        for fallback in [&self.keys, &self.master].into_iter().flatten() {
+            if !keys.iter().any(|k| Arc::ptr_eq(k, fallback)) {
+                keys.push(fallback.clone());
+            }
+        }
+        keys
+    }
+
+    /// Why no key opened a chunk sealed with `salt`: its graph was shredded, or it is damaged.
+    fn unopened(&self, entry: &BlobEntry, salt: u64) -> Error {
+        let tag = (salt >> 32) as u32;
+        match self.ring.read().unwrap().shredded.get(&tag) {
+            Some((graph_id, at)) => Error::GraphShredded {
+                graph_id: graph_id.clone(),
+                at: format!(" at {at}"),
+            },
+            None => not_authentic(&format!("chunk {}", entry.id)),
+        }
+    }
+
+    /// Run `work` on the compressed frame of a stored chunk (opened, when sealed); returns its
+    /// result and the key that opened the chunk (whose id key the chunk's id is checked with).
     fn with_frame<T>(
         &self,
         entry: &BlobEntry,
         stored: &[u8],
         work: impl FnOnce(&[u8]) -> Result<T>,
-    ) -> Result<T> {
-        let Some(keys) = &self.keys else {
-            return work(stored);
-        };
-        let bad = || not_authentic(&format!("chunk {}", entry.id));
+    ) -> Result<(T, Option<Arc<MasterKey>>)> {
+        if self.keys.is_none() {
+            return Ok((work(stored)?, None));
+        }
         if stored.len() < CHUNK_SEAL_OVERHEAD {
-            return Err(bad());
+            return Err(not_authentic(&format!("chunk {}", entry.id)));
         }
         let salt = u64::from_le_bytes(stored[..SALT_LEN].try_into().expect("8 bytes"));
-        let key = chunk_key(keys, salt);
         SCRATCH.with(|cell| {
             let mut scratch = cell.borrow_mut();
-            scratch.clear();
-            scratch.extend_from_slice(&stored[SALT_LEN..]);
-            let len = keys::open_in_place(&key, &entry.id.0, &mut scratch).ok_or_else(bad)?;
-            work(&scratch[keys::NONCE_LEN..][..len])
+            for keys in self.keys_for(salt) {
+                let key = chunk_key(&keys, salt);
+                scratch.clear();
+                scratch.extend_from_slice(&stored[SALT_LEN..]);
+                if let Some(len) = keys::open_in_place(&key, &entry.id.0, &mut scratch) {
+                    return Ok((work(&scratch[keys::NONCE_LEN..][..len])?, Some(keys)));
+                }
+            }
+            Err(self.unopened(entry, salt))
         })
     }
 
-    fn check_chunk(&self, entry: &BlobEntry, plain: &[u8]) -> Result<()> {
-        if plain.len() != entry.raw_length as usize || self.chunk_id(plain) != entry.id {
+    fn check_chunk(
+        &self,
+        entry: &BlobEntry,
+        plain: &[u8],
+        keys: Option<&Arc<MasterKey>>,
+    ) -> Result<()> {
+        let id = match keys {
+            Some(keys) => ObjectId(keys.chunk_id(plain)),
+            None => ObjectId::of(plain),
+        };
+        if plain.len() != entry.raw_length as usize || id != entry.id {
             return Err(Error::integrity(format!(
                 "chunk {} does not match its hash",
                 entry.id
@@ -247,10 +349,10 @@ impl Codec {
             )));
         }
         // The plaintext length is known and bounded: decompress into one exact allocation.
-        let plain = self.with_frame(entry, stored, |frame| {
+        let (plain, keys) = self.with_frame(entry, stored, |frame| {
             with_decompressor(entry, |d| d.decompress(frame, entry.raw_length as usize))
         })?;
-        self.check_chunk(entry, &plain)?;
+        self.check_chunk(entry, &plain, keys.as_ref())?;
         Ok(plain)
     }
 
@@ -260,10 +362,10 @@ impl Codec {
     /// # Errors
     /// As [`Codec::open_chunk`].
     pub fn open_chunk_into(&self, entry: &BlobEntry, stored: &[u8], out: &mut [u8]) -> Result<()> {
-        let written = self.with_frame(entry, stored, |frame| {
+        let (written, keys) = self.with_frame(entry, stored, |frame| {
             with_decompressor(entry, |d| d.decompress_to_buffer(frame, out))
         })?;
-        self.check_chunk(entry, &out[..written])
+        self.check_chunk(entry, &out[..written], keys.as_ref())
     }
 
     /// Encode a metadata object (msgpack, zstd, sealed when encrypted) to be stored at `name`
@@ -300,7 +402,7 @@ impl Codec {
         let mut out = Vec::with_capacity(5 + SEAL_OVERHEAD + body.len());
         out.extend_from_slice(magic);
         out.push(FORMAT_VERSION as u8);
-        match &self.keys {
+        match self.object_keys(magic) {
             Some(keys) => {
                 let ad = associated_data(magic, FORMAT_VERSION as u8, name);
                 keys::seal_into(&keys.object_key(magic), &ad, body, &mut out);
@@ -308,6 +410,16 @@ impl Codec {
             None => out.extend_from_slice(body),
         }
         out
+    }
+
+    /// The key objects of a kind are sealed with: a graph's manifests under its codec's key
+    /// (a graph's own key, when it has one), everything else under the master key.
+    fn object_keys(&self, magic: &[u8; 4]) -> Option<&Arc<MasterKey>> {
+        if magic == super::manifest::MAGIC {
+            self.keys.as_ref()
+        } else {
+            self.master.as_ref()
+        }
     }
 
     /// The body of `magic | version | body`, opened when encrypted; checks magic and version.
@@ -331,7 +443,7 @@ impl Codec {
                 supported: FORMAT_VERSION,
             });
         }
-        match &self.keys {
+        match self.object_keys(magic) {
             Some(keys) => {
                 let ad = associated_data(magic, version, name);
                 keys::open(&keys.object_key(magic), &ad, &bytes[5..])
@@ -388,7 +500,7 @@ impl Codec {
 
     /// Seal a pack's compressed trailer (as it is, when plain).
     pub(crate) fn seal_trailer(&self, compressed: Vec<u8>) -> Vec<u8> {
-        match &self.keys {
+        match &self.master {
             Some(keys) => {
                 let mut out = Vec::with_capacity(compressed.len() + SEAL_OVERHEAD);
                 let ad = associated_data(TRAILER_MAGIC, FORMAT_VERSION as u8, "");
@@ -405,7 +517,7 @@ impl Codec {
         stored: &'a [u8],
         version: u8,
     ) -> Result<std::borrow::Cow<'a, [u8]>> {
-        match &self.keys {
+        match &self.master {
             Some(keys) => {
                 let ad = associated_data(TRAILER_MAGIC, version, "");
                 keys::open(&keys.object_key(TRAILER_MAGIC), &ad, stored)
@@ -456,7 +568,7 @@ impl ChunkEncoder {
             .as_ref()
             .is_none_or(|(_, _, used)| *used >= CHUNKS_PER_KEY)
         {
-            let salt: u64 = rand::random();
+            let salt = self.codec.new_salt();
             self.key = Some((salt, keys.chunk_key(salt), 0));
         }
         let (salt, key, used) = self.key.as_mut().expect("set above");

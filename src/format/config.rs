@@ -76,6 +76,10 @@ pub struct RepoConfig {
     /// and the whole config sealed under the master key, which is what a reader trusts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encryption: Option<EncryptionHeader>,
+    /// Every graph gets a key of its own at its first snapshot (`init --key-per-graph`), so
+    /// any graph can be shredded (see `graph_keys.rs`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub key_per_graph: bool,
 }
 
 /// The public header of an encrypted repository: what a reader needs before it has a key.

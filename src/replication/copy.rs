@@ -145,6 +145,10 @@ pub struct CopyReport {
     /// The recovery points naming this graph that the copy completed on the target (sent
     /// once every snapshot they name is there).
     pub recovery_points: Vec<String>,
+    /// When the graph was shredded, if it was: the copy carried the shred to the target (its
+    /// key, snapshots and claim deleted there) and sent nothing else.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shredded: Option<String>,
 }
 
 /// Copy the snapshots of `graph_id` from `source` into `target`: see the module documentation.
@@ -169,6 +173,22 @@ pub fn copy_graph(
         dry_run: options.dry_run,
         ..Default::default()
     };
+    // A shredded graph: the shred travels, nothing else does.
+    if let Some((record, _)) = source.shred_record_object(graph_id)? {
+        if !options.dry_run {
+            target.apply_shred(&record)?;
+            target.delete_graph_objects(graph_id)?;
+        }
+        report.shredded = Some(record.shredded_at);
+        report.duration_ms = started.elapsed().as_millis() as u64;
+        return Ok(report);
+    }
+    // A graph with a key of its own: the target (which shares the master key) gets it first.
+    if !options.dry_run {
+        if let Some(key) = source.graph_key_object(graph_id)? {
+            target.receive_graph_key(graph_id, key)?;
+        }
+    }
     let wanted = wanted(source, graph_id, options)?;
     let listed = conflict::listing(target, graph_id)?;
     let present: HashSet<String> = listed.iter().map(|s| s.snapshot_id.clone()).collect();

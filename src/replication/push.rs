@@ -292,6 +292,7 @@ pub fn push_graph(
     let started = Instant::now();
     let client = Client::new(target)?;
     // The repository's own reads block on the runtime: done here, outside the async part.
+    let graph_key = graph_key_objects(source, graph_id)?;
     let wanted = super::copy::wanted(source, graph_id, options)?;
     let known = options.known(source, graph_id, &wanted)?;
     let points = if options.dry_run {
@@ -329,6 +330,9 @@ pub fn push_graph(
                     ours.chunking()
                 ),
             });
+        }
+        if let Some(done) = send_graph_key(&client, graph_key, graph_id, options, started).await? {
+            return Ok(done);
         }
         let present: Snapshots = client
             .json(
@@ -388,6 +392,60 @@ pub fn push_graph(
         report.duration_ms = started.elapsed().as_millis() as u64;
         Ok(report)
     })
+}
+
+/// A graph's shred record (when it was shredded) or its own key object (when it has one).
+type GraphKeyObjects = (
+    Option<(crate::graph_keys::ShredRecord, Bytes)>,
+    Option<Bytes>,
+);
+
+fn graph_key_objects(source: &Repository, graph_id: &str) -> Result<GraphKeyObjects> {
+    Ok(match source.shred_record_object(graph_id)? {
+        Some(shred) => (Some(shred), None),
+        None => (None, source.graph_key_object(graph_id)?),
+    })
+}
+
+/// A shredded graph's shred record, or a graph's own key, to the target before anything else:
+/// the shred is all a shredded graph sends (the returned report); a key lets the target check
+/// the graph's chunks.
+async fn send_graph_key(
+    client: &Client,
+    (shred, key): GraphKeyObjects,
+    graph_id: &str,
+    options: &CopyOptions,
+    started: Instant,
+) -> Result<Option<CopyReport>> {
+    if let Some((record, bytes)) = shred {
+        if !options.dry_run {
+            client
+                .send(
+                    reqwest::Method::POST,
+                    &format!("graphs/{graph_id}/shred"),
+                    Some((bytes, "application/octet-stream")),
+                )
+                .await?;
+        }
+        return Ok(Some(CopyReport {
+            graph_id: graph_id.to_string(),
+            target: client.target.base_url.clone(),
+            dry_run: options.dry_run,
+            shredded: Some(record.shredded_at),
+            duration_ms: started.elapsed().as_millis() as u64,
+            ..Default::default()
+        }));
+    }
+    if let (Some(key), false) = (key, options.dry_run) {
+        client
+            .send(
+                reqwest::Method::POST,
+                &format!("graphs/{graph_id}/key"),
+                Some((key, "application/octet-stream")),
+            )
+            .await?;
+    }
+    Ok(None)
 }
 
 async fn push_snapshot(

@@ -65,7 +65,16 @@ pub fn receive_pack(repo: &Repository, bytes: &[u8]) -> Result<ReceivedPack> {
             .ok_or_else(|| {
                 Error::integrity("a chunk lies outside the pack; the pack was refused")
             })?;
-        repo.codec().open_chunk(blob, compressed).map_err(|e| {
+        let opened = match repo.codec().open_chunk(blob, compressed) {
+            // Sealed under a graph key this process has not read yet (another process here
+            // received it): read the graph keys once more and try again.
+            Err(error) if error.is_damage() && repo.codec().is_encrypted() => {
+                repo.load_graph_keys()?;
+                repo.codec().open_chunk(blob, compressed)
+            }
+            other => other,
+        };
+        opened.map_err(|e| {
             Error::integrity(format!(
                 "{e}; the pack was refused, nothing of it was stored"
             ))
@@ -214,5 +223,38 @@ pub fn receive_snapshot(
         status: status.to_string(),
         message: None,
         diverged,
+    })
+}
+
+/// Store a graph's own key object pushed by the source (sealed under the master key both
+/// share; checked to open here for this graph before it is written).
+///
+/// # Errors
+/// `InvalidInput` when it does not open here (another key, damage); `Conflict` when the graph
+/// has another key here.
+pub fn receive_graph_key(repo: &Repository, graph_id: &str, bytes: &[u8]) -> Result<()> {
+    repo.receive_graph_key(graph_id, bytes::Bytes::copy_from_slice(bytes))
+        .map_err(|e| match e {
+            Error::Integrity { message } => {
+                Error::invalid(format!("the pushed graph key was refused: {message}"))
+            }
+            other => other,
+        })
+}
+
+/// Apply a shred the source pushed (its shred record, sealed under the master key both share).
+///
+/// # Errors
+/// `InvalidInput` when the record does not open here.
+pub fn receive_shred(
+    repo: &Repository,
+    graph_id: &str,
+    bytes: &[u8],
+) -> Result<crate::graph_keys::ShredReport> {
+    repo.receive_shred(graph_id, bytes).map_err(|e| match e {
+        Error::Integrity { message } => {
+            Error::invalid(format!("the pushed shred record was refused: {message}"))
+        }
+        other => other,
     })
 }

@@ -73,6 +73,12 @@ class RetentionRequest(RetentionModel):
     dry_run: bool = Field(False, description="the plan only: remove nothing")
 
 
+class ShredRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    confirm: str = Field(..., max_length=128,
+                         description="the graph id again: shredding erases every snapshot of the graph for good")
+
+
 class PruneRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     grace_seconds: float = Field(3600, ge=0, le=10**8, description="how long marked data waits before deletion")
@@ -211,6 +217,15 @@ def create_backup_router(
             return report.to_dict()
 
         return await answer(request, runner.start("verify", graph_id, work), wait)
+
+    @router.post("/graphs/{graph_id}/shred",
+                 summary="Shred a graph: delete its key, so that no snapshot of it can be read again, anywhere")
+    async def shred(body: ShredRequest, graph_id: str = GraphId) -> dict[str, Any]:
+        return await manager.ashred_graph(graph_id, confirm=body.confirm)
+
+    @router.get("/shredded", summary="The shredded graphs: when, where, by whom")
+    async def shredded() -> list[dict[str, Any]]:
+        return await asyncio.to_thread(manager.shredded_graphs)
 
     @router.post("/schedule", summary="Create or update a graph's backup schedule")
     async def set_schedule(body: ScheduleRequest) -> dict[str, Any]:

@@ -137,6 +137,14 @@ class WrongPasswordError(RepositoryError):
     kind = "wrong_password"
 
 
+class GraphShreddedError(BackupError):
+    """The graph was shredded: its key is deleted, its snapshots can never be read again and
+    its id takes no new snapshots."""
+
+    http_status = 410
+    kind = "graph_shredded"
+
+
 class UnsupportedFormatError(RepositoryError):
     """The repository was written by a newer lightrag-backup."""
 
@@ -258,6 +266,7 @@ __all__ = [
     "GraphBusyError",
     "GraphDirNotFoundError",
     "GraphNotFoundError",
+    "GraphShreddedError",
     "GraphSourceConflictError",
     "GraphStorageUnavailableError",
     "IncompatibleTargetError",

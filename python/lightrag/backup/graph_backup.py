@@ -72,7 +72,9 @@ class GraphBackup:
     ``storage`` is a :class:`~lightrag.backup.storage.BackupStorageBackend` or a path or URL;
     for a path or URL, ``password`` (a string, bytes or a callable returning one; default: the
     environment's, see :mod:`lightrag.backup.passwords`) opens or creates the encrypted
-    repository there.
+    repository there. ``key_per_graph=True`` gives the graph a key of its own at its first
+    snapshot, so it can be shredded later (:meth:`shred`); repositories made with
+    ``init --key-per-graph`` do that for every graph.
     """
 
     def __init__(
@@ -86,8 +88,11 @@ class GraphBackup:
         busy_timeout: float = 30.0,
         recorder: Optional[SnapshotRecorder] = None,
         password: Any = None,
+        key_per_graph: bool = False,
     ) -> None:
         self.graph_id = validate_graph_id(graph_id)
+        #: Ask for a key of the graph's own at its first snapshot (see :meth:`shred`).
+        self.key_per_graph = bool(key_per_graph)
         self.storage = as_storage(storage, password)
         #: The engine's own GraphBackup (``_native.GraphBackup``): every operation on this
         #: graph in the repository. This class adds the live instance, asyncio and the catalog.
@@ -134,13 +139,15 @@ class GraphBackup:
         busy_timeout: float = 30.0,
         recorder: Optional[SnapshotRecorder] = None,
         password: Any = None,
+        key_per_graph: bool = False,
     ) -> "GraphBackup":
         """Back up a live, initialised ``LightRAG`` instance from inside its process.
 
         Any storages: with LightRAG's file storages the snapshot holds its files; with
         databases (PostgreSQL, Redis, Milvus, ...) it holds every record of the workspace,
         vectors included (``records``; format in :mod:`lightrag.backup.records.layout`)."""
-        return cls(graph_id, storage, rag=rag, busy_timeout=busy_timeout, recorder=recorder, password=password)
+        return cls(graph_id, storage, rag=rag, busy_timeout=busy_timeout, recorder=recorder, password=password,
+                   key_per_graph=key_per_graph)
 
     def __repr__(self) -> str:
         mode = "live records" if self.records else "live" if self.rag is not None else "offline"
@@ -451,7 +458,7 @@ class GraphBackup:
             raise InvalidInputError(f"metadata must be JSON-serialisable: {error}") from None
         return self._engine.snapshot_op(
             str(source), description, list(tags or []), metadata_json, 5, progress, bool(skip_if_unchanged),
-            bool(adopt),
+            bool(adopt), self.key_per_graph and not safety,
         )
 
     def _snapshot(self, result: str) -> BackupSnapshot:
@@ -510,6 +517,44 @@ class GraphBackup:
     def _deleted(self, result: str) -> None:
         if self.recorder is not None:
             self.recorder.forget_snapshots([json.loads(result)])
+
+    # -- shred ----------------------------------------------------------------------------
+
+    def shred(self, *, confirm: str) -> dict[str, Any]:
+        """Erase this graph from the repository: delete its key, so that every snapshot of it
+        is unreadable at once (before any prune; a later prune frees its packs), with its
+        manifests. Every other graph restores as before. ``confirm`` must repeat the graph id.
+
+        Only a graph with a key of its own can be shredded (a repository made with ``init
+        --key-per-graph``, or ``key_per_graph=True`` at the graph's first snapshot); the graph
+        id takes no new snapshots afterwards. Replication carries the shred to every target.
+        Returns ``graph_id``, ``shredded_at``, ``already_shredded`` and ``snapshots_deleted``
+        (their ids). Raises :class:`InvalidInputError` for a wrong confirmation or a graph
+        without a key of its own."""
+        self._check_shred(confirm)
+        return self._shredded(self.storage._repo.shred_graph_op(self.graph_id).run())
+
+    async def ashred(self, *, confirm: str) -> dict[str, Any]:
+        """Async twin of :meth:`shred`."""
+        self._check_shred(confirm)
+        return self._shredded(await self.storage._repo.shred_graph_op(self.graph_id).start())
+
+    def _check_shred(self, confirm: str) -> None:
+        if confirm != self.graph_id:
+            raise InvalidInputError(
+                f"shredding graph {self.graph_id!r} erases every snapshot of it for good: confirm by repeating its "
+                f"id (confirm={self.graph_id!r})")
+
+    def _shredded(self, result: str) -> dict[str, Any]:
+        report = dict(json.loads(result))
+        if self.recorder is not None and report["snapshots_deleted"]:
+            self.recorder.forget_snapshots(list(report["snapshots_deleted"]))
+        import logging
+
+        logging.getLogger("lightrag.backup").warning(
+            "graph %s shredded: its key is deleted, %d snapshot(s) are unreadable for good", self.graph_id,
+            len(report["snapshots_deleted"]))
+        return report
 
     # -- restore --------------------------------------------------------------------------
 

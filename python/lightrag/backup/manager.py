@@ -8,7 +8,14 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Union
 
 from .catalog import Catalog, default_catalog_path
-from .errors import BackupError, GraphDirNotFoundError, GraphNotFoundError, InvalidInputError, OperationRunningError
+from .errors import (
+    BackupError,
+    GraphDirNotFoundError,
+    GraphNotFoundError,
+    GraphShreddedError,
+    InvalidInputError,
+    OperationRunningError,
+)
 from .graph_backup import GraphBackup
 from .locks import GraphLocks
 from .retention import RetentionPolicy, as_policy, parse_duration
@@ -59,6 +66,8 @@ class BackupManager:
         #: Called with every snapshot a graph of this manager commits (replication listens).
         self._commit_listeners: list[Callable[[BackupSnapshot], None]] = []
         self._recorder = _NotifyingRecorder(self.catalog, self._commit_listeners)
+        #: Called with the id of every graph this manager shreds (replication carries it on).
+        self._shred_listeners: list[Callable[[str], None]] = []
         self._graphs: dict[str, GraphBackup] = {}
         #: One operation per graph at a time, for the scheduler, REST jobs and CLI alike.
         self.locks = GraphLocks()
@@ -120,6 +129,53 @@ class BackupManager:
         if listener in self._commit_listeners:
             self._commit_listeners.remove(listener)
 
+    def add_shred_listener(self, listener: Callable[[str], None]) -> None:
+        """Call ``listener(graph_id)`` after each graph this manager shreds."""
+        self._shred_listeners.append(listener)
+
+    def remove_shred_listener(self, listener: Callable[[str], None]) -> None:
+        if listener in self._shred_listeners:
+            self._shred_listeners.remove(listener)
+
+    # -- shred ----------------------------------------------------------------------------
+
+    def shred_graph(self, graph_id: str, *, confirm: str) -> dict[str, Any]:
+        """Shred a graph (see :meth:`GraphBackup.shred <lightrag.backup.GraphBackup.shred>`),
+        holding it against any other operation; its schedule goes too (it would only fail),
+        the catalog and recovery points follow, and replication carries the shred to every
+        target. ``confirm`` must repeat the graph id. Returns the shred's report with
+        ``schedule_removed``."""
+        validate_graph_id(graph_id)
+        with self.locks.hold(graph_id, "shred"):
+            report = self._backup_of(graph_id).shred(confirm=confirm)
+        return self._after_shred(graph_id, report)
+
+    async def ashred_graph(self, graph_id: str, *, confirm: str) -> dict[str, Any]:
+        """Async twin of :meth:`shred_graph`."""
+        import asyncio
+
+        validate_graph_id(graph_id)
+        async with self.locks.wait_hold(graph_id, "shred"):
+            report = await self._backup_of(graph_id).ashred(confirm=confirm)
+        return await asyncio.to_thread(self._after_shred, graph_id, report)
+
+    def _after_shred(self, graph_id: str, report: dict[str, Any]) -> dict[str, Any]:
+        report["schedule_removed"] = self.unschedule_backup(graph_id)
+        self.refresh_recovery_points()
+        for listener in list(self._shred_listeners):
+            try:
+                listener(graph_id)
+            except Exception:  # noqa: BLE001 - a listener never fails a shred
+                import logging
+
+                logging.getLogger("lightrag.backup.manager").exception("shred listener failed")
+        return report
+
+    def shredded_graphs(self) -> list[dict[str, Any]]:
+        """The graphs shredded in the repository (``graph_id``, ``shredded_at``, ``hostname``,
+        ``username``)."""
+        return self.storage.shredded_graphs()
+
     @property
     def graph_ids(self) -> list[str]:
         return sorted(set(self._graphs) | {row["graph_id"] for row in self.catalog.graphs()})
@@ -131,6 +187,11 @@ class BackupManager:
             return self.get_graph(graph_id)
         except GraphNotFoundError:
             if graph_id not in self.storage.list_graphs():
+                shredded = next((g for g in self.storage.shredded_graphs() if g["graph_id"] == graph_id), None)
+                if shredded is not None:
+                    raise GraphShreddedError(
+                        f"graph {graph_id!r} was shredded at {shredded['shredded_at']}: its key is deleted and its "
+                        "snapshots can never be read again") from None
                 raise
             return self._backup_of(graph_id)
 

@@ -43,7 +43,9 @@ class BackupStorageBackend:
     :mod:`lightrag.backup.passwords`) opens an encrypted repository and encrypts a new one.
     ``encryption="none"`` creates an unencrypted one instead; ``key_export`` (the text of
     ``lightrag-backup key export``) creates one that shares another repository's master key, so
-    chunks deduplicate and move between them as stored.
+    chunks deduplicate and move between them as stored. ``key_per_graph=True`` gives every graph
+    a key of its own at its first snapshot, so that any graph can be shredded
+    (:meth:`~lightrag.backup.GraphBackup.shred`); dedup then stops at graph boundaries.
     """
 
     def __init__(
@@ -56,14 +58,17 @@ class BackupStorageBackend:
         password: "PasswordSource | None" = None,
         encryption: "str | None" = None,
         key_export: "str | None" = None,
+        key_per_graph: bool = False,
     ) -> None:
         self._url = url
         if encryption not in (None, "none", "aes-256-gcm"):
             raise InvalidInputError(f"encryption must be 'aes-256-gcm' (the default) or 'none', not {encryption!r}")
         if key_export is None and create:
             key_export = _key_export_from_env()
+        if key_per_graph and encryption == "none":
+            raise InvalidInputError("per-graph keys need an encrypted repository: drop encryption='none'")
         self._repo = _native.Repository(url, create, _options(options), create_location, resolve_password(password),
-                                        encryption, key_export)
+                                        encryption, key_export, key_per_graph)
 
     @property
     def url(self) -> str:
@@ -113,6 +118,16 @@ class BackupStorageBackend:
     def list_graphs(self) -> list[str]:
         """Ids of every graph with at least one snapshot in this repository."""
         return self._repo.list_graphs()
+
+    def shredded_graphs(self) -> list[dict[str, Any]]:
+        """The graphs shredded in this repository: ``graph_id``, ``shredded_at``, ``hostname``
+        and ``username`` of each (see :meth:`~lightrag.backup.GraphBackup.shred`)."""
+        return [{k: v for k, v in record.items() if k != "tag"}
+                for record in json.loads(self._repo.shredded_graphs())]
+
+    def has_own_key(self, graph_id: str) -> bool:
+        """Whether ``graph_id`` has a key of its own (so it can be shredded)."""
+        return self._repo.has_own_key(graph_id)
 
     def unreadable_snapshots(self, graph_id: "str | None" = None) -> list[dict[str, str]]:
         """The snapshots (of one graph, or of every graph) whose manifest cannot be read:
@@ -184,7 +199,7 @@ class LocalBackupStorage(BackupStorageBackend):
 
     def __init__(self, path: str | os.PathLike[str] | None = None, *, create: bool = True,
                  password: "PasswordSource | None" = None, encryption: "str | None" = None,
-                 key_export: "str | None" = None) -> None:
+                 key_export: "str | None" = None, key_per_graph: bool = False) -> None:
         if path is None:
             path = os.environ.get("LIGHTRAG_BACKUP_STORAGE_PATH")
             if not path:
@@ -193,7 +208,7 @@ class LocalBackupStorage(BackupStorageBackend):
                 )
         self.path = Path(path).expanduser().absolute()
         super().__init__(str(self.path), create=create, password=password, encryption=encryption,
-                         key_export=key_export)
+                         key_export=key_export, key_per_graph=key_per_graph)
 
     def __repr__(self) -> str:
         return f"LocalBackupStorage({str(self.path)!r})"
@@ -281,6 +296,7 @@ class S3BackupStorage(BackupStorageBackend):
         password: "PasswordSource | None" = None,
         encryption: "str | None" = None,
         key_export: "str | None" = None,
+        key_per_graph: bool = False,
         **options: Any,
     ) -> None:
         bucket = bucket or os.environ.get("LIGHTRAG_BACKUP_S3_BUCKET")
@@ -312,6 +328,7 @@ class S3BackupStorage(BackupStorageBackend):
             password=password,
             encryption=encryption,
             key_export=key_export,
+            key_per_graph=key_per_graph,
         )
 
     def __repr__(self) -> str:
@@ -352,6 +369,7 @@ class AzureBlobBackupStorage(BackupStorageBackend):
         password: "PasswordSource | None" = None,
         encryption: "str | None" = None,
         key_export: "str | None" = None,
+        key_per_graph: bool = False,
         **options: Any,
     ) -> None:
         container = container or os.environ.get("LIGHTRAG_BACKUP_AZURE_CONTAINER")
@@ -381,6 +399,7 @@ class AzureBlobBackupStorage(BackupStorageBackend):
             password=password,
             encryption=encryption,
             key_export=key_export,
+            key_per_graph=key_per_graph,
         )
 
     def __repr__(self) -> str:
@@ -396,6 +415,7 @@ def storage_from_url(
     password: "PasswordSource | None" = None,
     encryption: "str | None" = None,
     key_export: "str | None" = None,
+        key_per_graph: bool = False,
     **options: Any,
 ) -> BackupStorageBackend:
     """Open a repository by URL: ``file:///path`` or a plain path, ``s3://bucket/prefix``,
@@ -407,7 +427,8 @@ def storage_from_url(
     """
     if not isinstance(url, str) or not url.strip():
         raise InvalidInputError("repository URL must be a non-empty string")
-    keys: dict[str, Any] = {"password": password, "encryption": encryption, "key_export": key_export}
+    keys: dict[str, Any] = {"password": password, "encryption": encryption, "key_export": key_export,
+                            "key_per_graph": key_per_graph}
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""
     if scheme in ("", "file"):
         if options:

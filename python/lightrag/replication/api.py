@@ -321,6 +321,31 @@ def create_replication_router(
             except IntegrityError as error:  # what the client sent is damaged: its fault, not ours
                 raise HTTPError(422, "integrity", str(error)) from None
 
+    @receive.post("/graphs/{graph_id}/key", summary="A graph's own key, before its chunks")
+    async def receive_graph_key(request: Request, graph_id: str = GraphId) -> dict[str, Any]:
+        import json
+
+        data = await request.body()
+        if not data or len(data) > 1 << 16:
+            raise HTTPError(422, "invalid_input", "a graph key object (at most 64 KiB) is sent as the request body")
+        return dict(json.loads(await manager.storage._repo.receive_graph_key_op(graph_id, data).start()))
+
+    @receive.post("/graphs/{graph_id}/shred", summary="A shred of a graph: its key and snapshots are deleted here")
+    async def receive_shred(request: Request, graph_id: str = GraphId) -> dict[str, Any]:
+        import json
+
+        data = await request.body()
+        if not data or len(data) > 1 << 16:
+            raise HTTPError(422, "invalid_input", "a shred record (at most 64 KiB) is sent as the request body")
+        async with manager.locks.wait_hold(graph_id, "shred"):
+            result = dict(json.loads(await manager.storage._repo.receive_shred_op(graph_id, data).start()))
+        if result["snapshots_deleted"]:
+            manager.catalog.forget_snapshots(list(result["snapshots_deleted"]))
+        await asyncio.to_thread(manager._after_shred, graph_id, dict(result))
+        log.warning("graph %s: shredded by the primary (%s); %d snapshot(s) deleted here", graph_id,
+                    result["shredded_at"], len(result["snapshots_deleted"]))
+        return result
+
     commits: dict[str, Any] = {}
 
     @receive.post("/graphs/{graph_id}/snapshots", summary="Commit a pushed snapshot (its manifest, last)")

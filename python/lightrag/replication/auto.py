@@ -63,10 +63,12 @@ class AutoReplicator(BackgroundTask):
         self._wake = asyncio.Event()
         self._stopping = False
         self.replication.backup.add_commit_listener(self.notify)
+        self.replication.backup.add_shred_listener(self.notify_shred)
         self._launch(self._run(), "lightrag-replication")
 
     async def stop(self) -> None:
         self.replication.backup.remove_commit_listener(self.notify)
+        self.replication.backup.remove_shred_listener(self.notify_shred)
         self._stopping = True
         if self._wake is not None:
             self._wake.set()
@@ -75,6 +77,16 @@ class AutoReplicator(BackgroundTask):
     def notify(self, snapshot: "BackupSnapshot") -> None:
         """The commit listener: mark the graph pending for every target (from any thread)."""
         self.notify_graphs([snapshot.graph_id])
+
+    def _every_graph(self) -> "list[str]":
+        """Every graph with snapshots, and every shredded one (its shred goes to targets that
+        lack it; one delivered is not sent again)."""
+        backup = self.replication.backup
+        return sorted(set(backup.storage.list_graphs()) | {g["graph_id"] for g in backup.shredded_graphs()})
+
+    def notify_shred(self, graph_id: str) -> None:
+        """The shred listener: the shred goes to every target that takes the graph."""
+        self.notify_graphs([graph_id])
 
     def notify_graphs(self, graph_ids: "list[str]") -> None:
         """Mark graphs pending for every target that takes them, as a commit would (a new
@@ -115,7 +127,7 @@ class AutoReplicator(BackgroundTask):
             if self._loop.time() >= next_catch_up:
                 next_catch_up = self._loop.time() + self.interval
                 # One listing of the repository (an object-store request: off the event loop).
-                every_graph = await asyncio.to_thread(self.replication.backup.storage.list_graphs)
+                every_graph = await asyncio.to_thread(self._every_graph)
                 if self.only is not None:
                     every_graph = [g for g in every_graph if self.only(g)]
                 for target in self.replication.targets():

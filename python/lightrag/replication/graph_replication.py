@@ -43,6 +43,8 @@ class ReplicationStatus(str, Enum):
     IN_PROGRESS = "in_progress"
     COMPLETED = "completed"
     FAILED = "failed"
+    #: The graph's shred arrived at the target (its key, snapshots and claim deleted there).
+    SHREDDED = "shredded"
 
 
 @dataclass(frozen=True)
@@ -329,7 +331,8 @@ class ReplicationManager:
         """Replicate every graph of the repository; per graph, ``True`` when every target that
         takes it now holds its snapshots with matching data hashes."""
         results = {}
-        for graph_id in self.backup.storage.list_graphs():
+        shredded = [g["graph_id"] for g in self.backup.shredded_graphs()]
+        for graph_id in sorted(set(self.backup.storage.list_graphs()) | set(shredded)):
             outcome = self.replicate_graph(graph_id, snapshot_id if snapshot_id else None)
             results[graph_id] = all(r["status"] == ReplicationStatus.COMPLETED.value for r in outcome.values())
         return results
@@ -366,6 +369,13 @@ class ReplicationManager:
         started = time.perf_counter()
         error: Optional[BackupError] = None
         report: Optional[dict[str, Any]] = None
+        delivered = self.catalog.replication_logs(graph_id, target_id=target.target_id,
+                                                  status=ReplicationStatus.SHREDDED.value)
+        if delivered:
+            # A shredded graph id takes no new snapshots: once its shred arrived, nothing is left to send.
+            return {"target_id": target.target_id, "status": ReplicationStatus.COMPLETED.value, "snapshots": [],
+                    "bytes_sent": 0, "chunks_sent": 0, "duration_ms": 0, "error": None, "dry_run": dry_run,
+                    "diverged": [], "shredded": delivered[0]["completed_at"]}
         # What this source sent the target before: not the target's own, even when forgotten here.
         sent = [(row["backup_id"], row["data_hash"] or "") for row in self.catalog.replication_logs(
             graph_id, target_id=target.target_id, status=ReplicationStatus.COMPLETED.value)]
@@ -437,6 +447,16 @@ class ReplicationManager:
             return {"target_id": target.target_id, "status": ReplicationStatus.FAILED.value, "snapshots": [],
                     "bytes_sent": 0, "chunks_sent": 0, "duration_ms": duration,
                     "error": f"{type(error).__name__}: {error}" if error else "no result", "kind": getattr(error, "kind", None)}
+        if report.get("shredded"):
+            if not dry_run:
+                self.catalog.record_replication(
+                    backup_id="", target_id=target.target_id, graph_id=graph_id,
+                    status=ReplicationStatus.SHREDDED.value, attempted_at=_now(), completed_at=_now(),
+                    duration_ms=report["duration_ms"])
+                log.warning("replication: the shred of graph %s reached %s", graph_id, target.name)
+            return {"target_id": target.target_id, "status": ReplicationStatus.COMPLETED.value, "snapshots": [],
+                    "bytes_sent": 0, "chunks_sent": 0, "duration_ms": duration, "error": None, "dry_run": dry_run,
+                    "diverged": [], "shredded": report["shredded"]}
         if not dry_run:
             for copied in report["snapshots"]:
                 if copied["status"] == "present":
@@ -488,6 +508,7 @@ class ReplicationManager:
                 continue
             rows = self.catalog.replication_logs(graph_id, target_id=target.target_id, newest_first=True, limit=200)
             done = [r for r in rows if r["status"] == ReplicationStatus.COMPLETED.value]
+            shred = next((r for r in rows if r["status"] == ReplicationStatus.SHREDDED.value), None)
             failed = [r for r in rows if r["status"] == ReplicationStatus.FAILED.value]
             replicated = {r["backup_id"] for r in done}
             holds_newest = newest is not None and newest.snapshot_id in replicated
@@ -502,7 +523,12 @@ class ReplicationManager:
                 "holds_newest": holds_newest,
                 "lag_seconds": round(lag, 3),
                 "last_error": last_error["error_message"] if last_error else None,
+                # When the graph's shred arrived there (None: not shredded, or not yet arrived).
+                "shred_arrived_at": shred["completed_at"] if shred else None,
             }
+        shredded = next((g for g in self.backup.shredded_graphs() if g["graph_id"] == graph_id), None)
+        if shredded is not None:
+            status["shredded_at"] = shredded["shredded_at"]
         return status
 
     def get_replication_metrics(self) -> dict[str, Any]:
@@ -514,6 +540,9 @@ class ReplicationManager:
             for row in self.catalog.replication_logs(target_id=target.target_id):
                 graph = per_graph.setdefault(row["graph_id"], {"attempts": 0, "successes": 0, "failures": 0,
                                                                "bytes_sent": 0, "last_success": None, "_durations": []})
+                if row["status"] == ReplicationStatus.SHREDDED.value:
+                    graph["shred_arrived_at"] = row["completed_at"]
+                    continue
                 graph["attempts"] += 1
                 if row["status"] == ReplicationStatus.COMPLETED.value:
                     graph["successes"] += 1

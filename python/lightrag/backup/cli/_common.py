@@ -197,7 +197,8 @@ def storage(args: argparse.Namespace) -> Any:
             raise InvalidInputError(f"--from-key-export {args.from_key_export}: {error.strerror or error}") from None
     store = storage_from_url(location, create=creating, create_location=creating and args.create_bucket,
                              password=password_of(args), encryption=getattr(args, "encryption", None),
-                             key_export=key_export, **options)
+                             key_export=key_export, key_per_graph=bool(getattr(args, "key_per_graph_repo", False)),
+                             **options)
     if not store.encrypted:
         warn_unencrypted(store)
     return store
@@ -231,7 +232,8 @@ def backup(args: argparse.Namespace, store: Any, owner: Any = None) -> Any:
 
     working_dir = getattr(args, "working_dir", None) or os.devnull
     recorder = owner.catalog if owner is not None else None
-    return GraphBackup(graph_id(args), store, working_dir, getattr(args, "workspace", "") or "", recorder=recorder)
+    return GraphBackup(graph_id(args), store, working_dir, getattr(args, "workspace", "") or "", recorder=recorder,
+                       key_per_graph=bool(getattr(args, "key_per_graph", False)))
 
 
 def snapshot_line(s: Any) -> str:

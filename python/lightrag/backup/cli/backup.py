@@ -35,6 +35,9 @@ def register(commands: Any, wanted: Wanted) -> None:
         sub.add_argument("--from-key-export", metavar="PATH",
                          help="share the master key of another repository (the output of `key export` there): "
                               "chunks then deduplicate and replicate between them as stored")
+        sub.add_argument("--key-per-graph", dest="key_per_graph_repo", action="store_true",
+                         help="give every graph a key of its own at its first snapshot, so that any graph can be "
+                              "shredded (`shred -g GRAPH`); dedup then stops at graph boundaries")
 
     sub = add_command(commands, "snapshot", "take a snapshot of a graph", snapshot, defined=wanted("snapshot"))
     if wanted("snapshot"):
@@ -46,6 +49,9 @@ def register(commands: Any, wanted: Wanted) -> None:
         sub.add_argument("--adopt", action="store_true",
                          help="take the snapshot even though the graph id holds snapshots of another folder "
                               "(the graph moved here)")
+        sub.add_argument("--key-per-graph", action="store_true",
+                         help="at the graph's first snapshot, give it a key of its own so that it can be shredded "
+                              "later (`shred -g GRAPH`)")
         sub.add_argument("--from-env", nargs="?", const=".env", metavar="ENV_FILE",
                          help="open the graph from the variables LightRAG's server reads (LIGHTRAG_KV_STORAGE, "
                               "POSTGRES_*, REDIS_URI, EMBEDDING_DIM, ...; the environment, then ENV_FILE, "
@@ -86,6 +92,14 @@ def register(commands: Any, wanted: Wanted) -> None:
     if wanted("delete"):
         graph_options(sub, need_dir=False)
         sub.add_argument("snapshot_id", help="a snapshot id, a unique prefix of one, or latest")
+
+    sub = add_command(commands, "shred", "erase a graph from the repository for good: delete its key, so that no "
+                      "snapshot of it can be read again (replication carries it to every target)", shred,
+                      defined=wanted("shred"))
+    if wanted("shred"):
+        sub.add_argument("--graph-id", "-g", required=True, help="the graph to shred")
+        sub.add_argument("--confirm", metavar="GRAPH", required=True,
+                         help="the graph id again: there is no undo")
 
     sub = add_command(commands, "stats", "storage statistics (per graph with --per-graph)", stats,
                       defined=wanted("stats"))
@@ -161,9 +175,12 @@ def list_(args: argparse.Namespace, bar: ProgressBar) -> int:
     flagged = [f"! {u['snapshot_id']}  graph {u['graph_id']}  UNREADABLE: {u['reason']}" for u in unreadable]
     if unreadable:
         flagged.append("  (`lightrag-backup verify` names the damage; `delete -g GRAPH ID` or `repair` resolves it)")
+    shredded = [g for g in store.shredded_graphs() if not args.graph_id or g["graph_id"] == args.graph_id]
+    flagged += [f"x graph {g['graph_id']}  SHREDDED at {g['shredded_at']} on {g['hostname']}: its snapshots can "
+                "never be read again" for g in shredded]
     lines = [SNAPSHOT_HEADER, *(snapshot_line(s) for s in snapshots)] if snapshots else ["no snapshots"]
-    emit(args, [s.to_dict() for s in snapshots] + [dict(u, unreadable=True) for u in unreadable],
-         "\n".join(lines + flagged))
+    emit(args, [s.to_dict() for s in snapshots] + [dict(u, unreadable=True) for u in unreadable]
+         + [dict(g, shredded=True) for g in shredded], "\n".join(lines + flagged))
     return 0
 
 
@@ -181,6 +198,8 @@ def verify(args: argparse.Namespace, bar: ProgressBar) -> int:
         report = backup(args, store, manager(args, store)).verify_snapshot(
             args.snapshot_id, not args.no_read_data, read_data_subset=args.read_data_subset, progress=bar)
     else:
+        if not args.all_graphs:
+            refuse_shredded(store, graph_id(args))
         report = store.verify(None if args.all_graphs else graph_id(args), not args.no_read_data,
                               read_data_subset=args.read_data_subset, progress=bar)
     emit(args, report.to_dict(), str(report), bar)
@@ -265,6 +284,26 @@ def delete(args: argparse.Namespace, bar: ProgressBar) -> int:
         snapshot_id = args.snapshot_id  # an unreadable manifest: deleted by its id, the way out of the damage
     graph.delete_snapshot(snapshot_id)
     emit(args, {"deleted": snapshot_id}, f"deleted snapshot {snapshot_id} (its data is freed by a prune)")
+    return 0
+
+
+def refuse_shredded(store: Any, graph: str) -> None:
+    """Raise :class:`GraphShreddedError` for a shredded graph (whose snapshots are gone)."""
+    from ..errors import GraphShreddedError
+
+    for record in store.shredded_graphs():
+        if record["graph_id"] == graph:
+            raise GraphShreddedError(f"graph {graph!r} was shredded at {record['shredded_at']}: its key is deleted "
+                                     "and its snapshots can never be read again")
+
+
+def shred(args: argparse.Namespace, bar: ProgressBar) -> int:
+    store = storage(args)
+    report = manager(args, store).shred_graph(args.graph_id, confirm=args.confirm)
+    deleted = len(report["snapshots_deleted"])
+    done = "was already shredded; finished" if report["already_shredded"] else "shredded"
+    emit(args, report, f"graph {args.graph_id} {done} at {report['shredded_at']}: its key is deleted, {deleted} "
+         "snapshot(s) can never be read again; `prune` frees its data, replication carries the shred to every target")
     return 0
 
 
