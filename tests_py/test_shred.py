@@ -90,6 +90,9 @@ def test_the_python_api_shreds_on_explicit_confirmation_only(tmp_path: Path):
         own.shred(confirm="yes")
     assert own.list_snapshots()[0].snapshot_id == kept.snapshot_id
 
+    point = json.loads(storage._repo.recovery().create_point_op({"shared": "latest", "own": "latest"}).run())
+    assert point["graphs"] == ["own", "shared"]
+
     report = own.shred(confirm="own")
     assert report["snapshots_deleted"] == [kept.snapshot_id]
     with pytest.raises(GraphShreddedError):
@@ -98,6 +101,11 @@ def test_the_python_api_shreds_on_explicit_confirmation_only(tmp_path: Path):
         own.create_snapshot()
     assert [g["graph_id"] for g in storage.shredded_graphs()] == ["own"]
     assert len(shared.list_snapshots()) == 1
+    # A recovery point that named the graph covers the others only, and says so.
+    from lightrag.recovery.points import RecoveryPoint
+
+    after = RecoveryPoint._from_native(json.loads(storage._repo.recovery().get_point_op(point["checkpoint_id"]).run()))
+    assert (after.graphs, list(after.snapshots), after.shredded) == (["shared"], ["shared"], ["own"])
 
 
 def _target_graph_files(server: dict[str, Any], graph: str) -> dict[str, bytes]:

@@ -41,6 +41,9 @@ class RecoveryPoint:
     validation: Optional[dict[str, Any]] = None
     #: Graph id -> ``{data_hash, time}`` of its snapshot.
     snapshot_details: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Graphs the point named that were shredded since: no longer in ``graphs`` or ``snapshots``
+    #: (nothing of them can be restored or validated).
+    shredded: list[str] = field(default_factory=list)
 
     @classmethod
     def _from_native(cls, data: dict[str, Any]) -> "RecoveryPoint":
@@ -59,6 +62,7 @@ class RecoveryPoint:
             validated_at=_time(data.get("validated_at")),
             validation=data.get("validation"),
             snapshot_details=dict(data.get("snapshot_details") or {}),
+            shredded=list(data.get("shredded") or []),
         )
 
     def age_seconds(self, now: Optional[datetime] = None) -> float:
@@ -78,6 +82,7 @@ class RecoveryPoint:
             "hostname": self.hostname,
             "metadata": dict(self.metadata),
             "validation": self.validation,
+            "shredded": list(self.shredded),
         }
 
 
