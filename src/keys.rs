@@ -9,11 +9,15 @@
 //! keys/<id>     a key object: JSON with the Argon2id parameters and salt in the clear, and the
 //!               master key sealed with AES-256-GCM under Argon2id(password, salt)
 //! chunk id      HMAC-SHA256(id key, plaintext): a bucket reader cannot test for known content
-//! chunk key     HMAC-SHA256(data key, "chunk" | salt): a random 64-bit salt per encoder (one
-//!               per worker thread of a snapshot, renewed every 2^20 chunks) and stored before
-//!               each sealed chunk, so a ranged read of one chunk finds its key; with random
-//!               96-bit nonces, at most 2^20 messages per key (NIST SP 800-38D allows 2^32),
-//!               and the key is derived once per encoder, not once per chunk
+//! chunk key     HMAC-SHA256(data key, "chunk" | salt): a salt per encoder (one per worker
+//!               thread of a snapshot, renewed every 2^20 chunks), stored before each sealed
+//!               chunk so a ranged read of one chunk finds its key: its high 32 bits are the
+//!               tag of the key it is under (0: the master key, else a graph's own key, see
+//!               `graph_keys.rs`), its low 32 bits random; with random 96-bit nonces, at most
+//!               2^20 messages per key (NIST SP 800-38D allows 2^32), the key derived once
+//!               per encoder, not once per chunk
+//! graph key     a graph's own data key, id key and chunker seed (`graphs/<id>/key`, sealed
+//!               under the master key): its chunks and manifests are sealed under it
 //! object key    HMAC-SHA256(data key, "object" | magic): one key per kind of object, random
 //!               96-bit nonces; NIST SP 800-38D allows 2^32 messages per key, and a repository
 //!               writes one manifest, index object or pack trailer per snapshot (or per 16 MiB

@@ -6,7 +6,8 @@
 //!                 plain repository                encrypted repository (format 5)
 //! chunk id        SHA-256(plaintext)              HMAC-SHA256(id key, plaintext)
 //! chunk in pack   zstd frame                      salt | nonce | AES-256-GCM(zstd frame) | tag
-//!                                                 key: chunk key(salt), associated data: id
+//!                                                 key: chunk key(salt) of the key the salt's
+//!                                                 tag names, associated data: id
 //! object          MAGIC | version | zstd(msgpack) MAGIC | version | sealed zstd(msgpack)
 //!                                                 key: object key(MAGIC), associated data:
 //!                                                 MAGIC | version | its path ("" for index

@@ -14,6 +14,8 @@
 //! recovery/<id>/point                  RecoveryPoint: one snapshot per graph, taken together
 //! recovery/<id>/validations/<version>  ValidationRecord: what a validation of the point found
 //! keys/<id>                            KeyObject: the master key wrapped under a password
+//! graphs/<graph id>/key                a graph's own key, sealed under the master key
+//! graphs/<graph id>/shredded           ShredRecord: the graph was shredded (graph_keys.rs)
 //! ```
 //!
 //! Binary objects other than packs are framed as `MAGIC(4) | version(u8) | zstd(msgpack)`, the

@@ -14,6 +14,8 @@
 //! settings/<kind>/<name>/<version>     settings (schedules, ...), newest version wins
 //! quarantine/<path>                    unreadable objects repair set aside (never read)
 //! graphs/<graph id>/source             the folder a graph id was first snapshotted from
+//! graphs/<graph id>/key                the graph's own key, when it has one (graph_keys.rs)
+//! graphs/<graph id>/shredded           the record of a shredded graph (graph_keys.rs)
 //! keys/<id>                            key objects (the master key wrapped by a password)
 //! ```
 
