@@ -118,8 +118,8 @@ def register(commands: Any, wanted: Wanted) -> None:
 def init(args: argparse.Namespace, bar: ProgressBar) -> int:
     store = storage(args)
     config = store.config
-    encryption = (f"encrypted, key fingerprint {config['key_fingerprint']}" if config.get("encrypted")
-                  else "NOT encrypted")
+    encryption = (f"encrypted{', a key per graph' if config.get('key_per_graph') else ''}, key fingerprint "
+                  f"{config['key_fingerprint']}" if config.get("encrypted") else "NOT encrypted")
     emit(args, {"url": store.url, "location": store.location, "config": config},
          f"repository {store.url} (format {config['format_version']}, id {config['repository_id']}, {encryption}) "
          "is ready")
