@@ -48,6 +48,17 @@ pub struct SnapshotOptions {
     /// it can be shredded; see `graph_keys.rs`). Repositories made with `--key-per-graph` do
     /// this for every graph.
     pub own_key: bool,
+    /// Write the snapshot under this identity instead of a new one (re-encrypting a snapshot
+    /// from an unencrypted repository keeps its id, time and host).
+    pub reissue: Option<Reissue>,
+}
+
+/// The identity a re-issued snapshot keeps (see [`SnapshotOptions::reissue`]).
+#[derive(Debug, Clone)]
+pub struct Reissue {
+    pub snapshot_id: String,
+    pub time: String,
+    pub hostname: String,
 }
 
 /// The folder a snapshot's metadata says it came from: `working_dir` and `workspace`, as the
@@ -228,6 +239,7 @@ impl Default for SnapshotOptions {
             skip_if_unchanged: false,
             adopt: false,
             own_key: false,
+            reissue: None,
         }
     }
 }
@@ -303,11 +315,23 @@ pub fn snapshot_or_skip(
             metadata.insert(key, value);
         }
         let logical_size = pass.entries.iter().map(|f| f.size).sum();
+        let (snapshot_id, time, host) = match &options.reissue {
+            Some(reissue) => (
+                reissue.snapshot_id.clone(),
+                reissue.time.clone(),
+                reissue.hostname.clone(),
+            ),
+            None => (
+                uuid::Uuid::new_v4().to_string(),
+                chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                hostname(),
+            ),
+        };
         let manifest = SnapshotManifest {
-            snapshot_id: uuid::Uuid::new_v4().to_string(),
+            snapshot_id,
             graph_id: graph_id.to_string(),
-            time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-            hostname: hostname(),
+            time,
+            hostname: host,
             description: options.description.clone(),
             tags: options.tags.clone(),
             metadata_json: Value::Object(metadata).to_string(),

@@ -474,3 +474,139 @@ fn a_copy_target_shares_the_key_takes_ciphertext_as_stored_and_sends_only_new_ch
         assert!(other.list_snapshots("g").unwrap().is_empty());
     }
 }
+
+/// A repository of an earlier format (the v4 golden fixture, unencrypted) is re-encrypted by a
+/// copy into an encrypted one: same snapshot ids, times and descriptions, restores identical,
+/// no plaintext and no chunk id of the source there, dedup within the target, a rerun copies
+/// nothing, and a recovery point follows with the copies' data hashes.
+#[test]
+fn an_unencrypted_repository_is_reencrypted_by_a_copy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/golden-v4");
+    let source_dir = tmp.path().join("source");
+    copy_tree(&fixture.join("repo"), &source_dir);
+    let source = Repository::open(backend(&source_dir), false).unwrap();
+    assert!(!source.codec().is_encrypted());
+    let originals = source.list_snapshots("golden").unwrap();
+    let newest = BTreeMapOf::from([("golden".to_string(), originals[1].snapshot_id.clone())]);
+    let point =
+        lightrag_backup::recovery::create_point(&source, &newest, None, None, "{}").unwrap();
+
+    let target_dir = tmp.path().join("target");
+    let target = encrypted(&target_dir);
+    // A plain source cannot hand an encrypted target its chunks as stored...
+    assert!(source.check_compatible(&target).is_err());
+    // ...so a copy re-encrypts.
+    let report = copy_graph(
+        &source,
+        &target,
+        "golden",
+        &CopyOptions::default(),
+        &NoProgress,
+    )
+    .unwrap();
+    assert_eq!(report.snapshots.len(), 2);
+    assert!(report
+        .snapshots
+        .iter()
+        .all(|s| s.status == "copied" && s.verified));
+    assert_eq!(report.recovery_points, vec![point.checkpoint_id.clone()]);
+
+    let target = reopen(&target_dir);
+    let copies = target.list_snapshots("golden").unwrap();
+    for (original, copy) in originals.iter().zip(&copies) {
+        assert_eq!(
+            (
+                &copy.snapshot_id,
+                &copy.time,
+                &copy.hostname,
+                &copy.description,
+                &copy.tags
+            ),
+            (
+                &original.snapshot_id,
+                &original.time,
+                &original.hostname,
+                &original.description,
+                &original.tags
+            )
+        );
+        let ids = |m: &SnapshotManifest| -> HashSet<ObjectId> {
+            m.files
+                .iter()
+                .flat_map(|f| f.chunks.iter().map(|c| c.id))
+                .collect()
+        };
+        assert!(
+            ids(original).is_disjoint(&ids(copy)),
+            "keyed ids: nothing shared"
+        );
+    }
+    assert!(
+        copies[1].added_size < copies[0].added_size,
+        "dedup within the target"
+    );
+    for (copy, source_files) in copies.iter().zip(["source-1", "source-2"]) {
+        let out = tmp.path().join(format!("restored-{source_files}"));
+        restore_snapshot(
+            &target,
+            "golden",
+            &copy.snapshot_id,
+            &out,
+            RestoreOptions {
+                safety_snapshot: false,
+                dry_run: false,
+            },
+            &NoProgress,
+        )
+        .unwrap();
+        assert_eq!(
+            common::graph_files(&out),
+            common::graph_files(&fixture.join(source_files))
+        );
+    }
+    // What the fixture's documents say appears nowhere in the target's bytes.
+    for object in files_under(&target_dir) {
+        let bytes = std::fs::read(&object).unwrap();
+        assert!(
+            !bytes
+                .windows(8)
+                .any(|w| w == b"golden 1" || w == b"golden 2"),
+            "{object:?} holds plaintext"
+        );
+    }
+    let report = common::verify_all(&target);
+    assert!(report.ok, "{report:?}");
+    // The point there names the copies, with their data hashes.
+    let points = lightrag_backup::recovery::list_points(&target).unwrap();
+    assert_eq!(points.len(), 1);
+    assert_eq!(
+        points[0].point.graphs["golden"].data_hash,
+        copies[1].data_hash
+    );
+    // A rerun copies nothing.
+    let again = copy_graph(
+        &source,
+        &target,
+        "golden",
+        &CopyOptions::default(),
+        &NoProgress,
+    )
+    .unwrap();
+    assert!(again.snapshots.iter().all(|s| s.status == "present"));
+    assert_eq!(again.bytes_sent, 0);
+}
+
+type BTreeMapOf = std::collections::BTreeMap<String, String>;
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            copy_tree(&path, &to.join(entry.file_name()));
+        } else {
+            std::fs::copy(&path, to.join(entry.file_name())).unwrap();
+        }
+    }
+}

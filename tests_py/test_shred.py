@@ -180,3 +180,36 @@ def test_replication_carries_the_graph_key_and_the_shred_to_a_standby_and_a_repo
     finally:
         stop_serve(primary)
         stop_serve(standby)
+
+
+def test_an_unencrypted_repository_is_reencrypted_by_replicating_into_an_encrypted_one(tmp_path: Path):
+    """The documented way to encrypt a repository of an earlier version (or one made with
+    --encryption none): init an encrypted repository, add it as a target, replicate."""
+    build(tmp_path / "graph", 3, seed=31)
+    old = tmp_path / "old"
+    assert cli(old, "init", "--encryption", "none").returncode == 0
+    first = cli(old, "--json", "snapshot", "-g", "docs", "-w", str(tmp_path / "graph"), "-m", "before")
+    assert first.returncode == 0, first.stderr
+    build(tmp_path / "graph", 4, seed=31)
+    second = cli(old, "--json", "snapshot", "-g", "docs", "-w", str(tmp_path / "graph"), "--adopt")
+    assert second.returncode == 0, second.stderr
+    new = tmp_path / "new"
+    assert cli(new, "init").returncode == 0  # encrypted, under the environment's password
+    assert cli(old, "target", "add", "encrypted", str(new)).returncode == 0
+    health = cli(old, "--json", "target", "health", "encrypted")
+    assert health.returncode == 0 and json.loads(health.stdout)["healthy"], health.stdout + health.stderr
+    done = cli(old, "--json", "replicate", "-g", "docs")
+    assert done.returncode == 0, done.stderr
+
+    ids = [json.loads(r.stdout)["snapshot_id"] for r in (first, second)]
+    listed = json.loads(cli(new, "--json", "list").stdout)
+    assert [s["snapshot_id"] for s in listed] == ids
+    assert listed[0]["description"] == "before"
+    assert LocalBackupStorage(new).encrypted
+    out = tmp_path / "restored"
+    restored = cli(new, "restore", "-g", "docs", ids[1], "--target", str(out))
+    assert restored.returncode == 0, restored.stderr
+    assert graph_files(out) == graph_files(tmp_path / "graph")
+    # Again: nothing left to copy.
+    again = cli(old, "--json", "replicate", "-g", "docs")
+    assert again.returncode == 0 and "copied" not in again.stdout, again.stdout

@@ -69,6 +69,7 @@ impl PyGraphBackup {
             skip_if_unchanged,
             adopt,
             own_key,
+            reissue: None,
         };
         Ok(PyOperation::new(move || {
             let progress = PyProgress::new(progress);

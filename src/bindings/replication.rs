@@ -38,14 +38,19 @@ impl PyReplicationManager {
     /// Open the target repository at `url`, creating it (and with `create_location` its bucket
     /// or container) with this source's chunker parameters when there is none, so dedup holds
     /// across the copy. An existing one is checked for compatibility by each copy.
-    #[pyo3(signature = (url, options = None, create_location = false))]
+    ///
+    /// `password` opens an encrypted target of an unencrypted source: copies into it re-encrypt
+    /// (see `replication::reencrypt`).
+    #[pyo3(signature = (url, options = None, create_location = false, password = None))]
     fn open_target(
         &self,
         py: Python<'_>,
         url: String,
         options: Option<BTreeMap<String, String>>,
         create_location: bool,
+        password: Option<Vec<u8>>,
     ) -> PyResult<PyRepository> {
+        let password = password.map(zeroize::Zeroizing::new);
         let options = options.unwrap_or_default();
         let source = self.source.clone();
         let repo = run_blocking(py, || {
@@ -57,6 +62,12 @@ impl PyReplicationManager {
             match Repository::open_like(backend.clone(), &source) {
                 Err(Error::RepositoryNotFound { .. }) => {
                     Repository::init_like(Backend::open_with(&url, &options)?, &source)
+                }
+                // An encrypted target of an unencrypted source, opened by its own password.
+                Err(Error::IncompatibleTarget { .. })
+                    if !source.codec().is_encrypted() && password.is_some() =>
+                {
+                    Repository::open_with(backend, None, password.as_deref().map(|p| &p[..]))
                 }
                 other => other,
             }

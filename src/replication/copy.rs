@@ -165,6 +165,10 @@ pub fn copy_graph(
     options: &CopyOptions,
     progress: &dyn Progress,
 ) -> Result<CopyReport> {
+    // From an unencrypted repository into an encrypted one: re-chunked and sealed there.
+    if super::reencrypt::reencrypts(source, target) {
+        return super::reencrypt::reencrypt_graph(source, target, graph_id, options, progress);
+    }
     let started = Instant::now();
     source.check_compatible(target)?;
     let mut report = CopyReport {

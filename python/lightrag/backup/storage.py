@@ -69,6 +69,9 @@ class BackupStorageBackend:
             raise InvalidInputError("per-graph keys need an encrypted repository: drop encryption='none'")
         self._repo = _native.Repository(url, create, _options(options), create_location, resolve_password(password),
                                         encryption, key_export, key_per_graph)
+        #: What opens encrypted repositories for this one when it is not encrypted itself: a
+        #: replication target it re-encrypts into (see :mod:`lightrag.replication`).
+        self._password_source = password if not self.encrypted else None
 
     @property
     def url(self) -> str:

@@ -185,7 +185,14 @@ class ReplicationManager:
             url = target.base_url
             if target.scheme == "file":
                 url = url[len("file://"):]
-            repo = self._engine.open_target(url, _string_options(target.options), create_location)
+            password = None
+            if not self.backup.storage.encrypted:
+                # An encrypted target of an unencrypted repository: copies re-encrypt into it,
+                # which its own password opens (the same sources as any repository's).
+                from lightrag.backup.passwords import resolve_password
+
+                password = resolve_password(self.backup.storage._password_source)
+            repo = self._engine.open_target(url, _string_options(target.options), create_location, password)
             self._open[target.target_id] = repo
         return repo
 
@@ -206,7 +213,8 @@ class ReplicationManager:
             def chunking(c: dict[str, Any]) -> tuple[Any, ...]:
                 return c["chunker"], c.get("matrix_chunker"), c.get("matrix_rows_per_chunk", 0)
 
-            if chunking(config) != chunking(ours):
+            reencrypts = config.get("encrypted") and not ours.get("encrypted")
+            if chunking(config) != chunking(ours) and not reencrypts:
                 raise InvalidInputError("it chunks files with other parameters, so nothing would deduplicate")
             health.update(healthy=True, error=None, format_version=config["format_version"],
                           repository_id=config["repository_id"])
