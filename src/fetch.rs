@@ -130,6 +130,7 @@ pub(crate) fn spans(window: &[BlobLocation], reads: Reads) -> Vec<Span> {
 /// chunk in file order wins.
 pub(crate) fn fetch_window(
     repo: &Repository,
+    codec: &crate::format::Codec,
     window: &[BlobLocation],
     reads: Reads,
     read: &mut Vec<u8>,
@@ -171,11 +172,11 @@ pub(crate) fn fetch_window(
                 let bytes =
                     repo.backend()
                         .read_range_into(&path, job.span.start..job.span.end, read);
-                job.open(repo.codec(), window, bytes).err()
+                job.open(codec, window, bytes).err()
             })
             .collect()
     } else {
-        fetch_spread(repo, window, jobs, reads.workers)
+        fetch_spread(repo, codec, window, jobs, reads.workers)
     };
     match failures.into_iter().min_by_key(|(index, _)| *index) {
         Some((_, error)) => Err(error),
@@ -236,6 +237,7 @@ impl SpanJob<'_> {
 /// Fetch the spans on `workers` threads: dealt out largest first, each to the least loaded.
 fn fetch_spread(
     repo: &Repository,
+    codec: &crate::format::Codec,
     window: &[BlobLocation],
     mut jobs: Vec<SpanJob<'_>>,
     workers: usize,
@@ -265,8 +267,8 @@ fn fetch_spread(
                                     .get_range(&path, job.span.start..job.span.end),
                             );
                             match bytes {
-                                Ok(bytes) => job.open(repo.codec(), window, Ok(&bytes)),
-                                Err(e) => job.open(repo.codec(), window, Err(e)),
+                                Ok(bytes) => job.open(codec, window, Ok(&bytes)),
+                                Err(e) => job.open(codec, window, Err(e)),
                             }
                             .err()
                         })

@@ -343,6 +343,8 @@ fn write_files(
     progress: &dyn Progress,
 ) -> Result<()> {
     let reads = Reads::for_backend(repo.backend());
+    // The graph's own codec: its chunks open under the key their tag names without a lookup.
+    let codec = repo.graph_codec(&plan.graph_id)?;
     // Buffers, one set per staging thread, kept from file to file.
     let scratches = std::sync::Mutex::new(Vec::<Scratch>::new());
     crate::parallel::largest_first(
@@ -355,6 +357,7 @@ fn write_files(
             let mut scratch = scratches.lock().unwrap().pop().unwrap_or_default();
             let result = write_file(
                 repo,
+                &codec,
                 file,
                 &dest,
                 plan.replaces_existing,
@@ -380,8 +383,10 @@ struct Scratch {
     text: Vec<u8>,
 }
 
+#[allow(clippy::too_many_arguments)]
 fn write_file(
     repo: &Repository,
+    codec: &crate::format::Codec,
     file: &PlannedFile,
     dest: &Path,
     durable: bool,
@@ -445,7 +450,7 @@ fn write_file(
             spare.extend(spent_rx.try_iter());
             let data = spare.pop().unwrap_or_default();
             if windows_tx
-                .send(fetch_window(repo, window, reads, read, data))
+                .send(fetch_window(repo, codec, window, reads, read, data))
                 .is_err()
             {
                 break; // the writer stopped on an error; it reports it

@@ -30,6 +30,7 @@ use crate::error::{Error, Result};
 use crate::keys::{self, MasterKey, SEAL_OVERHEAD};
 use ring::aead::LessSafeKey;
 use serde::{de::DeserializeOwned, Serialize};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
@@ -257,24 +258,23 @@ impl Codec {
         (u64::from(self.tag) << 32) | u64::from(rand::random::<u32>())
     }
 
-    /// The keys that may have sealed a chunk with `salt`, most likely first: the key its tag
-    /// names, then this codec's key and the master key (chunks written before tags, or a
-    /// graph tag a random salt happened to match).
-    fn keys_for(&self, salt: u64) -> Vec<Arc<MasterKey>> {
+    /// The keys that may have sealed a chunk with `salt` besides the one its tag names (see
+    /// [`Codec::with_frame`]): other graph keys of the same tag, then this codec's key and the
+    /// master key (chunks written before tags, or a graph tag a random salt happened to match).
+    fn fallback_keys(&self, salt: u64, tried: Option<&Arc<MasterKey>>) -> Vec<Arc<MasterKey>> {
         let tag = (salt >> 32) as u32;
-        let mut keys: Vec<Arc<MasterKey>> = Vec::with_capacity(3);
-        if tag == self.tag {
-            keys.extend(self.keys.clone());
-        } else if tag == 0 {
-            keys.extend(self.master.clone());
-        } else if let Some(known) = self.ring.read().unwrap().keys.get(&tag) {
+        let mut keys: Vec<Arc<MasterKey>> = Vec::new();
+        if let Some(known) = self.ring.read().unwrap().keys.get(&tag) {
             keys.extend(known.iter().cloned());
         }
-        for fallback in [&self.keys, &self.master].into_iter().flatten() {
-            if !keys.iter().any(|k| Arc::ptr_eq(k, fallback)) {
-                keys.push(fallback.clone());
-            }
-        }
+        keys.extend(self.keys.iter().cloned());
+        keys.extend(self.master.iter().cloned());
+        let mut seen: Vec<*const MasterKey> = tried.map(Arc::as_ptr).into_iter().collect();
+        keys.retain(|k| {
+            let new = !seen.contains(&Arc::as_ptr(k));
+            seen.push(Arc::as_ptr(k));
+            new
+        });
         keys
     }
 
@@ -292,12 +292,16 @@ impl Codec {
 
     /// Run `work` on the compressed frame of a stored chunk (opened, when sealed); returns its
     /// result and the key that opened the chunk (whose id key the chunk's id is checked with).
+    ///
+    /// The key is the one the salt's tag names: this codec's own (the common case, no lock and
+    /// no reference count touched), the master key (tag 0) or a graph key of the ring. Only a
+    /// chunk that does not open with it is tried under the other candidates.
     fn with_frame<T>(
         &self,
         entry: &BlobEntry,
         stored: &[u8],
         work: impl FnOnce(&[u8]) -> Result<T>,
-    ) -> Result<(T, Option<Arc<MasterKey>>)> {
+    ) -> Result<(T, Option<Cow<'_, Arc<MasterKey>>>)> {
         if self.keys.is_none() {
             return Ok((work(stored)?, None));
         }
@@ -305,14 +309,36 @@ impl Codec {
             return Err(not_authentic(&format!("chunk {}", entry.id)));
         }
         let salt = u64::from_le_bytes(stored[..SALT_LEN].try_into().expect("8 bytes"));
+        let tag = (salt >> 32) as u32;
+        let named: Option<Cow<'_, Arc<MasterKey>>> = if tag == self.tag {
+            self.keys.as_ref().map(Cow::Borrowed)
+        } else if tag == 0 {
+            self.master.as_ref().map(Cow::Borrowed)
+        } else {
+            let ring = self.ring.read().unwrap();
+            ring.keys
+                .get(&tag)
+                .and_then(|keys| keys.first().cloned())
+                .map(Cow::Owned)
+        };
         SCRATCH.with(|cell| {
             let mut scratch = cell.borrow_mut();
-            for keys in self.keys_for(salt) {
-                let key = chunk_key(&keys, salt);
+            let open = |keys: &MasterKey, scratch: &mut Vec<u8>| -> Option<usize> {
+                let key = chunk_key(keys, salt);
                 scratch.clear();
                 scratch.extend_from_slice(&stored[SALT_LEN..]);
-                if let Some(len) = keys::open_in_place(&key, &entry.id.0, &mut scratch) {
-                    return Ok((work(&scratch[keys::NONCE_LEN..][..len])?, Some(keys)));
+                keys::open_in_place(&key, &entry.id.0, scratch)
+            };
+            if let Some(keys) = &named {
+                if let Some(len) = open(keys, &mut scratch) {
+                    let out = work(&scratch[keys::NONCE_LEN..][..len])?;
+                    return Ok((out, named));
+                }
+            }
+            for keys in self.fallback_keys(salt, named.as_deref()) {
+                if let Some(len) = open(&keys, &mut scratch) {
+                    let out = work(&scratch[keys::NONCE_LEN..][..len])?;
+                    return Ok((out, Some(Cow::Owned(keys))));
                 }
             }
             Err(self.unopened(entry, salt))
@@ -353,7 +379,7 @@ impl Codec {
         let (plain, keys) = self.with_frame(entry, stored, |frame| {
             with_decompressor(entry, |d| d.decompress(frame, entry.raw_length as usize))
         })?;
-        self.check_chunk(entry, &plain, keys.as_ref())?;
+        self.check_chunk(entry, &plain, keys.as_deref())?;
         Ok(plain)
     }
 
@@ -366,7 +392,7 @@ impl Codec {
         let (written, keys) = self.with_frame(entry, stored, |frame| {
             with_decompressor(entry, |d| d.decompress_to_buffer(frame, out))
         })?;
-        self.check_chunk(entry, &out[..written], keys.as_ref())
+        self.check_chunk(entry, &out[..written], keys.as_deref())
     }
 
     /// Encode a metadata object (msgpack, zstd, sealed when encrypted) to be stored at `name`
