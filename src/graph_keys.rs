@@ -23,55 +23,14 @@
 
 use crate::backend::Created;
 use crate::error::{Error, Result};
+use crate::format::graph_key::{self, ShredRecord, MAX_GRAPH_KEY_OBJECT};
 use crate::format::{paths, Codec};
+use crate::graph_key_cache::{read_shred, GraphKey};
 use crate::keys::MasterKey;
 use crate::repository::{hostname, validate_graph_id, Repository};
 use crate::runtime::block_on;
 use bytes::Bytes;
-use object_store::path::Path;
-use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-
-/// What a graph key object says it is.
-const GRAPH_KEY_FORMAT: &str = "lightrag-backup-graph-key";
-/// The largest graph key object or shred record read (a real one is about 300 bytes).
-const MAX_GRAPH_KEY_OBJECT: u64 = 64 << 10;
-
-/// The path of a graph's own key.
-pub fn key_path(graph_id: &str) -> Path {
-    Path::from(format!("{}/{graph_id}/key", paths::GRAPHS))
-}
-
-/// The path of a graph's shred record.
-pub fn shredded_path(graph_id: &str) -> Path {
-    Path::from(format!("{}/{graph_id}/shredded", paths::GRAPHS))
-}
-
-/// A graph key object (sealed JSON under the master key, bound to its path).
-#[derive(Serialize, Deserialize)]
-struct GraphKeyObject {
-    format: String,
-    version: u32,
-    graph_id: String,
-    /// The tag in the high 32 bits of every chunk salt under this key (never 0).
-    tag: u32,
-    created_at: String,
-    hostname: String,
-    /// The key: data key | id key | chunker seed, base64.
-    key: String,
-}
-
-/// A shredded graph: what `graphs/<graph id>/shredded` records.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ShredRecord {
-    pub graph_id: String,
-    /// The tag the graph's chunks carry (so they are reported as shredded, not damaged).
-    pub tag: u32,
-    pub shredded_at: String,
-    pub hostname: String,
-    pub username: String,
-}
+use serde::Serialize;
 
 /// What [`Repository::shred_graph`] did.
 #[derive(Debug, Clone, Serialize)]
@@ -84,131 +43,16 @@ pub struct ShredReport {
     pub snapshots_deleted: Vec<String>,
 }
 
-/// What this process knows of one graph's key.
-#[derive(Clone)]
-enum GraphKey {
-    /// The graph has a key of its own: its codec.
-    Own(Codec),
-    /// The graph's chunks are under the master key (shared with every such graph).
-    Shared,
-    /// The graph was shredded.
-    Shredded(ShredRecord),
-}
-
-/// The graph keys a repository has read, by graph id.
-#[derive(Default)]
-pub(crate) struct GraphKeys {
-    known: Mutex<HashMap<String, GraphKey>>,
-}
-
-impl ShredRecord {
-    fn error(&self) -> Error {
-        Error::GraphShredded {
-            graph_id: self.graph_id.clone(),
-            at: format!(" at {}", self.shredded_at),
-        }
-    }
-}
-
 fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 impl Repository {
-    /// The codec of a graph's chunks and manifests: its own key's, when it has one, the
-    /// repository's otherwise.
-    ///
-    /// # Errors
-    /// `GraphShredded` when the graph was shredded; `Integrity` for a damaged key object;
-    /// `Backend` when the store fails.
-    pub fn graph_codec(&self, graph_id: &str) -> Result<Codec> {
-        block_on(self.graph_codec_async(graph_id, false))
-    }
-
-    /// [`Repository::graph_codec`]; `fresh` reads the key objects again instead of trusting
-    /// what this process read before.
-    pub(crate) async fn graph_codec_async(&self, graph_id: &str, fresh: bool) -> Result<Codec> {
-        if !self.codec().is_encrypted() {
-            return Ok(self.codec().clone());
-        }
-        let known = self.graph_keys.known.lock().unwrap().get(graph_id).cloned();
-        let state = match known {
-            Some(state) if !fresh => state,
-            _ => self.read_graph_key(graph_id).await?,
-        };
-        match state {
-            GraphKey::Own(codec) => Ok(codec),
-            GraphKey::Shared => Ok(self.codec().clone()),
-            GraphKey::Shredded(record) => Err(record.error()),
-        }
-    }
-
-    /// Read a graph's shred record (which wins: a shred interrupted before it deleted the key
-    /// still shreds) or key object, and remember what they say.
+    /// Read a graph's shred record or key object again (see [`GraphKeys::read`]).
     async fn read_graph_key(&self, graph_id: &str) -> Result<GraphKey> {
-        let state = match self.read_shred_record(graph_id).await? {
-            Some(record) => {
-                self.codec()
-                    .learn_shredded(record.tag, graph_id, &record.shredded_at);
-                GraphKey::Shredded(record)
-            }
-            None => match self
-                .backend()
-                .get_at_most(&key_path(graph_id), MAX_GRAPH_KEY_OBJECT)
-                .await?
-            {
-                Some(bytes) => GraphKey::Own(self.open_graph_key(graph_id, &bytes)?),
-                None => GraphKey::Shared,
-            },
-        };
         self.graph_keys
-            .known
-            .lock()
-            .unwrap()
-            .insert(graph_id.to_string(), state.clone());
-        Ok(state)
-    }
-
-    /// The codec of a graph key object's bytes (checked: sealed under this repository's master
-    /// key for this graph's path).
-    fn open_graph_key(&self, graph_id: &str, bytes: &[u8]) -> Result<Codec> {
-        let path = key_path(graph_id);
-        let json = self.codec().open_json(path.as_ref(), bytes)?;
-        let object: GraphKeyObject = serde_json::from_slice(&json)
-            .map_err(|e| Error::integrity(format!("{path} cannot be read: {e}")))?;
-        if object.format != GRAPH_KEY_FORMAT
-            || object.version != 1
-            || object.graph_id != graph_id
-            || object.tag == 0
-        {
-            return Err(Error::integrity(format!(
-                "{path} is not this graph's key object"
-            )));
-        }
-        let key = MasterKey::from_base64(&object.key)
-            .map_err(|e| Error::integrity(format!("{path}: {}", e.detail())))?;
-        Ok(self.codec().for_graph(Arc::new(key), object.tag))
-    }
-
-    async fn read_shred_record(&self, graph_id: &str) -> Result<Option<ShredRecord>> {
-        let path = shredded_path(graph_id);
-        let Some(bytes) = self
-            .backend()
-            .get_at_most(&path, MAX_GRAPH_KEY_OBJECT)
-            .await?
-        else {
-            return Ok(None);
-        };
-        let json = self.codec().open_json(path.as_ref(), &bytes)?;
-        let record: ShredRecord = serde_json::from_slice(&json)
-            .map_err(|e| Error::integrity(format!("{path} cannot be read: {e}")))?;
-        if record.graph_id != graph_id {
-            return Err(Error::integrity(format!(
-                "{path} names another graph ({})",
-                record.graph_id
-            )));
-        }
-        Ok(Some(record))
+            .read(self.backend(), self.codec(), graph_id)
+            .await
     }
 
     /// The codec a new snapshot of `graph_id` is written with: the graph's own key when it has
@@ -249,18 +93,7 @@ impl Repository {
     fn create_graph_key(&self, graph_id: &str) -> Result<Codec> {
         // A tag no graph key this repository holds has (chunks name their key by it).
         self.load_graph_keys()?;
-        let taken: std::collections::HashSet<u32> = self
-            .graph_keys
-            .known
-            .lock()
-            .unwrap()
-            .values()
-            .filter_map(|state| match state {
-                GraphKey::Own(codec) => Some(codec.key_tag()),
-                GraphKey::Shredded(record) => Some(record.tag),
-                GraphKey::Shared => None,
-            })
-            .collect();
+        let taken = self.graph_keys.tags();
         let tag = loop {
             let tag: u32 = rand::random();
             if tag != 0 && !taken.contains(&tag) {
@@ -268,20 +101,8 @@ impl Repository {
             }
         };
         let key = MasterKey::generate()?;
-        let object = GraphKeyObject {
-            format: GRAPH_KEY_FORMAT.to_string(),
-            version: 1,
-            graph_id: graph_id.to_string(),
-            tag,
-            created_at: now(),
-            hostname: hostname(),
-            key: key.to_base64().to_string(),
-        };
-        let path = key_path(graph_id);
-        let bytes = self.codec().seal_json(
-            path.as_ref(),
-            serde_json::to_vec(&object).expect("a graph key serialises"),
-        );
+        let path = graph_key::key_path(graph_id);
+        let bytes = graph_key::seal_key(self.codec(), graph_id, &key, tag, hostname());
         block_on(self.backend().put_create(&path, Bytes::from(bytes)))?;
         // Ours, or the one a concurrent first snapshot wrote before it.
         block_on(self.graph_codec_async(graph_id, true))
@@ -325,7 +146,7 @@ impl Repository {
         for (path, _) in self.backend().list_blocking(paths::GRAPHS)? {
             let parts: Vec<&str> = path.as_ref().split('/').collect();
             if parts.len() == 3 && parts[2] == "shredded" {
-                match block_on(self.read_shred_record(parts[1])) {
+                match block_on(read_shred(self.backend(), self.codec(), parts[1])) {
                     Ok(Some(record)) => out.push(record),
                     Ok(None) => {}
                     Err(error) if error.is_damage() => {
@@ -403,11 +224,8 @@ impl Repository {
     /// `Backend` when the store fails.
     pub fn apply_shred(&self, record: &ShredRecord) -> Result<()> {
         validate_graph_id(&record.graph_id)?;
-        let marker = shredded_path(&record.graph_id);
-        let bytes = self.codec().seal_json(
-            marker.as_ref(),
-            serde_json::to_vec(record).expect("a shred record serialises"),
-        );
+        let marker = graph_key::shredded_path(&record.graph_id);
+        let bytes = graph_key::seal_shred(self.codec(), record);
         block_on(async {
             match self
                 .backend()
@@ -416,15 +234,15 @@ impl Repository {
             {
                 Created::New | Created::AlreadyExisted => {}
             }
-            self.backend().delete(&key_path(&record.graph_id)).await
+            self.backend()
+                .delete(&graph_key::key_path(&record.graph_id))
+                .await
         })?;
-        self.codec()
-            .learn_shredded(record.tag, &record.graph_id, &record.shredded_at);
-        self.graph_keys
-            .known
-            .lock()
-            .unwrap()
-            .insert(record.graph_id.clone(), GraphKey::Shredded(record.clone()));
+        self.graph_keys.remember(
+            self.codec(),
+            &record.graph_id,
+            GraphKey::Shredded(record.clone()),
+        );
         Ok(())
     }
 
@@ -464,7 +282,7 @@ impl Repository {
     pub fn graph_key_object(&self, graph_id: &str) -> Result<Option<Bytes>> {
         block_on(
             self.backend()
-                .get_at_most(&key_path(graph_id), MAX_GRAPH_KEY_OBJECT),
+                .get_at_most(&graph_key::key_path(graph_id), MAX_GRAPH_KEY_OBJECT),
         )
     }
 
@@ -476,7 +294,7 @@ impl Repository {
     /// open here; `Conflict` when the graph already has another key here.
     pub fn receive_graph_key(&self, graph_id: &str, bytes: Bytes) -> Result<()> {
         validate_graph_id(graph_id)?;
-        let theirs = self.open_graph_key(graph_id, &bytes)?;
+        let theirs = graph_key::open_key(self.codec(), graph_id, &bytes)?;
         match block_on(self.graph_codec_async(graph_id, true))? {
             ours if ours.key_tag() == theirs.key_tag() && ours.key_tag() != 0 => return Ok(()),
             ours if ours.key_tag() != 0 => {
@@ -493,7 +311,10 @@ impl Repository {
                 ),
             });
         }
-        block_on(self.backend().put_create(&key_path(graph_id), bytes))?;
+        block_on(
+            self.backend()
+                .put_create(&graph_key::key_path(graph_id), bytes),
+        )?;
         block_on(self.graph_codec_async(graph_id, true)).map(|_| ())
     }
 
@@ -506,25 +327,12 @@ impl Repository {
         if !self.codec().is_encrypted() {
             return Ok(None);
         }
-        let path = shredded_path(graph_id);
+        let path = graph_key::shredded_path(graph_id);
         let Some(bytes) = block_on(self.backend().get_at_most(&path, MAX_GRAPH_KEY_OBJECT))? else {
             return Ok(None);
         };
-        let record = self.open_shred_record(graph_id, &bytes)?;
+        let record = graph_key::open_shred(self.codec(), graph_id, &bytes)?;
         Ok(Some((record, bytes)))
-    }
-
-    fn open_shred_record(&self, graph_id: &str, bytes: &[u8]) -> Result<ShredRecord> {
-        let path = shredded_path(graph_id);
-        let json = self.codec().open_json(path.as_ref(), bytes)?;
-        let record: ShredRecord = serde_json::from_slice(&json)
-            .map_err(|e| Error::integrity(format!("{path} cannot be read: {e}")))?;
-        if record.graph_id != graph_id || record.tag == 0 {
-            return Err(Error::integrity(format!(
-                "{path} is not this graph's shred record"
-            )));
-        }
-        Ok(record)
     }
 
     /// Apply a shred a replication source sent (its stored record, sealed under the master key
@@ -535,9 +343,9 @@ impl Repository {
     /// `Integrity` when the record does not open here; `Backend` when the store fails.
     pub fn receive_shred(&self, graph_id: &str, bytes: &[u8]) -> Result<ShredReport> {
         validate_graph_id(graph_id)?;
-        let record = self.open_shred_record(graph_id, bytes)?;
-        let already = block_on(self.read_shred_record(graph_id))?.is_some()
-            && block_on(self.backend().get_opt(&key_path(graph_id)))?.is_none();
+        let record = graph_key::open_shred(self.codec(), graph_id, bytes)?;
+        let already = block_on(read_shred(self.backend(), self.codec(), graph_id))?.is_some()
+            && block_on(self.backend().get_opt(&graph_key::key_path(graph_id)))?.is_none();
         self.apply_shred(&record)?;
         let snapshots_deleted = self.delete_graph_objects(graph_id)?;
         Ok(ShredReport {

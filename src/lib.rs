@@ -20,6 +20,7 @@ pub mod chunker;
 pub mod error;
 mod fetch;
 pub mod format;
+pub mod graph_key_cache;
 pub mod graph_keys;
 pub mod graph_stats;
 pub mod keys;

@@ -10,7 +10,7 @@ pub trait Progress: Send + Sync {
     /// The phase is complete.
     fn finish(&self) {}
     /// Whether the caller asked to stop (Ctrl-C). Operations check it between chunks and
-    /// stop with [`Error::Cancelled`](crate::Error::Cancelled), leaving the repository valid
+    /// stop with [`Error::Cancelled`](crate::error::Error::Cancelled), leaving the repository valid
     /// and the restore target untouched. Called from the thread that started the operation.
     fn cancelled(&self) -> bool {
         false
@@ -18,9 +18,9 @@ pub trait Progress: Send + Sync {
 }
 
 /// Fail with `Cancelled` when the caller asked to stop.
-pub(crate) fn check_cancelled(progress: &dyn Progress, what: &str) -> crate::Result<()> {
+pub(crate) fn check_cancelled(progress: &dyn Progress, what: &str) -> crate::error::Result<()> {
     if progress.cancelled() {
-        Err(crate::Error::Cancelled {
+        Err(crate::error::Error::Cancelled {
             message: format!("{what} interrupted; nothing was committed"),
         })
     } else {

@@ -84,7 +84,7 @@ pub struct Repository {
     key_id: std::sync::Mutex<Option<String>>,
     index: RwLock<IndexState>,
     /// The graph keys this process has read (see [`crate::graph_keys`]).
-    pub(crate) graph_keys: crate::graph_keys::GraphKeys,
+    pub(crate) graph_keys: crate::graph_key_cache::GraphKeys,
 }
 
 /// How a new repository is made.
@@ -1559,6 +1559,24 @@ impl Repository {
                 })
             }
         }
+    }
+
+    /// The codec of a graph's chunks and manifests: its own key's, when it has one (see
+    /// `graph_keys.rs`), the repository's otherwise.
+    ///
+    /// # Errors
+    /// `GraphShredded` when the graph was shredded; `Integrity` for a damaged key object;
+    /// `Backend` when the store fails.
+    pub fn graph_codec(&self, graph_id: &str) -> Result<Codec> {
+        block_on(self.graph_codec_async(graph_id, false))
+    }
+
+    /// [`Repository::graph_codec`]; `fresh` reads the key objects again instead of trusting
+    /// what this process read before.
+    pub(crate) async fn graph_codec_async(&self, graph_id: &str, fresh: bool) -> Result<Codec> {
+        self.graph_keys
+            .codec_of(&self.backend, &self.codec, graph_id, fresh)
+            .await
     }
 
     /// `GraphShredded` when the graph was shredded (why none of its snapshots is found).

@@ -26,6 +26,7 @@
 pub mod codec;
 pub mod config;
 pub mod damage;
+pub mod graph_key;
 pub mod id;
 pub mod index;
 pub mod manifest;

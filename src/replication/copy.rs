@@ -151,24 +151,21 @@ pub struct CopyReport {
     pub shredded: Option<String>,
 }
 
-/// Copy the snapshots of `graph_id` from `source` into `target`: see the module documentation.
+/// Copy the snapshots of `graph_id` from `source` into `target`, chunks as stored: see the
+/// module documentation ([`super::copy_graph`] chooses between this and re-encrypting).
 ///
 /// # Errors
 /// `IncompatibleTarget` before anything moves; `SnapshotNotFound` for an unknown id;
 /// `Integrity` when a source chunk does not match its id (nothing of that snapshot is
 /// committed on the target) or the target's copy does not verify; `Backend` when a store fails
 /// (retry: the next run sends only what is still missing); `Cancelled` when stopped.
-pub fn copy_graph(
+pub fn copy_as_stored(
     source: &Repository,
     target: &Repository,
     graph_id: &str,
     options: &CopyOptions,
     progress: &dyn Progress,
 ) -> Result<CopyReport> {
-    // From an unencrypted repository into an encrypted one: re-chunked and sealed there.
-    if super::reencrypt::reencrypts(source, target) {
-        return super::reencrypt::reencrypt_graph(source, target, graph_id, options, progress);
-    }
     let started = Instant::now();
     source.check_compatible(target)?;
     let mut report = CopyReport {

@@ -12,4 +12,28 @@ pub mod push;
 pub mod receive;
 pub mod reencrypt;
 
-pub use copy::{copy_graph, CopyOptions, CopyReport, SnapshotCopy};
+pub use copy::{CopyOptions, CopyReport, SnapshotCopy};
+
+use crate::error::Result;
+use crate::progress::Progress;
+use crate::repository::Repository;
+
+/// Copy the snapshots of `graph_id` that `target` lacks from `source`: as they are stored
+/// ([`copy::copy_as_stored`]), or re-encrypted from an unencrypted repository into an encrypted
+/// one ([`reencrypt::reencrypt_graph`]).
+///
+/// # Errors
+/// As those two.
+pub fn copy_graph(
+    source: &Repository,
+    target: &Repository,
+    graph_id: &str,
+    options: &CopyOptions,
+    progress: &dyn Progress,
+) -> Result<CopyReport> {
+    if reencrypt::reencrypts(source, target) {
+        reencrypt::reencrypt_graph(source, target, graph_id, options, progress)
+    } else {
+        copy::copy_as_stored(source, target, graph_id, options, progress)
+    }
+}

@@ -396,7 +396,7 @@ pub fn push_graph(
 
 /// A graph's shred record (when it was shredded) or its own key object (when it has one).
 type GraphKeyObjects = (
-    Option<(crate::graph_keys::ShredRecord, Bytes)>,
+    Option<(crate::format::graph_key::ShredRecord, Bytes)>,
     Option<Bytes>,
 );
 
