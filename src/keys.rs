@@ -261,16 +261,31 @@ fn getrandom(out: &mut [u8]) -> Result<()> {
 
 /// Seal `plain` under `key` with a random nonce, appending `nonce | ciphertext | tag` to `out`.
 pub fn seal_into(key: &LessSafeKey, ad: &[u8], plain: &[u8], out: &mut Vec<u8>) {
-    let nonce: [u8; NONCE_LEN] = rand::random();
     out.reserve(SEAL_OVERHEAD + plain.len());
-    out.extend_from_slice(&nonce);
-    let start = out.len();
+    let at = begin_sealed(out);
     out.extend_from_slice(plain);
+    seal_after(key, ad, out, at);
+}
+
+/// Start a message sealed in place at the end of `out`: reserves its nonce and returns where
+/// it begins. Append the plaintext to `out`, then call [`seal_after`]: the plaintext is
+/// written once, where its ciphertext will be.
+pub fn begin_sealed(out: &mut Vec<u8>) -> usize {
+    let at = out.len();
+    out.extend_from_slice(&[0; NONCE_LEN]);
+    at
+}
+
+/// Seal, in place, the plaintext appended to `out` after [`begin_sealed`] returned `at`, under
+/// `key` with a random nonce: `out[at..]` becomes `nonce | ciphertext | tag`.
+pub fn seal_after(key: &LessSafeKey, ad: &[u8], out: &mut Vec<u8>, at: usize) {
+    let nonce: [u8; NONCE_LEN] = rand::random();
+    out[at..at + NONCE_LEN].copy_from_slice(&nonce);
     let tag = key
         .seal_in_place_separate_tag(
             Nonce::assume_unique_for_key(nonce),
             Aad::from(ad),
-            &mut out[start..],
+            &mut out[at + NONCE_LEN..],
         )
         .expect("a message under 64 GiB seals");
     out.extend_from_slice(tag.as_ref());

@@ -238,6 +238,7 @@ impl Codec {
             key: None,
             compressor: zstd::bulk::Compressor::new(level)
                 .map_err(|e| Error::integrity(format!("cannot start zstd: {e}")))?,
+            scratch: Vec::new(),
         })
     }
 
@@ -571,6 +572,8 @@ pub struct ChunkEncoder {
     /// The current chunk key: its salt, the key, how many chunks it sealed.
     key: Option<(u64, LessSafeKey, u32)>,
     compressor: zstd::bulk::Compressor<'static>,
+    /// Where a chunk is compressed before it is sealed.
+    scratch: Vec<u8>,
 }
 
 impl ChunkEncoder {
@@ -580,15 +583,12 @@ impl ChunkEncoder {
     /// # Errors
     /// `Integrity` when zstd fails.
     pub fn encode(&mut self, id: &ObjectId, data: &[u8], raw: bool) -> Result<Vec<u8>> {
-        let compressed = if raw {
-            super::stored_frame(data)
-        } else {
-            self.compressor
-                .compress(data)
-                .map_err(|e| Error::integrity(format!("zstd compression failed: {e}")))?
-        };
         let Some(keys) = &self.codec.keys else {
-            return Ok(compressed);
+            return if raw {
+                Ok(super::stored_frame(data))
+            } else {
+                self.compress(data).map(<[u8]>::to_vec)
+            };
         };
         if self
             .key
@@ -598,9 +598,36 @@ impl ChunkEncoder {
             let salt = self.codec.new_salt();
             self.key = Some((salt, keys.chunk_key(salt), 0));
         }
+        // The frame is written once, where its ciphertext goes: `salt | nonce | frame`, sealed
+        // in place (a matrix chunk is most of a graph's bytes; a second copy of it and a
+        // second buffer per chunk cost more than the encryption).
+        let frame_len = if raw {
+            super::stored_frame_len(data.len())
+        } else {
+            self.compress(data)?.len()
+        };
         let (salt, key, used) = self.key.as_mut().expect("set above");
         *used += 1;
-        Ok(seal_chunk_with(key, *salt, id, &compressed))
+        let mut out = Vec::with_capacity(CHUNK_SEAL_OVERHEAD + frame_len);
+        out.extend_from_slice(&salt.to_le_bytes());
+        let at = keys::begin_sealed(&mut out);
+        if raw {
+            super::stored_frame_into(data, &mut out);
+        } else {
+            out.extend_from_slice(&self.scratch);
+        }
+        keys::seal_after(key, &id.0, &mut out, at);
+        Ok(out)
+    }
+
+    /// zstd-compress `data` into this encoder's scratch buffer.
+    fn compress(&mut self, data: &[u8]) -> Result<&[u8]> {
+        self.scratch.clear();
+        self.scratch.reserve(zstd::zstd_safe::compress_bound(data.len()));
+        self.compressor
+            .compress_to_buffer(data, &mut self.scratch)
+            .map_err(|e| Error::integrity(format!("zstd compression failed: {e}")))?;
+        Ok(&self.scratch)
     }
 }
 

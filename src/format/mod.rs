@@ -207,15 +207,28 @@ pub mod decode {
 /// the pack format does not change. Used for embedding matrices, whose float bytes compress
 /// by 7% at 370 MB/s (zstd level 1-4 alike).
 pub(crate) fn stored_frame(data: &[u8]) -> Vec<u8> {
-    const MAX_BLOCK: usize = 128 * 1024;
-    let blocks = data.len().div_ceil(MAX_BLOCK).max(1);
-    let mut frame = Vec::with_capacity(9 + 3 * blocks + data.len());
+    let mut frame = Vec::with_capacity(stored_frame_len(data.len()));
+    stored_frame_into(data, &mut frame);
+    frame
+}
+
+/// The length of the stored frame of `len` bytes.
+pub(crate) fn stored_frame_len(len: usize) -> usize {
+    9 + 3 * len.div_ceil(STORED_BLOCK).max(1) + len
+}
+
+/// The largest block of a stored frame (zstd's block size limit).
+const STORED_BLOCK: usize = 128 * 1024;
+
+/// Append the stored frame of `data` (see [`stored_frame`]) to `frame`.
+pub(crate) fn stored_frame_into(data: &[u8], frame: &mut Vec<u8>) {
+    frame.reserve(stored_frame_len(data.len()));
     frame.extend_from_slice(&0xFD2F_B528u32.to_le_bytes());
     // Frame header descriptor: 4-byte content size (flag 2), single segment (no window
     // descriptor), no checksum, no dictionary.
     frame.push(0b1010_0000);
     frame.extend_from_slice(&(data.len() as u32).to_le_bytes());
-    let mut pieces = data.chunks(MAX_BLOCK).peekable();
+    let mut pieces = data.chunks(STORED_BLOCK).peekable();
     if pieces.peek().is_none() {
         frame.extend_from_slice(&[1, 0, 0]); // one empty raw block, the last
     }
@@ -225,7 +238,6 @@ pub(crate) fn stored_frame(data: &[u8]) -> Vec<u8> {
         frame.extend_from_slice(&header.to_le_bytes()[..3]);
         frame.extend_from_slice(piece);
     }
-    frame
 }
 
 /// zstd-decompress a whole frame, refusing output larger than `limit`: memory grows with
