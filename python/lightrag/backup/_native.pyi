@@ -177,9 +177,15 @@ class ReplicationManager:
 
     def __new__(cls, source: Repository) -> "ReplicationManager": ...
     def open_target(
-        self, url: str, options: Optional[dict[str, str]] = None, create_location: bool = False
+        self,
+        url: str,
+        options: Optional[dict[str, str]] = None,
+        create_location: bool = False,
+        password: Optional[bytes] = None,
     ) -> Repository:
-        """The target repository at ``url``, created like the source when there is none."""
+        """The target repository at ``url``, created like the source when there is none.
+        ``password`` opens an encrypted target of an unencrypted source: copies into it
+        re-encrypt."""
     def push_op(
         self,
         base_url: str,
