@@ -116,3 +116,38 @@ def test_the_database_benchmark_measures_every_backend_and_the_native_tools(tmp_
         assert f"| {row}" in report, row
     line = next(line for line in report.splitlines() if line.startswith("| native: restore of the last dump"))
     assert line.count(" s") == 3, line  # PostgreSQL, Redis and pgvector each timed
+
+
+def test_with_several_peers_each_row_is_compared_with_the_best_of_them(tmp_path: Path):
+    """restic 0.14 and 0.18, rustic and borg side by side: each row's ratio names the peer that
+    did best on that row, not always the same one."""
+    import argparse
+
+    sys.path.insert(0, str(BENCH.parent))
+    try:
+        import run
+    finally:
+        sys.path.remove(str(BENCH.parent))
+
+    def result(seconds: dict[str, float], added: int) -> "run.ToolResult":
+        r = run.ToolResult()
+        for op in run.OPERATIONS:
+            r.times[op] = [run.Measure(seconds.get(op, 10.0), 100.0)]
+        r.repo_first, r.repo_added_by_change, r.repo_after_rounds = [300_000_000], [added], [400_000_000]
+        return r
+
+    results = {
+        "lightrag-backup": result({"first backup": 1.0, "restore": 0.5}, 10_000_000),
+        "restic": result({"first backup": 4.0, "restore": 1.5}, 250_000_000),
+        "borg": result({"first backup": 2.0, "restore": 3.0}, 200_000_000),
+        "rustic": result({"first backup": 3.0, "restore": 1.0}, 150_000_000),
+    }
+    args = argparse.Namespace(entities=200, dim=32, rounds=1, change_rounds=2, live=False,
+                              tools="lightrag-backup,restic,borg,rustic")
+    text = run.report(results, args, 1.0, None)
+    rows = {line.split("|")[1].strip(): line.split("|")[-2].strip() for line in text.splitlines()
+            if line.startswith("| ")}
+    assert "lightrag-backup vs the best peer" in text
+    assert rows["first backup (time, peak RSS)"] == "2.0x faster than borg"
+    assert rows["restore (time, peak RSS)"] == "2.0x faster than rustic"
+    assert rows["bytes added by one change step"] == "15.0x smaller than rustic"
