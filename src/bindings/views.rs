@@ -173,7 +173,7 @@ pub(crate) fn to_json<T: Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("views serialise")
 }
 
-/// A recovery point with its newest validation (the REST API's field names: the seed's).
+/// A recovery point with its newest validation (the REST API's field names: the Phase 5A design's).
 #[derive(Serialize)]
 pub(crate) struct PointView<'a> {
     checkpoint_id: &'a str,

@@ -1,4 +1,4 @@
-"""The backup routes: the seed's backup endpoints as a FastAPI router.
+"""The backup routes: the Phase 5A design's backup endpoints as a FastAPI router.
 
 Only the routes live here; the jobs, errors, auth and the app that mounts every router are the
 shared HTTP layer in :mod:`lightrag.backup.http`. Mount :func:`create_backup_router` into any

@@ -5,7 +5,7 @@ only the running deployment knows (registered graphs, schedules, verify results,
 logs, recovery points). :meth:`Catalog.rebuild` recreates the snapshot rows from the
 repository alone, so losing the catalog never loses a backup.
 
-Tables follow the seed's design (``graph_backups``, ``replication_logs``, ``recovery_points``),
+Tables follow the Phase 5A design (``graph_backups``, ``replication_logs``, ``recovery_points``),
 with SQLite types: UUIDs and timestamps as ISO 8601 text, JSON as text. The schema version is
 SQLite's ``user_version``; :data:`MIGRATIONS` upgrade it one step at a time.
 """
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from .types import BackupSnapshot
 
 MIGRATIONS: list[str] = [
-    # 1: the seed's tables, schedules, registered graphs, verify results. Idempotent, so two
+    # 1: the Phase 5A design's tables, schedules, registered graphs, verify results. Idempotent, so two
     # processes migrating one file at the same moment cannot collide.
     """
     CREATE TABLE IF NOT EXISTS graphs (

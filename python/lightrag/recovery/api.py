@@ -1,4 +1,4 @@
-"""The recovery routes: the seed's six endpoints under ``/recovery`` (fields use the seed's
+"""The recovery routes: the Phase 5A design's six endpoints under ``/recovery`` (fields use the Phase 5A design's
 column names) and the role endpoints a load balancer checks.
 
 - ``POST /recovery/checkpoint`` ``{graphs?, description?, created_by?}`` -> ``201`` the point;

@@ -57,7 +57,7 @@ logger = logging.getLogger("lightrag.recovery")
 
 T = TypeVar("T")
 
-#: The targets a status is measured against: ours, and the seed's.
+#: The targets a status is measured against: ours, and the Phase 5A design's.
 GOALS = {"rto_seconds": 15.0, "rpo_seconds": 60.0, "seed_rto_seconds": 300.0, "seed_rpo_seconds": 3600.0}
 
 _LOCK_WAIT_SECONDS = 120.0

@@ -1,4 +1,4 @@
-"""Validation that knows LightRAG: :class:`HealthValidator` (the seed's methods).
+"""Validation that knows LightRAG: :class:`HealthValidator` (the Phase 5A design's methods).
 
 What a verify checks (every chunk's hash) says the bytes are the ones backed up; this says
 they make a LightRAG graph worth serving: every file parses, the graph, vector and KV stores

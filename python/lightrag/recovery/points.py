@@ -1,6 +1,6 @@
 """The values of disaster recovery: a recovery point, and what validation found.
 
-:class:`RecoveryPoint` carries the seed's fields (``checkpoint_id, timestamp, graphs,
+:class:`RecoveryPoint` carries the Phase 5A design's fields (``checkpoint_id, timestamp, graphs,
 validated, description``) plus ``created_by`` and the snapshot of each graph; the point itself
 lives in the repository (the engine's ``recovery/<id>/point``), so every machine that knows the
 repository sees the same ones.
@@ -69,7 +69,7 @@ class RecoveryPoint:
         return ((now or datetime.now(timezone.utc)) - self.timestamp).total_seconds()
 
     def to_dict(self) -> dict[str, Any]:
-        """The REST API's shape (the seed's column names)."""
+        """The REST API's shape (the Phase 5A design's column names)."""
         return {
             "checkpoint_id": self.checkpoint_id,
             "timestamp": self.timestamp.isoformat(),

@@ -1,4 +1,4 @@
-"""The seed's replication module: :class:`ReplicationManager` for every graph and target,
+"""The Phase 5A design's replication module: :class:`ReplicationManager` for every graph and target,
 :class:`GraphReplicator` for one graph, :class:`ReplicationLog` rows and
 :class:`ReplicationStatus`.
 
@@ -699,7 +699,7 @@ def _string_options(options: dict[str, Any]) -> dict[str, str]:
 
 
 class GraphReplicator:
-    """Replication of one graph (the seed's class), over a :class:`ReplicationManager` or a
+    """Replication of one graph (the Phase 5A design's class), over a :class:`ReplicationManager` or a
     :class:`~lightrag.backup.BackupManager`."""
 
     def __init__(self, graph_id: str, manager: Union[ReplicationManager, "BackupManager"]) -> None:

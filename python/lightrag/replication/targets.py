@@ -25,7 +25,7 @@ CONFLICT_POLICIES = ("reject", "source_wins")
 
 @dataclass
 class ReplicationTarget:
-    """The seed's ``ReplicationTarget(name, base_url, api_key, enabled)``, plus which graphs go
+    """The Phase 5A design's ``ReplicationTarget(name, base_url, api_key, enabled)``, plus which graphs go
     there (``None``: all), the conflict policy, a CA file for ``https://`` and object-store
     ``options`` (endpoint, region, ...) for repository targets."""
 
