@@ -169,9 +169,10 @@ pub(crate) fn fetch_window(
         jobs.into_iter()
             .filter_map(|job| {
                 let path = pack_path(&job.span.pack);
-                let bytes =
-                    repo.backend()
-                        .read_range_into(&path, job.span.start..job.span.end, read);
+                let bytes = repo
+                    .backend()
+                    .read_range_into(&path, job.span.start..job.span.end, read)
+                    .map(SpanBytes::Spent);
                 job.open(codec, window, bytes).err()
             })
             .collect()
@@ -182,6 +183,13 @@ pub(crate) fn fetch_window(
         Some((_, error)) => Err(error),
         None => Ok(Window { data, ranges }),
     }
+}
+
+/// The bytes of one ranged read: shared (an object store's response), or a buffer of ours
+/// that is read once, so its sealed chunks are opened in place.
+enum SpanBytes<'b> {
+    Shared(&'b [u8]),
+    Spent(&'b mut [u8]),
 }
 
 /// One ranged read and where each of its chunks goes.
@@ -197,33 +205,55 @@ impl SpanJob<'_> {
         self,
         codec: &crate::format::Codec,
         window: &[BlobLocation],
-        bytes: Result<&[u8]>,
+        bytes: Result<SpanBytes<'_>>,
     ) -> std::result::Result<(), (usize, Error)> {
         let first = self.span.members.iter().copied().min().unwrap_or(0);
-        let bytes = bytes.map_err(|e| (first, e))?;
+        let mut bytes = bytes.map_err(|e| (first, e))?;
+        // A chunk a file holds twice is read once for both: it is opened by copy, never in
+        // place (which would spend its bytes before the second open).
+        let mut offsets: Vec<u64> = self
+            .outputs
+            .iter()
+            .map(|(i, _)| window[*i].entry.offset as u64)
+            .collect();
+        offsets.sort_unstable();
+        let twice: Vec<u64> = offsets
+            .windows(2)
+            .filter(|w| w[0] == w[1])
+            .map(|w| w[0])
+            .collect();
         let mut failure: Option<(usize, Error)> = None;
         for (i, out) in self.outputs {
             let entry = window[i].entry;
             let offset = (entry.offset as u64 - self.span.start) as usize;
-            let result = bytes
-                .get(offset..offset + entry.length as usize)
-                .ok_or_else(|| {
-                    Error::integrity(format!(
-                        "pack {} is shorter than the index says",
-                        self.span.pack
-                    ))
-                })
-                .and_then(|compressed| {
-                    codec
-                        .open_chunk_into(&entry, compressed, out)
-                        .map_err(|e| match e {
-                            Error::Integrity { message } => {
-                                Error::integrity(format!("{message} (in pack {})", self.span.pack))
-                            }
-                            // A graph shredded under a running restore says so.
-                            other => other,
-                        })
-                });
+            let range = offset..offset + entry.length as usize;
+            let short = || {
+                Error::integrity(format!(
+                    "pack {} is shorter than the index says",
+                    self.span.pack
+                ))
+            };
+            let result = match &mut bytes {
+                SpanBytes::Spent(bytes) if !twice.contains(&(entry.offset as u64)) => bytes
+                    .get_mut(range)
+                    .ok_or_else(short)
+                    .and_then(|stored| codec.open_chunk_in_place(&entry, stored, out)),
+                SpanBytes::Spent(bytes) => bytes
+                    .get(range)
+                    .ok_or_else(short)
+                    .and_then(|stored| codec.open_chunk_into(&entry, stored, out)),
+                SpanBytes::Shared(bytes) => bytes
+                    .get(range)
+                    .ok_or_else(short)
+                    .and_then(|stored| codec.open_chunk_into(&entry, stored, out)),
+            }
+            .map_err(|e| match e {
+                Error::Integrity { message } => {
+                    Error::integrity(format!("{message} (in pack {})", self.span.pack))
+                }
+                // A graph shredded under a running restore says so.
+                other => other,
+            });
             if let Err(error) = result {
                 if failure.as_ref().is_none_or(|(at, _)| i < *at) {
                     failure = Some((i, error));
@@ -267,7 +297,7 @@ fn fetch_spread(
                                     .get_range(&path, job.span.start..job.span.end),
                             );
                             match bytes {
-                                Ok(bytes) => job.open(codec, window, Ok(&bytes)),
+                                Ok(bytes) => job.open(codec, window, Ok(SpanBytes::Shared(&bytes))),
                                 Err(e) => job.open(codec, window, Err(e)),
                             }
                             .err()

@@ -103,6 +103,46 @@ fn flip_bit(path: &Path, at: usize) {
     std::fs::write(path, bytes).unwrap();
 }
 
+/// A restore opens sealed chunks in place in its read buffer (no copy): a chunk a file holds
+/// many times, read once for all of them, must be opened by copy, or its second open finds
+/// its bytes already spent. Every byte comes back, in an encrypted and a plain repository.
+#[test]
+fn a_file_repeating_one_chunk_restores_byte_for_byte() {
+    let work = tempfile::tempdir().unwrap();
+    let graph = work.path().join("graph");
+    std::fs::create_dir_all(&graph).unwrap();
+    let mut block = vec![0u8; 96 * 1024];
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    for byte in block.iter_mut() {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        *byte = state as u8;
+    }
+    let repeated: Vec<u8> = block.iter().copied().cycle().take(block.len() * 40).collect();
+    std::fs::write(graph.join("kv_store_full_docs.json"), &repeated).unwrap();
+    for encrypt in [true, false] {
+        let dir = work.path().join(format!("repo-{encrypt}"));
+        let repo = if encrypt {
+            encrypted(&dir)
+        } else {
+            Repository::open_with(backend(&dir), Some(Encryption::None), None).unwrap()
+        };
+        let made = snapshot(&repo, &graph);
+        let file = &made.files[0];
+        let distinct: HashSet<&ObjectId> = file.chunks.iter().map(|c| &c.id).collect();
+        assert!(
+            distinct.len() * 4 < file.chunks.len(),
+            "the file must repeat its chunks: {} distinct of {}",
+            distinct.len(),
+            file.chunks.len()
+        );
+        let at = work.path().join(format!("restored-{encrypt}"));
+        restored(&repo, &made.snapshot_id, &at);
+        assert!(std::fs::read(at.join("kv_store_full_docs.json")).unwrap() == repeated);
+    }
+}
+
 #[test]
 fn a_bucket_reader_learns_no_name_text_or_file_name_of_the_graph() {
     let tmp = tempfile::tempdir().unwrap();

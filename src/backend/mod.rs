@@ -387,12 +387,12 @@ impl Backend {
         path: &Path,
         range: std::ops::Range<u64>,
         buf: &'a mut Vec<u8>,
-    ) -> Result<&'a [u8]> {
+    ) -> Result<&'a mut [u8]> {
         let Kind::Local { root, .. } = &self.kind else {
             let bytes = block_on(self.get_range(path, range))?;
             buf.clear();
             buf.extend_from_slice(&bytes);
-            return Ok(buf);
+            return Ok(&mut buf[..]);
         };
         use std::os::unix::fs::FileExt;
         let file_path = root.join(path.as_ref());
@@ -412,7 +412,7 @@ impl Backend {
                 )),
                 _ => Error::io("read", &file_path, e),
             })?;
-        Ok(&buf[..len])
+        Ok(&mut buf[..len])
     }
 
     /// List every object under `prefix` as (path, size).

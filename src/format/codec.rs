@@ -396,6 +396,37 @@ impl Codec {
         self.check_chunk(entry, &out[..written], keys.as_deref())
     }
 
+    /// As [`Codec::open_chunk_into`], opening a sealed chunk where it lies in `stored`, whose
+    /// bytes are spent (a read buffer the chunk is read from once): no copy into a scratch
+    /// buffer first. Only where the chunk's key is certain (this codec writes under the
+    /// master key and the chunk's salt names it), since a failed open in place leaves nothing
+    /// to try another key on; any other chunk is opened by copy, as `open_chunk_into` does.
+    ///
+    /// # Errors
+    /// As [`Codec::open_chunk`].
+    pub fn open_chunk_in_place(
+        &self,
+        entry: &BlobEntry,
+        stored: &mut [u8],
+        out: &mut [u8],
+    ) -> Result<()> {
+        let keys = match &self.keys {
+            Some(keys) if self.tag == 0 && stored.len() >= CHUNK_SEAL_OVERHEAD => keys,
+            _ => return self.open_chunk_into(entry, stored, out),
+        };
+        let salt = u64::from_le_bytes(stored[..SALT_LEN].try_into().expect("8 bytes"));
+        if salt >> 32 != 0 {
+            return self.open_chunk_into(entry, stored, out);
+        }
+        let key = chunk_key(keys, salt);
+        let Some(len) = keys::open_in_place(&key, &entry.id.0, &mut stored[SALT_LEN..]) else {
+            return Err(self.unopened(entry, salt));
+        };
+        let frame = &stored[SALT_LEN + keys::NONCE_LEN..][..len];
+        let written = with_decompressor(entry, |d| d.decompress_to_buffer(frame, out))?;
+        self.check_chunk(entry, &out[..written], Some(keys))
+    }
+
     /// Encode a metadata object (msgpack, zstd, sealed when encrypted) to be stored at `name`
     /// (`""` for content-addressed objects).
     ///
@@ -623,7 +654,8 @@ impl ChunkEncoder {
     /// zstd-compress `data` into this encoder's scratch buffer.
     fn compress(&mut self, data: &[u8]) -> Result<&[u8]> {
         self.scratch.clear();
-        self.scratch.reserve(zstd::zstd_safe::compress_bound(data.len()));
+        self.scratch
+            .reserve(zstd::zstd_safe::compress_bound(data.len()));
         self.compressor
             .compress_to_buffer(data, &mut self.scratch)
             .map_err(|e| Error::integrity(format!("zstd compression failed: {e}")))?;
@@ -696,6 +728,31 @@ mod tests {
                 raw_length: data.len() as u32,
             };
             assert_eq!(&codec.open_chunk(&entry, bytes).unwrap(), data);
+        }
+    }
+
+    #[test]
+    fn chunks_open_in_place_as_by_copy_and_a_graph_codec_falls_back_to_copy() {
+        let codec = encrypted();
+        let graph = codec.for_graph(Arc::new(MasterKey::generate().unwrap()), 7);
+        for codec in [codec, graph] {
+            let data: Vec<u8> = (0..50_000u32).map(|i| (i % 251) as u8).collect();
+            let id = codec.chunk_id(&data);
+            let stored = codec.chunk_encoder(3).unwrap().encode(&id, &data, false).unwrap();
+            let entry = BlobEntry {
+                id,
+                offset: 0,
+                length: stored.len() as u32,
+                raw_length: data.len() as u32,
+            };
+            let mut spent = stored.clone();
+            let mut out = vec![0u8; data.len()];
+            codec.open_chunk_in_place(&entry, &mut spent, &mut out).unwrap();
+            assert_eq!(out, data);
+            // A flipped bit is refused in place too, and nothing is written past the check.
+            let mut damaged = stored.clone();
+            damaged[40] ^= 1;
+            assert!(codec.open_chunk_in_place(&entry, &mut damaged, &mut out).is_err());
         }
     }
 
