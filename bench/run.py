@@ -461,7 +461,7 @@ def ratio_heading(results: dict[str, ToolResult]) -> str:
     peers = [p for p in peers_of(results) if "(S3)" not in p]
     if len(peers) > 1:
         return "lightrag-backup vs the best peer"
-    return f"lightrag-backup vs {peers[0]}" if peers else "lightrag-backup vs"
+    return f"lightrag-backup vs {peers[0]}" if peers else "ratio"
 
 
 def pairs(results: dict[str, ToolResult], metric: Callable[[str], float]) -> list[tuple[str, str, str]]:
@@ -473,6 +473,11 @@ def pairs(results: dict[str, ToolResult], metric: Callable[[str], float]) -> lis
         return fixed
     best = min(local, key=metric)
     return [row for row in fixed if row[0] not in local] + [(best, "lightrag-backup", f" than {best}")]
+
+
+def times(ratio: float) -> str:
+    """A ratio as the report prints it: two decimals where one would hide a 10% difference."""
+    return f"{ratio:.2f}x" if 0.5 < ratio < 2 else f"{ratio:.1f}x"
 
 
 def report(results: dict[str, ToolResult], args: argparse.Namespace, graph_mb: float, live: dict[str, float] | None) -> str:
@@ -491,8 +496,8 @@ def report(results: dict[str, ToolResult], args: argparse.Namespace, graph_mb: f
         f"Run of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
         "",
         f"Machine: {os.cpu_count()} cores ({cpu}), {mem_gb:.0f} GiB RAM, {platform.platform()}. "
-        f"Versions: lightrag-backup {version('lightrag-backup')}, lightrag-hku {version('lightrag-hku')}, "
-        + ", ".join(peer_versions(results)) + ". "
+        + ", ".join([f"Versions: lightrag-backup {version('lightrag-backup')}", f"lightrag-hku {version('lightrag-hku')}",
+                     *peer_versions(results)]) + ". "
         "Page cache warm and dirty pages written back (`sync`) before every timed command, for every tool. "
         "lightrag-backup runs as the console script of a fresh venv holding the installed build (see `operator_venv`).",
         "",
@@ -504,7 +509,7 @@ def report(results: dict[str, ToolResult], args: argparse.Namespace, graph_mb: f
     for op in OPERATIONS:
         cells = [f"{median(t, op, 'seconds'):.2f} s, {median(t, op, 'rss_mb'):.0f} MB" for t in results]
         ratio = "; ".join(
-            f"{median(peer, op, 'seconds') / max(median(ours, op, 'seconds'), 1e-9):.1f}x faster{where}"
+            f"{times(median(peer, op, 'seconds') / max(median(ours, op, 'seconds'), 1e-9))} faster{where}"
             for peer, ours, where in pairs(results, lambda tool: median(tool, op, 'seconds'))
         )
         lines.append(f"| {op} (time, peak RSS) | " + " | ".join(cells) + f" | {ratio} |")
@@ -515,7 +520,7 @@ def report(results: dict[str, ToolResult], args: argparse.Namespace, graph_mb: f
     ]:
         values = {t: statistics.median(getattr(r, attr)) for t, r in results.items()}
         ratio = "; ".join(
-            f"{values[peer] / max(values[ours], 1):.1f}x smaller{where}"
+            f"{times(values[peer] / max(values[ours], 1))} smaller{where}"
             for peer, ours, where in pairs(results, values.__getitem__)
         )
         lines.append(f"| {label} | " + " | ".join(f"{v / 1e6:.1f} MB" for v in values.values()) + f" | {ratio} |")

@@ -7,6 +7,29 @@ cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3}
 
+# The fast loop while working: no installs, no servers, one clippy; the wheel rebuilt
+# incrementally (the cargo target dir is kept) and installed into this interpreter, then the
+# tests that need nothing beyond this process (no `processes`, `databases`, `cloud`, `browser`
+# or `bench` mark; see pyproject.toml). CI runs everything: this loop is for the edit in hand.
+#   bash scripts/test.sh --fast [pytest arguments]
+if [ "${1:-}" = "--fast" ]; then
+    shift
+    started=$(date +%s)
+    command -v maturin >/dev/null || "$PYTHON" -m pip install --quiet --disable-pip-version-check maturin
+    cargo fmt --all -- --check
+    cargo clippy --all-targets --features python -- -D warnings
+    rm -rf target/fast-wheel
+    maturin build --release --quiet -o target/fast-wheel
+    "$PYTHON" -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --no-deps \
+        --force-reinstall target/fast-wheel/*.whl
+    cd tests_py
+    status=0
+    "$PYTHON" -m pytest -q -p no:cacheprovider -m "not (processes or databases or cloud or browser or bench)" "$@" \
+        || status=$?
+    echo "== fast loop: $(( $(date +%s) - started )) s"
+    exit $status
+fi
+
 # The benchmark harness test compares against restic and borg, timed by /usr/bin/time.
 if ! command -v restic >/dev/null || ! command -v borg >/dev/null || [ ! -x /usr/bin/time ]; then
     echo "== installing restic, borg and time (Debian)"
@@ -54,4 +77,4 @@ echo "== stubs match the built module"
 echo "== pytest"
 # Run from a folder outside the source tree so `lightrag.backup` is the installed wheel.
 cd tests_py
-"$PYTHON" -m pytest -q -p no:cacheprovider "$@"
+"$PYTHON" -m pytest -q -p no:cacheprovider --durations=15 "$@"

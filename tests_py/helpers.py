@@ -1,10 +1,18 @@
-"""What a user checks after a restore: the files, the graph, and query answers."""
+"""What the tests share: what a user checks after a restore (the files, the graph, query
+answers), and the one way each kind of process is launched and driven: the command line
+(:func:`cli`), ``lightrag-backup serve`` (:func:`start_serve`), LightRAG's own server with the
+backup routes mounted (:func:`start_mounted`), and a REST job waited for (:func:`wait_job`).
+No test module imports another: what two share lives here."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from lightrag.backup.offline_graph import new_rag
 
@@ -258,3 +266,111 @@ def azurite_connection(endpoint: str, key: str = AZURITE_KEY) -> str:
         "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
         f"AccountKey={key};BlobEndpoint={endpoint}/devstoreaccount1;"
     )
+
+
+def cli(*args: str, env: "dict[str, str] | None" = None, cwd: "Path | None" = None,
+        unset: Iterable[str] = (), timeout: float = 300) -> "subprocess.CompletedProcess[str]":
+    """``lightrag-backup`` as an operator runs it (the console script installed beside this
+    interpreter), with this process's environment plus ``env`` and without ``unset``."""
+    full_env = dict(os.environ)
+    for name in unset:
+        full_env.pop(name, None)
+    full_env.update(env or {})
+    script = Path(sys.executable).parent / "lightrag-backup"
+    command = str(script) if script.exists() else "lightrag-backup"
+    return subprocess.run([command, *args], capture_output=True, text=True, env=full_env, timeout=timeout, cwd=cwd)
+
+
+def wait_job(client: Any, job: "dict[str, Any]", seconds: float = 120) -> "dict[str, Any]":
+    """Poll a REST job (``status_url``) until it is neither queued nor running."""
+    deadline = time.monotonic() + seconds
+    while job["state"] in ("queued", "running"):
+        assert time.monotonic() < deadline, job
+        time.sleep(0.05)
+        response = client.get(job["status_url"])
+        assert response.status_code == 200, response.text
+        job = response.json()
+    return job
+
+
+#: The API key of every mounted LightRAG server the tests start.
+MOUNTED_API_KEY = "mounted-key-456"
+MOUNTED_LAUNCHER = Path(__file__).parent / "mounted_server.py"
+
+
+def start_mounted(root: Path, *extra: str, env: "dict[str, str] | None" = None,
+                  port: "int | None" = None) -> "tuple[subprocess.Popen, str]":
+    """LightRAG's API server with the backup routes mounted (``mounted_server.py``: stub LLM
+    and embeddings behind an OpenAI-compatible loopback server), its graph in
+    ``root/rag_storage``; returns the process and its base URL once ``/health`` answers."""
+    import httpx
+
+    port = port or free_port()
+    environment = {
+        **os.environ,
+        "WORKING_DIR": str(root / "rag_storage"),
+        "INPUT_DIR": str(root / "inputs"),
+        "PORT": str(port),
+        "LIGHTRAG_API_KEY": MOUNTED_API_KEY,
+        "LOG_DIR": str(root),
+        **(env or {}),
+    }
+    log = open(root / f"server-{port}.log", "w")
+    process = subprocess.Popen([sys.executable, str(MOUNTED_LAUNCHER), *extra], cwd=root, env=environment,
+                               stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                return process, base
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"server did not start: {(root / f'server-{port}.log').read_text()[-4000:]}")
+        time.sleep(0.2)
+
+
+def stop_mounted(process: subprocess.Popen) -> int:
+    """Stop a mounted server as an operator's Ctrl-C does; its exit code."""
+    process.send_signal(signal.SIGINT)
+    try:
+        return process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise
+
+
+def insert(client: Any, text: str, name: str) -> None:
+    """Insert a document through LightRAG's API and wait until its pipeline has processed it."""
+    response = client.post("/documents/text", json={"text": text, "file_source": name})
+    assert response.status_code == 200, response.text
+    track_id = response.json()["track_id"]
+    deadline = time.monotonic() + 120
+    while True:
+        status = client.get("/documents/pipeline_status").json()
+        tracked = client.get(f"/documents/track_status/{track_id}").json()
+        states = [d["status"] for d in tracked.get("documents", [])]
+        if not status["busy"] and states and all(s == "processed" for s in states):
+            return
+        assert "failed" not in states and time.monotonic() < deadline, (status, tracked)
+        time.sleep(0.2)
+
+
+def labels(client: Any) -> "list[str]":
+    response = client.get("/graph/label/list")
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def exists(client: Any, name: str) -> bool:
+    response = client.get("/graph/entity/exists", params={"name": name})
+    assert response.status_code == 200, response.text
+    return response.json()["exists"]
+
+
+def answers(client: Any, question: str) -> str:
+    response = client.post("/query", json={"query": question, "mode": "hybrid"})
+    assert response.status_code == 200, response.text
+    return response.json()["response"]

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from typing import Any, Iterator
 
 import httpx
@@ -14,9 +13,12 @@ import pytest
 
 from lightrag.backup.offline_graph import build_graph, graph_files
 
-from helpers import start_serve, stop_serve
+from helpers import start_serve, stop_serve, wait_job
 
 API_KEY = "test-api-key-123"
+
+
+pytestmark = pytest.mark.processes
 
 
 @pytest.fixture(scope="module")
@@ -44,17 +46,6 @@ def server(tmp_path_factory) -> Iterator[dict[str, Any]]:
                           env={"LIGHTRAG_REPLICATION_ALLOWED_DIRS": str(root / "allowed")})
     yield {"client": started["client"], "base": started["base"], "graphs": graphs, "root": root}
     stop_serve(started)
-
-
-def wait_job(client: httpx.Client, job: dict[str, Any]) -> dict[str, Any]:
-    deadline = time.monotonic() + 120
-    while job["state"] in ("queued", "running"):
-        assert time.monotonic() < deadline, job
-        time.sleep(0.05)
-        response = client.get(job["status_url"])
-        assert response.status_code == 200, response.text
-        job = response.json()
-    return job
 
 
 def test_auth_the_lightrag_way(server):

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
-from helpers import AZURITE_KEY, azurite_connection, server_env
+from helpers import AZURITE_KEY, azurite_connection, cli as run_cli, server_env
 
 from lightrag.backup import GraphBackup
 from lightrag.backup.errors import (
@@ -39,6 +39,8 @@ from lightrag.backup.storage import (
     storage_from_url,
 )
 
+
+pytestmark = pytest.mark.cloud
 
 
 def s3_storage(prefix: str, **kwargs: Any) -> S3BackupStorage:
@@ -217,8 +219,7 @@ def test_cli_works_with_an_s3_url(tmp_path: Path):
            "AWS_ENDPOINT_URL": endpoint}
 
     def cli(*args: str, repo: str = url) -> subprocess.CompletedProcess:
-        command = [sys.executable, "-m", "lightrag.backup.cli", "--repo", repo, "--no-progress", *args]
-        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+        return run_cli("--repo", repo, "--no-progress", *args, env=env, timeout=120)
 
     done = cli("snapshot", "--init", "-g", "g1", "-w", str(tmp_path / "graph"))
     assert done.returncode == 0, done.stderr

@@ -3,11 +3,16 @@ asserted: the numbers live in BENCHMARKS.md, from the full run."""
 
 from __future__ import annotations
 
+import pytest
+
 import subprocess
 import sys
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "run.py"
+
+
+pytestmark = pytest.mark.bench
 
 
 def test_the_benchmark_runs_every_tool_and_writes_the_report(tmp_path: Path):
@@ -47,6 +52,7 @@ def test_a_run_replaces_its_own_section_and_keeps_the_rest(tmp_path: Path):
     assert text.index("Intro.") < text.index("second run") < text.index("big run") < text.index("Kept.")
 
 
+@pytest.mark.cloud
 def test_the_benchmark_runs_on_the_cloud_backends(tmp_path: Path):
     from helpers import server_env
 
@@ -96,6 +102,7 @@ def test_the_failover_benchmark_measures_automatic_failover_and_switchover(tmp_p
     assert "Switchover RPO: 0 of" in report, report
 
 
+@pytest.mark.databases
 def test_the_database_benchmark_measures_every_backend_and_the_native_tools(tmp_path: Path):
     """Needs the test servers (PostgreSQL, pgvector, Redis): CI starts them."""
     from helpers import server_env

@@ -10,16 +10,7 @@ from pathlib import Path
 
 from lightrag.backup.offline_graph import build_graph, graph_files
 
-
-def cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
-        unset: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
-    import os
-
-    full_env = dict(os.environ)
-    full_env.update(env or {})
-    for name in unset:
-        full_env.pop(name, None)
-    return subprocess.run(["lightrag-backup", *args], capture_output=True, text=True, env=full_env, timeout=300, cwd=cwd)
+from helpers import cli
 
 
 def test_help_starts_fast_without_loading_lightrag():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import asyncio
 import os
 import signal
@@ -29,6 +31,9 @@ SNAPSHOT_SCRIPT = textwrap.dedent(
     print("finished", flush=True)
     """
 )
+
+
+pytestmark = pytest.mark.processes
 
 
 def _build(graph_dir: Path) -> None:

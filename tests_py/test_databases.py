@@ -36,6 +36,9 @@ REDIS = {"kv_storage": "RedisKVStorage", "doc_status_storage": "RedisDocStatusSt
 MIXED = {"kv_storage": "RedisKVStorage", "doc_status_storage": "PGDocStatusStorage", "graph_storage": "PGTableGraphStorage"}
 
 
+pytestmark = pytest.mark.databases
+
+
 @pytest.fixture(scope="module")
 def db_env() -> dict[str, str]:
     """The backend variables LightRAG's storages read, for the test servers."""
@@ -503,7 +506,7 @@ def _env_file(path: Path, env: dict[str, str], storages: dict[str, str], working
 
 
 async def test_the_cli_backs_up_from_lightrags_variables_and_restores_into_another_backend(tmp_path, db_env):
-    from test_cli import cli
+    from helpers import cli
 
     ws = workspace()
     async with graph(tmp_path / "src", db_env, POSTGRES, ws=ws) as rag:
@@ -634,7 +637,7 @@ async def test_a_snapshot_process_killed_mid_capture_commits_nothing_and_the_nex
 async def test_a_restore_killed_midway_is_marked_refused_for_backup_and_completed_by_running_it_again(
     tmp_path, storage, db_env
 ):
-    from test_cli import cli
+    from helpers import cli
 
     from lightrag.backup.errors import RestoreIncompleteError
 
@@ -801,8 +804,7 @@ def test_lightrag_backup_server_backs_up_and_restores_its_postgres_instance(tmp_
     """The real server (LightRAG's own, with the backup routes) on LightRAG's PostgreSQL
     storages, configured the way LightRAG's server is: its live instance is snapshotted as
     records and restored into, and it answers from the restored graph without a restart."""
-    from test_api import wait_job
-    from test_mounted_server import exists, insert, labels, start, stop
+    from helpers import exists, insert, labels, start_mounted as start, stop_mounted as stop, wait_job
 
     import httpx
 
@@ -812,7 +814,7 @@ def test_lightrag_backup_server_backs_up_and_restores_its_postgres_instance(tmp_
            "LIGHTRAG_GRAPH_STORAGE": POSTGRES["graph_storage"], "WORKSPACE": ws}
     process, base = start(tmp_path, "--backup-repo", str(tmp_path / "repo"), "--backup-graph-id", "served",
                           "--backup-catalog", str(tmp_path / "catalog.sqlite3"), env=env)
-    from test_mounted_server import API_KEY
+    from helpers import MOUNTED_API_KEY as API_KEY
 
     client = httpx.Client(base_url=base, headers={"X-API-Key": API_KEY}, timeout=120)
     try:
@@ -1122,7 +1124,7 @@ def test_a_standby_server_on_redis_applies_what_a_postgres_primary_pushes(tmp_pa
     same descriptions, same relations, same documents; no restart."""
     import httpx
     from helpers import wait_applied
-    from test_mounted_server import API_KEY, exists, insert, labels, start, stop
+    from helpers import MOUNTED_API_KEY as API_KEY, exists, insert, labels, start_mounted as start, stop_mounted as stop
 
     def served(client: httpx.Client) -> dict[str, Any]:
         kg = client.get("/graphs", params={"label": "*", "max_depth": 3, "max_nodes": 1000}).json()

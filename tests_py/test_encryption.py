@@ -8,14 +8,13 @@ import json
 import os
 import stat
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from helpers import azurite_connection, server_env
+from helpers import azurite_connection, cli as run_cli, server_env
 
 from lightrag.backup.errors import InvalidInputError, PasswordRequiredError, WrongPasswordError
 from lightrag.backup.storage import AzureBlobBackupStorage, LocalBackupStorage, S3BackupStorage
@@ -27,9 +26,7 @@ EXIT_PASSWORD = 4
 
 def cli(*args: str, env: "dict[str, str] | None" = None, cwd: "Path | None" = None) -> subprocess.CompletedProcess:
     """The command line with no password in its environment but what ``env`` adds."""
-    base = {k: v for k, v in os.environ.items() if k not in PASSWORD_VARIABLES}
-    return subprocess.run([sys.executable, "-m", "lightrag.backup.cli", *args], env={**base, **(env or {})},
-                          capture_output=True, text=True, timeout=300, cwd=cwd)
+    return run_cli(*args, env=env, cwd=cwd, unset=PASSWORD_VARIABLES)
 
 
 def secret_file(tmp_path: Path, name: str, secret: str) -> str:
@@ -185,6 +182,7 @@ def test_the_python_api_takes_a_password_a_callable_or_the_environment(tmp_path:
     assert BackupManager(str(path), tmp_path / "catalog.sqlite3", password=lambda: "api password").storage.encrypted
 
 
+@pytest.mark.cloud
 def test_the_demo_runs_with_no_setup_and_keeps_its_throwaway_password(tmp_path: Path):
     done = cli("demo", "--dir", str(tmp_path / "demo"))
     assert done.returncode == 0, done.stderr[-3000:]
@@ -242,7 +240,8 @@ def _storage(backend: str, prefix: str, tmp_path: Path) -> Any:
                                   connection_string=azurite_connection(server_env("LRB_TEST_AZURITE_ENDPOINT")))
 
 
-@pytest.mark.parametrize("backend", ["local", "s3", "azure"])
+@pytest.mark.parametrize("backend", ["local", pytest.param("s3", marks=pytest.mark.cloud),
+                                     pytest.param("azure", marks=pytest.mark.cloud)])
 async def test_no_entity_name_chunk_text_or_file_name_reaches_the_bucket(backend: str, tmp_path: Path, rag):
     from lightrag.backup import GraphBackup
     from lightrag.backup.offline_graph import entity_names
@@ -278,6 +277,7 @@ async def test_no_entity_name_chunk_text_or_file_name_reaches_the_bucket(backend
     assert needle.encode() in (restored / "kv_store_full_docs.json").read_bytes()
 
 
+@pytest.mark.processes
 def test_a_standby_must_hold_its_primarys_key_and_is_provisioned_from_a_key_export(tmp_path: Path):
     from helpers import build, start_server, start_serve, stop_serve
 

@@ -7,6 +7,8 @@ import logging
 import uuid
 from pathlib import Path
 
+import pytest
+
 from fault_proxy import FaultProxy
 from helpers import build, start_server, stop_serve
 
@@ -17,6 +19,7 @@ from lightrag.replication import ReplicationManager, ReplicationTarget
 KEY = "logging-key"
 
 
+@pytest.mark.processes
 def test_the_engines_retries_reach_python_logging(tmp_path: Path, caplog):
     build(tmp_path / "graph", 1, seed=81)
     standby = start_server(tmp_path, "s", KEY, "--role", "standby")
@@ -48,6 +51,7 @@ def test_the_engines_retries_reach_python_logging(tmp_path: Path, caplog):
         stop_serve(standby)
 
 
+@pytest.mark.cloud
 def test_the_object_store_clients_retries_reach_python_logging(tmp_path: Path, caplog):
     from helpers import server_env
 

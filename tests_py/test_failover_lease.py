@@ -27,13 +27,15 @@ import httpx
 import pytest
 
 from fault_proxy import FaultProxy
-from helpers import eventually
-from test_mounted_server import API_KEY, answers, exists, insert, start
+from helpers import MOUNTED_API_KEY as API_KEY, answers, eventually, exists, insert, start_mounted as start
 
 #: Short lease timings for tests: renew + 2 * timeout + margin = 1 + 3 + 1.5 <= 6.
 TIMING = {"LIGHTRAG_RECOVERY_LEASE_TTL_SECONDS": "6", "LIGHTRAG_RECOVERY_LEASE_RENEW_SECONDS": "1",
           "LIGHTRAG_RECOVERY_LEASE_TIMEOUT_SECONDS": "1.5", "LIGHTRAG_RECOVERY_LEASE_MARGIN_SECONDS": "1.5"}
 TTL = 6.0
+
+
+pytestmark = pytest.mark.processes
 
 
 class PrimaryWatcher:
@@ -257,6 +259,7 @@ def s3_env(endpoint: str) -> dict[str, str]:
             "AWS_REGION": "us-east-1", "AWS_ALLOW_HTTP": "true"}
 
 
+@pytest.mark.cloud
 def test_a_primary_cut_off_from_the_lease_demotes_itself_before_a_standby_promotes(tmp_path: Path):
     from helpers import server_env
 

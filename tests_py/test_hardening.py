@@ -23,8 +23,7 @@ import msgpack
 import pytest
 import zstandard
 
-from helpers import build, start_serve, stop_serve
-from test_cli import cli
+from helpers import build, cli, start_serve, stop_serve
 
 KEY = "hardening-key"
 
@@ -38,6 +37,7 @@ def write_graph(folder: Path, version: int) -> None:
     (folder / "graph_chunk_entity_relation.graphml").write_text("<graphml/>")
 
 
+@pytest.mark.processes
 def test_one_unreadable_manifest_blocks_no_command(tmp_path: Path):
     repo, graph = tmp_path / "repo", tmp_path / "g"
     base = ["--repo", str(repo), "--catalog", str(tmp_path / "catalog.db")]
@@ -115,6 +115,7 @@ def test_delete_removes_an_unreadable_manifest(tmp_path: Path):
     assert cli(*base, "prune").returncode == 0
 
 
+@pytest.mark.processes
 def test_messages_say_what_is_wrong(tmp_path: Path):
     repo = tmp_path / "repo"
     base = ["--repo", str(repo), "--catalog", str(tmp_path / "catalog.db")]
@@ -191,6 +192,7 @@ def standby_snapshots(server: dict[str, Any], graph_id: str) -> list[Any]:
     return list(listed.json()["snapshots"])
 
 
+@pytest.mark.processes
 def test_a_pushed_manifest_gets_the_checks_a_local_one_gets(standby):
     for path in ("../../escape.txt", "/etc/cron.d/x", "kv_store_a\0.json", "notes.txt"):
         file = {"path": path, "size": 0, "mtime_ns": 0, "mode": 0o644, "digest": bytes(32), "chunks": [],
@@ -206,6 +208,7 @@ def test_a_pushed_manifest_gets_the_checks_a_local_one_gets(standby):
     assert not list((standby["root"] / "repo" / "snapshots").glob("**/*"))
 
 
+@pytest.mark.processes
 def test_epochs_past_the_engines_range_are_refused_and_not_recorded(standby):
     info = lambda: httpx.get(f"{standby['base']}/replication/receive/info",  # noqa: E731
                              headers={"X-API-Key": KEY}, timeout=30).json()
@@ -231,6 +234,7 @@ def pack_bytes(blobs: list[tuple[bytes, bytes, int]]) -> bytes:
     return bytes(body + trailer + struct.pack("<I", len(trailer)) + b"LRBT")
 
 
+@pytest.mark.processes
 def test_zstd_bombs_are_refused_before_they_inflate(standby):
     pid = standby["process"].pid
     before = peak_rss(pid)
@@ -263,6 +267,7 @@ def test_zstd_bombs_are_refused_before_they_inflate(standby):
     assert standby_snapshots(standby, "bomb") == []
 
 
+@pytest.mark.processes
 def test_a_flood_of_pushes_is_answered_503_with_retry_after(standby):
     host, port = standby["base"].removeprefix("http://").split(":")
     held: list[socket.socket] = []
@@ -307,6 +312,7 @@ def test_lightrag_backup_server_refuses_to_listen_unguarded(tmp_path: Path):
     assert "--backup-no-auth" in done.stdout + done.stderr
 
 
+@pytest.mark.processes
 def test_serve_reads_its_key_from_a_file_not_the_command_line(tmp_path: Path):
     graphs = tmp_path / "graphs"
     build(graphs / "g", 1, seed=3)
@@ -417,6 +423,7 @@ async def test_an_insert_racing_a_snapshot_is_accepted_and_wholly_in_the_next(ra
 # -- a broken CA file is one target's problem ---------------------------------------------------
 
 
+@pytest.mark.processes
 def test_a_broken_ca_file_fails_its_own_target_only(tmp_path: Path):
     from helpers import make_test_ca
 

@@ -4,6 +4,8 @@ the REST API reports for the same thing."""
 
 from __future__ import annotations
 
+import pytest
+
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from helpers import add_document, build, start_server, stop_serve
 
 KEY = "metrics-key"
+
+
+pytestmark = pytest.mark.processes
 
 
 def scrape(client: httpx.Client) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -4,8 +4,6 @@ server, see mounted_server.py)."""
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -15,50 +13,15 @@ from typing import Any, Iterator
 import httpx
 import pytest
 
-from helpers import free_port, wait_applied
-from test_api import wait_job
+from helpers import (MOUNTED_API_KEY, MOUNTED_LAUNCHER as LAUNCHER, answers, exists, insert, labels,
+                     start_mounted as start,
+                     stop_mounted as stop, wait_applied, wait_job)
 
-API_KEY = "mounted-key-456"
+API_KEY = MOUNTED_API_KEY
 PASSWORD = "admin-pass-789"
-LAUNCHER = Path(__file__).parent / "mounted_server.py"
 
 
-def start(root: Path, *extra: str, env: dict[str, str] | None = None,
-          port: int | None = None) -> tuple[subprocess.Popen, str]:
-    port = port or free_port()
-    environment = {
-        **os.environ,
-        "WORKING_DIR": str(root / "rag_storage"),
-        "INPUT_DIR": str(root / "inputs"),
-        "PORT": str(port),
-        "LIGHTRAG_API_KEY": API_KEY,
-        "LOG_DIR": str(root),
-        **(env or {}),
-    }
-    log = open(root / f"server-{port}.log", "w")
-    process = subprocess.Popen([sys.executable, str(LAUNCHER), *extra], cwd=root, env=environment,
-                               stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                return process, base
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError(f"server did not start: {(root / f'server-{port}.log').read_text()[-4000:]}")
-        time.sleep(0.2)
-
-
-def stop(process: subprocess.Popen) -> int:
-    process.send_signal(signal.SIGINT)
-    try:
-        return process.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        raise
+pytestmark = pytest.mark.processes
 
 
 @pytest.fixture(scope="module")
@@ -72,40 +35,6 @@ def mounted(tmp_path_factory) -> Iterator[dict[str, Any]]:
     client.close()
     if process.poll() is None:
         stop(process)
-
-
-def insert(client: httpx.Client, text: str, name: str) -> None:
-    """Insert a document through LightRAG's API and wait until its pipeline has processed it."""
-    response = client.post("/documents/text", json={"text": text, "file_source": name})
-    assert response.status_code == 200, response.text
-    track_id = response.json()["track_id"]
-    deadline = time.monotonic() + 120
-    while True:
-        status = client.get("/documents/pipeline_status").json()
-        tracked = client.get(f"/documents/track_status/{track_id}").json()
-        states = [d["status"] for d in tracked.get("documents", [])]
-        if not status["busy"] and states and all(s == "processed" for s in states):
-            return
-        assert "failed" not in states and time.monotonic() < deadline, (status, tracked)
-        time.sleep(0.2)
-
-
-def labels(client: httpx.Client) -> list[str]:
-    response = client.get("/graph/label/list")
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-def exists(client: httpx.Client, name: str) -> bool:
-    response = client.get("/graph/entity/exists", params={"name": name})
-    assert response.status_code == 200, response.text
-    return response.json()["exists"]
-
-
-def answers(client: httpx.Client, question: str) -> str:
-    response = client.post("/query", json={"query": question, "mode": "hybrid"})
-    assert response.status_code == 200, response.text
-    return response.json()["response"]
 
 
 def test_routes_sit_behind_lightrags_auth(mounted):

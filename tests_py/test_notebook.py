@@ -4,12 +4,17 @@ progress bars as notebook widgets."""
 
 from __future__ import annotations
 
+import pytest
+
 from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "examples" / "quickstart.ipynb"
+
+
+pytestmark = pytest.mark.processes
 
 
 def test_the_quickstart_notebook_runs_top_to_bottom(tmp_path: Path):

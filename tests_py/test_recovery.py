@@ -10,7 +10,6 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -26,7 +25,7 @@ from lightrag.recovery import AlreadyPrimaryError, DisasterRecoveryManager, Heal
 from lightrag.recovery.health import check_folder
 from lightrag.replication.graph_replication import instance_epoch, instance_role, set_instance_role
 
-from helpers import forget_shared_data
+from helpers import cli as run_cli, forget_shared_data
 
 
 @pytest.fixture(scope="module")
@@ -365,10 +364,7 @@ async def test_failover_of_folder_graphs_restores_the_point_and_promotes(clean_g
 
 
 def cli(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "lightrag.backup.cli", "--repo", str(root / "repo"), "--catalog",
-         str(root / "catalog.sqlite3"), *args],
-        capture_output=True, text=True, timeout=300)
+    return run_cli("--repo", str(root / "repo"), "--catalog", str(root / "catalog.sqlite3"), *args)
 
 
 def test_the_recovery_commands(clean_graph, tmp_path):

@@ -4,13 +4,13 @@ SIGKILL, failover on a standby, the old primary fenced when it comes back."""
 
 from __future__ import annotations
 
+import pytest
+
 import asyncio
 import json
 import os
 import signal
-import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 
@@ -20,24 +20,18 @@ from lightrag.backup.storage import LocalBackupStorage
 from lightrag.recovery import HealthValidator
 from lightrag.replication import ReplicationManager
 
-from helpers import add_document, build, eventually, observe_folder, restart_serve, start_server, stop_serve
+from helpers import add_document, build, eventually, observe_folder, restart_serve, start_server, stop_serve, wait_job
 
 PRIMARY_KEY, STANDBY_KEY, SECOND_KEY = "dr-primary-key", "dr-standby-key", "dr-second-key"
 GRAPHS = ("alpha", "beta", "gamma")
 
 
+pytestmark = pytest.mark.processes
+
+
 def snapshot_ids(client: httpx.Client, graph_id: str) -> list[str]:
     answer = client.get(f"/backup/graphs/{graph_id}/snapshots")
     return [s["snapshot_id"] for s in answer.json()] if answer.status_code == 200 else []
-
-
-def wait_job(client: httpx.Client, job: dict[str, Any]) -> dict[str, Any]:
-    deadline = time.monotonic() + 120
-    while job["state"] in ("queued", "running"):
-        assert time.monotonic() < deadline, job
-        time.sleep(0.05)
-        job = client.get(job["status_url"]).json()
-    return job
 
 
 def test_failover_to_a_recovery_point_after_the_primary_is_killed(tmp_path: Path):

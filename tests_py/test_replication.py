@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import uuid
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from lightrag.replication import GraphReplicator, ReplicationManager, Replicatio
 from lightrag.replication.errors import TargetExistsError
 
 from helpers import server_env
-from helpers import azurite_connection
+from helpers import azurite_connection, cli
 
 
 async def graph_in(path: Path) -> Path:
@@ -54,7 +53,8 @@ def target_of(kind: str, tmp_path: Path) -> tuple[ReplicationTarget, dict[str, A
     return ReplicationTarget("dr-azure", url, options=options), {"url": url, **options}
 
 
-@pytest.mark.parametrize("kind", ["file", "s3", "azure"])
+@pytest.mark.parametrize("kind", ["file", pytest.param("s3", marks=pytest.mark.cloud),
+                                  pytest.param("azure", marks=pytest.mark.cloud)])
 async def test_replicate_a_graph_then_only_its_changes_and_restore_from_the_target(tmp_path: Path, kind: str):
     graph = await graph_in(tmp_path / "wd")
     manager = BackupManager(LocalBackupStorage(tmp_path / "repo"), tmp_path / "catalog.sqlite3")
@@ -156,10 +156,6 @@ async def test_targets_keep_their_secrets_and_refuse_what_they_cannot_do(tmp_pat
     assert replication.handle_replication_failure("docs", "broken") is False
     health = replication.check_target_health("broken")
     assert health["healthy"] is False and "do-not-print" not in health["error"]
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["lightrag-backup", *args], capture_output=True, text=True, timeout=300)
 
 
 async def test_the_cli_registers_replicates_and_reports(tmp_path: Path):

@@ -22,6 +22,9 @@ from helpers import add_document, build, start_server, start_serve, stop_serve, 
 PRIMARY_KEY, STANDBY_KEY, OTHER_KEY = "primary-key-1", "standby-key-2", "other-key-3"
 
 
+pytestmark = pytest.mark.processes
+
+
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory) -> Iterator[dict[str, dict[str, Any]]]:
     root = tmp_path_factory.mktemp("instances")

@@ -18,6 +18,8 @@ from lightrag.backup.errors import GraphSourceConflictError, IntegrityError
 from lightrag.backup.offline_graph import build_graph, documents, graph_files, new_rag
 from lightrag.backup.storage import LocalBackupStorage
 
+from helpers import cli as run_cli
+
 NOBODY = 65534
 
 
@@ -49,11 +51,8 @@ async def change(graph: Path, seed: int) -> None:
 
 
 def cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    full = dict(os.environ)
-    for name in ("WORKING_DIR", "WORKSPACE", "LIGHTRAG_GRAPH_ID", "LIGHTRAG_BACKUP_STORAGE_PATH"):
-        full.pop(name, None)
-    full.update(env or {})
-    return subprocess.run(["lightrag-backup", *args], capture_output=True, text=True, timeout=300, cwd=cwd, env=full)
+    return run_cli(*args, cwd=cwd, env=env,
+                   unset=("WORKING_DIR", "WORKSPACE", "LIGHTRAG_GRAPH_ID", "LIGHTRAG_BACKUP_STORAGE_PATH"))
 
 
 async def test_two_folders_cannot_share_one_graph_id(tmp_path: Path):

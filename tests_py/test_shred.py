@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from helpers import build, eventually, start_serve, stop_serve
+from helpers import build, cli as run_cli, eventually, start_serve, stop_serve
 
 from lightrag.backup import GraphBackup
 from lightrag.backup.errors import GraphShreddedError, InvalidInputError
@@ -20,9 +19,7 @@ from lightrag.backup.storage import LocalBackupStorage
 
 
 def cli(repo: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "lightrag.backup.cli", "--repo", str(repo), "--catalog",
-                           str(repo) + ".sqlite3", "--no-progress", *args],
-                          capture_output=True, text=True, timeout=300)
+    return run_cli("--repo", str(repo), "--catalog", str(repo) + ".sqlite3", "--no-progress", *args)
 
 
 def graph_files(folder: Path) -> dict[str, bytes]:
@@ -115,6 +112,7 @@ def _target_graph_files(server: dict[str, Any], graph: str) -> dict[str, bytes]:
     return graph_files(out)
 
 
+@pytest.mark.processes
 def test_replication_carries_the_graph_key_and_the_shred_to_a_standby_and_a_repository_target(tmp_path: Path):
     for graph, seed in (("tenant-a", 21), ("tenant-b", 22)):
         build(tmp_path / "primary-graphs" / graph, 2, seed=seed)

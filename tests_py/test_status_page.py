@@ -17,6 +17,9 @@ from helpers import build, start_server, stop_serve
 KEY = "page-key"
 
 
+pytestmark = [pytest.mark.browser, pytest.mark.processes]
+
+
 def chromium() -> str:
     found = shutil.which("chromium") or shutil.which("chromium-browser")
     if found is None:

@@ -174,10 +174,23 @@ def api_key_of(args: argparse.Namespace) -> "str | None":
     return os.environ.get("LIGHTRAG_API_KEY")
 
 
-def storage(args: argparse.Namespace) -> Any:
+#: What a command that keeps a catalog imports after it opens the repository.
+WITH_MANAGER = ("graph_backup", "manager")
+#: What a command on one graph's snapshots imports after it opens the repository.
+WITH_GRAPH = ("graph_backup",)
+#: What a restore imports after it opens the repository.
+WITH_RESTORE = ("graph_backup", "records.restore")
+
+
+def storage(args: argparse.Namespace, *, then: "tuple[str, ...]" = ()) -> Any:
     """The repository the command names. Only ``init`` (and ``snapshot --init``) creates one
     (with ``--create-bucket``, its bucket or container too): a mistyped ``--repo`` is an
-    error, never a new empty repository."""
+    error, never a new empty repository.
+
+    ``then`` names the modules of ``lightrag.backup`` the command uses next: they are imported
+    while the repository opens. Unlocking an encrypted repository's key (Argon2id, about 30 ms
+    of one core) releases the GIL, and the imports take as long: a command pays for the
+    slower of the two, not both."""
     from ..errors import InvalidInputError
     from ..storage import default_location, parse_repo_options, storage_from_url
 
@@ -195,13 +208,42 @@ def storage(args: argparse.Namespace) -> Any:
                 key_export = handle.read(1 << 16)
         except OSError as error:
             raise InvalidInputError(f"--from-key-export {args.from_key_export}: {error.strerror or error}") from None
-    store = storage_from_url(location, create=creating, create_location=creating and args.create_bucket,
-                             password=password_of(args), encryption=getattr(args, "encryption", None),
-                             key_export=key_export, key_per_graph=bool(getattr(args, "key_per_graph_repo", False)),
-                             **options)
+    password = password_of(args)  # here: a --password-command may prompt or fail
+
+    def open_repository() -> Any:
+        return storage_from_url(location, create=creating, create_location=creating and args.create_bucket,
+                                password=password, encryption=getattr(args, "encryption", None),
+                                key_export=key_export, key_per_graph=bool(getattr(args, "key_per_graph_repo", False)),
+                                **options)
+
+    store = open_repository() if not then else _beside_imports(open_repository, then)
     if not store.encrypted:
         warn_unencrypted(store)
     return store
+
+
+def _beside_imports(work: "Callable[[], Any]", modules: "tuple[str, ...]") -> Any:
+    """``work()`` on a thread while this one imports ``modules`` (of ``lightrag.backup``); its
+    result, or its exception raised here."""
+    import importlib
+    import threading
+
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = work()
+        except BaseException as error:  # raised again in the caller's thread
+            outcome["error"] = error
+
+    opener = threading.Thread(target=run, name="lightrag-backup-open", daemon=True)
+    opener.start()
+    for module in modules:
+        importlib.import_module(f"lightrag.backup.{module}")
+    opener.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
 
 
 def password_of(args: argparse.Namespace) -> "bytes | None":

@@ -7,6 +7,9 @@ import os
 from typing import Any
 
 from ._common import (
+    WITH_GRAPH,
+    WITH_MANAGER,
+    WITH_RESTORE,
     EXIT_DAMAGED,
     EXIT_ERROR,
     SNAPSHOT_HEADER,
@@ -130,7 +133,7 @@ def snapshot(args: argparse.Namespace, bar: ProgressBar) -> int:
     if args.from_env is not None:
         return _snapshot_from_env(args, bar)
     graph_folder(args)  # checked first: bad input changes nothing, leaves no repository behind
-    store = storage(args)
+    store = storage(args, then=WITH_MANAGER)
     made = backup(args, store, manager(args, store)).create_snapshot(args.description, args.tag, progress=bar,
                                                                      adopt=args.adopt)
     emit(args, made.to_dict(), "snapshot " + snapshot_line(made), bar)
@@ -147,7 +150,7 @@ def _snapshot_from_env(args: argparse.Namespace, bar: ProgressBar) -> int:
     config = StorageConfig.from_env(env_file=args.from_env)
     args.workspace = config.workspace
     args.working_dir = config.working_dir
-    store = storage(args)
+    store = storage(args, then=WITH_MANAGER)
     owner = manager(args, store)
     dim, model = embedding_of(config)
 
@@ -165,9 +168,9 @@ def _snapshot_from_env(args: argparse.Namespace, bar: ProgressBar) -> int:
 
 
 def list_(args: argparse.Namespace, bar: ProgressBar) -> int:
+    store = storage(args, then=WITH_GRAPH)
     from ..graph_backup import GraphBackup
 
-    store = storage(args)
     graphs = [args.graph_id] if args.graph_id else store.list_graphs()
     snapshots = [s for g in graphs for s in GraphBackup(g, store, os.devnull).list_snapshots()]
     # A damaged manifest hides nothing else: the rest are listed, it is flagged.
@@ -185,7 +188,7 @@ def list_(args: argparse.Namespace, bar: ProgressBar) -> int:
 
 
 def show(args: argparse.Namespace, bar: ProgressBar) -> int:
-    found = backup(args, storage(args)).get_snapshot(args.snapshot_id)
+    found = backup(args, storage(args, then=WITH_GRAPH)).get_snapshot(args.snapshot_id)
     files = "\n".join(f"  {f.path:<45} {human(f.size):>10}  {f.chunks} chunks" for f in found.files)
     data = found.to_dict() | {"files": [vars(f) for f in found.files]}
     emit(args, data, snapshot_line(found) + f"\n  data hash {found.data_hash}\n" + files)
@@ -193,7 +196,7 @@ def show(args: argparse.Namespace, bar: ProgressBar) -> int:
 
 
 def verify(args: argparse.Namespace, bar: ProgressBar) -> int:
-    store = storage(args)
+    store = storage(args, then=WITH_MANAGER if args.snapshot_id else ())
     if args.snapshot_id:
         report = backup(args, store, manager(args, store)).verify_snapshot(
             args.snapshot_id, not args.no_read_data, read_data_subset=args.read_data_subset, progress=bar)
@@ -209,7 +212,7 @@ def verify(args: argparse.Namespace, bar: ProgressBar) -> int:
 
 
 def restore(args: argparse.Namespace, bar: ProgressBar) -> int:
-    graph = backup(args, storage(args))
+    graph = backup(args, storage(args, then=WITH_RESTORE))
     if args.into_env is not None:
         return _restore_into_env(args, bar, graph)
     if args.target is None and args.working_dir is None:
@@ -274,7 +277,7 @@ def _restore_into_env(args: argparse.Namespace, bar: ProgressBar, graph: Any) ->
 
 
 def delete(args: argparse.Namespace, bar: ProgressBar) -> int:
-    store = storage(args)
+    store = storage(args, then=WITH_MANAGER)
     graph = backup(args, store, manager(args, store))
     from ..errors import IntegrityError
 
@@ -298,7 +301,7 @@ def refuse_shredded(store: Any, graph: str) -> None:
 
 
 def shred(args: argparse.Namespace, bar: ProgressBar) -> int:
-    store = storage(args)
+    store = storage(args, then=WITH_MANAGER)
     report = manager(args, store).shred_graph(args.graph_id, confirm=args.confirm)
     deleted = len(report["snapshots_deleted"])
     done = "was already shredded; finished" if report["already_shredded"] else "shredded"

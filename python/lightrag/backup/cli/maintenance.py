@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from ._common import (
+    WITH_MANAGER,
     EXIT_DAMAGED,
     ProgressBar,
     Wanted,
@@ -62,7 +63,7 @@ def forget(args: argparse.Namespace, bar: ProgressBar) -> int:
 
     if not has_policy(args):
         raise InvalidInputError("say what to keep: --keep-last, --keep-daily, ..., --keep-within or --keep-tag")
-    owner = manager(args, storage(args))
+    owner = manager(args, storage(args, then=WITH_MANAGER))
     report = owner.apply_retention(policy(args), graph_id=args.graph_id, dry_run=args.dry_run)
     lines = []
     for name, decisions in report["graphs"].items():
@@ -83,7 +84,7 @@ def prune(args: argparse.Namespace, bar: ProgressBar) -> int:
     from ..retention import parse_duration
 
     grace = parse_duration(args.grace, default_unit="s").total_seconds()
-    report = manager(args, storage(args)).prune(grace, dry_run=args.dry_run, repack_threshold=args.repack_threshold,
+    report = manager(args, storage(args, then=WITH_MANAGER)).prune(grace, dry_run=args.dry_run, repack_threshold=args.repack_threshold,
                                                 progress=bar)
     emit(args, report, prune_text(report), bar)
     return 0
@@ -93,7 +94,7 @@ def repair(args: argparse.Namespace, bar: ProgressBar) -> int:
     """Heal from every registered graph's folder, plus the one given with -g/-w."""
     from ..errors import InvalidInputError
 
-    owner = manager(args, storage(args))
+    owner = manager(args, storage(args, then=WITH_MANAGER))
     if args.working_dir:
         if not args.graph_id:
             raise InvalidInputError("repair -w DIR needs -g GRAPH_ID: which graph's data that folder holds")
@@ -136,7 +137,7 @@ def prune_text(report: dict[str, Any]) -> str:
 
 
 def catalog_rebuild(args: argparse.Namespace, bar: ProgressBar) -> int:
-    store = storage(args)
+    store = storage(args, then=WITH_MANAGER)
     owner = manager(args, store)
     count = owner.rebuild_catalog()
     schedules = owner.last_rebuild.get("schedules", 0)
@@ -152,7 +153,7 @@ def catalog_rebuild(args: argparse.Namespace, bar: ProgressBar) -> int:
 
 
 def catalog_show(args: argparse.Namespace, bar: ProgressBar) -> int:
-    owner = manager(args, storage(args))
+    owner = manager(args, storage(args, then=WITH_MANAGER))
     data = {"catalog": str(owner.catalog.path), "schema_version": owner.catalog.schema_version,
             "graphs": owner.catalog.graphs(), "schedules": owner.list_schedules(),
             "snapshots": len(owner.catalog.snapshots())}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ._common import EXIT_ERROR, ProgressBar, Wanted, add_command, api_key_of, api_key_options, emit, manager, storage
+from ._common import WITH_MANAGER, EXIT_ERROR, ProgressBar, Wanted, add_command, api_key_of, api_key_options, emit, manager, storage
 
 _POINT_HELP = "a recovery point id, a unique prefix of one, or latest"
 
@@ -67,7 +67,7 @@ def register(commands: Any, wanted: Wanted) -> None:
 def _recovery(args: argparse.Namespace, **options: Any) -> Any:
     from lightrag.recovery import DisasterRecoveryManager
 
-    return DisasterRecoveryManager(manager(args, storage(args)), **options)
+    return DisasterRecoveryManager(manager(args, storage(args, then=WITH_MANAGER)), **options)
 
 
 def _point_line(point: Any) -> str:

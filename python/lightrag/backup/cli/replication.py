@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ._common import EXIT_ERROR, ProgressBar, Wanted, add_command, emit, human, manager, storage
+from ._common import WITH_MANAGER, EXIT_ERROR, ProgressBar, Wanted, add_command, emit, human, manager, storage
 
 
 def register(commands: Any, wanted: Wanted) -> None:
@@ -75,7 +75,7 @@ def register(commands: Any, wanted: Wanted) -> None:
 def _replication(args: argparse.Namespace) -> Any:
     from lightrag.replication import ReplicationManager
 
-    return ReplicationManager(manager(args, storage(args)))
+    return ReplicationManager(manager(args, storage(args, then=WITH_MANAGER)))
 
 
 def target_add(args: argparse.Namespace, bar: ProgressBar) -> int:
@@ -168,7 +168,7 @@ def replication_apply(args: argparse.Namespace, bar: ProgressBar) -> int:
     it from its next received snapshot)."""
     from lightrag.replication.apply import StandbyApplier
 
-    applier = StandbyApplier(manager(args, storage(args)))
+    applier = StandbyApplier(manager(args, storage(args, then=WITH_MANAGER)))
     if args.enabled is not None:
         applier.set_enabled(args.graph_id, args.enabled, require_served=False)
     status = applier.status(args.graph_id)

@@ -7,6 +7,7 @@ import sys
 from typing import Any, Optional
 
 from ._common import (
+    WITH_MANAGER,
     EXIT_ERROR,
     ProgressBar,
     Wanted,
@@ -57,7 +58,7 @@ def set_schedule(args: argparse.Namespace, bar: ProgressBar) -> int:
         when = f"{when}s"
     elif args.cron:
         when = CronExpression(args.cron).text
-    owner = manager(args, storage(args))
+    owner = manager(args, storage(args, then=WITH_MANAGER))
     name = graph_id(args)
     if when is None and owner.get_schedule(name) is None:
         from ..errors import InvalidInputError
@@ -70,7 +71,7 @@ def set_schedule(args: argparse.Namespace, bar: ProgressBar) -> int:
 
 
 def show_schedules(args: argparse.Namespace, bar: ProgressBar) -> int:
-    owner = manager(args, storage(args))
+    owner = manager(args, storage(args, then=WITH_MANAGER))
     views = [owner.get_schedule(args.graph_id)] if args.graph_id else owner.list_schedules()
     views = [v for v in views if v]
     lines = [
@@ -83,7 +84,7 @@ def show_schedules(args: argparse.Namespace, bar: ProgressBar) -> int:
 
 
 def remove_schedule(args: argparse.Namespace, bar: ProgressBar) -> int:
-    removed = manager(args, storage(args)).unschedule_backup(args.graph_id)
+    removed = manager(args, storage(args, then=WITH_MANAGER)).unschedule_backup(args.graph_id)
     emit(args, {"removed": removed}, "removed" if removed else f"{args.graph_id} had no schedule")
     return 0 if removed else EXIT_ERROR
 
@@ -91,7 +92,7 @@ def remove_schedule(args: argparse.Namespace, bar: ProgressBar) -> int:
 def run_schedules(args: argparse.Namespace, bar: ProgressBar) -> int:
     import asyncio
 
-    owner = manager(args, storage(args))
+    owner = manager(args, storage(args, then=WITH_MANAGER))
     if args.once:
         results = asyncio.run(_run_due(owner))
         emit(args, [vars(r) for r in results],

@@ -7,7 +7,7 @@ import os
 import sys
 from typing import Any
 
-from ._common import ProgressBar, Wanted, add_command, api_key_of, api_key_options, manager, storage
+from ._common import WITH_MANAGER, ProgressBar, Wanted, add_command, api_key_of, api_key_options, manager, storage
 
 
 def register(commands: Any, wanted: Wanted) -> None:
@@ -47,7 +47,7 @@ def serve(args: argparse.Namespace, bar: ProgressBar) -> int:
     tls = tls_files(args.ssl_certfile, args.ssl_keyfile)
     key = api_key_of(args)
     auth = auth_mode(args.host, key, args.no_auth)
-    store = storage(args)
+    store = storage(args, then=WITH_MANAGER)
     owner = manager(args, store)
     from lightrag.replication.graph_replication import instance_epoch, instance_role, set_instance_role
 
