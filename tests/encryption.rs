@@ -119,7 +119,12 @@ fn a_file_repeating_one_chunk_restores_byte_for_byte() {
         state ^= state << 17;
         *byte = state as u8;
     }
-    let repeated: Vec<u8> = block.iter().copied().cycle().take(block.len() * 40).collect();
+    let repeated: Vec<u8> = block
+        .iter()
+        .copied()
+        .cycle()
+        .take(block.len() * 40)
+        .collect();
     std::fs::write(graph.join("kv_store_full_docs.json"), &repeated).unwrap();
     for encrypt in [true, false] {
         let dir = work.path().join(format!("repo-{encrypt}"));

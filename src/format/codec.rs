@@ -738,7 +738,11 @@ mod tests {
         for codec in [codec, graph] {
             let data: Vec<u8> = (0..50_000u32).map(|i| (i % 251) as u8).collect();
             let id = codec.chunk_id(&data);
-            let stored = codec.chunk_encoder(3).unwrap().encode(&id, &data, false).unwrap();
+            let stored = codec
+                .chunk_encoder(3)
+                .unwrap()
+                .encode(&id, &data, false)
+                .unwrap();
             let entry = BlobEntry {
                 id,
                 offset: 0,
@@ -747,12 +751,16 @@ mod tests {
             };
             let mut spent = stored.clone();
             let mut out = vec![0u8; data.len()];
-            codec.open_chunk_in_place(&entry, &mut spent, &mut out).unwrap();
+            codec
+                .open_chunk_in_place(&entry, &mut spent, &mut out)
+                .unwrap();
             assert_eq!(out, data);
             // A flipped bit is refused in place too, and nothing is written past the check.
             let mut damaged = stored.clone();
             damaged[40] ^= 1;
-            assert!(codec.open_chunk_in_place(&entry, &mut damaged, &mut out).is_err());
+            assert!(codec
+                .open_chunk_in_place(&entry, &mut damaged, &mut out)
+                .is_err());
         }
     }
 
