@@ -24,12 +24,14 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from . import _native
 from .errors import InvalidInputError, SnapshotNotFoundError
 from .passwords import PasswordSource, resolve_password
-from .types import BackupSnapshot, ProgressCallback, VerifyReport, check_snapshot_id, verify_report
+
+if TYPE_CHECKING:
+    from .types import BackupSnapshot, ProgressCallback, VerifyReport
 
 
 class BackupStorageBackend:
@@ -147,6 +149,8 @@ class BackupStorageBackend:
 
         Raises :class:`SnapshotNotFoundError` when no graph has it.
         """
+        from .types import BackupSnapshot  # imported here: opening a repository needs none of it
+
         graph_id = self._graph_of(snapshot_id)
         return BackupSnapshot._from_native(json.loads(self._repo.graph(graph_id).get_op(snapshot_id).run()), self.location)
 
@@ -176,6 +180,8 @@ class BackupStorageBackend:
     ) -> VerifyReport:
         """Verify every snapshot of one graph, or of the whole repository, in one pass (each
         pack is read once however many snapshots share it)."""
+        from .types import verify_report
+
         scope = f"the snapshots of graph {graph_id}" if graph_id else "the snapshots of every graph"
         if graph_id is None:
             op = self._repo.verify_op(bool(read_data), read_data_subset, progress)
@@ -184,6 +190,8 @@ class BackupStorageBackend:
         return verify_report("", bool(read_data), op.run(), scope)
 
     def _graph_of(self, snapshot_id: str) -> str:
+        from .types import check_snapshot_id
+
         check_snapshot_id(snapshot_id)
         graph_id = self._repo.find_snapshot_graph(snapshot_id)
         if graph_id is None:
@@ -418,7 +426,7 @@ def storage_from_url(
     password: "PasswordSource | None" = None,
     encryption: "str | None" = None,
     key_export: "str | None" = None,
-        key_per_graph: bool = False,
+    key_per_graph: bool = False,
     **options: Any,
 ) -> BackupStorageBackend:
     """Open a repository by URL: ``file:///path`` or a plain path, ``s3://bucket/prefix``,
