@@ -6,6 +6,8 @@ from __future__ import annotations
 import ast
 import asyncio
 import sqlite3
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -75,11 +77,29 @@ def test_the_package_has_no_import_circles():
 
 
 def test_backup_imports_neither_replication_nor_recovery_except_the_app_factory_cli_and_server():
-    allowed = ("lightrag.backup.http.app", "lightrag.backup.cli", "lightrag.backup.server")
+    allowed = ("lightrag.backup.app", "lightrag.backup.http.app", "lightrag.backup.cli", "lightrag.backup.server")
     for name, imports in our_modules().items():
         if name.startswith("lightrag.backup") and not name.startswith(allowed):
             reaching = {m for m in imports if m.startswith(("lightrag.replication", "lightrag.recovery"))}
             assert not reaching, f"{name} imports {reaching}"
+
+
+def test_the_shared_http_layer_loads_no_router_and_the_old_factory_path_still_works():
+    """``lightrag.backup.http`` is what every router shares and sits below them: importing it
+    (and the old ``lightrag.backup.http.app`` path, kept for code written against it) loads
+    no router; the factory's names are found through the old path when asked for."""
+    probe = subprocess.run(
+        [sys.executable, "-c",
+         "import sys\n"
+         "import lightrag.backup.http.app as old, lightrag.backup.http.jobs, lightrag.backup.http.errors\n"
+         "loaded = sorted(m for m in sys.modules if m.endswith('.api') and m.startswith('lightrag.'))\n"
+         "from lightrag.backup.http.app import mount_routers\n"
+         "from lightrag.backup.app import mount_routers as new\n"
+         "print(loaded, mount_routers is new)"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert probe.returncode == 0, probe.stderr
+    assert probe.stdout.strip() == "[] True", probe.stdout
 
 
 # -- the catalog keeps replication history ------------------------------------------------
@@ -181,7 +201,7 @@ def gate(obj: Any, method: str) -> tuple[asyncio.Event, asyncio.Event]:
 
 
 async def test_a_scheduled_backup_and_a_rest_restore_of_one_graph_serialise(tmp_path: Path):
-    from lightrag.backup.http.app import create_app
+    from lightrag.backup.app import create_app
 
     graphs = tmp_path / "graphs"
     rag = await build_graph(graphs / "g1", 2, workspace="")

@@ -99,7 +99,7 @@ def mount_backup(
     from fastapi import Depends
     from lightrag.api.utils_api import get_combined_auth_dependency
 
-    from .http.app import mount_routers
+    from .app import mount_routers
     from .http.auth import constant_time_auth
 
     rag = rag if rag is not None else find_lightrag(app)

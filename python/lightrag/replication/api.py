@@ -1,5 +1,5 @@
 """The Phase 5A design's replication endpoints, as a router the app factory mounts beside the backup one
-(``lightrag.backup.http.app.ROUTERS``). JSON fields use the Phase 5A design's column names; API keys are
+(``lightrag.backup.app.ROUTERS``). JSON fields use the Phase 5A design's column names; API keys are
 never returned (``***``). Replicating runs as a job, like a snapshot: ``202`` with a
 ``job_id``, or ``?wait=true``."""
 

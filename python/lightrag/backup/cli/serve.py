@@ -41,7 +41,7 @@ def serve(args: argparse.Namespace, bar: ProgressBar) -> int:
     try:
         import uvicorn
 
-        from ..http.app import create_app
+        from ..app import create_app
     except ImportError as error:
         raise InvalidInputError(f"serve needs FastAPI and uvicorn: pip install 'lightrag-backup[server]' ({error})") from None
     tls = tls_files(args.ssl_certfile, args.ssl_keyfile)
