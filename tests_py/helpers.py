@@ -98,7 +98,6 @@ def start_serve(repo: Path, catalog: Path, graphs: Path, key: str, *extra: str, 
 
     import subprocess
     import sys
-    import time
 
     import httpx
 
@@ -118,17 +117,7 @@ def start_serve(repo: Path, catalog: Path, graphs: Path, key: str, *extra: str, 
     log.close()
     base = f"{'https' if ca else 'http'}://127.0.0.1:{port}"
     verify: Any = ssl.create_default_context(cafile=str(ca)) if ca else True
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{base}/health", timeout=1, verify=verify).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError(f"server did not start: {log_path.read_text()[-6000:]}")
-        time.sleep(0.2)
+    wait_healthy(process, base, log_path, 60, verify=verify)
     client = httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=120, verify=verify)
     return {"process": process, "base": base, "client": client, "repo": repo, "catalog": catalog, "graphs": graphs,
             "port": port, "key": key, "extra": extra, "env": env, "ca": ca, "log": log_path}
@@ -303,7 +292,6 @@ def start_mounted(root: Path, *extra: str, env: "dict[str, str] | None" = None,
     """LightRAG's API server with the backup routes mounted (``mounted_server.py``: stub LLM
     and embeddings behind an OpenAI-compatible loopback server), its graph in
     ``root/rag_storage``; returns the process and its base URL once ``/health`` answers."""
-    import httpx
 
     port = port or free_port()
     environment = {
@@ -319,16 +307,25 @@ def start_mounted(root: Path, *extra: str, env: "dict[str, str] | None" = None,
     process = subprocess.Popen([sys.executable, str(MOUNTED_LAUNCHER), *extra], cwd=root, env=environment,
                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
+    wait_healthy(process, base, root / f"server-{port}.log", 120)
+    return process, base
+
+
+def wait_healthy(process: subprocess.Popen, base: str, log_path: Path, seconds: float, verify: Any = True) -> None:
+    """Wait until a started server answers ``/health``; a server that exits or stays silent
+    is killed and its log's end raised."""
+    import httpx
+
+    deadline = time.monotonic() + seconds
     while True:
         try:
-            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                return process, base
+            if httpx.get(f"{base}/health", timeout=1, verify=verify).status_code == 200:
+                return
         except httpx.HTTPError:
             pass
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
-            raise RuntimeError(f"server did not start: {(root / f'server-{port}.log').read_text()[-4000:]}")
+            raise RuntimeError(f"server did not start: {log_path.read_text()[-6000:]}")
         time.sleep(0.2)
 
 
