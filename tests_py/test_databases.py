@@ -700,7 +700,7 @@ async def test_recovery_points_hold_database_graphs_and_fail_over_into_the_same_
     from lightrag.backup import BackupManager
     from lightrag.backup.storage import LocalBackupStorage
     from lightrag.recovery import DisasterRecoveryManager
-    from lightrag.replication.graph_replication import instance_role, set_instance_role
+    from lightrag.backup.instance import instance_role, set_instance_role
 
     async with graph(tmp_path / "src", db_env, POSTGRES, ws=workspace()) as rag:
         manager = BackupManager(LocalBackupStorage(tmp_path / "repo"), tmp_path / "catalog.sqlite3")

@@ -23,7 +23,7 @@ from lightrag.backup.offline_graph import build_graph, documents, entity_names, 
 from lightrag.backup.storage import LocalBackupStorage
 from lightrag.recovery import AlreadyPrimaryError, DisasterRecoveryManager, HealthValidator
 from lightrag.recovery.health import check_folder
-from lightrag.replication.graph_replication import instance_epoch, instance_role, set_instance_role
+from lightrag.backup.instance import instance_epoch, instance_role, set_instance_role
 
 from helpers import cli as run_cli, forget_shared_data
 

@@ -251,7 +251,7 @@ def main(argv: Optional[list[str]] = None) -> None:
             storage = storage_from_url(options.backup_repo or default_repository(rag), create=True, **repo_options)
             manager = BackupManager(storage, options.backup_catalog)
             if options.backup_role:
-                from lightrag.replication.graph_replication import set_instance_role
+                from .instance import set_instance_role
 
                 set_instance_role(manager.catalog, options.backup_role)
             mount_backup(app, rag, manager=manager,

@@ -37,12 +37,7 @@ from lightrag.backup.errors import BackupError, GraphNotFoundError, InvalidInput
 from lightrag.backup.graph_backup import GraphBackup, asnapshot_together
 from lightrag.backup.types import validate_graph_id
 from lightrag.replication.apply import last_applied
-from lightrag.replication.graph_replication import (
-    fencing_state,
-    instance_epoch,
-    set_instance_epoch,
-    set_instance_role,
-)
+from lightrag.backup.instance import fencing_state, instance_epoch, set_instance_epoch, set_instance_role
 
 from .errors import AlreadyPrimaryError, FailoverRunningError
 from .health import HealthValidator, check_folder, scratch_root

@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any, Optional
 from lightrag.backup.background import BackgroundTask
 from lightrag.backup.environment import env_flag, env_number
 from lightrag.backup.errors import BackupError, InvalidInputError
-from lightrag.replication.graph_replication import (
+from lightrag.backup.instance import (
     fencing_state,
     instance_epoch,
     instance_name,

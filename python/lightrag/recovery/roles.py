@@ -1,12 +1,12 @@
-"""What an instance is: its role, its fencing epoch, and whether it learnt that another
-instance took over (it was fenced). The role endpoints (``/primary``, ``/standby``) answer
-from this, as Patroni's REST API does for load balancers."""
+"""An instance's status for the role endpoints (``/primary``, ``/standby``), as Patroni's REST
+API answers load balancers: its role, epoch and fencing (kept by ``lightrag.backup.instance``)
+with what the failover lease says."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from lightrag.replication.graph_replication import fencing_state, instance_epoch, instance_role
+from lightrag.backup.instance import fencing_state, instance_epoch, instance_role
 
 
 def instance_status(catalog: Any, lease: Any = None) -> dict[str, Any]:

@@ -31,12 +31,7 @@ from typing import Any
 
 from lightrag.backup.environment import env_number
 from lightrag.backup.errors import BackupError, InvalidInputError
-from lightrag.replication.graph_replication import (
-    instance_epoch,
-    instance_role,
-    set_instance_epoch,
-    set_instance_role,
-)
+from lightrag.backup.instance import instance_epoch, instance_role, set_instance_epoch, set_instance_role
 
 from .errors import AlreadyPrimaryError, SwitchoverError
 from .points import promoted

@@ -22,10 +22,9 @@ from lightrag.backup.types import GRAPH_ID_PATTERN, SNAPSHOT_ID_PATTERN
 from .apply import StandbyApplier
 from .continuous import CONTINUOUS_ENV, CONTINUOUS_SETTINGS
 from .switches import GraphSwitch
-from .graph_replication import (
-    ReplicationManager,
-    instance_role,
-)
+from lightrag.backup.instance import instance_role
+
+from .graph_replication import ReplicationManager
 from .receive_api import create_receive_router
 from .targets import CONFLICT_POLICIES, ReplicationTarget
 

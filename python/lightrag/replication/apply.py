@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from lightrag.backup.types import validate_graph_id
 
-from .graph_replication import instance_role
+from lightrag.backup.instance import instance_role
 from .switches import GraphSwitch
 
 if TYPE_CHECKING:

@@ -159,7 +159,7 @@ class ContinuousReplicator:
             self._own_auto = None
 
     async def _run(self) -> None:
-        from .graph_replication import instance_role
+        from lightrag.backup.instance import instance_role
 
         while not self._stopping:
             try:

@@ -16,9 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from lightrag.backup.errors import IntegrityError, SnapshotNotFoundError
 from lightrag.backup.http.errors import HTTPError
-from lightrag.backup.types import GRAPH_ID_PATTERN, SNAPSHOT_ID_PATTERN
-
-from .graph_replication import (
+from lightrag.backup.instance import (
     fencing_state,
     instance_epoch,
     instance_name,
@@ -26,6 +24,8 @@ from .graph_replication import (
     rewind_allowed,
     set_instance_epoch,
 )
+from lightrag.backup.types import GRAPH_ID_PATTERN, SNAPSHOT_ID_PATTERN
+
 
 if TYPE_CHECKING:
     from lightrag.backup.manager import BackupManager

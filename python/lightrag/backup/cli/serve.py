@@ -49,7 +49,7 @@ def serve(args: argparse.Namespace, bar: ProgressBar) -> int:
     auth = auth_mode(args.host, key, args.no_auth)
     store = storage(args, then=WITH_MANAGER)
     owner = manager(args, store)
-    from lightrag.replication.graph_replication import instance_epoch, instance_role, set_instance_role
+    from ..instance import instance_epoch, instance_role, set_instance_role
 
     if args.role:
         set_instance_role(owner.catalog, args.role)
