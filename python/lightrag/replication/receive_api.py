@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import TYPE_CHECKING, Any, AsyncIterator
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi import Path as PathParam
@@ -145,18 +145,23 @@ def create_receive_router(manager: "BackupManager", applier: "StandbyApplier") -
     # ReceiveGate).
     gate = ReceiveGate()
 
-    @receive.post("/packs", summary="A pack of chunks: every one is checked before any is stored")
-    async def receive_pack(request: Request) -> dict[str, Any]:
+    async def received(request: Request, what: str, operation: Callable[[bytes], Any]) -> dict[str, Any]:
+        """A pushed object, its body read once its turn comes, handed to the engine's
+        ``operation``; an empty or damaged one is the sender's fault (422), not ours."""
         import json
 
         async with gate.turn():
             data = await request.body()
             if not data:
-                raise HTTPError(422, "invalid_input", "a pack is sent as the request body")
+                raise HTTPError(422, "invalid_input", f"{what} is sent as the request body")
             try:
-                return dict(json.loads(await manager.storage._repo.receive_pack_op(data).start()))
-            except IntegrityError as error:  # what the client sent is damaged: its fault, not ours
+                return dict(json.loads(await operation(data).start()))
+            except IntegrityError as error:
                 raise HTTPError(422, "integrity", str(error)) from None
+
+    @receive.post("/packs", summary="A pack of chunks: every one is checked before any is stored")
+    async def receive_pack(request: Request) -> dict[str, Any]:
+        return await received(request, "a pack", manager.storage._repo.receive_pack_op)
 
     @receive.post("/graphs/{graph_id}/key", summary="A graph's own key, before its chunks")
     async def receive_graph_key(request: Request, graph_id: str = GraphId) -> dict[str, Any]:
@@ -242,16 +247,7 @@ def create_receive_router(manager: "BackupManager", applier: "StandbyApplier") -
 
     @receive.post("/recovery-points", summary="A recovery point, stored once every snapshot it names is here")
     async def receive_point(request: Request) -> dict[str, Any]:
-        import json
-
-        async with gate.turn():
-            data = await request.body()
-            if not data:
-                raise HTTPError(422, "invalid_input", "a recovery point is sent as the request body")
-            try:
-                result = dict(json.loads(await manager.storage._repo.recovery().receive_point_op(data).start()))
-            except IntegrityError as error:
-                raise HTTPError(422, "integrity", str(error)) from None
+        result = await received(request, "a recovery point", manager.storage._repo.recovery().receive_point_op)
         if result["status"] == "stored":
             log.info("received recovery point %s", result["checkpoint_id"])
             await asyncio.to_thread(manager.refresh_recovery_points)
