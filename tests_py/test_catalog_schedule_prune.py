@@ -71,7 +71,7 @@ async def test_the_catalog_is_a_cache_the_repository_rebuilds(manager, tmp_path:
     assert [r["backup_id"] for r in fresh.catalog.snapshots("g1")] == [first.snapshot_id, second.snapshot_id]
     assert [s.snapshot_id for s in fresh.get_all_snapshots()["g1"]] == [first.snapshot_id, second.snapshot_id]
     assert fresh.storage.verify("g1").ok
-    restored = fresh._backup_of("g1")
+    restored = fresh.graph_view("g1")
     assert restored.restore_snapshot(second.snapshot_id, target_dir=tmp_path / "restored")
     assert graph_files(tmp_path / "restored") == files_second
 

@@ -151,7 +151,7 @@ async def answers(rag: Any) -> dict[str, Any]:
 
 async def snapshot_records(backup: GraphBackup, snapshot_id: str, folder: Path) -> "load.Records":
     """The records a snapshot holds, as restored from the repository."""
-    await backup._engine.restore_op(snapshot_id, str(folder), False, False, None).start()
+    await backup.snapshots.aunpack(snapshot_id, folder)
     return load.Records(folder)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import re
 import sqlite3
 import subprocess
 import sys
@@ -82,6 +83,23 @@ def test_backup_imports_neither_replication_nor_recovery_except_the_app_factory_
         if name.startswith("lightrag.backup") and not name.startswith(allowed):
             reaching = {m for m in imports if m.startswith(("lightrag.replication", "lightrag.recovery"))}
             assert not reaching, f"{name} imports {reaching}"
+
+
+def test_no_module_fakes_a_graph_or_reaches_into_the_storage_or_a_graph():
+    """A graph known only by its snapshots is a GraphSnapshots (or GraphBackup.of one), never a
+    GraphBackup of an os.devnull folder; the engine's repository is ``storage.engine``; a graph's
+    sources and snapshots are driven through their public methods."""
+    private = re.compile(r"\b(?!self\b|cls\b)\w+\.(_repo|_password_source|_engine|_stage|_finish_stage|_snapshot_staged"
+                         r"|_new_staging|_snapshot_op|_record_restore|_backup_of)\b")
+    found = []
+    for path in sorted(PACKAGE_ROOT.glob("*/**/*.py")):
+        if path.parent.name not in ("backup", "replication", "recovery") and "backup" not in path.parts:
+            continue
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            where = f"{path.relative_to(PACKAGE_ROOT)}:{number}: {line.strip()}"
+            if "devnull" in line or (private.search(line) and path.name != "storage.py"):
+                found.append(where)
+    assert found == []
 
 
 def test_the_shared_http_layer_loads_no_router_and_the_old_factory_path_still_works():

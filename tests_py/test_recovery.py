@@ -245,7 +245,7 @@ async def _entities_of(manager: BackupManager, graph_id: str, point: Any) -> lis
     import tempfile
 
     with tempfile.TemporaryDirectory() as scratch:
-        await manager._backup_of(graph_id).arestore_snapshot(point.snapshots[graph_id], target_dir=scratch,
+        await manager.graph_view(graph_id).arestore_snapshot(point.snapshots[graph_id], target_dir=scratch,
                                                              safety_snapshot=False)
         return entity_names(scratch)
 

@@ -17,6 +17,7 @@ from .errors import (
     OperationRunningError,
 )
 from .graph_backup import GraphBackup
+from .snapshots import GraphSnapshots
 from .locks import GraphLocks
 from .retention import RetentionPolicy, as_policy, parse_duration
 from .schedule import BackupScheduler, CronExpression, Interval, RunResult, next_run, parse_interval
@@ -147,7 +148,7 @@ class BackupManager:
         ``schedule_removed``."""
         validate_graph_id(graph_id)
         with self.locks.hold(graph_id, "shred"):
-            report = self._backup_of(graph_id).shred(confirm=confirm)
+            report = self.snapshots_of(graph_id).shred(confirm=confirm)
         return self._after_shred(graph_id, report)
 
     async def ashred_graph(self, graph_id: str, *, confirm: str) -> dict[str, Any]:
@@ -156,7 +157,7 @@ class BackupManager:
 
         validate_graph_id(graph_id)
         async with self.locks.wait_hold(graph_id, "shred"):
-            report = await self._backup_of(graph_id).ashred(confirm=confirm)
+            report = await self.snapshots_of(graph_id).ashred(confirm=confirm)
         return await asyncio.to_thread(self._after_shred, graph_id, report)
 
     def _after_shred(self, graph_id: str, report: dict[str, Any]) -> dict[str, Any]:
@@ -193,28 +194,37 @@ class BackupManager:
                         f"graph {graph_id!r} was shredded at {shredded['shredded_at']}: its key is deleted and its "
                         "snapshots can never be read again") from None
                 raise
-            return self._backup_of(graph_id)
+            return self.graph_view(graph_id)
 
-    def _backup_of(self, graph_id: str) -> GraphBackup:
-        """A registered graph, or a repository-only view of one (for listing and deleting)."""
+    def graph_view(self, graph_id: str) -> GraphBackup:
+        """A registered graph, or one known only by its snapshots in the repository (listed,
+        verified, deleted, restored into a folder), whether it has any or not."""
         try:
             return self.get_graph(graph_id)
         except GraphNotFoundError:
-            return GraphBackup(graph_id, self.storage, working_dir=os.devnull, recorder=self._recorder)
+            return GraphBackup.of(self.snapshots_of(graph_id))
+
+    def snapshots_of(self, graph_id: str) -> GraphSnapshots:
+        """The snapshots of graph ``graph_id`` in the repository (registered or not), told to
+        this manager's catalog as they change."""
+        try:
+            return self.get_graph(graph_id).snapshots
+        except GraphNotFoundError:
+            return GraphSnapshots(graph_id, self.storage, recorder=self._recorder)
 
     # -- snapshots ------------------------------------------------------------------------
 
     def get_all_snapshots(self) -> dict[str, list[BackupSnapshot]]:
         """Snapshots of every graph in the repository and every registered graph."""
         graph_ids = sorted(set(self.storage.list_graphs()) | set(self._graphs))
-        return {graph_id: self._backup_of(graph_id).list_snapshots() for graph_id in graph_ids}
+        return {graph_id: self.snapshots_of(graph_id).list_snapshots() for graph_id in graph_ids}
 
     async def aget_all_snapshots(self) -> dict[str, list[BackupSnapshot]]:
         """Async twin of :meth:`get_all_snapshots`."""
         import asyncio
 
         graph_ids = sorted(set(self.storage.list_graphs()) | set(self._graphs))
-        lists = await asyncio.gather(*(self._backup_of(g).alist_snapshots() for g in graph_ids))
+        lists = await asyncio.gather(*(self.snapshots_of(g).alist_snapshots() for g in graph_ids))
         return dict(zip(graph_ids, lists))
 
     def rebuild_catalog(self) -> int:
@@ -231,7 +241,7 @@ class BackupManager:
     def refresh_recovery_points(self) -> int:
         """Make the catalog's ``recovery_points`` rows the repository's recovery points (the
         points live in the repository; the table mirrors them). Returns how many."""
-        points = json.loads(self.storage._repo.recovery().list_points_op().run())
+        points = json.loads(self.storage.engine.recovery().list_points_op().run())
         self.catalog.replace_recovery_points(points)
         return len(points)
 
@@ -240,7 +250,7 @@ class BackupManager:
         it were re-issued, for example marked diverged by a replication push). Returns how
         many it lists."""
         validate_graph_id(graph_id)
-        snapshots = self._backup_of(graph_id).list_snapshots()
+        snapshots = self.snapshots_of(graph_id).list_snapshots()
         self.catalog.replace_graph_snapshots(graph_id, snapshots)
         return len(snapshots)
 
@@ -251,7 +261,7 @@ class BackupManager:
     def _save_schedule(self, graph_id: str) -> None:
         row = self.catalog.schedule(graph_id)
         if row is None:
-            self.storage._repo.put_setting_op(self._SCHEDULES, graph_id, None).run()
+            self.storage.engine.put_setting_op(self._SCHEDULES, graph_id, None).run()
             return
         graph = next((g for g in self.catalog.graphs() if g["graph_id"] == graph_id), None)
         setting = {
@@ -263,10 +273,10 @@ class BackupManager:
             "working_dir": graph["working_dir"] if graph else None,
             "workspace": graph["workspace"] if graph else "",
         }
-        self.storage._repo.put_setting_op(self._SCHEDULES, graph_id, json.dumps(setting)).run()
+        self.storage.engine.put_setting_op(self._SCHEDULES, graph_id, json.dumps(setting)).run()
 
     def _restore_schedules(self) -> int:
-        saved = json.loads(self.storage._repo.settings_op(self._SCHEDULES).run())
+        saved = json.loads(self.storage.engine.settings_op(self._SCHEDULES).run())
         restored = 0
         for graph_id, setting in saved.items():
             if self.catalog.schedule(graph_id) is not None:
@@ -313,7 +323,7 @@ class BackupManager:
         resolved = as_policy(policy, **rules)
         if graph_id is not None:
             validate_graph_id(graph_id)
-        return self.storage._repo.forget_op(graph_id, resolved._native_json(), bool(dry_run))
+        return self.storage.engine.forget_op(graph_id, resolved._native_json(), bool(dry_run))
 
     def _forgotten(self, report: dict[str, Any]) -> dict[str, Any]:
         if not report["dry_run"] and report["removed"]:
@@ -380,14 +390,14 @@ class BackupManager:
             backup = self.get_graph(graph_id)
             if backup.graph_dir.is_dir():
                 sources.append((graph_id, str(backup.graph_dir)))
-        return self.storage._repo.repair_op(bool(dry_run), sources, progress)
+        return self.storage.engine.repair_op(bool(dry_run), sources, progress)
 
     def _prune_op(self, grace_seconds: Any, dry_run: bool, repack_threshold: Any, progress: Any) -> Any:
         if isinstance(grace_seconds, bool) or not isinstance(grace_seconds, (int, float)) or not 0 <= grace_seconds < 10**9:
             raise InvalidInputError(f"grace_seconds must be a number >= 0, not {grace_seconds!r}")
         if isinstance(repack_threshold, bool) or not isinstance(repack_threshold, (int, float)) or not repack_threshold >= 0:
             raise InvalidInputError(f"repack_threshold must be a number >= 0, not {repack_threshold!r}")
-        return self.storage._repo.prune_op(int(grace_seconds + 0.999), float(repack_threshold), bool(dry_run), progress)
+        return self.storage.engine.prune_op(int(grace_seconds + 0.999), float(repack_threshold), bool(dry_run), progress)
 
     def graphs_overview(self) -> list[dict[str, Any]]:
         """Every graph (registered, or with snapshots): where it lives, its snapshot count and
@@ -395,7 +405,7 @@ class BackupManager:
         registered = {row["graph_id"]: row for row in self.catalog.graphs()}
         overview = []
         for graph_id in sorted(set(self.storage.list_graphs()) | set(self._graphs) | set(registered)):
-            snapshots = self._backup_of(graph_id).list_snapshots()
+            snapshots = self.snapshots_of(graph_id).list_snapshots()
             live = self._graphs.get(graph_id)
             row = registered.get(graph_id)
             schedule = self.catalog.schedule(graph_id)
@@ -422,7 +432,7 @@ class BackupManager:
         overall = self.storage.get_storage_stats()
         graphs = {}
         for graph_id in sorted(set(self.storage.list_graphs()) | set(self._graphs)):
-            stats = self._backup_of(graph_id).get_backup_stats()
+            stats = self.snapshots_of(graph_id).get_backup_stats()
             stats["last_verify"] = self.catalog.last_verify(graph_id)
             schedule = self.catalog.schedule(graph_id)
             stats["schedule"] = _schedule_view(schedule) if schedule else None

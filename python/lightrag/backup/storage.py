@@ -81,6 +81,18 @@ class BackupStorageBackend:
         return self._url
 
     @property
+    def engine(self) -> Any:
+        """The engine's repository (``_native.Repository``): the operations this package's
+        modules drive on it (snapshots, settings, prune, replication, recovery points)."""
+        return self._repo
+
+    @property
+    def password_source(self) -> "PasswordSource | None":
+        """What opens encrypted repositories for this unencrypted one (a replication target
+        it re-encrypts into); ``None`` for an encrypted repository, whose own key serves."""
+        return self._password_source
+
+    @property
     def location(self) -> str:
         """Where the backend actually stores objects (an absolute path for a local folder)."""
         return self._repo.location

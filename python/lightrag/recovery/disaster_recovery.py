@@ -101,7 +101,7 @@ class DisasterRecoveryManager:
         self.graphs_dir = Path(graphs_dir).expanduser().absolute() if graphs_dir is not None else None
         self.busy_timeout = float(busy_timeout)
         #: The engine's ``_native.DisasterRecoveryManager`` for this repository.
-        self.engine = manager.storage._repo.recovery()
+        self.engine = manager.storage.engine.recovery()
         self._listeners: list[Callable[[RecoveryPoint], None]] = []
         self._failover = threading.Lock()
         #: The report of the last failover or drill run by this object.
@@ -194,7 +194,7 @@ class DisasterRecoveryManager:
         head (newest snapshot that is neither a safety snapshot nor diverged)."""
         heads = {}
         for graph_id in self.manager.storage.list_graphs():
-            head = self.manager._backup_of(graph_id).head()
+            head = self.manager.snapshots_of(graph_id).head()
             if head is not None:
                 heads[graph_id] = head
         return heads
@@ -568,7 +568,7 @@ class DisasterRecoveryManager:
                                   "started_at": _iso(started), "scratch": str(scratch), "actions": [], "graphs": {}}
         try:
             for graph_id, snapshot_id in sorted(point.snapshots.items()):
-                backup = self.manager._backup_of(graph_id)
+                backup = self.manager.graph_view(graph_id)
                 folder = scratch / graph_id
                 began = time.perf_counter()
                 try:
@@ -641,7 +641,7 @@ class DisasterRecoveryManager:
         graphs: dict[str, Any] = {}
         statuses: list[str] = []
         for graph_id in graph_ids:
-            snapshots = [s for s in self.manager._backup_of(graph_id).list_snapshots() if "pre-restore" not in s.tags]
+            snapshots = [s for s in self.manager.snapshots_of(graph_id).list_snapshots() if "pre-restore" not in s.tags]
             newest = snapshots[-1] if snapshots else None
             by_id = {s.snapshot_id: s for s in snapshots}
             standbys: dict[str, Any] = {}

@@ -120,7 +120,7 @@ class HealthValidator:
 
     def _freshness(self, graph_id: str, status: HealthStatus) -> None:
         now = datetime.now(timezone.utc)
-        snapshots = [s for s in self.manager._backup_of(graph_id).list_snapshots() if "pre-restore" not in s.tags]
+        snapshots = [s for s in self.manager.snapshots_of(graph_id).list_snapshots() if "pre-restore" not in s.tags]
         schedule = self.manager.get_schedule(graph_id)
         interval = (schedule or {}).get("interval_seconds") if (schedule or {}).get("enabled") else None
         if not snapshots:
@@ -166,7 +166,7 @@ class HealthValidator:
         """Async twin of :meth:`validate_snapshot`."""
         validate_graph_id(graph_id)
         check_snapshot_id(snapshot_id)
-        backup = self.manager._backup_of(graph_id)
+        backup = self.manager.graph_view(graph_id)
         snapshot = await backup.aget_snapshot(snapshot_id)
         scratch = Path(tempfile.mkdtemp(prefix=f"lightrag-validate-{graph_id}-", dir=scratch_root()))
         source = f"snapshot {snapshot.snapshot_id}"
@@ -201,7 +201,7 @@ class HealthValidator:
             return str(rows[0]["graph_id"])
         for graph_id in self.manager.storage.list_graphs():
             try:
-                self.manager._backup_of(graph_id).get_snapshot(backup_id)
+                self.manager.snapshots_of(graph_id).get_snapshot(backup_id)
                 return graph_id
             except SnapshotNotFoundError:
                 continue

@@ -101,7 +101,7 @@ class ReplicationManager:
         self.retries = max(int(retries), 0)
         self.backoff = float(backoff)
         self.timeout = float(timeout) if timeout is not None else env_number("LIGHTRAG_REPLICATION_TIMEOUT_SECONDS", 120.0, low=1, high=3600)
-        self._engine = _native.ReplicationManager(backup_manager.storage._repo)
+        self._engine = _native.ReplicationManager(backup_manager.storage.engine)
         self._open: dict[str, Any] = {}
 
     def __repr__(self) -> str:
@@ -133,7 +133,7 @@ class ReplicationManager:
         if kept["api_key"] == "***":
             kept["api_key"] = None
         kept["options"] = {k: v for k, v in target.options.items() if kept["options"].get(k) != "***"}
-        self.backup.storage._repo.put_setting_op(TARGET_SETTINGS, target.target_id, json.dumps(kept)).run()
+        self.backup.storage.engine.put_setting_op(TARGET_SETTINGS, target.target_id, json.dumps(kept)).run()
         self._open.pop(target.target_id, None)
         return True
 
@@ -149,7 +149,7 @@ class ReplicationManager:
     def remove_target(self, name_or_id: str) -> bool:
         target = self.get_target(name_or_id)
         self.catalog.remove_target(target.target_id)
-        self.backup.storage._repo.put_setting_op(TARGET_SETTINGS, target.target_id, None).run()
+        self.backup.storage.engine.put_setting_op(TARGET_SETTINGS, target.target_id, None).run()
         self._open.pop(target.target_id, None)
         return True
 
@@ -157,7 +157,7 @@ class ReplicationManager:
         """Bring back the targets kept in the repository (after a catalog rebuild). Their
         secrets were never stored there: keys given as ``env:`` references work at once,
         others must be set again. Returns how many came back."""
-        saved = json.loads(self.backup.storage._repo.settings_op(TARGET_SETTINGS).run())
+        saved = json.loads(self.backup.storage.engine.settings_op(TARGET_SETTINGS).run())
         known = {t.target_id for t in self.targets()}
         restored = 0
         for target_id, row in saved.items():
@@ -192,7 +192,7 @@ class ReplicationManager:
                 # which its own password opens (the same sources as any repository's).
                 from lightrag.backup.passwords import resolve_password
 
-                password = resolve_password(self.backup.storage._password_source)
+                password = resolve_password(self.backup.storage.password_source)
             repo = self._engine.open_target(url, _string_options(target.options), create_location, password)
             self._open[target.target_id] = repo
         return repo
@@ -508,7 +508,7 @@ class ReplicationManager:
         """Per target: the last replicated snapshot, whether the target holds the graph's
         newest snapshot, the lag in seconds, and the last error."""
         validate_graph_id(graph_id)
-        snapshots = self.backup._backup_of(graph_id).list_snapshots()
+        snapshots = self.backup.snapshots_of(graph_id).list_snapshots()
         newest = snapshots[-1] if snapshots else None
         status: dict[str, Any] = ReplicationStatusReport(
             graph_id=graph_id, newest_snapshot=newest.snapshot_id if newest else None, targets={})
@@ -636,7 +636,7 @@ class GraphReplicator:
     def replicate_snapshot(self, snapshot_id: Optional[str] = None) -> bool:
         """Replicate one snapshot (the newest by default) to every target that takes the
         graph; ``True`` only when every one confirmed the same data hash."""
-        snapshot = self.manager.backup._backup_of(self.graph_id).get_snapshot(snapshot_id or "latest")
+        snapshot = self.manager.backup.snapshots_of(self.graph_id).get_snapshot(snapshot_id or "latest")
         self.last_result = self.manager.replicate_graph(self.graph_id, snapshot.snapshot_id)
         if not self.last_result:
             return False

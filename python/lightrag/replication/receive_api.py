@@ -131,13 +131,13 @@ def create_receive_router(manager: "BackupManager", applier: "StandbyApplier") -
 
         # id, time, tags and data hash of each: what the source plans a push (and its
         # conflict check) with.
-        return dict(json.loads(await manager.storage._repo.receive_listing_op(graph_id).start()))
+        return dict(json.loads(await manager.storage.engine.receive_listing_op(graph_id).start()))
 
     @receive.post("/graphs/{graph_id}/want", summary="Which of these chunks this instance lacks")
     async def receive_want(body: WantRequest, graph_id: str = GraphId) -> dict[str, Any]:
         import json
 
-        return dict(json.loads(await manager.storage._repo.missing_chunks_op(body.chunks).start()))
+        return dict(json.loads(await manager.storage.engine.missing_chunks_op(body.chunks).start()))
 
     # Packs, manifests and recovery points are taken two at a time (one per core checking
     # chunks), each body read only once its turn comes: a source pushing several in flight
@@ -161,7 +161,7 @@ def create_receive_router(manager: "BackupManager", applier: "StandbyApplier") -
 
     @receive.post("/packs", summary="A pack of chunks: every one is checked before any is stored")
     async def receive_pack(request: Request) -> dict[str, Any]:
-        return await received(request, "a pack", manager.storage._repo.receive_pack_op)
+        return await received(request, "a pack", manager.storage.engine.receive_pack_op)
 
     @receive.post("/graphs/{graph_id}/key", summary="A graph's own key, before its chunks")
     async def receive_graph_key(request: Request, graph_id: str = GraphId) -> dict[str, Any]:
@@ -170,7 +170,7 @@ def create_receive_router(manager: "BackupManager", applier: "StandbyApplier") -
         data = await request.body()
         if not data or len(data) > 1 << 16:
             raise HTTPError(422, "invalid_input", "a graph key object (at most 64 KiB) is sent as the request body")
-        return dict(json.loads(await manager.storage._repo.receive_graph_key_op(graph_id, data).start()))
+        return dict(json.loads(await manager.storage.engine.receive_graph_key_op(graph_id, data).start()))
 
     @receive.post("/graphs/{graph_id}/shred", summary="A shred of a graph: its key and snapshots are deleted here")
     async def receive_shred(request: Request, graph_id: str = GraphId) -> dict[str, Any]:
@@ -180,7 +180,7 @@ def create_receive_router(manager: "BackupManager", applier: "StandbyApplier") -
         if not data or len(data) > 1 << 16:
             raise HTTPError(422, "invalid_input", "a shred record (at most 64 KiB) is sent as the request body")
         async with manager.locks.wait_hold(graph_id, "shred"):
-            result = dict(json.loads(await manager.storage._repo.receive_shred_op(graph_id, data).start()))
+            result = dict(json.loads(await manager.storage.engine.receive_shred_op(graph_id, data).start()))
         if result["snapshots_deleted"]:
             manager.catalog.forget_snapshots(list(result["snapshots_deleted"]))
         await asyncio.to_thread(manager._after_shred, graph_id, dict(result))
@@ -206,7 +206,7 @@ def create_receive_router(manager: "BackupManager", applier: "StandbyApplier") -
         async with lock, gate.turn():  # a commit waiting for its graph holds no receive turn
             data = await request.body()
             try:
-                result = dict(json.loads(await manager.storage._repo.receive_snapshot_op(
+                result = dict(json.loads(await manager.storage.engine.receive_snapshot_op(
                     graph_id, data, None if expected_head == "none" else expected_head,
                     [d for d in diverged.split(",") if d]).start()))
             except IntegrityError as error:  # chunks it needs were not pushed: nothing committed
@@ -219,7 +219,7 @@ def create_receive_router(manager: "BackupManager", applier: "StandbyApplier") -
             # Their ids changed: the catalog follows the repository.
             await asyncio.to_thread(manager.rebuild_catalog_of, graph_id)
         # The standby's catalog lists what it received (the repository is the truth either way).
-        snapshot = await manager._backup_of(graph_id).aget_snapshot(result["snapshot_id"])
+        snapshot = await manager.snapshots_of(graph_id).aget_snapshot(result["snapshot_id"])
         manager.catalog.record_snapshot(snapshot)
         if result["status"] == "committed" or result["diverged"]:
             applier.committed(graph_id)  # the head changed; after this answer: a push never waits for it
@@ -229,13 +229,13 @@ def create_receive_router(manager: "BackupManager", applier: "StandbyApplier") -
                   summary="Read back this instance's copy of a snapshot whole (for the primary's validation)")
     async def receive_verify(graph_id: str = GraphId,
                              snapshot_id: str = PathParam(..., pattern=SNAPSHOT_ID_PATTERN)) -> dict[str, Any]:
-        backup = manager._backup_of(graph_id)
+        snapshots = manager.snapshots_of(graph_id)
         try:
-            snapshot = await backup.aget_snapshot(snapshot_id)
+            snapshot = await snapshots.aget_snapshot(snapshot_id)
         except SnapshotNotFoundError:
             return {"snapshot_id": snapshot_id, "present": False, "ok": False, "data_hash": None,
                     "errors": [f"this instance has no snapshot {snapshot_id} of {graph_id}"]}
-        report = await backup.averify_snapshot(snapshot_id, read_data=True)
+        report = await snapshots.averify_snapshot(snapshot_id, read_data=True)
         return {"snapshot_id": snapshot_id, "present": True, "ok": report.ok, "data_hash": snapshot.data_hash,
                 "errors": list(report.errors)}
 
@@ -243,11 +243,11 @@ def create_receive_router(manager: "BackupManager", applier: "StandbyApplier") -
     async def receive_point_ids() -> dict[str, Any]:
         import json
 
-        return dict(json.loads(await manager.storage._repo.recovery().point_ids_op().start()))
+        return dict(json.loads(await manager.storage.engine.recovery().point_ids_op().start()))
 
     @receive.post("/recovery-points", summary="A recovery point, stored once every snapshot it names is here")
     async def receive_point(request: Request) -> dict[str, Any]:
-        result = await received(request, "a recovery point", manager.storage._repo.recovery().receive_point_op)
+        result = await received(request, "a recovery point", manager.storage.engine.recovery().receive_point_op)
         if result["status"] == "stored":
             log.info("received recovery point %s", result["checkpoint_id"])
             await asyncio.to_thread(manager.refresh_recovery_points)

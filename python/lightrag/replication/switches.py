@@ -24,7 +24,7 @@ class GraphSwitch:
 
     def settings(self) -> dict[str, Any]:
         """Every graph's own setting: graph id -> ``{"enabled": bool}``."""
-        return dict(json.loads(self.storage._repo.settings_op(self.kind).run()))
+        return dict(json.loads(self.storage.engine.settings_op(self.kind).run()))
 
     def by_environment(self, graph_id: str) -> bool:
         wanted = {g.strip() for g in os.environ.get(self.env, "").split(",") if g.strip()}
@@ -39,7 +39,7 @@ class GraphSwitch:
 
     def set(self, graph_id: str, enabled: bool) -> None:
         validate_graph_id(graph_id)
-        self.storage._repo.put_setting_op(self.kind, graph_id, json.dumps({"enabled": bool(enabled)})).run()
+        self.storage.engine.put_setting_op(self.kind, graph_id, json.dumps({"enabled": bool(enabled)})).run()
 
 
 __all__ = ["GraphSwitch"]

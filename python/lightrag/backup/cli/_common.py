@@ -271,11 +271,15 @@ def backup(args: argparse.Namespace, store: Any, owner: Any = None) -> Any:
     """The graph the command names; with ``owner`` (a manager) its catalog records what the
     command commits, forgets and verifies."""
     from ..graph_backup import GraphBackup
+    from ..snapshots import GraphSnapshots
+    from ..sources import FolderSource
 
-    working_dir = getattr(args, "working_dir", None) or os.devnull
-    recorder = owner.catalog if owner is not None else None
-    return GraphBackup(graph_id(args), store, working_dir, getattr(args, "workspace", "") or "", recorder=recorder,
-                       key_per_graph=bool(getattr(args, "key_per_graph", False)))
+    working_dir = getattr(args, "working_dir", None)
+    snapshots = GraphSnapshots(graph_id(args), store, recorder=owner.catalog if owner is not None else None,
+                               key_per_graph=bool(getattr(args, "key_per_graph", False)))
+    # Without -w the graph is known by its snapshots alone (list, verify, restore --target).
+    return GraphBackup.of(snapshots, FolderSource(working_dir, getattr(args, "workspace", "") or "")
+                          if working_dir else None)
 
 
 def snapshot_line(s: Any) -> str:

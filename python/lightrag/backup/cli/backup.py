@@ -169,10 +169,10 @@ def _snapshot_from_env(args: argparse.Namespace, bar: ProgressBar) -> int:
 
 def list_(args: argparse.Namespace, bar: ProgressBar) -> int:
     store = storage(args, then=WITH_GRAPH)
-    from ..graph_backup import GraphBackup
+    from ..snapshots import GraphSnapshots
 
     graphs = [args.graph_id] if args.graph_id else store.list_graphs()
-    snapshots = [s for g in graphs for s in GraphBackup(g, store, os.devnull).list_snapshots()]
+    snapshots = [s for g in graphs for s in GraphSnapshots(g, store).list_snapshots()]
     # A damaged manifest hides nothing else: the rest are listed, it is flagged.
     unreadable = store.unreadable_snapshots(args.graph_id or None)
     flagged = [f"! {u['snapshot_id']}  graph {u['graph_id']}  UNREADABLE: {u['reason']}" for u in unreadable]

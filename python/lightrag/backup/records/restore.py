@@ -13,12 +13,20 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Protocol
 
 from .. import staging
 from ..errors import InvalidInputError, RestoreIncompleteError
 from . import files, layout, load
 from .target import StorageConfig, file_graph_dimension, opened
+
+
+class Snapshots(Protocol):
+    """What a records restore needs of a graph's snapshots (a
+    :class:`~lightrag.backup.snapshots.GraphSnapshots`): a snapshot's files unpacked into a
+    new folder, with the engine's outcome."""
+
+    async def aunpack(self, snapshot_id: str, folder: Path, progress: Any = None) -> dict[str, Any]: ...
 
 
 def is_rag(value: Any) -> bool:
@@ -30,118 +38,60 @@ def is_records_snapshot(snapshot: Any) -> bool:
     return any(f.path == layout.MANIFEST for f in snapshot.files)
 
 
-def needs_records(backup: Any, snapshot: Any, target_dir: Any, into: Any) -> bool:
-    """Whether a restore goes through records (anything but files into files)."""
-    if into is not None:
-        return True
-    if is_records_snapshot(snapshot):
-        return True
-    return target_dir is None and bool(backup.records)
+async def unpacked(snapshots: Snapshots, snapshot: Any, scratch: Path, into: Any,
+                    progress: Any) -> "tuple[load.Records, dict[str, Any]]":
+    """The snapshot restored into ``scratch`` and read as records, with the outcome so far."""
+    engine = await snapshots.aunpack(snapshot.snapshot_id, scratch / "snapshot", progress)
+    records = await _records_of(scratch / "snapshot", scratch, into)
+    return records, {"snapshot_id": snapshot.snapshot_id, "records_status": records.manifest.get("status"),
+                     # The engine's restore (into the scratch folder) forgot the graph's
+                     # safety snapshots past their week, as every restore does.
+                     "expired_safety_snapshots": engine.get("expired_safety_snapshots") or []}
 
 
-async def restore(
-    backup: Any,
+async def elsewhere(
+    snapshots: Snapshots,
     snapshot: Any,
     *,
     target_dir: Any,
     into: Any,
     replace: bool,
-    safety_snapshot: bool,
     progress: Any,
+    scratch: Path,
+    busy_timeout: float,
 ) -> dict[str, Any]:
+    """Restore a snapshot into a target that is not the graph's own source: a folder as
+    LightRAG's file storages (``target_dir``), another live instance or a
+    :class:`StorageConfig` (``into``). A target holding a graph is refused unless ``replace``.
+    ``scratch`` (a new staging folder) is where the snapshot is unpacked; it is removed."""
     if into is not None and not (is_rag(into) or isinstance(into, StorageConfig)):
+        staging.remove(scratch)
         raise InvalidInputError("into= takes a LightRAG instance or a lightrag.backup.records.StorageConfig")
-    own_folder = into is None and target_dir is None and backup.rag is None
-    if own_folder:
-        target_dir = backup.graph_dir  # an offline graph's own folder: file storages there
-    scratch = _scratch(backup, target_dir)
     try:
-        restored = scratch / "snapshot"
-        unpacked = json.loads(
-            await backup._engine.restore_op(snapshot.snapshot_id, str(restored), False, False, progress).start())
-        records = await _records_of(restored, scratch, into)
-        outcome: dict[str, Any] = {"snapshot_id": snapshot.snapshot_id, "records_status": records.manifest.get("status"),
-                                   # The engine's restore (into the scratch folder) forgot the
-                                   # graph's safety snapshots past their week, as every restore does.
-                                   "expired_safety_snapshots": unpacked.get("expired_safety_snapshots") or []}
+        records, outcome = await unpacked(snapshots, snapshot, scratch, into, progress)
         if target_dir is not None:
             target = Path(target_dir).expanduser().absolute()
-            if own_folder:
-                # The graph's own folder is replaced as a file restore replaces it: what it
-                # held is kept as a safety snapshot first.
-                if safety_snapshot and _has_graph_files(target):
-                    safety = await backup._snapshot_staged(
-                        target, 0.0, f"state replaced by restoring {snapshot.snapshot_id}", None,
-                        {"replaced_by": snapshot.snapshot_id}, None, False, False, safety=True,
-                    )
-                    outcome["safety_snapshot"] = safety.to_dict()
-            elif not replace and _has_graph_files(target):
+            if not replace and has_graph_files(target):
                 raise InvalidInputError(
                     f"{target} already holds a LightRAG graph; pass replace=True to overwrite it, or another folder"
                 )
             outcome.update(target=str(target), restored=await files.to_file_storages(records, target, progress=progress))
             return outcome
-        if into is None or into is backup.rag:
-            outcome.update(await _into_own(backup, snapshot, records, safety_snapshot, progress))
-            return outcome
         if is_rag(into):
             from .. import _live
 
-            async with _live.pipeline_reservation(into, kind="restore", timeout=backup.busy_timeout):
+            async with _live.pipeline_reservation(into, kind="restore", timeout=busy_timeout):
                 await _refuse_nonempty(into, replace)
-                outcome.update(target="instance", restored=await _load(records, into, progress, None, snapshot.snapshot_id))
+                outcome.update(target="instance", restored=await load_into(records, into, progress, None, snapshot.snapshot_id))
             return outcome
         async with opened(
             into, embedding_dim=records.dim, model_name=records.manifest["embedding"].get("model_name")
         ) as rag:
             await _refuse_nonempty(rag, replace)
-            outcome.update(target=into.describe(), restored=await _load(records, rag, progress, None, snapshot.snapshot_id))
+            outcome.update(target=into.describe(), restored=await load_into(records, rag, progress, None, snapshot.snapshot_id))
         return outcome
     finally:
         staging.remove(scratch)
-
-
-def _scratch(backup: Any, target_dir: Any) -> Path:
-    """A folder for the restored snapshot and its records: beside the target folder, in the
-    live instance's working_dir, or (a graph named only by its id) a temp folder."""
-    import tempfile
-
-    if target_dir is not None:
-        return staging.new(Path(target_dir).expanduser().absolute())
-    if backup.rag is not None:
-        return Path(backup._new_staging())
-    return Path(tempfile.mkdtemp(prefix="lightrag-backup-restore-"))
-
-
-async def _into_own(backup: Any, snapshot: Any, records: "load.Records", safety_snapshot: bool, progress: Any) -> dict[str, Any]:
-    from .. import _live
-
-    async with _live.pipeline_reservation(backup.rag, kind="restore", timeout=backup.busy_timeout):
-        safety = None
-        if safety_snapshot:
-            folder = backup._new_staging()
-            try:
-                paused_at = time.perf_counter()
-                captured = await backup._stage(folder)
-                records_read = await backup._finish_stage(folder, captured)
-                # The pipeline stays held: the restore follows under the same hold. An empty
-                # graph (a new machine's LightRAG) holds nothing to keep.
-                if _has_graph_files(folder):
-                    safety = await backup._snapshot_staged(
-                        folder, (time.perf_counter() - paused_at) * 1000,
-                        f"state replaced by restoring {snapshot.snapshot_id}", None,
-                        {"replaced_by": snapshot.snapshot_id}, None, False, False, safety=True,
-                        records=records_read,
-                    )
-            finally:
-                staging.remove(folder)
-        restored = await _load(records, backup.rag, progress, safety.snapshot_id if safety else None,
-                               snapshot.snapshot_id)
-    return {
-        "target": "live instance",
-        "restored": restored,
-        "safety_snapshot": safety.to_dict() if safety is not None else None,
-    }
 
 
 def marker_path(rag: Any) -> Path:
@@ -176,7 +126,7 @@ def check_not_interrupted(rag: Any) -> None:
         )
 
 
-async def _load(
+async def load_into(
     records: "load.Records", rag: Any, progress: Any, safety_id: Optional[str], snapshot_id: str
 ) -> dict[str, int]:
     from datetime import datetime, timezone
@@ -258,7 +208,7 @@ def file_graph_embedding(folder: Path, into: Any) -> tuple[int, Optional[str]]:
     return int(dim), model
 
 
-def _has_graph_files(folder: Path) -> bool:
+def has_graph_files(folder: Path) -> bool:
     from .. import _native
 
     return folder.is_dir() and any(p.is_file() and _native.is_graph_file(p.name) for p in folder.iterdir())
