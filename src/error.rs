@@ -48,6 +48,11 @@ pub enum Error {
         message: String,
     },
 
+    /// Another instance could not be reached (connection refused or reset, timed out): it
+    /// may be restarting or cut off, so a later try may succeed.
+    #[error("cannot reach the target {target}: {message}")]
+    PeerUnreachable { target: String, message: String },
+
     /// No recovery point with this id (or id prefix) exists.
     #[error("recovery point {checkpoint_id:?} not found{hint}")]
     RecoveryPointNotFound { checkpoint_id: String, hint: String },
@@ -154,7 +159,9 @@ impl Error {
     /// graph are; bad input, missing objects and corruption are not.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Error::GraphBusy { .. } | Error::Conflict { .. } => true,
+            Error::GraphBusy { .. } | Error::Conflict { .. } | Error::PeerUnreachable { .. } => {
+                true
+            }
             Error::Backend { failure, .. } => *failure == BackendFailure::Transient,
             Error::Io { source, .. } => matches!(
                 source.kind(),
@@ -178,6 +185,7 @@ impl Error {
             Error::GraphSourceConflict { .. } => "graph_source_conflict",
             Error::IncompatibleTarget { .. } => "incompatible_target",
             Error::Refused { .. } => "push_refused",
+            Error::PeerUnreachable { .. } => "peer_unreachable",
             Error::AmbiguousSnapshotId { .. } => "invalid_input",
             Error::RecoveryPointNotFound { .. } => "recovery_point_not_found",
             Error::SnapshotProtected { .. } => "snapshot_protected",
@@ -209,6 +217,16 @@ impl Error {
             operation,
             path: path.into(),
             source,
+        }
+    }
+
+    /// Why another instance refused on purpose (`fenced`, `target_is_primary`, `conflict`),
+    /// or `unreachable` when it could not be reached; `None` for every other error.
+    pub fn refusal(&self) -> Option<&str> {
+        match self {
+            Error::Refused { kind, .. } => Some(kind),
+            Error::PeerUnreachable { .. } => Some("unreachable"),
+            _ => None,
         }
     }
 

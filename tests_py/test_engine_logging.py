@@ -41,7 +41,7 @@ def test_the_engines_retries_reach_python_logging(tmp_path: Path, caplog):
         finally:
             engine.removeHandler(caplog.handler)
         assert result["status"] == "completed", result
-        retries = [r for r in caplog.records if r.name == "lightrag.backup.engine.replication.push"]
+        retries = [r for r in caplog.records if r.name == "lightrag.backup.engine.replication.peer"]
         assert retries, [(r.name, r.getMessage()) for r in caplog.records]
         assert all(r.levelno == logging.WARNING and "503" in r.getMessage() and "retrying in" in r.getMessage()
                    for r in retries), [r.getMessage() for r in retries]

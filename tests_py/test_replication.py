@@ -185,3 +185,30 @@ async def test_the_cli_registers_replicates_and_reports(tmp_path: Path):
     assert on.returncode == 0 and json.loads(on.stdout)["enabled"] is True, on.stderr
     assert "applying on" in cli(*base, "replication", "apply", "-g", "docs").stdout
     assert cli(*base, "replication", "apply", "-g", "docs", "--on", "--off").returncode != 0
+
+
+def test_one_peer_client_asks_every_question_and_an_unreachable_peer_is_retryable(tmp_path: Path):
+    """What one instance asks another (info, verify, promote) goes through the engine's peer
+    client, on the engine's route paths; a peer nobody answers for is a typed, retryable
+    failure, not bad input."""
+    from lightrag.backup.app import create_app
+    from lightrag.backup.errors import PeerUnreachableError
+    from lightrag.replication.peer import ROUTES, receive_path
+
+    manager = BackupManager(LocalBackupStorage(tmp_path / "repo"), tmp_path / "catalog.sqlite3")
+    replication = ReplicationManager(manager)
+    gone = ReplicationTarget("gone", "http://127.0.0.1:9", api_key="k")
+    replication.register_target(gone)
+    peer = replication.peer(gone)
+    for ask in (peer.info, lambda: peer.verify("g1", "0123abcd"), lambda: peer.promote({"checkpoint_id": "x"})):
+        with pytest.raises(PeerUnreachableError) as raised:
+            ask()
+        assert raised.value.retryable and raised.value.refusal == "unreachable" and raised.value.http_status == 502
+    health = replication.check_target_health("gone")
+    assert health["healthy"] is False and "PeerUnreachableError" in health["error"]
+
+    # The routes an instance serves are the ones the client asks.
+    served = set(create_app(manager, run_scheduler=False).openapi()["paths"])
+    asked = {receive_path(name) for name in ROUTES if name not in ("receive", "promote")} | {ROUTES["promote"]}
+    assert asked <= served, asked - served
+    assert receive_path("verify", graph_id="g1", snapshot_id="s") == "/replication/receive/graphs/g1/snapshots/s/verify"

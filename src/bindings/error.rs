@@ -11,7 +11,12 @@ pub(crate) fn to_py_err(error: Error) -> PyErr {
             let instance = py
                 .import("lightrag.backup.errors")?
                 .getattr("from_kind")?
-                .call1((error.kind(), message.clone(), error.is_retryable()))?;
+                .call1((
+                    error.kind(),
+                    message.clone(),
+                    error.is_retryable(),
+                    error.refusal(),
+                ))?;
             Ok(PyErr::from_value(instance))
         };
         build().unwrap_or_else(|import_error| {

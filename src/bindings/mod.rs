@@ -72,6 +72,47 @@ fn stage_links(
     run_blocking(py, || crate::source::stage_links(&source, &staging))
 }
 
+/// Ask another instance (`base_url`): `method` (GET or POST) `path` (from its root, one of
+/// `peer_routes()`) with an optional JSON `body`; the answer's JSON text. Failures are typed:
+/// `PushRefusedError` with its `refusal` (fenced, target_is_primary, conflict),
+/// `PeerUnreachableError` (retryable), or the backend error of a 4xx/5xx answer.
+#[pyfunction]
+#[pyo3(signature = (base_url, method, path, body=None, *, api_key=None, ca_file=None, epoch=0, timeout=30.0, retries=0))]
+#[allow(clippy::too_many_arguments)]
+fn peer_call(
+    py: Python<'_>,
+    base_url: String,
+    method: &str,
+    path: &str,
+    body: Option<String>,
+    api_key: Option<String>,
+    ca_file: Option<std::path::PathBuf>,
+    epoch: u64,
+    timeout: f64,
+    retries: u32,
+) -> PyResult<String> {
+    let target = crate::replication::peer::InstanceTarget {
+        base_url,
+        api_key,
+        ca_file,
+        epoch,
+        retries,
+        timeout: std::time::Duration::from_secs_f64(timeout.clamp(1.0, 3600.0)),
+    };
+    run_blocking(py, || {
+        crate::replication::peer::call(&target, method, path, body)
+    })
+}
+
+/// Where an instance answers, by name: the receive routes (under `receive`) and `promote`.
+#[pyfunction]
+fn peer_routes() -> std::collections::HashMap<&'static str, &'static str> {
+    crate::replication::peer::routes::ALL
+        .iter()
+        .copied()
+        .collect()
+}
+
 /// Whether a file name belongs to a LightRAG graph's file storage.
 #[pyfunction]
 fn is_graph_file(name: &str) -> bool {
@@ -90,6 +131,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_drain, m)?)?;
     m.add_function(wrap_pyfunction!(stage_links, m)?)?;
     m.add_function(wrap_pyfunction!(is_graph_file, m)?)?;
+    m.add_function(wrap_pyfunction!(peer_call, m)?)?;
+    m.add_function(wrap_pyfunction!(peer_routes, m)?)?;
     m.add("FORMAT_VERSION", crate::format::FORMAT_VERSION)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

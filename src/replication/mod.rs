@@ -4,10 +4,12 @@
 //! [`copy`] moves snapshots between two repositories (a `restic copy` analog: an off-site
 //! bucket, a second region); instance targets (another lightrag-backup server over HTTP) reuse
 //! its plan and the same order of writes: packs, then index, then the manifest last.
-//! [`reencrypt`] copies from an unencrypted repository into an encrypted one.
+//! [`reencrypt`] copies from an unencrypted repository into an encrypted one. [`peer`] is the
+//! one client of another instance (push's requests, and every question the Python side asks).
 
 pub mod conflict;
 pub mod copy;
+pub mod peer;
 pub mod push;
 pub mod receive;
 pub mod reencrypt;

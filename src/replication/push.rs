@@ -23,7 +23,9 @@
 
 use super::conflict::{Plan, TargetSnapshot};
 use super::copy::{read_checked, CopyOptions, CopyReport, SnapshotCopy};
-use crate::error::{BackendFailure, Error, Result};
+pub use super::peer::InstanceTarget;
+use super::peer::{routes, Peer};
+use crate::error::{Error, Result};
 use crate::fetch::{windows, Reads};
 use crate::format::{codec::TRANSPORT_NAME, pack::PackWriter, ObjectId, SnapshotManifest};
 use crate::packer::PACK_TARGET_SIZE;
@@ -33,28 +35,12 @@ use crate::runtime::block_on;
 use bytes::Bytes;
 use serde::Deserialize;
 use std::collections::HashSet;
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Chunk ids per "which are missing?" question.
 const WANT_BATCH: usize = 4096;
 /// Packs travel at most this large.
 const PUSH_PACK_SIZE: usize = PACK_TARGET_SIZE;
-
-/// Another instance to push to.
-#[derive(Debug, Clone)]
-pub struct InstanceTarget {
-    /// `http(s)://host:port`, with the path LightRAG's server may be mounted under.
-    pub base_url: String,
-    pub api_key: Option<String>,
-    /// A PEM file of the CA that signed the target's certificate (a private CA).
-    pub ca_file: Option<PathBuf>,
-    /// This instance's fencing epoch, sent with every request.
-    pub epoch: u64,
-    /// Tries of a request that failed in a way worth retrying.
-    pub retries: u32,
-    pub timeout: Duration,
-}
 
 #[derive(Deserialize)]
 struct Info {
@@ -84,197 +70,6 @@ struct Committed {
     data_hash: String,
 }
 
-struct Client {
-    http: reqwest::Client,
-    base: String,
-    target: InstanceTarget,
-}
-
-impl Client {
-    fn new(target: &InstanceTarget) -> Result<Client> {
-        let mut builder = reqwest::Client::builder().timeout(target.timeout);
-        if let Some(ca) = target
-            .ca_file
-            .as_ref()
-            .cloned()
-            .or_else(|| std::env::var_os("SSL_CERT_FILE").map(PathBuf::from))
-        {
-            let pem = std::fs::read(&ca).map_err(|e| Error::io("read", &ca, e))?;
-            let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| {
-                Error::invalid(format!("{} is not a PEM certificate: {e}", ca.display()))
-            })?;
-            builder = builder.add_root_certificate(cert);
-        }
-        let http = builder
-            .build()
-            .map_err(|e| Error::invalid(format!("cannot build the HTTP client: {e}")))?;
-        Ok(Client {
-            http,
-            base: format!(
-                "{}/replication/receive",
-                target.base_url.trim_end_matches('/')
-            ),
-            target: target.clone(),
-        })
-    }
-
-    /// One request, retried with backoff while the failure is worth retrying.
-    async fn send(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<(Bytes, &'static str)>,
-    ) -> Result<Vec<u8>> {
-        let url = format!("{}/{path}", self.base);
-        let mut attempt = 0u32;
-        loop {
-            let mut request = self
-                .http
-                .request(method.clone(), &url)
-                .header("X-Source-Epoch", self.target.epoch.to_string());
-            if let Some(key) = &self.target.api_key {
-                request = request.header("X-API-Key", key);
-            }
-            if let Some((bytes, content_type)) = &body {
-                request = request
-                    .header("content-type", *content_type)
-                    .body(bytes.clone()); // a reference count, not a copy
-            }
-            let outcome = request.send().await;
-            let failure = match outcome {
-                Ok(response) => {
-                    let status = response.status();
-                    let bytes = response
-                        .bytes()
-                        .await
-                        .map(|b| b.to_vec())
-                        .unwrap_or_default();
-                    if status.is_success() {
-                        return Ok(bytes);
-                    }
-                    let (kind, message) = error_of(&bytes);
-                    let retry = status.as_u16() == 429 || status.is_server_error();
-                    let failure = refused(&self.target.base_url, status.as_u16(), &kind, &message);
-                    if !retry {
-                        return Err(failure);
-                    }
-                    failure
-                }
-                Err(error) => {
-                    let message = without_url(error);
-                    // A certificate this client does not trust will not become trusted by
-                    // retrying: say so at once.
-                    let untrusted = message.contains("certificate");
-                    let failure = Error::Backend {
-                        operation: "push",
-                        path: url.clone(),
-                        message: format!("cannot reach the target: {message}"),
-                        failure: if untrusted {
-                            BackendFailure::Other
-                        } else {
-                            BackendFailure::Transient
-                        },
-                    };
-                    if untrusted {
-                        return Err(failure);
-                    }
-                    failure
-                }
-            };
-            attempt += 1;
-            if attempt > self.target.retries {
-                log::warn!(
-                    "{method} {path} to {}: giving up after {attempt} tries: {failure}",
-                    self.target.base_url
-                );
-                return Err(failure);
-            }
-            let backoff =
-                (0.2 * 2f64.powi(attempt as i32 - 1) * (0.5 + rand::random::<f64>())).min(10.0);
-            log::warn!(
-                "{method} {path} to {}: {failure}; retrying in {backoff:.1} s (try {} of {})",
-                self.target.base_url,
-                attempt + 1,
-                self.target.retries + 1
-            );
-            tokio::time::sleep(Duration::from_secs_f64(backoff)).await;
-        }
-    }
-
-    async fn json<T: for<'de> Deserialize<'de>>(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<(Bytes, &'static str)>,
-    ) -> Result<T> {
-        let bytes = self.send(method, path, body).await?;
-        serde_json::from_slice(&bytes).map_err(|e| Error::Backend {
-            operation: "push",
-            path: format!("{}/{path}", self.base),
-            message: format!("the target answered something else than expected: {e}"),
-            failure: BackendFailure::Other,
-        })
-    }
-}
-
-/// The `{"error": {"kind", "message"}}` of a refusal, when the body is one.
-fn error_of(body: &[u8]) -> (String, String) {
-    #[derive(Deserialize)]
-    struct Body {
-        error: Inner,
-    }
-    #[derive(Deserialize)]
-    struct Inner {
-        kind: String,
-        message: String,
-    }
-    match serde_json::from_slice::<Body>(body) {
-        Ok(parsed) => (parsed.error.kind, parsed.error.message),
-        Err(_) => (
-            "http_error".into(),
-            String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned(),
-        ),
-    }
-}
-
-fn refused(target: &str, status: u16, kind: &str, message: &str) -> Error {
-    let failure = match status {
-        401 | 403 => BackendFailure::Auth,
-        429 | 500..=599 => BackendFailure::Transient,
-        404 => BackendFailure::NotFound,
-        _ => BackendFailure::Other,
-    };
-    if status == 409 {
-        return Error::Refused {
-            target: target.to_string(),
-            kind: kind.to_string(),
-            message: message.to_string(),
-        };
-    }
-    Error::Backend {
-        operation: "push",
-        path: target.to_string(),
-        message: format!("the target answered {status} ({kind}): {message}"),
-        failure,
-    }
-}
-
-/// A reqwest error without its URL (the caller names the target), with every cause under it
-/// (a refused certificate is three levels down).
-fn without_url(error: reqwest::Error) -> String {
-    let error = error.without_url();
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(&error);
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text = format!("{text}: {cause_text}");
-        }
-        source = cause.source();
-    }
-    text
-}
-
 /// Push the snapshots of `graph_id` the target lacks (or only `options.snapshot_ids`).
 ///
 /// # Errors
@@ -290,7 +85,7 @@ pub fn push_graph(
     progress: &dyn Progress,
 ) -> Result<CopyReport> {
     let started = Instant::now();
-    let client = Client::new(target)?;
+    let client = Peer::new(target)?;
     // The repository's own reads block on the runtime: done here, outside the async part.
     let graph_key = graph_key_objects(source, graph_id)?;
     let wanted = super::copy::wanted(source, graph_id, options)?;
@@ -302,7 +97,13 @@ pub fn push_graph(
     };
     source.refresh_index()?;
     block_on(async {
-        let info: Info = client.json(reqwest::Method::GET, "info", None).await?;
+        let info: Info = client
+            .json(
+                reqwest::Method::GET,
+                &routes::receive(routes::INFO, &[]),
+                None,
+            )
+            .await?;
         let ours = source.config();
         let theirs = crate::format::RepoConfig {
             format_version: info.format_version,
@@ -337,7 +138,7 @@ pub fn push_graph(
         let present: Snapshots = client
             .json(
                 reqwest::Method::GET,
-                &format!("graphs/{graph_id}/snapshots"),
+                &routes::receive(routes::SNAPSHOTS, &[("graph_id", graph_id)]),
                 None,
             )
             .await?;
@@ -411,7 +212,7 @@ fn graph_key_objects(source: &Repository, graph_id: &str) -> Result<GraphKeyObje
 /// the shred is all a shredded graph sends (the returned report); a key lets the target check
 /// the graph's chunks.
 async fn send_graph_key(
-    client: &Client,
+    client: &Peer,
     (shred, key): GraphKeyObjects,
     graph_id: &str,
     options: &CopyOptions,
@@ -422,7 +223,7 @@ async fn send_graph_key(
             client
                 .send(
                     reqwest::Method::POST,
-                    &format!("graphs/{graph_id}/shred"),
+                    &routes::receive(routes::SHRED, &[("graph_id", graph_id)]),
                     Some((bytes, "application/octet-stream")),
                 )
                 .await?;
@@ -440,7 +241,7 @@ async fn send_graph_key(
         client
             .send(
                 reqwest::Method::POST,
-                &format!("graphs/{graph_id}/key"),
+                &routes::receive(routes::GRAPH_KEY, &[("graph_id", graph_id)]),
                 Some((key, "application/octet-stream")),
             )
             .await?;
@@ -449,7 +250,7 @@ async fn send_graph_key(
 }
 
 async fn push_snapshot(
-    client: &Client,
+    client: &Peer,
     source: &Repository,
     manifest: &SnapshotManifest,
     plan: &mut Plan,
@@ -473,7 +274,7 @@ async fn push_snapshot(
         let answer: Missing = client
             .json(
                 reqwest::Method::POST,
-                &format!("graphs/{graph_id}/want"),
+                &routes::receive(routes::WANT, &[("graph_id", graph_id)]),
                 Some((body.into(), "application/json")),
             )
             .await?;
@@ -541,7 +342,7 @@ async fn push_snapshot(
 
 /// Send the manifest, with the head the plan expects there and the snapshots it marks.
 async fn commit(
-    client: &Client,
+    client: &Peer,
     source: &Repository,
     manifest: &SnapshotManifest,
     plan: &mut Plan,
@@ -554,8 +355,8 @@ async fn commit(
         .json(
             reqwest::Method::POST,
             &format!(
-                "graphs/{}/snapshots?expected_head={}&diverged={}",
-                manifest.graph_id,
+                "{}?expected_head={}&diverged={}",
+                routes::receive(routes::SNAPSHOTS, &[("graph_id", &manifest.graph_id)]),
                 plan.expected_head().unwrap_or("none"),
                 plan.diverged.join(",")
             ),
@@ -569,7 +370,7 @@ async fn commit(
 /// Offer the target the recovery points it lacks, after the snapshots: it stores each once
 /// every snapshot the point names is there. Returns the ids it stored.
 async fn send_points(
-    client: &Client,
+    client: &Peer,
     source: &Repository,
     points: &[crate::format::RecoveryPoint],
 ) -> Result<Vec<String>> {
@@ -585,7 +386,11 @@ async fn send_points(
         status: String,
     }
     let have: Ids = client
-        .json(reqwest::Method::GET, "recovery-points", None)
+        .json(
+            reqwest::Method::GET,
+            &routes::receive(routes::RECOVERY_POINTS, &[]),
+            None,
+        )
         .await?;
     let mut stored = Vec::new();
     for point in points {
@@ -596,7 +401,7 @@ async fn send_points(
         let received: Received = client
             .json(
                 reqwest::Method::POST,
-                "recovery-points",
+                &routes::receive(routes::RECOVERY_POINTS, &[]),
                 Some((encoded.into(), "application/octet-stream")),
             )
             .await?;
@@ -607,11 +412,11 @@ async fn send_points(
     Ok(stored)
 }
 
-async fn send_pack(client: &Client, packed: Vec<u8>) -> Result<()> {
+async fn send_pack(client: &Peer, packed: Vec<u8>) -> Result<()> {
     client
         .send(
             reqwest::Method::POST,
-            "packs",
+            &routes::receive(routes::PACKS, &[]),
             Some((packed.into(), "application/octet-stream")),
         )
         .await

@@ -3,7 +3,7 @@
 import os
 from typing import Awaitable, Callable, Optional, final
 
-__all__ = ["DisasterRecoveryManager", "FORMAT_VERSION", "GraphBackup", "Lease", "Operation", "ReplicationManager", "Repository", "__version__", "_drain", "is_graph_file", "stage_links"]
+__all__ = ["DisasterRecoveryManager", "FORMAT_VERSION", "GraphBackup", "Lease", "Operation", "ReplicationManager", "Repository", "__version__", "_drain", "is_graph_file", "peer_call", "peer_routes", "stage_links"]
 
 FORMAT_VERSION: int
 __version__: str
@@ -218,6 +218,24 @@ def stage_links(source: str, staging: str) -> int:
 
 def is_graph_file(name: str) -> bool:
     """Whether a file name belongs to a LightRAG graph's file storage."""
+
+def peer_call(
+    base_url: str,
+    method: str,
+    path: str,
+    body: Optional[str] = None,
+    *,
+    api_key: Optional[str] = None,
+    ca_file: Optional[str] = None,
+    epoch: int = 0,
+    timeout: float = 30.0,
+    retries: int = 0,
+) -> str:
+    """Ask another instance: ``method`` ``path`` (one of :func:`peer_routes`) with an
+    optional JSON ``body``; the answer's JSON text."""
+
+def peer_routes() -> dict[str, str]:
+    """Where an instance answers, by name."""
 
 def _drain(timeout: float) -> bool:
     """Wait until no async call is in flight (registered with ``atexit``)."""

@@ -11,6 +11,8 @@ The Rust engine names each failure by its kind (the one table of kinds is the en
 
 from __future__ import annotations
 
+from typing import Optional
+
 
 class BackupError(Exception):
     """Base class of every lightrag-backup error."""
@@ -79,6 +81,18 @@ class PushRefusedError(BackupError):
 
     kind = "push_refused"
     http_status = 409
+    #: Why: ``fenced``, ``target_is_primary`` or ``conflict`` (the target's own kind).
+    refusal: str = ""
+
+
+class PeerUnreachableError(BackupError, ConnectionError):
+    """Another instance could not be reached (connection refused or reset, timed out): it may
+    be restarting or cut off. Retryable; ``refusal`` is ``unreachable``."""
+
+    kind = "peer_unreachable"
+    http_status = 502
+    retryable = True
+    refusal: str = "unreachable"
 
 
 class RecoveryPointNotFoundError(BackupError, KeyError):
@@ -251,11 +265,15 @@ def error_class(kind: str) -> type[BackupError]:
     return BackupError
 
 
-def from_kind(kind: str, message: str, retryable: bool) -> BackupError:
-    """The exception for an engine error of ``kind`` (called by the Rust bindings)."""
+def from_kind(kind: str, message: str, retryable: bool, refusal: Optional[str] = None) -> BackupError:
+    """The exception for an engine error of ``kind`` (called by the Rust bindings); a peer's
+    refusal carries its own kind as ``refusal`` (``fenced``, ``target_is_primary``,
+    ``conflict``, ``unreachable``)."""
     error = error_class(kind)(message)
     error.kind = kind
     error.retryable = retryable
+    if refusal is not None:
+        error.refusal = refusal  # type: ignore[attr-defined]
     return error
 
 
@@ -274,6 +292,7 @@ __all__ = [
     "InvalidInputError",
     "OperationCancelledError",
     "OperationRunningError",
+    "PeerUnreachableError",
     "PushRefusedError",
     "RecoveryPointNotFoundError",
     "RepositoryConflictError",

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Coroutine, Optional, TypeVar
 
-from ._live import reserve_all
+import lightrag.backup._live as _live  # by module: tests hold a live instance by patching it
 from .staging import new as new_staging_folder
 from .staging import remove as remove_staging_folder
 from .display import Progress, progress_callback
@@ -511,7 +511,7 @@ async def asnapshot_together(
         source.check_capturable()
     try:
         if live:
-            async with reserve_all([source.rag for _, source in live], kind="recovery_point",
+            async with _live.reserve_all([source.rag for _, source in live], kind="recovery_point",
                                          timeout=busy_timeout):
                 paused_at = time.perf_counter()
                 for backup, source in live:

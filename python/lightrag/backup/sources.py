@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any, AsyncIterator, Optional, Protocol
 
-from ._live import flush_storages, graph_dir_of, pipeline_reservation, reload_storages, uses_file_storages
+import lightrag.backup._live as _live  # by module: tests hold a live instance by patching it
 from ._native import stage_links
 from .staging import new as new_staging_folder
 from .staging import remove as remove_staging_folder
@@ -196,13 +196,13 @@ class LiveSource(GraphSource):
     mode = "live"
 
     def __init__(self, rag: Any, *, busy_timeout: float = 30.0) -> None:
-        super().__init__(Path(rag.working_dir), getattr(rag, "workspace", "") or "", graph_dir_of(rag),
+        super().__init__(Path(rag.working_dir), getattr(rag, "workspace", "") or "", _live.graph_dir_of(rag),
                          busy_timeout)
         self.rag = rag
 
     def hold(self, kind: str) -> "contextlib.AbstractAsyncContextManager[None]":
         """The instance's pipeline reserved (``kind`` says for what), released when the block ends."""
-        return pipeline_reservation(self.rag, kind=kind, timeout=self.busy_timeout)
+        return _live.pipeline_reservation(self.rag, kind=kind, timeout=self.busy_timeout)
 
     @abc.abstractmethod
     async def stage(self, staging: Path, progress: Optional[ProgressCallback] = None) -> Any:
@@ -297,7 +297,7 @@ class LiveSource(GraphSource):
         from .records import capture
 
         async with self.hold("validate"):
-            await flush_storages(self.rag)
+            await _live.flush_storages(self.rag)
             captured = await capture.read(self.rag)
         yield captured
 
@@ -306,7 +306,7 @@ class LiveFilesSource(LiveSource):
     """A live instance on LightRAG's file storages: its files are hard-linked under the hold."""
 
     async def stage(self, staging: Path, progress: Optional[ProgressCallback] = None) -> Any:
-        await flush_storages(self.rag)
+        await _live.flush_storages(self.rag)
         stage_links(str(self.graph_dir), str(staging))
         return None
 
@@ -319,9 +319,9 @@ class LiveFilesSource(LiveSource):
             return
         op = snapshots.restore_op(snapshot.snapshot_id, self.graph_dir, safety_snapshot, False, progress)
         async with self.hold("restore"):
-            await flush_storages(self.rag)
+            await _live.flush_storages(self.rag)
             snapshots.restored(await op.start())
-            await reload_storages(self.rag)
+            await _live.reload_storages(self.rag)
 
     @contextlib.asynccontextmanager
     async def consistent_view(self) -> AsyncIterator[Path]:
@@ -358,7 +358,7 @@ class LiveRecordsSource(LiveSource):
     async def stage(self, staging: Path, progress: Optional[ProgressCallback] = None) -> Any:
         from .records import pg_snapshot
 
-        await flush_storages(self.rag)
+        await _live.flush_storages(self.rag)
         async with self._reading_records():
             view = await pg_snapshot.open(self.rag)
         if view is not None:
@@ -435,7 +435,7 @@ def source_for(working_dir: "str | os.PathLike[str] | None", workspace: str = ""
     the folder ``working_dir`` (plus ``workspace``)."""
     if rag is None:
         return FolderSource(working_dir, workspace, busy_timeout=busy_timeout)
-    if uses_file_storages(rag):
+    if _live.uses_file_storages(rag):
         return LiveFilesSource(rag, busy_timeout=busy_timeout)
     return LiveRecordsSource(rag, busy_timeout=busy_timeout)
 

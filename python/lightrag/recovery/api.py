@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from lightrag.backup.http.jobs import Job, JobRunner
 from lightrag.backup.types import GRAPH_ID_PATTERN
+from lightrag.replication.peer import ROUTES
 
 from .roles import instance_status
 
@@ -175,7 +176,7 @@ def create_recovery_router(
 
         return await runner.answer(request, runner.start("switchover", _FAILOVER_JOB, work), wait)
 
-    @guarded.post("/promote", summary="A switchover's candidate: take the handed-over lease and the final point "
+    @guarded.post(ROUTES["promote"].removeprefix("/recovery"), summary="A switchover's candidate: take the handed-over lease and the final point "
                                       "(called by the primary)")
     async def promote(body: PromoteRequest) -> dict[str, Any]:
         return await recovery.apromote(body.checkpoint_id, body.from_epoch)

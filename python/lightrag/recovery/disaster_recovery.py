@@ -375,7 +375,7 @@ class DisasterRecoveryManager:
                 if target.kind != "instance" or not target.enabled:
                     continue
                 try:
-                    seen.append(int(self.replication._instance_info(target).get("epoch") or 0))
+                    seen.append(int(self.replication.peer(target).info().get("epoch") or 0))
                 except (BackupError, ValueError, TypeError):
                     continue  # unreachable (likely the lost site): its epoch cannot be above ours
         return max(seen) + 1

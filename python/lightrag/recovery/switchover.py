@@ -101,8 +101,8 @@ async def aswitchover(recovery: Recovery, candidate: str) -> dict[str, Any]:
         raise SwitchoverError(f"this instance is not acting as the primary ({status['acting_as']}): only the "
                               "primary switches over")
     try:
-        info = await asyncio.to_thread(replication._instance_call, target, "GET", "info", 10.0)
-    except InvalidInputError as error:
+        info = await asyncio.to_thread(replication.peer(target).info, timeout=10.0)
+    except BackupError as error:
         raise SwitchoverError(f"the candidate {target.name} cannot be reached: {error}") from None
     if info.get("role") != "standby":
         raise SwitchoverError(f"the candidate {target.name} is not a standby (it says {info.get('role')!r})")
@@ -148,9 +148,9 @@ async def aswitchover(recovery: Recovery, candidate: str) -> dict[str, Any]:
         began = time.perf_counter()
         try:
             promoted = await asyncio.to_thread(
-                replication._remote_call, target, "POST", "/recovery/promote",
-                {"checkpoint_id": point.checkpoint_id, "from_epoch": epoch, "from": target.name}, 900.0)
-        except InvalidInputError as error:
+                replication.peer(target).promote,
+                {"checkpoint_id": point.checkpoint_id, "from_epoch": epoch, "from": target.name}, timeout=900.0)
+        except BackupError as error:
             raise SwitchoverError(f"the candidate {target.name} did not promote itself: {error}") from None
         if not promoted.get("ok"):
             raise SwitchoverError(f"the candidate {target.name} could not make the final point its state: "

@@ -23,11 +23,13 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 
 from lightrag.backup import _native
 from lightrag.backup.environment import env_number
-from lightrag.backup.errors import BackupError, InvalidInputError, SnapshotNotFoundError
+from lightrag.backup.errors import BackupError, InvalidInputError
 from lightrag.backup.instance import fencing_state, instance_epoch, instance_role
 from lightrag.backup.types import ProgressCallback, check_snapshot_id, validate_graph_id
 
 from .errors import TargetExistsError, TargetNotFoundError
+from .links import InstanceLink, RepositoryLink, TargetLink
+from .peer import Peer
 from .targets import ReplicationTarget
 
 log = logging.getLogger("lightrag.replication")
@@ -205,11 +207,8 @@ class ReplicationManager:
         started = time.perf_counter()
         health: dict[str, Any] = {"target_id": target.target_id, "name": target.name, "kind": target.kind}
         try:
-            if target.kind == "instance":
-                config = self._instance_info(target)
-                health.update(role=config.get("role"), epoch=config.get("epoch"), version=config.get("version"))
-            else:
-                config = json.loads(self._repository(target).config_json)
+            config, shown = self.link(target).config()
+            health.update(shown)
             ours = self.backup.storage.config
             def chunking(c: dict[str, Any]) -> tuple[Any, ...]:
                 return c["chunker"], c.get("matrix_chunker"), c.get("matrix_rows_per_chunk", 0)
@@ -226,45 +225,15 @@ class ReplicationManager:
         self.catalog.record_target_health(target.target_id, health)
         return health
 
-    def _instance_info(self, target: ReplicationTarget) -> dict[str, Any]:
-        """``GET /replication/receive/info`` of an instance target."""
-        return self._instance_call(target, "GET", "info")
+    def peer(self, target: ReplicationTarget) -> Peer:
+        """An instance target, asked with this instance's epoch (see :mod:`.peer`)."""
+        return Peer(target, epoch=self.epoch, timeout=self.timeout)
 
-    def _instance_call(self, target: ReplicationTarget, method: str, path: str,
-                       timeout: Optional[float] = None) -> dict[str, Any]:
-        """One call to an instance target's receiving side (``/replication/receive/<path>``);
-        see :meth:`_remote_call`."""
-        return self._remote_call(target, method, f"/replication/receive/{path}", None, timeout)
-
-    def _remote_call(self, target: ReplicationTarget, method: str, path: str, body: Optional[dict[str, Any]],
-                     timeout: Optional[float] = None) -> dict[str, Any]:
-        """One call to an instance target (``path`` from its root, a JSON ``body`` if any),
-        with this instance's key and epoch; a refusal or failure raises InvalidInputError
-        saying what the target answered."""
-        import urllib.error
-        import urllib.request
-
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(f"{target.base_url.rstrip('/')}{path}", data=data,
-                                         headers={"X-Source-Epoch": str(self.epoch)}, method=method)
-        if data is not None:
-            request.add_header("Content-Type", "application/json")
-        key = target.resolved_api_key()
-        if key:
-            request.add_header("X-API-Key", key)
-        context = target.tls_context()
-        try:
-            with urllib.request.urlopen(request, timeout=timeout or 30, context=context) as answer:
-                return dict(json.loads(answer.read()))
-        except urllib.error.HTTPError as failure:
-            try:
-                detail = json.loads(failure.read())["error"]["message"]
-            except (ValueError, KeyError, TypeError):
-                detail = failure.reason
-            raise InvalidInputError(f"the target answered {failure.code}: {detail}") from None
-        except (urllib.error.URLError, OSError, ValueError) as failure:
-            reason = getattr(failure, "reason", failure)
-            raise InvalidInputError(f"cannot reach the target: {reason}") from None
+    def link(self, target: ReplicationTarget) -> TargetLink:
+        """How this instance reaches ``target`` (see :mod:`.links`)."""
+        if target.kind == "instance":
+            return InstanceLink(target, self._engine, epoch=self.epoch, timeout=self.timeout, retries=self.retries)
+        return RepositoryLink(target, self._engine, lambda: self._repository(target))
 
     def verify_on_target(self, target: Union[ReplicationTarget, str], graph_id: str,
                          snapshot_id: str) -> dict[str, Any]:
@@ -278,22 +247,7 @@ class ReplicationManager:
         outcome: dict[str, Any] = {"target_id": target.target_id, "target": target.name, "graph_id": graph_id,
                                    "snapshot_id": snapshot_id}
         try:
-            if target.kind == "instance":
-                answer = self._instance_call(target, "POST", f"graphs/{graph_id}/snapshots/{snapshot_id}/verify",
-                                             timeout=self.timeout)
-                outcome.update(present=answer["present"], ok=answer["ok"], data_hash=answer.get("data_hash"),
-                               errors=list(answer.get("errors") or []))
-            else:
-                engine = self._repository(target).graph(graph_id)
-                try:
-                    manifest = json.loads(engine.get_op(snapshot_id).run())
-                except SnapshotNotFoundError:
-                    outcome.update(present=False, ok=False, data_hash=None,
-                                   errors=[f"the target has no snapshot {snapshot_id} of {graph_id}"])
-                    return outcome
-                report = json.loads(engine.verify_op([snapshot_id], True, None, None).run())
-                outcome.update(present=True, ok=bool(report["ok"]), data_hash=manifest["data_hash"],
-                               errors=list(report["errors"]))
+            outcome.update(self.link(target).verify(graph_id, snapshot_id))
         except BackupError as error:
             outcome.update(present=None, ok=False, data_hash=None, errors=[f"{type(error).__name__}: {error}"])
         return outcome
@@ -388,6 +342,7 @@ class ReplicationManager:
         # What this source sent the target before: not the target's own, even when forgotten here.
         sent = [(row["backup_id"], row["data_hash"] or "") for row in self.catalog.replication_logs(
             graph_id, target_id=target.target_id, status=ReplicationStatus.COMPLETED.value)]
+        link = self.link(target)
         fenced = fencing_state(self.catalog)
         message = None
         if fenced is not None and not dry_run:
@@ -396,12 +351,8 @@ class ReplicationManager:
             # instance primary again with a higher epoch.
             message = (f"this instance was fenced: {fenced['by']} has epoch {fenced['epoch']} (this one "
                        f"{self.epoch}) since {fenced['at']}; it is no longer the primary and pushes nothing")
-        elif target.kind == "instance" and not dry_run and self.role == "standby":
-            # Only the primary feeds instances: a standby pushing to another standby (at the
-            # same epoch, so not fenced) would hand it a second source. Copies to repository
-            # targets stay allowed.
-            message = ("this instance is a standby: only the primary pushes to instances (copy to a repository "
-                       "target, or switch over first)")
+        elif not dry_run:
+            message = link.refusal(self.role)
         if message is not None:
             self.catalog.record_replication(
                 backup_id=snapshot_id or "", target_id=target.target_id, graph_id=graph_id,
@@ -410,45 +361,26 @@ class ReplicationManager:
             return {"target_id": target.target_id, "status": ReplicationStatus.FAILED.value, "snapshots": [],
                     "bytes_sent": 0, "chunks_sent": 0, "duration_ms": 0, "error": f"PushRefusedError: {message}",
                     "kind": "push_refused"}
-        policy = target.conflict_policy
-        if target.kind == "instance" and policy == "reject" and not dry_run:
-            # An old primary that became a standby under this one: what only it had is kept as
-            # `diverged` snapshots, and this primary's state becomes its head (as Patroni
-            # rewinds a returning primary instead of merging).
-            try:
-                info = self._instance_call(target, "GET", "info", timeout=min(self.timeout, 10.0))
-                if info.get("rewind") and int(info.get("epoch") or 0) <= self.epoch:
-                    policy = "source_wins"
-            except InvalidInputError:
-                pass  # unreachable: the push below says so
+        policy = target.conflict_policy if dry_run else link.conflict_policy()
         for attempt in range(self.retries + 1):
             attempted_at = _now()
             try:
                 ids = [snapshot_id] if snapshot_id else None
-                if target.kind == "instance":
-                    target.tls_context()  # a CA file broken since registration fails this target only
-                    op = self._engine.push_op(target.base_url, graph_id, target.resolved_api_key(), target.ca_file,
-                                              self.epoch, ids, dry_run, self.retries, self.timeout, progress,
-                                              policy, sent)
-                else:
-                    op = self._engine.copy_op(self._repository(target), graph_id, ids, dry_run, progress,
-                                              target.conflict_policy, sent)
-                report = json.loads(op.run())
+                report = json.loads(link.transfer_op(graph_id, ids, dry_run, progress, policy, sent).run())
                 error = None
                 break
             except BackupError as failure:
                 error = failure
-                if failure.kind == "push_refused" and "(fenced)" in str(failure):
+                if getattr(failure, "refusal", None) == "fenced":
                     # A target with a higher epoch: this instance was failed over. Keep that epoch.
-                    self._record_fencing(target, str(failure))
+                    self._record_fencing(link, str(failure))
                 if not dry_run:
                     self.catalog.record_replication(
                         backup_id=snapshot_id or "", target_id=target.target_id, graph_id=graph_id,
                         status=ReplicationStatus.FAILED.value, error_message=f"{type(failure).__name__}: {failure}",
                         attempted_at=attempted_at, completed_at=_now())
                 self._open.pop(target.target_id, None)
-                # The engine already retried what was worth retrying for instance targets.
-                if not failure.retryable or attempt == self.retries or target.kind == "instance":
+                if not failure.retryable or attempt == self.retries or link.retried_by_engine:
                     break
                 time.sleep(self.backoff * (2 ** attempt) * (0.5 + random.random()))
         duration = int((time.perf_counter() - started) * 1000)
@@ -480,19 +412,14 @@ class ReplicationManager:
                 "chunks_sent": report["chunks_sent"], "duration_ms": duration, "error": None, "dry_run": dry_run,
                 "diverged": report["diverged"]}
 
-    def _record_fencing(self, target: ReplicationTarget, message: str) -> None:
-        """Remember that ``target`` fenced this instance, with its epoch (asked for; at least
+    def _record_fencing(self, link: TargetLink, message: str) -> None:
+        """Remember that a target fenced this instance, with its epoch (asked for; at least
         one above ours when it cannot be asked)."""
-        epoch = self.epoch + 1
-        if target.kind == "instance":
-            try:
-                epoch = max(epoch, int(self._instance_info(target).get("epoch") or 0))
-            except (BackupError, ValueError, TypeError):
-                pass
-        self.catalog.set_state("fenced", json.dumps({"by": target.name, "epoch": epoch, "at": _now(),
+        epoch = max(self.epoch + 1, link.epoch() or 0)
+        self.catalog.set_state("fenced", json.dumps({"by": link.target.name, "epoch": epoch, "at": _now(),
                                                      "message": message}))
         log.warning("replication: %s has epoch %d, above this instance's %d: this instance is no longer the "
-                    "primary and stops pushing", target.name, epoch, self.epoch)
+                    "primary and stops pushing", link.target.name, epoch, self.epoch)
 
     # -- status and metrics ---------------------------------------------------------------
 

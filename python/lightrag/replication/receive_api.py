@@ -26,6 +26,7 @@ from lightrag.backup.instance import (
 )
 from lightrag.backup.types import GRAPH_ID_PATTERN, SNAPSHOT_ID_PATTERN
 
+from .peer import ROUTES
 
 if TYPE_CHECKING:
     from lightrag.backup.manager import BackupManager
@@ -108,10 +109,11 @@ def create_receive_router(manager: "BackupManager", applier: "StandbyApplier") -
             log.warning("replication: a primary with epoch %d pushes here (this standby had %d): following it, "
                         "pushes from lower epochs are refused from now on", source_epoch, own)
 
-    outer = APIRouter(prefix="/receive")
+    # Mounted under the operator's /replication router; the paths are the engine's (peer.ROUTES).
+    outer = APIRouter(prefix=ROUTES["receive"].removeprefix("/replication"))
     receive = APIRouter(dependencies=[Depends(fencing)])
 
-    @outer.get("/info", summary="What this instance is (for a primary about to push)")
+    @outer.get(ROUTES["info"], summary="What this instance is (for a primary about to push)")
     async def receive_info() -> dict[str, Any]:
         config = manager.storage.config
         from lightrag.backup import __version__
@@ -125,7 +127,7 @@ def create_receive_router(manager: "BackupManager", applier: "StandbyApplier") -
                 "fenced": fencing_state(manager.catalog), "version": __version__,
                 "instance": instance_name(manager.catalog), "rewind": rewind_allowed(manager.catalog) is not None}
 
-    @receive.get("/graphs/{graph_id}/snapshots", summary="The snapshots this instance has of a graph")
+    @receive.get(ROUTES["snapshots"], summary="The snapshots this instance has of a graph")
     async def receive_list(graph_id: str = GraphId) -> dict[str, Any]:
         import json
 
@@ -133,7 +135,7 @@ def create_receive_router(manager: "BackupManager", applier: "StandbyApplier") -
         # conflict check) with.
         return dict(json.loads(await manager.storage.engine.receive_listing_op(graph_id).start()))
 
-    @receive.post("/graphs/{graph_id}/want", summary="Which of these chunks this instance lacks")
+    @receive.post(ROUTES["want"], summary="Which of these chunks this instance lacks")
     async def receive_want(body: WantRequest, graph_id: str = GraphId) -> dict[str, Any]:
         import json
 
@@ -159,11 +161,11 @@ def create_receive_router(manager: "BackupManager", applier: "StandbyApplier") -
             except IntegrityError as error:
                 raise HTTPError(422, "integrity", str(error)) from None
 
-    @receive.post("/packs", summary="A pack of chunks: every one is checked before any is stored")
+    @receive.post(ROUTES["packs"], summary="A pack of chunks: every one is checked before any is stored")
     async def receive_pack(request: Request) -> dict[str, Any]:
         return await received(request, "a pack", manager.storage.engine.receive_pack_op)
 
-    @receive.post("/graphs/{graph_id}/key", summary="A graph's own key, before its chunks")
+    @receive.post(ROUTES["graph_key"], summary="A graph's own key, before its chunks")
     async def receive_graph_key(request: Request, graph_id: str = GraphId) -> dict[str, Any]:
         import json
 
@@ -172,7 +174,7 @@ def create_receive_router(manager: "BackupManager", applier: "StandbyApplier") -
             raise HTTPError(422, "invalid_input", "a graph key object (at most 64 KiB) is sent as the request body")
         return dict(json.loads(await manager.storage.engine.receive_graph_key_op(graph_id, data).start()))
 
-    @receive.post("/graphs/{graph_id}/shred", summary="A shred of a graph: its key and snapshots are deleted here")
+    @receive.post(ROUTES["shred"], summary="A shred of a graph: its key and snapshots are deleted here")
     async def receive_shred(request: Request, graph_id: str = GraphId) -> dict[str, Any]:
         import json
 
@@ -190,7 +192,7 @@ def create_receive_router(manager: "BackupManager", applier: "StandbyApplier") -
 
     commits: dict[str, Any] = {}
 
-    @receive.post("/graphs/{graph_id}/snapshots", summary="Commit a pushed snapshot (its manifest, last)")
+    @receive.post(ROUTES["snapshots"], summary="Commit a pushed snapshot (its manifest, last)")
     async def receive_snapshot(
         request: Request,
         graph_id: str = GraphId,
@@ -225,7 +227,7 @@ def create_receive_router(manager: "BackupManager", applier: "StandbyApplier") -
             applier.committed(graph_id)  # the head changed; after this answer: a push never waits for it
         return result
 
-    @receive.post("/graphs/{graph_id}/snapshots/{snapshot_id}/verify",
+    @receive.post(ROUTES["verify"],
                   summary="Read back this instance's copy of a snapshot whole (for the primary's validation)")
     async def receive_verify(graph_id: str = GraphId,
                              snapshot_id: str = PathParam(..., pattern=SNAPSHOT_ID_PATTERN)) -> dict[str, Any]:
@@ -239,13 +241,13 @@ def create_receive_router(manager: "BackupManager", applier: "StandbyApplier") -
         return {"snapshot_id": snapshot_id, "present": True, "ok": report.ok, "data_hash": snapshot.data_hash,
                 "errors": list(report.errors)}
 
-    @receive.get("/recovery-points", summary="The ids of the recovery points this instance has")
+    @receive.get(ROUTES["recovery_points"], summary="The ids of the recovery points this instance has")
     async def receive_point_ids() -> dict[str, Any]:
         import json
 
         return dict(json.loads(await manager.storage.engine.recovery().point_ids_op().start()))
 
-    @receive.post("/recovery-points", summary="A recovery point, stored once every snapshot it names is here")
+    @receive.post(ROUTES["recovery_points"], summary="A recovery point, stored once every snapshot it names is here")
     async def receive_point(request: Request) -> dict[str, Any]:
         result = await received(request, "a recovery point", manager.storage.engine.recovery().receive_point_op)
         if result["status"] == "stored":
