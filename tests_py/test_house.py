@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 import lightrag.backup
 from lightrag.backup import BackupManager
@@ -83,6 +84,74 @@ def test_backup_imports_neither_replication_nor_recovery_except_the_app_factory_
         if name.startswith("lightrag.backup") and not name.startswith(allowed):
             reaching = {m for m in imports if m.startswith(("lightrag.replication", "lightrag.recovery"))}
             assert not reaching, f"{name} imports {reaching}"
+
+
+def _hand_written_twin(node: ast.AST) -> "str | None":
+    """The name a method copies by hand, when all it does is call its twin: ``async def aX``
+    returning ``await asyncio.to_thread(self.X, ...)``, or ``def X`` returning
+    ``run_sync(self.aX(...))``."""
+    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return None
+    body = [b for b in node.body if not (isinstance(b, ast.Expr) and isinstance(b.value, ast.Constant))]
+    if len(body) != 1 or not isinstance(body[0], ast.Return) or body[0].value is None:
+        return None
+    value = body[0].value
+    if isinstance(node, ast.AsyncFunctionDef) and isinstance(value, ast.Await) and isinstance(value.value, ast.Call):
+        call = value.value
+        if ast.unparse(call.func) == "asyncio.to_thread" and call.args and ast.unparse(call.args[0]) == f"self.{node.name[1:]}":
+            return node.name
+    if isinstance(node, ast.FunctionDef) and isinstance(value, ast.Call) and value.args:
+        inner = value.args[0]
+        if isinstance(inner, ast.Call) and ast.unparse(inner.func) == f"self.a{node.name}":
+            return node.name
+    return None
+
+
+def test_twins_are_made_by_one_helper_with_their_implementations_signature_and_documentation():
+    import inspect
+
+    from lightrag.backup import GraphBackup
+    from lightrag.backup.snapshots import GraphSnapshots
+    from lightrag.recovery.disaster_recovery import DisasterRecoveryManager
+    from lightrag.recovery.health import HealthValidator
+    from lightrag.replication import GraphReplicator, ReplicationManager
+
+    written = []
+    for path in sorted(PACKAGE_ROOT.glob("*/**/*.py")):
+        if not {"backup", "replication", "recovery"} & set(path.relative_to(PACKAGE_ROOT).parts):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            name = _hand_written_twin(node)
+            if name:
+                written.append(f"{path.relative_to(PACKAGE_ROOT)}: {name}")
+    assert written == [], "twins written by hand (use lightrag.backup.twins): " + ", ".join(written)
+
+    def parameters(function: Any) -> list[tuple[str, Any, Any]]:
+        return [(p.name, p.kind, p.default) for p in inspect.signature(function).parameters.values()]
+
+    pairs = 0
+    for cls in (GraphBackup, GraphSnapshots, BackupManager, ReplicationManager, GraphReplicator, HealthValidator,
+                DisasterRecoveryManager):
+        for name in dir(cls):
+            twin = getattr(cls, name)
+            if name.startswith("a") and inspect.iscoroutinefunction(twin) and hasattr(cls, name[1:]):
+                sync = getattr(cls, name[1:])
+                assert not inspect.iscoroutinefunction(sync), f"{cls.__name__}.{name[1:]}"
+                assert parameters(sync) == parameters(twin), f"{cls.__name__}.{name}"
+                assert sync.__doc__ and not sync.__doc__.startswith("Async twin"), f"{cls.__name__}.{name[1:]}"
+                assert sync.__name__ == name[1:] and twin.__name__ == name, f"{cls.__name__}.{name}"
+                pairs += 1
+    assert pairs >= 40
+
+
+async def test_a_sync_twin_called_inside_a_running_loop_is_refused_naming_its_async_twin(tmp_path: Path):
+    from lightrag.backup.errors import InvalidInputError
+    from lightrag.recovery.health import HealthValidator
+
+    validator = HealthValidator(BackupManager(LocalBackupStorage(tmp_path / "repo"), tmp_path / "catalog.sqlite3"))
+    with pytest.raises(InvalidInputError, match="avalidate_all_graphs"):
+        validator.validate_all_graphs()
+    assert await validator.avalidate_all_graphs() == {}
 
 
 def test_no_module_fakes_a_graph_or_reaches_into_the_storage_or_a_graph():

@@ -14,7 +14,7 @@ import contextlib
 import os
 import time
 from pathlib import Path
-from typing import Any, Callable, Coroutine, Optional, TypeVar
+from typing import Any, Callable, Optional, TypeVar
 
 import lightrag.backup._live as _live  # by module: tests hold a live instance by patching it
 from .staging import new as new_staging_folder
@@ -24,6 +24,8 @@ from .errors import InvalidInputError
 from .snapshots import GraphSnapshots
 from .sources import FolderSource, GraphSource, LiveSource, source_for
 from .storage import BackupStorageBackend
+from .twins import on_loop
+from .twins import run_sync as _run_sync
 from .types import (
     BackupSnapshot,
     BackupStatus,
@@ -33,7 +35,6 @@ from .types import (
     VerifyReport,
 )
 
-T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -45,23 +46,6 @@ def _documented_as(original: Callable[..., Any]) -> Callable[[F], F]:
         return method
 
     return mark
-
-
-def _run_sync(coroutine: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine from sync code, on the loop LightRAG's own sync wrappers use."""
-    import asyncio  # imported here: the CLI and sync API start faster without it
-
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        from lightrag.utils import always_get_an_event_loop
-
-        return always_get_an_event_loop().run_until_complete(coroutine)
-    coroutine.close()
-    raise InvalidInputError(
-        "this sync method was called inside a running event loop; await its async twin "
-        "(for example `await backup.acreate_snapshot()`)"
-    )
 
 
 class GraphBackup:
@@ -269,10 +253,6 @@ class GraphBackup:
         async with self._own_source().current_records() as records:
             return str(records.digest())
 
-    def holds_snapshot(self, snapshot_id: str) -> bool:
-        """Sync twin of :meth:`aholds_snapshot`."""
-        return _run_sync(self.aholds_snapshot(snapshot_id))
-
     async def aholds_snapshot(self, snapshot_id: str) -> bool:
         """Whether the graph, wherever it is stored now, holds what records snapshot
         ``snapshot_id`` holds: every record alike but for write times (content digests,
@@ -298,6 +278,8 @@ class GraphBackup:
                 return bool(now.digest() == then.digest() and not vectors_differ(then.vectors, now.vectors))
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
+
+    holds_snapshot = on_loop(aholds_snapshot)
 
     # -- list / get / delete / shred: the snapshots' ----------------------------------------
 

@@ -18,6 +18,7 @@ from .errors import (
 )
 from .graph_backup import GraphBackup
 from .snapshots import GraphSnapshots
+from .twins import Prepared, engine_twins
 from .locks import GraphLocks
 from .retention import RetentionPolicy, as_policy, parse_duration
 from .schedule import BackupScheduler, CronExpression, Interval, RunResult, next_run, parse_interval
@@ -293,31 +294,20 @@ class BackupManager:
 
     # -- retention and prune --------------------------------------------------------------
 
-    def apply_retention(
+    def _apply_retention(
         self,
         policy: Union[RetentionPolicy, Mapping[str, Any], None] = None,
         *,
         graph_id: Optional[str] = None,
         dry_run: bool = False,
         **rules: Any,
-    ) -> dict[str, Any]:
+    ) -> Prepared[dict[str, Any]]:
         """Forget the snapshots ``policy`` (or keyword rules such as ``keep_daily=7``) does not
         keep, in one graph or all. Returns the plan: per graph, each snapshot with ``keep`` and
         the reasons, and ``removed``. With ``dry_run`` nothing is removed."""
-        op = self._forget_op(policy, graph_id, dry_run, rules)
-        return self._forgotten(json.loads(op.run()))
+        return self._forget_op(policy, graph_id, dry_run, rules), lambda result: self._forgotten(json.loads(result))
 
-    async def aapply_retention(
-        self,
-        policy: Union[RetentionPolicy, Mapping[str, Any], None] = None,
-        *,
-        graph_id: Optional[str] = None,
-        dry_run: bool = False,
-        **rules: Any,
-    ) -> dict[str, Any]:
-        """Async twin of :meth:`apply_retention`."""
-        op = self._forget_op(policy, graph_id, dry_run, rules)
-        return self._forgotten(json.loads(await op.start()))
+    apply_retention, aapply_retention = engine_twins(_apply_retention)
 
     def _forget_op(self, policy: Any, graph_id: Optional[str], dry_run: bool, rules: dict[str, Any]) -> Any:
         resolved = as_policy(policy, **rules)
@@ -331,14 +321,13 @@ class BackupManager:
         report["removed"] = [{"graph_id": g, "snapshot_id": s} for g, s in report["removed"]]
         return report
 
-    def cleanup_old_backups(self, retention_days: float) -> int:
+    def _cleanup_old_backups(self, retention_days: float) -> Prepared[int]:
         """Delete snapshots older than ``retention_days``, across every graph, but never a
         graph's newest snapshot. Returns how many were deleted."""
-        return len(self.apply_retention(keep_within=self._days(retention_days))["removed"])
+        op, forgotten = self._apply_retention(keep_within=self._days(retention_days))
+        return op, lambda result: len(forgotten(result)["removed"])
 
-    async def acleanup_old_backups(self, retention_days: float) -> int:
-        """Async twin of :meth:`cleanup_old_backups`."""
-        return len((await self.aapply_retention(keep_within=self._days(retention_days)))["removed"])
+    cleanup_old_backups, acleanup_old_backups = engine_twins(_cleanup_old_backups)
 
     @staticmethod
     def _days(retention_days: Any) -> Any:
@@ -346,43 +335,32 @@ class BackupManager:
             raise InvalidInputError(f"retention_days must be a number >= 0, not {retention_days!r}")
         return parse_duration(retention_days)
 
-    def prune(
+    def _prune(
         self,
         grace_seconds: float = 3600,
         *,
         dry_run: bool = False,
         repack_threshold: float = 0.25,
         progress: Optional[ProgressCallback] = None,
-    ) -> dict[str, Any]:
+    ) -> Prepared[dict[str, Any]]:
         """Free repository data no snapshot references, in two phases: this run marks unused
         packs and deletes those marked at least ``grace_seconds`` ago (a backup running at the
         same time never loses a chunk). ``grace_seconds=0`` deletes at once: only when no
         backup runs. Returns the report (packs marked, repacked, deleted, bytes)."""
-        return json.loads(self._prune_op(grace_seconds, dry_run, repack_threshold, progress).run())
+        return self._prune_op(grace_seconds, dry_run, repack_threshold, progress), json.loads
 
-    async def aprune(
-        self,
-        grace_seconds: float = 3600,
-        *,
-        dry_run: bool = False,
-        repack_threshold: float = 0.25,
-        progress: Optional[ProgressCallback] = None,
-    ) -> dict[str, Any]:
-        """Async twin of :meth:`prune`."""
-        return json.loads(await self._prune_op(grace_seconds, dry_run, repack_threshold, progress).start())
+    prune, aprune = engine_twins(_prune)
 
-    def repair(self, *, dry_run: bool = False, progress: Optional[ProgressCallback] = None) -> dict[str, Any]:
+    def _repair(self, *, dry_run: bool = False, progress: Optional[ProgressCallback] = None) -> Prepared[dict[str, Any]]:
         """Repair the repository: read every snapshot's data back, record the damage (no
         snapshot reuses it again), copy the chunks of damaged packs that are still whole, heal
         the lost ones from the registered graphs' current files, and drop the damaged packs
         from the index (a later prune deletes them). Returns the report: each snapshot that
         needed damaged data, ``healed`` or with its ``unrestorable_files``, and ``unhealed``
         naming every snapshot that cannot be restored whole."""
-        return json.loads(self._repair_op(dry_run, progress).run())
+        return self._repair_op(dry_run, progress), json.loads
 
-    async def arepair(self, *, dry_run: bool = False, progress: Optional[ProgressCallback] = None) -> dict[str, Any]:
-        """Async twin of :meth:`repair`."""
-        return json.loads(await self._repair_op(dry_run, progress).start())
+    repair, arepair = engine_twins(_repair)
 
     def _repair_op(self, dry_run: bool, progress: Optional[ProgressCallback]) -> Any:
         sources = []

@@ -21,6 +21,7 @@ from typing import Any, Optional
 from .display import SnapshotList, StatsReport
 from .errors import InvalidInputError
 from .storage import BackupStorageBackend, as_storage
+from .twins import Prepared, engine_twins
 from .types import (
     BackupSnapshot,
     ProgressCallback,
@@ -168,13 +169,11 @@ class GraphSnapshots:
 
     # -- list / get / delete --------------------------------------------------------------
 
-    def list_snapshots(self) -> list[BackupSnapshot]:
+    def _list_snapshots(self) -> Prepared[list[BackupSnapshot]]:
         """Every snapshot of this graph, oldest first."""
-        return self._snapshots(self._engine.list_op().run())
+        return self._engine.list_op(), self._snapshots
 
-    async def alist_snapshots(self) -> list[BackupSnapshot]:
-        """Async twin of :meth:`list_snapshots`."""
-        return self._snapshots(await self._engine.list_op().start())
+    list_snapshots, alist_snapshots = engine_twins(_list_snapshots)
 
     def _snapshots(self, result: str) -> list[BackupSnapshot]:
         # A list that renders as a table in a notebook.
@@ -187,34 +186,29 @@ class GraphSnapshots:
         heads = [s for s in self.list_snapshots() if not {SAFETY_TAG, "diverged"} & set(s.tags)]
         return heads[-1] if heads else None
 
-    def get_snapshot(self, snapshot_id: str) -> BackupSnapshot:
+    def _get_snapshot(self, snapshot_id: str) -> Prepared[BackupSnapshot]:
         """One snapshot (with its file list), by id or a unique prefix of at least 4 characters.
 
         Raises :class:`SnapshotNotFoundError`, also when the id belongs to another graph.
         """
-        return self._snapshot(self._engine.get_op(check_snapshot_id(snapshot_id)).run())
+        return self._engine.get_op(check_snapshot_id(snapshot_id)), self._snapshot
 
-    async def aget_snapshot(self, snapshot_id: str) -> BackupSnapshot:
-        """Async twin of :meth:`get_snapshot`."""
-        return self._snapshot(await self._engine.get_op(check_snapshot_id(snapshot_id)).start())
+    get_snapshot, aget_snapshot = engine_twins(_get_snapshot)
 
-    def delete_snapshot(self, snapshot_id: str) -> bool:
+    def _delete_snapshot(self, snapshot_id: str) -> Prepared[bool]:
         """Forget a snapshot. Returns ``True``; its data is freed by a later prune."""
-        self._deleted(self._engine.delete_op(check_snapshot_id(snapshot_id)).run())
-        return True
+        return self._engine.delete_op(check_snapshot_id(snapshot_id)), self._deleted
 
-    async def adelete_snapshot(self, snapshot_id: str) -> bool:
-        """Async twin of :meth:`delete_snapshot`."""
-        self._deleted(await self._engine.delete_op(check_snapshot_id(snapshot_id)).start())
-        return True
+    delete_snapshot, adelete_snapshot = engine_twins(_delete_snapshot)
 
-    def _deleted(self, result: str) -> None:
+    def _deleted(self, result: str) -> bool:
         if self.recorder is not None:
             self.recorder.forget_snapshots([json.loads(result)])
+        return True
 
     # -- shred ----------------------------------------------------------------------------
 
-    def shred(self, *, confirm: str) -> dict[str, Any]:
+    def _shred(self, *, confirm: str) -> Prepared[dict[str, Any]]:
         """Erase this graph from the repository: delete its key, so that every snapshot of it
         is unreadable at once (before any prune; a later prune frees its packs), with its
         manifests. Every other graph restores as before. ``confirm`` must repeat the graph id.
@@ -226,12 +220,9 @@ class GraphSnapshots:
         (their ids). Raises :class:`InvalidInputError` for a wrong confirmation or a graph
         without a key of its own."""
         self._check_shred(confirm)
-        return self._shredded(self.storage.engine.shred_graph_op(self.graph_id).run())
+        return self.storage.engine.shred_graph_op(self.graph_id), self._shredded
 
-    async def ashred(self, *, confirm: str) -> dict[str, Any]:
-        """Async twin of :meth:`shred`."""
-        self._check_shred(confirm)
-        return self._shredded(await self.storage.engine.shred_graph_op(self.graph_id).start())
+    shred, ashred = engine_twins(_shred)
 
     def _check_shred(self, confirm: str) -> None:
         if confirm != self.graph_id:
@@ -335,14 +326,12 @@ class GraphSnapshots:
         return self.verified(snapshot, read_data,
                              await self.verify_op(snapshot, read_data, read_data_subset, progress).start())
 
-    def get_backup_stats(self) -> dict[str, Any]:
+    def _get_backup_stats(self) -> Prepared[dict[str, Any]]:
         """Snapshot count, logical/unique/stored bytes, dedup and compression ratios, oldest
         and newest snapshot of this graph."""
-        return self._stats(self._engine.stats_op().run())
+        return self._engine.stats_op(), self._stats
 
-    async def aget_backup_stats(self) -> dict[str, Any]:
-        """Async twin of :meth:`get_backup_stats`."""
-        return self._stats(await self._engine.stats_op().start())
+    get_backup_stats, aget_backup_stats = engine_twins(_get_backup_stats)
 
     def _stats(self, result: str) -> dict[str, Any]:
         stats = StatsReport(json.loads(result))

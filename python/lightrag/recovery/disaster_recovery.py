@@ -31,8 +31,9 @@ import time
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Coroutine, Optional, TypeVar
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Optional
 
+from lightrag.backup.twins import Prepared, engine_twins, on_loop
 from lightrag.backup.errors import BackupError, GraphNotFoundError, InvalidInputError, RepositoryConflictError
 from lightrag.backup.graph_backup import GraphBackup, asnapshot_together
 from lightrag.backup.types import validate_graph_id
@@ -50,7 +51,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("lightrag.recovery")
 
-T = TypeVar("T")
 
 #: The targets a status is measured against: ours, and the Phase 5A design's.
 GOALS = {"rto_seconds": 15.0, "rpo_seconds": 60.0, "design_rto_seconds": 300.0, "design_rpo_seconds": 3600.0,
@@ -59,11 +59,6 @@ GOALS = {"rto_seconds": 15.0, "rpo_seconds": 60.0, "design_rto_seconds": 300.0, 
 
 _LOCK_WAIT_SECONDS = 120.0
 
-
-def _run(coroutine: Coroutine[Any, Any, T]) -> T:
-    from lightrag.backup.graph_backup import _run_sync
-
-    return _run_sync(coroutine)
 
 
 def _now() -> datetime:
@@ -142,14 +137,9 @@ class DisasterRecoveryManager:
 
     # -- recovery points ------------------------------------------------------------------
 
-    def create_recovery_point(self, graphs: Optional[list[str]] = None, description: Optional[str] = None,
-                              created_by: Optional[str] = None) -> RecoveryPoint:
-        """Take a recovery point of ``graphs`` (default: every registered graph) now."""
-        return _run(self.acreate_recovery_point(graphs, description, created_by))
-
     async def acreate_recovery_point(self, graphs: Optional[list[str]] = None, description: Optional[str] = None,
                                      created_by: Optional[str] = None) -> RecoveryPoint:
-        """Async twin of :meth:`create_recovery_point`."""
+        """Take a recovery point of ``graphs`` (default: every registered graph) now."""
         if graphs is not None and (isinstance(graphs, str) or not all(isinstance(g, str) for g in graphs)):
             raise InvalidInputError("graphs must be a list of graph ids")
         for text, name in ((description, "description"), (created_by, "created_by")):
@@ -189,6 +179,8 @@ class DisasterRecoveryManager:
                 logger.warning("recovery point listener failed: %s", error)
         return point
 
+    create_recovery_point = on_loop(acreate_recovery_point)
+
     def held_state(self) -> dict[str, Any]:
         """The newest state this instance holds of every graph in its repository: per graph its
         head (newest snapshot that is neither a safety snapshot nor diverged)."""
@@ -223,42 +215,32 @@ class DisasterRecoveryManager:
                     graph_id, operation, give_up=lambda: time.monotonic() >= deadline))
             yield
 
-    def list_recovery_points(self) -> list[RecoveryPoint]:
+    def _list_recovery_points(self) -> Prepared[list[RecoveryPoint]]:
         """Every recovery point of the repository, newest first."""
-        return [RecoveryPoint._from_native(p) for p in json.loads(self.engine.list_points_op().run())]
+        return self.engine.list_points_op(), lambda result: [RecoveryPoint._from_native(p) for p in json.loads(result)]
 
-    async def alist_recovery_points(self) -> list[RecoveryPoint]:
-        """Async twin of :meth:`list_recovery_points`."""
-        return [RecoveryPoint._from_native(p) for p in json.loads(await self.engine.list_points_op().start())]
+    list_recovery_points, alist_recovery_points = engine_twins(_list_recovery_points)
 
-    def get_recovery_point(self, checkpoint_id: str) -> RecoveryPoint:
+    def _get_recovery_point(self, checkpoint_id: str) -> Prepared[RecoveryPoint]:
         """One recovery point by id, unique id prefix, or ``latest``."""
-        return RecoveryPoint._from_native(json.loads(self.engine.get_point_op(_point_ref(checkpoint_id)).run()))
+        return (self.engine.get_point_op(_point_ref(checkpoint_id)),
+                lambda result: RecoveryPoint._from_native(json.loads(result)))
 
-    async def aget_recovery_point(self, checkpoint_id: str) -> RecoveryPoint:
-        """Async twin of :meth:`get_recovery_point`."""
-        raw = await self.engine.get_point_op(_point_ref(checkpoint_id)).start()
-        return RecoveryPoint._from_native(json.loads(raw))
-
-    def delete_recovery_point(self, checkpoint_id: str) -> bool:
-        """Delete a recovery point: the snapshots it named are no longer kept for it."""
-        return _run(self.adelete_recovery_point(checkpoint_id))
+    get_recovery_point, aget_recovery_point = engine_twins(_get_recovery_point)
 
     async def adelete_recovery_point(self, checkpoint_id: str) -> bool:
-        """Async twin of :meth:`delete_recovery_point`."""
+        """Delete a recovery point: the snapshots it named are no longer kept for it."""
         deleted = json.loads(await self.engine.delete_point_op(_point_ref(checkpoint_id)).start())
         await asyncio.to_thread(self.manager.refresh_recovery_points)
         logger.info("recovery point %s deleted", deleted)
         return True
 
-    def validate_recovery_point(self, checkpoint_id: str) -> dict[str, Any]:
+    delete_recovery_point = on_loop(adelete_recovery_point)
+
+    async def avalidate_recovery_point(self, checkpoint_id: str) -> dict[str, Any]:
         """Restore each snapshot of the point into a scratch folder and check it as LightRAG
         would read it; the point's ``validated`` flag follows. Returns ``{checkpoint_id,
         validated, graphs: {graph_id: {status, problems, ...}}}``."""
-        return _run(self.avalidate_recovery_point(checkpoint_id))
-
-    async def avalidate_recovery_point(self, checkpoint_id: str) -> dict[str, Any]:
-        """Async twin of :meth:`validate_recovery_point`."""
         point = await self.aget_recovery_point(checkpoint_id)
         results: dict[str, HealthStatus] = {}
         for graph_id, snapshot_id in sorted(point.snapshots.items()):
@@ -273,6 +255,8 @@ class DisasterRecoveryManager:
             logger.warning("recovery point %s failed validation: %s", point.checkpoint_id,
                            "; ".join(f"{g}: {r.summary()}" for g, r in results.items() if not r.healthy))
         return {"checkpoint_id": point.checkpoint_id, "validated": validated, "graphs": graphs}
+
+    validate_recovery_point = on_loop(avalidate_recovery_point)
 
     # -- where each graph lives -----------------------------------------------------------
 
@@ -294,14 +278,12 @@ class DisasterRecoveryManager:
 
     # -- failover -------------------------------------------------------------------------
 
-    def plan_failover(self, recovery_point_id: str) -> dict[str, Any]:
-        """What :meth:`initiate_failover` would do, without doing it."""
-        return _run(self.aplan_failover(recovery_point_id))
-
     async def aplan_failover(self, recovery_point_id: str) -> dict[str, Any]:
-        """Async twin of :meth:`plan_failover`."""
+        """What :meth:`initiate_failover` would do, without doing it."""
         point = await self.aget_recovery_point(recovery_point_id)
         return await asyncio.to_thread(self._plan, point)
+
+    plan_failover = on_loop(aplan_failover)
 
     def _plan(self, point: RecoveryPoint) -> dict[str, Any]:
         status = self._instance()
@@ -336,13 +318,9 @@ class DisasterRecoveryManager:
 
     # -- switchover -----------------------------------------------------------------------
 
-    def switchover(self, candidate: str) -> dict[str, Any]:
+    async def aswitchover(self, candidate: str) -> dict[str, Any]:
         """Hand the primary role to ``candidate`` (an instance replication target) with nothing
         lost: see :mod:`lightrag.recovery.switchover`. Returns the report."""
-        return _run(self.aswitchover(candidate))
-
-    async def aswitchover(self, candidate: str) -> dict[str, Any]:
-        """Async twin of :meth:`switchover`."""
         from .switchover import aswitchover
 
         if not self._failover.acquire(blocking=False):
@@ -351,6 +329,8 @@ class DisasterRecoveryManager:
             return await aswitchover(self, candidate)
         finally:
             self._failover.release()
+
+    switchover = on_loop(aswitchover)
 
     async def apromote(self, checkpoint_id: str, from_epoch: int) -> dict[str, Any]:
         """The candidate's half of a switchover (``POST /recovery/promote``)."""
@@ -380,16 +360,14 @@ class DisasterRecoveryManager:
                     continue  # unreachable (likely the lost site): its epoch cannot be above ours
         return max(seen) + 1
 
-    def initiate_failover(self, recovery_point_id: str) -> bool:
+    async def ainitiate_failover(self, recovery_point_id: str) -> bool:
         """Make this instance the primary, serving the state of the recovery point: see the
         module documentation. Returns whether every graph was restored and validated; the
         report is :attr:`last_report` (and in the catalog)."""
-        return _run(self.ainitiate_failover(recovery_point_id))
-
-    async def ainitiate_failover(self, recovery_point_id: str) -> bool:
-        """Async twin of :meth:`initiate_failover`."""
         report = await self.afailover(recovery_point_id)
         return bool(report["ok"])
+
+    initiate_failover = on_loop(ainitiate_failover)
 
     async def afailover(self, recovery_point_id: str, *, epoch: Optional[int] = None) -> dict[str, Any]:
         """:meth:`ainitiate_failover`, returning its report. ``epoch``: the epoch to take (the
@@ -507,14 +485,10 @@ class DisasterRecoveryManager:
         last = last_applied(self.catalog, graph_id) or {}
         return None if last.get("error") else last.get("snapshot_id")
 
-    def validate_recovery(self) -> bool:
+    async def avalidate_recovery(self) -> bool:
         """After a failover: every graph of its point is healthy, its files hash to the point's
         snapshot, and a smoke query answers on each (through the running instance when there
         is one). :attr:`last_report` holds the details."""
-        return _run(self.avalidate_recovery())
-
-    async def avalidate_recovery(self) -> bool:
-        """Async twin of :meth:`validate_recovery`."""
         events = await asyncio.to_thread(self.catalog.recovery_events, "failover", 1)
         if not events:
             raise InvalidInputError("no failover has run on this instance: nothing to validate")
@@ -522,6 +496,8 @@ class DisasterRecoveryManager:
         validation = await self._validate_live(point)
         self.last_report = {"kind": "validation", "checkpoint_id": point.checkpoint_id, **validation}
         return bool(validation["ok"])
+
+    validate_recovery = on_loop(avalidate_recovery)
 
     async def _validate_live(self, point: RecoveryPoint, hashes: Optional[dict[str, str]] = None) -> dict[str, Any]:
         """Each graph of the point as it is served now: healthy, hashing to the point's
@@ -554,13 +530,9 @@ class DisasterRecoveryManager:
 
     # -- drills ---------------------------------------------------------------------------
 
-    def run_drill(self, recovery_point_id: str = "latest") -> dict[str, Any]:
+    async def arun_drill(self, recovery_point_id: str = "latest") -> dict[str, Any]:
         """Restore a recovery point into a scratch location, validate it, run smoke queries,
         record the measured RTO, clean up. Nothing live is touched. Returns the report."""
-        return _run(self.arun_drill(recovery_point_id))
-
-    async def arun_drill(self, recovery_point_id: str = "latest") -> dict[str, Any]:
-        """Async twin of :meth:`run_drill`."""
         point = await self.aget_recovery_point(recovery_point_id)
         started, clock = _now(), time.perf_counter()
         scratch = Path(tempfile.mkdtemp(prefix="lightrag-drill-", dir=scratch_root()))
@@ -602,6 +574,8 @@ class DisasterRecoveryManager:
         await asyncio.to_thread(self._keep_report, report)
         return report
 
+    run_drill = on_loop(arun_drill)
+
     def _keep_report(self, report: dict[str, Any]) -> None:
         """Record a failover or drill in the catalog and write its JSON and Markdown beside
         the catalog (``recovery-reports/``)."""
@@ -619,16 +593,14 @@ class DisasterRecoveryManager:
 
     # -- status ---------------------------------------------------------------------------
 
-    def get_recovery_status(self) -> dict[str, Any]:
+    async def aget_recovery_status(self) -> dict[str, Any]:
         """Role, epoch, and per graph: newest snapshot, newest validated recovery point, the
         newest snapshot each standby confirmed, RPO now (now minus the newest state a standby
         holds, or the newest snapshot without standbys: an upper bound of what would be lost),
         the last drill's RTO and the last health check; overall status against the goals."""
-        return _run(self.aget_recovery_status())
-
-    async def aget_recovery_status(self) -> dict[str, Any]:
-        """Async twin of :meth:`get_recovery_status`."""
         return await asyncio.to_thread(self._status)
+
+    get_recovery_status = on_loop(aget_recovery_status)
 
     def _status(self) -> dict[str, Any]:
         now = _now()

@@ -21,10 +21,11 @@ import shutil
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Coroutine, Optional, TypeVar
+from typing import TYPE_CHECKING, Any, Optional
 
 from lightrag.backup import _native
 from lightrag.backup.environment import env_number
+from lightrag.backup.twins import on_loop
 from lightrag.backup.errors import BackupError, InvalidInputError, SnapshotNotFoundError
 from lightrag.backup.types import check_snapshot_id, validate_graph_id
 
@@ -36,7 +37,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("lightrag.recovery.health")
 
-T = TypeVar("T")
 
 #: Where scratch restores go (validation of snapshots, drills): ``LIGHTRAG_RECOVERY_SCRATCH_DIR``,
 #: else the system's temporary folder.
@@ -52,11 +52,6 @@ def scratch_root() -> Optional[str]:
 
     return os.environ.get(SCRATCH_ENV) or None
 
-
-def _run(coroutine: Coroutine[Any, Any, T]) -> T:
-    from lightrag.backup.graph_backup import _run_sync
-
-    return _run_sync(coroutine)
 
 
 def check_folder(graph_id: str, folder: Path, source: str, recorded: Optional[dict[str, Any]] = None) -> HealthStatus:
@@ -90,13 +85,9 @@ class HealthValidator:
 
     # -- live graphs ----------------------------------------------------------------------
 
-    def validate_graph(self, graph_id: str) -> HealthStatus:
+    async def avalidate_graph(self, graph_id: str) -> HealthStatus:
         """The graph as it is now: its files (a consistent copy for a live instance) and its
         freshness (backups, verify, standbys)."""
-        return _run(self.avalidate_graph(graph_id))
-
-    async def avalidate_graph(self, graph_id: str) -> HealthStatus:
-        """Async twin of :meth:`validate_graph`."""
         validate_graph_id(graph_id)
         backup = self.manager.get_graph(graph_id)
         source = "live" if backup.rag is not None else "folder"
@@ -110,13 +101,13 @@ class HealthValidator:
         await asyncio.to_thread(self._record, status)
         return status
 
-    def validate_all_graphs(self) -> dict[str, HealthStatus]:
-        """:meth:`validate_graph` of every registered graph."""
-        return _run(self.avalidate_all_graphs())
+    validate_graph = on_loop(avalidate_graph)
 
     async def avalidate_all_graphs(self) -> dict[str, HealthStatus]:
-        """Async twin of :meth:`validate_all_graphs` (one graph at a time: each reads files)."""
+        """:meth:`validate_graph` of every registered graph."""
         return {graph_id: await self.avalidate_graph(graph_id) for graph_id in self.manager.graph_ids}
+
+    validate_all_graphs = on_loop(avalidate_all_graphs)
 
     def _freshness(self, graph_id: str, status: HealthStatus) -> None:
         now = datetime.now(timezone.utc)
@@ -157,13 +148,9 @@ class HealthValidator:
 
     # -- snapshots ------------------------------------------------------------------------
 
-    def validate_snapshot(self, graph_id: str, snapshot_id: str) -> HealthStatus:
+    async def avalidate_snapshot(self, graph_id: str, snapshot_id: str) -> HealthStatus:
         """A snapshot restored into a scratch folder (every chunk hash-checked on the way) and
         checked there, counts compared with what it recorded; nothing live is touched."""
-        return _run(self.avalidate_snapshot(graph_id, snapshot_id))
-
-    async def avalidate_snapshot(self, graph_id: str, snapshot_id: str) -> HealthStatus:
-        """Async twin of :meth:`validate_snapshot`."""
         validate_graph_id(graph_id)
         check_snapshot_id(snapshot_id)
         backup = self.manager.graph_view(graph_id)
@@ -182,18 +169,18 @@ class HealthValidator:
         finally:
             await asyncio.to_thread(shutil.rmtree, scratch, True)
 
-    def validate_backup(self, backup_id: str) -> bool:
-        """Whether a snapshot (any graph's) restores whole and is a healthy LightRAG graph;
-        :attr:`last_report` holds what was found."""
-        return _run(self.avalidate_backup(backup_id))
+    validate_snapshot = on_loop(avalidate_snapshot)
 
     async def avalidate_backup(self, backup_id: str) -> bool:
-        """Async twin of :meth:`validate_backup`."""
+        """Whether a snapshot (any graph's) restores whole and is a healthy LightRAG graph;
+        :attr:`last_report` holds what was found."""
         check_snapshot_id(backup_id)
         graph_id = await asyncio.to_thread(self._graph_of, backup_id)
         status = await self.avalidate_snapshot(graph_id, backup_id)
         self.last_report = status.to_dict()
         return status.healthy
+
+    validate_backup = on_loop(avalidate_backup)
 
     def _graph_of(self, backup_id: str) -> str:
         rows = [r for r in self.manager.catalog.snapshots() if r["backup_id"].startswith(backup_id)]
@@ -209,14 +196,10 @@ class HealthValidator:
 
     # -- replicated copies ----------------------------------------------------------------
 
-    def validate_replication(self, replication_log: "dict[str, Any] | str") -> bool:
+    async def avalidate_replication(self, replication_log: "dict[str, Any] | str") -> bool:
         """Whether the target of a replication log (a row of ``replication_logs``, or its
         ``log_id``) holds the snapshot whole: it has it with the same ``data_hash``, and reads
         it back with every chunk hash-checked. :attr:`last_report` holds what was found."""
-        return _run(self.avalidate_replication(replication_log))
-
-    async def avalidate_replication(self, replication_log: "dict[str, Any] | str") -> bool:
-        """Async twin of :meth:`validate_replication`."""
         if self.replication is None:
             raise InvalidInputError("this validator has no replication manager (HealthValidator(..., replication=...))")
         log = await asyncio.to_thread(self._log_row, replication_log)
@@ -235,6 +218,8 @@ class HealthValidator:
             logger.warning("replicated copy of %s on %s is not whole: %s", log["backup_id"], answer.get("target"),
                            "; ".join(errors))
         return ok
+
+    validate_replication = on_loop(avalidate_replication)
 
     def _log_row(self, replication_log: "dict[str, Any] | str") -> dict[str, Any]:
         if isinstance(replication_log, dict):

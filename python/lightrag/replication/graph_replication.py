@@ -10,7 +10,6 @@ repository's settings, so a rebuilt catalog lists them again.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 from lightrag.backup import _native
 from lightrag.backup.environment import env_number
 from lightrag.backup.errors import BackupError, InvalidInputError
+from lightrag.backup.twins import on_thread
 from lightrag.backup.instance import fencing_state, instance_epoch, instance_role
 from lightrag.backup.types import ProgressCallback, check_snapshot_id, validate_graph_id
 
@@ -252,10 +252,7 @@ class ReplicationManager:
             outcome.update(present=None, ok=False, data_hash=None, errors=[f"{type(error).__name__}: {error}"])
         return outcome
 
-    async def averify_on_target(self, target: Union[ReplicationTarget, str], graph_id: str,
-                                snapshot_id: str) -> dict[str, Any]:
-        """Async twin of :meth:`verify_on_target`."""
-        return await asyncio.to_thread(self.verify_on_target, target, graph_id, snapshot_id)
+    averify_on_target = on_thread(verify_on_target)
 
     # -- replication ----------------------------------------------------------------------
 
@@ -277,18 +274,7 @@ class ReplicationManager:
         return {target.name: self._push(target, graph_id, snapshot_id, progress, dry_run)
                 for target in self._chosen(graph_id, targets)}
 
-    async def areplicate_graph(
-        self,
-        graph_id: str,
-        snapshot_id: Optional[str] = None,
-        *,
-        targets: Optional[list[str]] = None,
-        progress: Optional[ProgressCallback] = None,
-        dry_run: bool = False,
-    ) -> dict[str, dict[str, Any]]:
-        """Async twin of :meth:`replicate_graph`."""
-        return await asyncio.to_thread(self.replicate_graph, graph_id, snapshot_id, targets=targets,
-                                       progress=progress, dry_run=dry_run)
+    areplicate_graph = on_thread(replicate_graph)
 
     def replicate_all_graphs(self, snapshot_id: Optional[str] = None) -> dict[str, bool]:
         """Replicate every graph of the repository; per graph, ``True`` when every target that
@@ -300,9 +286,7 @@ class ReplicationManager:
             results[graph_id] = all(r["status"] == ReplicationStatus.COMPLETED.value for r in outcome.values())
         return results
 
-    async def areplicate_all_graphs(self, snapshot_id: Optional[str] = None) -> dict[str, bool]:
-        """Async twin of :meth:`replicate_all_graphs`."""
-        return await asyncio.to_thread(self.replicate_all_graphs, snapshot_id)
+    areplicate_all_graphs = on_thread(replicate_all_graphs)
 
     def handle_replication_failure(self, graph_id: str, target: Union[ReplicationTarget, str]) -> bool:
         """Retry a graph's replication to ``target`` now (with backoff); after it still fails,
@@ -499,27 +483,17 @@ class ReplicationManager:
                                                          if t["target_id"] == target.target_id), None)}
         return metrics
 
-    # -- async twins (each runs its method in a thread: they wait on the network and disks) --
+    # -- async twins (each runs its method on a thread: they wait on the network and disks) --
 
-    async def aregister_target(self, target: ReplicationTarget) -> bool:
-        """Async twin of :meth:`register_target`."""
-        return await asyncio.to_thread(self.register_target, target)
+    aregister_target = on_thread(register_target)
 
-    async def acheck_target_health(self, target: Union[ReplicationTarget, str]) -> dict[str, Any]:
-        """Async twin of :meth:`check_target_health`."""
-        return await asyncio.to_thread(self.check_target_health, target)
+    acheck_target_health = on_thread(check_target_health)
 
-    async def ahandle_replication_failure(self, graph_id: str, target: Union[ReplicationTarget, str]) -> bool:
-        """Async twin of :meth:`handle_replication_failure`."""
-        return await asyncio.to_thread(self.handle_replication_failure, graph_id, target)
+    ahandle_replication_failure = on_thread(handle_replication_failure)
 
-    async def aget_replication_status(self, graph_id: str) -> dict[str, Any]:
-        """Async twin of :meth:`get_replication_status`."""
-        return await asyncio.to_thread(self.get_replication_status, graph_id)
+    aget_replication_status = on_thread(get_replication_status)
 
-    async def aget_replication_metrics(self) -> dict[str, Any]:
-        """Async twin of :meth:`get_replication_metrics`."""
-        return await asyncio.to_thread(self.get_replication_metrics)
+    aget_replication_metrics = on_thread(get_replication_metrics)
 
 
 class ReplicationStatusReport(dict):  # type: ignore[type-arg]
@@ -558,6 +532,7 @@ class GraphReplicator:
         self.last_result: dict[str, dict[str, Any]] = {}
 
     def add_target(self, target: ReplicationTarget) -> bool:
+        """Register ``target`` with the manager (see :meth:`ReplicationManager.register_target`)."""
         return self.manager.register_target(target)
 
     def replicate_snapshot(self, snapshot_id: Optional[str] = None) -> bool:
@@ -573,14 +548,15 @@ class GraphReplicator:
             for result in self.last_result.values()
         )
 
-    async def areplicate_snapshot(self, snapshot_id: Optional[str] = None) -> bool:
-        """Async twin of :meth:`replicate_snapshot`."""
-        return await asyncio.to_thread(self.replicate_snapshot, snapshot_id)
+    areplicate_snapshot = on_thread(replicate_snapshot)
 
     def check_target_health(self, target: Union[ReplicationTarget, str]) -> bool:
+        """Whether ``target`` can take this graph's snapshots now (see
+        :meth:`ReplicationManager.check_target_health`)."""
         return bool(self.manager.check_target_health(target)["healthy"])
 
     def get_replication_status(self) -> dict[str, Any]:
+        """This graph's replication status per target (see :meth:`ReplicationManager.get_replication_status`)."""
         return self.manager.get_replication_status(self.graph_id)
 
     async def aadd_target(self, target: ReplicationTarget) -> bool:

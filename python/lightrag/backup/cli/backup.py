@@ -144,7 +144,8 @@ def _snapshot_from_env(args: argparse.Namespace, bar: ProgressBar) -> int:
     """A snapshot of the graph LightRAG's variables name, opened here without an LLM. No
     LightRAG pipeline runs in this process, so a LightRAG server writing to the same
     databases meanwhile is not paused: back up a served graph through its server."""
-    from ..graph_backup import GraphBackup, _run_sync
+    from ..graph_backup import GraphBackup
+    from ..twins import run_sync as _run_sync
     from ..records.target import StorageConfig, embedding_of, opened
 
     config = StorageConfig.from_env(env_file=args.from_env)

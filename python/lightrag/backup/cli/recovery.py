@@ -147,7 +147,7 @@ def failover_cmd(args: argparse.Namespace, bar: ProgressBar) -> int:
                          f"{graph.get('target', '?')}: {graph.get('error') or graph.get('replaces')}")
         emit(args, plan, "\n".join(lines))
         return 0 if plan["ready"] else EXIT_ERROR
-    from lightrag.backup.graph_backup import _run_sync
+    from lightrag.backup.twins import run_sync as _run_sync
 
     report = _run_sync(recovery.afailover(args.point))
     lines = [f"failover to {report['checkpoint_id']}: {'done' if report['ok'] else 'FAILED'}; RTO "
