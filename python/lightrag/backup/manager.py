@@ -150,7 +150,7 @@ class BackupManager:
         validate_graph_id(graph_id)
         with self.locks.hold(graph_id, "shred"):
             report = self.snapshots_of(graph_id).shred(confirm=confirm)
-        return self._after_shred(graph_id, report)
+        return self.after_shred(graph_id, report)
 
     async def ashred_graph(self, graph_id: str, *, confirm: str) -> dict[str, Any]:
         """Async twin of :meth:`shred_graph`."""
@@ -159,9 +159,12 @@ class BackupManager:
         validate_graph_id(graph_id)
         async with self.locks.wait_hold(graph_id, "shred"):
             report = await self.snapshots_of(graph_id).ashred(confirm=confirm)
-        return await asyncio.to_thread(self._after_shred, graph_id, report)
+        return await asyncio.to_thread(self.after_shred, graph_id, report)
 
-    def _after_shred(self, graph_id: str, report: dict[str, Any]) -> dict[str, Any]:
+    def after_shred(self, graph_id: str, report: dict[str, Any]) -> dict[str, Any]:
+        """What follows a shred of ``graph_id`` here (taken here, or received from a primary):
+        its schedule goes, recovery points are re-read, listeners (replication) are told.
+        Returns ``report`` with ``schedule_removed``."""
         report["schedule_removed"] = self.unschedule_backup(graph_id)
         self.refresh_recovery_points()
         for listener in list(self._shred_listeners):
@@ -313,7 +316,7 @@ class BackupManager:
         resolved = as_policy(policy, **rules)
         if graph_id is not None:
             validate_graph_id(graph_id)
-        return self.storage.engine.forget_op(graph_id, resolved._native_json(), bool(dry_run))
+        return self.storage.engine.forget_op(graph_id, resolved.engine_json(), bool(dry_run))
 
     def _forgotten(self, report: dict[str, Any]) -> dict[str, Any]:
         if not report["dry_run"] and report["removed"]:

@@ -116,7 +116,8 @@ class RetentionPolicy:
             data["keep_tags"] = list(self.keep_tags)
         return data
 
-    def _native_json(self) -> str:
+    def engine_json(self) -> str:
+        """The policy as the engine's forget takes it (counts, ``keep_within_seconds``, ``keep_tags``)."""
         data: dict[str, Any] = {n: getattr(self, n) for n in self._COUNTS}
         data["keep_within_seconds"] = int(self.keep_within.total_seconds()) if self.keep_within is not None else None
         data["keep_tags"] = list(self.keep_tags)

@@ -286,7 +286,7 @@ class DisasterRecoveryManager:
     plan_failover = on_loop(aplan_failover)
 
     def _plan(self, point: RecoveryPoint) -> dict[str, Any]:
-        status = self._instance()
+        status = self.instance_now()
         graphs = []
         for graph_id, snapshot_id in sorted(point.snapshots.items()):
             entry: dict[str, Any] = {"graph_id": graph_id, "snapshot_id": snapshot_id,
@@ -338,7 +338,8 @@ class DisasterRecoveryManager:
 
         return await apromote(self, checkpoint_id, from_epoch)
 
-    def _instance(self) -> dict[str, Any]:
+    def instance_now(self) -> dict[str, Any]:
+        """The role this instance acts as now, with its epoch and lease (see :mod:`.roles`)."""
         from .roles import instance_status
 
         return instance_status(self.catalog, self.lease)
@@ -379,7 +380,7 @@ class DisasterRecoveryManager:
         try:
             via_lease = epoch is None and self.lease is not None
             if via_lease:
-                if (await asyncio.to_thread(self._instance))["acting_as"] == "primary":
+                if (await asyncio.to_thread(self.instance_now))["acting_as"] == "primary":
                     raise AlreadyPrimaryError("this instance is the primary: fail over on a standby")
                 await self.aget_recovery_point(recovery_point_id)  # an unknown point takes no lease
                 epoch = await self.lease.atake_for_failover()
@@ -399,7 +400,7 @@ class DisasterRecoveryManager:
         started, clock = _now(), time.perf_counter()
         point = await self.aget_recovery_point(recovery_point_id)
         plan = await asyncio.to_thread(self._plan, point)
-        if plan["role"] == "primary" and self._instance()["acting_as"] == "primary":
+        if plan["role"] == "primary" and self.instance_now()["acting_as"] == "primary":
             raise AlreadyPrimaryError(
                 f"this instance is the primary (epoch {plan['epoch']}): fail over on a standby, or restore "
                 "the recovery point's snapshots here (lightrag-backup restore)")
@@ -477,7 +478,7 @@ class DisasterRecoveryManager:
             self._promoted()
         else:
             logger.error("failover to %s did not complete: see the report", point.checkpoint_id)
-        await asyncio.to_thread(self._keep_report, report)
+        await asyncio.to_thread(self.keep_report, report)
         return report
 
     def _applied(self, graph_id: str) -> Optional[str]:
@@ -523,7 +524,7 @@ class DisasterRecoveryManager:
             if not smoke["ok"]:
                 health.add(Problem(FAILED, str(backup.graph_dir), "file", None,
                                    f"the smoke query did not answer: {smoke['detail']}"))
-            await asyncio.to_thread(self.validator._record, health)
+            await asyncio.to_thread(self.validator.record, health)
             graphs[graph_id] = {**health.to_dict(), "data_hash": current, "expected_data_hash": expected,
                                 "smoke_query": smoke}
         return {"ok": all(g["status"] == HEALTHY for g in graphs.values()), "graphs": graphs}
@@ -571,12 +572,12 @@ class DisasterRecoveryManager:
                       bytes=sum(a.get("bytes", 0) for a in report["actions"]))
         logger.info("drill of recovery point %s: %s, RTO %.2f s", point.checkpoint_id,
                     "healthy" if report["ok"] else worst(statuses), report["rto_seconds"])
-        await asyncio.to_thread(self._keep_report, report)
+        await asyncio.to_thread(self.keep_report, report)
         return report
 
     run_drill = on_loop(arun_drill)
 
-    def _keep_report(self, report: dict[str, Any]) -> None:
+    def keep_report(self, report: dict[str, Any]) -> None:
         """Record a failover or drill in the catalog and write its JSON and Markdown beside
         the catalog (``recovery-reports/``)."""
         self.last_report = report
@@ -645,7 +646,7 @@ class DisasterRecoveryManager:
                 "last_health_check": ({"status": health["status"], "checked_at": health["checked_at"],
                                        "problems": len(health["problems"])} if health else None),
             }
-        instance = self._instance()
+        instance = self.instance_now()
         last_drill = drills[0] if drills else None
         rpos = [g["rpo_seconds"] for g in graphs.values() if g["rpo_seconds"] is not None]
         overall = worst(statuses) if statuses else "unknown"

@@ -98,7 +98,7 @@ class HealthValidator:
             status = HealthStatus(graph_id, FAILED, source=source)
             status.add(Problem(FAILED, str(backup.graph_dir), "file", None, f"{type(error).__name__}: {error}"))
         await asyncio.to_thread(self._freshness, graph_id, status)
-        await asyncio.to_thread(self._record, status)
+        await asyncio.to_thread(self.record, status)
         return status
 
     validate_graph = on_loop(avalidate_graph)
@@ -138,7 +138,8 @@ class HealthValidator:
                                        f"standby {name} lags {_age(lag)} behind {graph_id}'s newest snapshot, "
                                        f"past the {_age(self.max_lag)} allowed{reason}"))
 
-    def _record(self, status: HealthStatus) -> None:
+    def record(self, status: HealthStatus) -> None:
+        """Keep a graph's health result in the catalog (what ``/recovery/status`` shows) and log it."""
         problems = [p.to_dict() for p in status.problems]
         self.manager.catalog.record_health(status.graph_id, status.status, problems)
         if status.healthy:

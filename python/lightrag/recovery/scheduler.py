@@ -89,7 +89,7 @@ class RecoveryScheduler(BackgroundTask):
     async def _checkpoint_if_due(self) -> None:
         recovery = self.recovery
         try:
-            status = await asyncio.to_thread(recovery._instance)
+            status = await asyncio.to_thread(recovery.instance_now)
             if status["acting_as"] != "primary" or not recovery.manager.graph_ids:
                 return
             points = await recovery.alist_recovery_points()

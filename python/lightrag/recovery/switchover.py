@@ -167,7 +167,7 @@ async def aswitchover(recovery: Recovery, candidate: str) -> dict[str, Any]:
     finally:
         recovery.writes_frozen = None
         report.update(finished_at=_iso(), took_seconds=round(time.perf_counter() - clock, 3))
-        await asyncio.to_thread(recovery._keep_report, dict(report, rto_seconds=report["took_seconds"],
+        await asyncio.to_thread(recovery.keep_report, dict(report, rto_seconds=report["took_seconds"],
                                                              rpo_seconds=0.0 if report.get("ok") else None))
     logger.warning("switchover to %s done in %.2f s: it is the primary (epoch %s), this instance its standby",
                    target.name, report["took_seconds"], report["epoch"]["after"])

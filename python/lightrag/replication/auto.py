@@ -148,7 +148,7 @@ class AutoReplicator(BackgroundTask):
         except KeyError:
             return  # removed meanwhile
         for graph_id in sorted(graphs):
-            outcome = await asyncio.to_thread(self.replication._push, target, graph_id, None, None, False)
+            outcome = (await self.replication.areplicate_graph(graph_id, targets=[target.name]))[target.name]
             self.last_round[target.name] = outcome
             if outcome["status"] != "completed":
                 logger.warning("replication of %s to %s failed (the catch-up retries it): %s",

@@ -185,7 +185,7 @@ def create_receive_router(manager: "BackupManager", applier: "StandbyApplier") -
             result = dict(json.loads(await manager.storage.engine.receive_shred_op(graph_id, data).start()))
         if result["snapshots_deleted"]:
             manager.catalog.forget_snapshots(list(result["snapshots_deleted"]))
-        await asyncio.to_thread(manager._after_shred, graph_id, dict(result))
+        await asyncio.to_thread(manager.after_shred, graph_id, dict(result))
         log.warning("graph %s: shredded by the primary (%s); %d snapshot(s) deleted here", graph_id,
                     result["shredded_at"], len(result["snapshots_deleted"]))
         return result
