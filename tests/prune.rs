@@ -379,3 +379,28 @@ fn backups_and_prunes_running_together_never_lose_a_chunk() {
     prune(&repo, &options(1), &NoProgress).unwrap();
     assert_all_restore(&repo, &expected);
 }
+
+#[test]
+fn a_snapshots_cost_does_not_grow_with_the_packs_of_the_repository() {
+    // Many packs from many snapshots: the next snapshot lists the index, the prune markers and
+    // the damage records (to see what is new), never every pack in `data/`.
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = open(&tmp.path().join("repo"));
+    let graph = tmp.path().join("graph");
+    for seed in 0..4 {
+        common::write_graph(&graph, 100 + seed);
+        snapshot(&repo, &graph).unwrap();
+    }
+    common::write_graph(&graph, 200);
+    let before = repo.backend().requests();
+    let manifest = snapshot(&repo, &graph).unwrap();
+    let spent = repo.backend().requests().since(&before);
+    assert!(!spent.lists.contains_key("data"), "{spent:?}");
+    assert!(spent.puts > 0 && spent.lists_total() > 0, "{spent:?}");
+    // And the commit check alone reads nothing it has not seen.
+    let before = repo.backend().requests();
+    repo.check_commit(&manifest, &Default::default()).unwrap();
+    let spent = repo.backend().requests().since(&before);
+    assert_eq!((spent.gets, spent.puts), (0, 0), "{spent:?}");
+    assert!(!spent.lists.contains_key("data"), "{spent:?}");
+}

@@ -99,6 +99,10 @@ async def test_snapshot_change_snapshot_restore_on_every_backend(make_storage, t
     storage = make_storage()
     again = GraphBackup("docs", storage, working_dir=tmp_path / "unused")
     assert [s.snapshot_id for s in again.list_snapshots()] == [first.snapshot_id, second.snapshot_id]
+    # What that cost, request by request (each one billed on an object store): reads only.
+    spent = storage.request_counts()
+    assert spent["gets"] >= 2 and spent["lists"] and spent["puts"] == spent["deletes"] == 0, spent
+    assert "data" not in spent["lists"], spent
     assert storage.verify("docs").ok
     for snapshot, files in ((first, first_files), (second, second_files)):
         target = tmp_path / f"restored-{snapshot.snapshot_id[:8]}"

@@ -94,6 +94,76 @@ pub struct Backend {
     /// (threshold, part size) for multipart uploads of content-addressed objects.
     multipart: Option<(usize, usize)>,
     redactor: Arc<Redactor>,
+    /// The requests this backend and its clones made.
+    requests: Arc<Requests>,
+}
+
+/// The requests a backend made, by kind: what an operation costs on an object store, where
+/// each one is billed and waits for the network.
+#[derive(Debug, Default)]
+struct Requests {
+    gets: std::sync::atomic::AtomicU64,
+    heads: std::sync::atomic::AtomicU64,
+    lists: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
+    puts: std::sync::atomic::AtomicU64,
+    deletes: std::sync::atomic::AtomicU64,
+}
+
+impl Requests {
+    fn count(counter: &std::sync::atomic::AtomicU64) {
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn list(&self, prefix: &str) {
+        // By the prefix's first segment ("index", "data", "snapshots"): what grows with what.
+        let top = prefix.split('/').next().unwrap_or_default().to_string();
+        *self.lists.lock().unwrap().entry(top).or_default() += 1;
+    }
+}
+
+/// How many requests of each kind a backend made (see [`Backend::requests`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RequestCounts {
+    /// Whole or ranged reads of an object (a local pread counts as one).
+    pub gets: u64,
+    pub heads: u64,
+    /// Listings, by the first segment of their prefix.
+    pub lists: std::collections::BTreeMap<String, u64>,
+    pub puts: u64,
+    pub deletes: u64,
+}
+
+impl RequestCounts {
+    /// Every listing, whatever its prefix.
+    pub fn lists_total(&self) -> u64 {
+        self.lists.values().sum()
+    }
+
+    /// Every request.
+    pub fn total(&self) -> u64 {
+        self.gets + self.heads + self.lists_total() + self.puts + self.deletes
+    }
+
+    /// The requests made since `earlier` (counts of the same backend).
+    pub fn since(&self, earlier: &RequestCounts) -> RequestCounts {
+        RequestCounts {
+            gets: self.gets - earlier.gets,
+            heads: self.heads - earlier.heads,
+            lists: self
+                .lists
+                .iter()
+                .map(|(prefix, n)| {
+                    (
+                        prefix.clone(),
+                        n - earlier.lists.get(prefix).copied().unwrap_or(0),
+                    )
+                })
+                .filter(|(_, n)| *n > 0)
+                .collect(),
+            puts: self.puts - earlier.puts,
+            deletes: self.deletes - earlier.deletes,
+        }
+    }
 }
 
 /// An object the repository's index or manifests name is not there.
@@ -122,6 +192,20 @@ impl Backend {
             kind: Kind::Memory,
             multipart: None,
             redactor: Arc::default(),
+            requests: Arc::default(),
+        }
+    }
+
+    /// How many requests of each kind this backend (and every clone of it) made so far.
+    pub fn requests(&self) -> RequestCounts {
+        use std::sync::atomic::Ordering::Relaxed;
+        let r = &self.requests;
+        RequestCounts {
+            gets: r.gets.load(Relaxed),
+            heads: r.heads.load(Relaxed),
+            lists: r.lists.lock().unwrap().clone(),
+            puts: r.puts.load(Relaxed),
+            deletes: r.deletes.load(Relaxed),
         }
     }
 
@@ -223,6 +307,7 @@ impl Backend {
     /// `Backend` when the store fails; an existing object is reported as
     /// [`Created::AlreadyExisted`], not as an error.
     pub async fn put_create(&self, path: &Path, data: Bytes) -> Result<Created> {
+        Requests::count(&self.requests.puts);
         let options = PutOptions {
             mode: PutMode::Create,
             ..Default::default()
@@ -247,6 +332,7 @@ impl Backend {
     /// # Errors
     /// `Backend` when the store fails.
     pub async fn put_overwrite(&self, path: &Path, data: Bytes) -> Result<()> {
+        Requests::count(&self.requests.puts);
         self.store
             .put_opts(path, PutPayload::from_bytes(data), PutOptions::default())
             .await
@@ -301,11 +387,13 @@ impl Backend {
         if data.len() < threshold {
             return self.put_create(path, data).await;
         }
+        Requests::count(&self.requests.heads);
         match self.store.head(path).await {
             Ok(_) => return Ok(Created::AlreadyExisted),
             Err(object_store::Error::NotFound { .. }) => {}
             Err(source) => return Err(self.error("check", path, source)),
         }
+        Requests::count(&self.requests.puts);
         let upload = self
             .store
             .put_multipart(path)
@@ -346,6 +434,7 @@ impl Backend {
 
     /// [`Backend::get_bounded`] with a tighter `limit` (bytes), for objects the format keeps small.
     pub async fn get_at_most(&self, path: &Path, limit: u64) -> Result<Option<Bytes>> {
+        Requests::count(&self.requests.gets);
         match self.store.get(path).await {
             Ok(result) if result.meta.size > limit => Err(Error::integrity(format!(
                 "{path} has {} bytes, more than any object of its kind ({limit} bytes)",
@@ -368,6 +457,7 @@ impl Backend {
 
     /// Read a byte range of an object that must exist.
     pub async fn get_range(&self, path: &Path, range: std::ops::Range<u64>) -> Result<Bytes> {
+        Requests::count(&self.requests.gets);
         match self.store.get_range(path, range).await {
             Ok(bytes) => Ok(bytes),
             Err(object_store::Error::NotFound { .. }) => Err(missing(path)),
@@ -395,6 +485,7 @@ impl Backend {
             return Ok(&mut buf[..]);
         };
         use std::os::unix::fs::FileExt;
+        Requests::count(&self.requests.gets);
         let file_path = root.join(path.as_ref());
         let file = std::fs::File::open(&file_path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => missing(path),
@@ -417,6 +508,7 @@ impl Backend {
 
     /// List every object under `prefix` as (path, size).
     pub async fn list(&self, prefix: &str) -> Result<Vec<(Path, u64)>> {
+        self.requests.list(prefix);
         let prefix_path = Path::from(prefix);
         self.store
             .list(Some(&prefix_path))
@@ -431,6 +523,7 @@ impl Backend {
         &self,
         prefix: &str,
     ) -> Result<Vec<(Path, u64, chrono::DateTime<chrono::Utc>)>> {
+        self.requests.list(prefix);
         let prefix_path = Path::from(prefix);
         self.store
             .list(Some(&prefix_path))
@@ -442,6 +535,7 @@ impl Backend {
 
     /// Delete an object; deleting a missing object is not an error.
     pub async fn delete(&self, path: &Path) -> Result<()> {
+        Requests::count(&self.requests.deletes);
         match self.store.delete(path).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(source) => Err(self.error("delete", path, source)),

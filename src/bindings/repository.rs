@@ -96,6 +96,12 @@ impl PyRepository {
         self.repo.backend().location().to_string()
     }
 
+    /// The requests this process made of the repository's store so far, by kind, as JSON
+    /// (`gets`, `heads`, `lists` by prefix, `puts`, `deletes`).
+    fn request_counts_json(&self) -> String {
+        serde_json::to_string(&self.repo.backend().requests()).expect("counts serialise")
+    }
+
     /// The config, with `encrypted` and `key_fingerprint` (public: equal for repositories
     /// that share a master key).
     #[getter]

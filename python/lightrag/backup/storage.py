@@ -86,6 +86,12 @@ class BackupStorageBackend:
         modules drive on it (snapshots, settings, prune, replication, recovery points)."""
         return self._repo
 
+    def request_counts(self) -> dict[str, Any]:
+        """The requests this process made of the repository's store so far: ``gets``,
+        ``heads``, ``lists`` (by the first segment of their prefix), ``puts``, ``deletes``.
+        On an object store each one is billed: what an operation costs."""
+        return dict(json.loads(self._repo.request_counts_json()))
+
     @property
     def password_source(self) -> "PasswordSource | None":
         """What opens encrypted repositories for this unencrypted one (a replication target
