@@ -16,6 +16,7 @@
 //! `python` feature.
 
 pub mod backend;
+pub mod cache;
 pub mod chunker;
 pub mod error;
 mod fetch;

@@ -85,6 +85,8 @@ pub struct Repository {
     index: RwLock<IndexState>,
     /// The graph keys this process has read (see [`crate::graph_keys`]).
     pub(crate) graph_keys: crate::graph_key_cache::GraphKeys,
+    /// This host's copies of the repository's index objects (a remote repository's only).
+    cache: Option<crate::cache::ObjectCache>,
 }
 
 /// How a new repository is made.
@@ -350,6 +352,8 @@ impl Repository {
         };
         match block_on(backend.put_create(&path, Bytes::from(bytes)))? {
             Created::New => Ok(Repository {
+                // Before `backend` moves into its field.
+                cache: crate::cache::ObjectCache::for_repository(&backend, &config.repository_id),
                 backend: {
                     backend.restrict_root();
                     backend
@@ -418,6 +422,11 @@ impl Repository {
             let bytes = sealed_config(&codec, &config);
             return match block_on(backend.put_create(&paths::config(), Bytes::from(bytes)))? {
                 Created::New => Ok(Repository {
+                    // Before `backend` moves into its field.
+                    cache: crate::cache::ObjectCache::for_repository(
+                        &backend,
+                        &config.repository_id,
+                    ),
                     backend: {
                         backend.restrict_root();
                         backend
@@ -645,6 +654,7 @@ impl Repository {
             }
         }
         let repo = Repository {
+            cache: crate::cache::ObjectCache::for_repository(&backend, &config.repository_id),
             backend,
             config,
             codec,
@@ -847,6 +857,13 @@ impl Repository {
         if !rebuild && fresh.is_empty() {
             return Ok(true);
         }
+        if let (true, Some(cache)) = (rebuild, &self.cache) {
+            let names: HashSet<String> = listed
+                .iter()
+                .filter_map(|p| p.rsplit('/').next().map(str::to_string))
+                .collect();
+            cache.forget_index_objects_but(&names);
+        }
         let loaded = block_on(async {
             // A damaged object is recorded as unreadable and skipped: one bad object never
             // makes the repository unusable (verify reports it, repair sets it aside).
@@ -854,7 +871,7 @@ impl Repository {
             let mut files = Vec::with_capacity(fresh.len());
             for path in fresh {
                 let location = Path::from(path.as_str());
-                let Some(bytes) = self.backend.get_bounded(&location).await.transpose() else {
+                let Some(bytes) = self.index_object(&location).await.transpose() else {
                     return Ok(None);
                 };
                 match bytes.and_then(|bytes| self.decode_index_file(&location, &bytes)) {
@@ -1000,11 +1017,26 @@ impl Repository {
     /// Read and check one index file.
     pub(crate) async fn read_index_file(&self, path: &Path) -> Result<IndexFile> {
         let bytes = self
-            .backend
-            .get_bounded(path)
+            .index_object(path)
             .await?
             .ok_or_else(|| crate::backend::missing(path))?;
         self.decode_index_file(path, &bytes)
+    }
+
+    /// The bytes of index object `path`: from this host's cache when it holds them whole,
+    /// else fetched (and kept there when they match their name). `None` when it is gone.
+    async fn index_object(&self, path: &Path) -> Result<Option<Bytes>> {
+        let name = path.filename().unwrap_or_default();
+        if let Some(bytes) = self.cache.as_ref().and_then(|c| c.index_object(name)) {
+            return Ok(Some(bytes));
+        }
+        let fetched = self.backend.get_bounded(path).await?;
+        if let (Some(cache), Some(bytes)) = (&self.cache, &fetched) {
+            if ObjectId::of(bytes).to_hex() == name {
+                cache.keep_index_object(name, bytes);
+            }
+        }
+        Ok(fetched)
     }
 
     fn decode_index_file(&self, path: &Path, bytes: &[u8]) -> Result<IndexFile> {

@@ -318,3 +318,41 @@ def test_azurite_stopping_mid_upload_leaves_a_valid_repository(tmp_path: Path):
         server.kill()
         server.wait()
         shutil.rmtree(location, ignore_errors=True)
+
+
+async def test_a_new_process_takes_the_index_from_this_hosts_cache(make_storage, tmp_path: Path, monkeypatch):
+    """Index objects never change: a process opening an object-store repository fetches only
+    those no process on this host fetched before, and checks every cached one against its
+    name (a damaged entry is fetched again). A local repository is not cached."""
+    from lightrag.backup.offline_graph import build_graph
+    from lightrag.backup.snapshots import GraphSnapshots
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("LIGHTRAG_BACKUP_CACHE_DIR", str(cache))
+    workspace = f"cache_{uuid.uuid4().hex[:8]}"
+    rag = await build_graph(tmp_path / "graph", 2, workspace=workspace)
+    try:
+        backup = GraphBackup.from_rag("docs", rag, make_storage())
+        made = [await backup.acreate_snapshot("one")]
+        await rag.ainsert(documents(1, seed=3, start=40))
+        made.append(await backup.acreate_snapshot("two"))
+    finally:
+        await rag.finalize_storages()
+
+    def fresh_process_gets() -> int:
+        storage = make_storage()
+        assert [s.snapshot_id for s in GraphSnapshots("docs", storage).list_snapshots()] == \
+            [s.snapshot_id for s in made]
+        return int(storage.request_counts()["gets"])
+
+    shutil.rmtree(cache, ignore_errors=True)
+    cold = fresh_process_gets()
+    warm = fresh_process_gets()
+    entries = sorted((cache).glob("*/index/*"))
+    if make_storage().url.startswith(("s3://", "az://")):
+        assert len(entries) == 2 and warm == cold - 2, (cold, warm, entries)
+        entries[0].write_bytes(b"tampered")
+        assert fresh_process_gets() == cold - 1  # the damaged entry fetched again, and kept
+        assert fresh_process_gets() == cold - 2
+    else:
+        assert entries == [] and warm == cold
