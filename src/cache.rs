@@ -25,6 +25,9 @@ const DEFAULT_MAX_BYTES: u64 = 1 << 30;
 pub struct ObjectCache {
     dir: PathBuf,
     max_bytes: u64,
+    /// The bytes the cache holds, as far as this process knows (read once, then counted as
+    /// entries are written): the folder is scanned again only when it is over its bound.
+    held: std::sync::Mutex<Option<u64>>,
 }
 
 impl ObjectCache {
@@ -77,7 +80,11 @@ impl ObjectCache {
             );
             return None;
         }
-        Some(ObjectCache { dir, max_bytes })
+        Some(ObjectCache {
+            dir,
+            max_bytes,
+            held: std::sync::Mutex::new(None),
+        })
     }
 
     /// Where the entry of index object `name` lives (`None` for a name that is not a hash).
@@ -115,7 +122,31 @@ impl ObjectCache {
             log::debug!("cache entry {} not written: {error}", path.display());
             return;
         }
-        self.trim();
+        let mut held = self.held.lock().unwrap();
+        let total = match *held {
+            Some(total) => total + bytes.len() as u64,
+            None => self.entries().iter().map(|(_, len, _)| len).sum(),
+        };
+        *held = Some(if total > self.max_bytes {
+            self.trim()
+        } else {
+            total
+        });
+    }
+
+    /// Every entry: when it was last read (or written), its size, its path.
+    fn entries(&self) -> Vec<(std::time::SystemTime, u64, PathBuf)> {
+        let Ok(entries) = std::fs::read_dir(self.dir.join("index")) else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .filter_map(|e| {
+                let meta = e.metadata().ok()?;
+                let used = meta.accessed().or_else(|_| meta.modified()).ok()?;
+                Some((used, meta.len(), e.path()))
+            })
+            .collect()
     }
 
     /// Drop the entries of index objects that are not in `listed` (names): gone from the
@@ -130,34 +161,25 @@ impl ObjectCache {
                 let _ = std::fs::remove_file(entry.path());
             }
         }
+        *self.held.lock().unwrap() = None; // counted again at the next write
     }
 
-    /// Keep the cache under its bound: the entries read least recently go first.
-    fn trim(&self) {
-        let Ok(entries) = std::fs::read_dir(self.dir.join("index")) else {
-            return;
-        };
-        let mut files: Vec<(std::time::SystemTime, u64, PathBuf)> = entries
-            .flatten()
-            .filter_map(|e| {
-                let meta = e.metadata().ok()?;
-                let used = meta.accessed().or_else(|_| meta.modified()).ok()?;
-                Some((used, meta.len(), e.path()))
-            })
-            .collect();
+    /// Bring the cache under its bound, to nine tenths of it (so that the next entries do not
+    /// trim again at once): the entries read least recently go first. Returns what it holds.
+    fn trim(&self) -> u64 {
+        let mut files = self.entries();
         let mut total: u64 = files.iter().map(|(_, len, _)| len).sum();
-        if total <= self.max_bytes {
-            return;
-        }
+        let goal = self.max_bytes / 10 * 9;
         files.sort();
         for (_, len, path) in files {
-            if total <= self.max_bytes {
+            if total <= goal {
                 break;
             }
             if std::fs::remove_file(&path).is_ok() {
                 total -= len;
             }
         }
+        total
     }
 }
 
