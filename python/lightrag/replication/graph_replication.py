@@ -559,17 +559,11 @@ class GraphReplicator:
         """This graph's replication status per target (see :meth:`ReplicationManager.get_replication_status`)."""
         return self.manager.get_replication_status(self.graph_id)
 
-    async def aadd_target(self, target: ReplicationTarget) -> bool:
-        """Async twin of :meth:`add_target`."""
-        return await self.manager.aregister_target(target)
+    aadd_target = on_thread(add_target)
 
-    async def acheck_target_health(self, target: Union[ReplicationTarget, str]) -> bool:
-        """Async twin of :meth:`check_target_health`."""
-        return bool((await self.manager.acheck_target_health(target))["healthy"])
+    acheck_target_health = on_thread(check_target_health)
 
-    async def aget_replication_status(self) -> dict[str, Any]:
-        """Async twin of :meth:`get_replication_status`."""
-        return await self.manager.aget_replication_status(self.graph_id)
+    aget_replication_status = on_thread(get_replication_status)
 
 
 __all__ = ["GraphReplicator", "ReplicationLog", "ReplicationManager", "ReplicationStatus"]
