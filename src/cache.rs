@@ -1,8 +1,11 @@
 //! A local cache of a remote repository's objects that never change: index objects (named by
-//! the SHA-256 of their bytes). A process opening a repository on S3, Azure or GCS lists
-//! `index/` and fetches only the index objects no process on this host fetched before; the
-//! rest come from here, each checked against its name before it is used (a damaged or
-//! tampered cache entry is dropped and fetched again).
+//! the SHA-256 of their bytes) and snapshot manifests (create-only, under a fresh UUID). A
+//! process opening a repository on S3, Azure or GCS lists `index/` and `snapshots/` and
+//! fetches only the objects no process on this host fetched before; the rest come from here,
+//! each checked before it is used (an index object against its name, a manifest against the
+//! SHA-256 kept with it, then decoded and, when encrypted, authenticated as fetched ones
+//! are): a damaged cache entry is dropped and fetched again. Only listed objects are read,
+//! so a forgotten snapshot is never served from here.
 //!
 //! Like restic's cache it lives outside the repository, in `$LIGHTRAG_BACKUP_CACHE_DIR`, else
 //! `$XDG_CACHE_HOME/lightrag-backup`, else `~/.cache/lightrag-backup`, one folder per
@@ -73,6 +76,12 @@ impl ObjectCache {
             .recursive(true)
             .mode(0o700)
             .create(&index)
+            .and_then(|()| {
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(dir.join("snapshots"))
+            })
         {
             log::warn!(
                 "no local cache for this repository ({}: {error}); every object is fetched",
@@ -111,12 +120,24 @@ impl ObjectCache {
 
     /// Keep index object `name` (whose bytes were checked against it).
     pub fn keep_index_object(&self, name: &str, bytes: &[u8]) {
-        let Some(path) = self.index_entry(name) else {
-            return;
-        };
+        if let Some(path) = self.index_entry(name) {
+            self.write_entry(&path, bytes);
+        }
+    }
+
+    /// Write an entry under a temporary name and rename it into place (processes share the
+    /// cache: a reader sees a whole entry or none); keep the cache under its bound.
+    fn write_entry(&self, path: &std::path::Path, bytes: &[u8]) {
+        use std::os::unix::fs::DirBuilderExt;
+        if let Some(folder) = path.parent() {
+            let _ = std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(folder);
+        }
         let temporary = path.with_extension(format!("tmp-{}", std::process::id()));
         let written =
-            std::fs::write(&temporary, bytes).and_then(|()| std::fs::rename(&temporary, &path));
+            std::fs::write(&temporary, bytes).and_then(|()| std::fs::rename(&temporary, path));
         if let Err(error) = written {
             let _ = std::fs::remove_file(&temporary);
             log::debug!("cache entry {} not written: {error}", path.display());
@@ -136,17 +157,103 @@ impl ObjectCache {
 
     /// Every entry: when it was last read (or written), its size, its path.
     fn entries(&self) -> Vec<(std::time::SystemTime, u64, PathBuf)> {
-        let Ok(entries) = std::fs::read_dir(self.dir.join("index")) else {
-            return Vec::new();
-        };
-        entries
-            .flatten()
+        let mut folders = vec![self.dir.join("index")];
+        if let Ok(graphs) = std::fs::read_dir(self.dir.join("snapshots")) {
+            folders.extend(graphs.flatten().map(|e| e.path()));
+        }
+        folders
+            .iter()
+            .filter_map(|folder| std::fs::read_dir(folder).ok())
+            .flat_map(|entries| entries.flatten())
             .filter_map(|e| {
                 let meta = e.metadata().ok()?;
                 let used = meta.accessed().or_else(|_| meta.modified()).ok()?;
-                Some((used, meta.len(), e.path()))
+                meta.is_file().then(|| (used, meta.len(), e.path()))
             })
             .collect()
+    }
+
+    /// Where the entry of manifest `graph_id`/`snapshot_id` lives (`None` unless both are
+    /// plain names: a graph id and a UUID).
+    fn manifest_entry(&self, graph_id: &str, snapshot_id: &str) -> Option<PathBuf> {
+        let plain = |name: &str| {
+            !name.is_empty()
+                && !name.starts_with('.')
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+        };
+        (plain(graph_id) && plain(snapshot_id) && snapshot_id.len() == 36)
+            .then(|| self.dir.join("snapshots").join(graph_id).join(snapshot_id))
+    }
+
+    /// The cached bytes of a manifest, if any and whole (they match the SHA-256 kept before
+    /// them); a damaged entry is dropped.
+    pub fn manifest(&self, graph_id: &str, snapshot_id: &str) -> Option<Bytes> {
+        let path = self.manifest_entry(graph_id, snapshot_id)?;
+        let entry = std::fs::read(&path).ok()?;
+        if entry.len() < 32 || crate::format::ObjectId::of(&entry[32..]).0[..] != entry[..32] {
+            log::warn!(
+                "cache entry {} is damaged: dropped, the manifest is fetched again",
+                path.display()
+            );
+            let _ = std::fs::remove_file(&path);
+            return None;
+        }
+        Some(Bytes::from(entry).slice(32..))
+    }
+
+    /// Keep a manifest's bytes as fetched (with their SHA-256, checked when read back).
+    pub fn keep_manifest(&self, graph_id: &str, snapshot_id: &str, bytes: &[u8]) {
+        let Some(path) = self.manifest_entry(graph_id, snapshot_id) else {
+            return;
+        };
+        let mut entry = Vec::with_capacity(32 + bytes.len());
+        entry.extend_from_slice(&crate::format::ObjectId::of(bytes).0);
+        entry.extend_from_slice(bytes);
+        self.write_entry(&path, &entry);
+    }
+
+    /// Drop a manifest's entry (it did not decode: fetched again next time).
+    pub fn forget_manifest(&self, graph_id: &str, snapshot_id: &str) {
+        if let Some(path) = self.manifest_entry(graph_id, snapshot_id) {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+
+    /// Drop the manifest entries of `graph_id` (every graph's, for `None`) that are not in
+    /// `listed` (graph id, snapshot id): forgotten or moved since.
+    pub fn forget_manifests_but(&self, graph_id: Option<&str>, listed: &HashSet<(String, String)>) {
+        let root = self.dir.join("snapshots");
+        let graphs: Vec<String> = match graph_id {
+            Some(graph) => vec![graph.to_string()],
+            None => std::fs::read_dir(&root)
+                .map(|entries| {
+                    entries
+                        .flatten()
+                        .map(|e| e.file_name().to_string_lossy().into_owned())
+                        .collect()
+                })
+                .unwrap_or_default(),
+        };
+        for graph in graphs {
+            let Some(folder) = self
+                .manifest_entry(&graph, "00000000-0000-0000-0000-000000000000")
+                .and_then(|p| p.parent().map(PathBuf::from))
+            else {
+                continue;
+            };
+            let Ok(entries) = std::fs::read_dir(&folder) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let id = entry.file_name().to_string_lossy().into_owned();
+                if !listed.contains(&(graph.clone(), id)) {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
+        *self.held.lock().unwrap() = None;
     }
 
     /// Drop the entries of index objects that are not in `listed` (names): gone from the
@@ -227,5 +334,41 @@ mod tests {
         // Objects a listing no longer shows are dropped.
         cache.forget_index_objects_but(&HashSet::new());
         assert!(cache.index_object(names.last().unwrap()).is_none());
+    }
+
+    #[test]
+    fn manifests_are_kept_with_their_hash_and_dropped_when_no_longer_listed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = ObjectCache::at(tmp.path().join("repo-id"), 1 << 20).unwrap();
+        let id = "0f5b8a4e-6f0e-4b7e-9a53-2d6a1c7e9b10";
+        cache.keep_manifest("g1", id, b"sealed manifest");
+        assert_eq!(
+            cache.manifest("g1", id).as_deref(),
+            Some(&b"sealed manifest"[..])
+        );
+        assert!(cache.manifest("g2", id).is_none());
+
+        let entry = tmp.path().join("repo-id/snapshots/g1").join(id);
+        let mut bytes = std::fs::read(&entry).unwrap();
+        *bytes.last_mut().unwrap() ^= 1;
+        std::fs::write(&entry, &bytes).unwrap();
+        assert!(
+            cache.manifest("g1", id).is_none(),
+            "a damaged entry is never used"
+        );
+        assert!(!entry.exists());
+
+        // Only plain names are paths.
+        cache.keep_manifest("..", id, b"x");
+        cache.keep_manifest("g1", "../../escape-0000-0000-0000-00000000000", b"x");
+        assert!(!tmp.path().join("repo-id/escape").exists() && !tmp.path().join("escape").exists());
+
+        cache.keep_manifest("g1", id, b"again");
+        let listed = HashSet::from([(
+            "g1".to_string(),
+            "1f5b8a4e-6f0e-4b7e-9a53-2d6a1c7e9b10".to_string(),
+        )]);
+        cache.forget_manifests_but(Some("g1"), &listed);
+        assert!(cache.manifest("g1", id).is_none());
     }
 }

@@ -1342,6 +1342,10 @@ impl Repository {
             })
             .collect();
         names.sort();
+        if let Some(cache) = &self.cache {
+            // What is not listed any more (forgotten, moved) is never read: its entry goes.
+            cache.forget_manifests_but(graph_id, &names.iter().cloned().collect());
+        }
         Ok(names)
     }
 
@@ -1463,7 +1467,18 @@ impl Repository {
         Ok(to.to_string())
     }
 
+    /// A listed manifest: from this host's cache when it holds it whole, else fetched (and
+    /// kept there). One that came from the cache and does not decode is fetched again.
     async fn read_manifest(&self, graph_id: &str, snapshot_id: &str) -> Result<SnapshotManifest> {
+        if let Some(cache) = &self.cache {
+            if let Some(bytes) = cache.manifest(graph_id, snapshot_id) {
+                match self.decode_manifest(graph_id, snapshot_id, &bytes).await {
+                    Ok(manifest) => return Ok(manifest),
+                    Err(error) if error.is_damage() => cache.forget_manifest(graph_id, snapshot_id),
+                    Err(error) => return Err(error),
+                }
+            }
+        }
         let path = paths::snapshot(graph_id, snapshot_id);
         let bytes =
             self.backend
@@ -1474,13 +1489,22 @@ impl Repository {
                     snapshot_id: snapshot_id.to_string(),
                     hint: String::new(),
                 })?;
+        let manifest = self.decode_manifest(graph_id, snapshot_id, &bytes).await?;
+        if let Some(cache) = &self.cache {
+            cache.keep_manifest(graph_id, snapshot_id, &bytes);
+        }
+        Ok(manifest)
+    }
+
+    async fn decode_manifest(
+        &self,
+        graph_id: &str,
+        snapshot_id: &str,
+        bytes: &[u8],
+    ) -> Result<SnapshotManifest> {
+        let path = paths::snapshot(graph_id, snapshot_id);
         let decode = |codec: &Codec| -> Result<SnapshotManifest> {
-            codec.decode_object(
-                format::manifest::MAGIC,
-                path.as_ref(),
-                &bytes,
-                path.as_ref(),
-            )
+            codec.decode_object(format::manifest::MAGIC, path.as_ref(), bytes, path.as_ref())
         };
         let codec = self.graph_codec_async(graph_id, false).await?;
         let manifest = match decode(&codec) {

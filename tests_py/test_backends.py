@@ -320,10 +320,12 @@ def test_azurite_stopping_mid_upload_leaves_a_valid_repository(tmp_path: Path):
         shutil.rmtree(location, ignore_errors=True)
 
 
-async def test_a_new_process_takes_the_index_from_this_hosts_cache(make_storage, tmp_path: Path, monkeypatch):
-    """Index objects never change: a process opening an object-store repository fetches only
-    those no process on this host fetched before, and checks every cached one against its
-    name (a damaged entry is fetched again). A local repository is not cached."""
+async def test_a_new_process_takes_what_never_changes_from_this_hosts_cache(make_storage, tmp_path: Path,
+                                                                          monkeypatch):
+    """Index objects and manifests never change: a process opening an object-store repository
+    fetches only those no process on this host fetched before, checks every cached one (a
+    damaged entry is fetched again), and never serves a forgotten snapshot from the cache. A
+    local repository is not cached."""
     from lightrag.backup.offline_graph import build_graph
     from lightrag.backup.snapshots import GraphSnapshots
 
@@ -339,20 +341,26 @@ async def test_a_new_process_takes_the_index_from_this_hosts_cache(make_storage,
     finally:
         await rag.finalize_storages()
 
-    def fresh_process_gets() -> int:
+    def fresh_process_gets(expected: list[str]) -> int:
         storage = make_storage()
-        assert [s.snapshot_id for s in GraphSnapshots("docs", storage).list_snapshots()] == \
-            [s.snapshot_id for s in made]
+        assert [s.snapshot_id for s in GraphSnapshots("docs", storage).list_snapshots()] == expected
         return int(storage.request_counts()["gets"])
 
+    both = [s.snapshot_id for s in made]
     shutil.rmtree(cache, ignore_errors=True)
-    cold = fresh_process_gets()
-    warm = fresh_process_gets()
-    entries = sorted((cache).glob("*/index/*"))
-    if make_storage().url.startswith(("s3://", "az://")):
-        assert len(entries) == 2 and warm == cold - 2, (cold, warm, entries)
-        entries[0].write_bytes(b"tampered")
-        assert fresh_process_gets() == cold - 1  # the damaged entry fetched again, and kept
-        assert fresh_process_gets() == cold - 2
-    else:
-        assert entries == [] and warm == cold
+    cold = fresh_process_gets(both)
+    warm = fresh_process_gets(both)
+    index = sorted(cache.glob("*/index/*"))
+    manifests = sorted(cache.glob("*/snapshots/docs/*"))
+    if not make_storage().url.startswith(("s3://", "az://")):
+        assert index == manifests == [] and warm == cold
+        return
+    assert len(index) == 2 and len(manifests) == 2 and warm == cold - 4, (cold, warm, index, manifests)
+    index[0].write_bytes(b"tampered")
+    manifests[0].write_bytes(manifests[0].read_bytes()[:-1] + b"!")
+    assert fresh_process_gets(both) == cold - 2  # the damaged entries fetched again, and kept
+    assert fresh_process_gets(both) == cold - 4
+    # A snapshot forgotten by another process is listed by nobody, and never read from here.
+    make_storage().delete_snapshot(made[0].snapshot_id)
+    assert fresh_process_gets(both[1:]) <= cold - 4
+    assert [p.name for p in cache.glob("*/snapshots/docs/*")] == [made[1].snapshot_id]
