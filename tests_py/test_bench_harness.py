@@ -158,3 +158,25 @@ def test_with_several_peers_each_row_is_compared_with_the_best_of_them(tmp_path:
     assert rows["first backup (time, peak RSS)"] == "2.0x faster than borg"
     assert rows["restore (time, peak RSS)"] == "2.0x faster than rustic"
     assert rows["bytes added by one change step"] == "15.0x smaller than rustic"
+
+
+def test_the_cost_benchmark_counts_requests_as_the_history_grows(tmp_path: Path):
+    """With this host's cache, reading and taking snapshots costs the same number of requests
+    at 3 and at 12 snapshots; without it, listing grows with the history."""
+    import json
+
+    from helpers import server_env
+
+    server_env("LRB_TEST_S3_ENDPOINT")
+    out = tmp_path / "BENCHMARKS.md"
+    result = subprocess.run(
+        [sys.executable, str(BENCH.parent / "costs.py"), "--snapshots", "3,12", "--work", str(tmp_path / "work"),
+         "--out", str(out)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    small, large = json.loads(result.stdout.strip().splitlines()[-1])
+    for operation in ("list cached", "get cached", "snapshot cached"):
+        assert small[operation] == large[operation], (operation, small, large)
+    assert large["list uncached"] > small["list uncached"] + 10
+    assert "Requests per operation as the history grows" in out.read_text()
