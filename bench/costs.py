@@ -7,7 +7,7 @@ cache of index objects and manifests and without it (``LIGHTRAG_BACKUP_CACHE=off
     python bench/costs.py --snapshots 10,100,300 --out BENCHMARKS.md
 
 The graph is small (a few KB that change at every snapshot): what is measured is the number of
-requests, which does not depend on the graph's size. Results are appended to ``--out``.
+requests, which does not depend on the graph's size. Results replace this benchmark's section of ``--out``.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from typing import Any, Callable
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from encryption import provision  # noqa: E402
+from run import write_section  # noqa: E402
 
 
 def s3_storage(prefix: str) -> Any:
@@ -116,8 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     print(json.dumps(rows))
     if args.out is not None:
-        with args.out.open("a", encoding="utf-8") as out:
-            out.write("\n" + text)
+        write_section(args.out, "request costs", text)
     return 0
 
 

@@ -6,8 +6,7 @@ documents ingested by two tenants) and for unrelated ones.
 
 Each case snapshots graph A, then graph B, into a new encrypted repository made with
 ``key_per_graph`` on or off, and reports the repository's size after each snapshot and B's
-snapshot time (median of ``--rounds``). Results are appended to ``--out`` under their own
-heading.
+snapshot time (median of ``--rounds``). Results replace this benchmark's section of ``--out``.
 """
 
 from __future__ import annotations
@@ -25,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import lightrag_graph  # noqa: E402
 from encryption import provision  # noqa: E402
+from run import write_section  # noqa: E402
 
 
 def folder_bytes(path: Path) -> int:
@@ -88,8 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out is not None:
-        with args.out.open("a", encoding="utf-8") as out:
-            out.write("\n" + text)
+        write_section(args.out, "per-graph keys", text)
     return 0
 
 
