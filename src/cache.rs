@@ -1,5 +1,6 @@
 //! A local cache of a remote repository's objects that never change: index objects (named by
-//! the SHA-256 of their bytes) and snapshot manifests (create-only, under a fresh UUID). A
+//! the SHA-256 of their bytes), snapshot manifests and recovery points (create-only, under a
+//! fresh UUID). A
 //! process opening a repository on S3, Azure or GCS lists `index/` and `snapshots/` and
 //! fetches only the objects no process on this host fetched before; the rest come from here,
 //! each checked before it is used (an index object against its name, a manifest against the
@@ -82,6 +83,12 @@ impl ObjectCache {
                     .mode(0o700)
                     .create(dir.join("snapshots"))
             })
+            .and_then(|()| {
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(dir.join("recovery"))
+            })
         {
             log::warn!(
                 "no local cache for this repository ({}: {error}); every object is fetched",
@@ -157,7 +164,7 @@ impl ObjectCache {
 
     /// Every entry: when it was last read (or written), its size, its path.
     fn entries(&self) -> Vec<(std::time::SystemTime, u64, PathBuf)> {
-        let mut folders = vec![self.dir.join("index")];
+        let mut folders = vec![self.dir.join("index"), self.dir.join("recovery")];
         if let Ok(graphs) = std::fs::read_dir(self.dir.join("snapshots")) {
             folders.extend(graphs.flatten().map(|e| e.path()));
         }
@@ -190,28 +197,77 @@ impl ObjectCache {
     /// The cached bytes of a manifest, if any and whole (they match the SHA-256 kept before
     /// them); a damaged entry is dropped.
     pub fn manifest(&self, graph_id: &str, snapshot_id: &str) -> Option<Bytes> {
-        let path = self.manifest_entry(graph_id, snapshot_id)?;
-        let entry = std::fs::read(&path).ok()?;
+        self.checked(&self.manifest_entry(graph_id, snapshot_id)?)
+    }
+
+    /// Keep a manifest's bytes as fetched (with their SHA-256, checked when read back).
+    pub fn keep_manifest(&self, graph_id: &str, snapshot_id: &str, bytes: &[u8]) {
+        if let Some(path) = self.manifest_entry(graph_id, snapshot_id) {
+            self.keep_checked(&path, bytes);
+        }
+    }
+
+    /// Where the entry of recovery point `checkpoint_id` (a UUID) lives.
+    fn point_entry(&self, checkpoint_id: &str) -> Option<PathBuf> {
+        (checkpoint_id.len() == 36
+            && checkpoint_id
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() || b == b'-'))
+        .then(|| self.dir.join("recovery").join(checkpoint_id))
+    }
+
+    /// The cached bytes of a listed recovery point, if any and whole.
+    pub fn point(&self, checkpoint_id: &str) -> Option<Bytes> {
+        self.checked(&self.point_entry(checkpoint_id)?)
+    }
+
+    /// Keep a recovery point's bytes as fetched (once they decoded).
+    pub fn keep_point(&self, checkpoint_id: &str, bytes: &[u8]) {
+        if let Some(path) = self.point_entry(checkpoint_id) {
+            self.keep_checked(&path, bytes);
+        }
+    }
+
+    /// Drop a recovery point's entry (it did not decode: fetched again next time).
+    pub fn forget_point(&self, checkpoint_id: &str) {
+        if let Some(path) = self.point_entry(checkpoint_id) {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+
+    /// Drop the entries of recovery points that are not in `listed` (deleted since).
+    pub fn forget_points_but(&self, listed: &HashSet<String>) {
+        let Ok(entries) = std::fs::read_dir(self.dir.join("recovery")) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            if !listed.contains(&entry.file_name().to_string_lossy().into_owned()) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+        *self.held.lock().unwrap() = None;
+    }
+
+    /// An entry kept with the SHA-256 of its bytes before them, if whole; a damaged one is
+    /// dropped.
+    fn checked(&self, path: &std::path::Path) -> Option<Bytes> {
+        let entry = std::fs::read(path).ok()?;
         if entry.len() < 32 || crate::format::ObjectId::of(&entry[32..]).0[..] != entry[..32] {
             log::warn!(
-                "cache entry {} is damaged: dropped, the manifest is fetched again",
+                "cache entry {} is damaged: dropped, the object is fetched again",
                 path.display()
             );
-            let _ = std::fs::remove_file(&path);
+            let _ = std::fs::remove_file(path);
             return None;
         }
         Some(Bytes::from(entry).slice(32..))
     }
 
-    /// Keep a manifest's bytes as fetched (with their SHA-256, checked when read back).
-    pub fn keep_manifest(&self, graph_id: &str, snapshot_id: &str, bytes: &[u8]) {
-        let Some(path) = self.manifest_entry(graph_id, snapshot_id) else {
-            return;
-        };
+    fn keep_checked(&self, path: &std::path::Path, bytes: &[u8]) {
         let mut entry = Vec::with_capacity(32 + bytes.len());
         entry.extend_from_slice(&crate::format::ObjectId::of(bytes).0);
         entry.extend_from_slice(bytes);
-        self.write_entry(&path, &entry);
+        self.write_entry(path, &entry);
     }
 
     /// Drop a manifest's entry (it did not decode: fetched again next time).
@@ -334,6 +390,23 @@ mod tests {
         // Objects a listing no longer shows are dropped.
         cache.forget_index_objects_but(&HashSet::new());
         assert!(cache.index_object(names.last().unwrap()).is_none());
+    }
+
+    #[test]
+    fn recovery_points_are_kept_checked_and_dropped_when_no_longer_listed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = ObjectCache::at(tmp.path().join("repo-id"), 1 << 20).unwrap();
+        let id = "5b0e1c52-27b6-4a8f-9d3e-0c9f2f6b7a11";
+        cache.keep_point(id, b"sealed point");
+        assert_eq!(cache.point(id).as_deref(), Some(&b"sealed point"[..]));
+        cache.keep_point("../../x", b"y");
+        assert!(cache.point("../../x").is_none());
+        let entry = tmp.path().join("repo-id/recovery").join(id);
+        std::fs::write(&entry, b"short").unwrap();
+        assert!(cache.point(id).is_none() && !entry.exists());
+        cache.keep_point(id, b"sealed point");
+        cache.forget_points_but(&HashSet::new());
+        assert!(cache.point(id).is_none());
     }
 
     #[test]

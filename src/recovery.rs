@@ -185,10 +185,13 @@ pub fn scan_points(repo: &Repository) -> Result<PointScan> {
             _ => {}
         }
     }
+    if let Some(cache) = repo.object_cache() {
+        cache.forget_points_but(&points.iter().cloned().collect());
+    }
     let mut out = Vec::with_capacity(points.len());
     let mut unreadable = Vec::new();
     for id in points {
-        let point = match read_point(repo, &id) {
+        let point = match read_listed_point(repo, &id) {
             Ok(Some(point)) => point,
             Ok(None) => continue, // deleted while we listed
             Err(error) if error.is_damage() => {
@@ -217,24 +220,48 @@ pub fn scan_points(repo: &Repository) -> Result<PointScan> {
     Ok((out, unreadable))
 }
 
+/// A recovery point a listing just showed: from this host's cache when it holds it whole (and
+/// it decodes), else as [`read_point`], then kept there.
+fn read_listed_point(repo: &Repository, checkpoint_id: &str) -> Result<Option<RecoveryPoint>> {
+    let Some(cache) = repo.object_cache() else {
+        return read_point(repo, checkpoint_id);
+    };
+    if let Some(bytes) = cache.point(checkpoint_id) {
+        match decode_point(repo, checkpoint_id, &bytes) {
+            Ok(point) => return Ok(Some(point)),
+            Err(error) if error.is_damage() => cache.forget_point(checkpoint_id),
+            Err(error) => return Err(error),
+        }
+    }
+    let path = paths::recovery_point(checkpoint_id);
+    let Some(bytes) = block_on(repo.backend().get_bounded(&path))? else {
+        return Ok(None);
+    };
+    let point = decode_point(repo, checkpoint_id, &bytes)?;
+    cache.keep_point(checkpoint_id, &bytes);
+    Ok(Some(point))
+}
+
 fn read_point(repo: &Repository, checkpoint_id: &str) -> Result<Option<RecoveryPoint>> {
     let path = paths::recovery_point(checkpoint_id);
     let Some(bytes) = block_on(repo.backend().get_bounded(&path))? else {
         return Ok(None);
     };
-    let point: RecoveryPoint = repo.codec().decode_object(
-        format::recovery::MAGIC,
-        path.as_ref(),
-        &bytes,
-        path.as_ref(),
-    )?;
+    decode_point(repo, checkpoint_id, &bytes).map(Some)
+}
+
+fn decode_point(repo: &Repository, checkpoint_id: &str, bytes: &[u8]) -> Result<RecoveryPoint> {
+    let path = paths::recovery_point(checkpoint_id);
+    let point: RecoveryPoint =
+        repo.codec()
+            .decode_object(format::recovery::MAGIC, path.as_ref(), bytes, path.as_ref())?;
     if point.checkpoint_id != checkpoint_id {
         return Err(Error::integrity(format!(
             "recovery point {path} names another point ({})",
             point.checkpoint_id
         )));
     }
-    Ok(Some(point))
+    Ok(point)
 }
 
 fn read_validation(

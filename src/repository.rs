@@ -794,6 +794,11 @@ impl Repository {
         &self.backend
     }
 
+    /// This host's cache of the repository's objects that never change (a remote one's only).
+    pub fn object_cache(&self) -> Option<&crate::cache::ObjectCache> {
+        self.cache.as_ref()
+    }
+
     /// Bring the in-memory index up to date with the repository: load index files written
     /// since the last refresh (by this or another process), start over when a prune removed
     /// some, and read the prune markers whose packs new snapshots must not reuse.

@@ -364,3 +364,44 @@ async def test_a_new_process_takes_what_never_changes_from_this_hosts_cache(make
     make_storage().delete_snapshot(made[0].snapshot_id)
     assert fresh_process_gets(both[1:]) <= cold - 4
     assert [p.name for p in cache.glob("*/snapshots/docs/*")] == [made[1].snapshot_id]
+
+
+async def test_recovery_points_come_from_this_hosts_cache_once_seen(make_storage, tmp_path: Path, monkeypatch):
+    """Recovery points never change either: listing them in a new process reads only the
+    points this host has not seen; a deleted point is never served from the cache."""
+    from lightrag.backup import BackupManager
+    from lightrag.backup.offline_graph import build_graph
+    from lightrag.recovery import DisasterRecoveryManager
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("LIGHTRAG_BACKUP_CACHE_DIR", str(cache))
+    workspace = f"points_{uuid.uuid4().hex[:8]}"
+    rag = await build_graph(tmp_path / "graph", 2, workspace=workspace)
+    await rag.finalize_storages()
+    manager = BackupManager(make_storage(), tmp_path / "catalog.sqlite3")
+    manager.register_graph("docs", tmp_path / "graph", workspace)
+    recovery = DisasterRecoveryManager(manager)
+    points = [await recovery.acreate_recovery_point(description=str(n)) for n in range(2)]
+
+    def fresh_process() -> tuple[list[str], int]:
+        storage = make_storage()
+        listed = DisasterRecoveryManager(BackupManager(storage, tmp_path / f"c-{uuid.uuid4().hex}.sqlite3"))
+        ids = [p.checkpoint_id for p in listed.list_recovery_points()]
+        return ids, int(storage.request_counts()["gets"])
+
+    newest_first = [p.checkpoint_id for p in reversed(points)]
+    shutil.rmtree(cache, ignore_errors=True)
+    ids, cold = fresh_process()
+    assert ids == newest_first
+    ids, warm = fresh_process()
+    assert ids == newest_first
+    if not make_storage().url.startswith(("s3://", "az://")):
+        assert warm == cold and not list(cache.glob("*/recovery/*"))
+        return
+    cached = list(cache.glob("*/*/*")) + list(cache.glob("*/snapshots/*/*"))
+    assert len(list(cache.glob("*/recovery/*"))) == 2 and warm == cold - len(
+        [p for p in cached if p.is_file()]), (cold, warm, cached)
+    await recovery.adelete_recovery_point(points[0].checkpoint_id)
+    ids, _ = fresh_process()
+    assert ids == [points[1].checkpoint_id]
+    assert [p.name for p in cache.glob("*/recovery/*")] == [points[1].checkpoint_id]
