@@ -165,8 +165,15 @@ impl ObjectCache {
     /// Every entry: when it was last read (or written), its size, its path.
     fn entries(&self) -> Vec<(std::time::SystemTime, u64, PathBuf)> {
         let mut folders = vec![self.dir.join("index"), self.dir.join("recovery")];
-        if let Ok(graphs) = std::fs::read_dir(self.dir.join("snapshots")) {
-            folders.extend(graphs.flatten().map(|e| e.path()));
+        for nested in ["snapshots", "recovery"] {
+            if let Ok(subfolders) = std::fs::read_dir(self.dir.join(nested)) {
+                folders.extend(
+                    subfolders
+                        .flatten()
+                        .map(|e| e.path())
+                        .filter(|p| p.is_dir()),
+                );
+            }
         }
         folders
             .iter()
@@ -228,6 +235,34 @@ impl ObjectCache {
         }
     }
 
+    /// Where the entry of validation `version` of recovery point `checkpoint_id` lives (beside
+    /// the point's own entry: `<id>.validations/<version>`).
+    fn validation_entry(&self, checkpoint_id: &str, version: &str) -> Option<PathBuf> {
+        let plain = !version.is_empty()
+            && !version.starts_with('.')
+            && version
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+        let point = self.point_entry(checkpoint_id)?;
+        plain.then(|| {
+            point
+                .with_file_name(format!("{checkpoint_id}.validations"))
+                .join(version)
+        })
+    }
+
+    /// The cached bytes of a listed validation of a recovery point, if any and whole.
+    pub fn validation(&self, checkpoint_id: &str, version: &str) -> Option<Bytes> {
+        self.checked(&self.validation_entry(checkpoint_id, version)?)
+    }
+
+    /// Keep a validation's bytes as fetched (once they decoded).
+    pub fn keep_validation(&self, checkpoint_id: &str, version: &str, bytes: &[u8]) {
+        if let Some(path) = self.validation_entry(checkpoint_id, version) {
+            self.keep_checked(&path, bytes);
+        }
+    }
+
     /// Drop a recovery point's entry (it did not decode: fetched again next time).
     pub fn forget_point(&self, checkpoint_id: &str) {
         if let Some(path) = self.point_entry(checkpoint_id) {
@@ -241,8 +276,11 @@ impl ObjectCache {
             return;
         };
         for entry in entries.flatten() {
-            if !listed.contains(&entry.file_name().to_string_lossy().into_owned()) {
-                let _ = std::fs::remove_file(entry.path());
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let point = name.strip_suffix(".validations").unwrap_or(&name);
+            if !listed.contains(point) {
+                let path = entry.path();
+                let _ = std::fs::remove_file(&path).or_else(|_| std::fs::remove_dir_all(&path));
             }
         }
         *self.held.lock().unwrap() = None;
@@ -405,8 +443,19 @@ mod tests {
         std::fs::write(&entry, b"short").unwrap();
         assert!(cache.point(id).is_none() && !entry.exists());
         cache.keep_point(id, b"sealed point");
+        cache.keep_validation(id, "20261207T150000.000000Z-abc", b"sealed validation");
+        assert_eq!(
+            cache
+                .validation(id, "20261207T150000.000000Z-abc")
+                .as_deref(),
+            Some(&b"sealed validation"[..])
+        );
+        assert!(cache.validation(id, "../../x").is_none());
         cache.forget_points_but(&HashSet::new());
         assert!(cache.point(id).is_none());
+        assert!(cache
+            .validation(id, "20261207T150000.000000Z-abc")
+            .is_none());
     }
 
     #[test]

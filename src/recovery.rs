@@ -264,19 +264,35 @@ fn decode_point(repo: &Repository, checkpoint_id: &str, bytes: &[u8]) -> Result<
     Ok(point)
 }
 
+/// A listed validation of a recovery point (from this host's cache when it holds it whole).
 fn read_validation(
     repo: &Repository,
     checkpoint_id: &str,
     version: &str,
 ) -> Result<Option<ValidationRecord>> {
     let path = paths::recovery_validation(checkpoint_id, version);
-    match block_on(repo.backend().get_bounded(&path))? {
-        Some(bytes) => Ok(Some(repo.codec().decode_object(
+    let decode = |bytes: &[u8]| -> Result<ValidationRecord> {
+        repo.codec().decode_object(
             format::recovery::VALIDATION_MAGIC,
             path.as_ref(),
-            &bytes,
+            bytes,
             path.as_ref(),
-        )?)),
+        )
+    };
+    let cache = repo.object_cache();
+    if let Some(bytes) = cache.and_then(|c| c.validation(checkpoint_id, version)) {
+        if let Ok(record) = decode(&bytes) {
+            return Ok(Some(record));
+        }
+    }
+    match block_on(repo.backend().get_bounded(&path))? {
+        Some(bytes) => {
+            let record = decode(&bytes)?;
+            if let Some(cache) = cache {
+                cache.keep_validation(checkpoint_id, version, &bytes);
+            }
+            Ok(Some(record))
+        }
         None => Ok(None),
     }
 }

@@ -382,6 +382,7 @@ async def test_recovery_points_come_from_this_hosts_cache_once_seen(make_storage
     manager.register_graph("docs", tmp_path / "graph", workspace)
     recovery = DisasterRecoveryManager(manager)
     points = [await recovery.acreate_recovery_point(description=str(n)) for n in range(2)]
+    await recovery.avalidate_recovery_point(points[1].checkpoint_id)  # a validation beside it
 
     def fresh_process() -> tuple[list[str], int]:
         storage = make_storage()
@@ -398,10 +399,12 @@ async def test_recovery_points_come_from_this_hosts_cache_once_seen(make_storage
     if not make_storage().url.startswith(("s3://", "az://")):
         assert warm == cold and not list(cache.glob("*/recovery/*"))
         return
-    cached = list(cache.glob("*/*/*")) + list(cache.glob("*/snapshots/*/*"))
-    assert len(list(cache.glob("*/recovery/*"))) == 2 and warm == cold - len(
-        [p for p in cached if p.is_file()]), (cold, warm, cached)
+    cached = [p for p in cache.rglob("*") if p.is_file()]
+    assert len([p for p in cache.glob("*/recovery/*") if p.is_file()]) == 2
+    assert len(list(cache.glob("*/recovery/*.validations/*"))) == 1
+    assert warm == cold - len(cached), (cold, warm, cached)
     await recovery.adelete_recovery_point(points[0].checkpoint_id)
     ids, _ = fresh_process()
     assert ids == [points[1].checkpoint_id]
-    assert [p.name for p in cache.glob("*/recovery/*")] == [points[1].checkpoint_id]
+    assert sorted(p.name for p in cache.glob("*/recovery/*")) == [points[1].checkpoint_id,
+                                                                   f"{points[1].checkpoint_id}.validations"]
