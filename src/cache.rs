@@ -190,14 +190,7 @@ impl ObjectCache {
     /// Where the entry of manifest `graph_id`/`snapshot_id` lives (`None` unless both are
     /// plain names: a graph id and a UUID).
     fn manifest_entry(&self, graph_id: &str, snapshot_id: &str) -> Option<PathBuf> {
-        let plain = |name: &str| {
-            !name.is_empty()
-                && !name.starts_with('.')
-                && name
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
-        };
-        (plain(graph_id) && plain(snapshot_id) && snapshot_id.len() == 36)
+        (plain_name(graph_id) && plain_name(snapshot_id) && snapshot_id.len() == 36)
             .then(|| self.dir.join("snapshots").join(graph_id).join(snapshot_id))
     }
 
@@ -238,13 +231,8 @@ impl ObjectCache {
     /// Where the entry of validation `version` of recovery point `checkpoint_id` lives (beside
     /// the point's own entry: `<id>.validations/<version>`).
     fn validation_entry(&self, checkpoint_id: &str, version: &str) -> Option<PathBuf> {
-        let plain = !version.is_empty()
-            && !version.starts_with('.')
-            && version
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
         let point = self.point_entry(checkpoint_id)?;
-        plain.then(|| {
+        plain_name(version).then(|| {
             point
                 .with_file_name(format!("{checkpoint_id}.validations"))
                 .join(version)
@@ -272,15 +260,21 @@ impl ObjectCache {
 
     /// Drop the entries of recovery points that are not in `listed` (deleted since).
     pub fn forget_points_but(&self, listed: &HashSet<String>) {
-        let Ok(entries) = std::fs::read_dir(self.dir.join("recovery")) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let point = name.strip_suffix(".validations").unwrap_or(&name);
-            if !listed.contains(point) {
-                let path = entry.path();
-                let _ = std::fs::remove_file(&path).or_else(|_| std::fs::remove_dir_all(&path));
+        // A point's validations (`<id>.validations/`) go with it.
+        self.forget_entries_but(&self.dir.join("recovery"), |name| {
+            listed.contains(name.strip_suffix(".validations").unwrap_or(name))
+        });
+    }
+
+    /// Remove the entries (files or folders) of `folder` whose name `keep` refuses, and have
+    /// the cache's size counted again at the next write.
+    fn forget_entries_but(&self, folder: &std::path::Path, keep: impl Fn(&str) -> bool) {
+        if let Ok(entries) = std::fs::read_dir(folder) {
+            for entry in entries.flatten() {
+                if !keep(&entry.file_name().to_string_lossy()) {
+                    let path = entry.path();
+                    let _ = std::fs::remove_file(&path).or_else(|_| std::fs::remove_dir_all(&path));
+                }
             }
         }
         *self.held.lock().unwrap() = None;
@@ -330,39 +324,19 @@ impl ObjectCache {
                 })
                 .unwrap_or_default(),
         };
-        for graph in graphs {
-            let Some(folder) = self
-                .manifest_entry(&graph, "00000000-0000-0000-0000-000000000000")
-                .and_then(|p| p.parent().map(PathBuf::from))
-            else {
-                continue;
-            };
-            let Ok(entries) = std::fs::read_dir(&folder) else {
-                continue;
-            };
-            for entry in entries.flatten() {
-                let id = entry.file_name().to_string_lossy().into_owned();
-                if !listed.contains(&(graph.clone(), id)) {
-                    let _ = std::fs::remove_file(entry.path());
-                }
-            }
+        for graph in graphs.iter().filter(|g| plain_name(g)) {
+            self.forget_entries_but(&root.join(graph), |id| {
+                listed.contains(&(graph.clone(), id.to_string()))
+            });
         }
-        *self.held.lock().unwrap() = None;
     }
 
     /// Drop the entries of index objects that are not in `listed` (names): gone from the
     /// repository (a prune replaced them).
     pub fn forget_index_objects_but(&self, listed: &HashSet<String>) {
-        let Ok(entries) = std::fs::read_dir(self.dir.join("index")) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.len() == 64 && !listed.contains(&name) {
-                let _ = std::fs::remove_file(entry.path());
-            }
-        }
-        *self.held.lock().unwrap() = None; // counted again at the next write
+        self.forget_entries_but(&self.dir.join("index"), |name| {
+            name.len() != 64 || listed.contains(name)
+        });
     }
 
     /// Bring the cache under its bound, to nine tenths of it (so that the next entries do not
@@ -382,6 +356,16 @@ impl ObjectCache {
         }
         total
     }
+}
+
+/// A name that is one plain path component (`A-Z a-z 0-9 _ - .`, not starting with `.`): the
+/// only names the cache turns into paths.
+fn plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
 #[cfg(test)]
