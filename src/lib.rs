@@ -18,6 +18,7 @@
 pub mod backend;
 pub mod cache;
 pub mod chunker;
+pub mod compact;
 pub mod error;
 mod fetch;
 pub mod format;
@@ -26,6 +27,7 @@ pub mod graph_keys;
 pub mod graph_stats;
 pub mod keys;
 pub mod lease;
+pub mod lock;
 pub mod operations;
 pub mod packer;
 mod parallel;
@@ -53,3 +55,16 @@ pub use backend::Backend;
 pub use error::{Error, Result};
 pub use progress::{NoProgress, Progress};
 pub use repository::Repository;
+
+/// Test hook for the crash-safety tests: a process whose `LIGHTRAG_BACKUP_TEST_CRASH_AT`
+/// names this point kills itself here with SIGKILL, as a power cut or the OOM killer would,
+/// with no destructor run and no lock released. Reading one variable costs nothing next to
+/// the store requests around each point; no other code path looks at it.
+pub(crate) fn crash_point(name: &str) {
+    if std::env::var_os("LIGHTRAG_BACKUP_TEST_CRASH_AT").is_some_and(|at| at == name) {
+        // SAFETY: raise only sends a signal to this process.
+        unsafe {
+            libc::raise(libc::SIGKILL);
+        }
+    }
+}

@@ -17,10 +17,12 @@
 //! A snapshot that started before a marker existed and is still running when it is half-way
 //! through its grace period refuses to commit if it reuses a marked pack (`Conflict`,
 //! retryable): so a backup never loses a chunk as long as its commit takes less than half the
-//! grace period. Two prunes never run at once: `locks/prune` is created create-only.
+//! grace period. Two prunes never run at once, nor a prune and an index compaction: both take
+//! the maintenance lock (`crate::lock`). A prune ends by compacting the index.
 
 use crate::error::{Error, Result};
 use crate::format::{self, paths, BlobEntry, IndexFile, IndexPack, ObjectId, PruneMarker};
+use crate::lock::{Lock, Purpose};
 use crate::packer::Packer;
 use crate::progress::{check_cancelled, Progress};
 use crate::repository::{hostname, pack_path, Repository};
@@ -29,9 +31,6 @@ use bytes::Bytes;
 use object_store::path::Path;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
-
-/// The lock a running prune holds (`locks/prune`).
-const LOCK_NAME: &str = "prune";
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct PruneOptions {
@@ -79,79 +78,8 @@ pub struct PruneReport {
     /// Marked packs still inside their grace period.
     pub packs_waiting: usize,
     pub markers_swept: usize,
-}
-
-struct Lock<'a> {
-    repo: &'a Repository,
-}
-
-#[derive(Serialize, Deserialize)]
-struct LockBody {
-    hostname: String,
-    pid: u32,
-    created_at: String,
-}
-
-impl<'a> Lock<'a> {
-    fn take(repo: &'a Repository, stale_seconds: u64) -> Result<Lock<'a>> {
-        let path = paths::lock(LOCK_NAME);
-        let body = serde_json::to_vec(&LockBody {
-            hostname: hostname(),
-            pid: std::process::id(),
-            created_at: chrono::Utc::now().to_rfc3339(),
-        })
-        .expect("lock serialises");
-        let body = repo.codec().seal_json(path.as_ref(), body);
-        for _ in 0..2 {
-            match block_on(repo.backend().put_create(&path, Bytes::from(body.clone())))? {
-                crate::backend::Created::New => return Ok(Lock { repo }),
-                crate::backend::Created::AlreadyExisted => {}
-            }
-            let Some(held) = block_on(repo.backend().get_opt(&path))? else {
-                continue;
-            };
-            let holder: Option<LockBody> = repo
-                .codec()
-                .open_json(path.as_ref(), &held)
-                .ok()
-                .and_then(|json| serde_json::from_slice(&json).ok());
-            let stale = match &holder {
-                None => true,
-                Some(holder) => {
-                    let age = chrono::DateTime::parse_from_rfc3339(&holder.created_at)
-                        .map(|t| chrono::Utc::now().signed_duration_since(t).num_seconds())
-                        .unwrap_or(i64::MAX);
-                    let dead_here = holder.hostname == hostname() && !process_alive(holder.pid);
-                    dead_here || age > stale_seconds as i64
-                }
-            };
-            if !stale {
-                let holder = holder.expect("not stale means parsed");
-                return Err(Error::Conflict {
-                    message: format!(
-                        "another prune is running (host {}, pid {}, since {}); wait for it, or remove {} in the repository if that process is gone",
-                        holder.hostname, holder.pid, holder.created_at, paths::lock(LOCK_NAME)
-                    ),
-                });
-            }
-            block_on(repo.backend().delete(&path))?;
-        }
-        Err(Error::Conflict {
-            message: "could not take the prune lock: another prune took it first".into(),
-        })
-    }
-}
-
-impl Drop for Lock<'_> {
-    fn drop(&mut self) {
-        let _ = block_on(self.repo.backend().delete(&paths::lock(LOCK_NAME)));
-    }
-}
-
-fn process_alive(pid: u32) -> bool {
-    // Signal 0 checks existence; EPERM means it exists but belongs to someone else.
-    let rc = unsafe { libc::kill(pid as libc::pid_t, 0) };
-    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    /// Small index objects merged by the compaction that ends a prune (see `compact`).
+    pub index_objects_merged: usize,
 }
 
 /// Everything prune needs to know about the repository at one moment.
@@ -279,7 +207,11 @@ pub fn prune(
     let _lock = if options.dry_run {
         None
     } else {
-        Some(Lock::take(repo, options.stale_lock_seconds)?)
+        Some(Lock::take(
+            repo,
+            Purpose::Prune,
+            options.stale_lock_seconds,
+        )?)
     };
     let mut report = PruneReport {
         dry_run: options.dry_run,
@@ -297,6 +229,10 @@ pub fn prune(
         sweep(repo, options, &mut report)?;
     }
     repo.refresh_index()?;
+    if !options.dry_run {
+        // The lock is held: the index rewritten by the sweep is merged too.
+        report.index_objects_merged = crate::compact::compact_locked(repo, progress)?.merged;
+    }
     Ok(report)
 }
 

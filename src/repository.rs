@@ -38,6 +38,8 @@ pub struct BlobLocation {
 #[derive(Default)]
 struct IndexState {
     loaded: HashSet<String>,
+    /// The loaded index objects a compaction would merge (below `compact::SMALL_INDEX_BYTES`).
+    small: HashSet<String>,
     blobs: IdMap<BlobLocation>,
     packs: HashMap<ObjectId, u64>,
     /// Prune markers by path, and the packs they hold: new snapshots never reuse those.
@@ -817,12 +819,13 @@ impl Repository {
 
     /// `false` when an index file vanished between listing and reading.
     fn try_refresh_index(&self) -> Result<bool> {
-        let listed: HashSet<String> = self
+        let sizes: HashMap<String, u64> = self
             .backend
             .list_blocking(paths::INDEX)?
             .into_iter()
-            .map(|(path, _)| path.to_string())
+            .map(|(path, size)| (path.to_string(), size))
             .collect();
+        let listed: HashSet<String> = sizes.keys().cloned().collect();
         let marker_paths: HashSet<String> = self
             .backend
             .list_blocking(paths::PRUNE)?
@@ -930,6 +933,9 @@ impl Repository {
         }
         for (path, file) in files {
             Self::add_to_state(&mut state, &file);
+            if sizes.get(&path).copied().unwrap_or(0) < crate::compact::SMALL_INDEX_BYTES {
+                state.small.insert(path.clone());
+            }
             state.loaded.insert(path);
         }
         // Objects are immutable: one unreadable now stays so, and is not fetched again.
@@ -1021,11 +1027,17 @@ impl Repository {
 
     /// Read and check one index file.
     pub(crate) async fn read_index_file(&self, path: &Path) -> Result<IndexFile> {
-        let bytes = self
-            .index_object(path)
+        self.read_index_file_if_there(path)
             .await?
-            .ok_or_else(|| crate::backend::missing(path))?;
-        self.decode_index_file(path, &bytes)
+            .ok_or_else(|| crate::backend::missing(path))
+    }
+
+    /// Read and check one index file; `None` when it is gone.
+    pub(crate) async fn read_index_file_if_there(&self, path: &Path) -> Result<Option<IndexFile>> {
+        match self.index_object(path).await? {
+            Some(bytes) => self.decode_index_file(path, &bytes).map(Some),
+            None => Ok(None),
+        }
     }
 
     /// The bytes of index object `path`: from this host's cache when it holds them whole,
@@ -1182,34 +1194,58 @@ impl Repository {
         if file.packs.is_empty() {
             return Ok(());
         }
-        let path = block_on(self.store_index(file))?;
+        let (path, size) = block_on(self.store_index_sized(file))?;
         let mut state = self.index.write().unwrap();
         Self::add_to_state(&mut state, file);
+        if size < crate::compact::SMALL_INDEX_BYTES {
+            state.small.insert(path.to_string());
+        }
         state.loaded.insert(path.to_string());
         Ok(())
+    }
+
+    /// How many of the index objects this process knows are small enough to be merged by a
+    /// compaction (see [`crate::compact`]).
+    pub fn small_index_objects(&self) -> usize {
+        self.index.read().unwrap().small.len()
+    }
+
+    /// How many index objects this process has loaded (as of its last refresh or write).
+    pub fn index_objects(&self) -> usize {
+        self.index.read().unwrap().loaded.len()
     }
 
     /// Write an index object create-only under the hash of its bytes. An object already there
     /// holds these very bytes, unless it is damaged (content addressing meets damage: a
     /// damaged object must never stand for a new one under its own name): then the index is
     /// encoded again at another compression level, which gives it other bytes and another name.
-    async fn store_index(&self, file: &IndexFile) -> Result<Path> {
+    pub(crate) async fn store_index(&self, file: &IndexFile) -> Result<Path> {
+        Ok(self.store_index_sized(file).await?.0)
+    }
+
+    /// [`Repository::store_index`], with the stored object's size. The object is kept in this
+    /// host's cache too: it never changes, and other processes here need not fetch it.
+    async fn store_index_sized(&self, file: &IndexFile) -> Result<(Path, u64)> {
         for level in 0..8 {
             let bytes = self
                 .codec
                 .encode_object_at(format::index::MAGIC, "", file, 3 + level)?;
             let path = paths::index(&ObjectId::of(&bytes));
-            match self
+            let stored = match self
                 .backend
                 .put_create(&path, Bytes::from(bytes.clone()))
                 .await?
             {
-                Created::New => return Ok(path),
+                Created::New => true,
                 Created::AlreadyExisted => {
-                    if self.backend.get_bounded(&path).await?.as_deref() == Some(&bytes[..]) {
-                        return Ok(path);
-                    }
+                    self.backend.get_bounded(&path).await?.as_deref() == Some(&bytes[..])
                 }
+            };
+            if stored {
+                if let Some(cache) = &self.cache {
+                    cache.keep_index_object(path.filename().unwrap_or_default(), &bytes);
+                }
+                return Ok((path, bytes.len() as u64));
             }
         }
         Err(Error::integrity(
@@ -1279,7 +1315,11 @@ impl Repository {
             manifest,
         )?;
         match block_on(self.backend.put_create(&path, Bytes::from(bytes)))? {
-            Created::New => Ok(()),
+            Created::New => {
+                // Committed; the index objects such commits leave are merged now and then.
+                crate::compact::after_commit(self);
+                Ok(())
+            }
             Created::AlreadyExisted => Err(Error::invalid(format!(
                 "snapshot {} already exists",
                 manifest.snapshot_id

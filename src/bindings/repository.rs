@@ -200,6 +200,26 @@ impl PyRepository {
         }))
     }
 
+    /// Merge the small index objects into few large ones (under the maintenance lock).
+    #[pyo3(signature = (progress=None))]
+    fn compact_op(&self, progress: Option<Py<PyAny>>) -> PyResult<PyOperation> {
+        let repo = self.repo.clone();
+        Ok(PyOperation::new(move || {
+            let progress = PyProgress::new(progress);
+            let report = crate::compact::compact(&repo, &progress)?;
+            Ok(to_json(&report))
+        }))
+    }
+
+    /// How many index objects this process has loaded, and how many of them are small.
+    fn index_object_counts(&self, py: Python<'_>) -> PyResult<(usize, usize)> {
+        let repo = self.repo.clone();
+        run_blocking(py, move || {
+            repo.refresh_index()?;
+            Ok((repo.index_objects(), repo.small_index_objects()))
+        })
+    }
+
     /// Repair the repository: record damage, copy what is whole, heal the rest from the
     /// graphs' current folders (`sources`: graph id, folder), drop the damage from the index.
     #[pyo3(signature = (dry_run=false, sources=None, progress=None))]

@@ -62,6 +62,10 @@ class Repository:
         dry_run: bool,
         progress: Optional[_Progress] = None,
     ) -> Operation: ...
+    def compact_op(self, progress: Optional[_Progress] = None) -> Operation:
+        """Merge the small index objects into few large ones (under the maintenance lock)."""
+    def index_object_counts(self) -> tuple[int, int]:
+        """How many index objects this process has loaded, and how many of them are small."""
     def repair_op(
         self,
         dry_run: bool = False,

@@ -166,7 +166,7 @@ class UnsupportedFormatError(RepositoryError):
 
 
 class RepositoryConflictError(RepositoryError):
-    """A concurrent operation conflicted (another prune is running, or a prune is removing
+    """A concurrent operation conflicted (another prune or an index compaction is running, or a prune is removing
     data a long-running snapshot wanted to reuse). Nothing was committed; retry."""
 
     http_status = 409

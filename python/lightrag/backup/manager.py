@@ -354,6 +354,17 @@ class BackupManager:
 
     prune, aprune = engine_twins(_prune)
 
+    def _compact_index(self, *, progress: Optional[ProgressCallback] = None) -> Prepared[dict[str, Any]]:
+        """Merge the repository's small index objects (one per snapshot) into few large ones,
+        so that opening the repository reads few objects whatever its history. Backups go on
+        while it runs; it waits for no one and fails with ``RepositoryConflictError`` while a prune or
+        another compaction runs. A prune compacts at its end, and a snapshot compacts on its
+        own once 64 small index objects have piled up. Returns the report (index objects
+        before and after, merged, written, unreadable ones left in place)."""
+        return self.storage.engine.compact_op(progress), json.loads
+
+    compact_index, acompact_index = engine_twins(_compact_index)
+
     def _repair(self, *, dry_run: bool = False, progress: Optional[ProgressCallback] = None) -> Prepared[dict[str, Any]]:
         """Repair the repository: read every snapshot's data back, record the damage (no
         snapshot reuses it again), copy the chunks of damaged packs that are still whole, heal

@@ -1,4 +1,4 @@
-"""The maintenance commands: forget (also ``retention``), prune, catalog rebuild/show."""
+"""The maintenance commands: forget (also ``retention``), prune, compact, repair, catalog rebuild/show."""
 
 from __future__ import annotations
 
@@ -40,6 +40,9 @@ def register(commands: Any, wanted: Wanted) -> None:
         sub.add_argument("--repack-threshold", type=float, default=0.25, metavar="SHARE",
                          help="repack packs with at least this share unused (default 0.25)")
         sub.add_argument("--dry-run", action="store_true", help="print what would happen, change nothing")
+
+    add_command(commands, "compact", "merge the small index objects into few large ones (prune and every 64th "
+                "snapshot do it too)", compact, defined=wanted("compact"))
 
     sub = add_command(commands, "repair", "heal damaged data: record it, save what is whole, restore the rest from "
                       "the graphs' current files", repair, defined=wanted("repair"))
@@ -90,6 +93,22 @@ def prune(args: argparse.Namespace, bar: ProgressBar) -> int:
     return 0
 
 
+def compact(args: argparse.Namespace, bar: ProgressBar) -> int:
+    report = manager(args, storage(args, then=WITH_MANAGER)).compact_index(progress=bar)
+    emit(args, report, compact_text(report), bar)
+    return 0
+
+
+def compact_text(report: dict[str, Any]) -> str:
+    if not report["merged"]:
+        return f"compact: nothing to merge ({report['index_objects_before']} index object(s))"
+    text = (f"compact: merged {report['merged']} small index object(s) into {report['written']}; "
+            f"{report['index_objects_before']} -> {report['index_objects_after']} index object(s)")
+    if report["unreadable"]:
+        text += f" ({report['unreadable']} unreadable one(s) left in place: run `lightrag-backup repair`)"
+    return text
+
+
 def repair(args: argparse.Namespace, bar: ProgressBar) -> int:
     """Heal from every registered graph's folder, plus the one given with -g/-w."""
     from ..errors import InvalidInputError
@@ -133,7 +152,8 @@ def prune_text(report: dict[str, Any]) -> str:
             f"marked {report['packs_marked']} ({human(report['bytes_marked'])}), repacked {report['packs_repacked']} "
             f"({human(report['bytes_repacked'])} copied), deleted {report['packs_deleted']} "
             f"({human(report['bytes_deleted'])}), {report['packs_waiting']} waiting out their grace period, "
-            f"{report['packs_spared']} spared")
+            f"{report['packs_spared']} spared"
+            + (f"; merged {report['index_objects_merged']} small index object(s)" if report.get("index_objects_merged") else ""))
 
 
 def catalog_rebuild(args: argparse.Namespace, bar: ProgressBar) -> int:
