@@ -366,6 +366,45 @@ async def test_a_new_process_takes_what_never_changes_from_this_hosts_cache(make
     assert [p.name for p in cache.glob("*/snapshots/docs/*")] == [made[1].snapshot_id]
 
 
+def test_a_compaction_by_another_process_is_followed_and_every_snapshot_restores(make_storage, tmp_path: Path,
+                                                                               monkeypatch):
+    """Index objects merged by one process (another host, say) while a second one holds the
+    small ones in memory: the second lists again, takes the merged object (from this host's
+    cache on an object store: the compacting process kept it there), drops the cached small
+    ones, and restores every snapshot."""
+    from lightrag.backup import BackupManager
+    from lightrag.backup.offline_graph import graph_files
+    from lightrag.backup.snapshots import GraphSnapshots
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("LIGHTRAG_BACKUP_CACHE_DIR", str(cache))
+    graph = tmp_path / "graph"
+    graph.mkdir()
+    writer = GraphBackup("g", make_storage(), working_dir=graph)
+    expected = {}
+    for seed in range(4):
+        (graph / "kv_store_full_docs.json").write_text(json.dumps({f"doc-{seed}": {"content": f"round {seed} " * 30}}))
+        expected[writer.create_snapshot().snapshot_id] = graph_files(graph)
+    reader = make_storage()
+    assert len(GraphSnapshots("g", reader).list_snapshots()) == 4
+    assert reader.engine.index_object_counts() == (4, 4)
+
+    report = BackupManager(make_storage(), tmp_path / "catalog.sqlite3").compact_index()
+    assert (report["merged"], report["written"], report["index_objects_after"]) == (4, 1, 1), report
+    assert reader.engine.index_object_counts() == (1, 1)
+    remote = reader.url.startswith(("s3://", "az://"))
+    assert len(list(cache.glob("*/index/*"))) == (1 if remote else 0)
+    gets = reader.request_counts()["gets"]
+    restorer = GraphBackup("g", reader, working_dir=graph)
+    for snapshot_id, files in expected.items():
+        target = tmp_path / f"restored-{snapshot_id}"
+        restorer.restore_snapshot(snapshot_id, target)
+        assert graph_files(target) == files
+    if remote:
+        # The merged index came from the cache: restores fetch manifests and packs, no index.
+        assert reader.request_counts()["gets"] - gets <= 2 * len(expected), reader.request_counts()
+
+
 async def test_recovery_points_come_from_this_hosts_cache_once_seen(make_storage, tmp_path: Path, monkeypatch):
     """Recovery points never change either: listing them in a new process reads only the
     points this host has not seen; a deleted point is never served from the cache."""
