@@ -16,8 +16,11 @@
 //!
 //! A snapshot that started before a marker existed and is still running when it is half-way
 //! through its grace period refuses to commit if it reuses a marked pack (`Conflict`,
-//! retryable): so a backup never loses a chunk as long as its commit takes less than half the
-//! grace period. Two prunes never run at once, nor a prune and an index compaction: both take
+//! retryable). Its commit checks again once its manifest is written
+//! (`Repository::commit_snapshot`): a sweep that read the manifests just before the write may
+//! have taken its data in between (grace 0, or a marker that ripened meanwhile), and then the
+//! manifest is deleted again. So no committed snapshot points at deleted data whatever the
+//! grace; a short grace only makes backups running at the same time fail and retry. Two prunes never run at once, nor a prune and an index compaction: both take
 //! the maintenance lock (`crate::lock`). A prune ends by compacting the index.
 
 use crate::error::{Error, Result};

@@ -89,7 +89,12 @@ pub struct Repository {
     pub(crate) graph_keys: crate::graph_key_cache::GraphKeys,
     /// This host's copies of the repository's index objects (a remote repository's only).
     cache: Option<crate::cache::ObjectCache>,
+    /// Test hook: runs between a commit's check and its manifest write.
+    between_check_and_write: std::sync::Mutex<Option<CommitHook>>,
 }
+
+/// What [`Repository::set_between_check_and_write`] runs.
+pub type CommitHook = std::sync::Arc<dyn Fn() + Send + Sync>;
 
 /// How a new repository is made.
 pub enum Encryption {
@@ -367,6 +372,7 @@ impl Repository {
                 codec,
                 index: RwLock::new(IndexState::default()),
                 graph_keys: Default::default(),
+                between_check_and_write: Default::default(),
             }),
             // Another process initialised it first: use theirs.
             Created::AlreadyExisted => {
@@ -438,6 +444,7 @@ impl Repository {
                     key_id: std::sync::Mutex::new(source.key_id.lock().unwrap().clone()),
                     index: RwLock::new(IndexState::default()),
                     graph_keys: Default::default(),
+                    between_check_and_write: Default::default(),
                 }),
                 Created::AlreadyExisted => {
                     let bytes = block_on(backend.get(&paths::config()))?;
@@ -663,6 +670,7 @@ impl Repository {
             key_id: std::sync::Mutex::new(key_id),
             index: RwLock::new(IndexState::default()),
             graph_keys: Default::default(),
+            between_check_and_write: Default::default(),
         };
         repo.refresh_index()?;
         Ok(repo)
@@ -1302,6 +1310,43 @@ impl Repository {
             }
         }
         Ok(())
+    }
+
+    /// Commit a snapshot: check that everything it references will still be there
+    /// ([`Repository::check_commit`]), write its manifest, and check again. A prune whose
+    /// sweep read the manifests just before this one was written may have taken its data in
+    /// between (with grace 0, or a marker that ripened meanwhile): the second check sees that
+    /// (a chunk gone from the index, or a marker past half its grace) and the manifest is
+    /// deleted again, so no committed snapshot ever points at deleted data, whatever the
+    /// prune's grace period.
+    ///
+    /// # Errors
+    /// `Conflict` (retryable; nothing committed) when a concurrent prune took or is about to
+    /// take data the snapshot references.
+    pub fn commit_snapshot(
+        &self,
+        manifest: &SnapshotManifest,
+        markers_at_start: &HashSet<String>,
+    ) -> Result<()> {
+        self.check_commit(manifest, markers_at_start)?;
+        let hook = self.between_check_and_write.lock().unwrap().clone();
+        if let Some(hook) = hook {
+            hook();
+        }
+        self.write_snapshot(manifest)?;
+        if let Err(error) = self.check_commit(manifest, markers_at_start) {
+            let path = paths::snapshot(&manifest.graph_id, &manifest.snapshot_id);
+            block_on(self.backend.delete(&path))?;
+            return Err(error);
+        }
+        Ok(())
+    }
+
+    /// Test hook: `hook` runs in every [`Repository::commit_snapshot`] between its first
+    /// check and the manifest write (`tests/prune.rs` runs a prune in exactly that window).
+    #[doc(hidden)]
+    pub fn set_between_check_and_write(&self, hook: Option<CommitHook>) {
+        *self.between_check_and_write.lock().unwrap() = hook;
     }
 
     /// Store a snapshot manifest (step 3): from now on the snapshot exists.

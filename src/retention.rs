@@ -305,8 +305,7 @@ pub fn put_back_protected(
         if points.is_empty() {
             continue;
         }
-        repo.check_commit(manifest, &std::collections::HashSet::new())?;
-        repo.write_snapshot(manifest)?;
+        repo.commit_snapshot(manifest, &std::collections::HashSet::new())?;
         report
             .removed
             .retain(|(g, s)| !(g == &manifest.graph_id && s == &manifest.snapshot_id));

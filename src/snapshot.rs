@@ -352,8 +352,7 @@ pub fn snapshot_or_skip(
                 }
             }
         }
-        repo.check_commit(&manifest, &markers_at_start)?;
-        repo.write_snapshot(&manifest)?;
+        repo.commit_snapshot(&manifest, &markers_at_start)?;
         return Ok(SnapshotOutcome::Created(manifest));
     }
     Err(Error::GraphBusy {

@@ -404,3 +404,43 @@ fn a_snapshots_cost_does_not_grow_with_the_packs_of_the_repository() {
     assert_eq!((spent.gets, spent.puts), (0, 0), "{spent:?}");
     assert!(!spent.lists.contains_key("data"), "{spent:?}");
 }
+
+#[test]
+fn a_prune_with_no_grace_between_a_snapshots_check_and_its_write_cannot_leave_it_pointing_at_deleted_data(
+) {
+    // The window the commit check alone leaves open: a snapshot checked its data, then a prune
+    // with grace 0 (another process) marks and deletes a pack the snapshot reuses, before the
+    // manifest is written. The check after the write sees it and takes the manifest back.
+    let tmp = tempfile::tempdir().unwrap();
+    let repo_dir = tmp.path().join("repo");
+    let repo = open(&repo_dir);
+    let graph = tmp.path().join("graph");
+    common::write_graph(&graph, 1);
+    let first = snapshot(&repo, &graph).unwrap();
+    // Its data is now unused: a prune would delete it, but the next snapshot reuses it.
+    repo.delete_snapshot("g", &first.snapshot_id).unwrap();
+    let pruned = Arc::new(Mutex::new(None));
+    {
+        let (repo_dir, pruned) = (repo_dir.clone(), pruned.clone());
+        repo.set_between_check_and_write(Some(Arc::new(move || {
+            let report = prune(&open(&repo_dir), &options(0), &NoProgress).unwrap();
+            *pruned.lock().unwrap() = Some(report);
+        })));
+    }
+    let error = snapshot(&repo, &graph).unwrap_err();
+    repo.set_between_check_and_write(None);
+    let report = pruned.lock().unwrap().take().unwrap();
+    assert!(
+        report.packs_deleted > 0,
+        "the prune took the reused data: {report:?}"
+    );
+    assert!(matches!(error, Error::Conflict { .. }), "{error}");
+    assert!(
+        repo.list_snapshots("g").unwrap().is_empty(),
+        "nothing was committed"
+    );
+    // Run again, the snapshot uploads its data afresh and restores.
+    let manifest = snapshot(&repo, &graph).unwrap();
+    let expected: Expected = [(manifest.snapshot_id.clone(), common::graph_files(&graph))].into();
+    assert_all_restore(&open(&repo_dir), &expected);
+}
