@@ -17,6 +17,7 @@
 
 pub mod backend;
 pub mod cache;
+pub mod chunk_index;
 pub mod chunker;
 pub mod compact;
 pub mod error;

@@ -211,6 +211,28 @@ impl PyRepository {
         }))
     }
 
+    /// A digest of what the listings of `prefixes` name (paths and sizes, sorted): equal while
+    /// nothing under them was written or deleted, by any process. One listing per prefix.
+    fn listing_fingerprint(&self, py: Python<'_>, prefixes: Vec<String>) -> PyResult<String> {
+        use sha2::Digest;
+        let repo = self.repo.clone();
+        run_blocking(py, move || {
+            let mut digest = sha2::Sha256::new();
+            for prefix in &prefixes {
+                let mut listed = repo.backend().list_blocking(prefix)?;
+                listed.sort();
+                digest.update(prefix.as_bytes());
+                digest.update([0]);
+                for (path, size) in listed {
+                    digest.update(path.as_ref().as_bytes());
+                    digest.update(size.to_le_bytes());
+                }
+                digest.update([0]);
+            }
+            Ok(hex::encode(digest.finalize()))
+        })
+    }
+
     /// How many index objects this process has loaded, and how many of them are small.
     fn index_object_counts(&self, py: Python<'_>) -> PyResult<(usize, usize)> {
         let repo = self.repo.clone();

@@ -64,6 +64,8 @@ class Repository:
     ) -> Operation: ...
     def compact_op(self, progress: Optional[_Progress] = None) -> Operation:
         """Merge the small index objects into few large ones (under the maintenance lock)."""
+    def listing_fingerprint(self, prefixes: list[str]) -> str:
+        """A digest of the listings of ``prefixes``: equal while nothing under them changed."""
     def index_object_counts(self) -> tuple[int, int]:
         """How many index objects this process has loaded, and how many of them are small."""
     def repair_op(

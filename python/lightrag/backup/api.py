@@ -158,11 +158,16 @@ def create_backup_router(
 
     @router.get("/graphs/{graph_id}/snapshots", summary="List a graph's snapshots, oldest first")
     async def list_snapshots(graph_id: str = GraphId) -> list[dict[str, Any]]:
-        listed = [s.to_dict() for s in await known(graph_id).alist_snapshots()]
-        # A damaged manifest hides nothing else: the rest are listed, it is flagged (as the
-        # CLI's `list --json` does); `verify` names the damage, `delete` or `repair` resolves it.
-        unreadable = await asyncio.to_thread(manager.storage.unreadable_snapshots, graph_id)
-        return listed + [dict(u, unreadable=True) for u in unreadable]
+        backup = known(graph_id)
+
+        def listing() -> list[dict[str, Any]]:
+            listed = [s.to_dict() for s in backup.list_snapshots()]
+            # A damaged manifest hides nothing else: the rest are listed, it is flagged (as the
+            # CLI's `list --json` does); `verify` names the damage, `delete` or `repair` resolves it.
+            unreadable = manager.storage.unreadable_snapshots(graph_id)
+            return listed + [dict(u, unreadable=True) for u in unreadable]
+
+        return await asyncio.to_thread(manager.viewed, ("snapshots", graph_id), listing)
 
     @router.get("/graphs/{graph_id}/snapshots/{snapshot_id}", summary="A snapshot with its files")
     async def get_snapshot(graph_id: str = GraphId, snapshot_id: str = SnapshotId) -> dict[str, Any]:

@@ -98,10 +98,16 @@ def mount_routers(
 
     outer = app.router.lifespan_context
     services = _replication_services(manager)
+    if manager.view is None:
+        from .view import RepositoryView, refresh_seconds_from_env
+
+        manager.view = RepositoryView(manager.storage, manager.catalog, refresh_seconds_from_env())
+    view = manager.view
 
     @asynccontextmanager
     async def lifespan(inner_app: Any) -> AsyncIterator[Any]:
         async with outer(inner_app) as state:
+            await view.start()
             if run_scheduler:
                 await manager.start_scheduler()
             for service in services:
@@ -109,6 +115,7 @@ def mount_routers(
             try:
                 yield state
             finally:
+                await view.stop()
                 await manager.stop_scheduler()
                 await runner.drain()
                 for service in reversed(services):

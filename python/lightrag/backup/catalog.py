@@ -273,6 +273,12 @@ class Catalog:
         with self._lock:
             self._db.close()
 
+    def generation(self) -> tuple[int, int]:
+        """Equal while nothing was written to the catalog: rows this connection changed
+        (``total_changes``) and commits by other connections (``PRAGMA data_version``)."""
+        with self._lock:
+            return self._db.total_changes, int(self._db.execute("PRAGMA data_version").fetchone()[0])
+
     # -- graphs ---------------------------------------------------------------------------
 
     def register_graph(self, graph_id: str, working_dir: Optional[str], workspace: str) -> None:

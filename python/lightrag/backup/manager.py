@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Hashable, Mapping, Optional, TypeVar, Union
 
 from .catalog import Catalog, default_catalog_path
 from .errors import (
@@ -28,6 +28,9 @@ from .types import BackupSnapshot, ProgressCallback, validate_graph_id
 
 if TYPE_CHECKING:
     from .storage import BackupStorageBackend
+    from .view import RepositoryView
+
+T = TypeVar("T")
 
 
 #: The operation name a scheduled backup holds a graph's lock under.
@@ -73,6 +76,8 @@ class BackupManager:
         self._graphs: dict[str, GraphBackup] = {}
         #: One operation per graph at a time, for the scheduler, REST jobs and CLI alike.
         self.locks = GraphLocks()
+        #: In a server: the answers kept while nothing changed (see :meth:`viewed`).
+        self.view: "Optional[RepositoryView]" = None
         self.scheduler = BackupScheduler(self.catalog, self._scheduled_run, poll_seconds=scheduler_poll_seconds)
         #: What the last :meth:`rebuild_catalog` recreated: ``{"snapshots": n, "schedules": m}``.
         self.last_rebuild: dict[str, int] = {}
@@ -179,7 +184,7 @@ class BackupManager:
     def shredded_graphs(self) -> list[dict[str, Any]]:
         """The graphs shredded in the repository (``graph_id``, ``shredded_at``, ``hostname``,
         ``username``)."""
-        return self.storage.shredded_graphs()
+        return self.viewed(("shredded",), self.storage.shredded_graphs)
 
     @property
     def graph_ids(self) -> list[str]:
@@ -394,6 +399,9 @@ class BackupManager:
     def graphs_overview(self) -> list[dict[str, Any]]:
         """Every graph (registered, or with snapshots): where it lives, its snapshot count and
         newest snapshot, its schedule and its last verify."""
+        return self.viewed(("graphs",), self._graphs_overview)
+
+    def _graphs_overview(self) -> list[dict[str, Any]]:
         registered = {row["graph_id"]: row for row in self.catalog.graphs()}
         overview = []
         for graph_id in sorted(set(self.storage.list_graphs()) | set(self._graphs) | set(registered)):
@@ -416,11 +424,19 @@ class BackupManager:
 
     # -- stats ----------------------------------------------------------------------------
 
+    def viewed(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """``compute()``, or in a server the answer kept for ``key`` while nothing it was
+        computed from changed (see :mod:`lightrag.backup.view`)."""
+        return compute() if self.view is None else self.view.answer(key, compute)
+
     def get_backup_stats(self) -> dict[str, Any]:
         """Per graph and overall: snapshot count, logical bytes, stored bytes, deduplication
         and compression ratios, oldest and newest snapshot, last verify result; ``overall``
         adds the repository's size and ``storage_efficiency`` (the share of logical bytes not
         stored)."""
+        return self.viewed(("stats",), self._backup_stats)
+
+    def _backup_stats(self) -> dict[str, Any]:
         overall = self.storage.get_storage_stats()
         graphs = {}
         for graph_id in sorted(set(self.storage.list_graphs()) | set(self._graphs)):

@@ -605,16 +605,21 @@ class DisasterRecoveryManager:
 
     def _status(self) -> dict[str, Any]:
         now = _now()
-        points = self.list_recovery_points()
+        # In a server, what the repository holds is kept while nothing changed (the ages and
+        # RPOs below are computed now, from it): a scrape of /metrics reads nothing from the store.
+        viewed = self.manager.viewed
+        points = viewed(("recovery points",), self.list_recovery_points)
         validated = [p for p in points if p.validated]
         drills = self.catalog.recovery_events("drill", 1)
         failovers = self.catalog.recovery_events("failover", 1)
         switchovers = self.catalog.recovery_events("switchover", 1)
-        graph_ids = sorted(set(self.manager.graph_ids) | set(self.manager.storage.list_graphs()))
+        graph_ids = sorted(set(self.manager.graph_ids) | set(viewed(("graph ids",), self.manager.storage.list_graphs)))
         graphs: dict[str, Any] = {}
         statuses: list[str] = []
         for graph_id in graph_ids:
-            snapshots = [s for s in self.manager.snapshots_of(graph_id).list_snapshots() if "pre-restore" not in s.tags]
+            listed = viewed(("snapshot objects", graph_id),
+                            lambda: self.manager.snapshots_of(graph_id).list_snapshots())
+            snapshots = [s for s in listed if "pre-restore" not in s.tags]
             newest = snapshots[-1] if snapshots else None
             by_id = {s.snapshot_id: s for s in snapshots}
             standbys: dict[str, Any] = {}

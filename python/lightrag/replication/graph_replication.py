@@ -419,7 +419,9 @@ class ReplicationManager:
         """Per target: the last replicated snapshot, whether the target holds the graph's
         newest snapshot, the lag in seconds, and the last error."""
         validate_graph_id(graph_id)
-        snapshots = self.backup.snapshots_of(graph_id).list_snapshots()
+        # Kept in a server while nothing changed (see lightrag.backup.view), as /recovery/status does.
+        snapshots = self.backup.viewed(("snapshot objects", graph_id),
+                                       lambda: self.backup.snapshots_of(graph_id).list_snapshots())
         newest = snapshots[-1] if snapshots else None
         status: dict[str, Any] = ReplicationStatusReport(
             graph_id=graph_id, newest_snapshot=newest.snapshot_id if newest else None, targets={})
