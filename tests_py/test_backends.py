@@ -447,3 +447,39 @@ async def test_recovery_points_come_from_this_hosts_cache_once_seen(make_storage
     assert ids == [points[1].checkpoint_id]
     assert sorted(p.name for p in cache.glob("*/recovery/*")) == [points[1].checkpoint_id,
                                                                    f"{points[1].checkpoint_id}.validations"]
+
+
+def test_a_snapshot_into_500_snapshots_costs_no_more_requests_than_into_20(tmp_path: Path, monkeypatch):
+    """On S3, a new process's snapshot of a changed graph makes the same number of requests
+    whatever the history (this host's cache having seen it, as after any earlier command):
+    compaction keeps the index objects few, the commit check lists no packs, and what never
+    changes comes from the cache."""
+    from lightrag.backup.snapshots import GraphSnapshots
+
+    monkeypatch.setenv("LIGHTRAG_BACKUP_CACHE_DIR", str(tmp_path / "cache"))
+    graph = tmp_path / "graph"
+    graph.mkdir()
+
+    def change(n: int) -> None:
+        (graph / "kv_store_full_docs.json").write_text(json.dumps({f"doc-{n}": {"content": f"document {n} " * 20}}))
+
+    def requests(counts: dict[str, Any]) -> int:
+        return int(counts["gets"] + counts["heads"] + sum(counts["lists"].values()) + counts["puts"] + counts["deletes"])
+
+    spent = {}
+    for history in (20, 500):
+        prefix = f"pytest/{uuid.uuid4().hex}"
+        writer = GraphBackup("g", s3_storage(prefix), working_dir=graph)
+        for n in range(history):
+            change(n)
+            writer.create_snapshot()
+        # Another command on this host saw the history (the cache is warm) ...
+        assert len(GraphSnapshots("g", s3_storage(prefix)).list_snapshots()) == history
+        # ... then a new process takes a snapshot of a changed graph.
+        change(10_000 + history)
+        storage = s3_storage(prefix)
+        GraphBackup("g", storage, working_dir=graph).create_snapshot()
+        spent[history] = requests(storage.request_counts())
+        index_objects, _ = storage.engine.index_object_counts()
+        assert index_objects <= 64, index_objects
+    assert spent[500] <= spent[20], spent
