@@ -143,3 +143,39 @@ pub fn block_on_read(
 ) -> lightrag_backup::Result<Vec<u8>> {
     lightrag_backup::runtime::block_on(repo.read_chunk(id))
 }
+
+/// Snapshot id -> the graph files it must restore.
+pub type Expected = std::collections::BTreeMap<String, std::collections::BTreeMap<String, Vec<u8>>>;
+
+/// Every snapshot of graph "g" verifies with all its data read and restores the files
+/// `expected` holds for it.
+pub fn assert_all_restore(repo: &lightrag_backup::Repository, expected: &Expected) {
+    use lightrag_backup::operations::{restore_snapshot, RestoreOptions};
+    use lightrag_backup::verify::{verify_snapshots, VerifyOptions};
+    let manifests = repo.list_snapshots("g").unwrap();
+    let read_all = VerifyOptions {
+        read_data: true,
+        read_data_subset: None,
+    };
+    let report =
+        verify_snapshots(repo, &manifests, read_all, &lightrag_backup::NoProgress).unwrap();
+    assert!(report.ok, "{report:?}");
+    for manifest in manifests {
+        let target = tempfile::tempdir().unwrap();
+        restore_snapshot(
+            repo,
+            "g",
+            &manifest.snapshot_id,
+            target.path(),
+            RestoreOptions::default(),
+            &lightrag_backup::NoProgress,
+        )
+        .unwrap();
+        assert_eq!(
+            &graph_files(target.path()),
+            &expected[&manifest.snapshot_id],
+            "snapshot {} restores what was backed up",
+            manifest.snapshot_id
+        );
+    }
+}

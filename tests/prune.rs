@@ -4,20 +4,13 @@
 mod common;
 
 use lightrag_backup::format::SnapshotManifest;
-use lightrag_backup::operations::{restore_snapshot, RestoreOptions};
 use lightrag_backup::prune::{prune, PruneOptions};
 use lightrag_backup::snapshot::{create_snapshot, SnapshotOptions};
-use lightrag_backup::verify::{verify_snapshots, VerifyOptions};
 use lightrag_backup::{Backend, Error, NoProgress, Repository};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-
-const READ_ALL: VerifyOptions = VerifyOptions {
-    read_data: true,
-    read_data_subset: None,
-};
 
 fn open(dir: &Path) -> Repository {
     Repository::open(Backend::open(dir.to_str().unwrap()).unwrap(), true).unwrap()
@@ -56,32 +49,7 @@ fn options(grace_seconds: u64) -> PruneOptions {
     }
 }
 
-/// Snapshot id -> the graph files it must restore.
-type Expected = BTreeMap<String, BTreeMap<String, Vec<u8>>>;
-
-fn assert_all_restore(repo: &Repository, expected: &Expected) {
-    let manifests = repo.list_snapshots("g").unwrap();
-    let report = verify_snapshots(repo, &manifests, READ_ALL, &NoProgress).unwrap();
-    assert!(report.ok, "{report:?}");
-    for manifest in manifests {
-        let target = tempfile::tempdir().unwrap();
-        restore_snapshot(
-            repo,
-            "g",
-            &manifest.snapshot_id,
-            target.path(),
-            RestoreOptions::default(),
-            &NoProgress,
-        )
-        .unwrap();
-        assert_eq!(
-            &common::graph_files(target.path()),
-            &expected[&manifest.snapshot_id],
-            "snapshot {} restores what was backed up",
-            manifest.snapshot_id
-        );
-    }
-}
+use common::{assert_all_restore, Expected};
 
 #[test]
 fn forgotten_data_is_freed_and_kept_data_stays_whole() {
