@@ -37,9 +37,7 @@ use object_store::path::Path;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 
-/// An index object below this encoded size is merged by the next compaction (about 25,000
-/// chunk entries; one snapshot's object is a few kilobytes).
-pub const SMALL_INDEX_BYTES: u64 = 1 << 20;
+pub use crate::repository::SMALL_INDEX_BYTES;
 
 /// Chunk entries per merged object at most (about 4 MB encoded): far below what a reader
 /// accepts for a whole object (`backend::MAX_WHOLE_OBJECT`).
@@ -77,7 +75,8 @@ pub fn compact(repo: &Repository, progress: &dyn Progress) -> Result<CompactRepo
     compact_locked(repo, progress)
 }
 
-/// After a commit: compact when [`AUTO_COMPACT_AT`] small index objects have piled up and no
+/// After a commit (a snapshot, a receive, a copy call it once their manifest is written):
+/// compact when [`AUTO_COMPACT_AT`] small index objects have piled up and no
 /// maintainer holds the lock. Never fails the commit: a failure is logged and left for the
 /// next one. Returns the report of a compaction that ran.
 pub fn after_commit(repo: &Repository) -> Option<CompactReport> {

@@ -28,10 +28,14 @@ const ZSTD_LEVEL: i32 = 1;
 
 pub use crate::chunk_index::BlobLocation;
 
+/// An index object below this encoded size is merged by the next compaction (about 25,000
+/// chunk entries; one snapshot's object is a few kilobytes). See `crate::compact`.
+pub const SMALL_INDEX_BYTES: u64 = 1 << 20;
+
 #[derive(Default)]
 struct IndexState {
     loaded: HashSet<String>,
-    /// The loaded index objects a compaction would merge (below `compact::SMALL_INDEX_BYTES`).
+    /// The loaded index objects a compaction would merge (below [`SMALL_INDEX_BYTES`]).
     small: HashSet<String>,
     blobs: crate::chunk_index::ChunkIndex,
     packs: HashMap<ObjectId, u64>,
@@ -934,7 +938,7 @@ impl Repository {
         }
         for (path, file) in files {
             Self::add_to_state(&mut state, &file);
-            if sizes.get(&path).copied().unwrap_or(0) < crate::compact::SMALL_INDEX_BYTES {
+            if sizes.get(&path).copied().unwrap_or(0) < SMALL_INDEX_BYTES {
                 state.small.insert(path.clone());
             }
             state.loaded.insert(path);
@@ -1191,7 +1195,7 @@ impl Repository {
         let (path, size) = block_on(self.store_index_sized(file))?;
         let mut state = self.index.write().unwrap();
         Self::add_to_state(&mut state, file);
-        if size < crate::compact::SMALL_INDEX_BYTES {
+        if size < SMALL_INDEX_BYTES {
             state.small.insert(path.to_string());
         }
         state.loaded.insert(path.to_string());
@@ -1346,11 +1350,7 @@ impl Repository {
             manifest,
         )?;
         match block_on(self.backend.put_create(&path, Bytes::from(bytes)))? {
-            Created::New => {
-                // Committed; the index objects such commits leave are merged now and then.
-                crate::compact::after_commit(self);
-                Ok(())
-            }
+            Created::New => Ok(()),
             Created::AlreadyExisted => Err(Error::invalid(format!(
                 "snapshot {} already exists",
                 manifest.snapshot_id

@@ -353,6 +353,8 @@ pub fn snapshot_or_skip(
             }
         }
         repo.commit_snapshot(&manifest, &markers_at_start)?;
+        // The index objects such commits leave are merged now and then.
+        crate::compact::after_commit(repo);
         return Ok(SnapshotOutcome::Created(manifest));
     }
     Err(Error::GraphBusy {

@@ -358,7 +358,9 @@ fn copy_snapshot(
         &plan.diverged,
     )?;
     match target.write_snapshot(manifest) {
-        Ok(()) => {}
+        Ok(()) => {
+            crate::compact::after_commit(target);
+        }
         // Committed meanwhile by another copy of the same snapshot: the same bytes.
         Err(Error::InvalidInput { .. }) => outcome.status = "present".into(),
         Err(error) => return Err(error),

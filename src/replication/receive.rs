@@ -213,7 +213,10 @@ pub fn receive_snapshot(
         Err(error) => return Err(error),
     };
     let status = match repo.write_snapshot(&manifest) {
-        Ok(()) => "committed",
+        Ok(()) => {
+            crate::compact::after_commit(repo);
+            "committed"
+        }
         Err(Error::InvalidInput { .. }) => "present",
         Err(error) => return Err(error),
     };
