@@ -21,6 +21,31 @@ use bytes::Bytes;
 use std::collections::HashSet;
 use std::path::PathBuf;
 
+/// The bytes of the cache entry at `path`, when it is a regular file (a link is not followed
+/// out of the cache) of at most `limit` bytes: a longer one is no entry the cache wrote, and
+/// is dropped unread.
+fn read_entry(path: &std::path::Path, limit: u64) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let meta = std::fs::symlink_metadata(path).ok()?;
+    if !meta.file_type().is_file() || meta.len() > limit {
+        log::warn!(
+            "cache entry {} is no entry the cache wrote ({} bytes): dropped",
+            path.display(),
+            meta.len()
+        );
+        let _ = std::fs::remove_file(path);
+        return None;
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    // `take` holds the read to the bound even if the file grew since its length was read.
+    std::fs::File::open(path)
+        .ok()?
+        .take(limit + 1)
+        .read_to_end(&mut bytes)
+        .ok()?;
+    (bytes.len() as u64 <= limit).then_some(bytes)
+}
+
 /// The default bound of one repository's cache.
 const DEFAULT_MAX_BYTES: u64 = 1 << 30;
 
@@ -113,7 +138,7 @@ impl ObjectCache {
     /// a damaged entry is dropped.
     pub fn index_object(&self, name: &str) -> Option<Bytes> {
         let path = self.index_entry(name)?;
-        let bytes = std::fs::read(&path).ok()?;
+        let bytes = read_entry(&path, crate::backend::MAX_WHOLE_OBJECT)?;
         if crate::format::ObjectId::of(&bytes).to_hex() != name {
             log::warn!(
                 "cache entry {} is damaged: dropped, the object is fetched again",
@@ -283,7 +308,7 @@ impl ObjectCache {
     /// An entry kept with the SHA-256 of its bytes before them, if whole; a damaged one is
     /// dropped.
     fn checked(&self, path: &std::path::Path) -> Option<Bytes> {
-        let entry = std::fs::read(path).ok()?;
+        let entry = read_entry(path, crate::backend::MAX_WHOLE_OBJECT + 32)?;
         if entry.len() < 32 || crate::format::ObjectId::of(&entry[32..]).0[..] != entry[..32] {
             log::warn!(
                 "cache entry {} is damaged: dropped, the object is fetched again",
@@ -412,6 +437,31 @@ mod tests {
         // Objects a listing no longer shows are dropped.
         cache.forget_index_objects_but(&HashSet::new());
         assert!(cache.index_object(names.last().unwrap()).is_none());
+    }
+
+    #[test]
+    fn an_entry_that_is_a_link_or_longer_than_the_bound_is_dropped_unread() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = ObjectCache::at(tmp.path().join("repo-id"), 1 << 20).unwrap();
+        let id = "5b0e1c52-27b6-4a8f-9d3e-0c9f2f6b7a11";
+        cache.keep_point(id, b"sealed point");
+        let entry = tmp.path().join("repo-id/recovery").join(id);
+        // A link pointing out of the cache (at a file whose bytes would check) is not read.
+        let outside = tmp.path().join("outside");
+        std::fs::copy(&entry, &outside).unwrap();
+        std::fs::remove_file(&entry).unwrap();
+        std::os::unix::fs::symlink(&outside, &entry).unwrap();
+        assert!(cache.point(id).is_none());
+        assert!(std::fs::symlink_metadata(&entry).is_err() && outside.exists());
+        // A file longer than any entry is not read (a sparse file: no bytes on disk).
+        let big = tmp.path().join("big");
+        std::fs::File::create(&big)
+            .unwrap()
+            .set_len(crate::backend::MAX_WHOLE_OBJECT + 1)
+            .unwrap();
+        assert!(read_entry(&big, crate::backend::MAX_WHOLE_OBJECT).is_none());
+        assert!(read_entry(&outside, 1 << 20).is_some());
+        assert!(read_entry(&outside, 3).is_none());
     }
 
     #[test]

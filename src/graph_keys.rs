@@ -345,7 +345,7 @@ impl Repository {
         validate_graph_id(graph_id)?;
         let record = graph_key::open_shred(self.codec(), graph_id, bytes)?;
         let already = block_on(read_shred(self.backend(), self.codec(), graph_id))?.is_some()
-            && block_on(self.backend().get_opt(&graph_key::key_path(graph_id)))?.is_none();
+            && block_on(self.backend().get_bounded(&graph_key::key_path(graph_id)))?.is_none();
         self.apply_shred(&record)?;
         let snapshots_deleted = self.delete_graph_objects(graph_id)?;
         Ok(ShredReport {

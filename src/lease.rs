@@ -265,7 +265,7 @@ impl LeaseStore {
         self.bounded("read the member records", async {
             let mut members = Vec::new();
             for (path, _) in self.backend.list(&format!("{}/members", self.name)).await? {
-                if let Ok(Some(bytes)) = self.backend.get_opt(&path).await {
+                if let Ok(Some(bytes)) = self.backend.get_bounded(&path).await {
                     if let Ok(value @ serde_json::Value::Object(_)) = serde_json::from_slice(&bytes)
                     {
                         members.push(value);

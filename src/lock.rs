@@ -139,14 +139,20 @@ impl<'a> Lock<'a> {
                 crate::backend::Created::New => return Ok(Ok(Lock { repo })),
                 crate::backend::Created::AlreadyExisted => {}
             }
-            let Some(held) = block_on(repo.backend().get_opt(&path))? else {
-                continue;
+            // A lock object longer than any lock is none this product wrote: like one that
+            // does not parse, it is taken over (never read whole, never a lock held forever).
+            let held = match block_on(repo.backend().get_bounded(&path)) {
+                Ok(Some(held)) => Some(held),
+                Ok(None) => continue,
+                Err(Error::Integrity { .. }) => None,
+                Err(error) => return Err(error),
             };
-            let holder: Option<LockBody> = repo
-                .codec()
-                .open_json(path.as_ref(), &held)
-                .ok()
-                .and_then(|json| serde_json::from_slice(&json).ok());
+            let holder: Option<LockBody> = held.and_then(|held| {
+                repo.codec()
+                    .open_json(path.as_ref(), &held)
+                    .ok()
+                    .and_then(|json| serde_json::from_slice(&json).ok())
+            });
             let stale = match &holder {
                 None => true,
                 Some(holder) => {

@@ -351,7 +351,8 @@ pub fn delete_point(repo: &Repository, checkpoint_ref: &str) -> Result<String> {
         // out of the damage.
         Err(Error::RecoveryPointNotFound { .. })
             if validate_checkpoint_id(checkpoint_ref).is_ok()
-                && block_on(backend.get_opt(&paths::recovery_point(checkpoint_ref)))?.is_some() =>
+                && block_on(backend.get_bounded(&paths::recovery_point(checkpoint_ref)))?
+                    .is_some() =>
         {
             checkpoint_ref.to_string()
         }

@@ -268,7 +268,7 @@ impl Repository {
         create: Option<Encryption>,
         password: Option<&[u8]>,
     ) -> Result<Self> {
-        match block_on(backend.get_opt(&paths::config()))? {
+        match block_on(backend.get_bounded(&paths::config()))? {
             Some(bytes) => Self::from_config_bytes(backend, &bytes, password),
             None => {
                 // A missing bucket or container also reads as "no config": say which it is.
@@ -465,7 +465,7 @@ impl Repository {
     /// # Errors
     /// `IncompatibleTarget` when it is encrypted under another key.
     pub fn open_like(backend: Backend, source: &Repository) -> Result<Self> {
-        match block_on(backend.get_opt(&paths::config()))? {
+        match block_on(backend.get_bounded(&paths::config()))? {
             Some(bytes) => Self::from_config_with_key(backend, &bytes, source),
             None => Err(Error::RepositoryNotFound {
                 location: backend.location().to_string(),

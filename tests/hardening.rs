@@ -597,3 +597,25 @@ fn repair_sets_an_unreadable_recovery_point_aside() {
     );
     assert!(recovery::unreadable_points(&repo).unwrap().is_empty());
 }
+
+#[test]
+fn a_maintenance_lock_longer_than_any_lock_is_taken_over_without_being_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let graph = tmp.path().join("graph");
+    common::write_graph(&graph, 1);
+    let repo = open_local(&tmp.path().join("repo"));
+    let kept = snapshot(&repo, "g", &graph);
+    // A planted lock of a terabyte (sparse: no bytes on disk) would be read whole before.
+    let lock = tmp.path().join("repo/locks/prune");
+    std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
+    std::fs::File::create(&lock)
+        .unwrap()
+        .set_len(1 << 40)
+        .unwrap();
+    prune(&repo, &PruneOptions::default(), &NoProgress).unwrap();
+    assert!(
+        !lock.exists(),
+        "the maintainer releases the lock it took over"
+    );
+    restore(&repo, "g", &kept.snapshot_id, &tmp.path().join("restored")).unwrap();
+}

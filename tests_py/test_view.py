@@ -80,6 +80,53 @@ def test_reads_come_from_memory_until_something_changes(tmp_path: Path):
         assert manager.view.refresh() is False, "nothing new"
 
 
+def test_a_kept_status_or_scrape_reads_no_snapshot_row_however_long_the_history(tmp_path: Path, monkeypatch):
+    """At 10,000 snapshots a scrape must not walk them: once computed, ``/metrics`` and
+    ``/recovery/status`` read no catalog row of a snapshot, no graph list per graph and copy
+    no snapshot list; the ages in them (RPO) still run on."""
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from lightrag.backup.catalog import Catalog
+
+    manager = BackupManager(LocalBackupStorage(tmp_path / "repo"), tmp_path / "catalog.sqlite3")
+    for name in ("a", "b", "c"):
+        graph = tmp_path / name
+        manager.register_graph(name, graph)
+        for n in range(3):
+            change(graph, n)
+            manager.get_graph(name).create_snapshot()
+    app = create_app(manager, api_key=KEY, run_scheduler=False)
+    headers = {"X-API-Key": KEY}
+    calls: list[str] = []
+    for method in ("snapshots", "graphs", "last_health", "replication_logs", "verify_failures", "recovery_events"):
+        original = getattr(Catalog, method)
+
+        def spy(self: Any, *args: Any, _name: str = method, _original: Any = original, **kwargs: Any) -> Any:
+            calls.append(_name)
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(Catalog, method, spy)
+    with TestClient(app) as client:
+        first = client.get("/recovery/status", headers=headers).json()
+        assert client.get("/metrics", headers=headers).status_code == 200
+        calls.clear()
+        time.sleep(0.05)
+        for _ in range(3):
+            again = client.get("/recovery/status", headers=headers).json()
+            assert client.get("/metrics", headers=headers).status_code == 200
+        assert calls == [], "answered from what was kept"
+        assert sorted(again["graphs"]) == ["a", "b", "c"]
+        assert again["graphs"]["a"]["newest_snapshot"] == first["graphs"]["a"]["newest_snapshot"]
+        assert again["graphs"]["a"]["rpo_seconds"] > first["graphs"]["a"]["rpo_seconds"], "the age runs on"
+        # A snapshot taken here shows at the next answer.
+        change(tmp_path / "b", 9)
+        taken = manager.get_graph("b").create_snapshot()
+        after = client.get("/recovery/status", headers=headers).json()
+        assert after["graphs"]["b"]["newest_snapshot"]["snapshot_id"] == taken.snapshot_id
+
+
 def test_the_refresh_period_comes_from_the_environment(monkeypatch):
     monkeypatch.delenv("LIGHTRAG_BACKUP_REFRESH_SECONDS", raising=False)
     assert refresh_seconds_from_env() == 30

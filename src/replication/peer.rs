@@ -139,11 +139,11 @@ impl Peer {
             let failure = match outcome {
                 Ok(response) => {
                     let status = response.status();
-                    let bytes = response
-                        .bytes()
-                        .await
-                        .map(|b| b.to_vec())
-                        .unwrap_or_default();
+                    let bytes = match read_answer(response, MAX_ANSWER).await {
+                        Ok(bytes) => bytes,
+                        Err(too_long) if status.is_success() => return Err(too_long),
+                        Err(_) => Vec::new(),
+                    };
                     if status.is_success() {
                         return Ok(bytes);
                     }
@@ -255,6 +255,42 @@ pub fn call(
     Ok(answer.to_string())
 }
 
+/// The most an answer of a peer may hold: its answers are JSON reports and lists, far below
+/// the largest whole object the format reads ([`crate::backend::MAX_WHOLE_OBJECT`]).
+const MAX_ANSWER: u64 = crate::backend::MAX_WHOLE_OBJECT;
+
+/// The body of `response`, refused (`Integrity`) once it passes `limit` bytes: a peer's
+/// announced length is checked before anything is read, and the bytes as they arrive (an
+/// answer without a length, or one that lies about it, is cut off at the limit).
+async fn read_answer(mut response: reqwest::Response, limit: u64) -> Result<Vec<u8>> {
+    let too_long = || {
+        Error::integrity(format!(
+            "the target's answer is longer than any it sends ({limit} bytes): refused"
+        ))
+    };
+    if response
+        .content_length()
+        .is_some_and(|length| length > limit)
+    {
+        return Err(too_long());
+    }
+    let mut body = Vec::with_capacity(response.content_length().unwrap_or(0) as usize);
+    loop {
+        match response.chunk().await {
+            Ok(Some(piece)) => {
+                if (body.len() + piece.len()) as u64 > limit {
+                    return Err(too_long());
+                }
+                body.extend_from_slice(&piece);
+            }
+            Ok(None) => return Ok(body),
+            // A body cut off part-way reads as what arrived (the caller's JSON check
+            // then refuses it), as `bytes()` did.
+            Err(_) => return Ok(body),
+        }
+    }
+}
+
 /// The `{"error": {"kind", "message"}}` of a refusal, when the body is one.
 fn error_of(body: &[u8]) -> (String, String) {
     #[derive(Deserialize)]
@@ -346,6 +382,83 @@ mod tests {
         assert!(matches!(error, Error::PeerUnreachable { .. }), "{error:?}");
         assert!(error.is_retryable() && error.kind() == "peer_unreachable");
         assert!(call(&target, "GET", "/backup/graphs", None).is_err());
+    }
+
+    /// A one-answer HTTP server on loopback sending `head` and then `body` to whatever asks.
+    fn answering(head: &'static str, body: Vec<u8>) -> String {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            if let Ok((mut stream, _)) = listener.accept() {
+                let mut request = [0u8; 4096];
+                let _ = stream.read(&mut request);
+                let _ = stream.write_all(head.as_bytes());
+                let _ = stream.write_all(&body);
+            }
+        });
+        format!("http://{address}")
+    }
+
+    fn target_at(base_url: String) -> InstanceTarget {
+        InstanceTarget {
+            base_url,
+            api_key: None,
+            ca_file: None,
+            epoch: 0,
+            retries: 0,
+            timeout: Duration::from_secs(5),
+        }
+    }
+
+    #[test]
+    fn an_answer_announcing_more_than_any_the_peer_sends_is_refused_before_it_is_read() {
+        let base = answering(
+            "HTTP/1.1 200 OK\r\ncontent-length: 1099511627776\r\n\r\n",
+            vec![b'x'; 1000],
+        );
+        let peer = Peer::new(&target_at(base)).unwrap();
+        let error =
+            crate::runtime::block_on(peer.send(reqwest::Method::GET, "/info", None)).unwrap_err();
+        assert_eq!(error.kind(), "integrity", "{error:?}");
+        assert!(error.to_string().contains("longer than any"), "{error}");
+    }
+
+    #[test]
+    fn an_answer_without_a_length_is_cut_off_at_the_limit() {
+        // Chunked transfer: no length up front, 64 pieces of 100 bytes.
+        let mut body = Vec::new();
+        for _ in 0..64 {
+            body.extend_from_slice(b"64\r\n");
+            body.extend_from_slice(&[b'x'; 100]);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(b"0\r\n\r\n");
+        let base = answering(
+            "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n",
+            body.clone(),
+        );
+        let peer = Peer::new(&target_at(base)).unwrap();
+        let error = crate::runtime::block_on(async {
+            let response = peer
+                .http
+                .get(format!("{}/info", peer.base))
+                .send()
+                .await
+                .map_err(|e| Error::invalid(e.to_string()))?;
+            read_answer(response, 1000).await
+        })
+        .unwrap_err();
+        assert_eq!(error.kind(), "integrity", "{error:?}");
+        // Under the limit the same answer reads whole.
+        let base = answering(
+            "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n",
+            body,
+        );
+        let peer = Peer::new(&target_at(base)).unwrap();
+        let whole =
+            crate::runtime::block_on(peer.send(reqwest::Method::GET, "/info", None)).unwrap();
+        assert_eq!(whole, vec![b'x'; 6400]);
     }
 
     #[test]

@@ -34,3 +34,17 @@ class BackgroundTask:
         except asyncio.CancelledError:
             task.cancel()
             raise
+
+    async def _cancel(self) -> None:
+        """End a loop whose work may be cut off anywhere (it waits, or reads): cancelled, then
+        waited for. A cancelled ``stop()`` is cancelled as it would be in :meth:`_join`."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise

@@ -424,10 +424,17 @@ class BackupManager:
 
     # -- stats ----------------------------------------------------------------------------
 
-    def viewed(self, key: Hashable, compute: Callable[[], T]) -> T:
+    def viewed(self, key: Hashable, compute: Callable[[], T], *, shared: bool = False) -> T:
         """``compute()``, or in a server the answer kept for ``key`` while nothing it was
-        computed from changed (see :mod:`lightrag.backup.view`)."""
-        return compute() if self.view is None else self.view.answer(key, compute)
+        computed from changed (see :mod:`lightrag.backup.view`); ``shared`` answers are the
+        kept object itself, only to be read."""
+        return compute() if self.view is None else self.view.answer(key, compute, shared=shared)
+
+    def snapshot_objects(self, graph_id: str) -> "tuple[BackupSnapshot, ...]":
+        """A graph's snapshots, oldest first, to be read only: in a server the kept tuple
+        itself (status routes read it on every request)."""
+        return self.viewed(("snapshot objects", graph_id),
+                           lambda: tuple(self.snapshots_of(graph_id).list_snapshots()), shared=True)
 
     def get_backup_stats(self) -> dict[str, Any]:
         """Per graph and overall: snapshot count, logical bytes, stored bytes, deduplication

@@ -29,6 +29,8 @@ import os
 import threading
 from typing import TYPE_CHECKING, Any, Callable, Hashable, Optional, TypeVar
 
+from .background import BackgroundTask
+
 if TYPE_CHECKING:
     from .catalog import Catalog
     from .storage import BackupStorageBackend
@@ -60,7 +62,7 @@ def refresh_seconds_from_env() -> float:
     return seconds
 
 
-class RepositoryView:
+class RepositoryView(BackgroundTask):
     """Answers kept until what they were computed from changed (see the module)."""
 
     def __init__(self, storage: "BackupStorageBackend", catalog: "Catalog",
@@ -72,23 +74,26 @@ class RepositoryView:
         self._answers: dict[Hashable, tuple[tuple[Any, ...], Any]] = {}
         self._generation = 0
         self._fingerprint: Optional[str] = None
-        self._task: Optional[asyncio.Task[None]] = None
 
     def _token(self) -> tuple[Any, ...]:
         counts = json.loads(self.storage.engine.request_counts_json())
         return counts["puts"], counts["deletes"], self.catalog.generation(), self._generation
 
-    def answer(self, key: Hashable, compute: Callable[[], T]) -> T:
-        """The kept answer for ``key`` while nothing changed, else ``compute()`` (kept)."""
+    def answer(self, key: Hashable, compute: Callable[[], T], *, shared: bool = False) -> T:
+        """The kept answer for ``key`` while nothing changed, else ``compute()`` (kept).
+
+        An answer is a copy of the kept one, which the caller may change; a ``shared`` one is
+        the kept object itself, for callers that only read it (an internal summary read on
+        every request, where copying thousands of snapshots would cost more than the rest)."""
         with self._lock:
             kept = self._answers.get(key)
         if kept is not None and kept[0] == self._token():
-            return copy.deepcopy(kept[1])  # type: ignore[no-any-return]
+            return kept[1] if shared else copy.deepcopy(kept[1])  # type: ignore[no-any-return]
         value = compute()
         # The token after computing: what the computation wrote itself (a catalog row it
         # brought up to date) does not make the next request compute again.
         with self._lock:
-            self._answers[key] = (self._token(), copy.deepcopy(value))
+            self._answers[key] = (self._token(), value if shared else copy.deepcopy(value))
         return value
 
     def refresh(self) -> bool:
@@ -109,7 +114,7 @@ class RepositoryView:
         except Exception as error:  # noqa: BLE001 - a server starts while its store is away
             logger.warning("listing the repository for the view failed (retried every %s s): %s",
                            self.refresh_seconds, error)
-        self._task = asyncio.create_task(self._run())
+        self._launch(self._run(), "lightrag-backup-view-refresh")
 
     async def _run(self) -> None:
         while True:
@@ -121,13 +126,8 @@ class RepositoryView:
                 logger.warning("refreshing the repository view failed (kept answers stay): %s", error)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        """End the refreshes (a listing under way is left to finish on its thread, unread)."""
+        await self._cancel()
 
 
 __all__ = ["RepositoryView", "WATCHED", "refresh_seconds_from_env"]

@@ -31,12 +31,12 @@ import time
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Optional
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Optional, Sequence
 
 from lightrag.backup.twins import Prepared, engine_twins, on_loop
 from lightrag.backup.errors import BackupError, GraphNotFoundError, InvalidInputError, RepositoryConflictError
 from lightrag.backup.graph_backup import GraphBackup, asnapshot_together
-from lightrag.backup.types import validate_graph_id
+from lightrag.backup.types import BackupSnapshot, validate_graph_id
 from lightrag.replication.apply import last_applied
 from lightrag.backup.instance import fencing_state, instance_epoch, set_instance_epoch, set_instance_role
 
@@ -605,47 +605,32 @@ class DisasterRecoveryManager:
 
     def _status(self) -> dict[str, Any]:
         now = _now()
-        # In a server, what the repository holds is kept while nothing changed (the ages and
-        # RPOs below are computed now, from it): a scrape of /metrics reads nothing from the store.
-        viewed = self.manager.viewed
-        points = viewed(("recovery points",), self.list_recovery_points)
+        # In a server, what the repository and the catalog hold is kept while nothing changed
+        # (see lightrag.backup.view); the ages and RPOs are computed from it now: a scrape of
+        # /metrics reads nothing from the store and, whatever the history, little else.
+        points, drills, failovers, switchovers, facts = self.manager.viewed(
+            ("recovery facts",), self._status_facts, shared=True)
         validated = [p for p in points if p.validated]
-        drills = self.catalog.recovery_events("drill", 1)
-        failovers = self.catalog.recovery_events("failover", 1)
-        switchovers = self.catalog.recovery_events("switchover", 1)
-        graph_ids = sorted(set(self.manager.graph_ids) | set(viewed(("graph ids",), self.manager.storage.list_graphs)))
         graphs: dict[str, Any] = {}
         statuses: list[str] = []
-        for graph_id in graph_ids:
-            listed = viewed(("snapshot objects", graph_id),
-                            lambda: self.manager.snapshots_of(graph_id).list_snapshots())
-            snapshots = [s for s in listed if "pre-restore" not in s.tags]
-            newest = snapshots[-1] if snapshots else None
-            by_id = {s.snapshot_id: s for s in snapshots}
-            standbys: dict[str, Any] = {}
-            confirmed_times = []
-            if self.replication is not None:
-                for name, target in self.replication.get_replication_status(graph_id)["targets"].items():
-                    last = target.get("last_replicated_snapshot")
-                    held = by_id.get(last) if last else None
-                    standbys[name] = {"newest_confirmed_snapshot": last, "lag_seconds": target.get("lag_seconds"),
-                                      "last_error": target.get("last_error")}
-                    if held is not None:
-                        confirmed_times.append(held.timestamp)
+        for graph_id, fact in facts.items():
+            standbys = {name: {"newest_confirmed_snapshot": standby["snapshot"],
+                               "lag_seconds": (0.0 if standby["holds_newest"] or standby["newest"] is None
+                                               else round((now - standby["newest"]).total_seconds(), 3)),
+                               "last_error": standby["last_error"]}
+                        for name, standby in fact["standbys"].items()}
+            confirmed_times = [t["time"] for t in fact["standbys"].values() if t["time"] is not None]
             if standbys:
                 rpo = (now - max(confirmed_times)).total_seconds() if confirmed_times else None
             else:
-                rpo = (now - newest.timestamp).total_seconds() if newest else None
-            point = next((p for p in validated if graph_id in p.graphs), None)
-            health = self.catalog.last_health(graph_id)
+                rpo = (now - fact["newest_time"]).total_seconds() if fact["newest_time"] else None
+            health = fact["health"]
             if health is not None:
                 statuses.append(health["status"])
             graphs[graph_id] = {
-                "registered": graph_id in self.manager.graph_ids,
-                "newest_snapshot": ({"snapshot_id": newest.snapshot_id, "time": newest.timestamp.isoformat()}
-                                    if newest else None),
-                "newest_validated_recovery_point": ({"checkpoint_id": point.checkpoint_id,
-                                                     "time": point.timestamp.isoformat()} if point else None),
+                "registered": fact["registered"],
+                "newest_snapshot": fact["newest_snapshot"],
+                "newest_validated_recovery_point": fact["point"],
                 "standbys": standbys,
                 "rpo_seconds": round(rpo, 3) if rpo is not None else None,
                 "last_health_check": ({"status": health["status"], "checked_at": health["checked_at"],
@@ -679,6 +664,46 @@ class DisasterRecoveryManager:
             "goals": dict(GOALS),
             "graphs": graphs,
         })
+
+    def _status_facts(self) -> "tuple[Any, ...]":
+        """What the recovery status is computed from that changes only with the repository or
+        the catalog: recovery points, the last drill, failover and switchover, and per graph
+        its newest snapshot, newest validated point, health check and what each standby
+        confirmed (with the snapshot's time, for the RPO)."""
+        points = tuple(self.list_recovery_points())
+        validated = [p for p in points if p.validated]
+        registered = set(self.manager.graph_ids)
+        facts: dict[str, Any] = {}
+        for graph_id in sorted(registered | set(self.manager.storage.list_graphs())):
+            listed = self.manager.snapshot_objects(graph_id)
+            newest, by_id = _restorable(listed)
+            standbys: dict[str, Any] = {}
+            if self.replication is not None:
+                for name, target in self.replication.get_replication_status(graph_id)["targets"].items():
+                    last = target.get("last_replicated_snapshot")
+                    held = by_id.get(last) if last else None
+                    # The lag runs from the newest snapshot of all, as the replication status says.
+                    standbys[name] = {"snapshot": last, "time": held.timestamp if held is not None else None,
+                                      "newest": listed[-1].timestamp if listed else None,
+                                      "holds_newest": target.get("holds_newest"), "last_error": target.get("last_error")}
+            point = next((p for p in validated if graph_id in p.graphs), None)
+            facts[graph_id] = {
+                "registered": graph_id in registered,
+                "newest_time": newest.timestamp if newest else None,
+                "newest_snapshot": ({"snapshot_id": newest.snapshot_id, "time": newest.timestamp.isoformat()}
+                                    if newest else None),
+                "point": {"checkpoint_id": point.checkpoint_id, "time": point.timestamp.isoformat()} if point else None,
+                "standbys": standbys,
+                "health": self.catalog.last_health(graph_id),
+            }
+        return (points, self.catalog.recovery_events("drill", 1), self.catalog.recovery_events("failover", 1),
+                self.catalog.recovery_events("switchover", 1), facts)
+
+
+def _restorable(snapshots: "Sequence[BackupSnapshot]") -> "tuple[Optional[BackupSnapshot], dict[str, BackupSnapshot]]":
+    """The newest of a graph's snapshots (oldest first) but safety ones, and all of them by id."""
+    kept = [s for s in snapshots if "pre-restore" not in s.tags]
+    return (kept[-1] if kept else None), {s.snapshot_id: s for s in kept}
 
 
 def _point_ref(checkpoint_id: str) -> str:

@@ -34,6 +34,7 @@ import time
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
+from lightrag.backup.background import BackgroundTask
 from lightrag.backup.environment import env_number
 from lightrag.backup.errors import BackupError, OperationRunningError
 
@@ -85,7 +86,7 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
-class ContinuousReplicator:
+class ContinuousReplicator(BackgroundTask):
     """Watches the continuous graphs of ``replication``'s manager and snapshots each change;
     ``await start()`` / ``await stop()``. ``auto``: the running automatic replicator, if any."""
 
@@ -103,7 +104,6 @@ class ContinuousReplicator:
         self._refreshed = 0.0
         self._snapshotted: dict[str, tuple[Any, ...]] = {}
         self._status: dict[str, dict[str, Any]] = {}
-        self._task: Optional["asyncio.Task[None]"] = None
         self._stopping = False
 
     # -- which graphs -----------------------------------------------------------------------
@@ -143,17 +143,11 @@ class ContinuousReplicator:
             self._own_auto = AutoReplicator(self.replication, only=self.is_continuous, gate=self.gate)
             await self._own_auto.start()
         self._stopping = False
-        self._task = asyncio.create_task(self._run(), name="lightrag-continuous-replication")
+        self._launch(self._run(), "lightrag-continuous-replication")
 
     async def stop(self) -> None:
         self._stopping = True
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await self._cancel()
         if self._own_auto is not None:
             await self._own_auto.stop()  # after the last snapshot: its push runs first
             self._own_auto = None

@@ -420,8 +420,7 @@ class ReplicationManager:
         newest snapshot, the lag in seconds, and the last error."""
         validate_graph_id(graph_id)
         # Kept in a server while nothing changed (see lightrag.backup.view), as /recovery/status does.
-        snapshots = self.backup.viewed(("snapshot objects", graph_id),
-                                       lambda: self.backup.snapshots_of(graph_id).list_snapshots())
+        snapshots = self.backup.snapshot_objects(graph_id)
         newest = snapshots[-1] if snapshots else None
         status: dict[str, Any] = ReplicationStatusReport(
             graph_id=graph_id, newest_snapshot=newest.snapshot_id if newest else None, targets={})
