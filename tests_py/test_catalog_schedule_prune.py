@@ -331,6 +331,35 @@ async def test_stats_per_graph_and_overall(manager, tmp_path: Path):
     assert 0 < overall["storage_efficiency"] < 1
 
 
+def test_stats_of_many_graphs_come_from_one_pass_and_match_each_graphs_own(tmp_path: Path):
+    """``get_backup_stats`` over many graphs lists the index and the snapshots once, not once
+    per graph (a server's first /backup/stats over 100 graphs of an S3 repository made 400
+    listings), and says for each graph what the graph's own stats say."""
+    manager = BackupManager(LocalBackupStorage(tmp_path / "repo"), tmp_path / "catalog.sqlite3")
+    for n in range(6):
+        folder = tmp_path / f"g{n}"
+        folder.mkdir()
+        for step in range(n % 3 + 1):
+            (folder / "kv_store_full_docs.json").write_text(json.dumps({f"d{n}": "x" * (100 * step + n)}))
+            manager.register_graph(f"g{n}", folder)
+            manager.get_graph(f"g{n}").create_snapshot()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    manager.register_graph("empty", empty)
+    before = manager.storage.request_counts()["lists"]
+    stats = manager.get_backup_stats()
+    lists = manager.storage.request_counts()["lists"]
+    assert lists.get("index", 0) - before.get("index", 0) == 1, (before, lists)
+    assert lists.get("snapshots", 0) - before.get("snapshots", 0) <= 3, (before, lists)
+    assert sorted(stats["graphs"]) == ["empty", *(f"g{n}" for n in range(6))]
+    for graph_id, kept in stats["graphs"].items():
+        own = manager.snapshots_of(graph_id).get_backup_stats()
+        assert {k: kept[k] for k in own} == own, graph_id
+    assert stats["graphs"]["empty"]["snapshot_count"] == 0
+    assert stats["overall"]["snapshot_count"] == sum(g["snapshot_count"] for g in stats["graphs"].values()) == 12
+    assert stats["overall"] == {**manager.storage.get_storage_stats(), "storage_efficiency": stats["overall"]["space_saving"]}
+
+
 async def test_cli_schedule_forget_prune_catalog_and_stats(tmp_path: Path):
     graph = await make_graph(tmp_path / "g1")
     _cli(tmp_path, "init")

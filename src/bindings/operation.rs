@@ -97,6 +97,23 @@ pub(crate) fn stats_operation(repo: Arc<Repository>, graph_id: Option<String>) -
     })
 }
 
+/// Storage statistics of the whole repository and of each graph, from one pass:
+/// `{"overall": ..., "graphs": {graph_id: ...}}`, with every graph of `also` (empty when it
+/// has no snapshot).
+pub(crate) fn graphs_stats_operation(repo: Arc<Repository>, also: Vec<String>) -> PyOperation {
+    PyOperation::new(move || {
+        let (overall, graphs) = crate::stats::compute_per_graph(&repo, &also)?;
+        let graphs: std::collections::BTreeMap<&str, StatsView> = graphs
+            .iter()
+            .map(|(graph, stats)| (graph.as_str(), StatsView::new(stats)))
+            .collect();
+        Ok(to_json(&serde_json::json!({
+            "overall": StatsView::new(&overall),
+            "graphs": graphs,
+        })))
+    })
+}
+
 /// The manifests of one graph (optionally only some ids), or of every graph.
 fn select(
     repo: &Repository,

@@ -2,7 +2,7 @@
 //! verify and stats of every graph), and its graphs (`graph(id)`: a `_native.GraphBackup`).
 
 use super::graph_backup::PyGraphBackup;
-use super::operation::{stats_operation, verify_operation, PyOperation};
+use super::operation::{graphs_stats_operation, stats_operation, verify_operation, PyOperation};
 use super::progress::PyProgress;
 use super::run_blocking;
 use super::views::to_json;
@@ -416,5 +416,11 @@ impl PyRepository {
     /// Storage statistics of the whole repository.
     fn stats_op(&self) -> PyOperation {
         stats_operation(self.repo.clone(), None)
+    }
+
+    /// Storage statistics of the whole repository and of every graph, in one pass; the
+    /// graphs of `also` are there even without snapshots.
+    fn graphs_stats_op(&self, also: Vec<String>) -> PyOperation {
+        graphs_stats_operation(self.repo.clone(), also)
     }
 }

@@ -103,6 +103,9 @@ class Repository:
         """Verify every snapshot of every graph."""
     def stats_op(self) -> Operation:
         """Storage statistics of the whole repository."""
+    def graphs_stats_op(self, also: list[str]) -> Operation:
+        """Storage statistics of the whole repository and of every graph, in one pass; the
+        graphs of ``also`` are there even without snapshots."""
 
 @final
 class GraphBackup:

@@ -444,17 +444,17 @@ class BackupManager:
         return self.viewed(("stats",), self._backup_stats)
 
     def _backup_stats(self) -> dict[str, Any]:
-        overall = self.storage.get_storage_stats()
+        from .display import StatsReport
+
+        overall, every = self.storage.get_graphs_stats(set(self.storage.list_graphs()) | set(self._graphs))
         graphs = {}
-        for graph_id in sorted(set(self.storage.list_graphs()) | set(self._graphs)):
-            stats = self.snapshots_of(graph_id).get_backup_stats()
+        for graph_id, graph_stats in every.items():
+            stats = StatsReport(graph_stats)
             stats["last_verify"] = self.catalog.last_verify(graph_id)
             schedule = self.catalog.schedule(graph_id)
             stats["schedule"] = _schedule_view(schedule) if schedule else None
             graphs[graph_id] = stats
         overall["storage_efficiency"] = overall.get("space_saving", 0.0)
-        from .display import StatsReport
-
         return StatsReport(overall=overall, graphs=graphs)
 
     # -- schedules ------------------------------------------------------------------------

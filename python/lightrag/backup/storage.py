@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from . import _native
 from .errors import InvalidInputError, SnapshotNotFoundError
@@ -187,6 +187,17 @@ class BackupStorageBackend:
         stats["url"] = self.url
         stats["graphs"] = len(self.list_graphs())
         return stats
+
+    def get_graphs_stats(self, also: "Iterable[str]" = ()) -> "tuple[dict[str, Any], dict[str, dict[str, Any]]]":
+        """:meth:`get_storage_stats` and every graph's stats (as a graph's
+        ``get_backup_stats``), from one pass over the repository; the graphs of ``also`` are
+        there even without snapshots."""
+        answer = json.loads(self._repo.graphs_stats_op(sorted(set(also))).run())
+        overall = answer["overall"]
+        overall["url"] = self.url
+        overall["graphs"] = len(self.list_graphs())
+        graphs = {graph_id: dict(stats, graph_id=graph_id) for graph_id, stats in answer["graphs"].items()}
+        return overall, graphs
 
     def verify(
         self,
