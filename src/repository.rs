@@ -1496,6 +1496,14 @@ impl Repository {
         let names = self.list_snapshot_names(graph_id)?;
         let mut scan = block_on(async {
             let mut scan = SnapshotScan::default();
+            // Each graph's key state first (its key or shred record, two reads the graph's
+            // manifests then share): reads in flight together would each fetch it.
+            let mut graphs: Vec<&str> = names.iter().map(|(graph, _)| graph.as_str()).collect();
+            graphs.dedup();
+            for graph in graphs {
+                // A failure here shows again, and is reported, at the graph's manifests.
+                let _ = self.graph_codec_async(graph, false).await;
+            }
             // Several reads in flight (in order): a new host's first listing of 10,000
             // snapshots waits on the store's latency once per batch, not once per manifest.
             let reads = futures::stream::iter(names.into_iter().map(|(graph, id)| async move {

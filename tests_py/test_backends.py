@@ -449,6 +449,27 @@ async def test_recovery_points_come_from_this_hosts_cache_once_seen(make_storage
                                                                    f"{points[1].checkpoint_id}.validations"]
 
 
+def test_a_new_process_reads_a_graphs_manifests_with_one_request_each(tmp_path: Path, monkeypatch):
+    """Uncached (a new host), listing a graph's snapshots reads each manifest once and the
+    graph's key state once, with many reads in flight: not the key state again per manifest
+    (32 extra requests for 16 manifests read at once before this was fixed)."""
+    from lightrag.backup.snapshots import GraphSnapshots
+
+    monkeypatch.setenv("LIGHTRAG_BACKUP_CACHE", "off")
+    prefix = f"pytest/{uuid.uuid4().hex}"
+    graph = tmp_path / "graph"
+    graph.mkdir()
+    writer = GraphBackup("g", s3_storage(prefix), working_dir=graph)
+    for n in range(40):
+        (graph / "kv_store_full_docs.json").write_text(json.dumps({f"doc-{n}": f"document {n}"}))
+        writer.create_snapshot()
+    storage = s3_storage(prefix)
+    opened = storage.request_counts()["gets"]
+    assert len(GraphSnapshots("g", storage).list_snapshots()) == 40
+    read = storage.request_counts()["gets"] - opened
+    assert 40 <= read <= 40 + 2, read
+
+
 def test_a_snapshot_into_500_snapshots_costs_no_more_requests_than_into_20(tmp_path: Path, monkeypatch):
     """On S3, a new process's snapshot of a changed graph makes the same number of requests
     whatever the history (this host's cache having seen it, as after any earlier command):
