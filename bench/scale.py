@@ -427,6 +427,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--restic-max", type=int, default=1000,
                         help="build restic's history up to this size (a restic backup is a process each: "
                              "10,000 of them take hours here)")
+    parser.add_argument("--reuse-restic", type=Path, default=None, metavar="JSON",
+                        help="take restic's figures from the --json of an earlier run on this machine (restic's "
+                             "history takes most of a run to build); the report says so")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "lightrag-backup-bench-scale")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--json", type=Path, default=None, help="also write the raw figures here")
@@ -441,6 +444,15 @@ def main(argv: list[str] | None = None) -> int:
     restic = Restic(args.work, args.restic) if args.restic_max > 0 and Path(args.restic).exists() else None
     ours = Ours(args.work, cli)
     results: dict[str, Any] = {"local": {}, "s3": {}, "in_process": {}, "server": {}}
+    if args.reuse_restic is not None:
+        earlier = json.loads(args.reuse_restic.read_text())
+        for where in ("local", "s3"):
+            for size, tools in earlier[where].items():
+                if "restic" in tools and int(size) in sizes:
+                    results[where].setdefault(int(size), {})["restic"] = tools["restic"]
+        for size, row in earlier["in_process"].items():
+            if "restic_local" in row and int(size) in sizes:
+                results["in_process"].setdefault(int(size), {})["restic_local"] = row["restic_local"]
     try:
         for size in sizes:
             print(f"== {size} snapshots", file=sys.stderr, flush=True)
@@ -488,6 +500,9 @@ def main(argv: list[str] | None = None) -> int:
                 for measure in rows.values():
                     measure.pop("stdout", None)
     text = report(sizes, results, " ".join(sys.argv[1:] if argv is None else argv))
+    if args.reuse_restic is not None:
+        text += (f"\nrestic's rows come from an earlier run of this bench on the same machine and day "
+                 f"(`--json {args.reuse_restic.name}`), not from this one.\n")
     print(text)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1, default=str))

@@ -177,6 +177,7 @@ export LRB_TEST_AZURITE_CONTAINER=$CONTAINER
 export LRB_TEST_AZURITE_DATA=$DIR/azurite-data
 export LRB_TEST_AZURITE_BIN=$DIR/node_modules/.bin/azurite-blob
 export LRB_TEST_MOTO_BIN=$DIR/moto/bin/moto_server
+export LRB_TEST_MOTO_LOG=$DIR/moto.log
 export LRB_TEST_PG_HOST=127.0.0.1
 export LRB_TEST_PG_PORT=$PG_PORT
 export LRB_TEST_PG_USER=postgres

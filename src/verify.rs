@@ -9,6 +9,7 @@ use crate::format::{pack, ObjectId, SnapshotManifest};
 use crate::progress::Progress;
 use crate::repository::{pack_path, Repository};
 use crate::runtime::block_on;
+use futures::StreamExt;
 use rand::seq::SliceRandom;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -77,6 +78,44 @@ pub fn verify_snapshots(
     verify_snapshots_with(repo, manifests, options, progress, true)
 }
 
+/// Packs asked about one by one rather than by listing every pack: a verify of one snapshot
+/// costs the same whatever the repository holds.
+const HEAD_AT_MOST: usize = 64;
+
+/// The stored size of each pack in `needed` that exists, by hex id: a HEAD per pack when few
+/// are needed from a remote store, else one listing of `data/`.
+fn stored_sizes<T>(
+    repo: &Repository,
+    needed: &BTreeMap<ObjectId, T>,
+) -> Result<HashMap<String, u64>> {
+    if !repo.backend().is_remote() || needed.len() > HEAD_AT_MOST {
+        return Ok(repo
+            .backend()
+            .list_blocking(crate::format::paths::DATA)?
+            .into_iter()
+            .map(|(path, size)| (path.filename().unwrap_or_default().to_string(), size))
+            .collect());
+    }
+    crate::runtime::block_on(async {
+        let heads = futures::stream::iter(needed.keys().map(|id| async move {
+            let size = repo
+                .backend()
+                .size_of(&crate::format::paths::pack(id))
+                .await?;
+            Ok::<_, crate::error::Error>(size.map(|size| (id.to_hex(), size)))
+        }))
+        .buffer_unordered(16);
+        futures::pin_mut!(heads);
+        let mut sizes = HashMap::new();
+        while let Some(head) = heads.next().await {
+            if let Some((id, size)) = head? {
+                sizes.insert(id, size);
+            }
+        }
+        Ok(sizes)
+    })
+}
+
 /// [`verify_snapshots`], recording the damage it finds only with `record` (a dry-run repair
 /// looks without writing).
 ///
@@ -98,12 +137,6 @@ pub fn verify_snapshots_with(
         report.errors.push(format!("{path} cannot be read: {why}"));
         report.unreadable_objects.push(path);
     }
-    let stored: HashMap<String, u64> = repo
-        .backend()
-        .list_blocking(crate::format::paths::DATA)?
-        .into_iter()
-        .map(|(path, size)| (path.filename().unwrap_or_default().to_string(), size))
-        .collect();
     let indexed_packs = repo.indexed_packs();
     // pack -> chunks of it that the snapshots need
     let mut needed: BTreeMap<ObjectId, BTreeSet<ObjectId>> = BTreeMap::new();
@@ -137,6 +170,7 @@ pub fn verify_snapshots_with(
             ));
         }
     }
+    let stored = stored_sizes(repo, &needed)?;
     let mut damaged: Vec<(ObjectId, String)> = Vec::new();
     for pack_id in needed.keys() {
         report.packs_checked += 1;

@@ -26,6 +26,7 @@ from helpers import AZURITE_KEY, azurite_connection, cli as run_cli, server_env
 from lightrag.backup import GraphBackup
 from lightrag.backup.errors import (
     InvalidInputError,
+    SnapshotNotFoundError,
     StorageAuthError,
     StorageBackendError,
     StorageLocationNotFoundError,
@@ -468,6 +469,42 @@ def test_a_new_process_reads_a_graphs_manifests_with_one_request_each(tmp_path: 
     assert len(GraphSnapshots("g", storage).list_snapshots()) == 40
     read = storage.request_counts()["gets"] - opened
     assert 40 <= read <= 40 + 2, read
+
+
+def test_finding_and_verifying_one_snapshot_lists_neither_every_manifest_nor_every_pack(tmp_path: Path):
+    """A lookup by id prefix, a verify of one snapshot and the list of graphs cost the same
+    whatever the history: the S3 server's own log shows no listing of every pack (`data/`)
+    and none of every graph's manifests (`snapshots/` is listed by folder only)."""
+    import time
+
+    from lightrag.backup.snapshots import GraphSnapshots
+
+    log = Path(server_env("LRB_TEST_MOTO_LOG"))
+    prefix = f"pytest/{uuid.uuid4().hex}"
+    ids = {}
+    for name in ("a", "b"):
+        graph = tmp_path / name
+        graph.mkdir()
+        writer = GraphBackup(name, s3_storage(prefix), working_dir=graph)
+        for n in range(3):
+            (graph / "kv_store_full_docs.json").write_text(json.dumps({f"doc-{n}": f"{name} {n}"}))
+            ids.setdefault(name, []).append(writer.create_snapshot().snapshot_id)
+    start = log.stat().st_size
+    storage = s3_storage(prefix)
+    report = GraphSnapshots("a", storage).verify_snapshot(ids["a"][1][:8])
+    assert report.ok and report.snapshot_id == ids["a"][1]
+    assert sorted(storage.list_graphs()) == ["a", "b"]
+    with pytest.raises(SnapshotNotFoundError, match="belongs to graph"):
+        GraphSnapshots("a", storage).get_snapshot(ids["b"][0])
+    time.sleep(0.5)  # a request's line is written once its answer is sent
+    with log.open("rb") as handle:
+        handle.seek(start)
+        mine = [line for line in handle.read().decode(errors="replace").splitlines() if prefix in line]
+    assert mine, "the server logs this test's requests"
+    assert not [line for line in mine if f"prefix={prefix}/data/" in line], "no listing of every pack"
+    every_graph = [line for line in mine if f"prefix={prefix}/snapshots/ " in line or f"prefix={prefix}/snapshots/&" in line]
+    # Only the refused lookup (to name the graph the id belongs to) lists every manifest.
+    assert len([line for line in every_graph if "delimiter" not in line]) == 1, every_graph
 
 
 def test_a_snapshot_into_500_snapshots_costs_no_more_requests_than_into_20(tmp_path: Path, monkeypatch):

@@ -518,6 +518,33 @@ impl Backend {
             .map_err(|source| self.error("list", &prefix_path, source))
     }
 
+    /// The size of the object at `path`, `None` when there is none (one HEAD request).
+    pub async fn size_of(&self, path: &Path) -> Result<Option<u64>> {
+        Requests::count(&self.requests.heads);
+        match self.store.head(path).await {
+            Ok(meta) => Ok(Some(meta.size)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(source) => Err(self.error("check", path, source)),
+        }
+    }
+
+    /// The names of the folders directly under `prefix` (one listing request per thousand
+    /// of them on S3, whatever they hold). On a local repository an empty folder counts too.
+    pub async fn list_folders(&self, prefix: &str) -> Result<Vec<String>> {
+        self.requests.list(prefix);
+        let prefix_path = Path::from(prefix);
+        let listed = self
+            .store
+            .list_with_delimiter(Some(&prefix_path))
+            .await
+            .map_err(|source| self.error("list", &prefix_path, source))?;
+        Ok(listed
+            .common_prefixes
+            .iter()
+            .filter_map(|folder| folder.filename().map(str::to_string))
+            .collect())
+    }
+
     /// List every object under `prefix` as (path, size, last modified).
     pub async fn list_with_times(
         &self,
