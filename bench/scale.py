@@ -160,18 +160,50 @@ def median_of(runs: list[dict[str, float]]) -> dict[str, float]:
     return {key: statistics.median(float(r[key]) for r in runs) for key in ("seconds", "rss_mb", "requests")}
 
 
+class History:
+    """A tool's history over the graphs, one changed graph per snapshot, round robin."""
+
+    name = ""
+
+    def __init__(self, work: Path) -> None:
+        self.work = work
+        self.taken = 0
+        self.step = 1
+
+    def snapshot(self, n: int) -> None:
+        raise NotImplementedError
+
+    def take(self, count: int, report_every: int = 0) -> list[float]:
+        """Change a graph and snapshot it, ``count`` times; the milliseconds of each."""
+        times = []
+        for _ in range(count):
+            n = self.taken % GRAPHS
+            change(self.work, n, self.step)
+            self.step += 1
+            started = time.perf_counter()
+            self.snapshot(n)
+            times.append((time.perf_counter() - started) * 1000)
+            self.taken += 1
+            if report_every and self.taken % report_every == 0:
+                print(f"  {self.name}: {self.taken} snapshots, last 50 at {statistics.median(times[-50:]):.1f} ms",
+                      file=sys.stderr, flush=True)
+        return times
+
+
 # --- lightrag-backup -----------------------------------------------------------------------------
 
-class Ours:
+class Ours(History):
+    name = "ours"
+
     def __init__(self, work: Path, cli: str) -> None:
-        self.work = work
+        super().__init__(work)
         self.cli = cli
         self.repo = work / "repo-ours"
         self.env = dict(os.environ)
         self.env.update(AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test", AWS_REGION="us-east-1")
-        self.taken = 0
-        self.snapshot_ms: list[float] = []
-        self.step = 1
+
+    def snapshot(self, n: int) -> None:
+        self.backups[n].create_snapshot()
 
     def build(self, total: int) -> list[float]:
         """Take snapshots in this process until the history holds ``total``; the milliseconds
@@ -184,33 +216,12 @@ class Ours:
             storage = LocalBackupStorage(self.repo, password=os.environ["LIGHTRAG_BACKUP_PASSWORD"])
             self.backups = [GraphBackup(graph_name(n), storage, working_dir=graph_dir(self.work, n))
                             for n in range(GRAPHS)]
-        times = []
-        while self.taken < total:
-            n = self.taken % GRAPHS
-            change(self.work, n, self.step)
-            self.step += 1
-            started = time.perf_counter()
-            self.backups[n].create_snapshot()
-            times.append((time.perf_counter() - started) * 1000)
-            self.taken += 1
-            if self.taken % 1000 == 0:
-                print(f"  ours: {self.taken} snapshots, last 50 at {statistics.median(times[-50:]):.1f} ms",
-                      file=sys.stderr, flush=True)
-        return times[-50:]
+        return self.take(total - self.taken, report_every=1000)[-50:]
 
     def steady(self, count: int = 20) -> list[float]:
         """Milliseconds of ``count`` snapshots of changed graphs that have a history, in the
         process that built it (at 100 snapshots the build's own are every graph's first)."""
-        times = []
-        for i in range(count):
-            n = i % GRAPHS
-            change(self.work, n, self.step)
-            self.step += 1
-            started = time.perf_counter()
-            self.backups[n].create_snapshot()
-            times.append((time.perf_counter() - started) * 1000)
-            self.taken += 1
-        return times
+        return self.take(count)
 
     def location(self, s3: "tuple[Moto, str] | None") -> list[str]:
         if s3 is None:
@@ -310,37 +321,30 @@ class Ours:
 
 # --- restic 0.18 ---------------------------------------------------------------------------------
 
-class Restic:
+class Restic(History):
+    name = "restic"
+
     def __init__(self, work: Path, binary: str) -> None:
-        self.work = work
+        super().__init__(work)
         self.binary = binary
         self.repo = work / "repo-restic"
         self.env = dict(os.environ, RESTIC_PASSWORD=RESTIC_PASSWORD, AWS_ACCESS_KEY_ID="test",
                         AWS_SECRET_ACCESS_KEY="test", AWS_DEFAULT_REGION="us-east-1")
-        self.taken = 0
-        self.step = 1
+        self.build_env = dict(self.env, RESTIC_CACHE_DIR=str(work / "restic-cache-build"))
+
+    def snapshot(self, n: int) -> None:
+        subprocess.run([self.binary, "-r", str(self.repo), "backup", "-q", "--host", "bench", "--tag",
+                        graph_name(n), str(graph_dir(self.work, n))], env=self.build_env, check=True,
+                       capture_output=True)
 
     def build(self, total: int) -> list[float]:
         """restic backups (each a new process, as restic runs) until the history holds ``total``;
         the milliseconds of the last 50."""
-        env = dict(self.env, RESTIC_CACHE_DIR=str(self.work / "restic-cache-build"))
         if self.taken == 0:
             shutil.rmtree(self.repo, ignore_errors=True)
-            subprocess.run([self.binary, "-r", str(self.repo), "init", "-q"], env=env, check=True, capture_output=True)
-        times = []
-        while self.taken < total:
-            n = self.taken % GRAPHS
-            change(self.work, n, self.step)
-            self.step += 1
-            started = time.perf_counter()
-            subprocess.run([self.binary, "-r", str(self.repo), "backup", "-q", "--host", "bench", "--tag",
-                            graph_name(n), str(graph_dir(self.work, n))], env=env, check=True, capture_output=True)
-            times.append((time.perf_counter() - started) * 1000)
-            self.taken += 1
-            if self.taken % 500 == 0:
-                print(f"  restic: {self.taken} snapshots, last 50 at {statistics.median(times[-50:]):.0f} ms",
-                      file=sys.stderr, flush=True)
-        return times[-50:]
+            subprocess.run([self.binary, "-r", str(self.repo), "init", "-q"], env=self.build_env, check=True,
+                           capture_output=True)
+        return self.take(total - self.taken, report_every=500)[-50:]
 
     def commands(self, s3: "tuple[Moto, str] | None", counted: Counted, cache: Path) -> dict[str, dict[str, float]]:
         env = dict(self.env, RESTIC_CACHE_DIR=str(cache))
