@@ -100,7 +100,12 @@ impl Repository {
                 break tag;
             }
         };
-        let key = MasterKey::generate()?;
+        // Chunk ids made the way the repository's are (format 5 repositories keep HMAC).
+        let ids = self
+            .codec()
+            .master_key()
+            .map_or(crate::keys::ChunkIds::CURRENT, |master| master.ids());
+        let key = MasterKey::generate_with(ids)?;
         let path = graph_key::key_path(graph_id);
         let bytes = graph_key::seal_key(self.codec(), graph_id, &key, tag, hostname());
         block_on(self.backend().put_create(&path, Bytes::from(bytes)))?;

@@ -139,7 +139,9 @@ fn sealed_config(codec: &Codec, config: &RepoConfig) -> Vec<u8> {
     let sealed = SealedConfig {
         format_version: config.format_version,
         repository_id: config.repository_id.clone(),
-        encryption: EncryptionHeader::current(),
+        encryption: config.encryption.clone().unwrap_or_else(|| {
+            EncryptionHeader::new(codec.master_key().expect("sealed under a key").ids())
+        }),
         sealed: base64::Engine::encode(
             &base64::engine::general_purpose::STANDARD,
             codec.seal_json(
@@ -363,7 +365,7 @@ impl Repository {
                     Some(master) => *master,
                     None => MasterKey::generate()?,
                 };
-                config.encryption = Some(EncryptionHeader::current());
+                config.encryption = Some(EncryptionHeader::new(master.ids()));
                 let codec = Codec::encrypted(std::sync::Arc::new(master));
                 // The key object first: a config names an encrypted repository only once a
                 // key to open it exists (a key object left by a crash before its config is
@@ -649,7 +651,7 @@ impl Repository {
     fn checked(
         backend: Backend,
         config: RepoConfig,
-        codec: Codec,
+        mut codec: Codec,
         key_id: Option<String>,
     ) -> Result<Self> {
         if config.format_version == 0 || config.format_version > FORMAT_VERSION {
@@ -657,6 +659,13 @@ impl Repository {
                 found: config.format_version,
                 supported: FORMAT_VERSION,
             });
+        }
+        // A key object wraps the key alone: the (sealed) config says how chunk ids are made.
+        if let (Some(master), Some(header)) = (codec.master_key(), &config.encryption) {
+            let ids = crate::keys::ChunkIds::parse(&header.chunk_id)?;
+            if master.ids() != ids {
+                codec = Codec::encrypted(std::sync::Arc::new(master.with_ids(ids)));
+            }
         }
         for (what, params) in [
             ("chunker", config.chunker),

@@ -232,6 +232,68 @@ fn two_repositories_with_different_keys_share_no_chunk_id() {
 }
 
 #[test]
+fn a_repository_keeps_the_chunk_id_function_it_was_made_with() {
+    use lightrag_backup::keys::{ChunkIds, MasterKey};
+    let tmp = tempfile::tempdir().unwrap();
+    let graph = tmp.path().join("graph");
+    secret_graph(&graph, 4);
+    let ids = |repo: &Repository| -> HashSet<ObjectId> {
+        snapshot(repo, &graph)
+            .files
+            .iter()
+            .flat_map(|f| f.chunks.iter().map(|c| c.id))
+            .collect()
+    };
+    let chunk_ids = |dir: &Path| {
+        let config: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("config")).unwrap()).unwrap();
+        config["encryption"]["chunk_id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    // New repositories: keyed BLAKE3, format 6.
+    let new_dir = tmp.path().join("new");
+    let new = encrypted(&new_dir);
+    assert_eq!(new.config().format_version, 6);
+    assert_eq!(chunk_ids(&new_dir), "blake3-keyed");
+    let new_ids = ids(&new);
+    // A repository made from a format 5 key export (HMAC-SHA256 ids) keeps making them so,
+    // after every reopen, under the same master key.
+    let master = MasterKey::import(&new.export_key().unwrap()).unwrap();
+    let old_dir = tmp.path().join("old");
+    let old = Repository::open_with(
+        backend(&old_dir),
+        Some(Encryption::Password(Some(Box::new(
+            master.with_ids(ChunkIds::HmacSha256),
+        )))),
+        Some(PASSWORD),
+    )
+    .unwrap();
+    assert_eq!(chunk_ids(&old_dir), "hmac-sha256");
+    let old_ids = ids(&old);
+    assert!(old_ids.is_disjoint(&new_ids));
+    assert_eq!(ids(&reopen(&old_dir)), old_ids);
+    // Same master key, other function: neither takes the other's chunks as stored.
+    assert_ne!(old.codec().fingerprint(), new.codec().fingerprint());
+    assert!(matches!(
+        new.check_compatible(&reopen(&old_dir)),
+        Err(lightrag_backup::Error::IncompatibleTarget { .. })
+    ));
+    // The public header is not what a reader trusts: naming the other function there
+    // changes nothing (the sealed copy of the config says how ids are made).
+    let config = std::fs::read_to_string(new_dir.join("config")).unwrap();
+    std::fs::remove_file(new_dir.join("config")).unwrap();
+    std::fs::write(
+        new_dir.join("config"),
+        config.replace("blake3-keyed", "hmac-sha256"),
+    )
+    .unwrap();
+    let again = reopen(&new_dir);
+    assert_eq!(ids(&again), new_ids);
+}
+
+#[test]
 fn a_wrong_or_missing_password_is_one_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("repo");

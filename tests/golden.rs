@@ -49,6 +49,17 @@ fn check_golden(version: u32) {
         ));
         let repo = Repository::open_with(backend(), None, Some(GOLDEN_PASSWORD)).unwrap();
         assert!(repo.codec().is_encrypted());
+        // Format 5 made chunk ids with HMAC-SHA256, format 6 with keyed BLAKE3: each keeps its
+        // own (the dedup check below fails if ids were made the other way).
+        let ids = &repo.config().encryption.as_ref().unwrap().chunk_id;
+        assert_eq!(
+            ids,
+            if version == 5 {
+                "hmac-sha256"
+            } else {
+                "blake3-keyed"
+            }
+        );
         repo
     } else {
         Repository::open(backend(), false).unwrap()

@@ -3,8 +3,10 @@
 //! opens or hashes a chunk on its own; each asks its repository's [`Codec`].
 //!
 //! ```text
-//!                 plain repository                encrypted repository (format 5)
-//! chunk id        SHA-256(plaintext)              HMAC-SHA256(id key, plaintext)
+//!                 plain repository                encrypted repository (format 5 on)
+//! chunk id        SHA-256(plaintext)              keyed BLAKE3 (format 6) or HMAC-SHA256
+//!                                                 (format 5) under the id key
+//!                                                 (`keys::ChunkIds`)
 //! chunk in pack   zstd frame                      salt | nonce | AES-256-GCM(zstd frame) | tag
 //!                                                 key: chunk key(salt) of the key the salt's
 //!                                                 tag names, associated data: id

@@ -87,18 +87,19 @@ pub struct RepoConfig {
 pub struct EncryptionHeader {
     /// `aes-256-gcm`.
     pub algorithm: String,
-    /// How chunk ids are made: `hmac-sha256`.
+    /// How chunk ids are made ([`crate::keys::ChunkIds`]): `blake3-keyed` (format 6 on) or
+    /// `hmac-sha256` (format 5). What counts is the sealed copy.
     pub chunk_id: String,
     /// Where the key objects are (`keys/`); each names its own KDF and parameters.
     pub keys: String,
 }
 
 impl EncryptionHeader {
-    /// What this build writes.
-    pub fn current() -> Self {
+    /// What this build writes for a key making chunk ids with `ids`.
+    pub fn new(ids: crate::keys::ChunkIds) -> Self {
         EncryptionHeader {
             algorithm: "aes-256-gcm".to_string(),
-            chunk_id: "hmac-sha256".to_string(),
+            chunk_id: ids.name().to_string(),
             keys: format!("{}/", super::paths::KEYS),
         }
     }

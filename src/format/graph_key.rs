@@ -107,7 +107,11 @@ pub fn open_key(codec: &Codec, graph_id: &str, bytes: &[u8]) -> Result<Codec> {
             "{path} is not this graph's key object"
         )));
     }
-    let key = MasterKey::from_base64(&object.key)
+    // A graph's chunk ids are made the way its repository's are.
+    let ids = codec
+        .master_key()
+        .map_or(crate::keys::ChunkIds::CURRENT, |master| master.ids());
+    let key = MasterKey::from_base64(&object.key, ids)
         .map_err(|e| Error::integrity(format!("{path}: {}", e.detail())))?;
     Ok(codec.for_graph(Arc::new(key), object.tag))
 }

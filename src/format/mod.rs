@@ -60,7 +60,10 @@ use crate::error::{Error, Result};
 ///   them otherwise (nothing would deduplicate), so it must refuse such a repository.
 /// - 5: repositories may be encrypted ([`RepoConfig::encryption`], [`codec`]); a version-4
 ///   reader would take sealed objects for damage, so it must refuse them.
-pub const FORMAT_VERSION: u32 = 5;
+/// - 6: new encrypted repositories make chunk ids with keyed BLAKE3 (the config's
+///   `encryption.chunk_id`, [`crate::keys::ChunkIds`]); a version-5 reader would check and
+///   make them with HMAC-SHA256, so it must refuse them. Nothing else changed.
+pub const FORMAT_VERSION: u32 = 6;
 
 /// The format's size limits. Every length read from a repository or a peer is checked against
 /// these before anything is allocated or decompressed: a damaged or hostile object is then
