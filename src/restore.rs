@@ -59,27 +59,7 @@ pub fn plan_restore(
     manifest.check_files()?;
     let mut files = Vec::with_capacity(manifest.files.len());
     for entry in &manifest.files {
-        let locations = entry
-            .chunks
-            .iter()
-            .map(|chunk| {
-                let location = repo.locate(&chunk.id).ok_or_else(|| {
-                    Error::integrity(format!(
-                        "chunk {} of {} is missing from the repository; snapshot {} cannot be restored",
-                        chunk.id, entry.path, manifest.snapshot_id
-                    ))
-                })?;
-                // The manifest and the index must agree on the chunk's size before a buffer
-                // is sized from either.
-                if location.entry.raw_length != chunk.length {
-                    return Err(Error::integrity(format!(
-                        "chunk {} of {} has {} bytes in the snapshot and {} in the index; snapshot {} cannot be restored",
-                        chunk.id, entry.path, chunk.length, location.entry.raw_length, manifest.snapshot_id
-                    )));
-                }
-                Ok(location)
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let locations = locate_file(repo, entry, &manifest.snapshot_id)?;
         files.push(PlannedFile {
             entry: entry.clone(),
             locations,
@@ -104,6 +84,39 @@ pub fn plan_restore(
         remove,
         replaces_existing,
     })
+}
+
+/// Where each chunk of a snapshot's file is, checked against the index: fails before anything
+/// is read when a chunk is missing or the manifest and the index disagree on its size.
+///
+/// # Errors
+/// `Integrity` naming the chunk, the file and the snapshot.
+pub(crate) fn locate_file(
+    repo: &Repository,
+    entry: &crate::format::FileEntry,
+    snapshot_id: &str,
+) -> Result<Vec<BlobLocation>> {
+    entry
+        .chunks
+        .iter()
+        .map(|chunk| {
+            let location = repo.locate(&chunk.id).ok_or_else(|| {
+                Error::integrity(format!(
+                    "chunk {} of {} is missing from the repository; snapshot {} cannot be restored",
+                    chunk.id, entry.path, snapshot_id
+                ))
+            })?;
+            // The manifest and the index must agree on the chunk's size before a buffer
+            // is sized from either.
+            if location.entry.raw_length != chunk.length {
+                return Err(Error::integrity(format!(
+                    "chunk {} of {} has {} bytes in the snapshot and {} in the index; snapshot {} cannot be restored",
+                    chunk.id, entry.path, chunk.length, location.entry.raw_length, snapshot_id
+                )));
+            }
+            Ok(location)
+        })
+        .collect()
 }
 
 /// Carry out a plan.
@@ -562,20 +575,20 @@ fn write_slices(out: &mut std::fs::File, slices: &[&[u8]]) -> std::io::Result<()
 }
 
 /// Where a chunk's file bytes are: the chunk itself, or a range of the window's text.
-enum Piece {
+pub(crate) enum Piece {
     Stored,
     Text(std::ops::Range<usize>),
 }
 
 /// Turns stored chunks back into file bytes, in order (see [`FileEncoding`]).
-struct Rebuild {
+pub(crate) struct Rebuild {
     encoding: FileEncoding,
     index: u32,
     matrix: Option<MatrixEncoder>,
 }
 
 impl Rebuild {
-    fn new(encoding: FileEncoding) -> Self {
+    pub(crate) fn new(encoding: FileEncoding) -> Self {
         Rebuild {
             encoding,
             index: 0,
@@ -584,7 +597,7 @@ impl Rebuild {
     }
 
     /// The file bytes of the next chunk: the chunk as stored, or text appended to `text`.
-    fn piece(&mut self, data: &[u8], text: &mut Vec<u8>) -> Piece {
+    pub(crate) fn piece(&mut self, data: &[u8], text: &mut Vec<u8>) -> Piece {
         let index = self.index;
         self.index += 1;
         match self.encoding {

@@ -324,3 +324,25 @@ def test_replication_endpoints_over_http(server):
                                                                  "unexpected": 1}), 422)
     assert_error_shape(client.post(f"/replication/targets/{'z' * 32}/health"), 422)
     assert client.delete(f"/replication/targets/{target['target_id']}").status_code == 200
+
+
+def test_diff_over_rest_counts_first_and_pages(server):
+    client, graphs = server["client"], server["graphs"]
+    from helpers import add_document
+
+    first = client.post("/backup/graphs/g1/snapshots?wait=true", json={}).json()["result"]["snapshot_id"]
+    for start in (50, 51):
+        add_document(graphs / "g1", seed=41, start=start)
+    since = client.get("/backup/graphs/g1/diff", params={"from": first[:8], "limit": 1})
+    assert since.status_code == 200, since.text
+    body = since.json()
+    assert body["counts"]["documents"]["added"] == 2 and len(body["documents"]["added"]) == 1, body
+    assert body["from"] == first[:8] and body["to"] == "live" and body["limit"] == 1
+    second = client.post("/backup/graphs/g1/snapshots?wait=true", json={}).json()["result"]["snapshot_id"]
+    between = client.get("/backup/graphs/g1/diff", params={"from": first, "to": second, "offset": 1}).json()
+    assert between["counts"] == body["counts"] and len(between["documents"]["added"]) == 1
+    same = client.get("/backup/graphs/g1/diff", params={"from": second, "to": second}).json()
+    assert not any(n for counts in same["counts"].values() for n in counts.values())
+    assert_error_shape(client.get("/backup/graphs/g1/diff", params={"from": "0123456789ab"}), 404,
+                       "snapshot_not_found")
+    assert client.get("/backup/graphs/g1/diff").status_code == 422

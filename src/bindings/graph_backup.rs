@@ -157,6 +157,32 @@ impl PyGraphBackup {
         )
     }
 
+    /// What changed from snapshot `from_ref` to snapshot `to_ref`, or to the graph files in
+    /// `to_dir` (the live graph, read as it is): a `kg_diff::GraphDiff` as JSON.
+    #[pyo3(signature = (from_ref, to_ref=None, to_dir=None))]
+    fn diff_op(
+        &self,
+        from_ref: String,
+        to_ref: Option<String>,
+        to_dir: Option<PathBuf>,
+    ) -> PyOperation {
+        let (repo, graph_id) = (self.repo.clone(), self.graph_id.clone());
+        PyOperation::new(move || {
+            let before = repo.load_snapshot(&graph_id, &from_ref)?;
+            let after = match (&to_ref, &to_dir) {
+                (Some(to_ref), None) => Some(repo.load_snapshot(&graph_id, to_ref)?),
+                (None, Some(_)) => None,
+                _ => {
+                    return Err(Error::invalid(
+                        "diff to a snapshot or to a folder, not both",
+                    ))
+                }
+            };
+            let diff = crate::kg_diff::diff_versions(&repo, &before, after.as_ref(), to_dir)?;
+            Ok(to_json(&diff))
+        })
+    }
+
     /// The graph's storage statistics.
     fn stats_op(&self) -> PyOperation {
         stats_operation(self.repo.clone(), Some(self.graph_id.clone()))

@@ -23,6 +23,7 @@ from .errors import BackupError
 
 if TYPE_CHECKING:
     from .graph_backup import GraphBackup
+    from .kg_diff import GraphDiff
     from .types import BackupSnapshot, BackupStatus, SnapshotFile, VerifyReport
     from .manager import BackupManager
     from .retention import RetentionPolicy
@@ -37,6 +38,7 @@ _LAZY = {
     "BackupSnapshot": "types",
     "BackupStatus": "types",
     "GraphBackup": "graph_backup",
+    "GraphDiff": "kg_diff",
     "SnapshotFile": "types",
     "VerifyReport": "types",
     "BackupManager": "manager",
@@ -53,6 +55,7 @@ __all__ = [
     "BackupSnapshot",
     "BackupStatus",
     "GraphBackup",
+    "GraphDiff",
     "RetentionPolicy",
     "SnapshotFile",
     "VerifyReport",

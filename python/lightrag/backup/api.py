@@ -174,6 +174,20 @@ def create_backup_router(
         snapshot = await known(graph_id).aget_snapshot(snapshot_id)
         return snapshot.to_dict() | {"files": [vars(f) for f in snapshot.files]}
 
+    @router.get("/graphs/{graph_id}/diff", summary="What changed in a graph between two snapshots, or since one")
+    async def diff(
+        graph_id: str = GraphId,
+        from_snapshot: str = Query(..., alias="from", min_length=1, max_length=100,
+                                   description="a snapshot id, a unique prefix of one, or latest"),
+        to: str = Query("live", min_length=1, max_length=100,
+                        description="another snapshot, or live: the graph as it is now"),
+        offset: int = Query(0, ge=0, description="first item of each list"),
+        limit: int = Query(100, ge=0, le=10000, description="items per list (counts are whole)"),
+    ) -> dict[str, Any]:
+        backup = graph(graph_id) if to == "live" else known(graph_id)
+        found = await backup.adiff(from_snapshot, to)
+        return found.paged(offset, limit)
+
     @router.delete("/graphs/{graph_id}/snapshots/{snapshot_id}", summary="Delete a snapshot (a prune frees its data)")
     async def delete_snapshot(graph_id: str = GraphId, snapshot_id: str = SnapshotId) -> dict[str, Any]:
         backup = known(graph_id)

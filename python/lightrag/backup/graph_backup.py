@@ -21,6 +21,7 @@ from .staging import new as new_staging_folder
 from .staging import remove as remove_staging_folder
 from .display import Progress, progress_callback
 from .errors import InvalidInputError
+from .kg_diff import GraphDiff
 from .snapshots import GraphSnapshots
 from .sources import FolderSource, GraphSource, LiveSource, source_for
 from .storage import BackupStorageBackend
@@ -456,6 +457,38 @@ class GraphBackup:
         with progress_callback(progress) as callback:
             return await self.snapshots.averify_snapshot(snapshot_id, read_data, read_data_subset=read_data_subset,
                                                          progress=callback)
+
+    def diff(self, from_snapshot: str, to: str = "live") -> "GraphDiff":
+        """What changed in the graph from snapshot ``from_snapshot`` to ``to``: another snapshot
+        (an id, a unique prefix or ``latest``) or ``"live"``, the graph as it is now (a live
+        instance's files are read from a consistent view taken under a pause of milliseconds).
+        Nothing is restored: both versions are read as streams, the vector matrices not at all.
+
+        Returns a :class:`~lightrag.backup.kg_diff.GraphDiff`: documents (id, file path, status,
+        chunk count), entities and relations (which fields changed: description, type, sources,
+        weight, keywords, ...) added, removed and changed; text chunks, vector rows and LLM
+        cache entries counted. File graphs only: a records snapshot or a database-backed live
+        graph raises :class:`InvalidInputError`."""
+        if to != "live":
+            return self.snapshots.diff_snapshots(from_snapshot, to)
+        source = self._own_source()
+        if not isinstance(source, FolderSource):
+            return _run_sync(self.adiff(from_snapshot, to))
+        return self.snapshots.diffed(self.snapshots.diff_op(from_snapshot, to_folder=source.graph_dir).run(),
+                                     from_snapshot, to)
+
+    async def adiff(self, from_snapshot: str, to: str = "live") -> "GraphDiff":
+        """Async twin of :meth:`diff`."""
+        if to != "live":
+            return await self.snapshots.adiff_snapshots(from_snapshot, to)
+        source = self._own_source()
+        if source.records:
+            raise InvalidInputError(
+                f"graph {self.graph_id!r} lives in databases: diff compares LightRAG's file stores only (for now); "
+                "diff two of its snapshots restored into folders instead")
+        async with source.consistent_view() as folder:
+            result = await self.snapshots.diff_op(from_snapshot, to_folder=folder).start()
+        return self.snapshots.diffed(result, from_snapshot, to)
 
     @_documented_as(GraphSnapshots.get_backup_stats)
     def get_backup_stats(self) -> dict[str, Any]:

@@ -16,12 +16,15 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from .display import SnapshotList, StatsReport
 from .errors import InvalidInputError
 from .storage import BackupStorageBackend, as_storage
 from .twins import Prepared, engine_twins
+
+if TYPE_CHECKING:
+    from .kg_diff import GraphDiff
 from .types import (
     BackupSnapshot,
     ProgressCallback,
@@ -337,6 +340,33 @@ class GraphSnapshots:
         stats = StatsReport(json.loads(result))
         stats["graph_id"] = self.graph_id
         return stats
+
+    # -- diff -----------------------------------------------------------------------------
+
+    def diff_op(self, from_snapshot: str, to_snapshot: Optional[str] = None,
+                to_folder: Optional[Path] = None) -> Any:
+        """The engine operation comparing snapshot ``from_snapshot`` with snapshot
+        ``to_snapshot`` or with the graph files in ``to_folder`` (see :mod:`.kg_diff`)."""
+        return self._engine.diff_op(check_snapshot_id(from_snapshot),
+                                    check_snapshot_id(to_snapshot) if to_snapshot is not None else None,
+                                    str(to_folder) if to_folder is not None else None)
+
+    def _diff_snapshots(self, from_snapshot: str, to_snapshot: str) -> Prepared["GraphDiff"]:
+        """What changed from one snapshot of this graph to another (ids, unique prefixes or
+        ``latest``), read from the repository without restoring either: see
+        :class:`~lightrag.backup.kg_diff.GraphDiff`."""
+        return self.diff_op(from_snapshot, to_snapshot), lambda result: self.diffed(result, from_snapshot,
+                                                                                    to_snapshot)
+
+    diff_snapshots, adiff_snapshots = engine_twins(_diff_snapshots)
+
+    @staticmethod
+    def diffed(result: str, from_version: str, to_version: str) -> "GraphDiff":
+        from .kg_diff import GraphDiff
+
+        diff = GraphDiff(json.loads(result))
+        diff["from"], diff["to"] = from_version, to_version
+        return diff
 
 
 __all__ = ["Capture", "GraphSnapshots", "SAFETY_TAG"]

@@ -1,4 +1,4 @@
-"""The backup commands: init, snapshot, list, show, verify, restore, delete, stats, demo."""
+"""The backup commands: init, snapshot, list, show, verify, restore, diff, delete, stats, demo."""
 
 from __future__ import annotations
 
@@ -90,6 +90,16 @@ def register(commands: Any, wanted: Wanted) -> None:
                               "(LIGHTRAG_KV_STORAGE, POSTGRES_*, REDIS_URI, WORKSPACE, ...): any backend")
         sub.add_argument("--replace", action="store_true",
                          help="replace a graph the --into-env or --target place already holds")
+
+    sub = add_command(commands, "diff", "what changed in the graph between two snapshots, or since one: documents, "
+                      "entities, relations, chunks, vectors", diff, defined=wanted("diff"))
+    if wanted("diff"):
+        graph_options(sub, working_dir_default=None)
+        sub.add_argument("from_snapshot", metavar="FROM", help="a snapshot id, a unique prefix of one, or latest")
+        sub.add_argument("to", metavar="TO", nargs="?", default="live",
+                         help="another snapshot, or live (the default: the graph in -w/--working-dir as it is now)")
+        sub.add_argument("--limit", type=int, default=20,
+                         help="items listed per kind and part (default 20; --json lists them all)")
 
     sub = add_command(commands, "delete", "forget a snapshot", delete, defined=wanted("delete"))
     if wanted("delete"):
@@ -274,6 +284,18 @@ def _restore_into_env(args: argparse.Namespace, bar: ProgressBar, graph: Any) ->
     result = graph.last_restore
     emit(args, result, f"restored snapshot {result['snapshot_id']} into {result['target']}: {_counts(result['restored'])}",
          bar)
+    return 0
+
+
+def diff(args: argparse.Namespace, bar: ProgressBar) -> int:
+    graph = backup(args, storage(args, then=WITH_GRAPH))
+    if args.to == "live" and graph.source is None:
+        from ..errors import InvalidInputError
+
+        raise InvalidInputError("diff against the live graph needs its folder: -w/--working-dir (or WORKING_DIR), "
+                                "or name a second snapshot")
+    found = graph.diff(args.from_snapshot, args.to)
+    emit(args, dict(found, counts=found.counts), "\n".join(found.lines(max(0, args.limit))))
     return 0
 
 
