@@ -607,11 +607,30 @@ pub fn diff_versions(
 ) -> Result<GraphDiff> {
     check_file_snapshot(before)?;
     repo.refresh_index()?;
-    let old = Digest::read(&mut SnapshotFiles {
-        repo,
-        manifest: before,
-    })?;
-    let new = match (after, dir) {
+    // The two versions are read at the same time, one per core.
+    let (old, new) = std::thread::scope(|scope| {
+        let old = scope.spawn(|| {
+            Digest::read(&mut SnapshotFiles {
+                repo,
+                manifest: before,
+            })
+        });
+        let new = read_version(repo, after, dir);
+        let old = old
+            .join()
+            .unwrap_or_else(|_| Err(Error::integrity("reading a version of the graph panicked")));
+        (old, new)
+    });
+    Ok(diff(&old?, &new?))
+}
+
+/// The second version of a diff: snapshot `after`, or the graph files in `dir`.
+fn read_version(
+    repo: &crate::repository::Repository,
+    after: Option<&crate::format::SnapshotManifest>,
+    dir: Option<PathBuf>,
+) -> Result<Digest> {
+    Ok(match (after, dir) {
         (Some(after), _) => {
             check_file_snapshot(after)?;
             Digest::read(&mut SnapshotFiles {
@@ -634,8 +653,7 @@ pub fn diff_versions(
             })?
         }
         (None, None) => return Err(Error::invalid("diff needs a second version")),
-    };
-    Ok(diff(&old, &new))
+    })
 }
 
 /// What changed from `before` to `after`.

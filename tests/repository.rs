@@ -587,3 +587,53 @@ fn a_restore_removes_staging_folders_killed_restores_left_and_keeps_those_of_liv
     );
     drop(held);
 }
+
+#[test]
+fn a_snapshot_file_reads_as_its_bytes_and_a_vector_file_without_its_matrix() {
+    use lightrag_backup::file_reader::SnapshotFile;
+    use std::io::Read;
+    let tmp = tempfile::tempdir().unwrap();
+    let graph = tmp.path().join("graph");
+    std::fs::create_dir_all(&graph).unwrap();
+    // Big enough for several windows; the vector file stored with its matrix decoded.
+    let rows: Vec<u32> = (0..3000).collect();
+    std::fs::write(graph.join("vdb_entities.json"), common::nano_vdb(&rows, 1024)).unwrap();
+    std::fs::write(
+        graph.join("kv_store_text_chunks.json"),
+        common::pseudo_random(9 << 20, 5),
+    )
+    .unwrap();
+    let repo = open_local(&tmp.path().join("repo"));
+    let manifest = snapshot(&repo, "g1", &graph);
+    for entry in &manifest.files {
+        let mut read = Vec::new();
+        SnapshotFile::open(&repo, "g1", &manifest.snapshot_id, entry)
+            .unwrap()
+            .read_to_end(&mut read)
+            .unwrap();
+        assert_eq!(
+            read,
+            std::fs::read(graph.join(&entry.path)).unwrap(),
+            "{}",
+            entry.path
+        );
+    }
+    let vectors = manifest
+        .files
+        .iter()
+        .find(|f| f.path == "vdb_entities.json")
+        .unwrap();
+    assert!(matches!(
+        vectors.encoding,
+        FileEncoding::NanoVdbMatrix { .. }
+    ));
+    let mut text = Vec::new();
+    SnapshotFile::without_matrix(&repo, "g1", &manifest.snapshot_id, vectors)
+        .unwrap()
+        .read_to_end(&mut text)
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&text).unwrap();
+    assert_eq!(json["matrix"], "", "the matrix is left out, the JSON whole");
+    assert_eq!(json["data"].as_array().unwrap().len(), 3000);
+    assert!(text.len() < 3000 * 1024, "no matrix chunk was read");
+}
