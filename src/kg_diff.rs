@@ -581,6 +581,112 @@ fn records<K: Ord + Clone, T>(
     changes
 }
 
+/// A document an earlier snapshot holds that the graph no longer does.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct DeletedDocument {
+    pub id: String,
+    pub file_path: Option<String>,
+    /// Its status and chunk count in `snapshot_id`.
+    pub status: Option<String>,
+    pub chunks: Option<u64>,
+    /// The newest snapshot that holds it, and when that was taken.
+    pub snapshot_id: String,
+    pub snapshot_time: String,
+}
+
+/// The documents of a version (its `kv_store_doc_status.json` only: the small store).
+fn documents_of(files: &mut dyn GraphFiles) -> Result<BTreeMap<String, Doc>> {
+    let mut digest = Digest::default();
+    let what = files.describe();
+    if let Some(reader) = files.open("kv_store_doc_status.json")? {
+        each_record(reader, |id, value| {
+            digest.documents.insert(
+                id,
+                Doc {
+                    status: text_field(&value, "status"),
+                    file_path: text_field(&value, "file_path"),
+                    chunks: value
+                        .get("chunks_count")
+                        .and_then(serde_json::Value::as_u64),
+                    content: None,
+                },
+            );
+        })
+        .map_err(|e| {
+            Error::integrity(format!(
+                "kv_store_doc_status.json of {what} is not what LightRAG writes: {e}"
+            ))
+        })?;
+    }
+    Ok(digest.documents)
+}
+
+/// Documents that `snapshots` (a graph's, any order) hold and the graph no longer does: the
+/// graph as the files in `dir` hold it, or else as its newest snapshot does. Each comes with
+/// the newest snapshot holding it (what an undelete restores from), newest first. Records
+/// snapshots are passed over; a doc status store shared by several snapshots is read once.
+///
+/// # Errors
+/// What reading a snapshot or the folder fails with.
+pub fn deleted_documents(
+    repo: &crate::repository::Repository,
+    snapshots: &[crate::format::SnapshotManifest],
+    dir: Option<PathBuf>,
+) -> Result<Vec<DeletedDocument>> {
+    repo.refresh_index()?;
+    let mut files: Vec<&crate::format::SnapshotManifest> = snapshots
+        .iter()
+        .filter(|m| check_file_snapshot(m).is_ok())
+        .collect();
+    files.sort_by(|a, b| b.time.cmp(&a.time));
+    let mut read: BTreeMap<Vec<crate::format::ObjectId>, BTreeMap<String, Doc>> = BTreeMap::new();
+    let mut documents =
+        |manifest: &crate::format::SnapshotManifest| -> Result<BTreeMap<String, Doc>> {
+            let key: Vec<_> = manifest
+                .files
+                .iter()
+                .find(|f| f.path == "kv_store_doc_status.json")
+                .map(|f| f.chunks.iter().map(|c| c.id).collect())
+                .unwrap_or_default();
+            if let Some(known) = read.get(&key) {
+                return Ok(known.clone());
+            }
+            let docs = documents_of(&mut SnapshotFiles { repo, manifest })?;
+            read.insert(key, docs.clone());
+            Ok(docs)
+        };
+    let now = match (dir, files.first()) {
+        (Some(dir), _) => documents_of(&mut FolderFiles(dir)).map_err(|e| match e {
+            Error::Integrity { message } => Error::invalid(message),
+            other => other,
+        })?,
+        (None, Some(newest)) => documents(newest)?,
+        (None, None) => return Ok(Vec::new()),
+    };
+    let mut found: BTreeMap<String, DeletedDocument> = BTreeMap::new();
+    for manifest in files {
+        for (id, doc) in documents(manifest)? {
+            if now.contains_key(&id) || found.contains_key(&id) {
+                continue;
+            }
+            found.insert(
+                id.clone(),
+                DeletedDocument {
+                    id,
+                    file_path: doc.file_path,
+                    status: doc.status,
+                    chunks: doc.chunks,
+                    snapshot_id: manifest.snapshot_id.clone(),
+                    snapshot_time: manifest.time.clone(),
+                },
+            );
+        }
+    }
+    let mut out: Vec<DeletedDocument> = found.into_values().collect();
+    out.sort_by(|a, b| b.snapshot_time.cmp(&a.snapshot_time).then(a.id.cmp(&b.id)));
+    Ok(out)
+}
+
 /// A records snapshot (of a database-backed graph) holds records, not LightRAG's files.
 fn check_file_snapshot(manifest: &crate::format::SnapshotManifest) -> Result<()> {
     let metadata: serde_json::Value =

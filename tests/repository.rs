@@ -597,7 +597,11 @@ fn a_snapshot_file_reads_as_its_bytes_and_a_vector_file_without_its_matrix() {
     std::fs::create_dir_all(&graph).unwrap();
     // Big enough for several windows; the vector file stored with its matrix decoded.
     let rows: Vec<u32> = (0..3000).collect();
-    std::fs::write(graph.join("vdb_entities.json"), common::nano_vdb(&rows, 1024)).unwrap();
+    std::fs::write(
+        graph.join("vdb_entities.json"),
+        common::nano_vdb(&rows, 1024),
+    )
+    .unwrap();
     std::fs::write(
         graph.join("kv_store_text_chunks.json"),
         common::pseudo_random(9 << 20, 5),

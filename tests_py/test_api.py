@@ -346,3 +346,5 @@ def test_diff_over_rest_counts_first_and_pages(server):
     assert_error_shape(client.get("/backup/graphs/g1/diff", params={"from": "0123456789ab"}), 404,
                        "snapshot_not_found")
     assert client.get("/backup/graphs/g1/diff").status_code == 422
+    gone = client.get("/backup/graphs/g1/deleted")
+    assert gone.status_code == 200 and gone.json() == [], gone.text

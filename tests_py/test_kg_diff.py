@@ -81,6 +81,17 @@ async def test_a_deleted_and_an_inserted_document_are_named_with_their_entities(
     with pytest.raises(SnapshotNotFoundError):
         await backup.adiff("ffffffffffff", before.snapshot_id)
 
+    # The list an operator reads before an undelete: the deleted document, with the newest
+    # snapshot that holds it, against the live graph and against the newest snapshot.
+    gone = await backup.adeleted_documents()
+    assert [(d["id"], d["snapshot_id"]) for d in gone] == [(deleted, before.snapshot_id)]
+    assert gone[0]["file_path"] == statuses[deleted]["file_path"] and gone[0]["chunks"] == removed["chunks"]
+    snapshots_only = GraphBackup.of(backup.snapshots)
+    assert [d["id"] for d in await snapshots_only.adeleted_documents()] == [deleted]
+    # A third snapshot still without it: the newest holder stays the first snapshot.
+    await backup.acreate_snapshot("again")
+    assert [d["snapshot_id"] for d in await backup.adeleted_documents()] == [before.snapshot_id]
+
 
 def test_the_cli_diffs_snapshots_and_the_folder_and_refuses_without_one(tmp_path):
     from lightrag.backup.offline_graph import build_graph
@@ -122,6 +133,10 @@ def test_the_cli_diffs_snapshots_and_the_folder_and_refuses_without_one(tmp_path
     assert no_folder.returncode != 0 and "working-dir" in no_folder.stderr and "Traceback" not in no_folder.stderr
     unknown = cli(*base, "diff", "-g", "g", "0123456789ab", "latest")
     assert unknown.returncode != 0 and "Traceback" not in unknown.stderr
+    listed = cli(*base, "--json", "deleted", "-g", "g", "-w", str(folder))
+    assert listed.returncode == 0 and json.loads(listed.stdout) == [], listed.stderr
+    none = cli(*base, "deleted", "-g", "g")
+    assert none.returncode == 0 and "no document" in none.stdout, none.stdout + none.stderr
     # A live store that is not what LightRAG writes is bad input, named, and nothing changes.
     (folder / "kv_store_text_chunks.json").write_text("[1, 2]")
     broken = cli(*base, "diff", "-g", "g", "latest", "-w", str(folder))

@@ -183,6 +183,19 @@ impl PyGraphBackup {
         })
     }
 
+    /// Documents earlier snapshots hold and the graph no longer does (the graph in `dir`, or
+    /// its newest snapshot), each with the newest snapshot holding it: JSON list.
+    #[pyo3(signature = (dir=None))]
+    fn deleted_op(&self, dir: Option<PathBuf>) -> PyOperation {
+        let (repo, graph_id) = (self.repo.clone(), self.graph_id.clone());
+        PyOperation::new(move || {
+            let snapshots = repo.list_snapshots(&graph_id)?;
+            Ok(to_json(&crate::kg_diff::deleted_documents(
+                &repo, &snapshots, dir,
+            )?))
+        })
+    }
+
     /// The graph's storage statistics.
     fn stats_op(&self) -> PyOperation {
         stats_operation(self.repo.clone(), Some(self.graph_id.clone()))

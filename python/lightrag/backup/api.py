@@ -188,6 +188,11 @@ def create_backup_router(
         found = await backup.adiff(from_snapshot, to)
         return found.paged(offset, limit)
 
+    @router.get("/graphs/{graph_id}/deleted",
+                summary="Documents earlier snapshots hold and the graph no longer does, each with its newest snapshot")
+    async def deleted_documents(graph_id: str = GraphId) -> list[dict[str, Any]]:
+        return await known(graph_id).adeleted_documents()
+
     @router.delete("/graphs/{graph_id}/snapshots/{snapshot_id}", summary="Delete a snapshot (a prune frees its data)")
     async def delete_snapshot(graph_id: str = GraphId, snapshot_id: str = SnapshotId) -> dict[str, Any]:
         backup = known(graph_id)

@@ -11,6 +11,7 @@ instance on databases). Every method has an async twin named the LightRAG way
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import time
 from pathlib import Path
@@ -489,6 +490,31 @@ class GraphBackup:
         async with source.consistent_view() as folder:
             result = await self.snapshots.diff_op(from_snapshot, to_folder=folder).start()
         return self.snapshots.diffed(result, from_snapshot, to)
+
+    def deleted_documents(self) -> list[dict[str, Any]]:
+        """Documents earlier snapshots hold and the graph no longer does, each with the newest
+        snapshot that holds it (what an undelete restores from), newest first: ``id``,
+        ``file_path``, ``status``, ``chunks``, ``snapshot_id``, ``snapshot_time``. "No longer"
+        is the graph as it is now when its folder or live instance is known here, else its
+        newest snapshot. Only each snapshot's small doc status store is read (once per distinct
+        content)."""
+        source = self.source
+        if source is not None and not isinstance(source, FolderSource):
+            return _run_sync(self.adeleted_documents())
+        folder = source.graph_dir if source is not None else None
+        return list(json.loads(self.snapshots.deleted_op(folder).run()))
+
+    async def adeleted_documents(self) -> list[dict[str, Any]]:
+        """Async twin of :meth:`deleted_documents`."""
+        source = self.source
+        if source is None:
+            return list(json.loads(await self.snapshots.deleted_op().start()))
+        if source.records:
+            raise InvalidInputError(
+                f"graph {self.graph_id!r} lives in databases: deleted documents are found in LightRAG's file "
+                "stores only (for now)")
+        async with source.consistent_view() as folder:
+            return list(json.loads(await self.snapshots.deleted_op(folder).start()))
 
     @_documented_as(GraphSnapshots.get_backup_stats)
     def get_backup_stats(self) -> dict[str, Any]:

@@ -360,6 +360,11 @@ class GraphSnapshots:
 
     diff_snapshots, adiff_snapshots = engine_twins(_diff_snapshots)
 
+    def deleted_op(self, folder: Optional[Path] = None) -> Any:
+        """The engine operation listing the documents this graph's snapshots hold and the graph
+        in ``folder`` (else its newest snapshot) no longer does."""
+        return self._engine.deleted_op(str(folder) if folder is not None else None)
+
     @staticmethod
     def diffed(result: str, from_version: str, to_version: str) -> "GraphDiff":
         from .kg_diff import GraphDiff

@@ -101,6 +101,11 @@ def register(commands: Any, wanted: Wanted) -> None:
         sub.add_argument("--limit", type=int, default=20,
                          help="items listed per kind and part (default 20; --json lists them all)")
 
+    sub = add_command(commands, "deleted", "documents earlier snapshots hold and the graph no longer does, each "
+                      "with the newest snapshot holding it", deleted, defined=wanted("deleted"))
+    if wanted("deleted"):
+        graph_options(sub, working_dir_default=None)
+
     sub = add_command(commands, "delete", "forget a snapshot", delete, defined=wanted("delete"))
     if wanted("delete"):
         graph_options(sub, need_dir=False)
@@ -296,6 +301,18 @@ def diff(args: argparse.Namespace, bar: ProgressBar) -> int:
                                 "or name a second snapshot")
     found = graph.diff(args.from_snapshot, args.to)
     emit(args, dict(found, counts=found.counts), "\n".join(found.lines(max(0, args.limit))))
+    return 0
+
+
+def deleted(args: argparse.Namespace, bar: ProgressBar) -> int:
+    graph = backup(args, storage(args, then=WITH_GRAPH))
+    found = graph.deleted_documents()
+    against = "the graph in " + str(graph.source.graph_dir) if graph.source is not None else "the newest snapshot"
+    lines = [f"{len(found)} document(s) in earlier snapshots and not in {against}:"] if found else [
+        f"no document of an earlier snapshot is missing from {against}"]
+    lines += [f"  {d['id']}  {d.get('file_path') or '?'}  {d.get('chunks') if d.get('chunks') is not None else '?'} "
+              f"chunks  newest in {d['snapshot_id']} ({d['snapshot_time'][:19]})" for d in found]
+    emit(args, found, "\n".join(lines))
     return 0
 
 
