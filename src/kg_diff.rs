@@ -9,8 +9,9 @@
 //! hash (per field for entities and relations; status, file path and chunk count for
 //! documents), so memory grows with the number of records, not with their size.
 //!
-//! File graphs only (LightRAG's JSON, NanoVectorDB and NetworkX storages); a records snapshot
-//! of a database-backed graph is refused with a clear error.
+//! A version is LightRAG's files (its JSON, NanoVectorDB and NetworkX storages) or a records
+//! snapshot of a database-backed graph (`records_<storage>.jsonl`, one `[id, record]` per
+//! line); fields are compared by their text, so the two kinds compare with each other.
 
 use crate::error::{Error, Result};
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -120,6 +121,9 @@ impl Digest {
     /// # Errors
     /// `Integrity` when a store is not what LightRAG writes (named); what reading fails with.
     pub fn read(files: &mut dyn GraphFiles) -> Result<Digest> {
+        if files.open(RECORDS_MANIFEST)?.is_some() {
+            return Self::read_records(files);
+        }
         let mut digest = Digest::default();
         let what = files.describe();
         let bad = |name: &str, why: String| {
@@ -188,6 +192,150 @@ impl Digest {
             read_graphml(reader, &mut digest)
                 .map_err(|why| bad("graph_chunk_entity_relation.graphml", why))?;
         }
+        Ok(digest)
+    }
+}
+
+/// The manifest of a records snapshot (a database-backed graph's records, format
+/// `lightrag-records`: `python/lightrag/backup/records/layout.py`).
+const RECORDS_MANIFEST: &str = "records.json";
+
+/// The text a field's value compares by: a string as it is, anything else as JSON.
+fn value_text(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn value_fields(properties: &serde_json::Value) -> Fields {
+    properties
+        .as_object()
+        .map(|map| {
+            map.iter()
+                .map(|(k, v)| (k.clone(), hash(value_text(v).as_bytes())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Every line of a records file (`[id, record]`, or `[source, target, properties]` for graph
+/// edges), one at a time.
+fn each_line(
+    reader: impl Read,
+    mut each: impl FnMut(Vec<serde_json::Value>) -> std::result::Result<(), String>,
+) -> std::result::Result<(), String> {
+    use std::io::BufRead;
+    let mut reader = BufReader::with_capacity(256 * 1024, reader);
+    let mut line = Vec::new();
+    let mut number = 0u64;
+    loop {
+        line.clear();
+        if reader
+            .read_until(b'\n', &mut line)
+            .map_err(|e| format!("cannot be read: {e}"))?
+            == 0
+        {
+            return Ok(());
+        }
+        number += 1;
+        if line.iter().all(|b| b.is_ascii_whitespace()) {
+            continue;
+        }
+        let fields: Vec<serde_json::Value> = serde_json::from_slice(&line)
+            .map_err(|e| format!("line {number} is not a JSON list: {e}"))?;
+        each(fields).map_err(|why| format!("line {number}: {why}"))?;
+    }
+}
+
+fn id_of(fields: &[serde_json::Value]) -> std::result::Result<String, String> {
+    fields
+        .first()
+        .and_then(|v| v.as_str())
+        .map(str::to_string)
+        .ok_or_else(|| "no id first".to_string())
+}
+
+impl Digest {
+    /// A records snapshot: the same digest from its `records_<storage>.jsonl` files.
+    fn read_records(files: &mut dyn GraphFiles) -> Result<Digest> {
+        let mut digest = Digest::default();
+        let what = files.describe();
+        let read =
+            |files: &mut dyn GraphFiles,
+             store: &str,
+             each: &mut dyn FnMut(Vec<serde_json::Value>) -> std::result::Result<(), String>|
+             -> Result<()> {
+                let name = format!("records_{store}.jsonl");
+                if let Some(reader) = files.open(&name)? {
+                    each_line(reader, each).map_err(|why| {
+                        Error::integrity(format!("{name} of {what} is not a records file: {why}"))
+                    })?;
+                }
+                Ok(())
+            };
+        read(files, "doc_status", &mut |line| {
+            let record = line.get(1).cloned().unwrap_or_default();
+            let doc = digest.documents.entry(id_of(&line)?).or_default();
+            doc.status = text_field(&record, "status");
+            doc.file_path = text_field(&record, "file_path");
+            doc.chunks = record
+                .get("chunks_count")
+                .and_then(serde_json::Value::as_u64);
+            Ok(())
+        })?;
+        read(files, "full_docs", &mut |line| {
+            let record = line.get(1).cloned().unwrap_or_default();
+            let content = record.get("content").unwrap_or(&record);
+            let doc = digest.documents.entry(id_of(&line)?).or_default();
+            doc.content = Some(hash(&serde_json::to_vec(content).unwrap_or_default()));
+            if doc.file_path.is_none() {
+                doc.file_path = text_field(&record, "file_path");
+            }
+            Ok(())
+        })?;
+        read(files, "text_chunks", &mut |line| {
+            let record = line.get(1).cloned().unwrap_or_default();
+            let content = record.get("content").unwrap_or(&record);
+            let bytes = serde_json::to_vec(content).unwrap_or_default();
+            digest.chunks.insert(id_of(&line)?, hash(&bytes));
+            Ok(())
+        })?;
+        read(files, "llm_response_cache", &mut |line| {
+            digest.cache.insert(id_of(&line)?);
+            Ok(())
+        })?;
+        for store in VECTOR_STORES {
+            let ids = digest.vectors.entry(store.to_string()).or_default();
+            let vdb = match store {
+                "entities" => "entities_vdb",
+                "relationships" => "relationships_vdb",
+                _ => "chunks_vdb",
+            };
+            read(files, vdb, &mut |line| {
+                ids.insert(id_of(&line)?);
+                Ok(())
+            })?;
+        }
+        read(files, "graph_nodes", &mut |line| {
+            let fields = value_fields(line.get(1).unwrap_or(&serde_json::Value::Null));
+            digest.entities.insert(id_of(&line)?, fields);
+            Ok(())
+        })?;
+        read(files, "graph_edges", &mut |line| {
+            let a = id_of(&line)?;
+            let b = line
+                .get(1)
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+                .ok_or("an edge without a target")?;
+            let mut fields = value_fields(line.get(2).unwrap_or(&serde_json::Value::Null));
+            // GraphML keeps no edge id; records may.
+            fields.remove("id");
+            let key = if a <= b { (a, b) } else { (b, a) };
+            digest.relations.insert(key, fields);
+            Ok(())
+        })?;
         Ok(digest)
     }
 }
@@ -391,9 +539,11 @@ fn read_graphml(reader: impl Read, digest: &mut Digest) -> std::result::Result<(
                     _ => {}
                 }
             }
+            // The decoded text is hashed, so a field compares equal with the same value in
+            // a records snapshot.
             Event::Text(t) => {
                 if let Some((_, hasher)) = field.as_mut() {
-                    hasher.update(&t);
+                    hasher.update(t.decode().map_err(|e| e.to_string())?.as_bytes());
                 }
             }
             Event::CData(t) => {
@@ -403,9 +553,18 @@ fn read_graphml(reader: impl Read, digest: &mut Digest) -> std::result::Result<(
             }
             Event::GeneralRef(r) => {
                 if let Some((_, hasher)) = field.as_mut() {
-                    hasher.update(b"&");
-                    hasher.update(&r);
-                    hasher.update(b";");
+                    let text = match r.resolve_char_ref().map_err(|e| e.to_string())? {
+                        Some(ch) => ch.to_string(),
+                        None => match r.decode().map_err(|e| e.to_string())?.as_ref() {
+                            "lt" => "<".into(),
+                            "gt" => ">".into(),
+                            "amp" => "&".into(),
+                            "quot" => "\"".into(),
+                            "apos" => "'".into(),
+                            other => return Err(format!("unknown entity &{other};")),
+                        },
+                    };
+                    hasher.update(text.as_bytes());
                 }
             }
             Event::End(e) => match e.name().as_ref() {
@@ -596,6 +755,9 @@ pub struct DeletedDocument {
 
 /// The documents of a version (its `kv_store_doc_status.json` only: the small store).
 fn documents_of(files: &mut dyn GraphFiles) -> Result<BTreeMap<String, Doc>> {
+    if files.open(RECORDS_MANIFEST)?.is_some() {
+        return Ok(Digest::read_records(files)?.documents);
+    }
     let mut digest = Digest::default();
     let what = files.describe();
     if let Some(reader) = files.open("kv_store_doc_status.json")? {
@@ -634,18 +796,20 @@ pub fn deleted_documents(
     dir: Option<PathBuf>,
 ) -> Result<Vec<DeletedDocument>> {
     repo.refresh_index()?;
-    let mut files: Vec<&crate::format::SnapshotManifest> = snapshots
-        .iter()
-        .filter(|m| check_file_snapshot(m).is_ok())
-        .collect();
-    files.sort_by(|a, b| b.time.cmp(&a.time));
+    // Newest first; snapshots of the same time in the order given (oldest first) reversed.
+    let mut files: Vec<(usize, &crate::format::SnapshotManifest)> =
+        snapshots.iter().enumerate().collect();
+    files.sort_by(|(i, a), (j, b)| b.time.cmp(&a.time).then(j.cmp(i)));
+    let files: Vec<&crate::format::SnapshotManifest> = files.into_iter().map(|(_, m)| m).collect();
     let mut read: BTreeMap<Vec<crate::format::ObjectId>, BTreeMap<String, Doc>> = BTreeMap::new();
     let mut documents =
         |manifest: &crate::format::SnapshotManifest| -> Result<BTreeMap<String, Doc>> {
             let key: Vec<_> = manifest
                 .files
                 .iter()
-                .find(|f| f.path == "kv_store_doc_status.json")
+                .find(|f| {
+                    f.path == "kv_store_doc_status.json" || f.path == "records_doc_status.jsonl"
+                })
                 .map(|f| f.chunks.iter().map(|c| c.id).collect())
                 .unwrap_or_default();
             if let Some(known) = read.get(&key) {
@@ -687,19 +851,6 @@ pub fn deleted_documents(
     Ok(out)
 }
 
-/// A records snapshot (of a database-backed graph) holds records, not LightRAG's files.
-fn check_file_snapshot(manifest: &crate::format::SnapshotManifest) -> Result<()> {
-    let metadata: serde_json::Value =
-        serde_json::from_str(&manifest.metadata_json).unwrap_or_default();
-    if metadata.get("capture").and_then(|c| c.as_str()) == Some("records") {
-        return Err(Error::invalid(format!(
-            "snapshot {} holds the records of a database-backed graph: diff compares LightRAG's file stores only (for now), restore both into folders to compare them",
-            manifest.snapshot_id
-        )));
-    }
-    Ok(())
-}
-
 /// What changed from snapshot `before` to snapshot `after`, or to the graph files in `dir`
 /// (one of the two).
 ///
@@ -711,7 +862,6 @@ pub fn diff_versions(
     after: Option<&crate::format::SnapshotManifest>,
     dir: Option<PathBuf>,
 ) -> Result<GraphDiff> {
-    check_file_snapshot(before)?;
     repo.refresh_index()?;
     // The two versions are read at the same time, one per core.
     let (old, new) = std::thread::scope(|scope| {
@@ -737,13 +887,10 @@ fn read_version(
     dir: Option<PathBuf>,
 ) -> Result<Digest> {
     Ok(match (after, dir) {
-        (Some(after), _) => {
-            check_file_snapshot(after)?;
-            Digest::read(&mut SnapshotFiles {
-                repo,
-                manifest: after,
-            })?
-        }
+        (Some(after), _) => Digest::read(&mut SnapshotFiles {
+            repo,
+            manifest: after,
+        })?,
         (None, Some(dir)) => {
             if !dir.is_dir() {
                 return Err(Error::GraphDirNotFound {

@@ -641,3 +641,86 @@ fn a_snapshot_file_reads_as_its_bytes_and_a_vector_file_without_its_matrix() {
     assert_eq!(json["data"].as_array().unwrap().len(), 3000);
     assert!(text.len() < 3000 * 1024, "no matrix chunk was read");
 }
+
+/// The records fixture of the Python suite: a database-backed graph's records snapshot.
+fn records_fixture() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests_py/fixtures/records-v1")
+}
+
+#[test]
+fn a_records_snapshot_diffs_like_a_file_graph() {
+    use lightrag_backup::kg_diff::{deleted_documents, diff_versions};
+    let tmp = tempfile::tempdir().unwrap();
+    let before = tmp.path().join("before");
+    let after = tmp.path().join("after");
+    std::fs::create_dir_all(&before).unwrap();
+    std::fs::create_dir_all(&after).unwrap();
+    for entry in std::fs::read_dir(records_fixture()).unwrap().flatten() {
+        std::fs::copy(entry.path(), before.join(entry.file_name())).unwrap();
+        std::fs::copy(entry.path(), after.join(entry.file_name())).unwrap();
+    }
+    // One document gone, with the one entity only it mentioned; another entity edited.
+    let drop_line = |file: &str, starts: &str| {
+        let text = std::fs::read_to_string(after.join(file)).unwrap();
+        let kept: Vec<&str> = text.lines().filter(|l| !l.starts_with(starts)).collect();
+        assert!(kept.len() < text.lines().count(), "{file} holds {starts}");
+        std::fs::write(after.join(file), kept.join("\n") + "\n").unwrap();
+    };
+    let doc = "doc-76d2425919005cc6b230dc706c00f700";
+    drop_line("records_doc_status.jsonl", &format!("[\"{doc}\""));
+    drop_line("records_full_docs.jsonl", &format!("[\"{doc}\""));
+    drop_line("records_graph_nodes.jsonl", "[\"Alice S0\"");
+    let nodes = std::fs::read_to_string(after.join("records_graph_nodes.jsonl")).unwrap();
+    std::fs::write(
+        after.join("records_graph_nodes.jsonl"),
+        nodes.replacen("Dana Y1 as described", "Dana Y1, edited,", 1),
+    )
+    .unwrap();
+    let repo = open_local(&tmp.path().join("repo"));
+    let first = snapshot(&repo, "db", &before);
+    let second = create_snapshot(
+        &repo,
+        "db",
+        &after,
+        &SnapshotOptions {
+            adopt: true,
+            ..Default::default()
+        },
+        &NoProgress,
+    )
+    .unwrap();
+    let diff = diff_versions(&repo, &first, Some(&second), None).unwrap();
+    let removed: Vec<&str> = diff
+        .documents
+        .removed
+        .iter()
+        .map(|d| d.id.as_str())
+        .collect();
+    assert_eq!(removed, [doc]);
+    assert!(diff.documents.added.is_empty());
+    assert_eq!(diff.entities.removed, ["Alice S0"]);
+    let changed: Vec<(String, Vec<String>)> = diff
+        .entities
+        .changed
+        .iter()
+        .map(|c| (c.name[0].clone(), c.fields.clone()))
+        .collect();
+    assert_eq!(
+        changed,
+        [("Dana Y1".to_string(), vec!["description".to_string()])]
+    );
+    assert_eq!(diff.totals["documents"], [2, 1]);
+    assert!(diff_versions(&repo, &first, Some(&first), None)
+        .unwrap()
+        .is_empty());
+    // The records snapshot against the folder it was taken of: nothing changed.
+    assert!(diff_versions(&repo, &second, None, Some(after.clone()))
+        .unwrap()
+        .is_empty());
+    let gone = deleted_documents(&repo, &[first.clone(), second.clone()], None).unwrap();
+    assert_eq!(gone.len(), 1);
+    assert_eq!(
+        (gone[0].id.as_str(), gone[0].snapshot_id.as_str()),
+        (doc, first.snapshot_id.as_str())
+    );
+}

@@ -1224,3 +1224,29 @@ async def test_an_insert_racing_a_redis_graph_snapshot_is_accepted_and_wholly_in
     for store in ("full_docs", "doc_status"):
         assert "doc-racing" not in before.kv[store], store
         assert "doc-racing" in after.kv[store], store
+
+
+async def test_a_postgres_graph_diffs_and_lists_its_deleted_document(tmp_path, storage, db_env):
+    """Issue 32: the diff and the deleted-documents list on a database-backed graph (records
+    snapshots, and the live graph read as a snapshot captures it)."""
+    from lightrag.base import DocStatus
+
+    async with graph(tmp_path / "src", db_env, POSTGRES, ws=workspace()) as rag:
+        backup = GraphBackup.from_rag("pg-diff", rag, storage)
+        before = await backup.acreate_snapshot()
+        same = await backup.adiff(before.snapshot_id, before.snapshot_id)
+        assert same.is_empty and same["totals"]["documents"] == [4, 4]
+        assert (await backup.adiff(before.snapshot_id)).is_empty
+        assert await backup.adeleted_documents() == []
+        # Delete one document through LightRAG and insert another.
+        removed_id = sorted((await rag.doc_status.get_docs_by_statuses([DocStatus.PROCESSED])).keys())[0]
+        await rag.adelete_by_doc_id(removed_id)
+        await rag.ainsert(documents(1, seed=5, start=70))
+        live = await backup.adiff(before.snapshot_id)
+        assert [d["id"] for d in live["documents"]["removed"]] == [removed_id], live.counts
+        assert len(live["documents"]["added"]) == 1 and live["entities"]["removed"]
+        after = await backup.acreate_snapshot()
+        between = await backup.adiff(before.snapshot_id, after.snapshot_id)
+        assert between.counts == live.counts
+        gone = await backup.adeleted_documents()
+        assert [(d["id"], d["snapshot_id"]) for d in gone] == [(removed_id, before.snapshot_id)]

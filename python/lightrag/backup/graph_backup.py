@@ -15,7 +15,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any, Callable, Optional, TypeVar
+from typing import Any, AsyncIterator, Callable, Optional, TypeVar
 
 import lightrag.backup._live as _live  # by module: tests hold a live instance by patching it
 from .staging import new as new_staging_folder
@@ -468,8 +468,8 @@ class GraphBackup:
         Returns a :class:`~lightrag.backup.kg_diff.GraphDiff`: documents (id, file path, status,
         chunk count), entities and relations (which fields changed: description, type, sources,
         weight, keywords, ...) added, removed and changed; text chunks, vector rows and LLM
-        cache entries counted. File graphs only: a records snapshot or a database-backed live
-        graph raises :class:`InvalidInputError`."""
+        cache entries counted. Records snapshots of database-backed graphs diff alike (and
+        with file snapshots); a live database-backed graph is read as a snapshot captures it."""
         if to != "live":
             return self.snapshots.diff_snapshots(from_snapshot, to)
         source = self._own_source()
@@ -483,13 +483,21 @@ class GraphBackup:
         if to != "live":
             return await self.snapshots.adiff_snapshots(from_snapshot, to)
         source = self._own_source()
-        if source.records:
-            raise InvalidInputError(
-                f"graph {self.graph_id!r} lives in databases: diff compares LightRAG's file stores only (for now); "
-                "diff two of its snapshots restored into folders instead")
-        async with source.consistent_view() as folder:
+        async with self._current_version(source) as folder:
             result = await self.snapshots.diff_op(from_snapshot, to_folder=folder).start()
         return self.snapshots.diffed(result, from_snapshot, to)
+
+    @contextlib.asynccontextmanager
+    async def _current_version(self, source: GraphSource) -> AsyncIterator[Path]:
+        """The graph as it is now, as a folder the engine reads: a live instance's files from a
+        consistent view, a database-backed graph's records captured as a snapshot captures them
+        (into a staging folder, removed after)."""
+        if source.records:
+            async with source.capture(None) as capture:
+                yield capture.folder
+        else:
+            async with source.consistent_view() as folder:
+                yield folder
 
     def deleted_documents(self) -> list[dict[str, Any]]:
         """Documents earlier snapshots hold and the graph no longer does, each with the newest
@@ -509,11 +517,7 @@ class GraphBackup:
         source = self.source
         if source is None:
             return list(json.loads(await self.snapshots.deleted_op().start()))
-        if source.records:
-            raise InvalidInputError(
-                f"graph {self.graph_id!r} lives in databases: deleted documents are found in LightRAG's file "
-                "stores only (for now)")
-        async with source.consistent_view() as folder:
+        async with self._current_version(source) as folder:
             return list(json.loads(await self.snapshots.deleted_op(folder).start()))
 
     @_documented_as(GraphSnapshots.get_backup_stats)
