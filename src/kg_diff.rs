@@ -473,20 +473,7 @@ fn read_graphml(reader: impl Read, digest: &mut Digest) -> std::result::Result<(
     let mut fields = Fields::new();
     let mut field: Option<(String, blake3::Hasher)> = None;
     let mut saw_graph = false;
-    let attribute = |e: &quick_xml::events::BytesStart,
-                     name: &[u8]|
-     -> std::result::Result<Option<String>, String> {
-        for attr in e.attributes() {
-            let attr = attr.map_err(|e| e.to_string())?;
-            if attr.key.as_ref() == name {
-                return attr
-                    .normalized_value(quick_xml::XmlVersion::Implicit1_0)
-                    .map(|v| Some(v.into_owned()))
-                    .map_err(|e| e.to_string());
-            }
-        }
-        Ok(None)
-    };
+    let attribute = crate::validate::xml_attribute;
     let close = |open: &mut Open, fields: &mut Fields, digest: &mut Digest| match std::mem::replace(
         open,
         Open::None,
@@ -553,18 +540,7 @@ fn read_graphml(reader: impl Read, digest: &mut Digest) -> std::result::Result<(
             }
             Event::GeneralRef(r) => {
                 if let Some((_, hasher)) = field.as_mut() {
-                    let text = match r.resolve_char_ref().map_err(|e| e.to_string())? {
-                        Some(ch) => ch.to_string(),
-                        None => match r.decode().map_err(|e| e.to_string())?.as_ref() {
-                            "lt" => "<".into(),
-                            "gt" => ">".into(),
-                            "amp" => "&".into(),
-                            "quot" => "\"".into(),
-                            "apos" => "'".into(),
-                            other => return Err(format!("unknown entity &{other};")),
-                        },
-                    };
-                    hasher.update(text.as_bytes());
+                    hasher.update(crate::validate::xml_reference(&r)?.as_bytes());
                 }
             }
             Event::End(e) => match e.name().as_ref() {

@@ -994,6 +994,43 @@ fn probe_entities(
     }
 }
 
+/// The value of attribute `name` of an XML element (GraphML's), normalized.
+pub(crate) fn xml_attribute(
+    e: &quick_xml::events::BytesStart,
+    name: &[u8],
+) -> std::result::Result<Option<String>, String> {
+    for attr in e.attributes() {
+        let attr = attr.map_err(|e| e.to_string())?;
+        if attr.key.as_ref() == name {
+            return attr
+                .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                .map(|v| Some(v.into_owned()))
+                .map_err(|e| e.to_string());
+        }
+    }
+    Ok(None)
+}
+
+/// The text an XML reference in element text stands for (a character reference or one of
+/// XML's five predefined entities; NetworkX writes no other).
+pub(crate) fn xml_reference(
+    r: &quick_xml::events::BytesRef,
+) -> std::result::Result<String, String> {
+    if let Some(ch) = r.resolve_char_ref().map_err(|e| e.to_string())? {
+        return Ok(ch.to_string());
+    }
+    let name = r.decode().map_err(|e| e.to_string())?;
+    Ok(match name.as_ref() {
+        "lt" => "<",
+        "gt" => ">",
+        "amp" => "&",
+        "quot" => "\"",
+        "apos" => "'",
+        other => return Err(format!("unknown entity &{other};")),
+    }
+    .to_string())
+}
+
 /// The nodes and edges of a GraphML file with the `source_id` each cites.
 fn parse_graphml(bytes: &[u8]) -> std::result::Result<Graph, String> {
     use quick_xml::events::Event;
@@ -1017,20 +1054,7 @@ fn parse_graphml(bytes: &[u8]) -> std::result::Result<Graph, String> {
         Empty,
         Other,
     }
-    let attribute = |e: &quick_xml::events::BytesStart,
-                     name: &[u8]|
-     -> std::result::Result<Option<String>, String> {
-        for attr in e.attributes() {
-            let attr = attr.map_err(|e| e.to_string())?;
-            if attr.key.as_ref() == name {
-                return attr
-                    .normalized_value(quick_xml::XmlVersion::Implicit1_0)
-                    .map(|v| Some(v.into_owned()))
-                    .map_err(|e| e.to_string());
-            }
-        }
-        Ok(None)
-    };
+    let attribute = xml_attribute;
     loop {
         let event = reader
             .read_event_into(&mut buf)
@@ -1083,21 +1107,7 @@ fn parse_graphml(bytes: &[u8]) -> std::result::Result<Graph, String> {
             Event::CData(t) if in_source => {
                 sources.push_str(&String::from_utf8_lossy(&t));
             }
-            Event::GeneralRef(r) if in_source => {
-                if let Some(ch) = r.resolve_char_ref().map_err(|e| e.to_string())? {
-                    sources.push(ch);
-                } else {
-                    let name = r.decode().map_err(|e| e.to_string())?;
-                    sources.push_str(match name.as_ref() {
-                        "lt" => "<",
-                        "gt" => ">",
-                        "amp" => "&",
-                        "quot" => "\"",
-                        "apos" => "'",
-                        other => return Err(format!("unknown entity &{other};")),
-                    });
-                }
-            }
+            Event::GeneralRef(r) if in_source => sources.push_str(&xml_reference(&r)?),
             Event::End(e) => match e.name().as_ref() {
                 b"data" if in_source => {
                     in_source = false;
