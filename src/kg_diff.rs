@@ -126,8 +126,10 @@ impl Digest {
         }
         let mut digest = Digest::default();
         let what = files.describe();
+        // A store that is not what LightRAG writes is bad input to a diff (the snapshot holds
+        // it faithfully); a store that cannot be read (a damaged chunk) is damage.
         let bad = |name: &str, why: String| {
-            Error::integrity(format!(
+            Error::invalid(format!(
                 "{name} of {what} is not what LightRAG writes: {why}"
             ))
         };
@@ -200,6 +202,9 @@ impl Digest {
 /// `lightrag-records`: `python/lightrag/backup/records/layout.py`).
 const RECORDS_MANIFEST: &str = "records.json";
 
+/// How a records file that fails to read (not to parse) is reported.
+const CANNOT_BE_READ: &str = "cannot be read";
+
 /// The text a field's value compares by: a string as it is, anything else as JSON.
 fn value_text(value: &serde_json::Value) -> String {
     match value {
@@ -233,7 +238,7 @@ fn each_line(
         line.clear();
         if reader
             .read_until(b'\n', &mut line)
-            .map_err(|e| format!("cannot be read: {e}"))?
+            .map_err(|e| format!("{CANNOT_BE_READ}: {e}"))?
             == 0
         {
             return Ok(());
@@ -269,7 +274,12 @@ impl Digest {
                 let name = format!("records_{store}.jsonl");
                 if let Some(reader) = files.open(&name)? {
                     each_line(reader, each).map_err(|why| {
-                        Error::integrity(format!("{name} of {what} is not a records file: {why}"))
+                        let message = format!("{name} of {what} is not a records file: {why}");
+                        if why.starts_with(CANNOT_BE_READ) {
+                            Error::integrity(message)
+                        } else {
+                            Error::invalid(message)
+                        }
                     })?;
                 }
                 Ok(())
@@ -750,10 +760,13 @@ fn documents_of(files: &mut dyn GraphFiles) -> Result<BTreeMap<String, Doc>> {
                 },
             );
         })
-        .map_err(|e| {
-            Error::integrity(format!(
+        .map_err(|e| match e.io_error_kind() {
+            Some(_) => Error::integrity(format!(
+                "kv_store_doc_status.json of {what} cannot be read: {e}"
+            )),
+            None => Error::invalid(format!(
                 "kv_store_doc_status.json of {what} is not what LightRAG writes: {e}"
-            ))
+            )),
         })?;
     }
     Ok(digest.documents)
@@ -825,6 +838,35 @@ pub fn deleted_documents(
     let mut out: Vec<DeletedDocument> = found.into_values().collect();
     out.sort_by(|a, b| b.snapshot_time.cmp(&a.snapshot_time).then(a.id.cmp(&b.id)));
     Ok(out)
+}
+
+/// A version of graph `graph_id` named by a snapshot (id, unique prefix, `latest`) or, when no
+/// snapshot is named so, by a recovery point (id or unique prefix): the point's snapshot of
+/// the graph.
+///
+/// # Errors
+/// The snapshot's `SnapshotNotFound` when neither names one; `InvalidInput` when the point
+/// holds no snapshot of the graph.
+pub fn load_version(
+    repo: &crate::repository::Repository,
+    graph_id: &str,
+    reference: &str,
+) -> Result<crate::format::SnapshotManifest> {
+    let missing = match repo.load_snapshot(graph_id, reference) {
+        Err(missing @ Error::SnapshotNotFound { .. }) => missing,
+        other => return other,
+    };
+    let point = match crate::recovery::load_point(repo, reference) {
+        Ok(point) => point.point,
+        Err(_) => return Err(missing),
+    };
+    let named = point.graphs.get(graph_id).ok_or_else(|| {
+        Error::invalid(format!(
+            "recovery point {} holds no snapshot of graph {graph_id:?}",
+            point.checkpoint_id
+        ))
+    })?;
+    crate::recovery::resolve(repo, graph_id, named)?.ok_or(missing)
 }
 
 /// What changed from snapshot `before` to snapshot `after`, or to the graph files in `dir`

@@ -717,6 +717,32 @@ fn a_records_snapshot_diffs_like_a_file_graph() {
     assert!(diff_versions(&repo, &second, None, Some(after.clone()))
         .unwrap()
         .is_empty());
+    // A recovery point names a version too: the point's snapshot of the graph.
+    use lightrag_backup::kg_diff::load_version;
+    let point = lightrag_backup::recovery::create_point(
+        &repo,
+        &[("db".to_string(), first.snapshot_id.clone())]
+            .into_iter()
+            .collect(),
+        None,
+        None,
+        "{}",
+    )
+    .unwrap();
+    let from_point = load_version(&repo, "db", &point.checkpoint_id[..8]).unwrap();
+    assert_eq!(from_point.snapshot_id, first.snapshot_id);
+    assert_eq!(
+        diff_versions(&repo, &from_point, Some(&second), None).unwrap(),
+        diff
+    );
+    assert!(matches!(
+        load_version(&repo, "other", &point.checkpoint_id),
+        Err(Error::InvalidInput { .. })
+    ));
+    assert!(matches!(
+        load_version(&repo, "db", "0123abcd"),
+        Err(Error::SnapshotNotFound { .. })
+    ));
     let gone = deleted_documents(&repo, &[first.clone(), second.clone()], None).unwrap();
     assert_eq!(gone.len(), 1);
     assert_eq!(

@@ -346,5 +346,10 @@ def test_diff_over_rest_counts_first_and_pages(server):
     assert_error_shape(client.get("/backup/graphs/g1/diff", params={"from": "0123456789ab"}), 404,
                        "snapshot_not_found")
     assert client.get("/backup/graphs/g1/diff").status_code == 422
+    # g2's vdb_chunks.json is random bytes, snapshotted faithfully: not a graph a diff can
+    # read, which is bad input (422), not damage to the repository (500).
+    unreadable = client.get("/backup/graphs/g2/diff", params={"from": "latest"})
+    assert_error_shape(unreadable, 422, "invalid_input")
+    assert "vdb_chunks.json" in unreadable.json()["error"]["message"]
     gone = client.get("/backup/graphs/g1/deleted")
     assert gone.status_code == 200 and gone.json() == [], gone.text

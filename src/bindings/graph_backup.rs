@@ -157,8 +157,9 @@ impl PyGraphBackup {
         )
     }
 
-    /// What changed from snapshot `from_ref` to snapshot `to_ref`, or to the graph files in
-    /// `to_dir` (the live graph, read as it is): a `kg_diff::GraphDiff` as JSON.
+    /// What changed from snapshot `from_ref` to snapshot `to_ref` (either may name a recovery
+    /// point), or to the graph files in `to_dir` (the live graph, read as it is): a
+    /// `kg_diff::GraphDiff` as JSON.
     #[pyo3(signature = (from_ref, to_ref=None, to_dir=None))]
     fn diff_op(
         &self,
@@ -168,9 +169,11 @@ impl PyGraphBackup {
     ) -> PyOperation {
         let (repo, graph_id) = (self.repo.clone(), self.graph_id.clone());
         PyOperation::new(move || {
-            let before = repo.load_snapshot(&graph_id, &from_ref)?;
+            let before = crate::kg_diff::load_version(&repo, &graph_id, &from_ref)?;
             let after = match (&to_ref, &to_dir) {
-                (Some(to_ref), None) => Some(repo.load_snapshot(&graph_id, to_ref)?),
+                (Some(to_ref), None) => {
+                    Some(crate::kg_diff::load_version(&repo, &graph_id, to_ref)?)
+                }
                 (None, Some(_)) => None,
                 _ => {
                     return Err(Error::invalid(

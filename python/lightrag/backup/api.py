@@ -178,9 +178,9 @@ def create_backup_router(
     async def diff(
         graph_id: str = GraphId,
         from_snapshot: str = Query(..., alias="from", min_length=1, max_length=100,
-                                   description="a snapshot id, a unique prefix of one, or latest"),
+                                   description="a snapshot id, a unique prefix of one, latest, or a recovery point id"),
         to: str = Query("live", min_length=1, max_length=100,
-                        description="another snapshot, or live: the graph as it is now"),
+                        description="another snapshot (or recovery point), or live: the graph as it is now"),
         offset: int = Query(0, ge=0, description="first item of each list"),
         limit: int = Query(100, ge=0, le=10000, description="items per list (counts are whole)"),
     ) -> dict[str, Any]:

@@ -461,7 +461,8 @@ class GraphBackup:
 
     def diff(self, from_snapshot: str, to: str = "live") -> "GraphDiff":
         """What changed in the graph from snapshot ``from_snapshot`` to ``to``: another snapshot
-        (an id, a unique prefix or ``latest``) or ``"live"``, the graph as it is now (a live
+        (an id, a unique prefix, ``latest``, or a recovery point's id: its snapshot of this
+        graph) or ``"live"``, the graph as it is now (a live
         instance's files are read from a consistent view taken under a pause of milliseconds).
         Nothing is restored: both versions are read as streams, the vector matrices not at all.
 

@@ -95,9 +95,11 @@ def register(commands: Any, wanted: Wanted) -> None:
                       "entities, relations, chunks, vectors", diff, defined=wanted("diff"))
     if wanted("diff"):
         graph_options(sub, working_dir_default=None)
-        sub.add_argument("from_snapshot", metavar="FROM", help="a snapshot id, a unique prefix of one, or latest")
+        sub.add_argument("from_snapshot", metavar="FROM",
+                         help="a snapshot id, a unique prefix of one, latest, or a recovery point id")
         sub.add_argument("to", metavar="TO", nargs="?", default="live",
-                         help="another snapshot, or live (the default: the graph in -w/--working-dir as it is now)")
+                         help="another snapshot (or recovery point), or live (the default: the graph in "
+                              "-w/--working-dir as it is now)")
         sub.add_argument("--limit", type=int, default=20,
                          help="items listed per kind and part (default 20; --json lists them all)")
 
