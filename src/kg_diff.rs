@@ -122,7 +122,7 @@ impl Digest {
     /// `Integrity` when a store is not what LightRAG writes (named); what reading fails with.
     pub fn read(files: &mut dyn GraphFiles) -> Result<Digest> {
         if files.open(RECORDS_MANIFEST)?.is_some() {
-            return Self::read_records(files);
+            return Self::read_records(files, false);
         }
         let mut digest = Digest::default();
         let what = files.describe();
@@ -263,7 +263,8 @@ fn id_of(fields: &[serde_json::Value]) -> std::result::Result<String, String> {
 
 impl Digest {
     /// A records snapshot: the same digest from its `records_<storage>.jsonl` files.
-    fn read_records(files: &mut dyn GraphFiles) -> Result<Digest> {
+    /// With `documents_only`, only its doc status store is read (what `deleted` needs).
+    fn read_records(files: &mut dyn GraphFiles, documents_only: bool) -> Result<Digest> {
         let mut digest = Digest::default();
         let what = files.describe();
         let read =
@@ -294,6 +295,9 @@ impl Digest {
                 .and_then(serde_json::Value::as_u64);
             Ok(())
         })?;
+        if documents_only {
+            return Ok(digest);
+        }
         read(files, "full_docs", &mut |line| {
             let record = line.get(1).cloned().unwrap_or_default();
             let content = record.get("content").unwrap_or(&record);
@@ -742,7 +746,7 @@ pub struct DeletedDocument {
 /// The documents of a version (its `kv_store_doc_status.json` only: the small store).
 fn documents_of(files: &mut dyn GraphFiles) -> Result<BTreeMap<String, Doc>> {
     if files.open(RECORDS_MANIFEST)?.is_some() {
-        return Ok(Digest::read_records(files)?.documents);
+        return Ok(Digest::read_records(files, true)?.documents);
     }
     let mut digest = Digest::default();
     let what = files.describe();
