@@ -16,7 +16,7 @@ import os
 import time
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, AsyncIterator
+from typing import TYPE_CHECKING, Any, AsyncIterator, Optional
 
 if TYPE_CHECKING:
     import asyncio
@@ -113,7 +113,8 @@ def _enqueue_lock_namespace() -> "str | None":
 
 
 @contextlib.asynccontextmanager
-async def pipeline_reservation(rag: Any, *, kind: str, timeout: float) -> AsyncIterator[None]:
+async def pipeline_reservation(rag: Any, *, kind: str, timeout: float,
+                               job_name: Optional[str] = None) -> AsyncIterator[None]:
     """Hold the workspace's pipeline for the block.
 
     A restore replaces the graph: it holds ``busy`` + ``destructive_busy``, as LightRAG's own
@@ -145,8 +146,10 @@ async def pipeline_reservation(rag: Any, *, kind: str, timeout: float) -> AsyncI
         return
     lock = get_namespace_lock("pipeline_status", workspace=workspace)
     token = f"lightrag-backup-{kind}-{uuid.uuid4().hex}"
-    enqueue_namespace = None if kind == "restore" else _enqueue_lock_namespace()
+    enqueue_namespace = None if kind.startswith("restore") else _enqueue_lock_namespace()
     flags: dict[str, Any] = {"busy": True, "operation_record": {"kind": f"backup_{kind}"}}
+    if job_name is not None:
+        flags["job_name"] = job_name  # LightRAG's own deletions join a hold named "Deleting ... documents"
     if enqueue_namespace is None:
         flags["destructive_busy"] = True
     deadline = time.monotonic() + max(timeout, 0.0)
@@ -273,6 +276,20 @@ async def _release(rag: Any, workspace: Any, status: Any, lock: Any, token: str)
 
 
 _background: "set[asyncio.Task[None]]" = set()
+
+
+def discard_unsaved(rag: Any) -> None:
+    """Drop what the storages hold in memory and have not written (a rollback replaces their
+    files next): NanoVectorDB's buffered upserts and deletes and its redo logs, which a reload
+    keeps to replay on top of the file. JSON KV and NetworkX storages hold none beside their
+    data, which :func:`reload_storages` replaces."""
+    for storage in _storages(rag):
+        for buffer in ("_pending_upserts", "_pending_deletes", "_unsaved_upserts", "_unsaved_deletes"):
+            held = getattr(storage, buffer, None)
+            if held is not None and hasattr(held, "clear"):
+                held.clear()
+        if hasattr(storage, "_client_dirty"):
+            storage._client_dirty = False
 
 
 async def reload_storages(rag: Any) -> None:

@@ -51,6 +51,21 @@ class SnapshotNotFoundError(BackupError, KeyError):
     kind = "snapshot_not_found"
 
 
+class DocumentNotFoundError(BackupError, KeyError):
+    """The snapshot holds no such document (by id or file path)."""
+
+    http_status = 404
+    kind = "document_not_found"
+
+
+class DocumentExistsError(BackupError):
+    """The document to restore is still in the graph: restore it with ``replace`` to put the
+    snapshot's version in place of the current one."""
+
+    http_status = 409
+    kind = "document_exists"
+
+
 class GraphDirNotFoundError(BackupError, FileNotFoundError):
     """The graph's working directory does not exist."""
 
@@ -115,6 +130,14 @@ class GraphBusyError(BackupError):
     http_status = 409
     kind = "graph_busy"
     retryable = True
+
+
+class RolledBackError(BackupError):
+    """A write failed part-way and was undone: the graph holds what it held before (the
+    message names the failure and the safety snapshot it was rolled back to)."""
+
+    retryable = True
+    kind = "rolled_back"
 
 
 class IntegrityError(BackupError):
@@ -281,6 +304,8 @@ __all__ = [
     "BackupError",
     "BackupIOError",
     "CatalogError",
+    "DocumentExistsError",
+    "DocumentNotFoundError",
     "GraphBusyError",
     "GraphDirNotFoundError",
     "GraphNotFoundError",
@@ -301,6 +326,7 @@ __all__ = [
     "PasswordRequiredError",
     "WrongPasswordError",
     "RestoreIncompleteError",
+    "RolledBackError",
     "SnapshotNotFoundError",
     "SnapshotProtectedError",
     "StorageAuthError",

@@ -361,6 +361,54 @@ class GraphBackup:
             self.snapshots.restored(self.snapshots.restore_op(snapshot_id, folder, safety_snapshot, False, callback).run())
             return True
 
+    def restore_documents(
+        self,
+        snapshot_id: str,
+        documents: "list[str] | str",
+        *,
+        replace: bool = False,
+        dry_run: bool = False,
+        safety_snapshot: bool = True,
+        progress: Progress = None,
+    ) -> dict[str, Any]:
+        """Sync twin of :meth:`arestore_documents`."""
+        return _run_sync(self.arestore_documents(snapshot_id, documents, replace=replace, dry_run=dry_run,
+                                                 safety_snapshot=safety_snapshot, progress=progress))
+
+    async def arestore_documents(
+        self,
+        snapshot_id: str,
+        documents: "list[str] | str",
+        *,
+        replace: bool = False,
+        dry_run: bool = False,
+        safety_snapshot: bool = True,
+        progress: Progress = None,
+    ) -> dict[str, Any]:
+        """Put documents of a snapshot back into the live graph without rolling the rest back:
+        each document (by id, or by the file path LightRAG recorded) with its text, chunks,
+        chunk vectors, LLM cache entries and the entities and relations its chunks contributed
+        (see :mod:`lightrag.backup.documents`). Documents inserted since stay, with their
+        entities. Any LightRAG storages: it writes through the instance's own.
+
+        No LLM or embedding call is made where the snapshot holds the answer; the report's
+        ``calls`` counts those made (``llm``, ``embedding``, ``embedded_texts``). A document
+        the graph still holds is refused (:class:`DocumentExistsError`) unless ``replace``:
+        its current version is deleted through LightRAG first. ``dry_run`` returns the plan
+        (what would be added and rebuilt) and writes nothing. The pipeline is held while it
+        writes, the graph is kept first as a safety snapshot (so the undelete can itself be
+        undone), and a failure part-way rolls the graph back to it
+        (:class:`RolledBackError`). Raises :class:`DocumentNotFoundError` for a document the
+        snapshot does not hold."""
+        names = [documents] if isinstance(documents, str) else list(documents)
+        if not names:
+            raise InvalidInputError("name at least one document to restore")
+        with progress_callback(progress) as callback:
+            source = self._own_source()
+            snapshot = await self.aget_snapshot(snapshot_id)
+            return await source.restore_documents(self.snapshots, snapshot, names, replace=replace, dry_run=dry_run,
+                                                  safety_snapshot=safety_snapshot, progress=callback)
+
     def _file_restore_folder(self, snapshot_id: str, target_dir: Any, into: Any) -> Optional[Path]:
         """The folder a restore writes with the engine alone (a file snapshot into a folder
         no process serves), or ``None`` when it needs more (a live instance, records)."""

@@ -98,6 +98,13 @@ class GraphSource(abc.ABC):
         safety snapshot unless ``safety_snapshot`` is false); ``snapshots.last_restore`` says
         what was done."""
 
+    async def restore_documents(self, snapshots: GraphSnapshots, snapshot: BackupSnapshot, wanted: list[str], *,
+                                replace: bool, dry_run: bool, safety_snapshot: bool,
+                                progress: Optional[ProgressCallback]) -> dict[str, Any]:
+        """Put documents of ``snapshot`` back into the graph as it is now (:mod:`.documents`);
+        returns the plan (a dry run) or what was done."""
+        raise InvalidInputError(f"documents are restored into a live LightRAG instance, not into {self.describe()}")
+
     @abc.abstractmethod
     def consistent_view(self) -> "contextlib.AbstractAsyncContextManager[Path]":
         """A folder holding the graph's files as one consistent state, to read without
@@ -200,9 +207,9 @@ class LiveSource(GraphSource):
                          busy_timeout)
         self.rag = rag
 
-    def hold(self, kind: str) -> "contextlib.AbstractAsyncContextManager[None]":
+    def hold(self, kind: str, job_name: Optional[str] = None) -> "contextlib.AbstractAsyncContextManager[None]":
         """The instance's pipeline reserved (``kind`` says for what), released when the block ends."""
-        return _live.pipeline_reservation(self.rag, kind=kind, timeout=self.busy_timeout)
+        return _live.pipeline_reservation(self.rag, kind=kind, timeout=self.busy_timeout, job_name=job_name)
 
     @abc.abstractmethod
     async def stage(self, staging: Path, progress: Optional[ProgressCallback] = None) -> Any:
@@ -264,21 +271,8 @@ class LiveSource(GraphSource):
             async with self.hold("restore"):
                 safety = None
                 if safety_snapshot:
-                    folder = self.new_staging()
-                    try:
-                        paused_at = time.perf_counter()
-                        held = await self.stage(folder)
-                        records_read = await self.finish_stage(folder, held)
-                        # The pipeline stays held: the restore follows under the same hold. An
-                        # empty graph (a new machine's LightRAG) holds nothing to keep.
-                        if records_restore.has_graph_files(folder):
-                            safety = await snapshots.asnapshot(
-                                self.captured(folder, (time.perf_counter() - paused_at) * 1000, records_read),
-                                f"state replaced by restoring {snapshot.snapshot_id}", None,
-                                {"replaced_by": snapshot.snapshot_id}, safety=True,
-                            )
-                    finally:
-                        remove_staging_folder(folder)
+                    safety = await self.safety_snapshot_held(snapshots, f"state replaced by restoring {snapshot.snapshot_id}",
+                                                             {"replaced_by": snapshot.snapshot_id})
                 restored = await records_restore.load_into(records, self.rag, progress,
                                                            safety.snapshot_id if safety else None,
                                                            snapshot.snapshot_id)
@@ -290,6 +284,88 @@ class LiveSource(GraphSource):
         finally:
             remove_staging_folder(scratch)
         snapshots.last_restore = outcome
+
+    async def safety_snapshot_held(self, snapshots: GraphSnapshots, description: str,
+                                   metadata: dict[str, Any]) -> Optional[BackupSnapshot]:
+        """With the pipeline held (it stays held: the write follows under the same hold): the
+        graph as it is now, committed as a safety snapshot; ``None`` for an empty graph (a new
+        machine's LightRAG holds nothing to keep)."""
+        from .records import restore as records_restore
+
+        folder = self.new_staging()
+        try:
+            paused_at = time.perf_counter()
+            held = await self.stage(folder)
+            records_read = await self.finish_stage(folder, held)
+            if not records_restore.has_graph_files(folder):
+                return None
+            return await snapshots.asnapshot(self.captured(folder, (time.perf_counter() - paused_at) * 1000, records_read),
+                                             description, None, metadata, safety=True)
+        finally:
+            remove_staging_folder(folder)
+
+    @abc.abstractmethod
+    async def restore_held(self, snapshots: GraphSnapshots, snapshot: BackupSnapshot) -> None:
+        """With the pipeline held: the graph replaced by ``snapshot`` (a rollback to a safety
+        snapshot), no safety snapshot of its own."""
+
+    async def restore_documents(self, snapshots: GraphSnapshots, snapshot: BackupSnapshot, wanted: list[str], *,
+                                replace: bool, dry_run: bool, safety_snapshot: bool,
+                                progress: Optional[ProgressCallback]) -> dict[str, Any]:
+        """Documents of ``snapshot`` put back into the instance through its storages
+        (:mod:`.documents`), under its pipeline hold: the plan is made under the hold, the graph
+        kept first as a safety snapshot, the current versions of ``replace``d documents deleted
+        through LightRAG (which joins the hold), and a failure part-way rolls the graph back to
+        the safety snapshot (:class:`RolledBackError`)."""
+        from . import documents
+        from .errors import RestoreIncompleteError, RolledBackError
+        from .records import restore as records_restore
+
+        scratch = self.new_staging()
+        try:
+            records, outcome = await records_restore.unpacked(snapshots, snapshot, scratch, self.rag, progress)
+            if dry_run:
+                plan = await documents.plan(records, self.rag, wanted, snapshot_id=snapshot.snapshot_id,
+                                            replace=replace)
+                return {**outcome, **plan.summary(), "dry_run": True}
+            started = time.perf_counter()
+            async with self.hold("restore_documents", job_name="Deleting documents to restore them from a snapshot"):
+                plan = await documents.plan(records, self.rag, wanted, snapshot_id=snapshot.snapshot_id,
+                                            replace=replace)
+                safety = None
+                if safety_snapshot:
+                    safety = await self.safety_snapshot_held(
+                        snapshots, f"state before restoring {len(plan.documents)} document(s) of {snapshot.snapshot_id}",
+                        {"documents_restored_from": snapshot.snapshot_id})
+                try:
+                    for doc_id in plan.replaced:
+                        deleted = await self.rag.adelete_by_doc_id(doc_id)
+                        if getattr(deleted, "status", None) != "success":
+                            raise RuntimeError(f"LightRAG did not delete document {doc_id}: {getattr(deleted, 'message', deleted)}")
+                    if plan.replaced:  # planned again against the graph without them
+                        replaced = plan.replaced
+                        plan = await documents.plan(records, self.rag, [d["id"] for d in plan.documents],
+                                                    snapshot_id=snapshot.snapshot_id, replace=False)
+                        plan.replaced = replaced
+                    done = await documents.apply(plan, records, self.rag)
+                except Exception as error:
+                    if safety is None:
+                        raise RestoreIncompleteError(
+                            f"restoring documents of {snapshot.snapshot_id} failed part-way ({type(error).__name__}: "
+                            f"{error}) and no safety snapshot was taken: the graph holds part of them"
+                        ) from error
+                    await self.restore_held(snapshots, safety)
+                    raise RolledBackError(
+                        f"restoring documents of {snapshot.snapshot_id} failed ({type(error).__name__}: {error}); "
+                        f"the graph was rolled back to safety snapshot {safety.snapshot_id}, as it was before"
+                    ) from error
+            outcome.update({**plan.summary(), **done, "dry_run": False, "target": "live instance",
+                            "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+                            "safety_snapshot": safety.to_dict() if safety is not None else None})
+        finally:
+            remove_staging_folder(scratch)
+        snapshots.last_restore = outcome
+        return outcome
 
     @contextlib.asynccontextmanager
     async def current_records(self) -> AsyncIterator[GraphRecords]:
@@ -322,6 +398,12 @@ class LiveFilesSource(LiveSource):
             await _live.flush_storages(self.rag)
             snapshots.restored(await op.start())
             await _live.reload_storages(self.rag)
+
+    async def restore_held(self, snapshots: GraphSnapshots, snapshot: BackupSnapshot) -> None:
+        # What was written since is discarded, not flushed: the files are replaced, then reloaded.
+        _live.discard_unsaved(self.rag)
+        await snapshots.restore_op(snapshot.snapshot_id, self.graph_dir, False, False, None).start()
+        await _live.reload_storages(self.rag)
 
     @contextlib.asynccontextmanager
     async def consistent_view(self) -> AsyncIterator[Path]:
@@ -414,6 +496,16 @@ class LiveRecordsSource(LiveSource):
     async def restore(self, snapshots: GraphSnapshots, snapshot: BackupSnapshot, *, safety_snapshot: bool,
                       progress: Optional[ProgressCallback]) -> None:
         await self.restore_records(snapshots, snapshot, safety_snapshot=safety_snapshot, progress=progress)
+
+    async def restore_held(self, snapshots: GraphSnapshots, snapshot: BackupSnapshot) -> None:
+        from .records import restore as records_restore
+
+        scratch = self.new_staging()
+        try:
+            records, _ = await records_restore.unpacked(snapshots, snapshot, scratch, self.rag, None)
+            await records_restore.load_into(records, self.rag, None, snapshot.snapshot_id, snapshot.snapshot_id)
+        finally:
+            remove_staging_folder(scratch)
 
     @contextlib.asynccontextmanager
     async def consistent_view(self) -> AsyncIterator[Path]:

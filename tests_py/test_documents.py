@@ -1,0 +1,283 @@
+"""Document-level restore (issue 32): a document deleted through LightRAG
+(``adelete_by_doc_id``) is put back from a snapshot without rolling back what was inserted
+since, and the graph equals a control graph that never lost it. Real LightRAG graphs, built
+through LightRAG's own insert pipeline with the deterministic stub models, counted."""
+
+from __future__ import annotations
+
+import json
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lightrag.backup import GraphBackup
+from lightrag.backup import offline_graph
+from lightrag.backup._live import flush_storages
+from lightrag.backup.errors import (
+    DocumentExistsError,
+    DocumentNotFoundError,
+    RolledBackError,
+)
+from lightrag.backup.offline_graph import documents, graph_files
+
+from helpers import forget_shared_data
+
+SEP = "<SEP>"
+GRAPHML = "{http://graphml.graphdrawing.org/xmlns}"
+
+
+class Counted:
+    """The stub models, counted: every LLM call and every text embedded."""
+
+    def __init__(self) -> None:
+        self.llm = 0
+        self.texts = 0
+
+
+@pytest.fixture
+def counted(monkeypatch: pytest.MonkeyPatch) -> Counted:
+    calls = Counted()
+    llm, embedding = offline_graph.stub_llm, offline_graph.make_embedding_func
+
+    async def counting_llm(*args: Any, **kwargs: Any) -> str:
+        calls.llm += 1
+        return await llm(*args, **kwargs)
+
+    def counting_embedding(dim: int = 16) -> Any:
+        from lightrag.utils import EmbeddingFunc
+
+        inner = embedding(dim)
+
+        async def embed(texts: Any, **kwargs: Any) -> Any:
+            calls.texts += len(texts)
+            return await inner.func(texts, **kwargs)
+
+        return EmbeddingFunc(embedding_dim=dim, func=embed, model_name=inner.model_name)
+
+    monkeypatch.setattr(offline_graph, "stub_llm", counting_llm)
+    monkeypatch.setattr(offline_graph, "make_embedding_func", counting_embedding)
+    return calls
+
+
+def graph_state(folder: Path) -> dict[str, Any]:
+    """What LightRAG holds in a graph folder, comparable with ==: documents, statuses, chunks,
+    entities and relations (type, description, sources), chunk tracking and vector ids. Write
+    times are left out; sources are compared as sets where LightRAG's order is its write order."""
+
+    def kv(name: str) -> dict[str, Any]:
+        path = folder / f"kv_store_{name}.json"
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def vector_ids(name: str) -> list[str]:
+        return sorted(row["__id__"] for row in json.loads((folder / f"vdb_{name}.json").read_text())["data"])
+
+    root = ET.parse(folder / "graph_chunk_entity_relation.graphml").getroot()
+    keys = {k.get("id"): k.get("attr.name") for k in root.iter(f"{GRAPHML}key")}
+
+    def props(element: ET.Element) -> dict[str, str]:
+        return {keys[d.get("key")]: d.text or "" for d in element.iter(f"{GRAPHML}data")}
+
+    entities = {}
+    for node in root.iter(f"{GRAPHML}node"):
+        p = props(node)
+        entities[node.get("id")] = (p.get("entity_type"), p.get("description"), frozenset(p.get("source_id", "").split(SEP)))
+    relations = {}
+    for edge in root.iter(f"{GRAPHML}edge"):
+        p = props(edge)
+        pair = tuple(sorted((edge.get("source"), edge.get("target"))))
+        relations[pair] = (p.get("description"), p.get("keywords"), p.get("weight"),
+                           frozenset(p.get("source_id", "").split(SEP)))
+    statuses = {doc_id: {k: v for k, v in status.items() if k not in ("created_at", "updated_at", "metadata", "track_id")}
+                for doc_id, status in kv("doc_status").items()}
+    return {
+        "documents": sorted(kv("full_docs")),
+        "statuses": statuses,
+        "chunks": {key: chunk["content"] for key, chunk in kv("text_chunks").items()},
+        "entities": entities,
+        "relations": relations,
+        "entity_chunks": {k: frozenset(v["chunk_ids"]) for k, v in kv("entity_chunks").items()},
+        "relation_chunks": {k: frozenset(v["chunk_ids"]) for k, v in kv("relation_chunks").items()},
+        "full_entities": {k: sorted(v["entity_names"]) for k, v in kv("full_entities").items()},
+        "llm_cache": sorted(kv("llm_response_cache")),
+        "vectors": {name: vector_ids(name) for name in ("chunks", "entities", "relationships")},
+    }
+
+
+def entities_of(text: str) -> set[str]:
+    return set(re.findall(r"\[\[([^\[\]]+)\]\]", text))
+
+
+def unrelated_document(texts: list[str], deleted: str) -> str:
+    """A fifth document sharing entities with the others but none with the deleted one: its
+    restore then needs no text the snapshot never embedded."""
+    theirs = set().union(*(entities_of(t) for t in texts if t != deleted)) - entities_of(deleted)
+    shared = sorted(theirs)[:2]
+    names = shared + ["Zora Q9"]
+    return f"Document 9. [[{names[0]}]] worked with [[{names[-1]}]] in [[{names[1] if len(names) > 2 else 'Oslo'}]] on record 7."
+
+
+async def control_state(folder: Path, texts: list[str]) -> dict[str, Any]:
+    """The graph of the same documents, inserted as the tested graph got them, never deleted."""
+    forget_shared_data()
+    rag = await offline_graph.new_rag(folder)
+    await rag.ainsert(texts[:4])
+    await rag.ainsert(texts[4])
+    await rag.finalize_storages()
+    forget_shared_data()
+    return graph_state(folder)
+
+
+def doc_id_of(folder: Path, text: str) -> str:
+    docs = json.loads((folder / "kv_store_full_docs.json").read_text())
+    return next(key for key, doc in docs.items() if doc["content"] == text)
+
+
+async def test_a_deleted_document_comes_back_as_if_it_had_never_been_deleted(tmp_path, counted):
+    texts = documents(4)
+    deleted_text = texts[1]
+    fifth = unrelated_document(texts, deleted_text)
+    control = await control_state(tmp_path / "control", texts + [fifth])
+
+    rag = await offline_graph.new_rag(tmp_path / "graph")
+    try:
+        folder = Path(rag.working_dir)
+        await rag.ainsert(texts)
+        backup = GraphBackup.from_rag("undelete", rag, str(tmp_path / "repo"), password="pw")
+        snapshot = await backup.acreate_snapshot("four documents")
+        deleted = doc_id_of(folder, deleted_text)
+        assert (await rag.adelete_by_doc_id(deleted)).status == "success"
+        await rag.ainsert(fifth)
+        inserted = doc_id_of(folder, fifth)
+        assert graph_state(folder) != control
+
+        # The diff names the deleted document; `deleted` lists it with the snapshot holding it.
+        diff = await backup.adiff(snapshot.snapshot_id)
+        assert [d["id"] for d in diff["documents"]["removed"]] == [deleted]
+        listed = await backup.adeleted_documents()
+        assert [(d["id"], d["snapshot_id"]) for d in listed] == [(deleted, snapshot.snapshot_id)]
+
+        # A dry run plans and writes nothing.
+        before = graph_files(folder)
+        plan = await backup.arestore_documents(snapshot.snapshot_id, deleted, dry_run=True)
+        assert plan["dry_run"] and [d["id"] for d in plan["documents"]] == [deleted]
+        gone = sorted(set(control["entities"]) - set(graph_state(folder)["entities"]))
+        assert gone and plan["entities"]["restored"] == gone
+        # Entities other documents also cite get the document's chunks back; their sources
+        # are then the snapshot's exactly, so they come back as the snapshot held them.
+        assert plan["entities"]["changed"] and plan["entities"]["rebuilt"] == []
+        assert graph_files(folder) == before
+
+        llm, texts_embedded = counted.llm, counted.texts
+        report = await backup.arestore_documents(snapshot.snapshot_id, [deleted])
+        # No model call: extraction results and vectors all came from the snapshot.
+        assert (counted.llm, counted.texts) == (llm, texts_embedded)
+        assert report["calls"]["llm"] == 0 and report["calls"]["embedding"] == 0
+        assert report["calls"]["vectors_from_snapshot"] > 0
+        assert report["entities"] == plan["entities"] and report["relations"] == plan["relations"]
+        assert "pre-restore" in report["safety_snapshot"]["tags"]
+        assert backup.last_restore == report
+
+        # What LightRAG holds equals the graph that never lost the document, the document
+        # inserted since included.
+        await flush_storages(rag)
+        restored = graph_state(folder)
+        for part in control:
+            assert restored[part] == control[part], part
+        assert inserted in restored["documents"] and deleted in restored["documents"]
+    finally:
+        await rag.finalize_storages()
+        forget_shared_data()
+
+    # Queries find the restored entities; the diff against the snapshot names only the
+    # document inserted since.
+    rag = await offline_graph.new_rag(folder)
+    try:
+        backup = GraphBackup.from_rag("undelete", rag, str(tmp_path / "repo"), password="pw")
+        from lightrag import QueryParam
+
+        name = sorted(entities_of(deleted_text) - entities_of(" ".join(texts[:1] + texts[2:] + [fifth])))[0]
+        context = await rag.aquery(f"What did {name} do?", param=QueryParam(mode="local", only_need_context=True,
+                                                                               enable_rerank=False))
+        assert name in str(context)
+        diff = await backup.adiff(snapshot.snapshot_id)
+        assert diff["documents"]["removed"] == [] and [d["id"] for d in diff["documents"]["added"]] == [inserted]
+        assert await backup.adeleted_documents() == []
+    finally:
+        await rag.finalize_storages()
+        forget_shared_data()
+
+
+async def test_refusals_replace_counted_embeddings_and_a_failure_rolled_back(tmp_path, counted, monkeypatch):
+    forget_shared_data()
+    texts = documents(4)
+    rag = await offline_graph.new_rag(tmp_path / "graph")
+    try:
+        folder = Path(rag.working_dir)
+        await rag.ainsert(texts)
+        backup = GraphBackup.from_rag("refusals", rag, str(tmp_path / "repo"), password="pw")
+        snapshot = await backup.acreate_snapshot("four documents")
+        kept = doc_id_of(folder, texts[0])
+
+        # A document the graph holds is refused; one the snapshot lacks is not found; nothing
+        # is written either way.
+        before = graph_files(folder)
+        with pytest.raises(DocumentExistsError, match="replace"):
+            await backup.arestore_documents(snapshot.snapshot_id, [kept])
+        with pytest.raises(DocumentNotFoundError):
+            await backup.arestore_documents(snapshot.snapshot_id, ["doc-0000"])
+        assert graph_files(folder) == before
+        assert len(await backup.alist_snapshots()) == 1  # no safety snapshot for a refusal
+
+        # --replace: the current version is deleted through LightRAG, the snapshot's put back.
+        report = await backup.arestore_documents(snapshot.snapshot_id, [kept], replace=True)
+        assert report["replaced"] == [kept] and report["calls"]["llm"] == 0
+        await flush_storages(rag)
+        assert graph_state(folder) == graph_state_of_files(before, tmp_path / "before")
+
+        # A fifth document sharing entities with the deleted one: their descriptions are new
+        # text, embedded by the instance's own model, and the report counts exactly that.
+        deleted = doc_id_of(folder, texts[2])
+        assert (await rag.adelete_by_doc_id(deleted)).status == "success"
+        await rag.ainsert(documents(1, start=4))
+        texts_embedded = counted.texts
+        report = await backup.arestore_documents(snapshot.snapshot_id, [deleted])
+        assert report["calls"]["embedded_texts"] == counted.texts - texts_embedded > 0
+        assert report["calls"]["llm"] == 0
+
+        # A failure part-way: the graph is rolled back to the safety snapshot, as it was.
+        assert (await rag.adelete_by_doc_id(deleted)).status == "success"
+        await flush_storages(rag)
+        before = graph_files(folder)
+        graph = rag.chunk_entity_relation_graph
+        original = graph.upsert_edge
+        writes = 0
+
+        async def failing(*args: Any, **kwargs: Any) -> None:
+            nonlocal writes
+            writes += 1
+            if writes == 2:
+                raise OSError("disk full")
+            await original(*args, **kwargs)
+
+        monkeypatch.setattr(graph, "upsert_edge", failing)
+        with pytest.raises(RolledBackError, match="disk full"):
+            await backup.arestore_documents(snapshot.snapshot_id, [deleted])
+        monkeypatch.setattr(graph, "upsert_edge", original)
+        assert writes >= 2
+        await flush_storages(rag)
+        assert graph_files(folder) == before
+        assert await rag.doc_status.get_by_id(deleted) is None
+        assert deleted not in json.loads((folder / "kv_store_full_docs.json").read_text())
+    finally:
+        await rag.finalize_storages()
+        forget_shared_data()
+
+
+def graph_state_of_files(files: dict[str, bytes], folder: Path) -> dict[str, Any]:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    return graph_state(folder)
