@@ -211,8 +211,8 @@ async def test_a_deleted_document_comes_back_as_if_it_had_never_been_deleted(tmp
 
 
 async def test_refusals_replace_counted_embeddings_and_a_failure_rolled_back(tmp_path, counted, monkeypatch):
-    forget_shared_data()
     texts = documents(4)
+    control = await control_state(tmp_path / "control", texts + documents(1, start=4))
     rag = await offline_graph.new_rag(tmp_path / "graph")
     try:
         folder = Path(rag.working_dir)
@@ -246,6 +246,13 @@ async def test_refusals_replace_counted_embeddings_and_a_failure_rolled_back(tmp
         report = await backup.arestore_documents(snapshot.snapshot_id, [deleted])
         assert report["calls"]["embedded_texts"] == counted.texts - texts_embedded > 0
         assert report["calls"]["llm"] == 0
+        assert report["entities"]["rebuilt"] and report["rebuild"]["chunks_without_cached_extraction"] == []
+        await flush_storages(rag)
+        restored = graph_state(folder)
+        # Rebuilt by LightRAG from the cached extractions of all their chunks: equal to the
+        # graph that never lost the document, descriptions included.
+        for part in control:
+            assert restored[part] == control[part], part
 
         # A failure part-way: the graph is rolled back to the safety snapshot, as it was.
         assert (await rag.adelete_by_doc_id(deleted)).status == "success"
@@ -280,4 +287,60 @@ def graph_state_of_files(files: dict[str, bytes], folder: Path) -> dict[str, Any
     folder.mkdir(parents=True, exist_ok=True)
     for name, data in files.items():
         (folder / name).write_bytes(data)
+    return graph_state(folder)
+
+
+async def test_an_older_version_of_a_file_replaces_the_newer_one(tmp_path, counted):
+    """The "version-aware update" in reverse: version 2 of report.txt replaced version 1
+    (LightRAG names documents by content, so the versions have different ids); restoring
+    report.txt from the snapshot is refused while version 2 is in, and with replace puts
+    version 1 back in its place."""
+    forget_shared_data()
+    texts = documents(3)
+    version_1 = "Quarterly report. [[Mira K7]] led [[Orion Lab]] in [[Riga]] on record 1."
+    version_2 = "Quarterly report, revised. [[Mira K7]] left [[Orion Lab]] for [[Tomas V7]] in [[Quito]] on record 2."
+    control = await control_state_of(tmp_path / "control", [(texts, None), (version_1, "report.txt")])
+    rag = await offline_graph.new_rag(tmp_path / "graph")
+    try:
+        folder = Path(rag.working_dir)
+        await rag.ainsert(texts)
+        await rag.ainsert(version_1, file_paths="report.txt")
+        backup = GraphBackup.from_rag("versions", rag, str(tmp_path / "repo"), password="pw")
+        snapshot = await backup.acreate_snapshot("version 1")
+        first = doc_id_of(folder, version_1)
+        assert (await rag.adelete_by_doc_id(first)).status == "success"
+        await rag.ainsert(version_2, file_paths="report.txt")
+        second = doc_id_of(folder, version_2)
+
+        before = graph_files(folder)
+        with pytest.raises(DocumentExistsError, match=second):
+            await backup.arestore_documents(snapshot.snapshot_id, ["report.txt"])
+        assert graph_files(folder) == before
+        plan = await backup.arestore_documents(snapshot.snapshot_id, ["report.txt"], replace=True, dry_run=True)
+        assert plan["replaced"] == [second] and [d["id"] for d in plan["documents"]] == [first]
+        assert graph_files(folder) == before
+
+        report = await backup.arestore_documents(snapshot.snapshot_id, ["report.txt"], replace=True)
+        assert report["replaced"] == [second] and report["calls"]["llm"] == 0
+        await flush_storages(rag)
+        restored = graph_state(folder)
+        assert "Tomas V7" not in restored["entities"] and "Mira K7" in restored["entities"]
+        # LightRAG deletes a document keeping its LLM cache entries (delete_llm_cache=False):
+        # version 2's extraction stays cached, the rest is the graph that only had version 1.
+        assert set(restored.pop("llm_cache")) > set(control.pop("llm_cache"))
+        for part in control:
+            assert restored[part] == control[part], part
+    finally:
+        await rag.finalize_storages()
+        forget_shared_data()
+
+
+async def control_state_of(folder: Path, inserts: "list[tuple[Any, Any]]") -> dict[str, Any]:
+    """The graph of ``inserts`` (texts, file paths), inserted in that order, never deleted."""
+    forget_shared_data()
+    rag = await offline_graph.new_rag(folder)
+    for texts, paths in inserts:
+        await rag.ainsert(texts, file_paths=paths)
+    await rag.finalize_storages()
+    forget_shared_data()
     return graph_state(folder)

@@ -204,10 +204,10 @@ async def _current_versions(rag: Any, doc_id: str, file_path: Any) -> list[tuple
         return found
     from lightrag.base import DocStatus
 
-    for status in DocStatus:
-        for other_id, other in (await rag.doc_status.get_docs_by_status(status)).items():
-            if other_id != doc_id and getattr(other, "file_path", None) == file_path:
-                found.append((other_id, {"file_path": file_path, "chunks_list": getattr(other, "chunks_list", None) or []}))
+    everything = await rag.doc_status.get_docs_by_statuses(list(DocStatus), strict=True)
+    for other_id, other in sorted(everything.items()):
+        if other_id != doc_id and getattr(other, "file_path", None) == file_path:
+            found.append((other_id, {"file_path": file_path, "chunks_list": getattr(other, "chunks_list", None) or []}))
     return found
 
 
