@@ -19,6 +19,7 @@ from lightrag.backup._live import flush_storages
 from lightrag.backup.errors import (
     DocumentExistsError,
     DocumentNotFoundError,
+    InvalidInputError,
     RolledBackError,
 )
 from lightrag.backup.offline_graph import documents, graph_files
@@ -344,3 +345,50 @@ async def control_state_of(folder: Path, inserts: "list[tuple[Any, Any]]") -> di
     await rag.finalize_storages()
     forget_shared_data()
     return graph_state(folder)
+
+
+async def test_into_a_graph_folder_no_process_serves(tmp_path, counted):
+    """A folder graph (no live instance): the document comes back the same way, written by
+    LightRAG's file storages into a private copy moved into place. A restore that would need
+    a model (a new description to embed) is refused and leaves the folder as it was."""
+    texts = documents(4)
+    fifth = unrelated_document(texts, texts[1])
+    control = await control_state(tmp_path / "control", texts + [fifth])
+    folder = tmp_path / "graph"
+    forget_shared_data()
+    rag = await offline_graph.new_rag(folder)
+    await rag.ainsert(texts)
+    await rag.finalize_storages()
+    forget_shared_data()
+    backup = GraphBackup("folder", str(tmp_path / "repo"), folder, password="pw")
+    snapshot = await backup.acreate_snapshot("four documents")
+
+    async def change(*steps: Any) -> None:
+        forget_shared_data()
+        instance = await offline_graph.new_rag(folder)
+        for step in steps:
+            await step(instance)
+        await instance.finalize_storages()
+        forget_shared_data()
+
+    deleted = doc_id_of(folder, texts[1])
+    await change(lambda r: r.adelete_by_doc_id(deleted), lambda r: r.ainsert(fifth))
+    calls = (counted.llm, counted.texts)
+    report = await backup.arestore_documents(snapshot.snapshot_id, [deleted])
+    assert (counted.llm, counted.texts) == calls and report["calls"]["embedding"] == 0
+    assert report["target"] == str(folder) and "pre-restore" in report["safety_snapshot"]["tags"]
+    assert not [p for p in folder.iterdir() if p.name.startswith("lrb-private-")]
+    restored = graph_state(folder)
+    for part in control:
+        assert restored[part] == control[part], part
+
+    # Now one sharing entities with the deleted document: their descriptions change, and
+    # nothing here can embed them.
+    other = doc_id_of(folder, texts[2])
+    await change(lambda r: r.adelete_by_doc_id(other), lambda r: r.ainsert(documents(1, start=4)))
+    before = graph_files(folder)
+    with pytest.raises(InvalidInputError, match="live instance"):
+        await backup.arestore_documents(snapshot.snapshot_id, [other])
+    assert graph_files(folder) == before
+    with pytest.raises(DocumentExistsError):
+        await backup.arestore_documents(snapshot.snapshot_id, [deleted])

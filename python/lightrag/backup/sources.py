@@ -29,7 +29,7 @@ import lightrag.backup._live as _live  # by module: tests hold a live instance b
 from ._native import stage_links
 from .staging import new as new_staging_folder
 from .staging import remove as remove_staging_folder
-from .errors import InvalidInputError
+from .errors import GraphDirNotFoundError, InvalidInputError
 from .snapshots import Capture, GraphSnapshots
 from .types import BackupSnapshot, ProgressCallback
 
@@ -172,6 +172,81 @@ class FolderSource(GraphSource):
             remove_staging_folder(scratch)
         # Its safety snapshot was recorded as it was committed, the expired ones as it was unpacked.
         snapshots.last_restore = outcome
+
+    async def restore_documents(self, snapshots: GraphSnapshots, snapshot: BackupSnapshot, wanted: list[str], *,
+                                replace: bool, dry_run: bool, safety_snapshot: bool,
+                                progress: Optional[ProgressCallback]) -> dict[str, Any]:
+        """Documents of ``snapshot`` put back into the folder (:mod:`.documents`): written by
+        LightRAG's file storages into a private copy of the graph, then moved into place file
+        by file, so a failure before the move leaves the folder as it was. Without a model
+        here, a restore that needs one (an entity rebuilt from sources the snapshot never had
+        together needs its new description embedded) is refused: restore it through the live
+        instance. What the folder held is kept first as a safety snapshot."""
+        import shutil
+        import uuid
+
+        from . import _native, documents
+        from .errors import InvalidInputError as Refused
+        from .errors import RolledBackError
+        from .records import restore as records_restore
+        from .records.target import StorageConfig, opened
+
+        if not records_restore.has_graph_files(self.graph_dir):
+            raise GraphDirNotFoundError(f"{self.graph_dir} holds no LightRAG graph to restore documents into")
+        scratch = self.new_staging()
+        private_name = f"lrb-private-{uuid.uuid4().hex}"
+        private = self.graph_dir / private_name
+        try:
+            records, outcome = await records_restore.unpacked(snapshots, snapshot, scratch, None, progress)
+            private.mkdir()
+            for path in sorted(self.graph_dir.iterdir()):
+                if path.is_file() and _native.is_graph_file(path.name):
+                    shutil.copy2(path, private / path.name)
+            config = StorageConfig(working_dir=str(self.graph_dir), workspace=private_name)
+            model = records.manifest["embedding"].get("model_name")
+            started = time.perf_counter()
+            async with opened(config, embedding_dim=records.dim, model_name=model) as rag:
+                plan = await documents.plan(records, rag, wanted, snapshot_id=snapshot.snapshot_id, replace=replace)
+                if dry_run:
+                    return {**outcome, **plan.summary(), "dry_run": True}
+                if plan.replaced:
+                    raise Refused(
+                        f"replacing documents deletes them through LightRAG, whose rebuild needs the models: restore "
+                        f"{', '.join(plan.replaced)} through the live instance (GraphBackup.from_rag)"
+                    )
+                try:
+                    done = await documents.apply(plan, records, rag)
+                except Refused as error:
+                    raise Refused(
+                        f"restoring these documents into {self.graph_dir} needs a model ({error}): the graph changed "
+                        "since the snapshot, so some entities get descriptions the snapshot never embedded; restore "
+                        "them through the live instance (GraphBackup.from_rag), whose models can; the folder is unchanged"
+                    ) from None
+            safety = None
+            if safety_snapshot:
+                safety = await snapshots.asnapshot(
+                    self.in_place(), f"state before restoring {len(plan.documents)} document(s) of {snapshot.snapshot_id}",
+                    None, {"documents_restored_from": snapshot.snapshot_id}, safety=True)
+            written = sorted(p.name for p in private.iterdir() if p.is_file() and _native.is_graph_file(p.name))
+            try:
+                for name in written:
+                    os.replace(private / name, self.graph_dir / name)
+            except OSError as error:
+                if safety is None:
+                    raise
+                await snapshots.restore_op(safety.snapshot_id, self.graph_dir, False, False, None).start()
+                raise RolledBackError(
+                    f"moving the restored files into {self.graph_dir} failed ({error}); the folder was rolled back to "
+                    f"safety snapshot {safety.snapshot_id}"
+                ) from error
+            outcome.update({**plan.summary(), **done, "dry_run": False, "target": str(self.graph_dir),
+                            "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+                            "safety_snapshot": safety.to_dict() if safety is not None else None})
+        finally:
+            shutil.rmtree(private, ignore_errors=True)
+            remove_staging_folder(scratch)
+        snapshots.last_restore = outcome
+        return outcome
 
     @contextlib.asynccontextmanager
     async def consistent_view(self) -> AsyncIterator[Path]:
