@@ -63,10 +63,16 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> Counted:
     return calls
 
 
+def parts(joined: "str | None", separator: str = SEP) -> frozenset[str]:
+    return frozenset(part.strip() for part in (joined or "").split(separator))
+
+
 def graph_state(folder: Path) -> dict[str, Any]:
     """What LightRAG holds in a graph folder, comparable with ==: documents, statuses, chunks,
     entities and relations (type, description, sources), chunk tracking and vector ids. Write
-    times are left out; sources are compared as sets where LightRAG's order is its write order."""
+    times are left out. Descriptions, keywords and sources are compared as sets of their parts:
+    LightRAG extracts the documents of one insert concurrently and joins their parts in the
+    order the extractions finish, so two builds of the same documents order them differently."""
 
     def kv(name: str) -> dict[str, Any]:
         path = folder / f"kv_store_{name}.json"
@@ -84,13 +90,13 @@ def graph_state(folder: Path) -> dict[str, Any]:
     entities = {}
     for node in root.iter(f"{GRAPHML}node"):
         p = props(node)
-        entities[node.get("id")] = (p.get("entity_type"), p.get("description"), frozenset(p.get("source_id", "").split(SEP)))
+        entities[node.get("id")] = (p.get("entity_type"), parts(p.get("description")), parts(p.get("source_id")))
     relations = {}
     for edge in root.iter(f"{GRAPHML}edge"):
         p = props(edge)
         pair = tuple(sorted((edge.get("source"), edge.get("target"))))
-        relations[pair] = (p.get("description"), p.get("keywords"), p.get("weight"),
-                           frozenset(p.get("source_id", "").split(SEP)))
+        relations[pair] = (parts(p.get("description")), parts(p.get("keywords"), ","), p.get("weight"),
+                           parts(p.get("source_id")))
     statuses = {doc_id: {k: v for k, v in status.items() if k not in ("created_at", "updated_at", "metadata", "track_id")}
                 for doc_id, status in kv("doc_status").items()}
     return {
