@@ -173,6 +173,29 @@ def add_document(folder: Path, *, seed: int, start: int) -> None:
     asyncio.run(run())
 
 
+def delete_document(folder: Path, which: int = 0) -> str:
+    """Delete a document of the graph in ``folder`` through LightRAG (``adelete_by_doc_id``),
+    the ``which``-th by id; returns its id."""
+    import asyncio
+    import json
+
+    from lightrag.backup.offline_graph import new_rag
+
+    doc_id = sorted(json.loads((folder / "kv_store_doc_status.json").read_text()))[which]
+
+    async def run() -> None:
+        forget_shared_data()
+        rag = await new_rag(folder)
+        try:
+            assert (await rag.adelete_by_doc_id(doc_id)).status == "success"
+        finally:
+            await rag.finalize_storages()
+            forget_shared_data()
+
+    asyncio.run(run())
+    return doc_id
+
+
 def start_server(root: Path, name: str, key: str, *extra: str, env: "dict[str, str] | None" = None,
                  ca: "Path | None" = None) -> dict[str, Any]:
     """`serve` over ``root/<name>-graphs`` with its repository and catalog beside it."""

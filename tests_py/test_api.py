@@ -326,6 +326,40 @@ def test_replication_endpoints_over_http(server):
     assert client.delete(f"/replication/targets/{target['target_id']}").status_code == 200
 
 
+def test_a_deleted_document_is_restored_over_rest(server):
+    client, graphs = server["client"], server["graphs"]
+    from helpers import delete_document
+
+    snapshot = client.post("/backup/graphs/g1/snapshots?wait=true", json={}).json()["result"]["snapshot_id"]
+    deleted = delete_document(graphs / "g1", 1)
+    listed = client.get("/backup/graphs/g1/deleted").json()
+    assert [(d["id"], d["snapshot_id"]) for d in listed] == [(deleted, snapshot)]
+    route = f"/backup/graphs/g1/snapshots/{snapshot[:8]}/restore?wait=true"
+    plan = client.post(route, json={"documents": [deleted], "dry_run": True})
+    assert plan.status_code == 200, plan.text
+    planned = plan.json()["result"]
+    assert planned["dry_run"] and [d["id"] for d in planned["documents"]] == [deleted]
+    assert planned["entities"]["restored"]
+    assert client.get("/backup/graphs/g1/deleted").json() == listed  # a dry run changes nothing
+
+    done = client.post(route, json={"documents": [deleted]})
+    assert done.status_code == 200, done.text
+    report = done.json()["result"]
+    assert report["calls"] == {"llm": 0, "embedding": 0, "embedded_texts": 0,
+                               "vectors_from_snapshot": report["calls"]["vectors_from_snapshot"]}
+    assert report["entities"] == planned["entities"] and report["safety_snapshot"]["tags"] == ["pre-restore"]
+    assert client.get("/backup/graphs/g1/deleted").json() == []
+    diff = client.get("/backup/graphs/g1/diff", params={"from": snapshot}).json()
+    assert not any(n for counts in diff["counts"].values() for n in counts.values()), diff["counts"]
+
+    # Refusals: the document is back (409), unknown (404), no documents named (422), replace
+    # or dry_run without documents (422).
+    assert_error_shape(client.post(route, json={"documents": [deleted]}), 409, "document_exists")
+    assert_error_shape(client.post(route, json={"documents": ["doc-nope"]}), 404, "document_not_found")
+    assert client.post(route, json={"documents": []}).status_code == 422
+    assert_error_shape(client.post(route, json={"replace": True}), 422, "invalid_input")
+
+
 def test_diff_over_rest_counts_first_and_pages(server):
     client, graphs = server["client"], server["graphs"]
     from helpers import add_document

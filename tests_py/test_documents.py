@@ -398,3 +398,49 @@ async def test_into_a_graph_folder_no_process_serves(tmp_path, counted):
     assert graph_files(folder) == before
     with pytest.raises(DocumentExistsError):
         await backup.arestore_documents(snapshot.snapshot_id, [deleted])
+
+
+def test_the_command_line_restores_a_document_by_its_file_path(tmp_path):
+    """`restore --document` on a folder graph: plan, restore, refusals, each one line and a
+    non-zero exit when refused."""
+    import asyncio
+
+    from helpers import cli, delete_document
+
+    folder = tmp_path / "graph"
+
+    async def build() -> None:
+        forget_shared_data()
+        rag = await offline_graph.new_rag(folder)
+        await rag.ainsert(documents(3), file_paths=["a.txt", "b.txt", "c.txt"])
+        await rag.finalize_storages()
+        forget_shared_data()
+
+    asyncio.run(build())
+    base = ["--repo", str(tmp_path / "repo")]
+    first = cli(*base, "--json", "snapshot", "--init", "-w", str(folder), "-g", "g")
+    assert first.returncode == 0, first.stderr
+    snapshot = json.loads(first.stdout)["snapshot_id"]
+    statuses = json.loads((folder / "kv_store_doc_status.json").read_text())
+    deleted = delete_document(folder, 0)
+    path = statuses[deleted]["file_path"]
+
+    plan = cli(*base, "restore", "-g", "g", "latest", "-w", str(folder), "--document", path, "--dry-run")
+    assert plan.returncode == 0, plan.stderr
+    assert f"would restore 1 document(s) of snapshot {snapshot}" in plan.stdout and deleted in plan.stdout
+    assert deleted not in json.loads((folder / "kv_store_doc_status.json").read_text())
+
+    done = cli(*base, "--json", "restore", "-g", "g", snapshot[:8], "-w", str(folder), "-d", path)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert [d["id"] for d in report["documents"]] == [deleted] and report["calls"]["llm"] == 0
+    assert json.loads((folder / "kv_store_doc_status.json").read_text()).keys() == statuses.keys()
+
+    # (`latest` is now the safety snapshot the restore took: the snapshot is named by id.)
+    again = cli(*base, "restore", "-g", "g", snapshot, "-w", str(folder), "-d", deleted)
+    assert again.returncode != 0 and "--replace" in again.stderr and "Traceback" not in again.stderr
+    unknown = cli(*base, "restore", "-g", "g", snapshot, "-w", str(folder), "-d", "nothing.txt")
+    assert unknown.returncode != 0 and "nothing.txt" in unknown.stderr and "Traceback" not in unknown.stderr
+    assert "INFO" not in unknown.stderr + again.stderr + done.stderr  # LightRAG's log lines only with -v
+    elsewhere = cli(*base, "restore", "-g", "g", "latest", "-t", str(tmp_path / "x"), "-d", path)
+    assert elsewhere.returncode != 0 and "--target" in elsewhere.stderr

@@ -16,7 +16,7 @@ Needs ``fastapi`` (``pip install 'lightrag-backup[server]'``).
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any, Callable, Optional, Union
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Optional, Union
 
 from fastapi import APIRouter, Query, Request
 from fastapi import Path as PathParam
@@ -46,6 +46,13 @@ class SnapshotRequest(BaseModel):
 class RestoreRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     safety_snapshot: bool = Field(True, description="keep the replaced state as a snapshot tagged pre-restore")
+    documents: Optional[list[Annotated[str, Field(min_length=1, max_length=1000)]]] = Field(
+        None, min_length=1, max_length=1000,
+        description="restore only these documents (ids or file paths) into the graph as it is now, with their "
+                    "chunks, vectors, LLM cache, entities and relations",
+    )
+    replace: bool = Field(False, description="with documents: replace the graph's current version of a document")
+    dry_run: bool = Field(False, description="with documents: answer the plan, change nothing")
 
 
 class VerifyRequest(BaseModel):
@@ -214,8 +221,15 @@ def create_backup_router(
         full_id = (await backup.aget_snapshot(snapshot_id)).snapshot_id
         body = body or RestoreRequest.model_validate({})
 
+        if body.documents is None and (body.replace or body.dry_run):
+            raise HTTPError(422, "invalid_input", "replace and dry_run apply to a restore of documents: name them in documents")
+
         async def work(job: Job) -> Any:
             # Always in place: into the graph's own folder, or its live LightRAG instance.
+            if body.documents is not None:
+                return await backup.arestore_documents(full_id, body.documents, replace=body.replace,
+                                                       dry_run=body.dry_run, safety_snapshot=body.safety_snapshot,
+                                                       progress=job.progress)
             await backup.arestore_snapshot(full_id, safety_snapshot=body.safety_snapshot, progress=job.progress)
             return backup.last_restore
 

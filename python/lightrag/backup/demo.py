@@ -47,12 +47,9 @@ async def _demo(directory: Optional[str], as_json: bool, progress: Any, verbose:
     from .offline_graph import build_graph, documents, entity_names, graph_files
     from .storage import LocalBackupStorage
 
-    # LightRAG sets its logger to INFO when lightrag.utils is imported, and nano-vectordb logs
-    # at INFO through the root logger: import first, then quiet both.
-    import lightrag.utils  # noqa: F401
+    from .display import quiet_lightrag_logs
 
-    for name in ("lightrag", "nano-vectordb"):
-        logging.getLogger(name).setLevel(logging.INFO if verbose else logging.WARNING)
+    quiet_lightrag_logs(verbose)
     bar_close = getattr(progress, "close", lambda: None)
 
     base = Path(directory) if directory else Path(tempfile.mkdtemp(prefix="lightrag-backup-demo-"))

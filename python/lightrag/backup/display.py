@@ -109,3 +109,16 @@ def progress_callback(progress: Progress) -> Iterator[Optional[Callable[[str, in
 
 
 __all__ = ["SnapshotList", "StatsReport", "html_table", "human_bytes", "progress_callback"]
+
+
+def quiet_lightrag_logs(verbose: bool = False) -> None:
+    """LightRAG's own log lines (INFO per storage loaded and flushed) only when ``verbose``:
+    a command's output is its own story. LightRAG sets its logger to INFO when
+    ``lightrag.utils`` is imported, and nano-vectordb logs at INFO through the root logger:
+    import first, then quiet both."""
+    import logging
+
+    import lightrag.utils  # noqa: F401
+
+    for name in ("lightrag", "nano-vectordb"):
+        logging.getLogger(name).setLevel(logging.INFO if verbose else logging.WARNING)

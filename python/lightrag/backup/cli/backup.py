@@ -89,7 +89,11 @@ def register(commands: Any, wanted: Wanted) -> None:
                          help="restore into the storages this file names, as LightRAG's server reads them "
                               "(LIGHTRAG_KV_STORAGE, POSTGRES_*, REDIS_URI, WORKSPACE, ...): any backend")
         sub.add_argument("--replace", action="store_true",
-                         help="replace a graph the --into-env or --target place already holds")
+                         help="replace a graph the --into-env or --target place already holds; with --document, "
+                              "replace the graph's current version of the document")
+        sub.add_argument("--document", "-d", action="append", metavar="DOC",
+                         help="restore only this document (its id, or its file path) into the graph as it is now, "
+                              "with its chunks, vectors, LLM cache, entities and relations; repeatable")
 
     sub = add_command(commands, "diff", "what changed in the graph between two snapshots, or since one: documents, "
                       "entities, relations, chunks, vectors", diff, defined=wanted("diff"))
@@ -231,6 +235,8 @@ def verify(args: argparse.Namespace, bar: ProgressBar) -> int:
 
 def restore(args: argparse.Namespace, bar: ProgressBar) -> int:
     graph = backup(args, storage(args, then=WITH_RESTORE))
+    if args.document:
+        return _restore_documents(args, bar, graph)
     if args.into_env is not None:
         return _restore_into_env(args, bar, graph)
     if args.target is None and args.working_dir is None:
@@ -266,6 +272,54 @@ def restore(args: argparse.Namespace, bar: ProgressBar) -> int:
         text += f"\nthe replaced state was kept as snapshot {safety['snapshot_id']}"
     emit(args, result, text, bar)
     return 0
+
+
+def _restore_documents(args: argparse.Namespace, bar: ProgressBar, graph: Any) -> int:
+    from ..errors import InvalidInputError
+
+    if args.target is not None or args.into_env is not None:
+        raise InvalidInputError("--document restores into the graph's own folder (-w/--working-dir): no --target or "
+                                "--into-env with it")
+    if args.working_dir is None:
+        raise InvalidInputError("say which graph the documents go back into: -w/--working-dir (or WORKING_DIR)")
+    from ..display import quiet_lightrag_logs
+
+    quiet_lightrag_logs()
+    result = graph.restore_documents(args.snapshot_id, args.document, replace=args.replace, dry_run=args.dry_run,
+                                     safety_snapshot=not args.no_safety_snapshot, progress=bar)
+    emit(args, result, documents_text(result), bar)
+    return 0
+
+
+def documents_text(result: dict[str, Any], limit: int = 10) -> str:
+    """A document restore's report (or plan) for a reader."""
+    def names(items: list[Any]) -> str:
+        shown = [" ~ ".join(item) if isinstance(item, list) else str(item) for item in items[:limit]]
+        more = f", and {len(items) - limit} more" if len(items) > limit else ""
+        return ", ".join(shown) + more
+
+    verb = "would restore" if result.get("dry_run") else "restored"
+    docs = result["documents"]
+    lines = [f"{verb} {len(docs)} document(s) of snapshot {result['snapshot_id']}"
+             + (f" into {result['target']}" if result.get("target") else "") + ":"]
+    lines += [f"  {d['id']} ({d.get('file_path')}, {d['chunks']} chunk(s))" for d in docs]
+    if result.get("replaced"):
+        lines.append(f"  replacing the graph's current version(s): {', '.join(result['replaced'])}")
+    lines.append(f"  {result['chunks']} chunk(s), {result['llm_cache_entries']} LLM cache entrie(s)")
+    for kind in ("entities", "relations"):
+        part = result[kind]
+        lines.append(f"  {kind}: {len(part['restored'])} restored, {len(part['changed'])} changed "
+                     f"({len(part['rebuilt'])} rebuilt by LightRAG from their chunks)")
+        for what in ("restored", "changed"):
+            if part[what]:
+                lines.append(f"    {what}: {names(part[what])}")
+    calls = result.get("calls")
+    if calls is not None:
+        lines.append(f"  model calls: {calls['llm']} LLM, {calls['embedding']} embedding ({calls['embedded_texts']} "
+                     f"text(s) embedded; {calls['vectors_from_snapshot']} vector(s) from the snapshot)")
+    if result.get("safety_snapshot"):
+        lines.append(f"the state before was kept as snapshot {result['safety_snapshot']['snapshot_id']}")
+    return "\n".join(lines)
 
 
 def _counts(restored: dict[str, Any]) -> str:
