@@ -358,6 +358,13 @@ def test_a_deleted_document_is_restored_over_rest(server):
     assert_error_shape(client.post(route, json={"documents": ["doc-nope"]}), 404, "document_not_found")
     assert client.post(route, json={"documents": []}).status_code == 422
     assert_error_shape(client.post(route, json={"replace": True}), 422, "invalid_input")
+    # Entities: one the graph holds is refused without replace; unknown is 404; not both kinds.
+    name = planned["entities"]["restored"][0]
+    assert_error_shape(client.post(route, json={"entities": [name]}), 409, "document_exists")
+    assert_error_shape(client.post(route, json={"entities": ["Nobody At All"]}), 404, "entity_not_found")
+    assert_error_shape(client.post(route, json={"entities": [name], "documents": [deleted]}), 422, "invalid_input")
+    put_back = client.post(route, json={"entities": [name], "replace": True, "dry_run": True}).json()["result"]
+    assert put_back["entities"]["changed"] == [name] and put_back["dry_run"]
 
 
 def test_diff_over_rest_counts_first_and_pages(server):

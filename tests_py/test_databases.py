@@ -1250,3 +1250,48 @@ async def test_a_postgres_graph_diffs_and_lists_its_deleted_document(tmp_path, s
         assert between.counts == live.counts
         gone = await backup.adeleted_documents()
         assert [(d["id"], d["snapshot_id"]) for d in gone] == [(removed_id, before.snapshot_id)]
+
+
+async def test_a_deleted_document_of_a_postgres_graph_is_restored_through_its_storages(tmp_path, storage, db_env,
+                                                                                        monkeypatch):
+    """Issue 32: the document-level restore writes through the instance's own storages, so a
+    database-backed graph gets its document back like a file graph, and a failure part-way
+    rolls it back to the safety snapshot."""
+    from lightrag.base import DocStatus
+
+    from lightrag.backup.errors import RolledBackError
+
+    async with graph(tmp_path / "src", db_env, POSTGRES, ws=workspace()) as rag:
+        backup = GraphBackup.from_rag("pg-undelete", rag, storage)
+        before = await backup.acreate_snapshot()
+        removed_id = sorted((await rag.doc_status.get_docs_by_statuses([DocStatus.PROCESSED])).keys())[1]
+        assert (await rag.adelete_by_doc_id(removed_id)).status == "success"
+        await rag.ainsert(documents(1, seed=5, start=70))
+
+        report = await backup.arestore_documents(before.snapshot_id, [removed_id])
+        assert [d["id"] for d in report["documents"]] == [removed_id]
+        assert report["entities"]["restored"] and report["calls"]["llm"] == 0
+        assert (await rag.doc_status.get_by_id(removed_id))["status"] == "processed"
+        # Against the snapshot, the graph differs only by the document inserted since.
+        since = await backup.adiff(before.snapshot_id)
+        counts = since.counts
+        assert counts["documents"] == {"added": 1, "removed": 0, "changed": 0}, counts
+        assert not since["entities"]["removed"] and not since["relations"]["removed"], counts
+        assert counts["chunks"]["removed"] == 0 and counts["vectors:chunks"]["removed"] == 0, counts
+        assert await backup.adeleted_documents() == []
+
+        # Deleted again, then a restore failing part-way: the graph is as it was.
+        assert (await rag.adelete_by_doc_id(removed_id)).status == "success"
+        state = await backup.acreate_snapshot("before the failing restore")
+        store = rag.chunk_entity_relation_graph
+        original = store.upsert_node
+
+        async def failing(*args: Any, **kwargs: Any) -> None:
+            raise ConnectionError("server closed the connection")
+
+        monkeypatch.setattr(store, "upsert_node", failing)
+        with pytest.raises(RolledBackError, match="server closed"):
+            await backup.arestore_documents(before.snapshot_id, [removed_id])
+        monkeypatch.setattr(store, "upsert_node", original)
+        assert await rag.doc_status.get_by_id(removed_id) is None
+        assert (await backup.adiff(state.snapshot_id)).is_empty

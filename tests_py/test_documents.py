@@ -19,6 +19,7 @@ from lightrag.backup._live import flush_storages
 from lightrag.backup.errors import (
     DocumentExistsError,
     DocumentNotFoundError,
+    EntityNotFoundError,
     InvalidInputError,
     RolledBackError,
 )
@@ -444,3 +445,69 @@ def test_the_command_line_restores_a_document_by_its_file_path(tmp_path):
     assert "INFO" not in unknown.stderr + again.stderr + done.stderr  # LightRAG's log lines only with -v
     elsewhere = cli(*base, "restore", "-g", "g", "latest", "-t", str(tmp_path / "x"), "-d", path)
     assert elsewhere.returncode != 0 and "--target" in elsewhere.stderr
+    # An entity deleted by hand comes back by name; documents and entities go one at a time.
+    name = sorted(graph_state(folder)["entities"])[0]
+
+    async def delete_entity() -> None:
+        forget_shared_data()
+        rag = await offline_graph.new_rag(folder)
+        assert (await rag.adelete_by_entity(name)).status == "success"
+        await rag.finalize_storages()
+        forget_shared_data()
+
+    asyncio.run(delete_entity())
+    entity = cli(*base, "restore", "-g", "g", snapshot, "-w", str(folder), "--entity", name)
+    assert entity.returncode == 0, entity.stderr
+    assert "restored entities" in entity.stdout and name in entity.stdout
+    assert name in graph_state(folder)["entities"]
+    both = cli(*base, "restore", "-g", "g", snapshot, "-w", str(folder), "-e", name, "-d", path)
+    assert both.returncode != 0 and "one at a time" in both.stderr
+
+
+async def test_an_entity_deleted_or_edited_by_hand_comes_back_as_it_was(tmp_path, counted):
+    """`adelete_by_entity` and `aedit_entity` undone from a snapshot: the entity with its
+    relations, vector rows and chunk tracking, as the snapshot held them."""
+    forget_shared_data()
+    rag = await offline_graph.new_rag(tmp_path / "graph")
+    try:
+        folder = Path(rag.working_dir)
+        await rag.ainsert(documents(4))
+        await flush_storages(rag)
+        backup = GraphBackup.from_rag("entities", rag, str(tmp_path / "repo"), password="pw")
+        snapshot = await backup.acreate_snapshot("four documents")
+        original = graph_state(folder)
+        # The entity with the most relations.
+        degree: dict[str, int] = {}
+        for pair in original["relations"]:
+            for name in pair:
+                degree[name] = degree.get(name, 0) + 1
+        name = max(sorted(degree), key=lambda n: degree[n])
+        assert degree[name] >= 2
+
+        assert (await rag.adelete_by_entity(name)).status == "success"
+        await flush_storages(rag)
+        assert name not in graph_state(folder)["entities"]
+        with pytest.raises(EntityNotFoundError):
+            await backup.arestore_entities(snapshot.snapshot_id, ["Nobody At All"])
+        plan = await backup.arestore_entities(snapshot.snapshot_id, name, dry_run=True)
+        assert plan["entities"]["restored"] == [name] and len(plan["relations"]["restored"]) == degree[name]
+        calls = (counted.llm, counted.texts)
+        report = await backup.arestore_entities(snapshot.snapshot_id, name)
+        assert (counted.llm, counted.texts) == calls and report["calls"]["embedding"] == 0
+        await flush_storages(rag)
+        for part, value in graph_state(folder).items():
+            if part != "llm_cache":  # LightRAG's deletion of an entity keeps the cache, as expected
+                assert value == original[part], part
+
+        # Edited by hand: refused while it is in the graph, put back with replace.
+        await rag.aedit_entity(name, {"description": "edited by hand"})
+        await flush_storages(rag)
+        assert graph_state(folder)["entities"][name][1] == frozenset({"edited by hand"})
+        with pytest.raises(DocumentExistsError, match="replace"):
+            await backup.arestore_entities(snapshot.snapshot_id, [name])
+        await backup.arestore_entities(snapshot.snapshot_id, [name], replace=True)
+        await flush_storages(rag)
+        assert graph_state(folder)["entities"][name] == original["entities"][name]
+    finally:
+        await rag.finalize_storages()
+        forget_shared_data()

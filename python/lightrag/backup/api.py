@@ -51,8 +51,13 @@ class RestoreRequest(BaseModel):
         description="restore only these documents (ids or file paths) into the graph as it is now, with their "
                     "chunks, vectors, LLM cache, entities and relations",
     )
-    replace: bool = Field(False, description="with documents: replace the graph's current version of a document")
-    dry_run: bool = Field(False, description="with documents: answer the plan, change nothing")
+    entities: Optional[list[Annotated[str, Field(min_length=1, max_length=1000)]]] = Field(
+        None, min_length=1, max_length=1000,
+        description="put only these entities (deleted or edited by hand) back as the snapshot holds them, with "
+                    "their relations",
+    )
+    replace: bool = Field(False, description="with documents or entities: replace the graph's current version")
+    dry_run: bool = Field(False, description="with documents or entities: answer the plan, change nothing")
 
 
 class VerifyRequest(BaseModel):
@@ -221,15 +226,19 @@ def create_backup_router(
         full_id = (await backup.aget_snapshot(snapshot_id)).snapshot_id
         body = body or RestoreRequest.model_validate({})
 
-        if body.documents is None and (body.replace or body.dry_run):
-            raise HTTPError(422, "invalid_input", "replace and dry_run apply to a restore of documents: name them in documents")
+        if body.documents is not None and body.entities is not None:
+            raise HTTPError(422, "invalid_input", "restore documents or entities, one at a time")
+        if body.documents is None and body.entities is None and (body.replace or body.dry_run):
+            raise HTTPError(422, "invalid_input",
+                            "replace and dry_run apply to a restore of documents or entities: name them")
 
         async def work(job: Job) -> Any:
             # Always in place: into the graph's own folder, or its live LightRAG instance.
-            if body.documents is not None:
-                return await backup.arestore_documents(full_id, body.documents, replace=body.replace,
-                                                       dry_run=body.dry_run, safety_snapshot=body.safety_snapshot,
-                                                       progress=job.progress)
+            if body.documents is not None or body.entities is not None:
+                restore_some = backup.arestore_documents if body.documents is not None else backup.arestore_entities
+                return await restore_some(full_id, body.documents or body.entities, replace=body.replace,
+                                          dry_run=body.dry_run, safety_snapshot=body.safety_snapshot,
+                                          progress=job.progress)
             await backup.arestore_snapshot(full_id, safety_snapshot=body.safety_snapshot, progress=job.progress)
             return backup.last_restore
 

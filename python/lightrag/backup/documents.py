@@ -77,6 +77,14 @@ class Plan:
     relations_rebuilt: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     relations_absent: set[tuple[str, str]] = field(default_factory=set)
 
+    @property
+    def subject(self) -> str:
+        """What is restored, in a few words (for the safety snapshot's description)."""
+        if self.documents:
+            return f"{len(self.documents)} document(s)"
+        names = sorted(self.entities_back)
+        return "entit" + ("y " if len(names) == 1 else "ies ") + ", ".join(names[:5]) + (" ..." if len(names) > 5 else "")
+
     def summary(self) -> dict[str, Any]:
         """The plan as JSON: what would be added (``restored``: absent from the graph) and
         changed (``changed``: still in the graph, its sources gaining the documents' chunks),
@@ -184,6 +192,69 @@ async def plan(records: "load.Records", rag: Any, wanted: list[str], *, snapshot
     result = Plan(snapshot_id, documents, replaced, chunks, cache_ids)
     await _plan_entities(result, records, rag, mine, gone, doc_ids)
     await _plan_relations(result, records, rag, mine, gone, doc_ids)
+    return result
+
+
+async def plan_entities(records: "load.Records", rag: Any, names: list[str], *, snapshot_id: str,
+                        replace: bool) -> Plan:
+    """What putting entities ``names`` of ``records`` (a snapshot) back as they were, with
+    their relations, changes in ``rag``: for an entity deleted or edited by hand
+    (``adelete_by_entity``, ``aedit_entity``). One the graph still holds is refused
+    (:class:`DocumentExistsError`) unless ``replace``. Their sources are the snapshot's where
+    those chunks are still in the graph; an entity whose chunks are all gone is refused (its
+    documents are: restore those). A relation comes back when its other end is in the graph."""
+    from .errors import EntityNotFoundError
+
+    wanted: list[str] = []
+    for name in names:
+        name = str(name).strip()
+        if name not in records.nodes:
+            raise EntityNotFoundError(f"the snapshot holds no entity {name!r} (names are case-sensitive)")
+        if name not in wanted:
+            wanted.append(name)
+    graph = rag.chunk_entity_relation_graph
+    present = await graph.get_nodes_batch(wanted)
+    held = [name for name in wanted if present.get(name)]
+    if held and not replace:
+        raise DocumentExistsError(
+            f"the graph holds entit{'y' if len(held) == 1 else 'ies'} {', '.join(held)}; pass replace=True (--replace) "
+            "to put the snapshot's version in place of the current one"
+        )
+    result = Plan(snapshot_id, [], [], [], [])
+    sources = {name: _entity_sources(records, name) for name in wanted}
+    existing = await _existing_chunks(rag, {c for ids in sources.values() for c in ids}, set())
+    for name in wanted:
+        target = [c for c in sources[name] if c in existing]
+        if not target:
+            raise InvalidInputError(
+                f"entity {name!r} came from chunks the graph no longer holds (their documents were deleted): "
+                "restore those documents (--document), and their entities come back with them"
+            )
+        if not present.get(name):
+            result.entities_absent.add(name)
+        result.entities_back[name] = records.nodes[name]
+        if target != sources[name]:
+            result.entities_rebuilt[name] = target
+    coming = set(wanted)
+    others = sorted({n for s, t, _ in records.edges if s in coming or t in coming for n in (s, t)} - coming)
+    around = await graph.get_nodes_batch(others) if others else {}
+    edges = [(s, t, props) for s, t, props in records.edges
+             if (s in coming or t in coming) and (s in coming or around.get(s)) and (t in coming or around.get(t))]
+    live_edges = await graph.get_edges_batch([{"src": s, "tgt": t} for s, t, _ in edges]) if edges else {}
+    for source, target_name, props in edges:
+        ids = _relation_sources(records, _pair(source, target_name), props)
+        target = [c for c in ids if c in existing] or None
+        if target is None:
+            existing |= await _existing_chunks(rag, set(ids), set())
+            target = [c for c in ids if c in existing]
+        if not target:
+            continue  # every chunk citing it is gone: LightRAG would not hold it either
+        edge = (source, target_name)
+        if not live_edges.get((source, target_name)):
+            result.relations_absent.add(edge)
+        result.relations_back[edge] = props
+        if target != ids:
+            result.relations_rebuilt[edge] = target
     return result
 
 
@@ -533,4 +604,4 @@ async def _pipeline_status(rag: Any) -> tuple[Any, Any]:
         return None, None
 
 
-__all__ = ["Calls", "Plan", "apply", "plan", "resolve"]
+__all__ = ["Calls", "Plan", "apply", "plan", "plan_entities", "resolve"]

@@ -58,9 +58,16 @@ class DocumentNotFoundError(BackupError, KeyError):
     kind = "document_not_found"
 
 
+class EntityNotFoundError(BackupError, KeyError):
+    """The snapshot holds no such entity."""
+
+    http_status = 404
+    kind = "entity_not_found"
+
+
 class DocumentExistsError(BackupError):
-    """The document to restore is still in the graph: restore it with ``replace`` to put the
-    snapshot's version in place of the current one."""
+    """The document (or entity) to restore is still in the graph: restore it with ``replace``
+    to put the snapshot's version in place of the current one."""
 
     http_status = 409
     kind = "document_exists"
@@ -306,6 +313,7 @@ __all__ = [
     "CatalogError",
     "DocumentExistsError",
     "DocumentNotFoundError",
+    "EntityNotFoundError",
     "GraphBusyError",
     "GraphDirNotFoundError",
     "GraphNotFoundError",

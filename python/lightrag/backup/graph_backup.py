@@ -400,14 +400,66 @@ class GraphBackup:
         undone), and a failure part-way rolls the graph back to it
         (:class:`RolledBackError`). Raises :class:`DocumentNotFoundError` for a document the
         snapshot does not hold."""
+        from . import documents as planning
+
         names = [documents] if isinstance(documents, str) else list(documents)
         if not names:
             raise InvalidInputError("name at least one document to restore")
+        snapshot = await self.aget_snapshot(snapshot_id)
+
+        def planner(records: Any, rag: Any) -> Any:
+            return planning.plan(records, rag, names, snapshot_id=snapshot.snapshot_id, replace=replace)
+
         with progress_callback(progress) as callback:
-            source = self._own_source()
-            snapshot = await self.aget_snapshot(snapshot_id)
-            return await source.restore_documents(self.snapshots, snapshot, names, replace=replace, dry_run=dry_run,
-                                                  safety_snapshot=safety_snapshot, progress=callback)
+            return await self._own_source().restore_documents(self.snapshots, snapshot, planner, dry_run=dry_run,
+                                                              safety_snapshot=safety_snapshot, progress=callback)
+
+    def restore_entities(
+        self,
+        snapshot_id: str,
+        entities: "list[str] | str",
+        *,
+        replace: bool = False,
+        dry_run: bool = False,
+        safety_snapshot: bool = True,
+        progress: Progress = None,
+    ) -> dict[str, Any]:
+        """Sync twin of :meth:`arestore_entities`."""
+        return _run_sync(self.arestore_entities(snapshot_id, entities, replace=replace, dry_run=dry_run,
+                                                safety_snapshot=safety_snapshot, progress=progress))
+
+    async def arestore_entities(
+        self,
+        snapshot_id: str,
+        entities: "list[str] | str",
+        *,
+        replace: bool = False,
+        dry_run: bool = False,
+        safety_snapshot: bool = True,
+        progress: Progress = None,
+    ) -> dict[str, Any]:
+        """Put entities deleted or edited by hand (``adelete_by_entity``, ``aedit_entity``)
+        back as a snapshot held them, with their relations to entities the graph holds, vector
+        rows and chunk tracking; nothing else changes. An entity the graph still holds (edited)
+        is refused (:class:`DocumentExistsError`) unless ``replace``. Sources the graph no
+        longer holds are left out (the entity is then rebuilt by LightRAG from the rest); an
+        entity none of whose chunks is left is refused: restore its documents
+        (:meth:`arestore_documents`). Safe as :meth:`arestore_documents` is: dry run, pipeline
+        held, safety snapshot, rollback. Raises :class:`EntityNotFoundError` for a name the
+        snapshot lacks."""
+        from . import documents as planning
+
+        names = [entities] if isinstance(entities, str) else list(entities)
+        if not names:
+            raise InvalidInputError("name at least one entity to restore")
+        snapshot = await self.aget_snapshot(snapshot_id)
+
+        def planner(records: Any, rag: Any) -> Any:
+            return planning.plan_entities(records, rag, names, snapshot_id=snapshot.snapshot_id, replace=replace)
+
+        with progress_callback(progress) as callback:
+            return await self._own_source().restore_documents(self.snapshots, snapshot, planner, dry_run=dry_run,
+                                                              safety_snapshot=safety_snapshot, progress=callback)
 
     def _file_restore_folder(self, snapshot_id: str, target_dir: Any, into: Any) -> Optional[Path]:
         """The folder a restore writes with the engine alone (a file snapshot into a folder

@@ -23,7 +23,7 @@ import contextlib
 import os
 import time
 from pathlib import Path
-from typing import Any, AsyncIterator, Optional, Protocol
+from typing import Any, AsyncIterator, Awaitable, Callable, Optional, Protocol
 
 import lightrag.backup._live as _live  # by module: tests hold a live instance by patching it
 from ._native import stage_links
@@ -33,6 +33,11 @@ from .errors import GraphDirNotFoundError, InvalidInputError
 from .snapshots import Capture, GraphSnapshots
 from .types import BackupSnapshot, ProgressCallback
 
+
+
+#: Plans a restore of documents or entities from a snapshot's records into a LightRAG instance
+#: (:func:`.documents.plan`, :func:`.documents.plan_entities`).
+Planner = Callable[[Any, Any], Awaitable[Any]]
 
 
 class GraphRecords(Protocol):
@@ -98,10 +103,11 @@ class GraphSource(abc.ABC):
         safety snapshot unless ``safety_snapshot`` is false); ``snapshots.last_restore`` says
         what was done."""
 
-    async def restore_documents(self, snapshots: GraphSnapshots, snapshot: BackupSnapshot, wanted: list[str], *,
-                                replace: bool, dry_run: bool, safety_snapshot: bool,
+    async def restore_documents(self, snapshots: GraphSnapshots, snapshot: BackupSnapshot, planner: "Planner", *,
+                                dry_run: bool, safety_snapshot: bool,
                                 progress: Optional[ProgressCallback]) -> dict[str, Any]:
-        """Put documents of ``snapshot`` back into the graph as it is now (:mod:`.documents`);
+        """Put documents (or entities) of ``snapshot`` back into the graph as it is now
+        (:mod:`.documents`), as ``planner`` plans from the snapshot's records and the graph;
         returns the plan (a dry run) or what was done."""
         raise InvalidInputError(f"documents are restored into a live LightRAG instance, not into {self.describe()}")
 
@@ -173,8 +179,8 @@ class FolderSource(GraphSource):
         # Its safety snapshot was recorded as it was committed, the expired ones as it was unpacked.
         snapshots.last_restore = outcome
 
-    async def restore_documents(self, snapshots: GraphSnapshots, snapshot: BackupSnapshot, wanted: list[str], *,
-                                replace: bool, dry_run: bool, safety_snapshot: bool,
+    async def restore_documents(self, snapshots: GraphSnapshots, snapshot: BackupSnapshot, planner: "Planner", *,
+                                dry_run: bool, safety_snapshot: bool,
                                 progress: Optional[ProgressCallback]) -> dict[str, Any]:
         """Documents of ``snapshot`` put back into the folder (:mod:`.documents`): written by
         LightRAG's file storages into a private copy of the graph, then moved into place file
@@ -206,7 +212,7 @@ class FolderSource(GraphSource):
             model = records.manifest["embedding"].get("model_name")
             started = time.perf_counter()
             async with opened(config, embedding_dim=records.dim, model_name=model) as rag:
-                plan = await documents.plan(records, rag, wanted, snapshot_id=snapshot.snapshot_id, replace=replace)
+                plan = await planner(records, rag)
                 if dry_run:
                     return {**outcome, **plan.summary(), "dry_run": True}
                 if plan.replaced:
@@ -225,7 +231,7 @@ class FolderSource(GraphSource):
             safety = None
             if safety_snapshot:
                 safety = await snapshots.asnapshot(
-                    self.in_place(), f"state before restoring {len(plan.documents)} document(s) of {snapshot.snapshot_id}",
+                    self.in_place(), f"state before restoring {plan.subject} of {snapshot.snapshot_id}",
                     None, {"documents_restored_from": snapshot.snapshot_id}, safety=True)
             written = sorted(p.name for p in private.iterdir() if p.is_file() and _native.is_graph_file(p.name))
             try:
@@ -384,8 +390,8 @@ class LiveSource(GraphSource):
         """With the pipeline held: the graph replaced by ``snapshot`` (a rollback to a safety
         snapshot), no safety snapshot of its own."""
 
-    async def restore_documents(self, snapshots: GraphSnapshots, snapshot: BackupSnapshot, wanted: list[str], *,
-                                replace: bool, dry_run: bool, safety_snapshot: bool,
+    async def restore_documents(self, snapshots: GraphSnapshots, snapshot: BackupSnapshot, planner: "Planner", *,
+                                dry_run: bool, safety_snapshot: bool,
                                 progress: Optional[ProgressCallback]) -> dict[str, Any]:
         """Documents of ``snapshot`` put back into the instance through its storages
         (:mod:`.documents`), under its pipeline hold: the plan is made under the hold, the graph
@@ -400,17 +406,15 @@ class LiveSource(GraphSource):
         try:
             records, outcome = await records_restore.unpacked(snapshots, snapshot, scratch, self.rag, progress)
             if dry_run:
-                plan = await documents.plan(records, self.rag, wanted, snapshot_id=snapshot.snapshot_id,
-                                            replace=replace)
+                plan = await planner(records, self.rag)
                 return {**outcome, **plan.summary(), "dry_run": True}
             started = time.perf_counter()
             async with self.hold("restore_documents", job_name="Deleting documents to restore them from a snapshot"):
-                plan = await documents.plan(records, self.rag, wanted, snapshot_id=snapshot.snapshot_id,
-                                            replace=replace)
+                plan = await planner(records, self.rag)
                 safety = None
                 if safety_snapshot:
                     safety = await self.safety_snapshot_held(
-                        snapshots, f"state before restoring {len(plan.documents)} document(s) of {snapshot.snapshot_id}",
+                        snapshots, f"state before restoring {plan.subject} of {snapshot.snapshot_id}",
                         {"documents_restored_from": snapshot.snapshot_id})
                 try:
                     for doc_id in plan.replaced:

@@ -94,6 +94,9 @@ def register(commands: Any, wanted: Wanted) -> None:
         sub.add_argument("--document", "-d", action="append", metavar="DOC",
                          help="restore only this document (its id, or its file path) into the graph as it is now, "
                               "with its chunks, vectors, LLM cache, entities and relations; repeatable")
+        sub.add_argument("--entity", "-e", action="append", metavar="NAME",
+                         help="put this entity (deleted or edited by hand) back as the snapshot holds it, with its "
+                              "relations; repeatable (--replace for one the graph still holds)")
 
     sub = add_command(commands, "diff", "what changed in the graph between two snapshots, or since one: documents, "
                       "entities, relations, chunks, vectors", diff, defined=wanted("diff"))
@@ -235,7 +238,7 @@ def verify(args: argparse.Namespace, bar: ProgressBar) -> int:
 
 def restore(args: argparse.Namespace, bar: ProgressBar) -> int:
     graph = backup(args, storage(args, then=WITH_RESTORE))
-    if args.document:
+    if args.document or args.entity:
         return _restore_documents(args, bar, graph)
     if args.into_env is not None:
         return _restore_into_env(args, bar, graph)
@@ -277,16 +280,20 @@ def restore(args: argparse.Namespace, bar: ProgressBar) -> int:
 def _restore_documents(args: argparse.Namespace, bar: ProgressBar, graph: Any) -> int:
     from ..errors import InvalidInputError
 
+    option = "--document" if args.document else "--entity"
+    if args.document and args.entity:
+        raise InvalidInputError("restore documents (--document) or entities (--entity), one at a time")
     if args.target is not None or args.into_env is not None:
-        raise InvalidInputError("--document restores into the graph's own folder (-w/--working-dir): no --target or "
+        raise InvalidInputError(f"{option} restores into the graph's own folder (-w/--working-dir): no --target or "
                                 "--into-env with it")
     if args.working_dir is None:
-        raise InvalidInputError("say which graph the documents go back into: -w/--working-dir (or WORKING_DIR)")
+        raise InvalidInputError("say which graph they go back into: -w/--working-dir (or WORKING_DIR)")
     from ..display import quiet_lightrag_logs
 
     quiet_lightrag_logs()
-    result = graph.restore_documents(args.snapshot_id, args.document, replace=args.replace, dry_run=args.dry_run,
-                                     safety_snapshot=not args.no_safety_snapshot, progress=bar)
+    restore_some = graph.restore_documents if args.document else graph.restore_entities
+    result = restore_some(args.snapshot_id, args.document or args.entity, replace=args.replace, dry_run=args.dry_run,
+                          safety_snapshot=not args.no_safety_snapshot, progress=bar)
     emit(args, result, documents_text(result), bar)
     return 0
 
@@ -300,12 +307,14 @@ def documents_text(result: dict[str, Any], limit: int = 10) -> str:
 
     verb = "would restore" if result.get("dry_run") else "restored"
     docs = result["documents"]
-    lines = [f"{verb} {len(docs)} document(s) of snapshot {result['snapshot_id']}"
+    what = f"{len(docs)} document(s)" if docs else "entities"
+    lines = [f"{verb} {what} of snapshot {result['snapshot_id']}"
              + (f" into {result['target']}" if result.get("target") else "") + ":"]
     lines += [f"  {d['id']} ({d.get('file_path')}, {d['chunks']} chunk(s))" for d in docs]
     if result.get("replaced"):
         lines.append(f"  replacing the graph's current version(s): {', '.join(result['replaced'])}")
-    lines.append(f"  {result['chunks']} chunk(s), {result['llm_cache_entries']} LLM cache entrie(s)")
+    if docs:
+        lines.append(f"  {result['chunks']} chunk(s), {result['llm_cache_entries']} LLM cache entrie(s)")
     for kind in ("entities", "relations"):
         part = result[kind]
         lines.append(f"  {kind}: {len(part['restored'])} restored, {len(part['changed'])} changed "
