@@ -319,6 +319,11 @@ async def reload_storages(rag: Any) -> None:
                     flag.value = False  # in memory == on disk now
         elif getattr(storage, "storage_updated", None) is not None:
             await set_all_update_flags(storage.namespace, workspace=storage.workspace)
+            # Reloaded now, as a reader: left to the next write, the reload is logged as a
+            # warning that "another process" updated the storage.
+            reload = getattr(storage, "_get_client", None) or getattr(storage, "_get_graph", None)
+            if callable(reload):
+                await reload()
         else:
             raise InvalidInputError(
                 f"storage {type(storage).__name__} ({getattr(storage, 'namespace', '?')}) is not "

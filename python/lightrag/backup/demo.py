@@ -42,6 +42,8 @@ def run_demo(directory: Optional[str], *, as_json: bool = False, progress: Any =
 
 
 async def _demo(directory: Optional[str], as_json: bool, progress: Any, verbose: bool) -> int:
+    from lightrag.base import DocStatus
+
     from . import GraphBackup
     from .offline_graph import build_graph, documents, entity_names, graph_files
     from .storage import LocalBackupStorage
@@ -95,6 +97,25 @@ async def _demo(directory: Optional[str], as_json: bool, progress: Any, verbose:
         live_match = live_nodes == original_nodes
         say(f"restored snapshot 1 into the running instance: its graph matches snapshot 1: {live_match}")
 
+        # Users lose documents, not whole graphs: one deleted through LightRAG, named by the
+        # diff, and put back alone, with no model call.
+        statuses = await rag.doc_status.get_docs_by_statuses(list(DocStatus))
+        lost = sorted(statuses)[len(statuses) // 2]
+        await rag.adelete_by_doc_id(lost)
+        diff = await backup.adiff(first.snapshot_id)
+        counts = diff.counts
+        say(f"deleted document {lost} through LightRAG; diff from snapshot 1 to the live graph: "
+            f"{counts['documents']['removed']} document, {counts['entities']['removed']} entities, "
+            f"{counts['relations']['removed']} relations removed")
+        undone = await backup.arestore_documents(first.snapshot_id, [lost])
+        calls = undone["calls"]
+        after_nodes = sorted(n.id for n in (await rag.get_knowledge_graph("*", max_depth=2)).nodes)
+        undelete_match = after_nodes == original_nodes and (await backup.adiff(first.snapshot_id)).is_empty
+        say(f"restored document {lost} alone from snapshot 1 in {undone['duration_ms']:.0f} ms: "
+            f"{len(undone['entities']['restored'])} entities and {len(undone['relations']['restored'])} relations "
+            f"back, {len(undone['entities']['changed'])} entities given their sources back; {calls['llm']} LLM calls, "
+            f"{calls['embedding']} embedding calls; the graph matches snapshot 1 again: {undelete_match}")
+
         report = await backup.averify_snapshot(second.snapshot_id)
         say(str(report))
         stats = await backup.aget_backup_stats()
@@ -102,7 +123,7 @@ async def _demo(directory: Optional[str], as_json: bool, progress: Any, verbose:
             f"bytes stored in {stats['stored_bytes']} bytes ({stats['space_saving']:.0%} saved)")
     finally:
         await rag.finalize_storages()
-    ok = files_match and live_match and report.ok
+    ok = files_match and live_match and undelete_match and report.ok
     if as_json:
         print(json.dumps({"ok": ok, "directory": str(base), "steps": steps}, indent=2))
     elif not ok:
