@@ -116,7 +116,17 @@ async def run(graph: Path, work: Path, chunks: int, entities: int) -> dict[str, 
         rss = peak_mb()
         before = dict(calls)
         started = time.perf_counter()
-        report = await backup.arestore_documents(snapshot.snapshot_id, [doc_id])
+        if os.environ.get("BENCH_PROFILE"):
+            import cProfile
+            import pstats
+
+            profile = cProfile.Profile()
+            profile.enable()
+            report = await backup.arestore_documents(snapshot.snapshot_id, [doc_id])
+            profile.disable()
+            pstats.Stats(profile, stream=sys.stderr).sort_stats("cumulative").print_stats(45)
+        else:
+            report = await backup.arestore_documents(snapshot.snapshot_id, [doc_id])
         out["restore_document"] = {
             "s": round(time.perf_counter() - started, 2),
             "report_ms": report["duration_ms"],

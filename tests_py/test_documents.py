@@ -511,3 +511,34 @@ async def test_an_entity_deleted_or_edited_by_hand_comes_back_as_it_was(tmp_path
     finally:
         await rag.finalize_storages()
         forget_shared_data()
+
+
+async def test_a_file_graph_read_directly_equals_it_read_by_lightrags_storages(rag, tmp_path):
+    """The document restore reads a file snapshot's files directly (records.file_graph); the
+    records are those LightRAG's own file storages give (records.files), vectors included."""
+    import numpy as np
+
+    from lightrag.backup.records import files, load
+    from lightrag.backup.records.file_graph import FileGraphRecords
+
+    await flush_storages(rag)
+    folder = Path(rag.working_dir)
+    direct = FileGraphRecords(folder)
+    await files.from_file_storages(folder, tmp_path / "records", embedding_dim=direct.dim, model_name=None)
+    through = load.Records(tmp_path / "records")
+    assert direct.dim == through.dim == 16
+    for name, records in through.kv.items():
+        # LightRAG's storages add what its loader fills in (write times, chunking options):
+        # every field the files hold is there, alike.
+        assert direct.kv[name].keys() == records.keys(), name
+        for key, record in direct.kv[name].items():
+            assert {f: records[key].get(f) for f in record} == record, (name, key, record, records[key])
+    assert direct.nodes == through.nodes
+    assert {frozenset((s, t)): p for s, t, p in direct.edges} == {frozenset((s, t)): p for s, t, p in through.edges}
+    assert len(direct.edges) == len(through.edges)
+    for name, (records, matrix) in through.vectors.items():
+        rows, vectors = direct.vectors[name]
+        assert rows == records, name
+        order = {key: i for i, key in enumerate(rows)}
+        for i, key in enumerate(records):
+            assert np.allclose(vectors[order[key]], matrix[i], atol=1e-6), (name, key)

@@ -203,7 +203,7 @@ class FolderSource(GraphSource):
         private_name = f"lrb-private-{uuid.uuid4().hex}"
         private = self.graph_dir / private_name
         try:
-            records, outcome = await records_restore.unpacked(snapshots, snapshot, scratch, None, progress)
+            records, outcome = await records_restore.readable(snapshots, snapshot, scratch, None, progress)
             private.mkdir()
             for path in sorted(self.graph_dir.iterdir()):
                 if path.is_file() and _native.is_graph_file(path.name):
@@ -404,7 +404,7 @@ class LiveSource(GraphSource):
 
         scratch = self.new_staging()
         try:
-            records, outcome = await records_restore.unpacked(snapshots, snapshot, scratch, self.rag, progress)
+            records, outcome = await records_restore.readable(snapshots, snapshot, scratch, self.rag, progress)
             if dry_run:
                 plan = await planner(records, self.rag)
                 return {**outcome, **plan.summary(), "dry_run": True}

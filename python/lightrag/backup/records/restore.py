@@ -48,6 +48,28 @@ async def unpacked(snapshots: Snapshots, snapshot: Any, scratch: Path, into: Any
                      "expired_safety_snapshots": engine.get("expired_safety_snapshots") or []}
 
 
+async def readable(snapshots: Snapshots, snapshot: Any, scratch: Path, into: Any,
+                   progress: Any) -> "tuple[Any, dict[str, Any]]":
+    """The snapshot restored into ``scratch`` and read as records for a partial restore (a
+    document restore reads a few records of each store): a records snapshot as
+    :func:`unpacked` reads it, a file snapshot's files parsed directly
+    (:mod:`.file_graph`, off the event loop) unless their vector layout needs LightRAG's
+    storages to read."""
+    import asyncio
+
+    from . import file_graph
+
+    engine = await snapshots.aunpack(snapshot.snapshot_id, scratch / "snapshot", progress)
+    restored = scratch / "snapshot"
+    if layout.is_records_folder(restored) or not file_graph.readable(restored):
+        records: Any = await _records_of(restored, scratch, into)
+    else:
+        dim = getattr(getattr(into, "embedding_func", None), "embedding_dim", None)
+        records = await asyncio.to_thread(file_graph.FileGraphRecords, restored, dim)
+    return records, {"snapshot_id": snapshot.snapshot_id, "records_status": records.manifest.get("status"),
+                     "expired_safety_snapshots": engine.get("expired_safety_snapshots") or []}
+
+
 async def elsewhere(
     snapshots: Snapshots,
     snapshot: Any,
