@@ -130,6 +130,7 @@ async def run(graph: Path, work: Path, chunks: int, entities: int) -> dict[str, 
         out["restore_document"] = {
             "s": round(time.perf_counter() - started, 2),
             "report_ms": report["duration_ms"],
+            "timings_ms": {**report["timings_ms"], "of which flush": report["flush_ms"]},
             "llm_calls": calls["llm"] - before["llm"],
             "embedded_texts": calls["embedded_texts"] - before["embedded_texts"],
             "calls_reported": report["calls"],

@@ -529,14 +529,16 @@ async def apply(the_plan: Plan, records: "load.Records", rag: Any) -> dict[str, 
         await _upsert(rag.doc_status, {doc["id"]: kv["doc_status"][doc["id"]] for doc in the_plan.documents})
         # Every storage written is flushed, as LightRAG flushes after an insert (the graph has
         # no dirty flag); buffering vector stores embed here, so the replay stays until then.
+        flush_started = time.perf_counter()
         for name in layout.ROLES:
             storage = getattr(rag, name, None)
             if storage is not None:
                 await storage.index_done_callback()
+        flush_ms = round((time.perf_counter() - flush_started) * 1000, 1)
     finally:
         for name, storage in vdbs.items():
             storage.embedding_func = originals[name]
-    return {"calls": calls.to_dict(), **rebuild}
+    return {"calls": calls.to_dict(), "flush_ms": flush_ms, **rebuild}
 
 
 def _relation_vector_keys(records: "load.Records", pairs: Any) -> list[str]:

@@ -409,13 +409,20 @@ class LiveSource(GraphSource):
                 plan = await planner(records, self.rag)
                 return {**outcome, **plan.summary(), "dry_run": True}
             started = time.perf_counter()
+            timings = outcome["timings_ms"]
             async with self.hold("restore_documents", job_name="Deleting documents to restore them from a snapshot"):
+                held_at = time.perf_counter()
+                timings["wait_for_pipeline"] = round((held_at - started) * 1000, 1)
                 plan = await planner(records, self.rag)
+                planned_at = time.perf_counter()
+                timings["plan"] = round((planned_at - held_at) * 1000, 1)
                 safety = None
                 if safety_snapshot:
                     safety = await self.safety_snapshot_held(
                         snapshots, f"state before restoring {plan.subject} of {snapshot.snapshot_id}",
                         {"documents_restored_from": snapshot.snapshot_id})
+                written_at = time.perf_counter()
+                timings["safety_snapshot"] = round((written_at - planned_at) * 1000, 1)
                 try:
                     for doc_id in plan.replaced:
                         deleted = await self.rag.adelete_by_doc_id(doc_id)
@@ -427,6 +434,7 @@ class LiveSource(GraphSource):
                                                     snapshot_id=snapshot.snapshot_id, replace=False)
                         plan.replaced = replaced
                     done = await documents.apply(plan, records, self.rag)
+                    timings["write"] = round((time.perf_counter() - written_at) * 1000, 1)
                 except Exception as error:
                     if safety is None:
                         raise RestoreIncompleteError(

@@ -16,7 +16,7 @@ from __future__ import annotations
 import base64
 import json
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterator, Mapping, Optional
 
 from ..errors import InvalidInputError
 from . import layout, mapping
@@ -69,14 +69,13 @@ class FileGraphRecords:
             self.dim = int(dim)
             for store in VECTOR_FILES:
                 data = files.get(store) or {"data": [], "matrix": ""}
-                raw = base64.b64decode(data["matrix"] or b"", validate=True)
+                raw = base64.b64decode(data["matrix"] or b"")
                 rows = data["data"]
                 if len(raw) != len(rows) * self.dim * 4:
                     raise ValueError(f"{VECTOR_FILES[store]}: its matrix holds {len(raw)} bytes; {len(rows)} rows of "
                                      f"{self.dim} float32 need {len(rows) * self.dim * 4}")
                 matrix = np.frombuffer(raw, dtype="<f4").reshape(len(rows), self.dim)
-                records = {str(row["__id__"]): _vector_record(store, row) for row in rows}
-                self.vectors[store] = (records, matrix)
+                self.vectors[store] = (VectorRows(store, rows), matrix)
         except (OSError, ValueError, TypeError, KeyError) as error:
             raise InvalidInputError(f"the snapshot's graph files are not readable: {type(error).__name__}: {error}") from None
         self.manifest: dict[str, Any] = {"embedding": {"dim": self.dim, "model_name": None}, "status": "complete"}
@@ -90,8 +89,35 @@ class FileGraphRecords:
 
     def replay_table(self, name: str) -> dict[str, Any]:
         """Each record's content -> its saved vector, for the replaying embedding function."""
-        records, matrix = self.vectors[name]
-        return {record.get("content"): matrix[row] for row, record in enumerate(records.values())}
+        rows, matrix = self.vectors[name]
+        return rows.contents(matrix)
+
+
+class VectorRows(Mapping[str, dict[str, Any]]):
+    """A NanoVectorDB file's rows by id, in file order (row ``i``'s vector is the matrix's row
+    ``i``), each made a record only when it is read: a restore reads a few of many."""
+
+    def __init__(self, store: str, rows: list[dict[str, Any]]) -> None:
+        self._store = store
+        self._rows = rows
+        self._index = {str(row["__id__"]): i for i, row in enumerate(rows)}
+        if len(self._index) != len(rows):
+            raise ValueError(f"{VECTOR_FILES[store]} holds a row id twice")
+
+    def __getitem__(self, key: str) -> dict[str, Any]:
+        return _vector_record(self._store, self._rows[self._index[key]])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._index)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._index
+
+    def contents(self, matrix: Any) -> dict[Any, Any]:
+        return {row.get("content"): matrix[i] for i, row in enumerate(self._rows)}
 
 
 def _vector_record(store: str, row: dict[str, Any]) -> dict[str, Any]:

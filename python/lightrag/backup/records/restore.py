@@ -59,15 +59,22 @@ async def readable(snapshots: Snapshots, snapshot: Any, scratch: Path, into: Any
 
     from . import file_graph
 
+    import time
+
+    started = time.perf_counter()
     engine = await snapshots.aunpack(snapshot.snapshot_id, scratch / "snapshot", progress)
+    unpacked_at = time.perf_counter()
     restored = scratch / "snapshot"
     if layout.is_records_folder(restored) or not file_graph.readable(restored):
         records: Any = await _records_of(restored, scratch, into)
     else:
         dim = getattr(getattr(into, "embedding_func", None), "embedding_dim", None)
         records = await asyncio.to_thread(file_graph.FileGraphRecords, restored, dim)
+    timings = {"unpack": round((unpacked_at - started) * 1000, 1),
+               "read": round((time.perf_counter() - unpacked_at) * 1000, 1)}
     return records, {"snapshot_id": snapshot.snapshot_id, "records_status": records.manifest.get("status"),
-                     "expired_safety_snapshots": engine.get("expired_safety_snapshots") or []}
+                     "expired_safety_snapshots": engine.get("expired_safety_snapshots") or [],
+                     "timings_ms": timings}
 
 
 async def elsewhere(
