@@ -222,7 +222,8 @@ async def plan_entities(records: "load.Records", rag: Any, names: list[str], *, 
         )
     result = Plan(snapshot_id, [], [], [], [])
     sources = {name: _entity_sources(records, name) for name in wanted}
-    existing = await _existing_chunks(rag, {c for ids in sources.values() for c in ids}, set())
+    checked = {c for ids in sources.values() for c in ids}
+    existing = await _existing_chunks(rag, checked, set())
     for name in wanted:
         target = [c for c in sources[name] if c in existing]
         if not target:
@@ -243,10 +244,11 @@ async def plan_entities(records: "load.Records", rag: Any, names: list[str], *, 
     live_edges = await graph.get_edges_batch([{"src": s, "tgt": t} for s, t, _ in edges]) if edges else {}
     for source, target_name, props in edges:
         ids = _relation_sources(records, _pair(source, target_name), props)
-        target = [c for c in ids if c in existing] or None
-        if target is None:
-            existing |= await _existing_chunks(rag, set(ids), set())
-            target = [c for c in ids if c in existing]
+        unknown = set(ids) - checked
+        if unknown:  # chunks the entities' sources did not name: asked once
+            existing |= await _existing_chunks(rag, unknown, set())
+            checked |= unknown
+        target = [c for c in ids if c in existing]
         if not target:
             continue  # every chunk citing it is gone: LightRAG would not hold it either
         edge = (source, target_name)

@@ -53,7 +53,7 @@ class FileGraphRecords:
                 # The file form less the record's key echoed back (``_id``), as every reader gives it.
                 self.kv[name] = {key: mapping.canonical_kv(name, key, record) for key, record in records.items()}
             self.nodes, self.edges = _graphml(folder / GRAPHML)
-            self.vectors: dict[str, tuple[dict[str, Any], Any]] = {}
+            self.vectors: dict[str, tuple[VectorRows, Any]] = {}
             dims = set()
             files = {}
             for store, name in VECTOR_FILES.items():
