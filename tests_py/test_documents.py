@@ -128,14 +128,9 @@ def unrelated_document(texts: list[str], deleted: str) -> str:
 
 
 async def control_state(folder: Path, texts: list[str]) -> dict[str, Any]:
-    """The graph of the same documents, inserted as the tested graph got them, never deleted."""
-    forget_shared_data()
-    rag = await offline_graph.new_rag(folder)
-    await rag.ainsert(texts[:4])
-    await rag.ainsert(texts[4])
-    await rag.finalize_storages()
-    forget_shared_data()
-    return graph_state(folder)
+    """The graph of the same documents, inserted as the tested graph got them (four, then a
+    fifth), never deleted."""
+    return await control_state_of(folder, [(texts[:4], None), (texts[4], None)])
 
 
 def doc_id_of(folder: Path, text: str) -> str:

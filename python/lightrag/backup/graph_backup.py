@@ -402,13 +402,19 @@ class GraphBackup:
         snapshot does not hold."""
         from . import documents as planning
 
-        names = [documents] if isinstance(documents, str) else list(documents)
-        if not names:
-            raise InvalidInputError("name at least one document to restore")
+        return await self._restore_part(snapshot_id, documents, "document", planning.plan, replace=replace,
+                                        dry_run=dry_run, safety_snapshot=safety_snapshot, progress=progress)
+
+    async def _restore_part(self, snapshot_id: str, names: "list[str] | str", what: str, plan: Callable[..., Any], *,
+                            replace: bool, dry_run: bool, safety_snapshot: bool, progress: Progress) -> dict[str, Any]:
+        """Documents or entities (``what``) of a snapshot put back as ``plan`` plans them."""
+        wanted = [names] if isinstance(names, str) else list(names)
+        if not wanted:
+            raise InvalidInputError(f"name at least one {what} to restore")
         snapshot = await self.aget_snapshot(snapshot_id)
 
         def planner(records: Any, rag: Any) -> Any:
-            return planning.plan(records, rag, names, snapshot_id=snapshot.snapshot_id, replace=replace)
+            return plan(records, rag, wanted, snapshot_id=snapshot.snapshot_id, replace=replace)
 
         with progress_callback(progress) as callback:
             return await self._own_source().restore_documents(self.snapshots, snapshot, planner, dry_run=dry_run,
@@ -449,17 +455,8 @@ class GraphBackup:
         snapshot lacks."""
         from . import documents as planning
 
-        names = [entities] if isinstance(entities, str) else list(entities)
-        if not names:
-            raise InvalidInputError("name at least one entity to restore")
-        snapshot = await self.aget_snapshot(snapshot_id)
-
-        def planner(records: Any, rag: Any) -> Any:
-            return planning.plan_entities(records, rag, names, snapshot_id=snapshot.snapshot_id, replace=replace)
-
-        with progress_callback(progress) as callback:
-            return await self._own_source().restore_documents(self.snapshots, snapshot, planner, dry_run=dry_run,
-                                                              safety_snapshot=safety_snapshot, progress=callback)
+        return await self._restore_part(snapshot_id, entities, "entity", planning.plan_entities, replace=replace,
+                                        dry_run=dry_run, safety_snapshot=safety_snapshot, progress=progress)
 
     def _file_restore_folder(self, snapshot_id: str, target_dir: Any, into: Any) -> Optional[Path]:
         """The folder a restore writes with the engine alone (a file snapshot into a folder
