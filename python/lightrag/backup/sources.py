@@ -191,7 +191,8 @@ class FolderSource(GraphSource):
         import shutil
         import uuid
 
-        from . import _native, documents
+        from . import documents
+        from ._native import is_graph_file
         from .errors import InvalidInputError as Refused
         from .errors import RolledBackError
         from .records import restore as records_restore
@@ -206,7 +207,7 @@ class FolderSource(GraphSource):
             records, outcome = await records_restore.readable(snapshots, snapshot, scratch, None, progress)
             private.mkdir()
             for path in sorted(self.graph_dir.iterdir()):
-                if path.is_file() and _native.is_graph_file(path.name):
+                if path.is_file() and is_graph_file(path.name):
                     shutil.copy2(path, private / path.name)
             config = StorageConfig(working_dir=str(self.graph_dir), workspace=private_name)
             model = records.manifest["embedding"].get("model_name")
@@ -233,7 +234,7 @@ class FolderSource(GraphSource):
                 safety = await snapshots.asnapshot(
                     self.in_place(), f"state before restoring {plan.subject} of {snapshot.snapshot_id}",
                     None, {"documents_restored_from": snapshot.snapshot_id}, safety=True)
-            written = sorted(p.name for p in private.iterdir() if p.is_file() and _native.is_graph_file(p.name))
+            written = sorted(p.name for p in private.iterdir() if p.is_file() and is_graph_file(p.name))
             try:
                 for name in written:
                     os.replace(private / name, self.graph_dir / name)
