@@ -191,8 +191,14 @@ impl Digest {
             }
         }
         if let Some(reader) = files.open("graph_chunk_entity_relation.graphml")? {
-            read_graphml(reader, &mut digest)
-                .map_err(|why| bad("graph_chunk_entity_relation.graphml", why))?;
+            const NAME: &str = "graph_chunk_entity_relation.graphml";
+            read_graphml(reader, &mut digest).map_err(|why| {
+                if why.starts_with(CANNOT_BE_READ) {
+                    Error::integrity(format!("{NAME} of {what} {why}"))
+                } else {
+                    bad(NAME, why)
+                }
+            })?;
         }
         Ok(digest)
     }
@@ -502,9 +508,11 @@ fn read_graphml(reader: impl Read, digest: &mut Digest) -> std::result::Result<(
         Open::None => {}
     };
     loop {
-        let event = reader
-            .read_event_into(&mut buf)
-            .map_err(|e| format!("{e} at byte {}", reader.error_position()))?;
+        let event = reader.read_event_into(&mut buf).map_err(|e| match e {
+            // The snapshot's data failing to read (a damaged chunk), not the XML.
+            quick_xml::Error::Io(io) => format!("{CANNOT_BE_READ}: {io}"),
+            e => format!("{e} at byte {}", reader.error_position()),
+        })?;
         match event {
             Event::Start(ref e) | Event::Empty(ref e) => {
                 let empty = matches!(event, Event::Empty(_));

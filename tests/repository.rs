@@ -750,3 +750,45 @@ fn a_records_snapshot_diffs_like_a_file_graph() {
         (doc, first.snapshot_id.as_str())
     );
 }
+
+#[test]
+fn a_damaged_chunk_met_by_a_diff_is_damage_not_bad_input() {
+    use lightrag_backup::kg_diff::diff_versions;
+    // Only the GraphML holds data chunks here, so every pack is the GraphML's.
+    let tmp = tempfile::tempdir().unwrap();
+    let graph = tmp.path().join("graph");
+    std::fs::create_dir_all(&graph).unwrap();
+    let mut xml = String::from(
+        "<?xml version='1.0' encoding='utf-8'?>\n<graphml xmlns=\"http://graphml.graphdrawing.org/xmlns\">\n\
+         <key id=\"d0\" for=\"node\" attr.name=\"description\" attr.type=\"string\"/>\n<graph edgedefault=\"undirected\">\n",
+    );
+    for n in 0..20_000 {
+        xml.push_str(&format!(
+            "<node id=\"Entity {n}\"><data key=\"d0\">entity {n} described at length, {}</data></node>\n",
+            n * 7919 % 104_729
+        ));
+    }
+    xml.push_str("</graph></graphml>\n");
+    std::fs::write(graph.join("graph_chunk_entity_relation.graphml"), xml).unwrap();
+    let repo_dir = tmp.path().join("repo");
+    let repo = open_local(&repo_dir);
+    let manifest = snapshot(&repo, "g", &graph);
+    assert!(diff_versions(&repo, &manifest, None, Some(graph.clone()))
+        .unwrap()
+        .entities
+        .added
+        .is_empty());
+    for pack in walk(&repo_dir.join("data")) {
+        let mut bytes = std::fs::read(&pack).unwrap();
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0x01;
+        std::fs::write(&pack, bytes).unwrap();
+    }
+    let repo = open_local(&repo_dir);
+    match diff_versions(&repo, &manifest, None, Some(graph.clone())) {
+        Err(lightrag_backup::Error::Integrity { message }) => {
+            assert!(message.contains("graphml"), "{message}")
+        }
+        other => panic!("a damaged chunk must be an integrity error: {other:?}"),
+    }
+}
