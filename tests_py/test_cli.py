@@ -8,6 +8,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from lightrag.backup.offline_graph import build_graph, graph_files
 
 from helpers import cli
@@ -161,6 +163,21 @@ def test_the_demo_tells_its_own_story(tmp_path: Path):
     assert "matches snapshot 1 again: True" in done.stdout
     lines = (done.stdout + done.stderr).splitlines()
     assert not [line for line in lines if line.startswith(("INFO", "WARNING"))], "LightRAG's log lines leaked into the demo"
+
+
+@pytest.mark.processes
+def test_the_replication_demo_runs_two_servers_and_fails_over(tmp_path: Path):
+    done = cli("--json", "demo", "--replication", "--dir", str(tmp_path / "demo"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    story = json.loads(done.stdout)
+    assert story["ok"] is True
+    lines = "\n".join(story["steps"])
+    assert "replicated to the standby" in lines and "killed the primary (SIGKILL)" in lines
+    assert "it is the primary: True; its graph matches the primary's: True" in lines
+    # Neither server failed along the way (the primary's log ends at the SIGKILL).
+    for server in ("primary", "standby"):
+        log = (tmp_path / "demo" / server / "serve.log").read_text()
+        assert "Traceback" not in log, log[-3000:]
 
 
 def test_nothing_checked_is_not_a_pass_and_a_missing_repository_is_never_created(tmp_path: Path):

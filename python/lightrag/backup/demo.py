@@ -19,7 +19,7 @@ from typing import Any, Optional
 PASSWORD_FILE = "repository-password"
 
 
-def _throwaway_password(base: Path) -> str:
+def throwaway_password(base: Path) -> str:
     """The demo repository's password: made once per demo folder, kept beside it (0600) so a
     second run into the same folder, or a curious operator, opens the same repository."""
     import os
@@ -66,7 +66,7 @@ async def _demo(directory: Optional[str], as_json: bool, progress: Any, verbose:
     say(f"building a LightRAG graph offline in {graph_dir}")
     rag = await build_graph(graph_dir, 6)
     try:
-        password = _throwaway_password(base)
+        password = throwaway_password(base)
         backup = GraphBackup.from_rag("demo", rag, LocalBackupStorage(repo_dir, password=password))
         say(f"the repository {repo_dir} is encrypted; its throwaway password is in {base / PASSWORD_FILE}")
         first = await backup.acreate_snapshot("initial graph", ["demo"], progress=progress)

@@ -139,6 +139,9 @@ def register(commands: Any, wanted: Wanted) -> None:
                       demo, defined=wanted("demo"))
     if wanted("demo"):
         sub.add_argument("--dir", help="where to put the demo graph and repository (default: a new temp folder)")
+        sub.add_argument("--replication", action="store_true",
+                         help="a primary and a standby server on loopback instead: replicate, kill the primary "
+                              "(SIGKILL), fail over; each step timed")
         sub.add_argument("--verbose", "-v", action="store_true", help="show LightRAG's own log lines too")
 
 
@@ -445,6 +448,11 @@ def stats(args: argparse.Namespace, bar: ProgressBar) -> int:
 
 
 def demo(args: argparse.Namespace, bar: ProgressBar) -> int:
+    if args.replication:
+        bar.close()
+        from ..demo_replication import run_replication_demo
+
+        return run_replication_demo(args.dir, as_json=args.json, verbose=args.verbose)
     from ..demo import run_demo
 
     return run_demo(args.dir, as_json=args.json, progress=bar, verbose=args.verbose)
