@@ -361,20 +361,6 @@ class GraphBackup:
             self.snapshots.restored(self.snapshots.restore_op(snapshot_id, folder, safety_snapshot, False, callback).run())
             return True
 
-    def restore_documents(
-        self,
-        snapshot_id: str,
-        documents: "list[str] | str",
-        *,
-        replace: bool = False,
-        dry_run: bool = False,
-        safety_snapshot: bool = True,
-        progress: Progress = None,
-    ) -> dict[str, Any]:
-        """Sync twin of :meth:`arestore_documents`."""
-        return _run_sync(self.arestore_documents(snapshot_id, documents, replace=replace, dry_run=dry_run,
-                                                 safety_snapshot=safety_snapshot, progress=progress))
-
     async def arestore_documents(
         self,
         snapshot_id: str,
@@ -405,6 +391,8 @@ class GraphBackup:
         return await self._restore_part(snapshot_id, documents, "document", planning.plan, replace=replace,
                                         dry_run=dry_run, safety_snapshot=safety_snapshot, progress=progress)
 
+    restore_documents = on_loop(arestore_documents)
+
     async def _restore_part(self, snapshot_id: str, names: "list[str] | str", what: str, plan: Callable[..., Any], *,
                             replace: bool, dry_run: bool, safety_snapshot: bool, progress: Progress) -> dict[str, Any]:
         """Documents or entities (``what``) of a snapshot put back as ``plan`` plans them."""
@@ -419,20 +407,6 @@ class GraphBackup:
         with progress_callback(progress) as callback:
             return await self._own_source().restore_documents(self.snapshots, snapshot, planner, dry_run=dry_run,
                                                               safety_snapshot=safety_snapshot, progress=callback)
-
-    def restore_entities(
-        self,
-        snapshot_id: str,
-        entities: "list[str] | str",
-        *,
-        replace: bool = False,
-        dry_run: bool = False,
-        safety_snapshot: bool = True,
-        progress: Progress = None,
-    ) -> dict[str, Any]:
-        """Sync twin of :meth:`arestore_entities`."""
-        return _run_sync(self.arestore_entities(snapshot_id, entities, replace=replace, dry_run=dry_run,
-                                                safety_snapshot=safety_snapshot, progress=progress))
 
     async def arestore_entities(
         self,
@@ -457,6 +431,8 @@ class GraphBackup:
 
         return await self._restore_part(snapshot_id, entities, "entity", planning.plan_entities, replace=replace,
                                         dry_run=dry_run, safety_snapshot=safety_snapshot, progress=progress)
+
+    restore_entities = on_loop(arestore_entities)
 
     def _file_restore_folder(self, snapshot_id: str, target_dir: Any, into: Any) -> Optional[Path]:
         """The folder a restore writes with the engine alone (a file snapshot into a folder
