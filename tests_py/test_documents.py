@@ -182,6 +182,12 @@ async def test_a_deleted_document_comes_back_as_if_it_had_never_been_deleted(tmp
         assert report["entities"] == plan["entities"] and report["relations"] == plan["relations"]
         assert "pre-restore" in report["safety_snapshot"]["tags"]
         assert backup.last_restore == report
+        # LightRAG's pipeline status (its WebUI) says what happened.
+        from lightrag.kg.shared_storage import get_namespace_data
+
+        status = await get_namespace_data("pipeline_status", workspace=rag.workspace)
+        assert "restored 1 document(s) from snapshot" in status["latest_message"]
+        assert any("restored 1 document(s)" in line for line in status["history_messages"])
 
         # What LightRAG holds equals the graph that never lost the document, the document
         # inserted since included.

@@ -482,6 +482,7 @@ async def apply(the_plan: Plan, records: "load.Records", rag: Any) -> dict[str, 
 
     kv = records.kv
     calls = Calls()
+    await _tell_pipeline(rag, f"lightrag-backup: restoring {the_plan.subject} from snapshot {the_plan.snapshot_id}")
     vdbs = {"chunks_vdb": rag.chunks_vdb, "entities_vdb": rag.entities_vdb, "relationships_vdb": rag.relationships_vdb}
     originals = {name: storage.embedding_func for name, storage in vdbs.items()}
     for name, storage in vdbs.items():
@@ -540,6 +541,8 @@ async def apply(the_plan: Plan, records: "load.Records", rag: Any) -> dict[str, 
     finally:
         for name, storage in vdbs.items():
             storage.embedding_func = originals[name]
+    await _tell_pipeline(rag, f"lightrag-backup: restored {the_plan.subject} from snapshot {the_plan.snapshot_id} "
+                              f"({calls.llm} LLM calls, {calls.embedding} embedding calls)")
     return {"calls": calls.to_dict(), "flush_ms": flush_ms, **rebuild}
 
 
@@ -595,6 +598,24 @@ async def _rebuild(the_plan: Plan, rag: Any, calls: Calls) -> dict[str, Any]:
     missing = sorted(getattr(report, "missing_cache_chunk_ids", set()) or set())
     return {"rebuild": {"entities": len(the_plan.entities_rebuilt), "relations": len(the_plan.relations_rebuilt),
                         "chunks_without_cached_extraction": missing, "degraded_entities": degraded}}
+
+
+async def _tell_pipeline(rag: Any, message: str) -> None:
+    """A line in LightRAG's pipeline status and history (what its WebUI shows), as LightRAG's
+    own operations write theirs."""
+    status, lock = await _pipeline_status(rag)
+    if status is None or lock is None:
+        return
+    try:
+        from lightrag.kg.shared_storage import append_pipeline_history
+    except ImportError:  # an older LightRAG: its history is a plain list
+        append_pipeline_history = None
+    async with lock:
+        status["latest_message"] = message
+        if append_pipeline_history is not None:
+            append_pipeline_history(status, message)
+        elif isinstance(status.get("history_messages"), list):
+            status["history_messages"].append(message)
 
 
 async def _pipeline_status(rag: Any) -> tuple[Any, Any]:
