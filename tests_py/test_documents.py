@@ -543,3 +543,30 @@ async def test_a_file_graph_read_directly_equals_it_read_by_lightrags_storages(r
         order = {key: i for i, key in enumerate(rows)}
         for i, key in enumerate(records):
             assert np.allclose(vectors[order[key]], matrix[i], atol=1e-6), (name, key)
+
+
+async def test_two_documents_sharing_entities_come_back_in_one_restore(tmp_path, counted):
+    forget_shared_data()
+    texts = documents(5)
+    rag = await offline_graph.new_rag(tmp_path / "graph")
+    try:
+        folder = Path(rag.working_dir)
+        await rag.ainsert(texts)
+        await flush_storages(rag)
+        original = graph_state(folder)
+        backup = GraphBackup.from_rag("two", rag, str(tmp_path / "repo"), password="pw")
+        snapshot = await backup.acreate_snapshot("five documents")
+        gone = [doc_id_of(folder, texts[1]), doc_id_of(folder, texts[3])]
+        shared = entities_of(texts[1]) & entities_of(texts[3])
+        assert shared, "the two documents share entities"
+        for doc_id in gone:
+            assert (await rag.adelete_by_doc_id(doc_id)).status == "success"
+        calls = (counted.llm, counted.texts)
+        report = await backup.arestore_documents(snapshot.snapshot_id, gone)
+        assert sorted(d["id"] for d in report["documents"]) == sorted(gone)
+        assert (counted.llm, counted.texts) == calls
+        await flush_storages(rag)
+        assert graph_state(folder) == original
+    finally:
+        await rag.finalize_storages()
+        forget_shared_data()
