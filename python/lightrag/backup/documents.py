@@ -485,8 +485,16 @@ async def apply(the_plan: Plan, records: "load.Records", rag: Any) -> dict[str, 
     await _tell_pipeline(rag, f"lightrag-backup: restoring {the_plan.subject} from snapshot {the_plan.snapshot_id}")
     vdbs = {"chunks_vdb": rag.chunks_vdb, "entities_vdb": rag.entities_vdb, "relationships_vdb": rag.relationships_vdb}
     originals = {name: storage.embedding_func for name, storage in vdbs.items()}
+    # The snapshot's vectors of the rows this restore writes: a rebuilt description the
+    # snapshot never embedded is no row's content there.
+    written = {"chunks_vdb": the_plan.chunks,
+               "entities_vdb": [compute_mdhash_id(name, prefix="ent-")
+                                for name in {**the_plan.entities_back, **the_plan.entities_rebuilt}],
+               "relationships_vdb": [compute_mdhash_id(a + b, prefix="rel-")
+                                     for s, t in {**the_plan.relations_back, **the_plan.relations_rebuilt}
+                                     for a, b in ((s, t), (t, s))]}
     for name, storage in vdbs.items():
-        storage.embedding_func = _replaying(originals[name], records.replay_table(name), calls)
+        storage.embedding_func = _replaying(originals[name], records.replay_table(name, written[name]), calls)
     rebuild: dict[str, Any] = {}
     try:
         # Chunks and their extraction results first: the rebuild reads them.

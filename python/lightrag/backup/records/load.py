@@ -81,10 +81,13 @@ class Records:
 
         return content_digest(self.kv, self.nodes, self.edges, self.vectors)
 
-    def replay_table(self, name: str) -> dict[str, Any]:
-        """Each record's content -> its saved vector, for the replaying embedding function."""
+    def replay_table(self, name: str, keys: Optional[Any] = None) -> dict[str, Any]:
+        """Each record's content -> its saved vector (of the records ``keys`` names, or all),
+        for the replaying embedding function."""
         records, matrix = self.vectors[name]
-        return {record.get("content"): matrix[row] for row, record in enumerate(records.values())}
+        wanted = None if keys is None else set(keys)
+        return {record.get("content"): matrix[row] for row, (key, record) in enumerate(records.items())
+                if wanted is None or key in wanted}
 
 
 async def load(
