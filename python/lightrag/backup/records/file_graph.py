@@ -41,7 +41,6 @@ class FileGraphRecords:
     """The graph files in ``folder`` read into records and checked (see the module documentation)."""
 
     def __init__(self, folder: Path, embedding_dim: Optional[int] = None) -> None:
-        import numpy as np
 
         try:
             self.kv: dict[str, dict[str, Any]] = {
