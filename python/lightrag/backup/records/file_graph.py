@@ -41,7 +41,6 @@ class FileGraphRecords:
     """The graph files in ``folder`` read into records and checked (see the module documentation)."""
 
     def __init__(self, folder: Path, embedding_dim: Optional[int] = None) -> None:
-
         try:
             self.kv: dict[str, dict[str, Any]] = {
                 name: self._json(folder / kv_file(name), {}) for name in layout.KV_STORES + (layout.DOC_STATUS,)
