@@ -570,3 +570,26 @@ async def test_two_documents_sharing_entities_come_back_in_one_restore(tmp_path,
     finally:
         await rag.finalize_storages()
         forget_shared_data()
+
+
+def test_a_snapshot_file_that_is_not_what_lightrag_writes_is_bad_input(tmp_path):
+    """What the direct reader refuses is named, and typed: a GraphML cut short, a matrix of the
+    wrong length, a KV store that is not records."""
+    from lightrag.backup.records.file_graph import FileGraphRecords
+
+    def folder(**files: str) -> Path:
+        place = tmp_path / str(len(list(tmp_path.iterdir())))
+        place.mkdir()
+        base = {"vdb_chunks.json": json.dumps({"embedding_dim": 2, "data": [{"__id__": "c1", "content": "x"}],
+                                               "matrix": "AAAAAAAAAAA="})}
+        for name, text in {**base, **files}.items():
+            (place / name).write_text(text)
+        return place
+
+    FileGraphRecords(folder())  # the smallest readable graph
+    for files, named in (({"graph_chunk_entity_relation.graphml": "<graphml><graph><node id='a'>"}, "ExpatError"),
+                         ({"vdb_chunks.json": json.dumps({"embedding_dim": 2, "data": [{"__id__": "c1"}],
+                                                          "matrix": "AAAA"})}, "matrix"),
+                         ({"kv_store_text_chunks.json": "[1, 2]"}, "kv_store_text_chunks.json")):
+        with pytest.raises(InvalidInputError, match=named):
+            FileGraphRecords(folder(**files))

@@ -17,6 +17,7 @@ import base64
 import json
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Optional
+from xml.parsers.expat import ExpatError
 
 from ..errors import InvalidInputError
 from . import layout, mapping
@@ -70,7 +71,7 @@ class FileGraphRecords:
                 rows = data["data"]
                 matrix = Base64Rows(VECTOR_FILES[store], data["matrix"] or "", len(rows), self.dim)
                 self.vectors[store] = (VectorRows(store, rows), matrix)
-        except (OSError, ValueError, TypeError, KeyError) as error:
+        except (OSError, ValueError, TypeError, KeyError, ExpatError) as error:
             raise InvalidInputError(f"the snapshot's graph files are not readable: {type(error).__name__}: {error}") from None
         self.manifest: dict[str, Any] = {"embedding": {"dim": self.dim, "model_name": None}, "status": "complete"}
 
@@ -166,28 +167,54 @@ def _value(text: Optional[str], kind: str) -> Any:
 
 def _graphml(path: Path) -> tuple[dict[str, dict[str, Any]], list[tuple[str, str, dict[str, Any]]]]:
     """Nodes (id -> properties) and edges ``(source, target, properties)`` of LightRAG's GraphML,
-    typed by its keys as NetworkX reads them."""
-    import xml.etree.ElementTree as ET
+    typed by its keys as NetworkX reads them; parsed by expat's callbacks, no element built."""
+    import xml.parsers.expat
 
     nodes: dict[str, dict[str, Any]] = {}
     edges: list[tuple[str, str, dict[str, Any]]] = []
     if not path.exists():
         return nodes, edges
     keys: dict[str, tuple[str, str]] = {}
-    for _, element in ET.iterparse(path, events=("end",)):
-        tag = element.tag
-        if tag == f"{_NS}key":
-            keys[element.get("id", "")] = (element.get("attr.name", ""), element.get("attr.type", "string"))
-        elif tag in (f"{_NS}node", f"{_NS}edge"):
+    props: Optional[dict[str, Any]] = None
+    data_key: Optional[str] = None
+    text: list[str] = []
+
+    def start(name: str, attributes: dict[str, str]) -> None:
+        nonlocal props, data_key
+        local = name.rpartition(" ")[2]
+        if local == "key":
+            keys[attributes.get("id", "")] = (attributes.get("attr.name", ""), attributes.get("attr.type", "string"))
+        elif local == "node":
             props = {}
-            for data in element.iter(f"{_NS}data"):
-                name, kind = keys.get(data.get("key", ""), (data.get("key", ""), "string"))
-                props[name] = _value(data.text, kind)
-            if tag == f"{_NS}node":
-                nodes[element.get("id", "")] = props
-            else:
-                edges.append((element.get("source", ""), element.get("target", ""), props))
-            element.clear()
+            nodes[attributes.get("id", "")] = props
+        elif local == "edge":
+            props = {}
+            edges.append((attributes.get("source", ""), attributes.get("target", ""), props))
+        elif local == "data" and props is not None:
+            data_key = attributes.get("key", "")
+            text.clear()
+
+    def end(name: str) -> None:
+        nonlocal props, data_key
+        local = name.rpartition(" ")[2]
+        if local == "data" and data_key is not None and props is not None:
+            field, kind = keys.get(data_key, (data_key, "string"))
+            props[field] = _value("".join(text), kind)
+            data_key = None
+        elif local in ("node", "edge"):
+            props = None
+
+    def characters(data: str) -> None:
+        if data_key is not None:
+            text.append(data)
+
+    parser = xml.parsers.expat.ParserCreate(namespace_separator=" ")
+    parser.buffer_text = True
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.CharacterDataHandler = characters
+    with open(path, "rb") as source:
+        parser.ParseFile(source)
     return nodes, edges
 
 
