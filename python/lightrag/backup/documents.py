@@ -319,6 +319,22 @@ def _target(snapshot_sources: list[str], mine: set[str], live_sources: Optional[
     return [c for c in snapshot_sources if c in keep] + [c for c in live_sources if c not in known]
 
 
+def _decide(key: Any, props: dict[str, Any], snapshot_sources: list[str], target: list[str],
+            live_sources: Optional[list[str]], replacing: bool, back: dict[Any, Any], rebuilt: dict[Any, Any],
+            absent: set[Any]) -> None:
+    """What becomes of one entity or relation (``live_sources`` is ``None`` when the graph no
+    longer holds it): written as the snapshot held it, rebuilt from ``target``, or both."""
+    if live_sources is None:
+        absent.add(key)
+    if target == snapshot_sources or live_sources is None:
+        # Its sources are the snapshot's again: what LightRAG held then, exactly (a rebuild
+        # would word some fields its own way, and need embeddings for them); or it is gone,
+        # and is put back before it is rebuilt.
+        back[key] = props
+    if target != snapshot_sources and (live_sources is None or target != live_sources or replacing):
+        rebuilt[key] = target
+
+
 async def _plan_entities(result: Plan, records: "load.Records", rag: Any, mine: set[str], gone: set[str],
                          doc_ids: list[str]) -> None:
     names: set[str] = set()
@@ -340,17 +356,8 @@ async def _plan_entities(result: Plan, records: "load.Records", rag: Any, mine: 
         if live:
             live_sources = [c for c in (tracked.get(name) or _split(live.get("source_id"))) if c not in gone]
         target = _target(sources[name], mine, live_sources, existing)
-        if not live:
-            result.entities_absent.add(name)
-        if target == sources[name]:
-            # Its sources are the snapshot's again: what LightRAG held then, exactly (a rebuild
-            # would format some fields its own way, and need embeddings for them).
-            result.entities_back[name] = records.nodes[name]
-        elif not live:
-            result.entities_back[name] = records.nodes[name]
-            result.entities_rebuilt[name] = target
-        elif target != live_sources or gone:
-            result.entities_rebuilt[name] = target
+        _decide(name, records.nodes[name], sources[name], target, live_sources, bool(gone),
+                result.entities_back, result.entities_rebuilt, result.entities_absent)
 
 
 async def _plan_relations(result: Plan, records: "load.Records", rag: Any, mine: set[str], gone: set[str],
@@ -390,13 +397,8 @@ async def _plan_relations(result: Plan, records: "load.Records", rag: Any, mine:
             key = make_relation_chunk_key(*pair)
             live_sources = [c for c in (tracked.get(key) or _split(live.get("source_id"))) if c not in gone]
         target = _target(sources[pair], mine, live_sources, existing)
-        edge = (source, target_name)
-        if not live:
-            result.relations_absent.add(edge)
-        if target == sources[pair] or not live:
-            result.relations_back[edge] = props
-        if target != sources[pair] and (not live or target != live_sources or gone):
-            result.relations_rebuilt[edge] = target
+        _decide((source, target_name), props, sources[pair], target, live_sources, bool(gone),
+                result.relations_back, result.relations_rebuilt, result.relations_absent)
 
 
 async def _tracking(storage: Any, keys: list[str]) -> dict[str, list[str]]:

@@ -19,6 +19,7 @@ subclass here, chosen in :func:`source_for`.
 from __future__ import annotations
 
 import abc
+import asyncio
 import contextlib
 import os
 import time
@@ -192,7 +193,6 @@ class FolderSource(GraphSource):
         import uuid
 
         from . import documents
-        from ._native import is_graph_file
         from .errors import InvalidInputError as Refused
         from .errors import RolledBackError
         from .records import restore as records_restore
@@ -206,9 +206,8 @@ class FolderSource(GraphSource):
         try:
             records, outcome = await records_restore.readable(snapshots, snapshot, scratch, None, progress)
             private.mkdir()
-            for path in sorted(self.graph_dir.iterdir()):
-                if path.is_file() and is_graph_file(path.name):
-                    shutil.copy2(path, private / path.name)
+            # Copied off the event loop: a server serving this folder keeps answering meanwhile.
+            await asyncio.to_thread(_copy_graph_files, self.graph_dir, private)
             config = StorageConfig(working_dir=str(self.graph_dir), workspace=private_name)
             model = records.manifest["embedding"].get("model_name")
             started = time.perf_counter()
@@ -234,7 +233,7 @@ class FolderSource(GraphSource):
                 safety = await snapshots.asnapshot(
                     self.in_place(), f"state before restoring {plan.subject} of {snapshot.snapshot_id}",
                     None, {"documents_restored_from": snapshot.snapshot_id}, safety=True)
-            written = sorted(p.name for p in private.iterdir() if p.is_file() and is_graph_file(p.name))
+            written = await asyncio.to_thread(_graph_file_names, private)
             try:
                 for name in written:
                     os.replace(private / name, self.graph_dir / name)
@@ -607,6 +606,19 @@ class LiveRecordsSource(LiveSource):
                 yield view
             finally:
                 remove_staging_folder(view)
+
+
+def _graph_file_names(folder: Path) -> list[str]:
+    from ._native import is_graph_file
+
+    return sorted(p.name for p in folder.iterdir() if p.is_file() and is_graph_file(p.name))
+
+
+def _copy_graph_files(source: Path, target: Path) -> None:
+    import shutil
+
+    for name in _graph_file_names(source):
+        shutil.copy2(source / name, target / name)
 
 
 def source_for(working_dir: "str | os.PathLike[str] | None", workspace: str = "", *, rag: Any = None,
