@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The peers bench/run.py measures beside Debian's restic 0.14 and borg 1.2, both of which always
 # encrypt or are told not to: restic 0.18 (Debian trixie's static binary: the suite is added at
-# pin priority 1 for one `apt-get download`, then removed) and rustic (crates.io; about 15
-# minutes to build on 2 cores). Installed under $LRB_BENCH_PEERS (default /opt/lrb-bench-peers):
+# pin priority 1 for one `apt-get download`, then removed), borg 1.4 (PyPI, in its own venv;
+# about a minute to build) and rustic (crates.io; about 15 minutes to build on 2 cores).
+# Installed under $LRB_BENCH_PEERS (default /opt/lrb-bench-peers):
 #   bash bench/peers.sh && export PATH=/opt/lrb-bench-peers/bin:$PATH
 set -euo pipefail
 DEST=${LRB_BENCH_PEERS:-/opt/lrb-bench-peers}
@@ -26,6 +27,16 @@ if [ ! -x "$DEST/bin/restic18" ]; then
     trap - EXIT
 fi
 "$DEST/bin/restic18" version
+
+if [ ! -x "$DEST/bin/borg14" ]; then
+    echo "== borg 1.4 (PyPI, built against Debian's libraries)"
+    apt-get install -y -qq libacl1-dev libssl-dev liblz4-dev libzstd-dev libxxhash-dev pkg-config \
+        python3-dev python3-venv >/dev/null
+    python3 -m venv "$DEST/borg14"
+    "$DEST/borg14/bin/pip" install -q "borgbackup>=1.4,<1.5"
+    ln -sf "$DEST/borg14/bin/borg" "$DEST/bin/borg14"
+fi
+"$DEST/bin/borg14" --version
 
 if [ ! -x "$DEST/bin/rustic" ]; then
     echo "== rustic $RUSTIC_VERSION (crates.io)"

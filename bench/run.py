@@ -70,6 +70,20 @@ def timed(command: list[str], env: dict[str, str], cwd: Path | None = None) -> M
     return Measure(float(seconds), int(rss_kb) / 1024, result.stdout)
 
 
+def warm(repo: Path) -> None:
+    """Read a local repository's files into the page cache, untimed, before a restore or a
+    verify: lightrag-backup writes its packs past the page cache (``O_DIRECT``), the other tools
+    through it, so without this one tool would read from disk and the others from memory. A
+    repository in an object store is left as it is."""
+    if not repo.is_dir():
+        return
+    for path in repo.rglob("*"):
+        if path.is_file():
+            with path.open("rb") as handle:
+                while handle.read(1 << 20):
+                    pass
+
+
 def folder_size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
@@ -276,23 +290,34 @@ class Rustic(Tool):
 
 class Borg(Tool):
     name = "borg"
+    binary = "borg"
 
     def init(self) -> None:
         self.count = 0
         self.env.update({"BORG_BASE_DIR": str(self.work / "borg-base"), "BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK": "yes"})
-        subprocess.run(["borg", "init", "--encryption", "none", str(self.repo)], env=self.env, check=True, capture_output=True)
+        subprocess.run([self.binary, "init", "--encryption", "none", str(self.repo)], env=self.env, check=True,
+                       capture_output=True)
 
     def backup(self, graph: Path) -> Measure:
         self.count += 1
         # Same path every time, as an operator's nightly job would run it.
-        return timed(["borg", "create", "--compression", "zstd,3", f"{self.repo}::s{self.count}", graph.name], self.env, cwd=graph.parent)
+        return timed([self.binary, "create", "--compression", "zstd,3", f"{self.repo}::s{self.count}", graph.name],
+                     self.env, cwd=graph.parent)
 
     def restore(self, target: Path) -> Measure:
         target.mkdir(parents=True, exist_ok=True)
-        return timed(["borg", "extract", f"{self.repo}::s{self.count}"], self.env, cwd=target)
+        return timed([self.binary, "extract", f"{self.repo}::s{self.count}"], self.env, cwd=target)
 
     def verify(self) -> Measure:
-        return timed(["borg", "check", "--verify-data", str(self.repo)], self.env)
+        return timed([self.binary, "check", "--verify-data", str(self.repo)], self.env)
+
+
+class Borg14(Borg):
+    """borg 1.4 (PyPI, built by ``bench/peers.sh``), the current release line, unencrypted as
+    Debian's borg 1.2 is measured here."""
+
+    name = "borg 1.4"
+    binary = "borg14"
 
 
 class ResticS3(Restic):
@@ -326,6 +351,7 @@ TOOLS: dict[str, Callable[[Path], Tool]] = {
     "restic18": Restic18,
     "rustic": Rustic,
     "borg": Borg,
+    "borg14": Borg14,
     "lightrag-backup-s3": S3LightragBackup,
     "lightrag-backup-azure": AzureLightragBackup,
     "restic-s3": ResticS3,
@@ -369,6 +395,7 @@ def run_round(tool: Tool, versions: list[Path], work: Path, result: ToolResult) 
     result.repo_added_by_change.append(tool.size() - result.repo_first[-1])
     target = work / "restored"
     shutil.rmtree(target, ignore_errors=True)
+    warm(tool.repo)
     result.times.setdefault("restore", []).append(tool.restore(target))
     probe = next(versions[1].iterdir()).name
     restored = next(p for p in [target, *target.rglob("rag_storage")] if (p / probe).exists())
@@ -376,6 +403,7 @@ def run_round(tool: Tool, versions: list[Path], work: Path, result: ToolResult) 
         if (restored / f.name).read_bytes() != f.read_bytes():
             raise RuntimeError(f"{tool.name} restored {f.name} wrong")
     shutil.rmtree(target)
+    warm(tool.repo)
     result.times.setdefault("verify (read all data)", []).append(tool.verify())
     for version in versions[2:]:
         load(version, graph)
@@ -439,6 +467,7 @@ PEER_VERSIONS: dict[str, tuple[list[str], str]] = {
     "restic 0.18": (["restic18", "version"], ""),
     "rustic": (["rustic", "--version"], ""),
     "borg": (["borg", "--version"], " (`--encryption none --compression zstd,3`)"),
+    "borg 1.4": (["borg14", "--version"], " (`--encryption none --compression zstd,3`)"),
 }
 
 

@@ -297,7 +297,7 @@ fn reindex_unlisted_packs(repo: &Repository, progress: &dyn Progress) -> Result<
         let Ok(bytes) = block_on(repo.backend().get(&path)) else {
             continue;
         };
-        if ObjectId::of(&bytes) != id {
+        if pack::pack_id(&bytes) != id {
             continue;
         }
         let Ok(blobs) = pack::read_trailer(&bytes, repo.codec()) else {

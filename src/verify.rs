@@ -287,7 +287,7 @@ fn read_pack(repo: &Repository, pack_id: &ObjectId, chunks: &BTreeSet<ObjectId>)
         }
     };
     check.bytes_read = bytes.len() as u64;
-    if ObjectId::of(&bytes) != *pack_id {
+    if pack::pack_id(&bytes) != *pack_id {
         check.errors.push(format!(
             "pack {pack_id} does not match its hash (corrupted)"
         ));

@@ -88,7 +88,7 @@ fn packs_round_trip_under(codec: &Codec) {
         );
     }
     let (id, bytes, entries) = writer.finish(codec).unwrap();
-    assert_eq!(id, ObjectId::of(&bytes));
+    assert_eq!(id, pack::pack_id(&bytes));
     assert_eq!(pack::read_trailer(&bytes, codec).unwrap(), entries);
     for (entry, chunk) in entries.iter().zip(&chunks) {
         let blob = &bytes[entry.offset as usize..(entry.offset + entry.length) as usize];

@@ -252,10 +252,13 @@ fn a_repository_keeps_the_chunk_id_function_it_was_made_with() {
             .unwrap()
             .to_string()
     };
-    // New repositories: keyed BLAKE3, format 6.
+    // New repositories: keyed BLAKE3 (from format 6).
     let new_dir = tmp.path().join("new");
     let new = encrypted(&new_dir);
-    assert_eq!(new.config().format_version, 6);
+    assert_eq!(
+        new.config().format_version,
+        lightrag_backup::format::FORMAT_VERSION
+    );
     assert_eq!(chunk_ids(&new_dir), "blake3-keyed");
     let new_ids = ids(&new);
     // A repository made from a format 5 key export (HMAC-SHA256 ids) keeps making them so,

@@ -14,6 +14,7 @@ use object_store::{
 use std::sync::Arc;
 
 mod create;
+mod direct;
 mod open;
 pub use open::Options;
 
@@ -381,6 +382,13 @@ impl Backend {
     /// # Errors
     /// `Backend` when the store fails; an incomplete upload is aborted and leaves no object.
     pub async fn put_immutable(&self, path: &Path, data: Bytes) -> Result<Created> {
+        if let Kind::Local { root, .. } = &self.kind {
+            if data.len() >= direct::MIN_SIZE {
+                if let Some(created) = self.put_direct(root, path, data.clone()).await? {
+                    return Ok(created);
+                }
+            }
+        }
         let Some((threshold, part_size)) = self.multipart else {
             return self.put_create(path, data).await;
         };
@@ -414,6 +422,31 @@ impl Backend {
             .await
             .map_err(|source| self.error("upload", path, source))?;
         Ok(Created::New)
+    }
+
+    /// [`Backend::put_immutable`] of a large local object, past the page cache (see
+    /// [`direct`]). `Ok(None)` when the file system has no direct I/O.
+    async fn put_direct(
+        &self,
+        root: &std::path::Path,
+        path: &Path,
+        data: Bytes,
+    ) -> Result<Option<Created>> {
+        let file = root.join(path.as_ref());
+        let dest = file.clone();
+        let written = tokio::task::spawn_blocking(move || direct::write_new(&dest, &data))
+            .await
+            .map_err(|e| Error::integrity(format!("write task of {path} failed: {e}")))?
+            .map_err(|e| Error::io("write", &file, e))?;
+        let Some(outcome) = written else {
+            return Ok(None);
+        };
+        Requests::count(&self.requests.puts);
+        self.restrict(path);
+        Ok(Some(match outcome {
+            direct::Outcome::Created => Created::New,
+            direct::Outcome::AlreadyExisted => Created::AlreadyExisted,
+        }))
     }
 
     /// Read a whole object. `Ok(None)` when it does not exist.

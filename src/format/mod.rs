@@ -63,7 +63,10 @@ use crate::error::{Error, Result};
 /// - 6: new encrypted repositories make chunk ids with keyed BLAKE3 (the config's
 ///   `encryption.chunk_id`, [`crate::keys::ChunkIds`]); a version-5 reader would check and
 ///   make them with HMAC-SHA256, so it must refuse them. Nothing else changed.
-pub const FORMAT_VERSION: u32 = 6;
+/// - 7: packs are named by the BLAKE3 of their bytes (their header's version byte says so,
+///   [`pack::pack_id`]); a version-6 reader would take them for damaged packs, so it must refuse
+///   them. Packs written before keep their SHA-256 names; nothing else changed.
+pub const FORMAT_VERSION: u32 = 7;
 
 /// The format's size limits. Every length read from a repository or a peer is checked against
 /// these before anything is allocated or decompressed: a damaged or hostile object is then

@@ -8,7 +8,8 @@
 //!                                      chunk lengths are then hidden)
 //! trailer length (u32 LE) | "LRBT"     8-byte footer
 //! ```
-//! A pack's id is the SHA-256 of all its bytes.
+//! A pack's id is the hash of all its bytes: SHA-256 for packs of format 6 and before, BLAKE3
+//! from format 7 on (the version byte of its header says which: see [`pack_id`]).
 
 use super::{decompress_bounded, limits, BlobEntry, Codec, ObjectId, FORMAT_VERSION};
 use crate::error::{Error, Result};
@@ -102,7 +103,24 @@ impl PackWriter {
         self.buffer
             .extend_from_slice(&(trailer.len() as u32).to_le_bytes());
         self.buffer.extend_from_slice(FOOTER_MAGIC);
-        Ok(ObjectId::of(&self.buffer))
+        Ok(pack_id(&self.buffer))
+    }
+}
+
+/// The format from which packs are named by BLAKE3. SHA-256 over the 270 MB of packs of a
+/// 387 MB graph's first backup was 9.7% of its CPU (`perf`), BLAKE3 hashes the same bytes
+/// about three times as fast on one core (AVX2).
+const BLAKE3_PACK_IDS: u8 = 7;
+
+/// A pack's id: the hash of all its bytes, by the function of the format its header names
+/// (SHA-256 before format 7, BLAKE3 from 7). Bytes too short to have a header hash with
+/// SHA-256; they match no pack written by any version.
+pub fn pack_id(pack: &[u8]) -> ObjectId {
+    match pack.get(7) {
+        Some(&version) if version >= BLAKE3_PACK_IDS && pack.starts_with(HEADER) => {
+            ObjectId(*blake3::hash(pack).as_bytes())
+        }
+        _ => ObjectId::of(pack),
     }
 }
 
@@ -187,6 +205,24 @@ mod tests {
     }
 
     #[test]
+    fn packs_are_named_by_the_hash_their_header_names() {
+        let codec = Codec::plain();
+        let (id, bytes, _) = pack_of(&[b"one chunk"]).finish(&codec).unwrap();
+        assert_eq!(bytes[7] as u32, FORMAT_VERSION);
+        assert_eq!(id, ObjectId(*blake3::hash(&bytes).as_bytes()));
+        // A pack of format 6 or before keeps its SHA-256 name.
+        let mut old = bytes.clone();
+        old[7] = 6;
+        assert_eq!(pack_id(&old), ObjectId::of(&old));
+        assert_ne!(pack_id(&old), pack_id(&bytes));
+        // Too short for a header, or not a pack's header: SHA-256, matching no pack.
+        assert_eq!(pack_id(b"LRB"), ObjectId::of(b"LRB"));
+        let mut foreign = bytes.clone();
+        foreign[0] = b'X';
+        assert_eq!(pack_id(&foreign), ObjectId::of(&foreign));
+    }
+
+    #[test]
     fn a_pack_never_takes_an_id_it_must_avoid() {
         let codec = Codec::plain();
         let chunks: [&[u8]; 2] = [b"first chunk", b"second chunk"];
@@ -196,7 +232,7 @@ mod tests {
         let avoid = std::collections::HashSet::from([damaged]);
         let (id, bytes, blobs) = pack_of(&chunks).finish_avoiding(&avoid, &codec).unwrap();
         assert_ne!(id, damaged);
-        assert_eq!(ObjectId::of(&bytes), id);
+        assert_eq!(pack_id(&bytes), id);
         assert_eq!(read_trailer(&bytes, &codec).unwrap(), blobs);
         assert_eq!(blobs.len(), 3, "the chunks and one nonce");
         for (blob, chunk) in blobs.iter().zip(chunks) {

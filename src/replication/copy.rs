@@ -329,7 +329,7 @@ fn copy_snapshot(
     // against their ids before it was written).
     for written in &sent.packs {
         let stored = block_on(target.backend().get(&pack_path(&written.id)))?;
-        if crate::format::ObjectId::of(&stored) != written.id {
+        if crate::format::pack::pack_id(&stored) != written.id {
             return Err(Error::integrity(format!(
                 "the target stored pack {} damaged; nothing of snapshot {} was committed",
                 written.id, manifest.snapshot_id
