@@ -32,6 +32,7 @@ from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).parent))
 import encryption  # noqa: E402
+import floor  # noqa: E402
 import lightrag_graph  # noqa: E402
 
 OPERATIONS = ["first backup", "backup after change", "restore", "verify (read all data)"]
@@ -592,6 +593,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tools", default="lightrag-backup,restic,borg")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "lightrag-backup-bench")
     parser.add_argument("--live", action="store_true", help="also measure the online pause and live restore")
+    parser.add_argument("--floor", action="store_true",
+                        help="also measure the machine's floor (cargo) and where lightrag-backup's time goes (perf)")
     parser.add_argument("--out", type=Path, default=Path("BENCHMARKS.md"),
                         help="the report; this run's section is replaced or added, the rest is kept")
     args = parser.parse_args(argv)
@@ -614,6 +617,12 @@ def main(argv: list[str] | None = None) -> int:
         tool.reset()
     live = asyncio.run(live_measures(versions[0], args.work, args.dim)) if args.live else None
     text = report(results, args, graph_mb, live)
+    ours = next((tool for tool in tools if tool.name == LightragBackup.name), None)
+    if args.floor and ours is not None:
+        measured = {op: statistics.median(m.seconds for m in results[ours.name].times[op])
+                    for op in OPERATIONS if op in results[ours.name].times}
+        profiles = floor.profile_operations(ours, versions, args.work, load, warm)
+        text += floor.section(measured, floor.floor(versions[0]), profiles)
     write_section(args.out, f"{args.entities} entities, {args.tools}", text)
     print(text)
     return 0

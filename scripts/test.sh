@@ -30,11 +30,13 @@ if [ "${1:-}" = "--fast" ]; then
     exit $status
 fi
 
-# The benchmark harness test compares against restic and borg, timed by /usr/bin/time.
-if ! command -v restic >/dev/null || ! command -v borg >/dev/null || [ ! -x /usr/bin/time ]; then
-    echo "== installing restic, borg and time (Debian)"
+# The benchmark harness test compares against restic and borg, timed by /usr/bin/time, and
+# sorts lightrag-backup's CPU into stages with perf.
+if ! command -v restic >/dev/null || ! command -v borg >/dev/null || [ ! -x /usr/bin/time ] \
+        || ! command -v perf >/dev/null; then
+    echo "== installing restic, borg, time and perf (Debian)"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq restic borgbackup time >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq restic borgbackup time linux-perf >/dev/null
 fi
 # Safety snapshots a week old are made by a process whose clock is set back (libfaketime).
 if ! command -v faketime >/dev/null; then

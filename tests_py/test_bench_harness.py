@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -18,13 +20,23 @@ pytestmark = pytest.mark.bench
 def test_the_benchmark_runs_every_tool_and_writes_the_report(tmp_path: Path):
     out = tmp_path / "BENCHMARKS.md"
     out.write_text("# Benchmarks\n\nNotes written by hand.\n")
+    # The floor's example as `cargo test` built it (a release build is for real numbers).
+    env = {**os.environ, "LRB_BENCH_CARGO_PROFILE": "dev"}
     result = subprocess.run(
         [sys.executable, str(BENCH), "--entities", "200", "--dim", "32", "--rounds", "1",
-         "--change-rounds", "2", "--work", str(tmp_path / "work"), "--out", str(out), "--live"],
-        capture_output=True, text=True, timeout=600,
+         "--change-rounds", "2", "--work", str(tmp_path / "work"), "--out", str(out), "--live", "--floor"],
+        capture_output=True, text=True, timeout=600, env=env,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     report = out.read_text()
+    # The machine's floor beside each operation, and where the time went, stage by stage.
+    assert "The machine's floor" in report and "Where lightrag-backup's time goes" in report
+    for row in ("| read |", "| hash |", "| compress |", "| seal |", "| write past the page cache (wall) |"):
+        assert row in report, row
+    for op in ("first backup", "backup after change", "restore", "verify (read all data)"):
+        assert re.search(rf"\| {re.escape(op)} \| [0-9.]+ s \| [0-9.]+ s \| [0-9.]+x \|", report), op
+    assert re.search(r"\| hashing \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \|", report)
+    assert re.search(r"\| \*\*CPU, all stages\*\* \| \*\*[0-9.]+\*\*", report)
     for tool in ("lightrag-backup", "restic", "borg"):
         assert tool in report
     for row in ("first backup", "backup after change", "restore", "verify (read all data)",
