@@ -47,6 +47,13 @@ pub struct ChunkIndex {
     recent: IdMap<Slot>,
 }
 
+/// An id's first eight bytes, in the order ids sort.
+fn prefix(id: &ObjectId) -> u64 {
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(&id.0[..8]);
+    u64::from_be_bytes(bytes)
+}
+
 impl ChunkIndex {
     /// How many chunks are indexed.
     pub fn len(&self) -> usize {
@@ -170,8 +177,30 @@ impl ChunkIndex {
             + map_bytes(self.recent.capacity(), 48)
     }
 
+    /// Where `id` is in `sorted` (or would go). Ids are hashes, uniform over their range, so
+    /// the id's first eight bytes say about where it sits: the search starts in a window
+    /// around that guess, a few cache lines wide, and falls back to the whole vector when the
+    /// window does not hold the id's place (ids a damaged index made uneven cost a binary
+    /// search, never a wrong answer). Comparing ids by that prefix first spares a `memcmp`
+    /// call per step: lookups were 5.5% of a verify's CPU.
     fn position(&self, id: &ObjectId) -> Result<usize, usize> {
-        self.sorted.binary_search_by(|e| e.id.cmp(id))
+        let key = prefix(id);
+        let compare = |e: &Entry| prefix(&e.id).cmp(&key).then_with(|| e.id.cmp(id));
+        let n = self.sorted.len();
+        if n >= 256 {
+            let guess = ((u128::from(key) * n as u128) >> 64) as usize;
+            let reach = (n as f64).sqrt() as usize * 2 + 16;
+            let (lo, hi) = (guess.saturating_sub(reach), (guess + reach).min(n));
+            let starts_after = lo == 0 || compare(&self.sorted[lo - 1]).is_lt();
+            let ends_before = hi == n || compare(&self.sorted[hi]).is_gt();
+            if starts_after && ends_before {
+                return match self.sorted[lo..hi].binary_search_by(compare) {
+                    Ok(at) => Ok(lo + at),
+                    Err(at) => Err(lo + at),
+                };
+            }
+        }
+        self.sorted.binary_search_by(compare)
     }
 
     fn location(&self, id: &ObjectId, slot: Slot) -> BlobLocation {
@@ -311,6 +340,47 @@ mod tests {
             assert_eq!(index.get(id), Some(*location));
         }
         assert_eq!(index.get(&id(1_000_000)), None);
+    }
+
+    #[test]
+    fn uneven_ids_are_found_as_even_ones_are() {
+        // Ids a damaged or hostile index made: many sharing their first bytes, bunched at
+        // either end of the range, beside even ones. Every one is found where it is, and an
+        // absent one (among them or between them) is not.
+        let mut index = ChunkIndex::default();
+        let mut ids = Vec::new();
+        for n in 0..20_000u64 {
+            let mut bytes = id(n).0;
+            match n % 4 {
+                0 => bytes[..8].fill(0),
+                1 => bytes[..6].fill(0xff),
+                _ => {}
+            }
+            ids.push(ObjectId(bytes));
+        }
+        for (n, id) in ids.iter().enumerate() {
+            let e = BlobEntry {
+                id: *id,
+                offset: n as u32,
+                length: 1,
+                raw_length: 1,
+            };
+            index.insert(ObjectId([1; 32]), &e, |_| false);
+        }
+        index.merge(Vec::new(), &|_, _| false);
+        assert!(index.recent.is_empty(), "every id is in the sorted vector");
+        for (n, id) in ids.iter().enumerate() {
+            assert_eq!(index.get(id).map(|l| l.entry.offset), Some(n as u32));
+        }
+        for n in 20_000..21_000u64 {
+            let mut bytes = id(n).0;
+            if n % 2 == 0 {
+                bytes[..8].fill(0);
+            }
+            assert_eq!(index.get(&ObjectId(bytes)), None);
+        }
+        assert_eq!(index.get(&ObjectId([0; 32])), None);
+        assert_eq!(index.get(&ObjectId([0xff; 32])), None);
     }
 
     #[test]
