@@ -33,7 +33,13 @@ impl Default for PackWriter {
 
 impl PackWriter {
     pub fn new() -> Self {
-        let mut buffer = Vec::with_capacity(1 << 20);
+        Self::with_buffer(Vec::with_capacity(1 << 20))
+    }
+
+    /// A writer filling `buffer` (cleared first): a packer hands back the buffers of packs it
+    /// has stored, so a backup touches fresh memory for only the first few packs.
+    pub fn with_buffer(mut buffer: Vec<u8>) -> Self {
+        buffer.clear();
         buffer.extend_from_slice(HEADER);
         buffer.push(FORMAT_VERSION as u8);
         PackWriter {
