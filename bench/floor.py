@@ -37,6 +37,7 @@ STAGES: list[tuple[str, re.Pattern[str]]] = [
                                                 r"unmap_page|alloc_pages|alloc_frozen|mas_|vma_|zap_|lru|"
                                                 r"memcg|charge|mmap|munmap|brk", re.I)),
     ("Python", re.compile(r"python|libpython|\s_?Py|\sPy", re.I)),
+    ("lightrag-backup's own code (index, framing, pipeline)", re.compile(r"lightrag_backup::|_native\.abi3")),
     ("kernel, other", re.compile(r"\[kernel")),
 ]
 STAGE_NAMES = [name for name, _ in STAGES] + ["other"]
