@@ -227,6 +227,36 @@ fn rewrite_index(repo_dir: &Path, change: impl Fn(&mut format::BlobEntry)) {
 }
 
 #[test]
+fn a_chunk_the_index_places_where_its_pack_does_not_is_reported_by_verify() {
+    let tmp = tempfile::tempdir().unwrap();
+    let graph = tmp.path().join("graph");
+    common::write_graph(&graph, 1);
+    let repo_dir = tmp.path().join("repo");
+    snapshot(&open_local(&repo_dir), "g", &graph);
+    // The index says the first chunk starts one byte later than its pack's trailer does.
+    let first = std::cell::Cell::new(true);
+    let moved = std::cell::Cell::new(None);
+    rewrite_index(&repo_dir, |blob| {
+        if first.replace(false) {
+            blob.offset += 1;
+            moved.set(Some(blob.id));
+        }
+    });
+    let repo = open_local(&repo_dir);
+    assert!(repo.unreadable_index_objects().is_empty());
+    let report = common::verify_all(&repo);
+    assert!(!report.ok);
+    let moved = moved.get().unwrap();
+    let found: Vec<&String> = report
+        .errors
+        .iter()
+        .filter(|e| e.contains("trailer does not list chunk") && e.contains(&moved.to_hex()))
+        .collect();
+    assert_eq!(found.len(), 1, "{:?}", report.errors);
+    assert_eq!(report.damaged_packs.len(), 1, "{report:?}");
+}
+
+#[test]
 fn claimed_sizes_are_checked_before_anything_is_allocated() {
     let tmp = tempfile::tempdir().unwrap();
     let graph = tmp.path().join("graph");
