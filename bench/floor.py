@@ -93,6 +93,37 @@ def where_time_goes(command: list[str], env: dict[str, str], cwd: Path | None = 
     return {"wall": wall, "cpu": samples / 1999, "stages": {k: v / 1999 for k, v in stages.items()}}
 
 
+def true_change(before: Path, after: Path) -> dict[str, int]:
+    """The bytes a change step really adds, as issue 34 defines them: the new embedding rows
+    (float32, which do not compress) and the zstd-3 of the text that changed (lines of the
+    JSON and GraphML files, records of the vector files, not found in the version before)."""
+    import base64
+
+    import zstandard
+
+    rows = text = 0
+    changed: list[bytes] = []
+    for new in sorted(after.iterdir()):
+        old = before / new.name
+        if new.name.startswith("vdb_") and new.suffix == ".json":
+            doc_new = json.loads(new.read_bytes())
+            doc_old = json.loads(old.read_bytes()) if old.exists() else {"data": [], "matrix": ""}
+            width = 4 * int(doc_new.get("embedding_dim", 0) or 1)
+            matrix_old = base64.b64decode(doc_old.get("matrix", ""))
+            known = {matrix_old[i:i + width] for i in range(0, len(matrix_old), width)}
+            matrix_new = base64.b64decode(doc_new.get("matrix", ""))
+            rows += sum(width for i in range(0, len(matrix_new), width) if matrix_new[i:i + width] not in known)
+            seen = {json.dumps(r, sort_keys=True) for r in doc_old.get("data", [])}
+            changed += [json.dumps(r, sort_keys=True).encode() for r in doc_new.get("data", [])
+                        if json.dumps(r, sort_keys=True) not in seen]
+        else:
+            seen_lines = set(old.read_bytes().splitlines()) if old.exists() else set()
+            changed += [line for line in new.read_bytes().splitlines() if line not in seen_lines]
+    joined = b"\n".join(changed)
+    text = len(zstandard.ZstdCompressor(level=3).compress(joined)) if joined else 0
+    return {"rows": rows, "text": text, "total": rows + text}
+
+
 OPERATIONS = ["first backup", "backup after change", "restore", "verify (read all data)"]
 
 
@@ -121,9 +152,20 @@ def profile_operations(tool, versions: list[Path], work: Path, load, warm) -> di
     return out
 
 
-def section(measured: dict[str, float], machine: dict | None, profiles: dict[str, dict] | None) -> str:
-    """Markdown: each operation's median time beside its floor, and its CPU by stage."""
+def section(measured: dict[str, float], machine: dict | None, profiles: dict[str, dict] | None,
+            change: tuple[dict[str, int], float] | None = None) -> str:
+    """Markdown: each operation's median time beside its floor, and its CPU by stage; with
+    ``change`` (the true change and the median bytes added), how close a change step is."""
     lines = []
+    if change is not None:
+        truth, added = change
+        lines += [
+            "",
+            f"Bytes added by one change step: {added / 1e6:.1f} MB, against a true change of "
+            f"{truth['total'] / 1e6:.1f} MB ({truth['rows'] / 1e6:.1f} MB of new embedding rows, "
+            f"{truth['text'] / 1e6:.1f} MB of changed text under zstd 3): "
+            f"{added / max(truth['total'], 1):.2f}x the true change.",
+        ]
     if machine is not None:
         cores = int(machine["cores"])
         st = machine["stages"]

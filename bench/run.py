@@ -622,7 +622,9 @@ def main(argv: list[str] | None = None) -> int:
         measured = {op: statistics.median(m.seconds for m in results[ours.name].times[op])
                     for op in OPERATIONS if op in results[ours.name].times}
         profiles = floor.profile_operations(ours, versions, args.work, load, warm)
-        text += floor.section(measured, floor.floor(versions[0]), profiles)
+        change = (floor.true_change(versions[0], versions[1]),
+                  statistics.median(results[ours.name].repo_added_by_change))
+        text += floor.section(measured, floor.floor(versions[0]), profiles, change)
     write_section(args.out, f"{args.entities} entities, {args.tools}", text)
     print(text)
     return 0

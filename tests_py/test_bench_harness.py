@@ -37,6 +37,11 @@ def test_the_benchmark_runs_every_tool_and_writes_the_report(tmp_path: Path):
         assert re.search(rf"\| {re.escape(op)} \| [0-9.]+ s \| [0-9.]+ s \| [0-9.]+x \|", report), op
     assert re.search(r"\| hashing \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \|", report)
     assert re.search(r"\| \*\*CPU, all stages\*\* \| \*\*[0-9.]+\*\*", report)
+    # A change step's bytes beside the true change (new rows and changed text).
+    found = re.search(r"against a true change of ([0-9.]+) MB \(([0-9.]+) MB of new embedding rows, "
+                      r"([0-9.]+) MB of changed text under zstd 3\): ([0-9.]+)x the true change", report)
+    assert found, report[-3000:]
+    assert float(found[4]) > 0
     for tool in ("lightrag-backup", "restic", "borg"):
         assert tool in report
     for row in ("first backup", "backup after change", "restore", "verify (read all data)",
