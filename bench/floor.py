@@ -196,10 +196,10 @@ def section(measured: dict[str, float], machine: dict | None, profiles: dict[str
             "| stage | " + " | ".join(ops) + " |",
             "|---|" + "---|" * len(ops),
         ]
+        # Every stage, always: a table whose rows come and go with a run's samples reads badly.
         for stage in STAGE_NAMES:
             cells = [f"{profiles[op]['stages'][stage]:.3f}" for op in ops]
-            if any(float(c) >= 0.0005 for c in cells):
-                lines.append(f"| {stage} | " + " | ".join(cells) + " |")
+            lines.append(f"| {stage} | " + " | ".join(cells) + " |")
         lines.append("| **CPU, all stages** | " + " | ".join(f"**{profiles[op]['cpu']:.2f}**" for op in ops) + " |")
         lines.append("| wall time under perf | " + " | ".join(f"{profiles[op]['wall']:.2f}" for op in ops) + " |")
     return "\n".join(lines) + "\n"
